@@ -1,0 +1,227 @@
+"""Candidate arcs: every compatible (offer, need) pair within reach, with its distance.
+
+An arc exists when a rule lets the offer's material serve the need's material, the two
+belong to different enterprises, the offer meets the quality limits, and distance_km is
+within the reach (the offered material's default reach, or `max_km` for every material).
+distance_km is the dataset's `distances.csv` entry for the enterprise pair where there is
+one, else great-circle x circuity. Pairs are found by a vectorised radius query per
+(offer material, need material), never by a Python loop over offers x needs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from geo.distance import DEFAULT_CIRCUITY, pairs_within_km
+from symbiosis.dataset import Dataset
+from symbiosis.taxonomy import Rule
+
+__all__ = ["Candidates", "build_candidates"]
+
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Arcs as parallel arrays; `offer` and `need` are row positions in the dataset frames.
+
+    `rule` indexes `rules`; `from_table` marks distances taken from distances.csv;
+    `quality_unverified` marks arcs allowed although the offer does not state an attribute
+    a rule limits (the need itself did not ask for it).
+    """
+
+    offer: IntArray
+    need: IntArray
+    distance_km: NDArray[np.float64]
+    ratio: NDArray[np.float64]
+    rule: IntArray
+    from_table: NDArray[np.bool_]
+    quality_unverified: NDArray[np.bool_]
+    rules: tuple[Rule, ...]
+    max_km: float | None
+    circuity: float
+
+    def __len__(self) -> int:
+        return len(self.offer)
+
+    def frame(self, dataset: Dataset) -> pd.DataFrame:
+        """The arcs as a readable table (ids, materials, distance, ratio, rule)."""
+        offers, needs = dataset.offers, dataset.needs
+        return pd.DataFrame({
+            "offer_id": offers.index.to_numpy()[self.offer],
+            "need_id": needs.index.to_numpy()[self.need],
+            "offer_enterprise_id": offers["enterprise_id"].to_numpy()[self.offer],
+            "need_enterprise_id": needs["enterprise_id"].to_numpy()[self.need],
+            "offer_material": offers["material"].to_numpy()[self.offer],
+            "need_material": needs["material"].to_numpy()[self.need],
+            "distance_km": self.distance_km,
+            "ratio": self.ratio,
+            "rule": [self.rules[i].key for i in self.rule],
+        })
+
+
+def _reach(dataset: Dataset, material: str, max_km: float | None) -> float:
+    if max_km is not None:
+        return float(max_km)
+    reach = dataset.taxonomy.materials[material].default_reach_km
+    return math.inf if reach is None else float(reach)
+
+
+def _quality_mask(dataset: Dataset, rule: Rule, offer: IntArray,
+                  need: IntArray) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Which arcs pass the rule's limits and the need's own min./max. requirements.
+
+    A rule limit on an attribute the offer does not state passes but is flagged (standards
+    are checked by the buyer on delivery); a need's own requirement must be met by a stated
+    value, since the need asked for it explicitly.
+    """
+    offers, needs = dataset.offers, dataset.needs
+    ok = np.ones(len(offer), dtype=bool)
+    unverified = np.zeros(len(offer), dtype=bool)
+    for limit in rule.limits:
+        column = f"q.{limit.attribute}"
+        if column not in offers.columns:
+            unverified[:] = True
+            continue
+        value = offers[column].to_numpy(dtype=float)[offer]
+        stated = np.isfinite(value)
+        unverified |= ~stated
+        passes = value >= limit.value if limit.bound == "min" else value <= limit.value
+        ok &= ~stated | passes
+    for column in needs.columns:
+        if not column.startswith(("min.", "max.")):
+            continue
+        bound = needs[column].to_numpy(dtype=float)[need]
+        active = np.isfinite(bound)
+        if not active.any():
+            continue
+        q_column = "q." + column.split(".", 1)[1]
+        if q_column not in offers.columns:
+            ok &= ~active
+            continue
+        value = offers[q_column].to_numpy(dtype=float)[offer]
+        with np.errstate(invalid="ignore"):
+            passes = value >= bound if column.startswith("min.") else value <= bound
+        ok &= ~active | (np.isfinite(value) & passes)
+    return ok, unverified & ok
+
+
+def build_candidates(
+    dataset: Dataset,
+    max_km: float | None = None,
+    circuity: float = DEFAULT_CIRCUITY,
+) -> Candidates:
+    """All candidate arcs of `dataset` (see the module docstring for the exact rule)."""
+    if circuity <= 0 or not math.isfinite(circuity):
+        raise ValueError(f"circuity must be a positive number, got {circuity}")
+    if max_km is not None and (max_km < 0 or math.isnan(max_km)):
+        raise ValueError(f"max_km must be >= 0, got {max_km}")
+    offers, needs, ent = dataset.offers, dataset.needs, dataset.enterprises
+    ent_pos = pd.Series(np.arange(len(ent)), index=ent.index)
+    off_ent = ent_pos.reindex(offers["enterprise_id"]).to_numpy(np.int64)
+    need_ent = ent_pos.reindex(needs["enterprise_id"]).to_numpy(np.int64)
+    lon, lat = ent["lon"].to_numpy(float), ent["lat"].to_numpy(float)
+
+    table = _distance_table(dataset, ent_pos)
+    off_by_mat = _positions_by(offers["material"])
+    need_by_mat = _positions_by(needs["material"])
+    rules: list[Rule] = []
+    parts: list[tuple[IntArray, IntArray, np.ndarray, np.ndarray, int]] = []
+    for need_mat, need_idx in need_by_mat.items():
+        for offer_mat in dataset.taxonomy.offer_materials_for(need_mat):
+            offer_idx = off_by_mat.get(offer_mat)
+            rule = dataset.taxonomy.rule(need_mat, offer_mat)
+            if offer_idx is None or rule is None:
+                continue
+            reach = _reach(dataset, offer_mat, max_km)
+            i, j, gc = pairs_within_km(lon[off_ent[offer_idx]], lat[off_ent[offer_idx]],
+                                       lon[need_ent[need_idx]], lat[need_ent[need_idx]],
+                                       reach / circuity)
+            o, n, km = offer_idx[i], need_idx[j], gc * circuity
+            from_table = np.zeros(len(o), dtype=bool)
+            if table is not None:
+                o, n, km, from_table = _apply_table(table, off_ent, need_ent, o, n, km,
+                                                    offer_idx, need_idx, reach)
+            keep = off_ent[o] != need_ent[n]
+            o, n, km, from_table = o[keep], n[keep], km[keep], from_table[keep]
+            ok, unverified = _quality_mask(dataset, rule, o, n)
+            rules.append(rule)
+            parts.append((o[ok], n[ok], km[ok], np.column_stack([from_table[ok],
+                                                                  unverified[ok]]),
+                          len(rules) - 1))
+    if parts:
+        offer = np.concatenate([p[0] for p in parts])
+        need = np.concatenate([p[1] for p in parts])
+        dist = np.concatenate([p[2] for p in parts])
+        flags = np.concatenate([p[3] for p in parts])
+        rule_idx = np.concatenate([np.full(len(p[0]), p[4], np.int64) for p in parts])
+    else:
+        offer = need = rule_idx = np.empty(0, np.int64)
+        dist = np.empty(0)
+        flags = np.empty((0, 2), dtype=bool)
+    ratio = np.array([r.ratio for r in rules], float)[rule_idx] if rules else np.empty(0)
+    return Candidates(offer=offer.astype(np.int64), need=need.astype(np.int64),
+                      distance_km=dist, ratio=ratio, rule=rule_idx,
+                      from_table=flags[:, 0].copy(), quality_unverified=flags[:, 1].copy(),
+                      rules=tuple(rules), max_km=max_km, circuity=circuity)
+
+
+def _positions_by(values: pd.Series) -> dict[str, IntArray]:
+    codes, uniques = pd.factorize(values, sort=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return {str(u): order[bounds[k]:bounds[k + 1]].astype(np.int64)
+            for k, u in enumerate(uniques)}
+
+
+@dataclass(frozen=True)
+class _RoadTable:
+    """Known road km per ordered enterprise pair, keyed by from_pos * n_enterprises + to_pos."""
+
+    keys: IntArray
+    km: NDArray[np.float64]
+    n_enterprises: int
+
+
+def _distance_table(dataset: Dataset, ent_pos: pd.Series) -> _RoadTable | None:
+    """distances.csv as keys; a pair listed one way serves both ways unless the other
+    direction is listed too."""
+    d = dataset.distances
+    if d.empty:
+        return None
+    n = len(ent_pos)
+    a = ent_pos.reindex(d["from_id"]).to_numpy(np.int64)
+    b = ent_pos.reindex(d["to_id"]).to_numpy(np.int64)
+    km = d["distance_km"].to_numpy(float)
+    forward, backward = a * n + b, b * n + a
+    only_back = ~np.isin(backward, forward)
+    keys = np.concatenate([forward, backward[only_back]])
+    dist = np.concatenate([km, km[only_back]])
+    keys, first = np.unique(keys, return_index=True)
+    return _RoadTable(keys, dist[first], n)
+
+
+def _apply_table(table: _RoadTable, off_ent: IntArray, need_ent: IntArray, o: IntArray,
+                 n: IntArray, km: np.ndarray, offer_idx: IntArray, need_idx: IntArray,
+                 reach: float) -> tuple[IntArray, IntArray, np.ndarray, np.ndarray]:
+    """Drop computed arcs between listed pairs, then add every offer/need of this material
+    pair between listed enterprises whose road km is within reach."""
+    n_ent = table.n_enterprises
+    listed = np.isin(off_ent[o] * n_ent + need_ent[n], table.keys)
+    pairs = pd.DataFrame({"src": table.keys // n_ent, "dst": table.keys % n_ent,
+                          "km": table.km})
+    pairs = pairs[pairs["km"] <= reach]
+    offers_at = pd.DataFrame({"src": off_ent[offer_idx], "offer": offer_idx})
+    needs_at = pd.DataFrame({"dst": need_ent[need_idx], "need": need_idx})
+    both = pairs.merge(offers_at, on="src").merge(needs_at, on="dst")
+    o = np.concatenate([o[~listed], both["offer"].to_numpy(np.int64)])
+    n = np.concatenate([n[~listed], both["need"].to_numpy(np.int64)])
+    km = np.concatenate([km[~listed], both["km"].to_numpy(float)])
+    from_table = np.concatenate([np.zeros(int((~listed).sum()), bool),
+                                 np.ones(len(both), bool)])
+    return o, n, km, from_table

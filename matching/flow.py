@@ -1,0 +1,333 @@
+"""The solver layer: OR-Tools min-cost flow for pure networks, a MathOpt (GLOP) LP for
+generalised flow (ratios other than 1), and a generic DIMACS-style min-cost flow.
+
+Every solve returns a frozen `FlowSolution`; callers branch on its status. Quantities and
+distances go to the integer min-cost-flow solver through named power-of-ten scales chosen so
+that nothing overflows int64 (see `choose_scales`); reported figures are recomputed from the
+flows in floating point because `optimal_cost()` saturates silently on overflow.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from symbiosis.errors import SolverError
+
+__all__ = [
+    "FlowSolution",
+    "Scales",
+    "SolverStatus",
+    "choose_scales",
+    "solve_generalized_transport_lp",
+    "solve_min_cost_flow",
+    "solve_transport_mcf",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+INT64_MAX = 2**63 - 1
+# scaled quantity totals stay below 2**50 so every scaled value is exact in a float64 too
+MAX_SCALED_TOTAL = 2**50
+MAX_DECIMALS_QUANTITY = 6
+MAX_DECIMALS_DISTANCE = 3  # metres: finer than any road distance is known
+LP_STAGE_TOLERANCE = 1e-9  # relative slack on the stage-1 optimum fixed in stage 2
+
+
+class SolverStatus(StrEnum):
+    """Outcome of a solve, the same vocabulary for every solver behind the engine."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    NOT_SOLVED = "not_solved"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Scales:
+    """Integer scales used for the min-cost-flow solver: value_int = round(value * scale)."""
+
+    quantity: int = 1
+    distance: int = 1
+    quantity_exact: bool = True
+    distance_exact: bool = True
+
+
+@dataclass(frozen=True)
+class FlowSolution:
+    """Flows per arc (in the caller's units) and the facts of the solve.
+
+    `objective` is the last lexicographic stage's value (sum of flow x cost), `bound` the
+    solver's best bound on it, `stages` the value of every stage in order.
+    """
+
+    status: SolverStatus
+    flows: FloatArray
+    objective: float
+    bound: float
+    seconds: float
+    method: str
+    stages: tuple[float, ...] = ()
+    scales: Scales | None = None
+    detail: str = ""
+    duals: dict[str, FloatArray] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        """Relative gap |objective - bound| / max(1, |objective|)."""
+        if not (math.isfinite(self.objective) and math.isfinite(self.bound)):
+            return math.inf
+        return abs(self.objective - self.bound) / max(1.0, abs(self.objective))
+
+
+def _decimals_needed(values: FloatArray, max_decimals: int) -> tuple[int, bool]:
+    """Smallest power of ten that makes every value integral, or (max_decimals, False)."""
+    values = np.abs(values[np.isfinite(values)])
+    for k in range(max_decimals + 1):
+        scaled = values * 10.0**k
+        if np.all(np.abs(scaled - np.rint(scaled)) <= 1e-9 * np.maximum(1.0, scaled)):
+            return k, True
+    return max_decimals, False
+
+
+def choose_scales(quantities: FloatArray, distances_km: FloatArray, num_nodes: int) -> Scales:
+    """Pick power-of-ten scales for quantities and costs that keep OR-Tools within int64.
+
+    Guards: (a) OR-Tools multiplies costs by (num_nodes + 1) during cost scaling and refuses
+    (BAD_COST_RANGE) when (max_cost + 1) * (num_nodes + 1) would overflow; we keep a 2x
+    margin. (b) The scaled supply total stays below 2**50, so flows are exact in float64 and
+    sums of capacities cannot overflow. Scales are as fine as the data needs (exact when the
+    data has at most 6 decimals for quantities, 3 for km) and coarser only when a guard binds.
+    """
+    q_total = float(np.sum(quantities)) if len(quantities) else 0.0
+    q_dec, q_exact = _decimals_needed(np.asarray(quantities, float), MAX_DECIMALS_QUANTITY)
+    while q_dec > 0 and q_total * 10.0**q_dec >= MAX_SCALED_TOTAL:
+        q_dec, q_exact = q_dec - 1, False
+    if q_total >= MAX_SCALED_TOTAL:
+        raise SolverError(f"total quantity {q_total:.4g} is too large for exact integer flow")
+    d_max = float(np.max(distances_km)) if len(distances_km) else 0.0
+    d_dec, d_exact = _decimals_needed(np.asarray(distances_km, float), MAX_DECIMALS_DISTANCE)
+    d_dec = max(d_dec, MAX_DECIMALS_DISTANCE) if not d_exact else d_dec
+    limit = INT64_MAX / 2 / (num_nodes + 3)
+    while d_dec > 0 and (d_max * 10.0**d_dec + 1) >= limit:
+        d_dec, d_exact = d_dec - 1, False
+    if d_max + 1 >= limit:
+        raise SolverError(f"distance {d_max:.4g} km is too large for {num_nodes} nodes")
+    return Scales(10**q_dec, 10**d_dec, q_exact, d_exact)
+
+
+_MCF_STATUS = {
+    "OPTIMAL": SolverStatus.OPTIMAL,
+    "FEASIBLE": SolverStatus.FEASIBLE,
+    "INFEASIBLE": SolverStatus.INFEASIBLE,
+    "UNBALANCED": SolverStatus.INFEASIBLE,
+    "NOT_SOLVED": SolverStatus.NOT_SOLVED,
+}
+
+
+def solve_min_cost_flow(
+    tails: IntArray,
+    heads: IntArray,
+    capacities: IntArray,
+    unit_costs: IntArray,
+    supplies: IntArray,
+    lower: IntArray | None = None,
+) -> tuple[SolverStatus, IntArray, int]:
+    """Integer min-cost flow on nodes 0..len(supplies)-1 (DIMACS semantics, supply > 0).
+
+    Lower bounds are handled by pre-sending them. Returns status, flow per arc and the
+    exact total cost (a Python int, computed from the flows, so it cannot saturate).
+    """
+    from ortools.graph.python import min_cost_flow  # lazy: keep start-up lean
+
+    tails = np.asarray(tails, np.int64)
+    heads = np.asarray(heads, np.int64)
+    caps = np.asarray(capacities, np.int64).copy()
+    costs = np.asarray(unit_costs, np.int64)
+    supply = np.asarray(supplies, np.int64).copy()
+    if lower is not None and np.any(lower):
+        lower = np.asarray(lower, np.int64)
+        caps -= lower
+        np.subtract.at(supply, tails, lower)
+        np.add.at(supply, heads, lower)
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    if len(tails):
+        smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    smcf.set_nodes_supplies(np.arange(len(supply)), supply)
+    status = smcf.solve()
+    mapped = _MCF_STATUS.get(status.name, SolverStatus.ERROR)
+    if mapped is not SolverStatus.OPTIMAL:
+        return mapped, np.zeros(len(tails), np.int64), 0
+    flows = smcf.flows(np.arange(len(tails))) if len(tails) else np.zeros(0, np.int64)
+    flows = np.asarray(flows, np.int64)
+    if lower is not None and np.any(lower):
+        flows = flows + lower
+    total = sum(int(f) * int(c) for f, c in zip(flows[flows != 0], costs[flows != 0],
+                                                strict=True))
+    return mapped, flows, total
+
+
+def solve_transport_mcf(
+    supply: FloatArray,
+    demand: FloatArray,
+    arc_supply: IntArray,
+    arc_demand: IntArray,
+    arc_km: FloatArray,
+) -> FlowSolution:
+    """Lexicographic transport: maximise the quantity shipped, then minimise sum(q x km).
+
+    A bipartite network (supply nodes, then demand nodes) solved exactly by OR-Tools'
+    `solve_max_flow_with_min_cost`, which treats supplies and demands as upper bounds.
+    """
+    from ortools.graph.python import min_cost_flow  # lazy: keep start-up lean
+
+    start = time.perf_counter()
+    n_s, n_d = len(supply), len(demand)
+    scales = choose_scales(np.concatenate([supply, demand]), arc_km, n_s + n_d)
+    sup = np.rint(supply * scales.quantity).astype(np.int64)
+    dem = np.rint(demand * scales.quantity).astype(np.int64)
+    cost = np.rint(arc_km * scales.distance).astype(np.int64)
+    cap = np.minimum(sup[arc_supply], dem[arc_demand])
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    if len(arc_km):
+        smcf.add_arcs_with_capacity_and_unit_cost(arc_supply, arc_demand + n_s, cap, cost)
+    smcf.set_nodes_supplies(np.arange(n_s + n_d), np.concatenate([sup, -dem]))
+    status = smcf.solve_max_flow_with_min_cost()
+    mapped = _MCF_STATUS.get(status.name, SolverStatus.ERROR)
+    seconds = time.perf_counter() - start
+    if mapped is not SolverStatus.OPTIMAL:
+        return FlowSolution(mapped, np.zeros(len(arc_km)), math.nan, math.nan, seconds,
+                            "min_cost_flow", scales=scales, detail=f"OR-Tools: {status.name}")
+    raw = smcf.flows(np.arange(len(arc_km))) if len(arc_km) else np.zeros(0, np.int64)
+    flows = np.asarray(raw, np.float64) / scales.quantity
+    shipped = float(flows.sum())
+    objective = float(flows @ arc_km)
+    return FlowSolution(SolverStatus.OPTIMAL, flows, objective, objective,
+                        time.perf_counter() - start, "min_cost_flow",
+                        stages=(shipped, objective), scales=scales)
+
+
+def _lp_solve(model_proto: object, time_limit_s: float | None) -> object:
+    """Solve a MathOpt ModelProto with GLOP and return the raw SolveResultProto.
+
+    Calls the same core entry point as `mathopt.solve`, skipping the per-variable Python
+    objects that `mathopt.Model` would create (seconds at 10^5-10^6 arcs).
+    """
+    from ortools.math_opt.core.python import solver as core_solver
+    from ortools.math_opt.python import (
+        callback,
+        init_arguments,
+        model_parameters,
+        parameters,
+    )
+
+    params = parameters.SolveParameters()
+    if time_limit_s is not None:
+        import datetime
+
+        params.time_limit = datetime.timedelta(seconds=time_limit_s)
+    return core_solver.solve(
+        model_proto,
+        parameters.SolverType.GLOP.value,
+        init_arguments.StreamableSolverInitArguments().to_proto(),
+        params.to_proto(),
+        model_parameters.ModelSolveParameters().to_proto(),
+        None,
+        callback.CallbackRegistration().to_proto(),
+        None,
+        None,
+    )
+
+
+def _dense(sparse: object, n: int) -> FloatArray:
+    out = np.zeros(n)
+    ids = np.fromiter(sparse.ids, dtype=np.int64)  # type: ignore[attr-defined]
+    if len(ids):
+        out[ids] = np.fromiter(sparse.values, dtype=np.float64)  # type: ignore[attr-defined]
+    return out
+
+
+def solve_generalized_transport_lp(
+    supply: FloatArray,
+    demand: FloatArray,
+    arc_supply: IntArray,
+    arc_demand: IntArray,
+    arc_km: FloatArray,
+    arc_ratio: FloatArray,
+    time_limit_s: float | None = None,
+) -> FlowSolution:
+    """Lexicographic generalised transport as two LPs solved by GLOP through MathOpt.
+
+    Variables x_a >= 0 in offer units on each arc a = (s, d):
+        sum_{a out of s} x_a <= supply_s            (offer capacity)
+        sum_{a into d} ratio_a * x_a <= demand_d    (need capacity, in need units)
+    Stage 1 maximises z1 = sum_a x_a. Stage 2 adds sum_a x_a >= z1 * (1 - 1e-9) and minimises
+    sum_a km_a * x_a. Exact for ratios other than 1, where min-cost flow does not apply.
+    """
+    from ortools.math_opt import model_pb2, result_pb2
+
+    start = time.perf_counter()
+    n_s, n_d, n_a = len(supply), len(demand), len(arc_km)
+    arcs = np.arange(n_a, dtype=np.int64)
+    proto = model_pb2.ModelProto()
+    proto.variables.ids.extend(arcs.tolist())
+    proto.variables.lower_bounds.extend(np.zeros(n_a).tolist())
+    proto.variables.upper_bounds.extend(np.full(n_a, np.inf).tolist())
+    proto.variables.integers.extend([False] * n_a)
+    n_rows = n_s + n_d
+    proto.linear_constraints.ids.extend(range(n_rows))
+    proto.linear_constraints.lower_bounds.extend([-math.inf] * n_rows)
+    proto.linear_constraints.upper_bounds.extend(np.concatenate([supply, demand]).tolist())
+    rows = np.concatenate([arc_supply, arc_demand + n_s])
+    cols = np.concatenate([arcs, arcs])
+    coef = np.concatenate([np.ones(n_a), arc_ratio])
+    order = np.lexsort((cols, rows))
+    matrix = proto.linear_constraint_matrix
+    matrix.row_ids.extend(rows[order].tolist())
+    matrix.column_ids.extend(cols[order].tolist())
+    matrix.coefficients.extend(coef[order].tolist())
+    proto.objective.maximize = True
+    proto.objective.linear_coefficients.ids.extend(arcs.tolist())
+    proto.objective.linear_coefficients.values.extend(np.ones(n_a).tolist())
+
+    optimal = result_pb2.TERMINATION_REASON_OPTIMAL
+    first = _lp_solve(proto, time_limit_s)
+    if first.termination.reason != optimal:
+        return FlowSolution(SolverStatus.ERROR, np.zeros(n_a), math.nan, math.nan,
+                            time.perf_counter() - start, "lp_glop",
+                            detail=f"stage 1: {first.termination.detail or first.termination}")
+    z1 = float(first.termination.objective_bounds.primal_bound)
+
+    proto.linear_constraints.ids.append(n_rows)
+    proto.linear_constraints.lower_bounds.append(z1 * (1 - LP_STAGE_TOLERANCE))
+    proto.linear_constraints.upper_bounds.append(math.inf)
+    matrix.row_ids.extend([n_rows] * n_a)
+    matrix.column_ids.extend(arcs.tolist())
+    matrix.coefficients.extend(np.ones(n_a).tolist())
+    proto.objective.maximize = False
+    del proto.objective.linear_coefficients.values[:]
+    proto.objective.linear_coefficients.values.extend(arc_km.tolist())
+    second = _lp_solve(proto, time_limit_s)
+    seconds = time.perf_counter() - start
+    if second.termination.reason != optimal:
+        return FlowSolution(SolverStatus.ERROR, np.zeros(n_a), math.nan, math.nan, seconds,
+                            "lp_glop",
+                            detail=f"stage 2: {second.termination.detail or second.termination}")
+    solution = second.solutions[0]
+    flows = np.maximum(_dense(solution.primal_solution.variable_values, n_a), 0.0)
+    duals = {}
+    if solution.HasField("dual_solution"):
+        y = _dense(solution.dual_solution.dual_values, n_rows + 1)
+        duals = {"supply": y[:n_s], "demand": y[n_s:n_rows]}
+    objective = float(flows @ arc_km)
+    bound = float(second.termination.objective_bounds.dual_bound)
+    return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound, seconds, "lp_glop",
+                        stages=(z1, objective), duals=duals)

@@ -1,0 +1,175 @@
+"""The default matching model: lexicographic max-delivered, then min quantity x km.
+
+    maximise    sum_a x_a                       (offered units delivered, per family)
+    then min    sum_a km_a * x_a                at that maximum
+    subject to  sum_{a out of offer o} x_a        <= q_o      (offer quantity)
+                sum_{a into need n} ratio_a * x_a <= d_n      (need quantity, need units)
+                x_a >= 0
+
+| symbol  | attribute                                   |
+|---------|---------------------------------------------|
+| x_a     | flow on candidate arc a, in offer units/yr  |
+| q_o     | `offers.quantity`                           |
+| d_n     | `needs.quantity`                            |
+| km_a    | `Candidates.distance_km`                    |
+| ratio_a | `Rule.ratio` of the arc's rule              |
+
+Materials linked by rules form independent components (unit families never mix). A
+component in which every need sees a single ratio is a pure network (divide d_n by its
+ratio) and goes to OR-Tools min-cost flow; a component with a need served at two different
+ratios is a generalised flow and goes to the GLOP LP.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from matching.candidates import Candidates, build_candidates
+from matching.flow import (
+    FlowSolution,
+    SolverStatus,
+    solve_generalized_transport_lp,
+    solve_transport_mcf,
+)
+from matching.result import MatchResult, SolverFacts, assemble_result
+from symbiosis.dataset import Dataset
+from symbiosis.errors import SolverError
+
+__all__ = ["MatchOptions", "solve_candidates", "solve_match"]
+
+Method = Literal["auto", "mcf", "lp"]
+OBJECTIVES = ("utilization",)
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """Parameters of one match run (the CLI flags, one to one)."""
+
+    max_km: float | None = None
+    circuity: float = 1.3
+    objective: str = "utilization"
+    method: Method = "auto"
+    time_limit_s: float | None = None
+
+
+def _components(dataset: Dataset, cand: Candidates) -> np.ndarray:
+    """Component id per arc: materials joined by the rules the arcs use (union-find)."""
+    parent: dict[str, str] = {}
+
+    def find(m: str) -> str:
+        while parent.setdefault(m, m) != m:
+            parent[m] = parent[parent[m]]
+            m = parent[m]
+        return m
+
+    for rule in cand.rules:
+        a, b = find(rule.offer_material), find(rule.need_material)
+        if a != b:
+            parent[a] = b
+    roots = sorted({find(r.offer_material) for r in cand.rules})
+    comp_of_rule = np.array([roots.index(find(r.offer_material)) for r in cand.rules],
+                            dtype=np.int64)
+    return comp_of_rule[cand.rule] if len(cand.rules) else np.empty(0, np.int64)
+
+
+def _mixed_ratio_needs(cand: Candidates, arcs: np.ndarray) -> bool:
+    """True when some need in `arcs` is reached at two different ratios."""
+    if len(arcs) == 0:
+        return False
+    need, ratio = cand.need[arcs], cand.ratio[arcs]
+    order = np.lexsort((ratio, need))
+    need, ratio = need[order], ratio[order]
+    same_need = need[1:] == need[:-1]
+    return bool(np.any(same_need & (ratio[1:] != ratio[:-1])))
+
+
+def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray) -> FlowSolution:
+    """Pure-network arcs (one ratio per need) through min-cost flow, in offer units."""
+    offers_q = dataset.offers["quantity"].to_numpy(float)
+    needs_q = dataset.needs["quantity"].to_numpy(float)
+    off_u, off_local = np.unique(cand.offer[arcs], return_inverse=True)
+    need_u, need_local = np.unique(cand.need[arcs], return_inverse=True)
+    need_ratio = np.ones(len(need_u))
+    need_ratio[need_local] = cand.ratio[arcs]
+    return solve_transport_mcf(offers_q[off_u], needs_q[need_u] / need_ratio,
+                               off_local, need_local, cand.distance_km[arcs])
+
+
+def _solve_lp(dataset: Dataset, cand: Candidates, arcs: np.ndarray,
+              time_limit_s: float | None) -> FlowSolution:
+    offers_q = dataset.offers["quantity"].to_numpy(float)
+    needs_q = dataset.needs["quantity"].to_numpy(float)
+    off_u, off_local = np.unique(cand.offer[arcs], return_inverse=True)
+    need_u, need_local = np.unique(cand.need[arcs], return_inverse=True)
+    return solve_generalized_transport_lp(offers_q[off_u], needs_q[need_u], off_local,
+                                          need_local, cand.distance_km[arcs],
+                                          cand.ratio[arcs], time_limit_s)
+
+
+def solve_candidates(dataset: Dataset, cand: Candidates,
+                     options: MatchOptions) -> tuple[np.ndarray, SolverFacts]:
+    """Flow per candidate arc (offer units) and the combined solver facts."""
+    if options.objective not in OBJECTIVES:
+        raise SolverError(f"unknown objective '{options.objective}'; "
+                          f"available: {', '.join(OBJECTIVES)}")
+    flows = np.zeros(len(cand))
+    comp = _components(dataset, cand)
+    network: list[np.ndarray] = []
+    general: list[np.ndarray] = []
+    for c in np.unique(comp):
+        arcs = np.flatnonzero(comp == c)
+        mixed = _mixed_ratio_needs(cand, arcs)
+        if options.method == "lp" or (mixed and options.method == "auto"):
+            general.append(arcs)
+        elif mixed:
+            raise SolverError("min-cost flow cannot solve needs served at two different "
+                              "ratios; use method 'auto' or 'lp'")
+        else:
+            network.append(arcs)
+    solutions: list[FlowSolution] = []
+    groups = ([np.concatenate(network)] if network else []) + general
+    for k, arcs in enumerate(groups):
+        is_network = bool(network) and k == 0
+        sol = (_solve_network(dataset, cand, arcs) if is_network
+               else _solve_lp(dataset, cand, arcs, options.time_limit_s))
+        if sol.status is not SolverStatus.OPTIMAL:
+            raise SolverError(f"{sol.method} returned {sol.status}: {sol.detail}")
+        flows[arcs] = sol.flows
+        solutions.append(sol)
+    objective = float(flows @ cand.distance_km) if len(cand) else 0.0
+    bound = sum(s.bound for s in solutions) if solutions else 0.0
+    facts = SolverFacts(
+        status=SolverStatus.OPTIMAL,
+        objective=objective,
+        bound=bound if math.isfinite(bound) else objective,
+        seconds=sum(s.seconds for s in solutions),
+        methods=tuple(sorted({s.method for s in solutions})),
+        delivered=float(flows.sum()),
+        components=len(groups),
+        scales={s.method: {"quantity": s.scales.quantity, "distance": s.scales.distance}
+                for s in solutions if s.scales is not None},
+    )
+    return flows, facts
+
+
+def solve_match(dataset: Dataset, options: MatchOptions | None = None,
+                timings: dict[str, float] | None = None) -> MatchResult:
+    """Candidates -> optimal flows -> `MatchResult` for a validated dataset."""
+    options = options or MatchOptions()
+    timings = {} if timings is None else timings
+    t0 = time.perf_counter()
+    cand = build_candidates(dataset, options.max_km, options.circuity)
+    t1 = time.perf_counter()
+    timings["candidates"] = t1 - t0
+    flows, facts = solve_candidates(dataset, cand, options)
+    t2 = time.perf_counter()
+    timings["build"] = max(0.0, t2 - t1 - facts.seconds)
+    timings["solve"] = facts.seconds
+    result = assemble_result(dataset, cand, flows, facts, options, timings)
+    timings["report"] = time.perf_counter() - t2
+    return result

@@ -1,0 +1,597 @@
+"""Dataset I/O and validation: a CSV folder or an .xlsx workbook -> a validated `Dataset`.
+
+Validation is vectorised over whole columns (a province has hundreds of thousands of
+rows) and collects every problem before failing, each located as `file:row:column` with
+rows counted as a spreadsheet shows them (header = row 1). Columns the contract does not
+know are warnings, not errors: users keep notes and contacts in their sheets.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from symbiosis.errors import InvalidDataError, Problem
+from symbiosis.taxonomy import Taxonomy, load_taxonomy
+
+__all__ = [
+    "TABLES",
+    "Dataset",
+    "dataset_from_records",
+    "load_dataset",
+    "validate_dataset",
+]
+
+TABLES = ("enterprises", "offers", "needs", "substitutions", "distances")
+REQUIRED_TABLES = ("enterprises", "offers", "needs")
+ROW = "_row"  # spreadsheet row number carried alongside every parsed table
+
+Check = Literal["positive", "nonnegative", "lon", "lat"] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """One column of the dataset contract: its type, whether it must exist and be filled."""
+
+    name: str
+    kind: Literal["text", "number"] = "text"
+    required: bool = False
+    nonempty: bool = False
+    check: Check = None
+
+
+_TEXT_ID = ColumnSpec("id")
+SPECS: dict[str, tuple[ColumnSpec, ...]] = {
+    "enterprises": (
+        ColumnSpec("id", required=True, nonempty=True),
+        ColumnSpec("name", required=True),
+        ColumnSpec("sector"),
+        ColumnSpec("lon", "number", required=True, nonempty=True, check="lon"),
+        ColumnSpec("lat", "number", required=True, nonempty=True, check="lat"),
+        ColumnSpec("park"),
+    ),
+    "offers": (
+        _TEXT_ID,
+        ColumnSpec("enterprise_id", required=True, nonempty=True),
+        ColumnSpec("material", required=True, nonempty=True),
+        ColumnSpec("quantity", "number", required=True, nonempty=True, check="positive"),
+        ColumnSpec("unit"),
+        ColumnSpec("disposal_cost", "number", check="nonnegative"),
+        ColumnSpec("treatment_cost", "number", check="nonnegative"),
+    ),
+    "needs": (
+        _TEXT_ID,
+        ColumnSpec("enterprise_id", required=True, nonempty=True),
+        ColumnSpec("material", required=True, nonempty=True),
+        ColumnSpec("quantity", "number", required=True, nonempty=True, check="positive"),
+        ColumnSpec("unit"),
+        ColumnSpec("virgin_cost", "number", check="nonnegative"),
+    ),
+    "substitutions": (
+        ColumnSpec("need_material", required=True, nonempty=True),
+        ColumnSpec("offer_material", required=True, nonempty=True),
+        ColumnSpec("ratio", "number", required=True, nonempty=True, check="positive"),
+    ),
+    "distances": (
+        ColumnSpec("from_id", required=True, nonempty=True),
+        ColumnSpec("to_id", required=True, nonempty=True),
+        ColumnSpec("distance_km", "number", required=True, nonempty=True, check="nonnegative"),
+    ),
+}
+# numeric attribute columns: quality on offers, requirements on needs
+PREFIXES: dict[str, tuple[str, ...]] = {"offers": ("q.",), "needs": ("min.", "max.")}
+_ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*$")
+_SECTOR = re.compile(r"^[A-T]?\d{2,4}$")
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """One sheet as read: every cell as stripped text, plus its spreadsheet row number."""
+
+    label: str
+    header: list[str]
+    frame: pd.DataFrame  # columns = header positions 0..n-1 (str values) + ROW
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A validated dataset: frames with fixed index names, ready for the geo and matching layers.
+
+    `enterprises` is indexed by `enterprise_id`, `offers` by `offer_id`, `needs` by `need_id`;
+    `distances` has `from_id, to_id, distance_km`. Quality columns keep their `q.`/`min.`/`max.`
+    prefix. `taxonomy` already includes the dataset's own substitutions.
+    """
+
+    enterprises: pd.DataFrame
+    offers: pd.DataFrame
+    needs: pd.DataFrame
+    distances: pd.DataFrame
+    taxonomy: Taxonomy
+    source: str = ""
+    warnings: tuple[Problem, ...] = field(default=())
+
+    @property
+    def quality_columns(self) -> list[str]:
+        """The `q.<attribute>` columns present on offers."""
+        return [c for c in self.offers.columns if c.startswith("q.")]
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _decode(path: Path, problems: list[Problem]) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Excel on a Chinese Windows saves CSV as GBK/GB18030 by default
+        text = data.decode("gb18030", errors="replace")
+        problems.append(
+            Problem(str(path), None, None, "not UTF-8; read as GB18030 (GBK)", "warning")
+        )
+        return text
+
+
+def _table_from_rows(label: str, header: list[str], rows: pd.DataFrame) -> RawTable:
+    """Drop rows that are entirely blank, keeping original spreadsheet row numbers."""
+    rows = rows.fillna("").astype(str)
+    for col in rows.columns:
+        rows[col] = rows[col].str.strip()
+    rows[ROW] = np.arange(2, len(rows) + 2)
+    data_cols = [c for c in rows.columns if c != ROW]
+    if data_cols:
+        blank = (rows[data_cols] == "").all(axis=1)
+        rows = rows.loc[~blank]
+    return RawTable(label, header, rows.reset_index(drop=True))
+
+
+def _read_csv(path: Path, problems: list[Problem]) -> RawTable | None:
+    text = _decode(path, problems)
+    label = str(path)
+    first_line = text.split("\n", 1)[0]
+    header = [h.strip() for h in next(csv.reader([first_line]), [])]
+    if not any(header):
+        problems.append(Problem(label, 1, None, "the file has no header row"))
+        return None
+    try:
+        rows = pd.read_csv(
+            io.StringIO(text),
+            header=None,
+            skiprows=1,
+            names=list(range(len(header))),
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+        )
+    except pd.errors.ParserError as exc:
+        match = re.search(r"line (\d+), saw (\d+)", str(exc))
+        if match:
+            row = int(match.group(1)) + 1  # pandas counts data lines after the skipped header
+            problems.append(
+                Problem(label, row, None,
+                        f"row has {match.group(2)} fields but the header has {len(header)}")
+            )
+        else:
+            problems.append(Problem(label, None, None, f"cannot parse CSV: {exc}"))
+        return None
+    except pd.errors.EmptyDataError:
+        rows = pd.DataFrame(columns=list(range(len(header))))
+    return _table_from_rows(label, header, rows)
+
+
+def _read_csv_folder(folder: Path, problems: list[Problem]) -> dict[str, RawTable]:
+    tables: dict[str, RawTable] = {}
+    for name in TABLES:
+        path = folder / f"{name}.csv"
+        if not path.exists():
+            if name in REQUIRED_TABLES:
+                problems.append(Problem(str(path), None, None, "required file is missing"))
+            continue
+        table = _read_csv(path, problems)
+        if table is not None:
+            tables[name] = table
+    return tables
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return str(value)
+
+
+def _read_xlsx(path: Path, problems: list[Problem]) -> dict[str, RawTable]:
+    import openpyxl  # lazy: only workbooks need it
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a damaged or foreign file
+        problems.append(Problem(str(path), None, None, f"cannot open workbook: {exc}"))
+        return {}
+    sheets = {name.strip().lower(): name for name in book.sheetnames}
+    tables: dict[str, RawTable] = {}
+    try:
+        for name in TABLES:
+            label = f"{path}[{name}]"
+            if name not in sheets:
+                if name in REQUIRED_TABLES:
+                    problems.append(Problem(str(path), None, None,
+                                            f"required sheet '{name}' is missing"))
+                continue
+            values = list(book[sheets[name]].iter_rows(values_only=True))
+            if not values or not any(v is not None for v in values[0]):
+                problems.append(Problem(label, 1, None, "the sheet has no header row"))
+                continue
+            header = [_cell_text(v).strip() for v in values[0]]
+            while header and header[-1] == "":
+                header.pop()
+            width = len(header)
+            body = [[_cell_text(v) for v in row[:width]] + [""] * (width - len(row))
+                    for row in values[1:]]
+            frame = pd.DataFrame(body, columns=list(range(width)), dtype=object)
+            tables[name] = _table_from_rows(label, header, frame)
+    finally:
+        book.close()
+    return tables
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _suggest(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _parse_table(
+    kind: str, raw: RawTable, problems: list[Problem]
+) -> pd.DataFrame | None:
+    """Check columns and values of one table; return it typed, or None if it is unusable."""
+    specs = {s.name: s for s in SPECS[kind]}
+    prefixes = PREFIXES.get(kind, ())
+    label = raw.label
+    positions: dict[str, int] = {}
+    usable = True
+    for pos, name in enumerate(raw.header):
+        if name == "":
+            if (raw.frame[pos] != "").any():
+                problems.append(Problem(label, 1, f"column {pos + 1}",
+                                        "column has values but no header", "warning"))
+            continue
+        if name in positions:
+            problems.append(Problem(label, 1, name, "duplicate column"))
+            usable = False
+            continue
+        positions[name] = pos
+        if name in specs:
+            continue
+        prefix = next((p for p in prefixes if name.startswith(p)), None)
+        if prefix is not None:
+            attribute = name[len(prefix):]
+            if not _ATTRIBUTE.match(attribute):
+                problems.append(Problem(label, 1, name,
+                                        f"'{attribute}' is not a valid attribute name "
+                                        "(lower case letters, digits and _)"))
+                usable = False
+            continue
+        expected = list(specs) + [f"{p}<attribute>" for p in prefixes]
+        problems.append(Problem(label, 1, name,
+                                f"unknown column, ignored{_suggest(name, specs)}; "
+                                f"expected columns: {', '.join(expected)}", "warning"))
+    for spec in specs.values():
+        if spec.required and spec.name not in positions:
+            problems.append(Problem(label, 1, spec.name, "required column is missing"))
+            usable = False
+    if not usable:
+        return None
+
+    frame = raw.frame
+    rows = frame[ROW].to_numpy()
+    out: dict[str, object] = {}
+    columns = [(n, specs.get(n, ColumnSpec(n, "number"))) for n in positions]
+    for name, spec in columns:
+        values = frame[positions[name]]
+        empty = (values == "").to_numpy()
+        if spec.nonempty:
+            for r in rows[empty]:
+                problems.append(Problem(label, int(r), name, "value is empty"))
+        if spec.kind == "text":
+            out[name] = values.to_numpy(dtype=object)
+            continue
+        parsed = pd.to_numeric(values.where(~empty), errors="coerce")
+        numbers = parsed.to_numpy(dtype=float, copy=True)
+        bad = ~empty & ~np.isfinite(numbers)
+        for i in np.flatnonzero(bad):
+            problems.append(Problem(label, int(rows[i]), name,
+                                    f"not a finite number: '{values.iat[i]}'"))
+        numbers[bad] = np.nan
+        ok = np.isfinite(numbers)
+        if spec.check == "positive":
+            fail = ok & (numbers <= 0)
+            msg = "must be > 0, got {}"
+        elif spec.check == "nonnegative":
+            fail = ok & (numbers < 0)
+            msg = "must be >= 0, got {}"
+        elif spec.check == "lon":
+            fail = ok & (np.abs(numbers) > 180)
+            msg = "longitude {} is outside [-180, 180]"
+        elif spec.check == "lat":
+            fail = ok & (np.abs(numbers) > 90)
+            msg = "latitude {} is outside [-90, 90]"
+        else:
+            fail = np.zeros(len(numbers), dtype=bool)
+            msg = ""
+        for i in np.flatnonzero(fail):
+            hint = " (are lon and lat swapped?)" if spec.check == "lat" else ""
+            problems.append(Problem(label, int(rows[i]), name,
+                                    msg.format(values.iat[i]) + hint))
+        numbers[fail] = np.nan
+        out[name] = numbers
+    for spec in specs.values():  # optional columns absent from the file
+        if spec.name not in out:
+            out[spec.name] = (np.full(len(frame), "", dtype=object) if spec.kind == "text"
+                              else np.full(len(frame), np.nan))
+    out[ROW] = rows
+    return pd.DataFrame(out)
+
+
+def _check_duplicates(frame: pd.DataFrame, column: str, label: str,
+                      problems: list[Problem]) -> None:
+    values = frame[column]
+    dup = values.duplicated(keep=False) & (values != "")
+    if not dup.any():
+        return
+    first = frame.loc[dup].groupby(column, sort=False)[ROW].min()
+    for value, row in zip(values[dup], frame.loc[dup, ROW], strict=True):
+        if row != first[value]:
+            problems.append(Problem(label, int(row), column,
+                                    f"duplicate id '{value}' (first at row {first[value]})"))
+
+
+def _check_references(frame: pd.DataFrame, column: str, known: pd.Index, label: str,
+                      target: str, problems: list[Problem]) -> np.ndarray:
+    """Flag values of `column` that are not in `known`; return the mask of good rows."""
+    values = frame[column]
+    ok = values.isin(known).to_numpy() | (values == "").to_numpy()
+    for value, row in zip(values[~ok], frame.loc[~ok, ROW], strict=True):
+        problems.append(Problem(label, int(row), column,
+                                f"'{value}' is not an id in {target}{_suggest(value, known)}"))
+    return ok
+
+
+def _check_materials(frame: pd.DataFrame, label: str, taxonomy: Taxonomy,
+                     problems: list[Problem]) -> None:
+    materials = taxonomy.materials
+    unknown = ~frame["material"].isin(list(materials)) & (frame["material"] != "")
+    for value, row in zip(frame.loc[unknown, "material"], frame.loc[unknown, ROW],
+                          strict=True):
+        problems.append(Problem(label, int(row), "material",
+                                f"unknown material '{value}'{_suggest(value, materials)}"))
+    given = (frame["unit"] != "") & ~unknown
+    for value, unit, row in zip(frame.loc[given, "material"], frame.loc[given, "unit"],
+                                frame.loc[given, ROW], strict=True):
+        if unit != materials[value].unit:
+            problems.append(Problem(label, int(row), "unit",
+                                    f"'{value}' is measured in {materials[value].unit} "
+                                    f"per year, not '{unit}'"))
+
+
+def _check_requirements(needs: pd.DataFrame, label: str, problems: list[Problem]) -> None:
+    for col in needs.columns:
+        if not col.startswith("min."):
+            continue
+        other = "max." + col[4:]
+        if other not in needs.columns:
+            continue
+        bad = (needs[col] > needs[other]).to_numpy()
+        for r, lo, hi in zip(needs.loc[bad, ROW], needs.loc[bad, col], needs.loc[bad, other],
+                             strict=True):
+            problems.append(Problem(label, int(r), col, f"{col} {lo:g} is above {other} {hi:g}"))
+
+
+def _apply_substitutions(subs: pd.DataFrame, label: str, taxonomy: Taxonomy,
+                         problems: list[Problem]) -> Taxonomy:
+    rows: list[tuple[str, str, float]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for need, offer, ratio, r in zip(subs["need_material"], subs["offer_material"],
+                                     subs["ratio"], subs[ROW], strict=True):
+        if not need or not offer or not math.isfinite(ratio):
+            continue
+        if need == offer:
+            problems.append(Problem(label, int(r), "offer_material",
+                                    f"'{offer}' always serves '{need}' at ratio 1; "
+                                    "remove this row"))
+            continue
+        if (need, offer) in seen:
+            problems.append(Problem(label, int(r), "offer_material",
+                                    f"duplicate rule {offer} -> {need} "
+                                    f"(first at row {seen[(need, offer)]})"))
+            continue
+        seen[(need, offer)] = int(r)
+        rows.append((need, offer, float(ratio)))
+    updated = taxonomy.with_substitutions(rows, source=label)
+    for (need, offer), r in seen.items():
+        fam_n = updated.materials[need].family
+        fam_o = updated.materials[offer].family
+        if fam_n != fam_o:
+            problems.append(Problem(label, r, "offer_material",
+                                    f"'{offer}' ({fam_o}) cannot serve '{need}' ({fam_n}): "
+                                    "rules must stay within one unit family"))
+    for slug, mat in updated.materials.items():
+        if mat.kind == "custom":
+            problems.append(Problem(label, None, None,
+                                    f"material '{slug}' is not built in: taken as "
+                                    f"{mat.unit} ({mat.family}) with no default reach "
+                                    "(only --max-km limits its haul)", "warning"))
+    return updated
+
+
+def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
+           taxonomy: Taxonomy) -> Dataset | None:
+    parsed: dict[str, pd.DataFrame] = {}
+    for kind, raw in tables.items():
+        frame = _parse_table(kind, raw, problems)
+        if frame is not None:
+            parsed[kind] = frame
+    if any(kind not in parsed for kind in REQUIRED_TABLES):
+        return None
+    ent, offers, needs = parsed["enterprises"], parsed["offers"], parsed["needs"]
+    labels = {kind: raw.label for kind, raw in tables.items()}
+
+    _check_duplicates(ent, "id", labels["enterprises"], problems)
+    for value, row in zip(ent["name"], ent[ROW], strict=True):
+        if value == "":
+            problems.append(Problem(labels["enterprises"], int(row), "name",
+                                    "name is empty", "warning"))
+    odd_sector = (ent["sector"] != "") & ~ent["sector"].str.match(_SECTOR)
+    for value, row in zip(ent.loc[odd_sector, "sector"], ent.loc[odd_sector, ROW],
+                          strict=True):
+        problems.append(Problem(labels["enterprises"], int(row), "sector",
+                                f"'{value}' does not look like a GB/T 4754-2017 code "
+                                "(e.g. 4411, 3120, 3011)", "warning"))
+    known = pd.Index(ent["id"].unique())
+
+    if "substitutions" in parsed:
+        taxonomy = _apply_substitutions(parsed["substitutions"], labels["substitutions"],
+                                        taxonomy, problems)
+    for kind, frame, prefix in (("offers", offers, "O"), ("needs", needs, "N")):
+        label = labels[kind]
+        _check_references(frame, "enterprise_id", known, label,
+                          Path(labels["enterprises"]).name, problems)
+        _check_materials(frame, label, taxonomy, problems)
+        missing = frame["id"] == ""
+        frame.loc[missing, "id"] = [f"{prefix}{r}" for r in frame.loc[missing, ROW]]
+        _check_duplicates(frame, "id", label, problems)
+    _check_requirements(needs, labels["needs"], problems)
+
+    distances = parsed.get("distances")
+    if distances is not None:
+        label = labels["distances"]
+        for col in ("from_id", "to_id"):
+            _check_references(distances, col, known, label,
+                              Path(labels["enterprises"]).name, problems)
+        same = (distances["from_id"] == distances["to_id"]) & (distances["from_id"] != "")
+        for row in distances.loc[same, ROW]:
+            problems.append(Problem(label, int(row), "to_id",
+                                    "from_id and to_id are the same enterprise"))
+        pair = distances["from_id"] + "\x1f" + distances["to_id"]
+        first = {}
+        for p, row in zip(pair, distances[ROW], strict=True):
+            if p in first:
+                problems.append(Problem(label, int(row), "to_id",
+                                        f"pair listed twice (first at row {first[p]})"))
+            else:
+                first[p] = int(row)
+    else:
+        distances = pd.DataFrame({"from_id": pd.Series(dtype=object),
+                                  "to_id": pd.Series(dtype=object),
+                                  "distance_km": pd.Series(dtype=float)})
+
+    _warn_unused_attributes(offers, needs, labels, taxonomy, problems)
+    if any(p.severity == "error" for p in problems):
+        return None
+    return Dataset(
+        enterprises=ent.drop(columns=[ROW]).set_index("id").rename_axis("enterprise_id"),
+        offers=offers.drop(columns=[ROW]).set_index("id").rename_axis("offer_id"),
+        needs=needs.drop(columns=[ROW]).set_index("id").rename_axis("need_id"),
+        distances=distances[["from_id", "to_id", "distance_km"]].reset_index(drop=True),
+        taxonomy=taxonomy,
+        source=source,
+        warnings=tuple(p for p in problems if p.severity == "warning"),
+    )
+
+
+def _warn_unused_attributes(offers: pd.DataFrame, needs: pd.DataFrame,
+                            labels: Mapping[str, str], taxonomy: Taxonomy,
+                            problems: list[Problem]) -> None:
+    """Catch attribute typos: a quality no rule or need reads, a requirement no offer states."""
+    stated = {c[2:] for c in offers.columns if c.startswith("q.")}
+    required = {c.split(".", 1)[1] for c in needs.columns if c.startswith(("min.", "max."))}
+    used = taxonomy.quality_attributes() | required
+    for attr in sorted(stated - used):
+        problems.append(Problem(labels["offers"], 1, f"q.{attr}",
+                                f"no rule or need limits '{attr}'; the column has no effect"
+                                f"{_suggest(attr, used)}", "warning"))
+    for attr in sorted(required - stated):
+        problems.append(Problem(labels["needs"], 1, f"min/max.{attr}",
+                                f"no offer states q.{attr}, so needs with this requirement "
+                                f"cannot be served{_suggest(attr, stated)}", "warning"))
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def _read_tables(path: Path, problems: list[Problem]) -> dict[str, RawTable]:
+    if path.is_dir():
+        return _read_csv_folder(path, problems)
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
+        if not path.exists():
+            problems.append(Problem(str(path), None, None, "file not found"))
+            return {}
+        return _read_xlsx(path, problems)
+    if not path.exists():
+        problems.append(Problem(str(path), None, None,
+                                "not found (expected a folder of CSV files or an .xlsx)"))
+    else:
+        problems.append(Problem(str(path), None, None,
+                                "expected a folder of CSV files or an .xlsx workbook"))
+    return {}
+
+
+def validate_dataset(path: str | Path, taxonomy: Taxonomy | None = None) -> list[Problem]:
+    """Every problem (errors and warnings) in the dataset at `path`, in file order."""
+    problems: list[Problem] = []
+    tables = _read_tables(Path(path), problems)
+    if tables:
+        _build(tables, str(path), problems, taxonomy or load_taxonomy())
+    return problems
+
+
+def load_dataset(path: str | Path, taxonomy: Taxonomy | None = None) -> Dataset:
+    """Read and validate a dataset; raise `InvalidDataError` listing every error."""
+    problems: list[Problem] = []
+    tables = _read_tables(Path(path), problems)
+    dataset = _build(tables, str(path), problems, taxonomy or load_taxonomy()) if tables \
+        else None
+    if dataset is None:
+        raise InvalidDataError(problems)
+    return dataset
+
+
+def dataset_from_records(
+    records: Mapping[str, list[Mapping[str, object]]],
+    source: str = "records",
+    taxonomy: Taxonomy | None = None,
+) -> Dataset:
+    """Validate in-memory rows (the Python and HTTP APIs); labels name the table, e.g. `offers`."""
+    problems: list[Problem] = []
+    tables: dict[str, RawTable] = {}
+    for name in TABLES:
+        rows = records.get(name)
+        if rows is None:
+            if name in REQUIRED_TABLES:
+                problems.append(Problem(name, None, None, "required table is missing"))
+            continue
+        header: list[str] = []
+        for row in rows:
+            header += [str(k) for k in row if str(k) not in header]
+        body = [[_cell_text(row.get(h)) for h in header] for row in rows]
+        frame = pd.DataFrame(body, columns=list(range(len(header))), dtype=object)
+        tables[name] = _table_from_rows(name, header, frame)
+    dataset = _build(tables, source, problems, taxonomy or load_taxonomy()) \
+        if not problems else None
+    if dataset is None:
+        raise InvalidDataError(problems)
+    return dataset

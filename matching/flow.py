@@ -93,7 +93,9 @@ def _decimals_needed(values: FloatArray, max_decimals: int) -> tuple[int, bool]:
     values = np.abs(values[np.isfinite(values)])
     for k in range(max_decimals + 1):
         scaled = values * 10.0**k
-        if np.all(np.abs(scaled - np.rint(scaled)) <= 1e-9 * np.maximum(1.0, scaled)):
+        # integral up to float noise: a few ulps of the value, plus a tiny absolute slack
+        tol = 1e-7 + 8 * np.finfo(float).eps * scaled
+        if np.all(np.abs(scaled - np.rint(scaled)) <= tol):
             return k, True
     return max_decimals, False
 

@@ -94,7 +94,7 @@ def _decimals_needed(values: FloatArray, max_decimals: int) -> tuple[int, bool]:
     for k in range(max_decimals + 1):
         scaled = values * 10.0**k
         # integral up to float noise: a few ulps of the value, plus a tiny absolute slack
-        tol = 1e-7 + 8 * np.finfo(float).eps * scaled
+        tol = 1e-7 + 2 * np.finfo(float).eps * scaled
         if np.all(np.abs(scaled - np.rint(scaled)) <= tol):
             return k, True
     return max_decimals, False

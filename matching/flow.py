@@ -88,14 +88,17 @@ class FlowSolution:
         return abs(self.objective - self.bound) / max(1.0, abs(self.objective))
 
 
+def _integral(scaled: FloatArray) -> NDArray[np.bool_]:
+    """Integral up to float noise: two ulps of the value plus a tiny absolute slack."""
+    return np.abs(scaled - np.rint(scaled)) <= 1e-7 + 2 * np.finfo(float).eps * np.abs(scaled)
+
+
 def _decimals_needed(values: FloatArray, max_decimals: int) -> tuple[int, bool]:
     """Smallest power of ten that makes every value integral, or (max_decimals, False)."""
     values = np.abs(values[np.isfinite(values)])
     for k in range(max_decimals + 1):
         scaled = values * 10.0**k
-        # integral up to float noise: a few ulps of the value, plus a tiny absolute slack
-        tol = 1e-7 + 2 * np.finfo(float).eps * scaled
-        if np.all(np.abs(scaled - np.rint(scaled)) <= tol):
+        if np.all(_integral(scaled)):
             return k, True
     return max_decimals, False
 
@@ -124,6 +127,13 @@ def choose_scales(quantities: FloatArray, distances_km: FloatArray, num_nodes: i
     if d_max + 1 >= limit:
         raise SolverError(f"distance {d_max:.4g} km is too large for {num_nodes} nodes")
     return Scales(10**q_dec, 10**d_dec, q_exact, d_exact)
+
+
+def _to_scaled_int(values: FloatArray, scale: int) -> IntArray:
+    """Scale to integers: round values that are integral up to float noise, floor the rest,
+    so a scaled capacity never exceeds the true one (a need is never over-served)."""
+    scaled = np.asarray(values, float) * scale
+    return np.where(_integral(scaled), np.rint(scaled), np.floor(scaled)).astype(np.int64)
 
 
 _MCF_STATUS = {
@@ -194,8 +204,8 @@ def solve_transport_mcf(
     start = time.perf_counter()
     n_s, n_d = len(supply), len(demand)
     scales = choose_scales(np.concatenate([supply, demand]), arc_km, n_s + n_d)
-    sup = np.rint(supply * scales.quantity).astype(np.int64)
-    dem = np.rint(demand * scales.quantity).astype(np.int64)
+    sup = _to_scaled_int(supply, scales.quantity)
+    dem = _to_scaled_int(demand, scales.quantity)
     cost = np.rint(arc_km * scales.distance).astype(np.int64)
     cap = np.minimum(sup[arc_supply], dem[arc_demand])
     smcf = min_cost_flow.SimpleMinCostFlow()

@@ -77,27 +77,30 @@ def _components(dataset: Dataset, cand: Candidates) -> np.ndarray:
     return comp_of_rule[cand.rule] if len(cand.rules) else np.empty(0, np.int64)
 
 
-def _mixed_ratio_needs(cand: Candidates, arcs: np.ndarray) -> bool:
-    """True when some need in `arcs` is reached at two different ratios."""
-    if len(arcs) == 0:
-        return False
-    need, ratio = cand.need[arcs], cand.ratio[arcs]
-    order = np.lexsort((ratio, need))
-    need, ratio = need[order], ratio[order]
-    same_need = need[1:] == need[:-1]
-    return bool(np.any(same_need & (ratio[1:] != ratio[:-1])))
+def _mixed_ratio_needs(cand: Candidates, n_needs: int) -> np.ndarray:
+    """Mask of needs reached at two different ratios (they need the generalised LP)."""
+    lo = np.full(n_needs, np.inf)
+    hi = np.full(n_needs, -np.inf)
+    np.minimum.at(lo, cand.need, cand.ratio)
+    np.maximum.at(hi, cand.need, cand.ratio)
+    return lo < hi
 
 
 def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray) -> FlowSolution:
-    """Pure-network arcs (one ratio per need) through min-cost flow, in offer units."""
-    offers_q = dataset.offers["quantity"].to_numpy(float)
-    needs_q = dataset.needs["quantity"].to_numpy(float)
-    off_u, off_local = np.unique(cand.offer[arcs], return_inverse=True)
-    need_u, need_local = np.unique(cand.need[arcs], return_inverse=True)
-    need_ratio = np.ones(len(need_u))
-    need_ratio[need_local] = cand.ratio[arcs]
-    return solve_transport_mcf(offers_q[off_u], needs_q[need_u] / need_ratio,
-                               off_local, need_local, cand.distance_km[arcs])
+    """Pure-network arcs (one ratio per need) through min-cost flow, in offer units.
+
+    Nodes are all offers then all needs; those without an arc in `arcs` get no supply, so no
+    renumbering pass over the arcs is needed.
+    """
+    offer, need = cand.offer[arcs], cand.need[arcs]
+    n_o, n_n = len(dataset.offers), len(dataset.needs)
+    used_o = np.bincount(offer, minlength=n_o) > 0
+    used_n = np.bincount(need, minlength=n_n) > 0
+    need_ratio = np.ones(n_n)
+    need_ratio[need] = cand.ratio[arcs]
+    supply = np.where(used_o, dataset.offers["quantity"].to_numpy(float), 0.0)
+    demand = np.where(used_n, dataset.needs["quantity"].to_numpy(float) / need_ratio, 0.0)
+    return solve_transport_mcf(supply, demand, offer, need, cand.distance_km[arcs])
 
 
 def _solve_lp(dataset: Dataset, cand: Candidates, arcs: np.ndarray,
@@ -119,11 +122,14 @@ def solve_candidates(dataset: Dataset, cand: Candidates,
                           f"available: {', '.join(OBJECTIVES)}")
     flows = np.zeros(len(cand))
     comp = _components(dataset, cand)
+    mixed_need = _mixed_ratio_needs(cand, len(dataset.needs))
+    mixed_comp = np.zeros(int(comp.max(initial=-1)) + 1, dtype=bool)
+    mixed_comp[comp[mixed_need[cand.need]]] = True
     network: list[np.ndarray] = []
     general: list[np.ndarray] = []
     for c in np.unique(comp):
         arcs = np.flatnonzero(comp == c)
-        mixed = _mixed_ratio_needs(cand, arcs)
+        mixed = bool(mixed_comp[c])
         if options.method == "lp" or (mixed and options.method == "auto"):
             general.append(arcs)
         elif mixed:

@@ -88,7 +88,7 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
     head = Table(title="Match summary", show_header=False, title_justify="left")
     head.add_column(style="bold")
     head.add_column(justify="right")
-    head.add_row("Dataset", str(k["dataset"]))
+    head.add_row("Dataset", Path(str(k["dataset"])).name)
     head.add_row("Enterprises / offers / needs",
                  f"{k['enterprises']:,} / {k['offers']:,} / {k['needs']:,}")
     head.add_row("Candidate arcs", f"{k['candidate_arcs']:,}")
@@ -108,23 +108,21 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
     for fam in ("energy", "water"):
         f = k["families"].get(fam)
         if f:
-            unit = f["unit"].split("/")[0]
             head.add_row(f"{fam.capitalize()} matched",
                          f"{_fmt(f['matched'])} of {_fmt(f['offered'])} {f['unit']} "
                          f"({_pct(f['utilization_rate'])})")
-            del unit
+    gap = "0" if s.gap < 1e-12 else f"{s.gap:.1e}"
     head.add_row("Solver", f"{s.status} ({', '.join(s.methods) or 'none'}), "
-                           f"{s.seconds:.2f} s, gap {s.gap:.1e}")
+                           f"{s.seconds:.2f} s, gap {gap}")
     out_console.print(head)
 
-    mats = Table(title="By-products", title_justify="left")
-    for col, just in (("material", "left"), ("名称", "left"), ("offered", "right"),
-                      ("matched", "right"), ("rate", "right"), ("exchanges", "right")):
-        mats.add_column(col, justify=just)  # type: ignore[arg-type]
+    mats = Table(title="By-products (per year)", title_justify="left")
+    for col, just in (("material (unit)", "left"), ("名称", "left"), ("offered", "right"),
+                      ("matched", "right"), ("rate", "right"), ("exch.", "right")):
+        mats.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     for slug, m in sorted(k["materials"].items(), key=lambda kv: -kv[1]["offered"]):
-        mats.add_row(slug, m["name_zh"], f"{_fmt(m['offered'])} {m['unit']}",
-                     f"{_fmt(m['matched'])} {m['unit']}", _pct(m["utilization_rate"]),
-                     str(m["exchanges"]))
+        mats.add_row(f"{slug} ({m['unit']})", m["name_zh"], _fmt(m["offered"]),
+                     _fmt(m["matched"]), _pct(m["utilization_rate"]), str(m["exchanges"]))
     out_console.print(mats)
 
     ex = result.exchanges.sort_values("quantity", ascending=False).head(top)
@@ -144,15 +142,17 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
     unmatched = unmatched.sort_values("unmatched", ascending=False).head(top)
     if len(unmatched):
         t = Table(title="Largest unmatched offers", title_justify="left")
-        for col in ("offer", "enterprise", "material", "unmatched", "why"):
+        for col in ("enterprise", "material", "unmatched", "why"):
             t.add_column(col, justify="right" if col == "unmatched" else "left")
+        short = {"no compatible need within reach": "no taker in reach",
+                 "compatible needs within reach are already full": "takers in reach full"}
         for row in unmatched.itertuples():
-            t.add_row(str(row.offer_id), str(row.enterprise_id), str(row.material),
-                      _fmt(row.unmatched), str(row.reason))
+            t.add_row(str(row.enterprise_id), str(row.material), _fmt(row.unmatched),
+                      short.get(str(row.reason), str(row.reason)))
         out_console.print(t)
     if out_dir is not None:
         out_console.print(f"Outputs written to [bold]{out_dir}[/bold]: exchanges.csv, "
-                          "offers.csv, summary.json")
+                          "offers.csv (with why anything is left), summary.json")
 
 
 def _run_match(dataset_path: Path, out: Path, max_km: float | None, circuity: float,
@@ -303,11 +303,12 @@ def main() -> None:
         err_console.print("aborted", style="red")
         sys.exit(130)
     except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        # duck-typed: click.ClickException, or typer's vendored copy (typer >= 0.20 no
+        # longer installs click, so `import click` is not an option)
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            sys.exit(exit_code)
         raise
     sys.exit(code if isinstance(code, int) else 0)
 

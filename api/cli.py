@@ -115,6 +115,11 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
     head.add_row("Solver", f"{s.status} ({', '.join(s.methods) or 'none'}), "
                            f"{s.seconds:.2f} s, gap {gap}")
     out_console.print(head)
+    if k["offers"] == 0 or k["needs"] == 0:
+        side = "offers" if k["offers"] == 0 else "needs"
+        out_console.print(f"The dataset lists no {side}, so there is nothing to match.",
+                          style="yellow")
+        return
 
     mats = Table(title="By-products (per year)", title_justify="left")
     for col, just in (("material (unit)", "left"), ("名称", "left"), ("offered", "right"),

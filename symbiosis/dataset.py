@@ -175,19 +175,29 @@ def _read_csv(path: Path, problems: list[Problem]) -> RawTable | None:
             skip_blank_lines=False,
         )
     except pd.errors.ParserError as exc:
-        match = re.search(r"line (\d+), saw (\d+)", str(exc))
-        if match:
-            row = int(match.group(1)) + 1  # pandas counts data lines after the skipped header
-            problems.append(
-                Problem(label, row, None,
-                        f"row has {match.group(2)} fields but the header has {len(header)}")
-            )
-        else:
+        if not re.search(r"saw \d+", str(exc)):
             problems.append(Problem(label, None, None, f"cannot parse CSV: {exc}"))
-        return None
+            return None
+        rows = _read_ragged_csv(text, label, len(header), problems)
     except pd.errors.EmptyDataError:
         rows = pd.DataFrame(columns=list(range(len(header))))
     return _table_from_rows(label, header, rows)
+
+
+def _read_ragged_csv(text: str, label: str, width: int,
+                     problems: list[Problem]) -> pd.DataFrame:
+    """Slow path for a CSV with rows longer than its header: flag every such row (counted
+    as records, like the fast path) and keep its first `width` fields so the rest of the
+    file is still checked."""
+    body: list[list[str]] = []
+    for i, record in enumerate(csv.reader(io.StringIO(text))):
+        if i == 0:
+            continue
+        if len(record) > width:
+            problems.append(Problem(label, i + 1, None,
+                                    f"row has {len(record)} fields but the header has {width}"))
+        body.append((record + [""] * width)[:width])
+    return pd.DataFrame(body, columns=list(range(width)), dtype=object)
 
 
 def _read_csv_folder(folder: Path, problems: list[Problem]) -> dict[str, RawTable]:
@@ -263,6 +273,7 @@ def _parse_table(
     prefixes = PREFIXES.get(kind, ())
     label = raw.label
     positions: dict[str, int] = {}
+    ignored: set[str] = set()  # unknown columns: warned about, never parsed
     usable = True
     for pos, name in enumerate(raw.header):
         if name == "":
@@ -286,6 +297,7 @@ def _parse_table(
                                         "(lower case letters, digits and _)"))
                 usable = False
             continue
+        ignored.add(name)
         expected = list(specs) + [f"{p}<attribute>" for p in prefixes]
         problems.append(Problem(label, 1, name,
                                 f"unknown column, ignored{_suggest(name, specs)}; "
@@ -300,7 +312,8 @@ def _parse_table(
     frame = raw.frame
     rows = frame[ROW].to_numpy()
     out: dict[str, object] = {}
-    columns = [(n, specs.get(n, ColumnSpec(n, "number"))) for n in positions]
+    columns = [(n, specs.get(n, ColumnSpec(n, "number"))) for n in positions
+               if n not in ignored]
     for name, spec in columns:
         values = frame[positions[name]]
         empty = (values == "").to_numpy()
@@ -429,10 +442,16 @@ def _apply_substitutions(subs: pd.DataFrame, label: str, taxonomy: Taxonomy,
             problems.append(Problem(label, r, "offer_material",
                                     f"'{offer}' ({fam_o}) cannot serve '{need}' ({fam_n}): "
                                     "rules must stay within one unit family"))
+    named_at: dict[str, tuple[int, str]] = {}  # where each rule's material first appears
+    for (need, offer), r in seen.items():
+        named_at.setdefault(need, (r, "need_material"))
+        named_at.setdefault(offer, (r, "offer_material"))
     for slug, mat in updated.materials.items():
         if mat.kind == "custom":
-            problems.append(Problem(label, None, None,
-                                    f"material '{slug}' is not built in: taken as "
+            row, column = named_at[slug]
+            problems.append(Problem(label, row, column,
+                                    f"material '{slug}' is not built in"
+                                    f"{_suggest(slug, taxonomy.materials)}: taken as "
                                     f"{mat.unit} ({mat.family}) with no default reach "
                                     "(only --max-km limits its haul)", "warning"))
     return updated
@@ -445,49 +464,58 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
         frame = _parse_table(kind, raw, problems)
         if frame is not None:
             parsed[kind] = frame
-    if any(kind not in parsed for kind in REQUIRED_TABLES):
-        return None
-    ent, offers, needs = parsed["enterprises"], parsed["offers"], parsed["needs"]
+    # a table that is unusable (missing, or missing a column) is already reported; the
+    # checks below still run on the others so that one run lists every problem
+    ent = parsed.get("enterprises")
+    offers = parsed.get("offers")
+    needs = parsed.get("needs")
     labels = {kind: raw.label for kind, raw in tables.items()}
+    known: pd.Index | None = None
 
-    _check_duplicates(ent, "id", labels["enterprises"], problems)
-    for value, row in zip(ent["name"], ent[ROW], strict=True):
-        if value == "":
-            problems.append(Problem(labels["enterprises"], int(row), "name",
-                                    "name is empty", "warning"))
-    odd_sector = (ent["sector"] != "") & ~ent["sector"].str.match(_SECTOR)
-    for value, row in zip(ent.loc[odd_sector, "sector"], ent.loc[odd_sector, ROW],
-                          strict=True):
-        problems.append(Problem(labels["enterprises"], int(row), "sector",
-                                f"'{value}' does not look like a GB/T 4754-2017 code "
-                                "(e.g. 4411, 3120, 3011)", "warning"))
-    known = pd.Index(ent["id"].unique())
+    if ent is not None:
+        _check_duplicates(ent, "id", labels["enterprises"], problems)
+        for value, row in zip(ent["name"], ent[ROW], strict=True):
+            if value == "":
+                problems.append(Problem(labels["enterprises"], int(row), "name",
+                                        "name is empty", "warning"))
+        odd_sector = (ent["sector"] != "") & ~ent["sector"].str.match(_SECTOR)
+        for value, row in zip(ent.loc[odd_sector, "sector"], ent.loc[odd_sector, ROW],
+                              strict=True):
+            problems.append(Problem(labels["enterprises"], int(row), "sector",
+                                    f"'{value}' does not look like a GB/T 4754-2017 code "
+                                    "(e.g. 4411, 3120, 3011)", "warning"))
+        known = pd.Index(ent["id"].unique())
 
     if "substitutions" in parsed:
         taxonomy = _apply_substitutions(parsed["substitutions"], labels["substitutions"],
                                         taxonomy, problems)
     for kind, frame, prefix in (("offers", offers, "O"), ("needs", needs, "N")):
+        if frame is None:
+            continue
         label = labels[kind]
-        _check_references(frame, "enterprise_id", known, label,
-                          Path(labels["enterprises"]).name, problems)
+        if known is not None:
+            _check_references(frame, "enterprise_id", known, label,
+                              Path(labels["enterprises"]).name, problems)
         _check_materials(frame, label, taxonomy, problems)
         missing = frame["id"] == ""
         frame.loc[missing, "id"] = [f"{prefix}{r}" for r in frame.loc[missing, ROW]]
         _check_duplicates(frame, "id", label, problems)
-    _check_requirements(needs, labels["needs"], problems)
+    if needs is not None:
+        _check_requirements(needs, labels["needs"], problems)
 
     distances = parsed.get("distances")
     if distances is not None:
         label = labels["distances"]
-        for col in ("from_id", "to_id"):
-            _check_references(distances, col, known, label,
-                              Path(labels["enterprises"]).name, problems)
+        if known is not None:
+            for col in ("from_id", "to_id"):
+                _check_references(distances, col, known, label,
+                                  Path(labels["enterprises"]).name, problems)
         same = (distances["from_id"] == distances["to_id"]) & (distances["from_id"] != "")
         for row in distances.loc[same, ROW]:
             problems.append(Problem(label, int(row), "to_id",
                                     "from_id and to_id are the same enterprise"))
         pair = distances["from_id"] + "\x1f" + distances["to_id"]
-        first = {}
+        first: dict[str, int] = {}
         for p, row in zip(pair, distances[ROW], strict=True):
             if p in first:
                 problems.append(Problem(label, int(row), "to_id",
@@ -499,6 +527,8 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
                                   "to_id": pd.Series(dtype=object),
                                   "distance_km": pd.Series(dtype=float)})
 
+    if ent is None or offers is None or needs is None:
+        return None
     _warn_unused_attributes(offers, needs, labels, taxonomy, problems)
     if any(p.severity == "error" for p in problems):
         return None

@@ -24,6 +24,7 @@ from symbiosis.taxonomy import Rule
 __all__ = ["Candidates", "build_candidates"]
 
 IntArray = NDArray[np.int64]
+Int32Array = NDArray[np.int32]
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,15 @@ class Candidates:
 
     `rule` indexes `rules`; `from_table` marks distances taken from distances.csv;
     `quality_unverified` marks arcs allowed although the offer does not state an attribute
-    a rule limits (the need itself did not ask for it).
+    a rule limits (the need itself did not ask for it). Indices are int32: a national
+    instance has tens of millions of arcs, and memory is the binding limit there.
     """
 
-    offer: IntArray
-    need: IntArray
+    offer: Int32Array
+    need: Int32Array
     distance_km: NDArray[np.float64]
     ratio: NDArray[np.float64]
-    rule: IntArray
+    rule: Int32Array
     from_table: NDArray[np.bool_]
     quality_unverified: NDArray[np.bool_]
     rules: tuple[Rule, ...]
@@ -151,21 +153,21 @@ def build_candidates(
             o, n, km, from_table = o[keep], n[keep], km[keep], from_table[keep]
             ok, unverified = _quality_mask(dataset, rule, o, n)
             rules.append(rule)
-            parts.append((o[ok], n[ok], km[ok], np.column_stack([from_table[ok],
-                                                                  unverified[ok]]),
-                          len(rules) - 1))
+            parts.append((o[ok].astype(np.int32), n[ok].astype(np.int32), km[ok],
+                          np.column_stack([from_table[ok], unverified[ok]]), len(rules) - 1))
     if parts:
         offer = np.concatenate([p[0] for p in parts])
         need = np.concatenate([p[1] for p in parts])
         dist = np.concatenate([p[2] for p in parts])
         flags = np.concatenate([p[3] for p in parts])
-        rule_idx = np.concatenate([np.full(len(p[0]), p[4], np.int64) for p in parts])
+        rule_idx = np.concatenate([np.full(len(p[0]), p[4], np.int32) for p in parts])
+        del parts
     else:
-        offer = need = rule_idx = np.empty(0, np.int64)
+        offer = need = rule_idx = np.empty(0, np.int32)
         dist = np.empty(0)
         flags = np.empty((0, 2), dtype=bool)
     ratio = np.array([r.ratio for r in rules], float)[rule_idx] if rules else np.empty(0)
-    return Candidates(offer=offer.astype(np.int64), need=need.astype(np.int64),
+    return Candidates(offer=offer, need=need,
                       distance_km=dist, ratio=ratio, rule=rule_idx,
                       from_table=flags[:, 0].copy(), quality_unverified=flags[:, 1].copy(),
                       rules=tuple(rules), max_km=max_km, circuity=circuity)

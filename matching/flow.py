@@ -203,6 +203,8 @@ def solve_transport_mcf(
 
     start = time.perf_counter()
     n_s, n_d = len(supply), len(demand)
+    arc_supply = np.asarray(arc_supply, np.int64)
+    arc_demand = np.asarray(arc_demand, np.int64)
     scales = choose_scales(np.concatenate([supply, demand]), arc_km, n_s + n_d)
     sup = _to_scaled_int(supply, scales.quantity)
     dem = _to_scaled_int(demand, scales.quantity)

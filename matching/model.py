@@ -23,6 +23,7 @@ ratios is a generalised flow and goes to the GLOP LP.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -44,6 +45,11 @@ __all__ = ["MatchOptions", "solve_candidates", "solve_match"]
 
 Method = Literal["auto", "mcf", "lp"]
 OBJECTIVES = ("utilization",)
+# below this many network arcs one in-process solve beats splitting and spawning workers
+PARALLEL_MIN_ARCS = 2_000_000
+# split only when the busiest worker gets at most this share of the arcs; a national
+# instance whose cities chain into one giant component gains nothing from workers
+PARALLEL_MAX_SHARE = 0.7
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class MatchOptions:
     objective: str = "utilization"
     method: Method = "auto"
     time_limit_s: float | None = None
+    jobs: int | None = None  # worker processes for large networks; None = every usable core
 
 
 def _components(dataset: Dataset, cand: Candidates) -> np.ndarray:
@@ -86,11 +93,12 @@ def _mixed_ratio_needs(cand: Candidates, n_needs: int) -> np.ndarray:
     return lo < hi
 
 
-def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray) -> FlowSolution:
-    """Pure-network arcs (one ratio per need) through min-cost flow, in offer units.
+def _network_inputs(dataset: Dataset, cand: Candidates,
+                    arcs: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Supply, demand, arc ends and km of pure-network arcs, in offer units.
 
     Nodes are all offers then all needs; those without an arc in `arcs` get no supply, so no
-    renumbering pass over the arcs is needed.
+    renumbering pass over the arcs is needed. A need's demand is divided by its one ratio.
     """
     offer, need = cand.offer[arcs], cand.need[arcs]
     n_o, n_n = len(dataset.offers), len(dataset.needs)
@@ -100,7 +108,66 @@ def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray) -> Flow
     need_ratio[need] = cand.ratio[arcs]
     supply = np.where(used_o, dataset.offers["quantity"].to_numpy(float), 0.0)
     demand = np.where(used_n, dataset.needs["quantity"].to_numpy(float) / need_ratio, 0.0)
-    return solve_transport_mcf(supply, demand, offer, need, cand.distance_km[arcs])
+    return supply, demand, offer, need, cand.distance_km[arcs]
+
+
+def _arc_components(cand: Candidates, arcs: np.ndarray, n_offers: int,
+                    n_needs: int) -> np.ndarray:
+    """Connected component of each arc in the offer-need graph: far-apart regions and
+    unrelated materials are independent problems."""
+    from scipy.sparse import coo_matrix  # lazy: only large instances are split
+    from scipy.sparse.csgraph import connected_components
+
+    n = n_offers + n_needs
+    graph = coo_matrix((np.ones(len(arcs), np.int8),
+                        (cand.offer[arcs], n_offers + cand.need[arcs])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels[cand.offer[arcs]]
+
+
+def _balanced_bins(labels: np.ndarray, bins: int) -> list[np.ndarray]:
+    """Positions grouped into `bins` sets of whole components, largest first to the
+    least-loaded bin (arc count as the proxy for solve time)."""
+    counts = np.bincount(labels)
+    load = np.zeros(bins)
+    assign = np.zeros(len(counts), np.int64)
+    for comp in np.argsort(counts)[::-1]:
+        if counts[comp] == 0:
+            break
+        target = int(np.argmin(load))
+        assign[comp] = target
+        load[target] += counts[comp]
+    of_arc = assign[labels]
+    return [idx for b in range(bins) if len(idx := np.flatnonzero(of_arc == b))]
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray,
+                   jobs: int | None) -> list[tuple[np.ndarray, FlowSolution]]:
+    """Min-cost flow on pure-network arcs; large networks are split into independent
+    components solved side by side in worker processes."""
+    jobs = _usable_cores() if jobs is None else max(1, jobs)
+    if jobs == 1 or len(arcs) < PARALLEL_MIN_ARCS:
+        return [(arcs, solve_transport_mcf(*_network_inputs(dataset, cand, arcs)))]
+    labels = _arc_components(cand, arcs, len(dataset.offers), len(dataset.needs))
+    groups = [arcs[idx] for idx in _balanced_bins(labels, jobs)]
+    if max(len(g) for g in groups) > PARALLEL_MAX_SHARE * len(arcs):
+        return [(arcs, solve_transport_mcf(*_network_inputs(dataset, cand, arcs)))]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: forking a process that holds solver and BLAS threads is unsafe
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(groups), mp_context=context) as pool:
+        futures = [pool.submit(solve_transport_mcf, *_network_inputs(dataset, cand, g))
+                   for g in groups]
+        return [(g, f.result()) for g, f in zip(groups, futures, strict=True)]
 
 
 def _solve_lp(dataset: Dataset, cand: Candidates, arcs: np.ndarray,
@@ -137,12 +204,14 @@ def solve_candidates(dataset: Dataset, cand: Candidates,
                               "ratios; use method 'auto' or 'lp'")
         else:
             network.append(arcs)
+    t_solve = time.perf_counter()
+    solved: list[tuple[np.ndarray, FlowSolution]] = []
+    if network:
+        solved += _solve_network(dataset, cand, np.concatenate(network), options.jobs)
+    for arcs in general:
+        solved.append((arcs, _solve_lp(dataset, cand, arcs, options.time_limit_s)))
     solutions: list[FlowSolution] = []
-    groups = ([np.concatenate(network)] if network else []) + general
-    for k, arcs in enumerate(groups):
-        is_network = bool(network) and k == 0
-        sol = (_solve_network(dataset, cand, arcs) if is_network
-               else _solve_lp(dataset, cand, arcs, options.time_limit_s))
+    for arcs, sol in solved:
         if sol.status is not SolverStatus.OPTIMAL:
             raise SolverError(f"{sol.method} returned {sol.status}: {sol.detail}")
         flows[arcs] = sol.flows
@@ -153,10 +222,10 @@ def solve_candidates(dataset: Dataset, cand: Candidates,
         status=SolverStatus.OPTIMAL,
         objective=objective,
         bound=bound if math.isfinite(bound) else objective,
-        seconds=sum(s.seconds for s in solutions),
+        seconds=time.perf_counter() - t_solve,
         methods=tuple(sorted({s.method for s in solutions})),
         delivered=float(flows.sum()),
-        components=len(groups),
+        components=len(solved),
         scales={s.method: {"quantity": s.scales.quantity, "distance": s.scales.distance}
                 for s in solutions if s.scales is not None},
     )

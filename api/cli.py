@@ -162,7 +162,7 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
 
 def _run_match(dataset_path: Path, out: Path, max_km: float | None, circuity: float,
                objective: Objective, method: Method, quiet: bool, as_json: bool,
-               top: int) -> None:
+               top: int, jobs: int | None = None) -> None:
     t_start = time.perf_counter()
     with err_console.status("Loading dataset ...", spinner="dots") as status:
         from symbiosis.dataset import load_dataset
@@ -178,7 +178,7 @@ def _run_match(dataset_path: Path, out: Path, max_km: float | None, circuity: fl
         from matching.result import write_outputs
 
         options = MatchOptions(max_km=max_km, circuity=circuity, objective=str(objective),
-                               method=method.value)  # type: ignore[arg-type]
+                               method=method.value, jobs=jobs)
         result = solve_match(dataset, options, timings)
         status.update("Writing outputs ...")
         write_outputs(result, out, started_at=t_start)
@@ -208,6 +208,9 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but er
 AsJson = Annotated[bool, typer.Option("--json", help="Print summary.json to stdout "
                                                      "instead of tables.")]
 Top = Annotated[int, typer.Option("--top", min=0, help="Rows in the report's tables.")]
+Jobs = Annotated[int | None, typer.Option(
+    "--jobs", min=1, help="Worker processes for very large instances whose network splits "
+                          "into independent parts (default: every usable core).")]
 
 
 @app.command()
@@ -222,6 +225,7 @@ def match(
     quiet: Quiet = False,
     as_json: AsJson = False,
     top: Top = 15,
+    jobs: Jobs = None,
 ) -> None:
     """Find the optimal exchanges for DATASET and write exchanges.csv, offers.csv and
     summary.json.
@@ -229,7 +233,8 @@ def match(
     Example: [bold]symbiosis match data/hunan --out results --max-km 120[/bold]
     """
     out_dir = out if out is not None else Path("symbiosis-out") / (dataset.stem or "dataset")
-    _run_match(dataset, out_dir, max_km, circuity, objective, method, quiet, as_json, top)
+    _run_match(dataset, out_dir, max_km, circuity, objective, method, quiet, as_json, top,
+               jobs)
 
 
 @app.command()

@@ -13,6 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -229,7 +230,7 @@ def solve_transport_mcf(
                         stages=(shipped, objective), scales=scales)
 
 
-def _lp_solve(model_proto: object, time_limit_s: float | None) -> object:
+def _lp_solve(model_proto: Any, time_limit_s: float | None) -> Any:
     """Solve a MathOpt ModelProto with GLOP and return the raw SolveResultProto.
 
     Calls the same core entry point as `mathopt.solve`, skipping the per-variable Python
@@ -261,11 +262,12 @@ def _lp_solve(model_proto: object, time_limit_s: float | None) -> object:
     )
 
 
-def _dense(sparse: object, n: int) -> FloatArray:
+def _dense(sparse: Any, n: int) -> FloatArray:
+    """A MathOpt SparseDoubleVectorProto as a dense array of length n."""
     out = np.zeros(n)
-    ids = np.fromiter(sparse.ids, dtype=np.int64)  # type: ignore[attr-defined]
+    ids = np.fromiter(sparse.ids, dtype=np.int64)
     if len(ids):
-        out[ids] = np.fromiter(sparse.values, dtype=np.float64)  # type: ignore[attr-defined]
+        out[ids] = np.fromiter(sparse.values, dtype=np.float64)
     return out
 
 

@@ -231,7 +231,7 @@ def load_taxonomy() -> Taxonomy:
         )
     limits: dict[tuple[str, str], list[QualityLimit]] = {}
     for row in _read_rows("rule_limits.csv"):
-        bound = "min" if row["bound"] == "min" else "max"
+        bound: Literal["min", "max"] = "min" if row["bound"] == "min" else "max"
         limits.setdefault((row["need_material"], row["offer_material"]), []).append(
             QualityLimit(
                 attribute=row["attribute"],

@@ -1,0 +1,358 @@
+"""End-to-end benchmark: `symbiosis match` as one process against the bare floor.
+
+For each size: generate the dataset (cached in benchmarks/_work/), run
+`symbiosis match DATASET --out OUTDIR` in a child process and time it wall-clock with its peak
+RSS, print the engine's own `timings_s` from OUTDIR/summary.json, then run bare_floor.py in a
+child process too (same start-up costs) and print the wall-time ratio engine/floor and whether
+tonnes_matched and tonne_km agree (relative 1e-6). Prints figures; never decides pass or fail.
+
+Usage: python benchmarks/bench_match.py [--sizes 100,3000,30000,100000] [--repeat K]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ChildRun", "dataset_for", "find_engine", "main", "run_child"]
+
+HERE = Path(__file__).resolve().parent
+WORK_DIR = HERE / "_work"
+AGREE_RTOL = 1e-6
+ENGINE_PHASES = ("load", "candidates", "build", "solve", "report", "total")
+FLOOR_PHASES = ("read", "arcs", "build", "solve", "report", "total")
+SAMPLE_EVERY_S = 0.1
+
+
+@dataclass
+class ChildRun:
+    """One timed child process: wall seconds, exit code, peak memory, and its log file."""
+
+    wall_s: float
+    returncode: int
+    maxrss_mb: float  # largest single process (wait4 rusage: the child or a waited-for child)
+    tree_peak_mb: float  # sampled peak of the summed RSS of the child and its descendants
+    log: Path
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def find_engine() -> str | None:
+    """Path of the `symbiosis` executable: next to this Python first, then on PATH."""
+    beside = Path(sys.executable).parent / "symbiosis"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("symbiosis")
+
+
+def _generator_digest() -> str:
+    """Hash of the generator's sources, so that a cached dataset is rebuilt when they change."""
+    h = hashlib.sha256()
+    for name in ("generate.py", "taxonomy.py"):
+        h.update((HERE / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def dataset_for(n: int, seed: int) -> Path:
+    """The dataset folder for n enterprises, generated now unless a matching cache exists.
+
+    The generator runs in a child process: this process must stay small, because a child
+    inherits its parent's peak RSS into its own ru_maxrss when it is forked and exec'd.
+    """
+    path = WORK_DIR / f"bench_{n}_s{seed}"
+    stamp = WORK_DIR / f"{path.name}.json"
+    want = {"n": n, "seed": seed, "generator": _generator_digest()}
+    files = ("enterprises.csv", "offers.csv", "needs.csv")
+    if (
+        stamp.exists()
+        and json.loads(stamp.read_text()) == want
+        and all((path / f).exists() for f in files)
+    ):
+        return path
+    t0 = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "generate.py"),
+            str(n),
+            "--seed",
+            str(seed),
+            "--out",
+            str(path),
+            "--no-count",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    stamp.write_text(json.dumps(want))
+    print(f"generated {path} in {time.perf_counter() - t0:.1f} s", flush=True)
+    return path
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """Summed VmRSS (KiB) of a process and all its descendants, read from /proc."""
+    total, stack, seen = 0, [pid], set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        proc = Path("/proc") / str(p)
+        try:
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+            for task in (proc / "task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def run_child(cmd: list[str], log: Path, timeout_s: float | None = None) -> ChildRun:
+    """Run cmd with output to `log`; time it and measure its memory (wait4 and /proc samples).
+
+    On timeout the child's own process group (it is started in a new session) is killed.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    peak = [0]
+    done = threading.Event()
+    with log.open("w") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+        def sample() -> None:
+            """Track the tree's RSS until the child is reaped; enforce the timeout."""
+            while not done.wait(SAMPLE_EVERY_S):
+                peak[0] = max(peak[0], _tree_rss_kib(proc.pid))
+                if timeout_s is not None and time.perf_counter() - t0 > timeout_s:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    return
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        done.set()
+        sampler.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, tell Popen
+    return ChildRun(
+        wall, proc.returncode, usage.ru_maxrss / 1024.0, max(peak[0], usage.ru_maxrss) / 1024.0, log
+    )
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    """Last lines of a log file, indented, for error reports."""
+    text = path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n".join("    | " + t for t in text)
+
+
+def _best(runs: list[ChildRun]) -> ChildRun:
+    """The successful run with the least wall time (else the last run)."""
+    ok = [r for r in runs if r.returncode == 0]
+    return min(ok, key=lambda r: r.wall_s) if ok else runs[-1]
+
+
+def run_engine(
+    engine: str, dataset: Path, tag: str, repeat: int, timeout_s: float | None
+) -> ChildRun:
+    """Run `symbiosis match` K times and return the best run with summary.json attached."""
+    runs = []
+    for k in range(repeat):
+        outdir = WORK_DIR / "out" / f"engine_{tag}"
+        shutil.rmtree(outdir, ignore_errors=True)
+        r = run_child(
+            [engine, "match", str(dataset), "--out", str(outdir)],
+            WORK_DIR / "logs" / f"engine_{tag}_{k}.log",
+            timeout_s,
+        )
+        summary = outdir / "summary.json"
+        if r.returncode == 0 and summary.exists():
+            r.data = json.loads(summary.read_text())
+        elif r.returncode == 0:
+            r.data = {"_error": f"no {summary}"}
+        runs.append(r)
+    return _best(runs)
+
+
+def run_floor(dataset: Path, tag: str, repeat: int, timeout_s: float | None) -> ChildRun:
+    """Run bare_floor.py in a child process K times and return the best run with its figures."""
+    runs = []
+    for k in range(repeat):
+        js = WORK_DIR / "out" / f"floor_{tag}.json"
+        js.unlink(missing_ok=True)
+        js.parent.mkdir(parents=True, exist_ok=True)
+        r = run_child(
+            [sys.executable, str(HERE / "bare_floor.py"), str(dataset), "--json", str(js)],
+            WORK_DIR / "logs" / f"floor_{tag}_{k}.log",
+            timeout_s,
+        )
+        if r.returncode == 0 and js.exists():
+            r.data = json.loads(js.read_text())
+        runs.append(r)
+    return _best(runs)
+
+
+def _num(x: Any) -> float | None:
+    """x as a float when it is a number, else None."""
+    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
+
+
+def _agree(a: Any, b: Any) -> str:
+    """'yes'/'NO' when both figures are numbers (relative 1e-6), '-' when one is missing."""
+    x, y = _num(a), _num(b)
+    if x is None or y is None:
+        return "-"
+    return "yes" if abs(x - y) <= AGREE_RTOL * max(1.0, abs(x), abs(y)) else "NO"
+
+
+def _fmt(x: Any, spec: str = ",.3f") -> str:
+    """Format a number, or '-' when missing."""
+    v = _num(x)
+    return "-" if v is None else format(v, spec)
+
+
+def _print_phases(title: str, timings: Any, keys: tuple[str, ...]) -> None:
+    """One line of per-phase seconds; tolerates a missing or partial timings object."""
+    t = timings if isinstance(timings, dict) else {}
+    extra = [k for k in t if k not in keys]
+    cells = [f"{k} {_fmt(t.get(k), '.3f')}" for k in (*keys, *extra)]
+    print(f"  {title:<14} " + ("  ".join(cells) if t else "(no timings_s)"))
+
+
+def bench_size(
+    n: int, seed: int, engine: str | None, repeat: int, timeout_s: float | None
+) -> dict[str, Any]:
+    """Benchmark one size; print its details and return one table row."""
+    dataset = dataset_for(n, seed)
+    tag = dataset.name
+    print(f"\n== {tag} ==", flush=True)
+    row: dict[str, Any] = {"size": n, "dataset": tag}
+    eng: ChildRun | None = None
+    if engine is not None:
+        eng = run_engine(engine, dataset, tag, repeat, timeout_s)
+        s = eng.data
+        print(
+            f"  engine         wall {eng.wall_s:.3f} s, exit {eng.returncode}, peak RSS "
+            f"{eng.maxrss_mb:,.0f} MiB (process tree {eng.tree_peak_mb:,.0f} MiB)"
+        )
+        if eng.returncode != 0 or "_error" in s:
+            print(
+                f"  engine FAILED ({s.get('_error', 'exit ' + str(eng.returncode))}); "
+                f"log {eng.log}:\n{_tail(eng.log)}"
+            )
+        else:
+            _print_phases("engine phases", s.get("timings_s"), ENGINE_PHASES)
+            solver = s.get("solver")
+            solver = solver if isinstance(solver, dict) else {}
+            print(
+                f"  engine result  tonnes_matched {_fmt(s.get('tonnes_matched'))}, "
+                f"tonne_km {_fmt(s.get('tonne_km'))}, solver {solver.get('status', '-')} "
+                f"{_fmt(solver.get('seconds'), '.3f')} s"
+            )
+    flo = run_floor(dataset, tag, repeat, timeout_s)
+    f = flo.data
+    print(
+        f"  floor          wall {flo.wall_s:.3f} s, exit {flo.returncode}, peak RSS "
+        f"{flo.maxrss_mb:,.0f} MiB"
+    )
+    if flo.returncode != 0 or not f:
+        print(f"  floor FAILED; log {flo.log}:\n{_tail(flo.log)}")
+    else:
+        _print_phases("floor phases", f.get("timings_s"), FLOOR_PHASES)
+        print(
+            f"  floor result   tonnes_matched {_fmt(f.get('tonnes_matched'))}, "
+            f"tonne_km {_fmt(f.get('tonne_km'))}, {f.get('arcs', 0):,} arcs "
+            f"({f.get('arc_method')}), imports {_fmt(f.get('import_s'), '.2f')} s"
+        )
+    row.update(
+        {
+            "arcs": f.get("arcs"),
+            "floor_s": flo.wall_s if flo.returncode == 0 else None,
+            "floor_mb": flo.tree_peak_mb,
+        }
+    )
+    if eng is not None and eng.returncode == 0 and "_error" not in eng.data:
+        s = eng.data
+        row.update(
+            {
+                "engine_s": eng.wall_s,
+                "engine_mb": eng.tree_peak_mb,
+                "ratio": eng.wall_s / flo.wall_s if row["floor_s"] else None,
+                "t_agree": _agree(s.get("tonnes_matched"), f.get("tonnes_matched")),
+                "tkm_agree": _agree(s.get("tonne_km"), f.get("tonne_km")),
+            }
+        )
+        print(
+            f"  engine/floor   {_fmt(row['ratio'], '.2f')}x wall; tonnes_matched agree "
+            f"{row['t_agree']}, tonne_km agree {row['tkm_agree']}"
+        )
+    elif eng is not None:
+        row["engine_s"] = "failed"
+    return row
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """The closing summary table, one row per size."""
+    head = (
+        f"{'size':>8} {'arcs':>12} {'engine s':>9} {'engine MiB':>10} {'floor s':>8} "
+        f"{'floor MiB':>9} {'ratio':>6} {'t agree':>7} {'t-km agree':>10}"
+    )
+    print("\n" + head + "\n" + "-" * len(head))
+    for r in rows:
+        eng = r.get("engine_s")
+        eng_s = eng if isinstance(eng, str) else _fmt(eng, ".2f")
+        arcs = _fmt(r.get("arcs"), ",.0f")
+        print(
+            f"{r['size']:>8,} {arcs:>12} {eng_s:>9} {_fmt(r.get('engine_mb'), ',.0f'):>10} "
+            f"{_fmt(r.get('floor_s'), '.2f'):>8} {_fmt(r.get('floor_mb'), ',.0f'):>9} "
+            f"{_fmt(r.get('ratio'), '.2f'):>6} {r.get('t_agree', '-'):>7} "
+            f"{r.get('tkm_agree', '-'):>10}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: benchmark each requested size; exit 1 only when the engine could not be found."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--sizes",
+        default="100,3000",
+        help="comma-separated enterprise counts (e.g. 100,3000,30000,100000)",
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=1, help="best of K runs of each program")
+    ap.add_argument("--timeout", type=float, default=None, help="seconds per child run")
+    ap.add_argument("--engine", default=None, help="path of the symbiosis executable")
+    ap.add_argument("--floor-only", action="store_true", help="skip the engine")
+    args = ap.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+
+    engine = None if args.floor_only else (args.engine or find_engine())
+    missing = engine is None and not args.floor_only
+    if missing:
+        print(
+            "symbiosis is not installed: no `symbiosis` executable next to "
+            f"{sys.executable} nor on PATH (pip install -e . in the repo root, or pass "
+            "--engine PATH). Running the bare floor only.",
+            flush=True,
+        )
+    rows = [bench_size(n, args.seed, engine, max(1, args.repeat), args.timeout) for n in sizes]
+    print_table(rows)
+    if missing:
+        print("\nengine columns are empty: symbiosis is not installed")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -203,26 +203,32 @@ def solve_transport_mcf(
     from ortools.graph.python import min_cost_flow  # lazy: keep start-up lean
 
     start = time.perf_counter()
-    n_s, n_d = len(supply), len(demand)
-    arc_supply = np.asarray(arc_supply, np.int64)
-    arc_demand = np.asarray(arc_demand, np.int64)
+    n_s, n_d, n_a = len(supply), len(demand), len(arc_km)
     scales = choose_scales(np.concatenate([supply, demand]), arc_km, n_s + n_d)
     sup = _to_scaled_int(supply, scales.quantity)
     dem = _to_scaled_int(demand, scales.quantity)
-    cost = np.rint(arc_km * scales.distance).astype(np.int64)
-    cap = np.minimum(sup[arc_supply], dem[arc_demand])
     smcf = min_cost_flow.SimpleMinCostFlow()
-    if len(arc_km):
-        smcf.add_arcs_with_capacity_and_unit_cost(arc_supply, arc_demand + n_s, cap, cost)
+    if n_a:
+        # OR-Tools copies the arcs; the int64 staging arrays are dropped before the solve
+        # (at 10^7-10^8 arcs they are the difference between fitting in memory or not)
+        tails = np.asarray(arc_supply, np.int64)
+        cap = np.minimum(sup[tails], dem[arc_demand])
+        heads = np.add(arc_demand, n_s, dtype=np.int64)  # a new array: never the caller's
+        cost = np.rint(arc_km * scales.distance).astype(np.int64)
+        smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, cap, cost)
+        del tails, heads, cap, cost
     smcf.set_nodes_supplies(np.arange(n_s + n_d), np.concatenate([sup, -dem]))
     status = smcf.solve_max_flow_with_min_cost()
     mapped = _MCF_STATUS.get(status.name, SolverStatus.ERROR)
     seconds = time.perf_counter() - start
     if mapped is not SolverStatus.OPTIMAL:
-        return FlowSolution(mapped, np.zeros(len(arc_km)), math.nan, math.nan, seconds,
+        return FlowSolution(mapped, np.zeros(n_a), math.nan, math.nan, seconds,
                             "min_cost_flow", scales=scales, detail=f"OR-Tools: {status.name}")
-    raw = smcf.flows(np.arange(len(arc_km))) if len(arc_km) else np.zeros(0, np.int64)
-    flows = np.asarray(raw, np.float64) / scales.quantity
+    raw = smcf.flows(np.arange(n_a)) if n_a else np.zeros(0, np.int64)
+    del smcf
+    flows = np.asarray(raw, np.float64)
+    del raw
+    flows /= scales.quantity
     shipped = float(flows.sum())
     objective = float(flows @ arc_km)
     return FlowSolution(SolverStatus.OPTIMAL, flows, objective, objective,

@@ -64,8 +64,11 @@ class MatchOptions:
     jobs: int | None = None  # worker processes for large networks; None = every usable core
 
 
-def _components(dataset: Dataset, cand: Candidates) -> np.ndarray:
-    """Component id per arc: materials joined by the rules the arcs use (union-find)."""
+def _rule_components(cand: Candidates) -> np.ndarray:
+    """Component id per rule: materials joined by the rules the arcs use (union-find).
+
+    Kept per rule, not per arc: at 10^7 arcs a per-arc id array costs hundreds of MB.
+    """
     parent: dict[str, str] = {}
 
     def find(m: str) -> str:
@@ -79,9 +82,7 @@ def _components(dataset: Dataset, cand: Candidates) -> np.ndarray:
         if a != b:
             parent[a] = b
     roots = sorted({find(r.offer_material) for r in cand.rules})
-    comp_of_rule = np.array([roots.index(find(r.offer_material)) for r in cand.rules],
-                            dtype=np.int64)
-    return comp_of_rule[cand.rule] if len(cand.rules) else np.empty(0, np.int64)
+    return np.array([roots.index(find(r.offer_material)) for r in cand.rules], dtype=np.int64)
 
 
 def _mixed_ratio_needs(cand: Candidates, n_needs: int) -> np.ndarray:
@@ -94,24 +95,26 @@ def _mixed_ratio_needs(cand: Candidates, n_needs: int) -> np.ndarray:
 
 
 def _network_inputs(dataset: Dataset, cand: Candidates,
-                    arcs: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Supply, demand, arc ends and km of pure-network arcs, in offer units.
+                    arcs: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """Supply, demand, arc ends and km of pure-network arcs (None = every arc), offer units.
 
     Nodes are all offers then all needs; those without an arc in `arcs` get no supply, so no
     renumbering pass over the arcs is needed. A need's demand is divided by its one ratio.
     """
-    offer, need = cand.offer[arcs], cand.need[arcs]
+    every = arcs is None  # the common case: no gather copies of 10^7 arcs
+    offer = cand.offer if every else cand.offer[arcs]
+    need = cand.need if every else cand.need[arcs]
     n_o, n_n = len(dataset.offers), len(dataset.needs)
     used_o = np.bincount(offer, minlength=n_o) > 0
     used_n = np.bincount(need, minlength=n_n) > 0
     need_ratio = np.ones(n_n)
-    need_ratio[need] = cand.ratio[arcs]
+    need_ratio[need] = cand.ratio if every else cand.ratio[arcs]
     supply = np.where(used_o, dataset.offers["quantity"].to_numpy(float), 0.0)
     demand = np.where(used_n, dataset.needs["quantity"].to_numpy(float) / need_ratio, 0.0)
-    return supply, demand, offer, need, cand.distance_km[arcs]
+    return supply, demand, offer, need, cand.distance_km if every else cand.distance_km[arcs]
 
 
-def _arc_components(cand: Candidates, arcs: np.ndarray, n_offers: int,
+def _arc_components(offer: np.ndarray, need: np.ndarray, n_offers: int,
                     n_needs: int) -> np.ndarray:
     """Connected component of each arc in the offer-need graph: far-apart regions and
     unrelated materials are independent problems."""
@@ -119,10 +122,10 @@ def _arc_components(cand: Candidates, arcs: np.ndarray, n_offers: int,
     from scipy.sparse.csgraph import connected_components
 
     n = n_offers + n_needs
-    graph = coo_matrix((np.ones(len(arcs), np.int8),
-                        (cand.offer[arcs], n_offers + cand.need[arcs])), shape=(n, n))
+    graph = coo_matrix((np.ones(len(offer), np.int8), (offer, n_offers + need)),
+                       shape=(n, n))
     _, labels = connected_components(graph, directed=False)
-    return labels[cand.offer[arcs]]
+    return labels[offer]
 
 
 def _balanced_bins(labels: np.ndarray, bins: int) -> list[np.ndarray]:
@@ -148,17 +151,22 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray,
-                   jobs: int | None) -> list[tuple[np.ndarray, FlowSolution]]:
-    """Min-cost flow on pure-network arcs; large networks are split into independent
-    components solved side by side in worker processes."""
+def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray | None,
+                   jobs: int | None) -> list[tuple[np.ndarray | None, FlowSolution]]:
+    """Min-cost flow on pure-network arcs (None = every arc); large networks are split
+    into independent components solved side by side in worker processes."""
     jobs = _usable_cores() if jobs is None else max(1, jobs)
-    if jobs == 1 or len(arcs) < PARALLEL_MIN_ARCS:
+    size = len(cand) if arcs is None else len(arcs)
+    if jobs == 1 or size < PARALLEL_MIN_ARCS:
         return [(arcs, solve_transport_mcf(*_network_inputs(dataset, cand, arcs)))]
-    labels = _arc_components(cand, arcs, len(dataset.offers), len(dataset.needs))
-    groups = [arcs[idx] for idx in _balanced_bins(labels, jobs)]
-    if max(len(g) for g in groups) > PARALLEL_MAX_SHARE * len(arcs):
+    offer = cand.offer if arcs is None else cand.offer[arcs]
+    need = cand.need if arcs is None else cand.need[arcs]
+    labels = _arc_components(offer, need, len(dataset.offers), len(dataset.needs))
+    del offer, need
+    bins = _balanced_bins(labels, jobs)
+    if max(len(b) for b in bins) > PARALLEL_MAX_SHARE * size:
         return [(arcs, solve_transport_mcf(*_network_inputs(dataset, cand, arcs)))]
+    groups = bins if arcs is None else [arcs[b] for b in bins]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -188,33 +196,37 @@ def solve_candidates(dataset: Dataset, cand: Candidates,
         raise SolverError(f"unknown objective '{options.objective}'; "
                           f"available: {', '.join(OBJECTIVES)}")
     flows = np.zeros(len(cand))
-    comp = _components(dataset, cand)
+    comp_of_rule = _rule_components(cand)
+    n_comp = len(np.unique(comp_of_rule))
     mixed_need = _mixed_ratio_needs(cand, len(dataset.needs))
-    mixed_comp = np.zeros(int(comp.max(initial=-1)) + 1, dtype=bool)
-    mixed_comp[comp[mixed_need[cand.need]]] = True
-    network: list[np.ndarray] = []
-    general: list[np.ndarray] = []
-    for c in np.unique(comp):
-        arcs = np.flatnonzero(comp == c)
-        mixed = bool(mixed_comp[c])
-        if options.method == "lp" or (mixed and options.method == "auto"):
-            general.append(arcs)
-        elif mixed:
-            raise SolverError("min-cost flow cannot solve needs served at two different "
-                              "ratios; use method 'auto' or 'lp'")
-        else:
-            network.append(arcs)
+    mixed_comp = np.zeros(n_comp, dtype=bool)
+    mixed_comp[comp_of_rule[cand.rule[mixed_need[cand.need]]]] = True
+    if options.method == "mcf" and mixed_comp.any():
+        raise SolverError("min-cost flow cannot solve needs served at two different "
+                          "ratios; use method 'auto' or 'lp'")
+    lp_comp = np.ones(n_comp, bool) if options.method == "lp" else mixed_comp
     t_solve = time.perf_counter()
-    solved: list[tuple[np.ndarray, FlowSolution]] = []
-    if network:
-        solved += _solve_network(dataset, cand, np.concatenate(network), options.jobs)
-    for arcs in general:
-        solved.append((arcs, _solve_lp(dataset, cand, arcs, options.time_limit_s)))
+    solved: list[tuple[np.ndarray | None, FlowSolution]] = []
+    if not lp_comp.any():
+        if len(cand):
+            solved += _solve_network(dataset, cand, None, options.jobs)
+    else:
+        arc_comp = comp_of_rule[cand.rule]
+        network = np.flatnonzero(~lp_comp[arc_comp])
+        if len(network):
+            solved += _solve_network(dataset, cand, network, options.jobs)
+        for c in np.flatnonzero(lp_comp):
+            arcs = np.flatnonzero(arc_comp == c)
+            if len(arcs):
+                solved.append((arcs, _solve_lp(dataset, cand, arcs, options.time_limit_s)))
     solutions: list[FlowSolution] = []
-    for arcs, sol in solved:
+    for where, sol in solved:
         if sol.status is not SolverStatus.OPTIMAL:
             raise SolverError(f"{sol.method} returned {sol.status}: {sol.detail}")
-        flows[arcs] = sol.flows
+        if where is None:
+            flows = np.asarray(sol.flows, float)
+        else:
+            flows[where] = sol.flows
         solutions.append(sol)
     objective = float(flows @ cand.distance_km) if len(cand) else 0.0
     bound = sum(s.bound for s in solutions) if solutions else 0.0

@@ -329,3 +329,28 @@ def test_independent_components_solved_in_workers_match_one_solve(
     assert split.solver.components == 2 and one.solver.components == 1
     assert split.solver.delivered == one.solver.delivered
     assert split.solver.objective == pytest.approx(one.solver.objective, rel=1e-9)
+
+
+def test_dantzig_transport_problem_through_a_distance_table() -> None:
+    """Dantzig (1963) / GAMS TRNSPORT: plants Seattle 350, San Diego 600; markets New York
+    325, Chicago 300, Topeka 275; distances in thousand miles. All 900 cases are delivered
+    and the minimum sum(q x d) is 1,707.5, i.e. the published 153.675 thousand USD at
+    90 USD per case per thousand miles. Real coordinates are thousands of km apart, so only
+    the distance table can make these arcs."""
+    cities = {"seattle": (-122.33, 47.61), "san-diego": (-117.16, 32.72),
+              "new-york": (-74.0, 40.71), "chicago": (-87.63, 41.88),
+              "topeka": (-95.68, 39.05)}
+    table = {("seattle", "new-york"): 2.5, ("seattle", "chicago"): 1.7,
+             ("seattle", "topeka"): 1.8, ("san-diego", "new-york"): 2.5,
+             ("san-diego", "chicago"): 1.8, ("san-diego", "topeka"): 1.4}
+    ds = make([{"id": c, "name": c, "lon": x, "lat": y} for c, (x, y) in cities.items()],
+              [{"id": c, "enterprise_id": c, "material": "fly_ash", "quantity": q}
+               for c, q in (("seattle", 350), ("san-diego", 600))],
+              [{"id": c, "enterprise_id": c, "material": "fly_ash", "quantity": q}
+               for c, q in (("new-york", 325), ("chicago", 300), ("topeka", 275))],
+              [{"from_id": a, "to_id": b, "distance_km": d} for (a, b), d in table.items()])
+    result = solve_match(ds)
+    assert result.kpis["tonnes_matched"] == 900
+    assert result.kpis["tonne_km"] * 90 / 1000 == pytest.approx(153.675, rel=1e-12)
+    assert flows(ds) == {("seattle", "chicago"): 300, ("seattle", "new-york"): 50,
+                         ("san-diego", "new-york"): 275, ("san-diego", "topeka"): 275}

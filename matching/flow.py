@@ -25,6 +25,7 @@ __all__ = [
     "Scales",
     "SolverStatus",
     "choose_scales",
+    "relative_gap",
     "solve_generalized_transport_lp",
     "solve_min_cost_flow",
     "solve_transport_mcf",
@@ -39,6 +40,13 @@ MAX_SCALED_TOTAL = 2**50
 MAX_DECIMALS_QUANTITY = 6
 MAX_DECIMALS_DISTANCE = 3  # metres: finer than any road distance is known
 LP_STAGE_TOLERANCE = 1e-9  # relative slack on the stage-1 optimum fixed in stage 2
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """|objective - bound| / max(1, |objective|); infinite when either is not finite."""
+    if not (math.isfinite(objective) and math.isfinite(bound)):
+        return math.inf
+    return abs(objective - bound) / max(1.0, abs(objective))
 
 
 class SolverStatus(StrEnum):
@@ -83,10 +91,8 @@ class FlowSolution:
 
     @property
     def gap(self) -> float:
-        """Relative gap |objective - bound| / max(1, |objective|)."""
-        if not (math.isfinite(self.objective) and math.isfinite(self.bound)):
-            return math.inf
-        return abs(self.objective - self.bound) / max(1.0, abs(self.objective))
+        """Relative gap between objective and bound."""
+        return relative_gap(self.objective, self.bound)
 
 
 def _integral(scaled: FloatArray) -> NDArray[np.bool_]:

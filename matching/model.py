@@ -155,17 +155,20 @@ def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray | None,
                    jobs: int | None) -> list[tuple[np.ndarray | None, FlowSolution]]:
     """Min-cost flow on pure-network arcs (None = every arc); large networks are split
     into independent components solved side by side in worker processes."""
+    def one_solve() -> list[tuple[np.ndarray | None, FlowSolution]]:
+        return [(arcs, solve_transport_mcf(*_network_inputs(dataset, cand, arcs)))]
+
     jobs = _usable_cores() if jobs is None else max(1, jobs)
     size = len(cand) if arcs is None else len(arcs)
     if jobs == 1 or size < PARALLEL_MIN_ARCS:
-        return [(arcs, solve_transport_mcf(*_network_inputs(dataset, cand, arcs)))]
+        return one_solve()
     offer = cand.offer if arcs is None else cand.offer[arcs]
     need = cand.need if arcs is None else cand.need[arcs]
     labels = _arc_components(offer, need, len(dataset.offers), len(dataset.needs))
     del offer, need
     bins = _balanced_bins(labels, jobs)
     if max(len(b) for b in bins) > PARALLEL_MAX_SHARE * size:
-        return [(arcs, solve_transport_mcf(*_network_inputs(dataset, cand, arcs)))]
+        return one_solve()
     groups = bins if arcs is None else [arcs[b] for b in bins]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from matching.candidates import Candidates
-from matching.flow import SolverStatus
+from matching.flow import SolverStatus, relative_gap
 from symbiosis.dataset import Dataset
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class SolverFacts:
     @property
     def gap(self) -> float:
         """Relative gap between objective and bound."""
-        return abs(self.objective - self.bound) / max(1.0, abs(self.objective))
+        return relative_gap(self.objective, self.bound)
 
     def as_dict(self) -> dict[str, Any]:
         """The `solver` object of summary.json."""

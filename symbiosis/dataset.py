@@ -470,6 +470,7 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
     offers = parsed.get("offers")
     needs = parsed.get("needs")
     labels = {kind: raw.label for kind, raw in tables.items()}
+    ent_file = Path(labels.get("enterprises", "enterprises")).name
     known: pd.Index | None = None
 
     if ent is not None:
@@ -495,7 +496,7 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
         label = labels[kind]
         if known is not None:
             _check_references(frame, "enterprise_id", known, label,
-                              Path(labels["enterprises"]).name, problems)
+                              ent_file, problems)
         _check_materials(frame, label, taxonomy, problems)
         missing = frame["id"] == ""
         frame.loc[missing, "id"] = [f"{prefix}{r}" for r in frame.loc[missing, ROW]]
@@ -509,7 +510,7 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
         if known is not None:
             for col in ("from_id", "to_id"):
                 _check_references(distances, col, known, label,
-                                  Path(labels["enterprises"]).name, problems)
+                                  ent_file, problems)
         same = (distances["from_id"] == distances["to_id"]) & (distances["from_id"] != "")
         for row in distances.loc[same, ROW]:
             problems.append(Problem(label, int(row), "to_id",

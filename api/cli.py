@@ -1,4 +1,4 @@
-"""The `symbiosis` command line: demo, match, validate, materials.
+"""The `symbiosis` command line: demo, match, frontier, report, validate, materials.
 
 Exit codes are decided in one place, `main`: 0 success, 1 bad input (every problem listed,
 nothing written), 2 usage error. Heavy modules are imported inside commands so that
@@ -22,6 +22,8 @@ from rich.table import Table
 from symbiosis.errors import InvalidDataError, Problem, SymbiosisError
 
 if TYPE_CHECKING:
+    from matching.frontier import Frontier
+    from matching.model import MatchOptions
     from matching.result import MatchResult
 
 __all__ = ["app", "demo_dataset_path", "main"]
@@ -41,9 +43,19 @@ err_console = Console(stderr=True, highlight=False)
 
 
 class Objective(StrEnum):
-    """Objectives the CLI offers (DESIGN.md: others are options, never the silent default)."""
+    """Objectives the CLI offers (DESIGN.md: utilization is the default, others are options)."""
 
     utilization = "utilization"
+    cost = "cost"
+    co2 = "co2"
+    weighted = "weighted"
+
+
+class Lang(StrEnum):
+    """Report languages."""
+
+    zh = "zh"
+    en = "en"
 
 
 class Method(StrEnum):
@@ -105,6 +117,19 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
     if k["transport_co2_t"] is not None:
         head.add_row("Transport CO2", f"{_fmt(k['transport_co2_t'], 1)} t CO2e/yr "
                                       f"({k['transport_co2_factor']['value']} kg/t·km)")
+    econ, carbon = k.get("economics"), k.get("carbon")
+    if econ is not None:
+        cov = econ["coverage"]
+        known = cov["offers_with_disposal_cost"] + cov["needs_with_virgin_cost"]
+        note = "" if known else " (the dataset gives no costs)"
+        head.add_row("Saving", f"{_fmt(econ['saving_cny'])} CNY/yr{note}")
+        head.add_row("  avoided disposal + virgin",
+                     f"{_fmt(econ['avoided_disposal_cny'])} + "
+                     f"{_fmt(econ['avoided_virgin_cny'])} CNY/yr")
+        head.add_row("  transport + treatment", f"{_fmt(econ['transport_cny'])} + "
+                                                f"{_fmt(econ['treatment_cny'])} CNY/yr")
+    if carbon is not None:
+        head.add_row("CO2 avoided, net of haulage", f"{_fmt(carbon['net_t'])} t CO2e/yr")
     for fam in ("energy", "water"):
         f = k["families"].get(fam)
         if f:
@@ -112,6 +137,7 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
                          f"{_fmt(f['matched'])} of {_fmt(f['offered'])} {f['unit']} "
                          f"({_pct(f['utilization_rate'])})")
     gap = "0" if s.gap < 1e-12 else f"{s.gap:.1e}"
+    head.add_row("Objective", str(k["parameters"]["objective"]))
     head.add_row("Solver", f"{s.status} ({', '.join(s.methods) or 'none'}), "
                            f"{s.seconds:.2f} s, gap {gap}")
     out_console.print(head)
@@ -134,13 +160,18 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
     if len(ex):
         t = Table(title=f"Largest exchanges (top {len(ex)} of {len(result.exchanges)})",
                   title_justify="left")
-        for col in ("from", "to", "material", "quantity", "km"):
-            t.add_column(col, justify="right" if col in ("quantity", "km") else "left")
+        money = "saving_cny" in ex
+        cols = ["from", "to", "material", "quantity", "km"] + (["CNY/yr"] if money else [])
+        for col in cols:
+            t.add_column(col, justify="left" if col in ("from", "to", "material") else "right")
         for row in ex.itertuples():
             mat = row.offer_material if row.offer_material == row.need_material \
-                else f"{row.offer_material} -> {row.need_material}"
-            t.add_row(str(row.offer_enterprise_id), str(row.need_enterprise_id), mat,
-                      f"{_fmt(row.quantity)} {row.unit}", _fmt(row.distance_km, 1))
+                else f"{row.offer_material}→{row.need_material}"
+            cells = [str(row.offer_enterprise_id), str(row.need_enterprise_id), mat,
+                     f"{_fmt(row.quantity)} {row.unit}", _fmt(row.distance_km, 1)]
+            if money:
+                cells.append(_fmt(row.saving_cny))
+            t.add_row(*cells)
         out_console.print(t)
 
     unmatched = result.offers[result.offers["unmatched"] > 0]
@@ -155,14 +186,56 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
             t.add_row(str(row.enterprise_id), str(row.material), _fmt(row.unmatched),
                       short.get(str(row.reason), str(row.reason)))
         out_console.print(t)
+    if econ is not None and econ["prices"]["method"]:
+        out_console.print(f"Prices ({econ['prices']['method']}): {econ['prices']['note']}.",
+                          style="dim")
     if out_dir is not None:
-        out_console.print(f"Outputs written to [bold]{out_dir}[/bold]: exchanges.csv, "
-                          "offers.csv (with why anything is left), summary.json")
+        names = ", ".join(sorted(p.name for p in out_dir.iterdir() if p.is_file()
+                                 and not p.name.startswith(".")))
+        out_console.print(f"Outputs written to [bold]{out_dir}[/bold]: {names}")
 
 
-def _run_match(dataset_path: Path, out: Path, max_km: float | None, circuity: float,
-               objective: Objective, method: Method, quiet: bool, as_json: bool,
-               top: int, jobs: int | None = None) -> None:
+def _options(max_km: float | None, circuity: float, objective: Objective, method: Method,
+             jobs: int | None = None, weights: str | None = None,
+             transport_rate: float | None = None,
+             loading_cost: float | None = None) -> MatchOptions:
+    """MatchOptions from the flags; a malformed --weights is a usage error (exit 2)."""
+    from matching.model import MatchOptions, parse_weights
+    from symbiosis.errors import SolverError
+
+    parsed: tuple[tuple[str, float], ...] = ()
+    if weights is not None:
+        try:
+            parsed = parse_weights(weights)
+        except SolverError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--weights") from None
+        if objective is not Objective.weighted:
+            raise typer.BadParameter("--weights goes with --objective weighted",
+                                     param_hint="--weights")
+    elif objective is Objective.weighted:
+        raise typer.BadParameter("--objective weighted needs --weights, e.g. "
+                                 "cost=1,co2=80", param_hint="--weights")
+    return MatchOptions(max_km=max_km, circuity=circuity, objective=str(objective),
+                        method=method.value, jobs=jobs, weights=parsed,
+                        transport_rate=transport_rate, loading_cost=loading_cost)
+
+
+def _write_reports(out: Path, formats: str | None, lang: Lang) -> list[Path]:
+    if not formats:
+        return []
+    from api.report import write_report
+
+    wanted = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
+    bad = [f for f in wanted if f not in ("html", "xlsx")]
+    if bad:
+        raise typer.BadParameter(f"unknown report format(s) {', '.join(bad)}; use html, xlsx",
+                                 param_hint="--report")
+    return write_report(out, lang=lang.value, formats=wanted)
+
+
+def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
+               as_json: bool, top: int, report: str | None = None,
+               lang: Lang = Lang.en) -> None:
     t_start = time.perf_counter()
     with err_console.status("Loading dataset ...", spinner="dots") as status:
         from symbiosis.dataset import load_dataset
@@ -174,14 +247,15 @@ def _run_match(dataset_path: Path, out: Path, max_km: float | None, circuity: fl
         if dataset.warnings and not quiet:
             _print_problems(list(dataset.warnings), err_console)
         status.update("Finding candidate exchanges and solving ...")
-        from matching.model import MatchOptions, solve_match
+        from matching.model import solve_match
         from matching.result import write_outputs
 
-        options = MatchOptions(max_km=max_km, circuity=circuity, objective=str(objective),
-                               method=method.value, jobs=jobs)
         result = solve_match(dataset, options, timings)
         status.update("Writing outputs ...")
         write_outputs(result, out, started_at=t_start)
+        _write_reports(out, report, lang)
+    for warning in result.kpis.get("warnings", []) if not quiet else []:
+        err_console.print(f"warning: {warning}", style="yellow", markup=False)
     if as_json:
         sys.stdout.write(json.dumps(result.summary(), ensure_ascii=False, default=str) + "\n")
     elif not quiet:
@@ -199,8 +273,25 @@ Circuity = Annotated[float, typer.Option(
     "--circuity", min=0.01, help="Road km per straight-line km, for pairs without a known "
                                  "road distance.")]
 ObjectiveOpt = Annotated[Objective, typer.Option(
-    "--objective", help="utilization: deliver the most by-product, then the fewest "
-                        "quantity x km (each unit family on its own).")]
+    "--objective", help="utilization (default): deliver the most by-product, then the "
+                        "fewest quantity x km, each unit family on its own; cost: the "
+                        "largest total saving (CNY); co2: the most CO2e avoided net of "
+                        "haulage; weighted: a sum set by --weights.")]
+Weights = Annotated[str | None, typer.Option(
+    "--weights", help="For --objective weighted: terms among utilization (per unit "
+                      "delivered), cost (per CNY), co2 (per t CO2e), e.g. cost=1,co2=80 "
+                      "values CO2 at 80 CNY/t.", show_default=False)]
+TransportRate = Annotated[float | None, typer.Option(
+    "--transport-rate", min=0, help="Road freight in CNY per t-km for materials in tonnes "
+                                    "(default: the cited factor; transport.csv rows for a "
+                                    "material still win).", show_default=False)]
+LoadingCost = Annotated[float | None, typer.Option(
+    "--loading-cost", min=0, help="Loading and unloading in CNY per t (default 0: no cited "
+                                  "figure).", show_default=False)]
+ReportOpt = Annotated[str | None, typer.Option(
+    "--report", help="Also write report.html and/or report.xlsx: html, xlsx or html,xlsx.",
+    show_default=False)]
+LangOpt = Annotated[Lang, typer.Option("--lang", help="Language of the reports.")]
 MethodOpt = Annotated[Method, typer.Option(
     "--method", help="auto: min-cost flow where the model is a pure network, LP where a "
                      "need is served at different ratios; mcf or lp to force one.")]
@@ -221,20 +312,120 @@ def match(
     max_km: MaxKm = None,
     circuity: Circuity = 1.3,
     objective: ObjectiveOpt = Objective.utilization,
+    weights: Weights = None,
+    transport_rate: TransportRate = None,
+    loading_cost: LoadingCost = None,
     method: MethodOpt = Method.auto,
     quiet: Quiet = False,
     as_json: AsJson = False,
     top: Top = 15,
     jobs: Jobs = None,
+    report: ReportOpt = None,
+    lang: LangOpt = Lang.en,
 ) -> None:
-    """Find the optimal exchanges for DATASET and write exchanges.csv, offers.csv and
-    summary.json.
+    """Find the optimal exchanges for DATASET and write exchanges.csv, offers.csv,
+    needs.csv, enterprises.csv and summary.json.
 
-    Example: [bold]symbiosis match data/hunan --out results --max-km 120[/bold]
+    Example: [bold]symbiosis match data/hunan --out results --objective cost --report
+    html,xlsx --lang zh[/bold]
     """
     out_dir = out if out is not None else Path("symbiosis-out") / (dataset.stem or "dataset")
-    _run_match(dataset, out_dir, max_km, circuity, objective, method, quiet, as_json, top,
-               jobs)
+    options = _options(max_km, circuity, objective, method, jobs, weights, transport_rate,
+                       loading_cost)
+    _run_match(dataset, out_dir, options, quiet, as_json, top, report, lang)
+
+
+@app.command()
+def frontier(
+    dataset: DatasetArg,
+    between: Annotated[str, typer.Option(
+        "--between", help="The swept objective, then the maximised one, among utilization, "
+                          "cost, co2.")] = "utilization,cost",
+    points: Annotated[int, typer.Option("--points", min=2, max=200,
+                                        help="Points on the frontier.")] = 10,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder (default: symbiosis-out/<dataset>-frontier).")]
+    = None,
+    max_km: MaxKm = None,
+    circuity: Circuity = 1.3,
+    transport_rate: TransportRate = None,
+    loading_cost: LoadingCost = None,
+    lang: LangOpt = Lang.en,
+    quiet: Quiet = False,
+) -> None:
+    """Trade-off between two objectives (epsilon-constraint): frontier.csv, frontier.png,
+    frontier.html and each point's full plan in points/NN/.
+
+    Example: [bold]symbiosis frontier data/hunan --between utilization,cost --points 10[/bold]
+    """
+    parts = tuple(p.strip() for p in between.split(","))
+    if len(parts) != 2:
+        raise typer.BadParameter("give two objectives, e.g. utilization,cost",
+                                 param_hint="--between")
+    out_dir = out if out is not None else \
+        Path("symbiosis-out") / f"{dataset.stem or 'dataset'}-frontier"
+    options = _options(max_km, circuity, Objective.utilization, Method.lp, None, None,
+                       transport_rate, loading_cost)
+    with err_console.status("Solving the frontier ...", spinner="dots"):
+        from matching.frontier import pareto_frontier
+        from symbiosis.dataset import load_dataset
+
+        data = load_dataset(dataset)
+        result = pareto_frontier(data, (parts[0], parts[1]), points, options)
+        _write_frontier(result, out_dir, lang)
+    if quiet:
+        return
+    x, y = (_AXIS_COLUMN[a] for a in result.between)
+    t = Table(title=f"Frontier: {result.between[1]} against {result.between[0]} "
+                    f"({result.seconds:.2f} s)", title_justify="left")
+    for col in ("point", "utilization", "tonnes", "saving CNY", "net CO2e t", "t·km"):
+        t.add_column(col, justify="right")
+    for row in result.table.itertuples():
+        t.add_row(str(row.point), _pct(row.utilization_rate), _fmt(row.tonnes_matched),
+                  _fmt(row.saving_cny), _fmt(row.co2_net_t), _fmt(row.tonne_km))
+    out_console.print(t)
+    out_console.print(f"Written to [bold]{out_dir}[/bold]: frontier.csv, frontier.png, "
+                      f"frontier.html ({x} against {y}), points/NN/ plans")
+
+
+_AXIS_COLUMN = {"utilization": "utilization_rate", "cost": "saving_cny", "co2": "co2_net_t"}
+
+
+def _write_frontier(result: Frontier, out_dir: Path, lang: Lang) -> None:
+    """frontier.csv, each point's outputs under points/NN/, and the two plots."""
+    from api.report import write_frontier_plots, write_report
+    from matching.result import write_outputs
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for k, plan in enumerate(result.plans, start=1):
+        write_outputs(plan, out_dir / "points" / f"{k:02d}")
+        write_report(out_dir / "points" / f"{k:02d}", lang=lang.value, formats=("html",))
+    tmp = out_dir / ".frontier.csv.tmp"
+    result.table.to_csv(tmp, index=False, float_format="%.10g")
+    tmp.replace(out_dir / "frontier.csv")
+    x, y = (_AXIS_COLUMN[a] for a in result.between)
+    # the interactive plot links each point to its readable report; the CSV to its plan
+    plotted = result.table.assign(plan=[p.replace("exchanges.csv", "report.html")
+                                        for p in result.table["plan"]])
+    target = result.plans[0].kpis["utilization_target"]["value"] \
+        if "utilization_rate" in (x, y) else None
+    write_frontier_plots(plotted, out_dir, x, y, lang=lang.value, target=target)
+
+
+@app.command()
+def report(
+    out_dir: Annotated[Path, typer.Argument(help="A folder written by `symbiosis match`.",
+                                            show_default=False)],
+    lang: LangOpt = Lang.en,
+    formats: Annotated[str, typer.Option("--format", help="html, xlsx or html,xlsx.")]
+    = "html,xlsx",
+) -> None:
+    """(Re)write report.html / report.xlsx for a match output folder, in Chinese or English."""
+    if not (out_dir / "summary.json").is_file():
+        raise typer.BadParameter(f"{out_dir} has no summary.json; run `symbiosis match` "
+                                 "first", param_hint="OUT_DIR")
+    written = _write_reports(out_dir, formats, lang)
+    out_console.print("Written: " + ", ".join(str(p) for p in written))
 
 
 @app.command()
@@ -243,13 +434,16 @@ def demo(
         "symbiosis-out/demo"),
     quiet: Quiet = False,
     top: Top = 15,
+    lang: LangOpt = Lang.en,
 ) -> None:
-    """Run the bundled, illustrative Hunan dataset end to end and print the report."""
+    """Run the bundled, illustrative Hunan dataset end to end, print the report and write
+    it as report.html and report.xlsx."""
     path = demo_dataset_path()
     if not quiet:
         out_console.print(f"Demo dataset: [bold]{path}[/bold] (illustrative, not real "
                           "enterprise records)")
-    _run_match(path, out, None, 1.3, Objective.utilization, Method.auto, quiet, False, top)
+    _run_match(path, out, _options(None, 1.3, Objective.utilization, Method.auto), quiet,
+               False, top, report="html,xlsx", lang=lang)
 
 
 @app.command()

@@ -11,7 +11,7 @@ one, else great-circle x circuity. Pairs are found by a vectorised radius query 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,13 @@ class Candidates:
 
     def __len__(self) -> int:
         return len(self.offer)
+
+    def subset(self, arcs: NDArray[np.integer]) -> Candidates:
+        """The arcs at positions `arcs` (same rules, reach and circuity)."""
+        return replace(self, offer=self.offer[arcs], need=self.need[arcs],
+                       distance_km=self.distance_km[arcs], ratio=self.ratio[arcs],
+                       rule=self.rule[arcs], from_table=self.from_table[arcs],
+                       quality_unverified=self.quality_unverified[arcs])
 
     def frame(self, dataset: Dataset) -> pd.DataFrame:
         """The arcs as a readable table (ids, materials, distance, ratio, rule)."""

@@ -26,8 +26,10 @@ __all__ = [
     "SolverStatus",
     "choose_scales",
     "relative_gap",
+    "solve_generalized_max_weight_lp",
     "solve_generalized_transport_lp",
     "solve_min_cost_flow",
+    "solve_transport_max_weight",
     "solve_transport_mcf",
 ]
 
@@ -39,6 +41,7 @@ INT64_MAX = 2**63 - 1
 MAX_SCALED_TOTAL = 2**50
 MAX_DECIMALS_QUANTITY = 6
 MAX_DECIMALS_DISTANCE = 3  # metres: finer than any road distance is known
+MAX_DECIMALS_WEIGHT = 6  # value objectives: 1e-6 CNY or t CO2e per unit
 LP_STAGE_TOLERANCE = 1e-9  # relative slack on the stage-1 optimum fixed in stage 2
 
 
@@ -110,14 +113,16 @@ def _decimals_needed(values: FloatArray, max_decimals: int) -> tuple[int, bool]:
     return max_decimals, False
 
 
-def choose_scales(quantities: FloatArray, distances_km: FloatArray, num_nodes: int) -> Scales:
+def choose_scales(quantities: FloatArray, distances_km: FloatArray, num_nodes: int,
+                  max_cost_decimals: int = MAX_DECIMALS_DISTANCE) -> Scales:
     """Pick power-of-ten scales for quantities and costs that keep OR-Tools within int64.
 
     Guards: (a) OR-Tools multiplies costs by (num_nodes + 1) during cost scaling and refuses
     (BAD_COST_RANGE) when (max_cost + 1) * (num_nodes + 1) would overflow; we keep a 2x
     margin. (b) The scaled supply total stays below 2**50, so flows are exact in float64 and
     sums of capacities cannot overflow. Scales are as fine as the data needs (exact when the
-    data has at most 6 decimals for quantities, 3 for km) and coarser only when a guard binds.
+    data has at most 6 decimals for quantities, 3 for km, or `max_cost_decimals` for other
+    unit costs) and coarser only when a guard binds.
     """
     q_total = float(np.sum(quantities)) if len(quantities) else 0.0
     q_dec, q_exact = _decimals_needed(np.asarray(quantities, float), MAX_DECIMALS_QUANTITY)
@@ -126,8 +131,8 @@ def choose_scales(quantities: FloatArray, distances_km: FloatArray, num_nodes: i
     if q_total >= MAX_SCALED_TOTAL:
         raise SolverError(f"total quantity {q_total:.4g} is too large for exact integer flow")
     d_max = float(np.max(distances_km)) if len(distances_km) else 0.0
-    d_dec, d_exact = _decimals_needed(np.asarray(distances_km, float), MAX_DECIMALS_DISTANCE)
-    d_dec = max(d_dec, MAX_DECIMALS_DISTANCE) if not d_exact else d_dec
+    d_dec, d_exact = _decimals_needed(np.asarray(distances_km, float), max_cost_decimals)
+    d_dec = max(d_dec, max_cost_decimals) if not d_exact else d_dec
     limit = INT64_MAX / 2 / (num_nodes + 3)
     while d_dec > 0 and (d_max * 10.0**d_dec + 1) >= limit:
         d_dec, d_exact = d_dec - 1, False
@@ -275,12 +280,61 @@ def _lp_solve(model_proto: Any, time_limit_s: float | None) -> Any:
 
 
 def _dense(sparse: Any, n: int) -> FloatArray:
-    """A MathOpt SparseDoubleVectorProto as a dense array of length n."""
+    """A MathOpt SparseDoubleVectorProto as a dense array of its first n entries."""
     out = np.zeros(n)
     ids = np.fromiter(sparse.ids, dtype=np.int64)
-    if len(ids):
-        out[ids] = np.fromiter(sparse.values, dtype=np.float64)
+    keep = ids < n
+    if keep.any():
+        out[ids[keep]] = np.fromiter(sparse.values, dtype=np.float64)[keep]
     return out
+
+
+def _transport_proto(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
+                     arc_demand: IntArray, arc_ratio: FloatArray, weights: FloatArray,
+                     maximize: bool) -> Any:
+    """The generalised transport LP as a MathOpt ModelProto built from whole arrays.
+
+    Rows 0..n_s-1 are offer capacities (sum of x_a out of s <= supply_s), rows n_s.. the
+    need capacities (sum of ratio_a x_a into d <= demand_d).
+    """
+    from ortools.math_opt import model_pb2
+
+    n_s, n_d, n_a = len(supply), len(demand), len(arc_supply)
+    arcs = np.arange(n_a, dtype=np.int64)
+    proto = model_pb2.ModelProto()
+    proto.variables.ids.extend(arcs.tolist())
+    proto.variables.lower_bounds.extend(np.zeros(n_a).tolist())
+    proto.variables.upper_bounds.extend(np.full(n_a, np.inf).tolist())
+    proto.variables.integers.extend([False] * n_a)
+    n_rows = n_s + n_d
+    proto.linear_constraints.ids.extend(range(n_rows))
+    proto.linear_constraints.lower_bounds.extend([-math.inf] * n_rows)
+    proto.linear_constraints.upper_bounds.extend(np.concatenate([supply, demand]).tolist())
+    rows = np.concatenate([arc_supply, np.asarray(arc_demand, np.int64) + n_s])
+    cols = np.concatenate([arcs, arcs])
+    coef = np.concatenate([np.ones(n_a), arc_ratio])
+    order = np.lexsort((cols, rows))
+    matrix = proto.linear_constraint_matrix
+    matrix.row_ids.extend(rows[order].tolist())
+    matrix.column_ids.extend(cols[order].tolist())
+    matrix.coefficients.extend(coef[order].tolist())
+    proto.objective.maximize = maximize
+    proto.objective.linear_coefficients.ids.extend(arcs.tolist())
+    proto.objective.linear_coefficients.values.extend(np.asarray(weights, float).tolist())
+    return proto
+
+
+def _add_row(proto: Any, coefficients: FloatArray, lower: float, upper: float) -> None:
+    """Append the row lower <= sum_a coefficients_a x_a <= upper (dense over all arcs)."""
+    row = len(proto.linear_constraints.ids)
+    n_a = len(coefficients)
+    proto.linear_constraints.ids.append(row)
+    proto.linear_constraints.lower_bounds.append(lower)
+    proto.linear_constraints.upper_bounds.append(upper)
+    matrix = proto.linear_constraint_matrix
+    matrix.row_ids.extend([row] * n_a)
+    matrix.column_ids.extend(range(n_a))
+    matrix.coefficients.extend(np.asarray(coefficients, float).tolist())
 
 
 def solve_generalized_transport_lp(
@@ -299,33 +353,15 @@ def solve_generalized_transport_lp(
         sum_{a into d} ratio_a * x_a <= demand_d    (need capacity, in need units)
     Stage 1 maximises z1 = sum_a x_a. Stage 2 adds sum_a x_a >= z1 * (1 - 1e-9) and minimises
     sum_a km_a * x_a. Exact for ratios other than 1, where min-cost flow does not apply.
+    Duals are stage 1's (offer units delivered per unit of capacity), all >= 0.
     """
-    from ortools.math_opt import model_pb2, result_pb2
+    from ortools.math_opt import result_pb2
 
     start = time.perf_counter()
-    n_s, n_d, n_a = len(supply), len(demand), len(arc_km)
-    arcs = np.arange(n_a, dtype=np.int64)
-    proto = model_pb2.ModelProto()
-    proto.variables.ids.extend(arcs.tolist())
-    proto.variables.lower_bounds.extend(np.zeros(n_a).tolist())
-    proto.variables.upper_bounds.extend(np.full(n_a, np.inf).tolist())
-    proto.variables.integers.extend([False] * n_a)
-    n_rows = n_s + n_d
-    proto.linear_constraints.ids.extend(range(n_rows))
-    proto.linear_constraints.lower_bounds.extend([-math.inf] * n_rows)
-    proto.linear_constraints.upper_bounds.extend(np.concatenate([supply, demand]).tolist())
-    rows = np.concatenate([arc_supply, arc_demand + n_s])
-    cols = np.concatenate([arcs, arcs])
-    coef = np.concatenate([np.ones(n_a), arc_ratio])
-    order = np.lexsort((cols, rows))
-    matrix = proto.linear_constraint_matrix
-    matrix.row_ids.extend(rows[order].tolist())
-    matrix.column_ids.extend(cols[order].tolist())
-    matrix.coefficients.extend(coef[order].tolist())
-    proto.objective.maximize = True
-    proto.objective.linear_coefficients.ids.extend(arcs.tolist())
-    proto.objective.linear_coefficients.values.extend(np.ones(n_a).tolist())
-
+    n_s, n_a = len(supply), len(arc_km)
+    n_rows = n_s + len(demand)
+    proto = _transport_proto(supply, demand, arc_supply, arc_demand, arc_ratio,
+                             np.ones(n_a), maximize=True)
     optimal = result_pb2.TERMINATION_REASON_OPTIMAL
     first = _lp_solve(proto, time_limit_s)
     if first.termination.reason != optimal:
@@ -333,13 +369,9 @@ def solve_generalized_transport_lp(
                             time.perf_counter() - start, "lp_glop",
                             detail=f"stage 1: {first.termination.detail or first.termination}")
     z1 = float(first.termination.objective_bounds.primal_bound)
+    duals = _lp_duals(first, n_s, n_rows)
 
-    proto.linear_constraints.ids.append(n_rows)
-    proto.linear_constraints.lower_bounds.append(z1 * (1 - LP_STAGE_TOLERANCE))
-    proto.linear_constraints.upper_bounds.append(math.inf)
-    matrix.row_ids.extend([n_rows] * n_a)
-    matrix.column_ids.extend(arcs.tolist())
-    matrix.coefficients.extend(np.ones(n_a).tolist())
+    _add_row(proto, np.ones(n_a), z1 * (1 - LP_STAGE_TOLERANCE), math.inf)
     proto.objective.maximize = False
     del proto.objective.linear_coefficients.values[:]
     proto.objective.linear_coefficients.values.extend(arc_km.tolist())
@@ -351,11 +383,108 @@ def solve_generalized_transport_lp(
                             detail=f"stage 2: {second.termination.detail or second.termination}")
     solution = second.solutions[0]
     flows = np.maximum(_dense(solution.primal_solution.variable_values, n_a), 0.0)
-    duals = {}
-    if solution.HasField("dual_solution"):
-        y = _dense(solution.dual_solution.dual_values, n_rows + 1)
-        duals = {"supply": y[:n_s], "demand": y[n_s:n_rows]}
     objective = float(flows @ arc_km)
     bound = float(second.termination.objective_bounds.dual_bound)
     return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound, seconds, "lp_glop",
                         stages=(z1, objective), duals=duals)
+
+
+def _lp_duals(result: Any, n_s: int, n_rows: int) -> dict[str, FloatArray]:
+    """Offer and need row duals of a maximisation as non-negative values per unit of rhs."""
+    solution = result.solutions[0] if len(result.solutions) else None
+    if solution is None or not solution.HasField("dual_solution"):
+        return {}
+    y = np.abs(_dense(solution.dual_solution.dual_values, n_rows))
+    return {"supply": y[:n_s], "demand": y[n_s:n_rows]}
+
+
+def solve_generalized_max_weight_lp(
+    supply: FloatArray,
+    demand: FloatArray,
+    arc_supply: IntArray,
+    arc_demand: IntArray,
+    arc_weight: FloatArray,
+    arc_ratio: FloatArray,
+    time_limit_s: float | None = None,
+    extra_rows: list[tuple[FloatArray, float, float]] | None = None,
+) -> FlowSolution:
+    """max sum_a w_a x_a over the generalised transport polytope, one GLOP solve.
+
+    Used by the cost, CO2 and weighted objectives where a need sees two ratios, and by the
+    epsilon-constraint frontier (`extra_rows`: (coefficients, lower, upper) over the arcs).
+    Duals (>= 0) price one more unit of offer or need capacity in objective units.
+    """
+    from ortools.math_opt import result_pb2
+
+    start = time.perf_counter()
+    n_s, n_a = len(supply), len(arc_weight)
+    proto = _transport_proto(supply, demand, arc_supply, arc_demand, arc_ratio,
+                             arc_weight, maximize=True)
+    for coefficients, lower, upper in extra_rows or ():
+        _add_row(proto, coefficients, lower, upper)
+    result = _lp_solve(proto, time_limit_s)
+    seconds = time.perf_counter() - start
+    reason = result.termination.reason
+    if reason == result_pb2.TERMINATION_REASON_INFEASIBLE:
+        return FlowSolution(SolverStatus.INFEASIBLE, np.zeros(n_a), math.nan, math.nan,
+                            seconds, "lp_glop", detail="infeasible")
+    if reason != result_pb2.TERMINATION_REASON_OPTIMAL:
+        return FlowSolution(SolverStatus.ERROR, np.zeros(n_a), math.nan, math.nan, seconds,
+                            "lp_glop", detail=str(result.termination.detail or reason))
+    flows = np.maximum(_dense(result.solutions[0].primal_solution.variable_values, n_a), 0.0)
+    objective = float(flows @ arc_weight)
+    bound = float(result.termination.objective_bounds.dual_bound)
+    return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound, seconds, "lp_glop",
+                        stages=(objective,),
+                        duals=_lp_duals(result, n_s, n_s + len(demand)))
+
+
+def solve_transport_max_weight(
+    supply: FloatArray,
+    demand: FloatArray,
+    arc_supply: IntArray,
+    arc_demand: IntArray,
+    arc_weight: FloatArray,
+) -> FlowSolution:
+    """max sum_a w_a x_a on a bipartite network where shipping is optional (w_a > 0).
+
+    Min-cost flow with cost -w_a per unit, an arc from every offer straight to a sink for
+    what is not shipped, and need capacities on need->sink arcs. Weights go to integers
+    through a named scale (at most 6 decimals, fewer only when the int64 guard binds); the
+    reported objective is recomputed in float from the flows.
+    """
+    from ortools.graph.python import min_cost_flow  # lazy: keep start-up lean
+
+    start = time.perf_counter()
+    n_s, n_d, n_a = len(supply), len(demand), len(arc_weight)
+    weights = np.asarray(arc_weight, float)
+    if n_a and np.any(weights <= 0):
+        raise SolverError("max-weight transport takes positive weights only")
+    scales = choose_scales(np.concatenate([supply, demand]), weights, n_s + n_d + 1,
+                           MAX_DECIMALS_WEIGHT)
+    sup = _to_scaled_int(supply, scales.quantity)
+    dem = _to_scaled_int(demand, scales.quantity)
+    sink = n_s + n_d
+    tails = np.concatenate([np.asarray(arc_supply, np.int64), np.arange(n_s),
+                            np.arange(n_s, n_s + n_d)])
+    heads = np.concatenate([np.asarray(arc_demand, np.int64) + n_s, np.full(n_s, sink),
+                            np.full(n_d, sink)])
+    caps = np.concatenate([np.minimum(sup[arc_supply], dem[arc_demand]), sup, dem])
+    costs = np.concatenate([-np.rint(weights * scales.distance).astype(np.int64),
+                            np.zeros(n_s + n_d, np.int64)])
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    smcf.set_nodes_supplies(np.arange(n_s + n_d + 1),
+                            np.concatenate([sup, np.zeros(n_d, np.int64), [-sup.sum()]]))
+    status = smcf.solve()
+    mapped = _MCF_STATUS.get(status.name, SolverStatus.ERROR)
+    if mapped is not SolverStatus.OPTIMAL:
+        return FlowSolution(mapped, np.zeros(n_a), math.nan, math.nan,
+                            time.perf_counter() - start, "min_cost_flow", scales=scales,
+                            detail=f"OR-Tools: {status.name}")
+    flows = np.asarray(smcf.flows(np.arange(n_a)), np.float64) / scales.quantity \
+        if n_a else np.zeros(0)
+    objective = float(flows @ weights)
+    return FlowSolution(SolverStatus.OPTIMAL, flows, objective, objective,
+                        time.perf_counter() - start, "min_cost_flow",
+                        stages=(objective,), scales=scales)

@@ -1,4 +1,5 @@
-"""The default matching model: lexicographic max-delivered, then min quantity x km.
+"""The matching models: the default lexicographic max-delivered then min quantity x km, and
+the value objectives (cost, CO2, weighted) that maximise sum_a w_a x_a.
 
     maximise    sum_a x_a                       (offered units delivered, per family)
     then min    sum_a km_a * x_a                at that maximum
@@ -18,6 +19,20 @@ Materials linked by rules form independent components (unit families never mix).
 component in which every need sees a single ratio is a pure network (divide d_n by its
 ratio) and goes to OR-Tools min-cost flow; a component with a need served at two different
 ratios is a generalised flow and goes to the GLOP LP.
+
+Value objectives (`cost`, `co2`, `weighted`; see `matching.economics` for w_a):
+
+    maximise    sum_a w_a x_a        over arcs with w_a > 0 (nothing is forced in)
+    subject to  the same offer and need capacities
+
+| objective | w_a per offer unit                                                  |
+|-----------|---------------------------------------------------------------------|
+| cost      | saving_a (CNY)                                                      |
+| co2       | co2_net_a / 1000 (t CO2e)                                           |
+| weighted  | utilization x 1 + cost x saving_a + co2 x co2_net_a / 1000 (t CO2e) |
+
+With weights `cost=1,co2=P`, P reads as a carbon price in CNY per t CO2e. Pure-network parts
+go to min-cost flow with an optional-shipment sink, the rest to one GLOP LP per component.
 """
 
 from __future__ import annotations
@@ -31,20 +46,32 @@ from typing import Literal
 import numpy as np
 
 from matching.candidates import Candidates, build_candidates
+from matching.economics import ArcValues, EconomicSettings, arc_values
 from matching.flow import (
     FlowSolution,
     SolverStatus,
+    solve_generalized_max_weight_lp,
     solve_generalized_transport_lp,
+    solve_transport_max_weight,
     solve_transport_mcf,
 )
+from matching.prices import Valuation, valuate
 from matching.result import MatchResult, SolverFacts, assemble_result
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError
 
-__all__ = ["MatchOptions", "solve_candidates", "solve_match"]
+__all__ = ["OBJECTIVES", "MatchOptions", "objective_weights", "parse_weights",
+           "solve_candidates", "solve_match"]
 
 Method = Literal["auto", "mcf", "lp"]
-OBJECTIVES = ("utilization",)
+OBJECTIVES = ("utilization", "cost", "co2", "weighted")
+WEIGHT_TERMS = ("utilization", "cost", "co2")
+OBJECTIVE_MEANING = {
+    "utilization": "sum of quantity x distance_km at maximum delivery (t-km + GJ-km + m3-km)",
+    "cost": "total saving, CNY/yr",
+    "co2": "net CO2e avoided, t/yr",
+    "weighted": "weighted value: utilization x offer units + cost x CNY + co2 x t CO2e",
+}
 # below this many network arcs one in-process solve beats splitting and spawning workers
 PARALLEL_MIN_ARCS = 2_000_000
 # split only when the busiest worker gets at most this share of the arcs; a national
@@ -62,6 +89,58 @@ class MatchOptions:
     method: Method = "auto"
     time_limit_s: float | None = None
     jobs: int | None = None  # worker processes for large networks; None = every usable core
+    weights: tuple[tuple[str, float], ...] = ()  # the weighted objective's terms
+    transport_rate: float | None = None  # CNY per t-km for materials in tonnes
+    loading_cost: float | None = None  # CNY per t
+    valuate: bool = True  # dual values: core prices and marginal capacity values
+
+    @property
+    def economics(self) -> EconomicSettings:
+        """The run-level economic overrides."""
+        return EconomicSettings(self.transport_rate, self.loading_cost)
+
+
+def parse_weights(text: str) -> tuple[tuple[str, float], ...]:
+    """`cost=1,co2=80` -> (("cost", 1.0), ("co2", 80.0)); SolverError names a bad term."""
+    terms: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in WEIGHT_TERMS:
+            raise SolverError(f"weights: '{part}' is not term=number with a term in "
+                              f"{', '.join(WEIGHT_TERMS)}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise SolverError(f"weights: '{value.strip()}' in '{part}' is not a number") \
+                from None
+        if not math.isfinite(number) or number < 0:
+            raise SolverError(f"weights: {name} must be a finite number >= 0, got {value}")
+        if name in terms:
+            raise SolverError(f"weights: '{name}' is given twice")
+        terms[name] = number
+    if not any(terms.values()):
+        raise SolverError("weights: give at least one positive term, e.g. cost=1,co2=80")
+    return tuple(terms.items())
+
+
+def objective_weights(options: MatchOptions, values: ArcValues) -> np.ndarray:
+    """w_a per offer unit for a value objective (see the module docstring)."""
+    if options.objective == "cost":
+        return values.saving
+    if options.objective == "co2":
+        return values.co2_net_kg / 1000.0
+    if options.objective == "weighted":
+        terms = dict(options.weights)
+        w = np.zeros(len(values.saving))
+        if terms.get("utilization"):
+            w += terms["utilization"]
+        if terms.get("cost"):
+            w += terms["cost"] * values.saving
+        if terms.get("co2"):
+            w += terms["co2"] * values.co2_net_kg / 1000.0
+        return w
+    raise SolverError(f"objective '{options.objective}' has no arc weights")
 
 
 def _rule_components(cand: Candidates) -> np.ndarray:
@@ -192,12 +271,89 @@ def _solve_lp(dataset: Dataset, cand: Candidates, arcs: np.ndarray,
                                           cand.ratio[arcs], time_limit_s)
 
 
-def solve_candidates(dataset: Dataset, cand: Candidates,
-                     options: MatchOptions) -> tuple[np.ndarray, SolverFacts]:
-    """Flow per candidate arc (offer units) and the combined solver facts."""
+def _check_options(options: MatchOptions) -> None:
     if options.objective not in OBJECTIVES:
         raise SolverError(f"unknown objective '{options.objective}'; "
                           f"available: {', '.join(OBJECTIVES)}")
+    if options.objective == "weighted" and not options.weights:
+        raise SolverError("the weighted objective needs weights, e.g. cost=1,co2=80")
+    if options.weights and options.objective != "weighted":
+        raise SolverError(f"weights apply to the weighted objective, not "
+                          f"'{options.objective}'")
+
+
+def _solve_value(dataset: Dataset, cand: Candidates, options: MatchOptions,
+                 weights: np.ndarray) -> tuple[np.ndarray, SolverFacts]:
+    """max sum w_a x_a over arcs with w_a > 0: network parts by min-cost flow, needs seen at
+    two ratios by one LP per component."""
+    flows = np.zeros(len(cand))
+    t_solve = time.perf_counter()
+    live = np.flatnonzero(weights > 0)
+    sub = cand.subset(live)
+    comp_of_rule = _rule_components(sub)
+    n_comp = len(np.unique(comp_of_rule)) if len(sub.rules) else 0
+    mixed_need = _mixed_ratio_needs(sub, len(dataset.needs))
+    lp_comp = np.zeros(n_comp, dtype=bool)
+    if len(sub):
+        lp_comp[comp_of_rule[sub.rule[mixed_need[sub.need]]]] = True
+    if options.method == "mcf" and lp_comp.any():
+        raise SolverError("min-cost flow cannot solve needs served at two different "
+                          "ratios; use method 'auto' or 'lp'")
+    if options.method == "lp":
+        lp_comp[:] = True
+    arc_comp = comp_of_rule[sub.rule] if len(sub) else np.zeros(0, np.int64)
+    solutions: list[FlowSolution] = []
+    network = np.flatnonzero(~lp_comp[arc_comp]) if len(sub) else np.zeros(0, np.int64)
+    if len(network):
+        supply, demand, offer, need, _ = _network_inputs(dataset, sub, network)
+        sol = solve_transport_max_weight(supply, demand, offer, need,
+                                         weights[live[network]])
+        solutions.append(sol)
+        if sol.status is SolverStatus.OPTIMAL:
+            flows[live[network]] = sol.flows
+    for c in np.flatnonzero(lp_comp):
+        arcs = np.flatnonzero(arc_comp == c)
+        if not len(arcs):
+            continue
+        offers_q = dataset.offers["quantity"].to_numpy(float)
+        needs_q = dataset.needs["quantity"].to_numpy(float)
+        off_u, off_local = np.unique(sub.offer[arcs], return_inverse=True)
+        need_u, need_local = np.unique(sub.need[arcs], return_inverse=True)
+        sol = solve_generalized_max_weight_lp(offers_q[off_u], needs_q[need_u], off_local,
+                                              need_local, weights[live[arcs]],
+                                              sub.ratio[arcs], options.time_limit_s)
+        solutions.append(sol)
+        if sol.status is SolverStatus.OPTIMAL:
+            flows[live[arcs]] = sol.flows
+    for sol in solutions:
+        if sol.status is not SolverStatus.OPTIMAL:
+            raise SolverError(f"{sol.method} returned {sol.status}: {sol.detail}")
+    objective = float(flows @ weights) if len(cand) else 0.0
+    bound = sum(s.bound for s in solutions) if solutions else 0.0
+    facts = SolverFacts(
+        status=SolverStatus.OPTIMAL,
+        objective=objective,
+        bound=bound if math.isfinite(bound) else objective,
+        seconds=time.perf_counter() - t_solve,
+        methods=tuple(sorted({s.method for s in solutions})),
+        delivered=float(flows.sum()),
+        components=len(solutions),
+        scales={s.method: {"quantity": s.scales.quantity, "weight": s.scales.distance}
+                for s in solutions if s.scales is not None},
+        meaning=OBJECTIVE_MEANING[options.objective],
+        sense="maximise",
+    )
+    return flows, facts
+
+
+def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
+                     values: ArcValues | None = None) -> tuple[np.ndarray, SolverFacts]:
+    """Flow per candidate arc (offer units) and the combined solver facts."""
+    _check_options(options)
+    if options.objective != "utilization":
+        values = values if values is not None else arc_values(dataset, cand,
+                                                              options.economics)
+        return _solve_value(dataset, cand, options, objective_weights(options, values))
     flows = np.zeros(len(cand))
     comp_of_rule = _rule_components(cand)
     n_comp = len(np.unique(comp_of_rule))
@@ -253,13 +409,44 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     options = options or MatchOptions()
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
+    _check_options(options)
     cand = build_candidates(dataset, options.max_km, options.circuity)
     t1 = time.perf_counter()
     timings["candidates"] = t1 - t0
-    flows, facts = solve_candidates(dataset, cand, options)
+    values = arc_values(dataset, cand, options.economics)
+    flows, facts = solve_candidates(dataset, cand, options, values)
     t2 = time.perf_counter()
     timings["build"] = max(0.0, t2 - t1 - facts.seconds)
     timings["solve"] = facts.seconds
-    result = assemble_result(dataset, cand, flows, facts, options, timings)
-    timings["report"] = time.perf_counter() - t2
+    score, valuation, trouble = None, None, ""
+    if options.valuate:
+        try:
+            score, valuation = _valuate(dataset, cand, flows, facts, options, values)
+        except SolverError as exc:  # the plan stands; only its prices are missing
+            trouble = f"prices and marginal values not derived: {exc}"
+        timings["prices"] = time.perf_counter() - t2
+    t3 = time.perf_counter()
+    result = assemble_result(dataset, cand, flows, facts, options, timings, values,
+                             valuation, score)
+    if trouble:
+        result.kpis.setdefault("warnings", []).append(trouble)
+    timings["report"] = time.perf_counter() - t3
     return result
+
+
+def _valuate(dataset: Dataset, cand: Candidates, flows: np.ndarray, facts: SolverFacts,
+             options: MatchOptions, values: ArcValues) -> tuple[np.ndarray | None, Valuation]:
+    """The objective's arc weights as the solver saw them, and the plan's dual values.
+
+    Min-cost flow rounded the weights to its integer scale; the duals are computed on the
+    same rounded weights so they are exact for the plan the solver returned.
+    """
+    mcf = facts.scales.get("min_cost_flow", {})
+    quantum = 1.0 / mcf["quantity"] if "quantity" in mcf else 0.0
+    if options.objective == "utilization":
+        return None, valuate(dataset, cand, flows, np.ones(len(cand)), quantum)
+    score = objective_weights(options, values)
+    seen = score
+    if "weight" in mcf:
+        seen = np.rint(score * mcf["weight"]) / mcf["weight"]
+    return score, valuate(dataset, cand, flows, seen, quantum)

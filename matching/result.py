@@ -20,11 +20,14 @@ import numpy as np
 import pandas as pd
 
 from matching.candidates import Candidates
+from matching.explain import explain_exchanges, explain_unmatched
 from matching.flow import SolverStatus, relative_gap
 from symbiosis.dataset import Dataset
 
 if TYPE_CHECKING:
+    from matching.economics import ArcValues
     from matching.model import MatchOptions
+    from matching.prices import Valuation
 
 __all__ = ["EXCHANGE_COLUMNS", "MatchResult", "SolverFacts", "assemble_result",
            "write_outputs"]
@@ -36,6 +39,29 @@ EXCHANGE_COLUMNS = [
     "offer_id", "need_id", "unit", "need_quantity", "ratio", "unit_km", "distance_source",
     "rule", "rule_source", "quality_note",
 ]
+# added when the run has economics: CNY and t CO2e per exchange per year, and the split
+VALUE_COLUMNS = [
+    "saving_cny", "avoided_disposal_cny", "avoided_virgin_cny", "transport_cny",
+    "treatment_cny", "co2_avoided_t", "co2_transport_t", "co2_net_t",
+    "price_cny_per_unit", "price_low_cny_per_unit", "price_high_cny_per_unit",
+    "even_split_price_cny_per_unit", "supplier_gain_cny", "receiver_gain_cny",
+]
+MARGINAL_UNIT = {
+    "utilization": "offer units delivered per extra need unit",
+    "cost": "CNY/yr per extra need unit",
+    "co2": "t CO2e/yr per extra need unit",
+    "weighted": "weighted value per extra need unit",
+}
+PRICE_NOTE = {
+    "core_midpoint": "delivered price per offered unit: the supplier pays treatment and "
+                     "haulage and receives the price (negative = a gate fee it pays the "
+                     "receiver); the midpoint of the core of the assignment game (Shapley "
+                     "and Shubik 1971), low/high are the receiver- and supplier-optimal "
+                     "ends; no supplier-receiver pair gains by trading outside the plan",
+    "even_split": "delivered price per offered unit that splits each exchange's saving "
+                  "evenly between supplier and receiver (the supplier pays treatment and "
+                  "haulage; negative = a gate fee it pays the receiver)",
+}
 FLOW_EPS = 1e-9  # flows below this (in offer units) are solver noise, not exchanges
 CO2_FACTOR_KEY = "road_freight_co2_kg_per_tkm"
 
@@ -53,6 +79,9 @@ class SolverFacts:
     delivered: float = 0.0
     components: int = 0
     scales: dict[str, dict[str, int]] = field(default_factory=dict)
+    meaning: str = ("sum of quantity x distance_km at maximum delivery "
+                    "(t-km + GJ-km + m3-km)")
+    sense: str = "minimise"
 
     @property
     def gap(self) -> float:
@@ -64,8 +93,8 @@ class SolverFacts:
         return {
             "status": str(self.status),
             "objective": self.objective,
-            "objective_meaning": "sum of quantity x distance_km at maximum delivery "
-                                 "(t-km + GJ-km + m3-km)",
+            "objective_meaning": self.meaning,
+            "sense": self.sense,
             "bound": self.bound,
             "gap": self.gap,
             "seconds": round(self.seconds, 4),
@@ -78,8 +107,10 @@ class SolverFacts:
 
 @dataclass(frozen=True)
 class MatchResult:
-    """The outcome of a match run. `exchanges` has EXCHANGE_COLUMNS; `offers` gives each
-    offer's matched and unmatched quantity with a reason; `kpis` is summary.json's body."""
+    """The outcome of a match run. `exchanges` has EXCHANGE_COLUMNS (+ VALUE_COLUMNS with
+    economics, + `alternatives`); `offers` gives each offer's matched and unmatched quantity
+    with a reason and an explanation; `needs` each need's fill and marginal value;
+    `enterprises` each enterprise's gain; `kpis` is summary.json's body."""
 
     exchanges: pd.DataFrame
     offers: pd.DataFrame
@@ -87,6 +118,8 @@ class MatchResult:
     solver: SolverFacts
     candidates: int
     timings: dict[str, float]
+    needs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    enterprises: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def status(self) -> SolverStatus:
@@ -135,8 +168,14 @@ def _offer_status(dataset: Dataset, cand: Candidates, flows: np.ndarray) -> pd.D
 
 def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
                     facts: SolverFacts, options: MatchOptions,
-                    timings: dict[str, float]) -> MatchResult:
-    """Exchanges, per-offer status and KPIs from the arc flows."""
+                    timings: dict[str, float], values: ArcValues | None = None,
+                    valuation: Valuation | None = None,
+                    score: np.ndarray | None = None) -> MatchResult:
+    """Exchanges, per-offer and per-need status, enterprise gains and KPIs from the flows.
+
+    `values` adds money and carbon per exchange, `valuation` the core prices and marginal
+    values, `score` (the objective's w_a) ranks the alternatives in the explanations.
+    """
     offers, needs, tax = dataset.offers, dataset.needs, dataset.taxonomy
     qty_scale = np.maximum(1.0, offers["quantity"].to_numpy(float)[cand.offer])
     live = np.flatnonzero(flows > FLOW_EPS * qty_scale)
@@ -150,7 +189,7 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
     units = np.array([tax.materials[m].unit for m in offer_mat], dtype=object)
     quality = np.where(cand.quality_unverified[live],
                        "rule quality limits not checked: offer does not state them", "")
-    exchanges = pd.DataFrame({
+    columns: dict[str, Any] = {
         "offer_enterprise_id": offers["enterprise_id"].to_numpy(dtype=object)[o],
         "need_enterprise_id": needs["enterprise_id"].to_numpy(dtype=object)[n],
         "offer_material": offer_mat,
@@ -168,13 +207,135 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
         "rule": rule_keys[ridx] if len(ridx) else np.empty(0, dtype=object),
         "rule_source": rule_src[ridx] if len(ridx) else np.empty(0, dtype=object),
         "quality_note": quality,
-    }, columns=EXCHANGE_COLUMNS)
+    }
+    order = list(EXCHANGE_COLUMNS)
+    price_method = None
+    if values is not None:
+        price_method = _value_columns(columns, values, valuation, live, q, options)
+        order += VALUE_COLUMNS
+    saving = values.saving if values is not None else None
+    columns["alternatives"] = explain_exchanges(dataset, cand, flows, live, score, saving)
+    order.append("alternatives")
+    exchanges = pd.DataFrame(columns, columns=order)
     exchanges = exchanges.sort_values(["offer_material", "offer_enterprise_id",
                                        "need_enterprise_id", "offer_id", "need_id"],
                                       kind="stable").reset_index(drop=True)
     status = _offer_status(dataset, cand, flows)
+    status["explanation"] = explain_unmatched(dataset, cand, flows,
+                                              status["unmatched"].to_numpy(float), score,
+                                              saving)
+    if valuation is not None:
+        status["marginal_value"] = valuation.offer_marginal
+    need_frame = _need_status(dataset, cand, flows, valuation, options)
+    ent_frame = _enterprise_gains(dataset, exchanges)
     kpis = _kpis(dataset, cand, exchanges, status, options)
-    return MatchResult(exchanges, status, kpis, facts, len(cand), timings)
+    if values is not None:
+        kpis.update(_value_kpis(exchanges, values, options, price_method))
+    return MatchResult(exchanges, status, kpis, facts, len(cand), timings, need_frame,
+                       ent_frame)
+
+
+def _value_columns(columns: dict[str, Any], values: ArcValues, valuation: Valuation | None,
+                   live: np.ndarray, q: np.ndarray, options: MatchOptions) -> str:
+    """Money, carbon and the price split of each exchange; returns the price method."""
+    saving = values.saving[live]
+    columns["saving_cny"] = q * saving
+    columns["avoided_disposal_cny"] = q * values.avoided_disposal[live]
+    columns["avoided_virgin_cny"] = q * values.avoided_virgin[live]
+    columns["transport_cny"] = q * values.transport[live]
+    columns["treatment_cny"] = q * values.treatment[live]
+    columns["co2_avoided_t"] = q * values.co2_avoided_kg[live] / 1000.0
+    columns["co2_transport_t"] = q * values.co2_transport_kg[live] / 1000.0
+    columns["co2_net_t"] = q * values.co2_net_kg[live] / 1000.0
+    # what the supplier nets per unit before any price: avoided disposal - costs it bears
+    own = (values.avoided_disposal - values.treatment - values.transport)[live]
+    even = saving / 2.0 - own
+    columns["even_split_price_cny_per_unit"] = even
+    if options.objective == "cost" and valuation is not None:
+        share = valuation.supplier_mid[live]
+        columns["price_cny_per_unit"] = share - own
+        columns["price_low_cny_per_unit"] = valuation.supplier_low[live] - own
+        columns["price_high_cny_per_unit"] = valuation.supplier_high[live] - own
+        method = "core_midpoint"
+    else:
+        share = saving / 2.0
+        columns["price_cny_per_unit"] = even
+        columns["price_low_cny_per_unit"] = even
+        columns["price_high_cny_per_unit"] = even
+        method = "even_split"
+    columns["supplier_gain_cny"] = q * share
+    columns["receiver_gain_cny"] = q * (saving - share)
+    return method
+
+
+def _need_status(dataset: Dataset, cand: Candidates, flows: np.ndarray,
+                 valuation: Valuation | None, options: MatchOptions) -> pd.DataFrame:
+    needs = dataset.needs
+    met = np.bincount(cand.need, weights=flows * cand.ratio, minlength=len(needs))
+    qty = needs["quantity"].to_numpy(float)
+    frame = pd.DataFrame({
+        "need_id": needs.index,
+        "enterprise_id": needs["enterprise_id"].to_numpy(),
+        "material": needs["material"].to_numpy(),
+        "unit": [dataset.taxonomy.materials[m].unit for m in needs["material"]],
+        "needed": qty,
+        "met": met,
+        "met_rate": met / qty,
+        "candidate_offers": np.bincount(cand.need, minlength=len(needs)),
+    })
+    if valuation is not None:
+        frame["marginal_value"] = valuation.need_marginal
+        frame["marginal_unit"] = MARGINAL_UNIT.get(options.objective, "")
+    return frame
+
+
+def _enterprise_gains(dataset: Dataset, ex: pd.DataFrame) -> pd.DataFrame:
+    """Per enterprise: exchanges as supplier and receiver and, with economics, its gain."""
+    ents = dataset.enterprises
+    out = pd.DataFrame({"enterprise_id": ents.index, "name": ents["name"].to_numpy()})
+    supplied = ex.groupby("offer_enterprise_id").size()
+    received = ex.groupby("need_enterprise_id").size()
+    out["exchanges_as_supplier"] = out["enterprise_id"].map(supplied).fillna(0).astype(int)
+    out["exchanges_as_receiver"] = out["enterprise_id"].map(received).fillna(0).astype(int)
+    if "supplier_gain_cny" in ex:
+        sg = ex.groupby("offer_enterprise_id")["supplier_gain_cny"].sum()
+        rg = ex.groupby("need_enterprise_id")["receiver_gain_cny"].sum()
+        out["supplier_gain_cny"] = out["enterprise_id"].map(sg).fillna(0.0)
+        out["receiver_gain_cny"] = out["enterprise_id"].map(rg).fillna(0.0)
+        out["gain_cny"] = out["supplier_gain_cny"] + out["receiver_gain_cny"]
+    return out
+
+
+def _value_kpis(ex: pd.DataFrame, values: ArcValues, options: MatchOptions,
+                price_method: str | None) -> dict[str, Any]:
+    info = values.info
+    tonne_rate = next((r for r in info["rates"] if r["field"] == "cny_per_unit_km"
+                       and r["source"].startswith("factors.csv")), None)
+    total = {c: float(ex[c].sum()) for c in VALUE_COLUMNS if c.endswith(("_cny", "_t"))}
+    return {
+        "economics": {
+            "currency": "CNY/yr",
+            "saving_cny": total["saving_cny"],
+            "avoided_disposal_cny": total["avoided_disposal_cny"],
+            "avoided_virgin_cny": total["avoided_virgin_cny"],
+            "transport_cny": total["transport_cny"],
+            "treatment_cny": total["treatment_cny"],
+            "exchanges_losing_money": int((ex["saving_cny"] < 0).sum()),
+            "transport_rate": None if tonne_rate is None else {
+                "value": tonne_rate["value"], "unit": "CNY/t·km",
+                "source": tonne_rate["source"], "confidence": "medium"},
+            "rates": info["rates"],
+            "coverage": info["coverage"],
+            "prices": {"method": price_method, "note": PRICE_NOTE.get(price_method or "", "")},
+        },
+        "carbon": {
+            "unit": "t CO2e/yr",
+            "avoided_t": total["co2_avoided_t"],
+            "transport_t": total["co2_transport_t"],
+            "net_t": total["co2_net_t"],
+            "factors": info["carbon_factors"],
+        },
+    }
 
 
 def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataFrame,
@@ -295,7 +456,8 @@ def _clean(value: Any) -> Any:
 
 def write_outputs(result: MatchResult, out_dir: str | Path,
                   started_at: float | None = None) -> list[Path]:
-    """Write exchanges.csv, offers.csv (matched/unmatched per offer) and summary.json.
+    """Write exchanges.csv, offers.csv (matched/unmatched per offer), needs.csv (fill and
+    marginal value per need), enterprises.csv (gains) and summary.json.
 
     Each file is written to a temporary name and renamed into place, so a reader never sees a
     half-written file. With `started_at` (a perf_counter value), summary.json's timings gain
@@ -315,6 +477,10 @@ def write_outputs(result: MatchResult, out_dir: str | Path,
 
     _put("exchanges.csv", result.exchanges.to_csv(index=False, float_format="%.10g"))
     _put("offers.csv", result.offers.to_csv(index=False, float_format="%.10g"))
+    if len(result.needs.columns):
+        _put("needs.csv", result.needs.to_csv(index=False, float_format="%.10g"))
+    if len(result.enterprises.columns):
+        _put("enterprises.csv", result.enterprises.to_csv(index=False, float_format="%.10g"))
     if started_at is not None:
         now = time.perf_counter()
         result.timings["write"] = now - t_write

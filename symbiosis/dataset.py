@@ -32,7 +32,8 @@ __all__ = [
     "validate_dataset",
 ]
 
-TABLES = ("enterprises", "offers", "needs", "substitutions", "distances")
+TABLES = ("enterprises", "offers", "needs", "substitutions", "distances", "transport",
+          "carbon")
 REQUIRED_TABLES = ("enterprises", "offers", "needs")
 ROW = "_row"  # spreadsheet row number carried alongside every parsed table
 
@@ -87,6 +88,22 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("to_id", required=True, nonempty=True),
         ColumnSpec("distance_km", "number", required=True, nonempty=True, check="nonnegative"),
     ),
+    # economics overrides: a row with an empty material sets the dataset's default
+    "transport": (
+        ColumnSpec("material"),
+        ColumnSpec("cny_per_unit_km", "number", check="nonnegative"),
+        ColumnSpec("loading_cny_per_unit", "number", check="nonnegative"),
+        ColumnSpec("kg_co2e_per_unit_km", "number", check="nonnegative"),
+        ColumnSpec("source"),
+    ),
+    # carbon overrides: kg CO2e of virgin production avoided per unit of a need material
+    "carbon": (
+        ColumnSpec("need_material", required=True, nonempty=True),
+        ColumnSpec("kg_co2e_per_unit", "number", required=True, nonempty=True,
+                   check="nonnegative"),
+        ColumnSpec("displaced"),
+        ColumnSpec("source"),
+    ),
 }
 # numeric attribute columns: quality on offers, requirements on needs
 PREFIXES: dict[str, tuple[str, ...]] = {"offers": ("q.",), "needs": ("min.", "max.")}
@@ -109,7 +126,10 @@ class Dataset:
 
     `enterprises` is indexed by `enterprise_id`, `offers` by `offer_id`, `needs` by `need_id`;
     `distances` has `from_id, to_id, distance_km`. Quality columns keep their `q.`/`min.`/`max.`
-    prefix. `taxonomy` already includes the dataset's own substitutions.
+    prefix. `taxonomy` already includes the dataset's own substitutions. `transport` (material,
+    cny_per_unit_km, loading_cny_per_unit, kg_co2e_per_unit_km, source; material "" = every
+    material) and `carbon` (need_material, kg_co2e_per_unit, displaced, source) override the
+    built-in economic and carbon factors; both are empty when the dataset has none.
     """
 
     enterprises: pd.DataFrame
@@ -119,11 +139,18 @@ class Dataset:
     taxonomy: Taxonomy
     source: str = ""
     warnings: tuple[Problem, ...] = field(default=())
+    transport: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["transport"]))
+    carbon: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["carbon"]))
 
     @property
     def quality_columns(self) -> list[str]:
         """The `q.<attribute>` columns present on offers."""
         return [c for c in self.offers.columns if c.startswith("q.")]
+
+
+def _empty_frame(specs: Iterable[ColumnSpec]) -> pd.DataFrame:
+    return pd.DataFrame({s.name: pd.Series(dtype=object if s.kind == "text" else float)
+                         for s in specs})
 
 
 # ----------------------------------------------------------------------------- reading
@@ -361,16 +388,20 @@ def _parse_table(
 
 
 def _check_duplicates(frame: pd.DataFrame, column: str, label: str,
-                      problems: list[Problem]) -> None:
+                      problems: list[Problem], blank: str | None = None) -> None:
+    """Flag repeated values of `column`; empty values count only when `blank` names them."""
     values = frame[column]
-    dup = values.duplicated(keep=False) & (values != "")
+    dup = values.duplicated(keep=False) & ((values != "") | (blank is not None))
     if not dup.any():
         return
     first = frame.loc[dup].groupby(column, sort=False)[ROW].min()
+    what = "id" if column in {"id", "enterprise_id"} else "value"
     for value, row in zip(values[dup], frame.loc[dup, ROW], strict=True):
         if row != first[value]:
+            shown = value if value != "" or blank is None else blank
             problems.append(Problem(label, int(row), column,
-                                    f"duplicate id '{value}' (first at row {first[value]})"))
+                                    f"duplicate {what} '{shown}' (first at row "
+                                    f"{first[value]})"))
 
 
 def _check_references(frame: pd.DataFrame, column: str, known: pd.Index, label: str,
@@ -385,13 +416,15 @@ def _check_references(frame: pd.DataFrame, column: str, known: pd.Index, label: 
 
 
 def _check_materials(frame: pd.DataFrame, label: str, taxonomy: Taxonomy,
-                     problems: list[Problem]) -> None:
+                     problems: list[Problem], column: str = "material") -> None:
     materials = taxonomy.materials
-    unknown = ~frame["material"].isin(list(materials)) & (frame["material"] != "")
-    for value, row in zip(frame.loc[unknown, "material"], frame.loc[unknown, ROW],
+    unknown = ~frame[column].isin(list(materials)) & (frame[column] != "")
+    for value, row in zip(frame.loc[unknown, column], frame.loc[unknown, ROW],
                           strict=True):
-        problems.append(Problem(label, int(row), "material",
+        problems.append(Problem(label, int(row), column,
                                 f"unknown material '{value}'{_suggest(value, materials)}"))
+    if "unit" not in frame:
+        return
     given = (frame["unit"] != "") & ~unknown
     for value, unit, row in zip(frame.loc[given, "material"], frame.loc[given, "unit"],
                                 frame.loc[given, ROW], strict=True):
@@ -528,6 +561,23 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
                                   "to_id": pd.Series(dtype=object),
                                   "distance_km": pd.Series(dtype=float)})
 
+    transport = parsed.get("transport")
+    if transport is not None:
+        label = labels["transport"]
+        named = transport[transport["material"] != ""]
+        _check_materials(named, label, taxonomy, problems)
+        _check_duplicates(transport, "material", label, problems, blank="(every material)")
+        values = transport[["cny_per_unit_km", "loading_cny_per_unit", "kg_co2e_per_unit_km"]]
+        for row in transport.loc[values.isna().all(axis=1).to_numpy(), ROW]:
+            problems.append(Problem(label, int(row), "cny_per_unit_km",
+                                    "the row sets no value (cny_per_unit_km, "
+                                    "loading_cny_per_unit or kg_co2e_per_unit_km)", "warning"))
+    carbon = parsed.get("carbon")
+    if carbon is not None:
+        label = labels["carbon"]
+        _check_materials(carbon, label, taxonomy, problems, column="need_material")
+        _check_duplicates(carbon, "need_material", label, problems)
+
     if ent is None or offers is None or needs is None:
         return None
     _warn_unused_attributes(offers, needs, labels, taxonomy, problems)
@@ -541,6 +591,10 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
         taxonomy=taxonomy,
         source=source,
         warnings=tuple(p for p in problems if p.severity == "warning"),
+        transport=(transport.drop(columns=[ROW]).reset_index(drop=True)
+                   if transport is not None else _empty_frame(SPECS["transport"])),
+        carbon=(carbon.drop(columns=[ROW]).reset_index(drop=True)
+                if carbon is not None else _empty_frame(SPECS["carbon"])),
     )
 
 

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Literal
 
 __all__ = [
+    "Displacement",
     "Factor",
     "Family",
     "Material",
@@ -104,6 +105,19 @@ class Factor:
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Displacement:
+    """CO2e of the virgin production a unit of `need_material` met by a by-product avoids."""
+
+    need_material: str
+    displaced: str
+    kg_co2e_per_unit: float
+    unit: str
+    source: str
+    confidence: str
+    note: str = ""
+
+
 @dataclass(frozen=True)
 class Taxonomy:
     """Materials by slug, cross-material rules by (need, offer), and reporting factors."""
@@ -112,6 +126,7 @@ class Taxonomy:
     rules: Mapping[tuple[str, str], Rule]
     factors: Mapping[str, Factor] = field(default_factory=dict)
     rules_source: str = "built-in"
+    displacements: Mapping[str, Displacement] = field(default_factory=dict)
 
     def material(self, slug: str) -> Material:
         """The material named `slug` (KeyError if it is not known)."""
@@ -265,8 +280,21 @@ def load_taxonomy() -> Taxonomy:
         )
         for row in _read_rows("factors.csv")
     }
+    displacements = {
+        row["need_material"]: Displacement(
+            need_material=row["need_material"],
+            displaced=row["displaced"],
+            kg_co2e_per_unit=float(row["kg_co2e_per_unit"]),
+            unit=row["unit"],
+            source=row["source"],
+            confidence=row["confidence"],
+            note=row.get("note", ""),
+        )
+        for row in _read_rows("carbon.csv")
+    }
     return Taxonomy(
         materials=MappingProxyType(materials),
         rules=MappingProxyType(rules),
         factors=MappingProxyType(factors),
+        displacements=MappingProxyType(displacements),
     )

@@ -7,6 +7,7 @@ written. Usage errors: exit 2. Good input: exit 0 and the files of the CLI contr
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import subprocess
@@ -265,8 +266,9 @@ def _summary(out: Path) -> dict[str, Any]:
 def test_demo_writes_the_contract_outputs(demo_out: Path) -> None:
     """`symbiosis demo --out DIR` writes exchanges.csv (contract columns first), offers.csv and
     summary.json with the contract keys, consistent with the exchanges."""
-    assert sorted(p.name for p in demo_out.iterdir()) == ["exchanges.csv", "offers.csv",
-                                                         "summary.json"]
+    assert sorted(p.name for p in demo_out.iterdir()) == [
+        "enterprises.csv", "exchanges.csv", "needs.csv", "offers.csv", "report.html",
+        "report.xlsx", "summary.json"]
     text = (demo_out / "exchanges.csv").read_text(encoding="utf-8")
     assert text.startswith(EXCHANGES_HEADER + ",") or text.startswith(EXCHANGES_HEADER + "\n")
     summary = _summary(demo_out)
@@ -304,3 +306,89 @@ def test_validate_demo_is_ok(demo_path: Path, run_cli: CliRunner) -> None:
     proc = run_cli("validate", demo_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "OK: no errors, 0 warning(s)"
+
+
+def test_match_cost_objective_writes_prices_and_money(demo_path: Path, run_cli: CliRunner,
+                                                      tmp_path: Path) -> None:
+    """`--objective cost` prices each exchange at the core midpoint and reports money and
+    carbon; the per-exchange savings add up to the summary's, and no exchange loses money."""
+    out = tmp_path / "cost"
+    proc = run_cli("match", demo_path, "--out", out, "--objective", "cost",
+                   "--transport-rate", "0.3", "--loading-cost", "4")
+    assert proc.returncode == 0, proc.stderr
+    assert "Saving" in proc.stdout and "core_midpoint" in proc.stdout
+    summary = _summary(out)
+    econ = summary["economics"]
+    assert econ["prices"]["method"] == "core_midpoint"
+    assert summary["parameters"]["objective"] == "cost"
+    rows = _exchanges(out)
+    assert sum(float(r["saving_cny"]) for r in rows) == pytest.approx(econ["saving_cny"],
+                                                                     rel=1e-9)
+    assert min(float(r["saving_cny"]) for r in rows) >= 0
+    for r in rows:  # the split adds up to the exchange's saving
+        assert float(r["supplier_gain_cny"]) + float(r["receiver_gain_cny"]) == \
+            pytest.approx(float(r["saving_cny"]), rel=1e-9, abs=1e-6)
+    rates = {(x["material"], x["field"]): x for x in econ["rates"]}
+    assert rates[("fly_ash", "cny_per_unit_km")]["value"] == 0.3
+    assert rates[("fly_ash", "loading_cny_per_unit")]["source"] == "command-line option"
+    with (out / "needs.csv").open(encoding="utf-8") as fh:
+        needs = list(csv.DictReader(fh))
+    assert {"marginal_value", "marginal_unit"} <= set(needs[0])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--objective", "weighted"), "needs --weights"),
+    (("--weights", "cost=1"), "goes with --objective weighted"),
+    (("--objective", "weighted", "--weights", "cost=lots"), "not a number"),
+    (("--report", "pdf"), "unknown report format"),
+])
+def test_match_value_options_usage_errors(args: tuple[str, ...], message: str,
+                                          demo_path: Path, run_cli: CliRunner,
+                                          tmp_path: Path) -> None:
+    out = tmp_path / "never"
+    proc = run_cli("match", demo_path, "--out", out, *args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr.replace("\n", " ")
+    assert "Traceback" not in proc.stderr
+    if message != "unknown report format":
+        assert not out.exists()
+
+
+def test_frontier_command_writes_table_plans_and_plots(demo_path: Path, run_cli: CliRunner,
+                                                       tmp_path: Path) -> None:
+    out = tmp_path / "front"
+    proc = run_cli("frontier", demo_path, "--between", "utilization,co2", "--points", "4",
+                   "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    with (out / "frontier.csv").open(encoding="utf-8") as fh:
+        table = list(csv.DictReader(fh))
+    assert [int(r["point"]) for r in table] == [1, 2, 3, 4]
+    tonnes = [float(r["tonnes_matched"]) for r in table]
+    co2 = [float(r["co2_net_t"]) for r in table]
+    assert tonnes == sorted(tonnes)
+    assert all(b <= a + 1e-6 for a, b in itertools.pairwise(co2))
+    for r in table:
+        plan = out / r["plan"]
+        assert plan.is_file()
+        assert _summary(plan.parent)["tonnes_matched"] == pytest.approx(
+            float(r["tonnes_matched"]))
+    assert (out / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "points/01/report.html" in (out / "frontier.html").read_text(encoding="utf-8")
+    assert (out / "points" / "01" / "report.html").is_file()
+    bad = run_cli("frontier", demo_path, "--between", "cost", "--out", tmp_path / "x")
+    assert bad.returncode == 2 and "two objectives" in bad.stderr
+
+
+def test_report_command_rewrites_reports_in_chinese(demo_out: Path, run_cli: CliRunner,
+                                                    tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(demo_out, folder)
+    (folder / "report.html").unlink()
+    proc = run_cli("report", folder, "--lang", "zh", "--format", "html")
+    assert proc.returncode == 0, proc.stderr
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert "粉煤灰" in html and "57" in html
+    missing = run_cli("report", tmp_path / "nowhere")
+    assert missing.returncode == 2 and "summary.json" in missing.stderr

@@ -1,0 +1,193 @@
+"""Money and carbon per candidate arc: what one unit shipped along it saves and avoids.
+
+For an arc a from offer o (material m, unit u) to need n, per offer unit shipped:
+
+    saving_a   = disposal_o + ratio_a * virgin_n - (rate_m * km_a + loading_m) - treatment_o
+    co2_net_a  = ratio_a * displaced_n - freight_m * km_a                     (kg CO2e)
+
+| symbol       | attribute                                                             |
+|--------------|-----------------------------------------------------------------------|
+| disposal_o   | `offers.disposal_cost` (CNY/unit the supplier pays today; blank = 0)  |
+| treatment_o  | `offers.treatment_cost` (CNY/unit of pre-processing; blank = 0)       |
+| virgin_n     | `needs.virgin_cost` (CNY per need unit, delivered; blank = 0)         |
+| rate_m       | CNY per unit-km: transport.csv row for m, else --transport-rate, else |
+|              | transport.csv's default row, else factor road_freight_cost_cny_per_tkm |
+| loading_m    | CNY per unit, resolved the same way (factor loading_cost_cny_per_t)   |
+| displaced_n  | kg CO2e per need unit: carbon.csv, else the built-in carbon.csv table |
+| freight_m    | kg CO2e per unit-km: transport.csv, else road_freight_co2_kg_per_tkm  |
+
+Built-in road rates apply to materials measured in tonnes; heat and water move by pipe,
+whose cost and emissions are zero unless transport.csv gives them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from matching.candidates import Candidates
+from symbiosis.dataset import Dataset
+
+__all__ = ["ArcValues", "EconomicSettings", "arc_values"]
+
+FloatArray = NDArray[np.float64]
+RATE_FACTOR = "road_freight_cost_cny_per_tkm"
+LOADING_FACTOR = "loading_cost_cny_per_t"
+FREIGHT_CO2_FACTOR = "road_freight_co2_kg_per_tkm"
+
+
+@dataclass(frozen=True)
+class EconomicSettings:
+    """Run-level overrides (the CLI flags) of the default road rate and loading cost."""
+
+    transport_rate: float | None = None  # CNY per t-km, materials measured in tonnes
+    loading_cost: float | None = None  # CNY per t
+
+
+@dataclass(frozen=True)
+class ArcValues:
+    """Per offer unit on each arc: CNY components and kg CO2e; `info` documents the factors."""
+
+    avoided_disposal: FloatArray
+    avoided_virgin: FloatArray
+    transport: FloatArray
+    treatment: FloatArray
+    co2_avoided_kg: FloatArray
+    co2_transport_kg: FloatArray
+    info: dict[str, Any]
+
+    @property
+    def saving(self) -> FloatArray:
+        """CNY saved per offer unit shipped (may be negative)."""
+        return self.avoided_disposal + self.avoided_virgin - self.transport - self.treatment
+
+    @property
+    def co2_net_kg(self) -> FloatArray:
+        """kg CO2e avoided net of haulage per offer unit shipped (may be negative)."""
+        return self.co2_avoided_kg - self.co2_transport_kg
+
+
+def _value(frame: pd.DataFrame, material: str, column: str) -> float | None:
+    rows = frame.loc[frame["material"] == material, column]
+    if len(rows) and not math.isnan(float(rows.iloc[0])):
+        return float(rows.iloc[0])
+    return None
+
+
+def _material_rates(dataset: Dataset, materials: list[str],
+                    settings: EconomicSettings) -> tuple[dict[str, tuple[float, float, float]],
+                                                         list[dict[str, Any]]]:
+    """(CNY/unit-km, CNY/unit loading, kg CO2e/unit-km) per offered material, and where
+    each came from."""
+    tax, table = dataset.taxonomy, dataset.transport
+    built_in = {
+        "cny_per_unit_km": (settings.transport_rate, tax.factors.get(RATE_FACTOR)),
+        "loading_cny_per_unit": (settings.loading_cost, tax.factors.get(LOADING_FACTOR)),
+        "kg_co2e_per_unit_km": (None, tax.factors.get(FREIGHT_CO2_FACTOR)),
+    }
+    rates: dict[str, tuple[float, float, float]] = {}
+    origin: list[dict[str, Any]] = []
+    for m in materials:
+        tonnes = tax.materials[m].unit == "t"
+        values: list[float] = []
+        for column, (flag, factor) in built_in.items():
+            own = _value(table, m, column)
+            default = _value(table, "", column) if tonnes else None
+            if own is not None:
+                value, src = own, f"{dataset.source}: transport.csv ({m})"
+            elif flag is not None and tonnes and column != "kg_co2e_per_unit_km":
+                value, src = float(flag), "command-line option"
+            elif default is not None:
+                value, src = default, f"{dataset.source}: transport.csv (default row)"
+            elif tonnes and factor is not None:
+                value, src = factor.value, f"factors.csv {factor.key}: {factor.source}"
+            else:
+                value, src = 0.0, "not modelled (pipeline; set it in transport.csv)"
+            values.append(value)
+            origin.append({"material": m, "field": column, "value": value, "source": src})
+        rates[m] = (values[0], values[1], values[2])
+    return rates, origin
+
+
+def _displacement(dataset: Dataset, materials: list[str]) -> tuple[dict[str, float],
+                                                                   list[dict[str, Any]]]:
+    """kg CO2e avoided per need unit for each need material, with its source."""
+    tax, table = dataset.taxonomy, dataset.carbon
+    own = dict(zip(table["need_material"], table["kg_co2e_per_unit"], strict=True))
+    own_src = dict(zip(table["need_material"], table["source"], strict=True))
+    own_what = dict(zip(table["need_material"], table["displaced"], strict=True))
+    out: dict[str, float] = {}
+    used: list[dict[str, Any]] = []
+    for m in materials:
+        unit = tax.materials[m].unit
+        if m in own:
+            out[m] = float(own[m])
+            used.append({"need_material": m, "displaced": own_what[m] or "",
+                         "value": out[m], "unit": f"kg CO2e/{unit}",
+                         "source": own_src[m] or f"{dataset.source}: carbon.csv",
+                         "confidence": "dataset"})
+        elif m in tax.displacements:
+            d = tax.displacements[m]
+            out[m] = d.kg_co2e_per_unit
+            used.append({"need_material": m, "displaced": d.displaced, "value": out[m],
+                         "unit": d.unit, "source": d.source, "confidence": d.confidence})
+        else:
+            out[m] = 0.0
+            used.append({"need_material": m, "displaced": "", "value": 0.0,
+                         "unit": f"kg CO2e/{unit}",
+                         "source": "none: an intermediate processor; the virgin material "
+                                   "its product displaces is counted where that product "
+                                   "is used", "confidence": "n/a"})
+    return out, used
+
+
+def arc_values(dataset: Dataset, cand: Candidates,
+               settings: EconomicSettings | None = None) -> ArcValues:
+    """CNY and kg CO2e per offer unit for every candidate arc (vectorised over arcs)."""
+    settings = settings or EconomicSettings()
+    offers, needs = dataset.offers, dataset.needs
+    o, n = cand.offer, cand.need
+    offer_mat = offers["material"].to_numpy(dtype=object)
+    need_mat = needs["material"].to_numpy(dtype=object)
+    used_offer = sorted({str(m) for m in offer_mat[np.unique(o)]}) if len(o) else []
+    used_need = sorted({str(m) for m in need_mat[np.unique(n)]}) if len(n) else []
+    rates, rate_origin = _material_rates(dataset, used_offer, settings)
+    displaced, carbon_used = _displacement(dataset, used_need)
+
+    per_offer_mat = {m: i for i, m in enumerate(used_offer)}
+    table = np.array([rates[m] for m in used_offer] or [(0.0, 0.0, 0.0)])
+    mat_idx = np.array([per_offer_mat.get(str(m), 0) for m in offer_mat], np.int64)
+    arc_rates = table[mat_idx[o]] if len(o) else np.zeros((0, 3))
+    disp_of_need = np.array([displaced.get(str(m), 0.0) for m in need_mat])
+
+    def cost(frame: pd.DataFrame, column: str) -> FloatArray:
+        values = frame[column].to_numpy(dtype=float) if column in frame else \
+            np.full(len(frame), np.nan)
+        return np.nan_to_num(values, nan=0.0)
+
+    km = cand.distance_km
+    info = {
+        "rates": rate_origin,
+        "carbon_factors": carbon_used,
+        "coverage": {
+            "offers_with_disposal_cost": int(offers["disposal_cost"].notna().sum()),
+            "offers_with_treatment_cost": int(offers["treatment_cost"].notna().sum()),
+            "offers": len(offers),
+            "needs_with_virgin_cost": int(needs["virgin_cost"].notna().sum()),
+            "needs": len(needs),
+        },
+    }
+    return ArcValues(
+        avoided_disposal=cost(offers, "disposal_cost")[o],
+        avoided_virgin=cand.ratio * cost(needs, "virgin_cost")[n],
+        transport=arc_rates[:, 0] * km + arc_rates[:, 1],
+        treatment=cost(offers, "treatment_cost")[o],
+        co2_avoided_kg=cand.ratio * disp_of_need[n],
+        co2_transport_kg=arc_rates[:, 2] * km,
+        info=info,
+    )

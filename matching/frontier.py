@@ -1,0 +1,133 @@
+"""Trade-offs: the Pareto frontier between two objectives by the epsilon-constraint method.
+
+For objectives f (the axis swept, e.g. utilization) and g (the one maximised, e.g. cost),
+both linear in the arc flows x (offer units):
+
+    f_max   = max f(x)                                   over the transport polytope P
+    f_min   = f at the best g (lexicographic: max g, then max f at that g)
+    point k:  g_k = max g(x)  s.t.  f(x) >= eps_k,  eps_k evenly from f_min to f_max
+              then max f(x) s.t. g(x) >= g_k, so every point is Pareto-optimal, not only
+              weakly so
+
+| term        | f or g per offer unit on arc a                               |
+|-------------|--------------------------------------------------------------|
+| utilization | 1 on mass-family arcs (tonnes of solid by-product delivered) |
+| cost        | saving_a, CNY (`matching.economics`)                         |
+| co2         | co2_net_a, kg CO2e                                           |
+
+All arcs take part, money-losing ones included: reaching a higher utilization than the
+cost optimum is exactly what costs money. The LPs go to GLOP over the whole candidate set,
+which suits a park or a city (the 10-point target is a 100-enterprise park in seconds).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from matching.candidates import build_candidates
+from matching.economics import arc_values
+from matching.flow import FlowSolution, SolverStatus, solve_generalized_max_weight_lp
+from matching.model import MatchOptions
+from matching.result import MatchResult, SolverFacts, assemble_result
+from symbiosis.dataset import Dataset
+from symbiosis.errors import SolverError
+
+__all__ = ["AXES", "Frontier", "pareto_frontier"]
+
+AXES = ("utilization", "cost", "co2")
+STAGE_TOLERANCE = 1e-7  # relative slack when a stage's optimum becomes a constraint
+FRONTIER_COLUMNS = ["point", "epsilon", "utilization_rate", "tonnes_matched", "saving_cny",
+                    "co2_net_t", "tonne_km", "exchanges", "plan"]
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """The frontier table (FRONTIER_COLUMNS, sorted by the swept axis) and each point's plan."""
+
+    table: pd.DataFrame
+    plans: tuple[MatchResult, ...]
+    between: tuple[str, str]
+    seconds: float
+
+
+def _rows(coef: np.ndarray, floor: float) -> tuple[np.ndarray, float, float]:
+    """The constraint coef . x >= floor, relaxed by a hair so a stage's optimum stays
+    feasible under the LP's tolerances."""
+    slack = STAGE_TOLERANCE * max(1.0, abs(floor))
+    return coef, floor - slack, math.inf
+
+
+def pareto_frontier(dataset: Dataset, between: tuple[str, str] = ("utilization", "cost"),
+                    points: int = 10, options: MatchOptions | None = None) -> Frontier:
+    """Solve `points` epsilon-constraint LPs between the two objectives of `between`."""
+    start = time.perf_counter()
+    f_name, g_name = between
+    if f_name not in AXES or g_name not in AXES or f_name == g_name:
+        raise SolverError(f"--between takes two different objectives among "
+                          f"{', '.join(AXES)}, got '{f_name},{g_name}'")
+    if points < 2:
+        raise SolverError(f"a frontier needs at least 2 points, got {points}")
+    options = options or MatchOptions()
+    cand = build_candidates(dataset, options.max_km, options.circuity)
+    values = arc_values(dataset, cand, options.economics)
+    offer_mat = dataset.offers["material"].to_numpy(dtype=object)
+    mass = np.array([str(dataset.taxonomy.materials[str(m)].family) == "mass"
+                     for m in offer_mat])[cand.offer].astype(float)
+    terms = {"utilization": mass, "cost": values.saving, "co2": values.co2_net_kg}
+    f, g = terms[f_name], terms[g_name]
+    q_o = dataset.offers["quantity"].to_numpy(float)
+    d_n = dataset.needs["quantity"].to_numpy(float)
+    arc_offer, arc_need = cand.offer.astype(np.int64), cand.need.astype(np.int64)
+
+    def solve(weights: np.ndarray,
+              rows: list[tuple[np.ndarray, float, float]] | None = None) -> FlowSolution:
+        sol = solve_generalized_max_weight_lp(q_o, d_n, arc_offer, arc_need, weights,
+                                              cand.ratio, options.time_limit_s, rows)
+        if sol.status is not SolverStatus.OPTIMAL:
+            raise SolverError(f"frontier LP returned {sol.status}: {sol.detail}")
+        return sol
+
+    def lexicographic(first: np.ndarray, second: np.ndarray,
+                      rows: list[tuple[np.ndarray, float, float]]) -> FlowSolution:
+        best = solve(first, rows)
+        return solve(second, [*rows, _rows(first, float(best.flows @ first))])
+
+    if len(cand) == 0:
+        raise SolverError("no candidate exchanges: the frontier is empty")
+    f_max = float(lexicographic(f, g, []).flows @ f)
+    f_min = float(lexicographic(g, f, []).flows @ f)
+    plans: list[MatchResult] = []
+    records: list[dict[str, object]] = []
+    for k, eps in enumerate(np.linspace(f_min, f_max, points)):
+        sol = lexicographic(g, f, [_rows(f, float(eps))])
+        flows = np.where(sol.flows > 0, sol.flows, 0.0)
+        facts = SolverFacts(status=SolverStatus.OPTIMAL, objective=float(flows @ g),
+                            bound=float(flows @ g), seconds=sol.seconds,
+                            methods=("lp_glop",), delivered=float(flows.sum()),
+                            components=1, meaning=f"{g_name} at {f_name} >= {eps:.6g}",
+                            sense="maximise")
+        point_options = MatchOptions(max_km=options.max_km, circuity=options.circuity,
+                                     objective=g_name, method="lp",
+                                     transport_rate=options.transport_rate,
+                                     loading_cost=options.loading_cost)
+        result = assemble_result(dataset, cand, flows, facts, point_options, {}, values)
+        k_ = result.kpis
+        records.append({
+            "point": k + 1,
+            "epsilon": float(eps),
+            "utilization_rate": k_["utilization_rate"],
+            "tonnes_matched": k_["tonnes_matched"],
+            "saving_cny": k_["economics"]["saving_cny"],
+            "co2_net_t": k_["carbon"]["net_t"],
+            "tonne_km": k_["tonne_km"],
+            "exchanges": k_["exchanges"],
+            "plan": f"points/{k + 1:02d}/exchanges.csv",
+        })
+        plans.append(result)
+    table = pd.DataFrame.from_records(records, columns=FRONTIER_COLUMNS)
+    return Frontier(table, tuple(plans), (f_name, g_name), time.perf_counter() - start)

@@ -1,0 +1,406 @@
+"""The match report (HTML and XLSX) built from the real outputs of the bundled demo, and the
+frontier plots."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from api.cli import demo_dataset_path
+from api.report import (
+    build_report_html,
+    build_report_xlsx,
+    read_outputs,
+    write_frontier_plots,
+    write_report,
+)
+from matching.model import solve_match
+from matching.result import EXCHANGE_COLUMNS, write_outputs
+from symbiosis.dataset import load_dataset
+from symbiosis.errors import InvalidDataError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real pipeline on the bundled demo: load -> match -> write_outputs."""
+    out = tmp_path_factory.mktemp("demo-out")
+    write_outputs(solve_match(load_dataset(demo_dataset_path())), out)
+    return out
+
+
+@pytest.fixture
+def out_dir(demo_out: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo outputs that a test may edit."""
+    return Path(shutil.copytree(demo_out, tmp_path / "out"))
+
+
+# what a run with money, carbon and prices adds to the three core files (api/report.py's
+# contract with matching.result); the report must stand without any of it
+OPTIONAL_SUMMARY_KEYS = ("economics", "carbon")
+OPTIONAL_FILES = ("enterprises.csv", "needs.csv")
+CORE_OFFER_COLUMNS = ["offer_id", "enterprise_id", "material", "offered", "matched",
+                      "unmatched", "candidate_needs", "reason"]
+
+
+def _summary(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+
+
+def _strip_optional(out: Path) -> None:
+    """Reduce an output folder to what a utilization-only run writes."""
+    summary = _summary(out)
+    for key in OPTIONAL_SUMMARY_KEYS:
+        summary.pop(key, None)
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False),
+                                      encoding="utf-8")
+    for name in OPTIONAL_FILES:
+        (out / name).unlink(missing_ok=True)
+    for name, core in (("exchanges.csv", EXCHANGE_COLUMNS),
+                       ("offers.csv", CORE_OFFER_COLUMNS)):
+        frame = pd.read_csv(out / name, dtype=str, keep_default_na=False)
+        frame[core].to_csv(out / name, index=False)
+
+
+@pytest.fixture
+def core_dir(out_dir: Path) -> Path:
+    """The demo outputs with only the core files and keys."""
+    _strip_optional(out_dir)
+    return out_dir
+
+
+def _kpi_values(path: Path, sheet_index: int = 0) -> dict[str, Any]:
+    """A label/value/.../key sheet (the KPIs are the first) as key -> value cell."""
+    sheet = openpyxl.load_workbook(path).worksheets[sheet_index]
+    return {str(row[-1].value): row[1] for row in sheet.iter_rows(min_row=2)}
+
+
+def _sheet_rows(path: Path, title: str) -> list[tuple[Any, ...]]:
+    sheet = openpyxl.load_workbook(path)[title]
+    return list(sheet.iter_rows(min_row=2, values_only=True))
+
+
+def test_html_report_shows_the_demo_kpis_in_both_languages(core_dir: Path) -> None:
+    out_dir = core_dir
+    summary = _summary(out_dir)
+    rate = f"{100 * summary['utilization_rate']:.1f} %"
+    pages = {}
+    for lang in ("en", "zh"):
+        written = write_report(out_dir, lang, ("html",))
+        assert written == [out_dir / "report.html"]
+        pages[lang] = (out_dir / "report.html").read_text(encoding="utf-8")
+    for lang, page in pages.items():
+        assert rate in page
+        assert "57.0 %" in page  # the provincial target, one decimal like every percentage
+        assert f"{summary['tonnes_matched']:,.0f}" in page
+        assert f"{summary['tonne_km']:,.0f}" in page
+        assert f"{summary['transport_co2_t']:,.1f}" in page
+        assert "optimal" in page
+        assert f'lang="{"zh-CN" if lang == "zh" else "en"}"' in page
+    for m in summary["materials"].values():
+        assert f">{m['name_zh']}<" in pages["zh"]
+        assert f">{m['name_en']}<" in pages["en"]
+        assert f">{m['name_zh']}<" not in pages["en"]
+    assert "大宗工业固废综合利用率" in pages["zh"] and "大宗工业固废综合利用率" not in pages["en"]
+    assert "Bulk solid waste comprehensive utilization rate" in pages["en"]
+    # the demo meets the target; tailings find no compatible need and say so
+    assert "meets the target" in pages["en"] and "达到目标" in pages["zh"]
+    assert "no compatible need within reach" in pages["en"]
+    assert "运输半径内没有兼容的需求" in pages["zh"]
+    # optional sections are left out of a run without money, carbon or marginal values
+    for absent in ("Enterprise gains", "Where expanding", "Net saving", "Money", "Carbon",
+                   "Explanation"):
+        assert absent not in pages["en"], absent
+    assert not list(out_dir.glob(".*.tmp"))
+
+
+def test_html_is_self_contained(out_dir: Path) -> None:
+    write_report(out_dir, "en", ("html",))
+    page = (out_dir / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in page and "<link" not in page and "@import" not in page
+    assert "url(" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", page)
+    assert page.count("<svg") >= 1 + len(_summary(out_dir)["materials"])  # gauge + bars
+
+
+def test_xlsx_kpis_are_numbers_equal_to_summary(core_dir: Path) -> None:
+    out_dir = core_dir
+    summary = _summary(out_dir)
+    write_report(out_dir, "en", ("xlsx",))
+    path = out_dir / "report.xlsx"
+    kpis = _kpi_values(path)
+    for key in ("utilization_rate", "tonnes_offered", "tonnes_matched", "tonnes_unmatched",
+                "tonne_km", "average_haul_km", "transport_co2_t", "exchanges",
+                "enterprise_pairs"):
+        cell = kpis[key]
+        assert isinstance(cell.value, int | float) and not isinstance(cell.value, bool), key
+        # openpyxl writes 16 significant digits (Excel keeps 15)
+        assert cell.value == pytest.approx(summary[key], rel=1e-15), key
+    assert kpis["utilization_target.value"].value == 0.57
+    assert kpis["utilization_rate"].number_format == "0.0%"
+    assert kpis["tonnes_matched"].number_format == "#,##0"
+    solver = _kpi_values(path, -2)
+    assert solver["solver.objective"].value == pytest.approx(summary["solver"]["objective"],
+                                                             rel=1e-15)
+    assert solver["solver.status"].value == "optimal"
+
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["KPIs", "Materials", "Families", "Exchanges",
+                               "Unmatched offers", "Solver", "Sources"]
+    for sheet in book.worksheets:
+        assert sheet.freeze_panes == "A2"
+        assert all(c.font.bold for c in sheet[1])
+        assert sheet.column_dimensions["A"].width >= 8
+    materials = [(m["name_en"], m["unit"], m["offered"], m["matched"], m["unmatched"],
+                  m["utilization_rate"], m["exchanges"]) for m in summary["materials"].values()]
+    assert _sheet_rows(path, "Materials") == materials
+    assert book["Materials"]["F2"].number_format == "0.0%"
+
+    exchanges = pd.read_csv(out_dir / "exchanges.csv")
+    rows = _sheet_rows(path, "Exchanges")
+    assert len(rows) == len(exchanges) == summary["exchanges"]
+    assert sum(r[4] for r in rows) == pytest.approx(exchanges["quantity"].sum())
+    assert [r[4] for r in rows] == sorted((r[4] for r in rows), reverse=True)
+    offers = pd.read_csv(out_dir / "offers.csv")
+    assert len(_sheet_rows(path, "Unmatched offers")) == int((offers["unmatched"] > 0).sum())
+
+
+def test_xlsx_in_chinese_round_trips(core_dir: Path) -> None:
+    out_dir = core_dir
+    summary = _summary(out_dir)
+    write_report(out_dir, "zh")
+    path = out_dir / "report.xlsx"
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames[:2] == ["关键指标", "物料"]
+    assert book["关键指标"]["A2"].value == "大宗工业固废综合利用率"
+    names = [r[0] for r in _sheet_rows(path, "物料")]
+    assert names == [m["name_zh"] for m in summary["materials"].values()]
+    assert _kpi_values(path)["tonnes_matched"].value == summary["tonnes_matched"]
+    sources = _sheet_rows(path, "数据来源")
+    assert sources[0][1] == 0.57  # the target, as a number
+    assert any(r[5] == "⚠ 未核实" for r in sources)  # an unverified rule source is marked
+
+
+def _with_money_and_carbon(out: Path) -> dict[str, Any]:
+    """Add the economics/carbon keys and the extra columns and files a cost run writes."""
+    summary = _summary(out)
+    summary["economics"] = {
+        "currency": "CNY/yr", "saving_cny": 123456789.4, "avoided_disposal_cny": 80000000.0,
+        "avoided_virgin_cny": 90000000.0, "transport_cny": 45000000.6, "treatment_cny": 1543210.0,
+        "transport_rate": {"value": 0.45, "unit": "CNY/t·km",
+                           "source": "China road freight index 2024 (test figure)",
+                           "confidence": "medium"},
+        "coverage": {"offers_with_disposal_cost": 30, "offers": 35,
+                     "needs_with_virgin_cost": 40, "needs": 42},
+        "prices": {"method": "core_midpoint", "note": "midpoint of the core interval"},
+    }
+    summary["carbon"] = {
+        "unit": "t CO2e/yr", "avoided_t": 2345678.26, "transport_t": 29262.84, "net_t": 2316415.41,
+        "factors": [
+            {"need_material": "cement_admixture", "displaced": "clinker", "value": 866.0,
+             "unit": "kg CO2e/t", "source": "test clinker factor", "confidence": "high"},
+            {"need_material": "aggregate", "displaced": "crushed stone", "value": 4.2,
+             "unit": "kg CO2e/t", "source": "test stone factor", "confidence": "low"},
+        ],
+    }
+    (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+
+    ex = pd.read_csv(out / "exchanges.csv")
+    ex["saving_cny"] = ex["quantity"] * 12.5 - ex["unit_km"] * 0.45
+    ex["co2_net_t"] = ex["quantity"] * 0.8
+    ex["price_cny_per_unit"] = 6.25
+    ex["supplier_gain_cny"] = ex["saving_cny"] / 2
+    ex["receiver_gain_cny"] = ex["saving_cny"] / 2
+    ex["alternatives"] = "none nearer"
+    ex.to_csv(out / "exchanges.csv", index=False)
+
+    offers = pd.read_csv(out / "offers.csv", keep_default_na=False)
+    offers["explanation"] = np.where(offers["unmatched"] > 0, "nearest need 210 km away", "")
+    offers.to_csv(out / "offers.csv", index=False)
+
+    gains = pd.concat([
+        ex.groupby("offer_enterprise_id")["supplier_gain_cny"].sum().rename("supplier_gain_cny"),
+        ex.groupby("need_enterprise_id")["receiver_gain_cny"].sum().rename("receiver_gain_cny"),
+    ], axis=1).fillna(0.0)
+    gains.index.name = "enterprise_id"
+    gains["name"] = "Plant " + gains.index.str.lower()
+    gains["gain_cny"] = gains["supplier_gain_cny"] + gains["receiver_gain_cny"]
+    gains["exchanges"] = 1
+    gains.reset_index()[["enterprise_id", "name", "supplier_gain_cny", "receiver_gain_cny",
+                         "gain_cny", "exchanges"]].to_csv(out / "enterprises.csv", index=False)
+
+    needs = pd.DataFrame({
+        "need_id": ["ND-A", "ND-B", "ND-C"], "enterprise_id": ["XT-CEM1", "CS-RMC1", "HY-CEM1"],
+        "material": ["cement_admixture", "aggregate", "wallboard_gypsum"],
+        "needed": [100.0, 200.0, 300.0], "met": [100.0, 200.0, 250.0],
+        "marginal_value": [3.5, 0.0, 17.25], "marginal_unit": ["CNY/t"] * 3})
+    needs.to_csv(out / "needs.csv", index=False)
+    return summary
+
+
+def test_money_carbon_gains_and_marginal_values_appear_with_exact_figures(
+        out_dir: Path) -> None:
+    summary = _with_money_and_carbon(out_dir)
+    write_report(out_dir, "en")
+    page = (out_dir / "report.html").read_text(encoding="utf-8")
+    for title in ("Money", "Carbon", "Enterprise gains", "Where expanding a receiver pays most",
+                  "Net saving", "Saving (CNY/yr)", "Explanation"):
+        assert title in page, title
+    for figure in ("123,456,789", "80,000,000", "90,000,000", "45,000,001", "1,543,210",
+                   "2,345,678.3", "2,316,415.4", "29,262.8", "17.25", "30"):
+        assert figure in page, figure
+    assert "China road freight index 2024 (test figure)" in page
+    assert "core midpoint" in page and "nearest need 210 km away" in page
+    assert "none nearer" in page  # the alternatives each exchange beat
+    # the low-confidence stone factor is flagged; the needs table lists the paying need first
+    assert re.search(r'<tr class="flag"><td>[^<]*crushed stone', page)
+    assert page.index("ND-C") < page.index("ND-A") and "ND-B" not in page
+
+    path = out_dir / "report.xlsx"
+    kpis = _kpi_values(path)
+    for key in ("saving_cny", "avoided_disposal_cny", "avoided_virgin_cny", "transport_cny",
+                "treatment_cny"):
+        assert kpis[f"economics.{key}"].value == pytest.approx(summary["economics"][key],
+                                                               rel=1e-15)
+    for key in ("avoided_t", "transport_t", "net_t"):
+        assert kpis[f"carbon.{key}"].value == pytest.approx(summary["carbon"][key], rel=1e-15)
+    book = openpyxl.load_workbook(path)
+    assert {"Enterprises", "Needs"} <= set(book.sheetnames)
+    enterprises = pd.read_csv(out_dir / "enterprises.csv")
+    rows = _sheet_rows(path, "Enterprises")
+    assert len(rows) == len(enterprises)
+    assert rows[0][4] == enterprises["gain_cny"].max()  # largest gain first
+    assert [r[5] for r in _sheet_rows(path, "Needs")] == [17.25, 3.5, 0.0]
+    header = [c.value for c in book["Exchanges"][1]]
+    saving = [r[header.index("Saving (CNY/yr)")] for r in _sheet_rows(path, "Exchanges")]
+    assert sum(saving) == pytest.approx(pd.read_csv(out_dir / "exchanges.csv")
+                                        ["saving_cny"].sum())
+
+
+def test_report_of_the_run_as_written(out_dir: Path) -> None:
+    """Whatever optional outputs the pipeline writes today, each shows up in both reports."""
+    summary = _summary(out_dir)
+    write_report(out_dir, "en")
+    page = (out_dir / "report.html").read_text(encoding="utf-8")
+    book = openpyxl.load_workbook(out_dir / "report.xlsx")
+    kpis = _kpi_values(out_dir / "report.xlsx")
+    if "economics" in summary:
+        assert "Money" in page
+        assert f"{summary['economics']['saving_cny']:,.0f}" in page
+        assert kpis["economics.saving_cny"].value == pytest.approx(
+            summary["economics"]["saving_cny"], rel=1e-15)
+    if "carbon" in summary:
+        assert f"{summary['carbon']['net_t']:,.1f}" in page
+    for name, title in (("enterprises.csv", "Enterprises"), ("needs.csv", "Needs")):
+        assert (title in book.sheetnames) == (out_dir / name).is_file()
+        if (out_dir / name).is_file():
+            rows = _sheet_rows(out_dir / "report.xlsx", title)
+            assert len(rows) == len(pd.read_csv(out_dir / name))
+
+
+def test_data_values_cannot_inject_markup_or_formulas(out_dir: Path) -> None:
+    summary, exchanges, offers, _, _ = read_outputs(out_dir)
+    evil = "<script>alert('x')</script>"
+    summary["dataset"] = f"/tmp/{evil}"
+    summary["utilization_target"]["source"] = evil
+    exchanges.loc[0, "offer_enterprise_id"] = '"><img src=x onerror=alert(1)>'
+    offers.loc[offers["unmatched"] > 0, "reason"] = evil
+    offers["enterprise_id"] = "=HYPERLINK(\"http://example.com\",\"x\")"
+    page = build_report_html(summary, exchanges, offers, None, None, "en")
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
+
+    path = build_report_xlsx(summary, exchanges, offers, None, None, "en",
+                             out_dir / "evil.xlsx")
+    cell = openpyxl.load_workbook(path)["Unmatched offers"]["B2"]
+    assert cell.data_type == "s" and cell.value == offers["enterprise_id"].iloc[0]
+
+
+def test_bad_folder_and_arguments(tmp_path: Path, out_dir: Path) -> None:
+    with pytest.raises(InvalidDataError) as err:
+        write_report(tmp_path)
+    assert [p.file for p in err.value.problems] == ["summary.json", "exchanges.csv",
+                                                    "offers.csv"]
+    (out_dir / "summary.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(InvalidDataError, match=r"summary\.json:1: not valid JSON"):
+        write_report(out_dir)
+    with pytest.raises(ValueError, match="unknown language"):
+        write_report(out_dir, "fr")
+    with pytest.raises(ValueError, match="unknown report format 'pdf'"):
+        write_report(out_dir, "en", ("pdf",))
+
+
+def test_empty_run_still_reports(tmp_path: Path) -> None:
+    """A run with no exchanges and a minimal summary: every missing key leaves its part out."""
+    summary = {"utilization_rate": None, "tonnes_matched": 0.0,
+               "utilization_target": {"value": 0.57, "source": "plan"}}
+    exchanges = pd.DataFrame(columns=["offer_enterprise_id", "need_enterprise_id", "quantity"])
+    offers = pd.DataFrame(columns=["offer_id", "unmatched", "reason"])
+    page = build_report_html(summary, exchanges, offers, None, None, "zh")
+    assert "方案中没有交换" in page and "57.0 %" in page
+    path = build_report_xlsx(summary, exchanges, offers, None, None, "zh", tmp_path / "r.xlsx")
+    assert _kpi_values(path)["tonnes_matched"].value == 0
+
+
+def _frontier() -> pd.DataFrame:
+    return pd.DataFrame({
+        "point": [2, 0, 3, 1],
+        "utilization_rate": [0.62, 0.80, 0.55, 0.71],
+        "tonnes_matched": [6.2e6, 8.0e6, 5.5e6, 7.1e6],
+        "saving_cny": [3.1e7, 1.2e7, 3.3e7, 2.4e7],
+        "co2_net_t": [1.5e5, 2.0e5, 1.2e5, 1.8e5],
+        "tonne_km": [2.1e8, 2.9e8, 1.8e8, 2.5e8],
+        "exchanges": [40, 59, 31, 52],
+        "plan": ["points/02/exchanges.csv", "points/00/exchanges.csv",
+                 "javascript:alert(1)", "points/01/exchanges.csv"],
+    })
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_frontier_plots(tmp_path: Path, lang: str) -> None:
+    written = write_frontier_plots(_frontier(), tmp_path, "utilization_rate", "saving_cny",
+                                   lang=lang, target=0.57)
+    assert written == [tmp_path / "frontier.png", tmp_path / "frontier.html"]
+    data = (tmp_path / "frontier.png").read_bytes()
+    assert data[:8] == PNG_MAGIC and data[12:16] == b"IHDR"
+    assert struct.unpack(">II", data[16:24]) == (900, 600)
+
+    page = (tmp_path / "frontier.html").read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]*\bsrc\s*=", page)  # plotly.js is inline: no CDN
+    assert "plotly_click" in page and "window.open" in page
+    # the points, sorted by x, as the line's data and in the table below the plot
+    assert '"x":[0.55,0.62,0.71,0.8]' in page
+    assert '"y":[33000000.0,31000000.0,24000000.0,12000000.0]' in page
+    assert r'"points\u002f00\u002fexchanges.csv"' in page
+    assert '<a href="points/01/exchanges.csv">' in page
+    assert "javascript:alert" not in page  # a plan that is not a relative path is not linked
+    assert "33,000,000" in page and "<td class=\"n\">59</td>" in page
+    assert '"x0":0.57' in page  # the target line falls among the points
+    if lang == "zh":
+        assert "权衡前沿" in page
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_frontier_target_beyond_the_points_is_a_note(tmp_path: Path) -> None:
+    write_frontier_plots(_frontier(), tmp_path, "saving_cny", "utilization_rate", target=0.5)
+    page = (tmp_path / "frontier.html").read_text(encoding="utf-8")
+    assert "every point meets the 50.0 % target" in page and '"y0":0.5' not in page
+
+
+def test_frontier_rejects_unknown_axes(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot plot 'cost'"):
+        write_frontier_plots(_frontier(), tmp_path, "cost", "saving_cny")
+    with pytest.raises(ValueError, match="no column co2_net_t"):
+        write_frontier_plots(_frontier().drop(columns="co2_net_t"), tmp_path,
+                             "utilization_rate", "co2_net_t")

@@ -112,6 +112,9 @@ def explain_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
     lat = ents["lat"].reindex(needs["enterprise_id"]).to_numpy(float)
     offer_mat = offers["material"].to_numpy(dtype=object)
     offer_ent = offers["enterprise_id"].to_numpy(dtype=object)
+    d = dataset.distances
+    table = dict(zip(zip(d["from_id"], d["to_id"], strict=True), d["distance_km"],
+                     strict=True))
     for o in todo:
         material = str(offer_mat[o])
         unit = _unit(dataset, material)
@@ -144,6 +147,11 @@ def explain_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
         km = haversine_km(float(row["lon"]), float(row["lat"]), lon[mask], lat[mask]) \
             * cand.circuity
         idx = np.flatnonzero(mask)
+        for i, n in enumerate(idx):  # a listed road distance wins, as in the candidates
+            listed = table.get((offer_ent[o], need_ent[n]), table.get((need_ent[n],
+                                                                       offer_ent[o])))
+            if listed is not None:
+                km[i] = listed
         best = int(np.argmin(km))
         reach = cand.max_km if cand.max_km is not None else \
             tax.materials[material].default_reach_km

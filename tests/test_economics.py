@@ -399,3 +399,36 @@ def test_dataset_overrides_win_over_built_in_factors() -> None:
                  [{"from_id": "S1", "to_id": "R1", "distance_km": 10}])
     assert arc_values(plain, build_candidates(plain)).transport[0] == pytest.approx(4.24)
     assert len(ds.transport) == 1
+
+
+def test_explanations_name_the_reason_and_the_competitors() -> None:
+    """A tailings offer whose only taker is 95 km away (reach 80 km) says so. To deliver the
+    most, PWR1 sends 10 t to the brick plant (7 km) and 40 t to the cement plant (5 km), and
+    PWR2 (20 km) fills the cement plant's last 10 t: PWR2's other 40 t find it full, filled by
+    both; each exchange lists the other needs its offer had."""
+    ds = make(ent("MINE", "BRK", "PWR1", "PWR2", "CEM"),
+              [{"id": "tail", "enterprise_id": "MINE", "material": "tailings",
+                "quantity": 10},
+               {"id": "near", "enterprise_id": "PWR1", "material": "fly_ash", "quantity": 50},
+               {"id": "far", "enterprise_id": "PWR2", "material": "fly_ash", "quantity": 50}],
+              [{"id": "bricks", "enterprise_id": "BRK", "material": "brick_feedstock",
+                "quantity": 10},
+               {"id": "cem", "enterprise_id": "CEM", "material": "cement_admixture",
+                "quantity": 50}],
+              [{"from_id": "MINE", "to_id": "BRK", "distance_km": 95},
+               {"from_id": "PWR1", "to_id": "CEM", "distance_km": 5},
+               {"from_id": "PWR2", "to_id": "CEM", "distance_km": 20},
+               {"from_id": "PWR1", "to_id": "BRK", "distance_km": 7},
+               {"from_id": "PWR2", "to_id": "BRK", "distance_km": 300}])
+    result = solve_match(ds)
+    why = result.offers.set_index("offer_id")["explanation"]
+    assert why["tail"] == ("no compatible need within the 80 km reach; the nearest is "
+                           "bricks at BRK, 95 km")
+    assert why["far"] == ("1 of 1 compatible needs within reach are full: cem (served by "
+                          "PWR1, PWR2)")
+    assert why["near"] == ""
+    alternatives = result.exchanges.set_index(["offer_id", "need_id"])["alternatives"]
+    # no costs in this dataset: the saving is minus the haulage, 0.424 CNY/t-km x 7 km
+    assert alternatives[("near", "cem")] == ("bricks at BRK (7.0 km, saving -2.97 CNY/t): "
+                                             "also used")
+    assert alternatives[("far", "cem")] == "the only compatible need in reach"

@@ -309,8 +309,9 @@ def _enterprise_gains(dataset: Dataset, ex: pd.DataFrame) -> pd.DataFrame:
 def _value_kpis(ex: pd.DataFrame, values: ArcValues, options: MatchOptions,
                 price_method: str | None) -> dict[str, Any]:
     info = values.info
+    # the road rate the run used for tonnes (the first tonne material's), for the headline
     tonne_rate = next((r for r in info["rates"] if r["field"] == "cny_per_unit_km"
-                       and r["source"].startswith("factors.csv")), None)
+                       and not r["source"].startswith("not modelled")), None)
     total = {c: float(ex[c].sum()) for c in VALUE_COLUMNS if c.endswith(("_cny", "_t"))}
     return {
         "economics": {
@@ -323,7 +324,9 @@ def _value_kpis(ex: pd.DataFrame, values: ArcValues, options: MatchOptions,
             "exchanges_losing_money": int((ex["saving_cny"] < 0).sum()),
             "transport_rate": None if tonne_rate is None else {
                 "value": tonne_rate["value"], "unit": "CNY/t·km",
-                "source": tonne_rate["source"], "confidence": "medium"},
+                "source": tonne_rate["source"],
+                "confidence": "medium" if tonne_rate["source"].startswith("factors.csv")
+                else "user"},
             "rates": info["rates"],
             "coverage": info["coverage"],
             "prices": {"method": price_method, "note": PRICE_NOTE.get(price_method or "", "")},

@@ -101,10 +101,13 @@ def core_potentials(offer_cap: FloatArray, need_cap: FloatArray, arc_offer: IntA
     z = n_o + n_n
     shipped_o = np.bincount(arc_offer, weights=flows, minlength=n_o)
     shipped_n = np.bincount(arc_need, weights=flows, minlength=n_n)
-    slack = 2.0 * quantum
-    full_o = shipped_o >= offer_cap * (1 - FULL_TOLERANCE) - slack
-    full_n = shipped_n >= need_cap * (1 - FULL_TOLERANCE) - slack
-    used = flows > FULL_TOLERANCE * np.maximum(1.0, offer_cap[arc_offer]) + quantum
+    def as_solved(cap: FloatArray) -> FloatArray:
+        """The capacity the integer solver saw: floored to its quantum."""
+        return np.floor(cap / quantum * (1 + 1e-12)) * quantum if quantum > 0 else cap
+
+    full_o = shipped_o >= as_solved(offer_cap) * (1 - FULL_TOLERANCE)
+    full_n = shipped_n >= as_solved(need_cap) * (1 - FULL_TOLERANCE)
+    used = flows > FULL_TOLERANCE * np.maximum(1.0, offer_cap[arc_offer])
     o_node = np.asarray(arc_offer, np.int64)
     n_node = np.asarray(arc_need, np.int64) + n_o
     offers = np.arange(n_o, dtype=np.int64)

@@ -19,6 +19,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api import cli_geo
+from api.cli_geo import GeoRequest
 from symbiosis.errors import InvalidDataError, Problem, SymbiosisError
 
 if TYPE_CHECKING:
@@ -162,7 +164,7 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
 
 def _run_match(dataset_path: Path, out: Path, max_km: float | None, circuity: float,
                objective: Objective, method: Method, quiet: bool, as_json: bool,
-               top: int, jobs: int | None = None) -> None:
+               top: int, jobs: int | None = None, geo: GeoRequest | None = None) -> None:
     t_start = time.perf_counter()
     with err_console.status("Loading dataset ...", spinner="dots") as status:
         from symbiosis.dataset import load_dataset
@@ -171,6 +173,11 @@ def _run_match(dataset_path: Path, out: Path, max_km: float | None, circuity: fl
         t0 = time.perf_counter()
         dataset = load_dataset(dataset_path)
         timings["load"] = time.perf_counter() - t0
+        ctx = None
+        if geo is not None and geo.active:
+            status.update("Loading roads, parks and zones ...")
+            ctx = cli_geo.prepare(dataset_path, dataset, geo, timings)
+            dataset = ctx.dataset
         if dataset.warnings and not quiet:
             _print_problems(list(dataset.warnings), err_console)
         status.update("Finding candidate exchanges and solving ...")
@@ -179,13 +186,20 @@ def _run_match(dataset_path: Path, out: Path, max_km: float | None, circuity: fl
 
         options = MatchOptions(max_km=max_km, circuity=circuity, objective=str(objective),
                                method=method.value, jobs=jobs)
-        result = solve_match(dataset, options, timings)
+        result = solve_match(dataset, options, timings,
+                             distances=ctx.distances if ctx is not None else None)
+        if ctx is not None:
+            cli_geo.add_summary(ctx, result)
         status.update("Writing outputs ...")
         write_outputs(result, out, started_at=t_start)
+        written = cli_geo.export(ctx, result, out) if ctx is not None and geo and geo.export \
+            else []
     if as_json:
         sys.stdout.write(json.dumps(result.summary(), ensure_ascii=False, default=str) + "\n")
     elif not quiet:
         _report(result, out, top)
+        if ctx is not None:
+            cli_geo.report(result, written, out_console)
 
 
 DatasetArg = Annotated[Path, typer.Argument(
@@ -226,6 +240,10 @@ def match(
     as_json: AsJson = False,
     top: Top = 15,
     jobs: Jobs = None,
+    roads: cli_geo.RoadsOpt = None,
+    parks: cli_geo.ParksOpt = None,
+    zones: cli_geo.ZonesOpt = None,
+    geo: cli_geo.GeoOpt = False,
 ) -> None:
     """Find the optimal exchanges for DATASET and write exchanges.csv, offers.csv and
     summary.json.
@@ -234,7 +252,7 @@ def match(
     """
     out_dir = out if out is not None else Path("symbiosis-out") / (dataset.stem or "dataset")
     _run_match(dataset, out_dir, max_km, circuity, objective, method, quiet, as_json, top,
-               jobs)
+               jobs, cli_geo.GeoRequest(roads, parks, zones, geo))
 
 
 @app.command()
@@ -293,6 +311,9 @@ def materials() -> None:
         r.add_row(rule.need_material, rule.offer_material, f"{rule.ratio:g}", limits,
                   rule.confidence)
     out_console.print(r)
+
+
+cli_geo.register(app)
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "gcj02_to_wgs84",
     "normalize_crs",
     "outside_china",
+    "to_wgs84",
     "wgs84_to_bd09",
     "wgs84_to_gcj02",
 ]
@@ -180,6 +181,17 @@ def epsg_to_wgs84(code: str, x: ArrayLike, y: ArrayLike) -> tuple[FloatArray, Fl
     transformer = Transformer.from_crs(source, "EPSG:4326", always_xy=True)
     lon, lat = transformer.transform(np.asarray(x, float), np.asarray(y, float))
     return np.asarray(lon, float), np.asarray(lat, float)
+
+
+def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> tuple[FloatArray, FloatArray]:
+    """Coordinates in a canonical crs (see `normalize_crs`) -> WGS 84 lon/lat."""
+    if crs == WGS84:
+        return np.asarray(lon, float), np.asarray(lat, float)
+    if crs == GCJ02:
+        return gcj02_to_wgs84(lon, lat)
+    if crs == BD09:
+        return bd09_to_wgs84(lon, lat)
+    return epsg_to_wgs84(crs, lon, lat)
 
 
 def is_projected(code: str) -> bool:

@@ -421,6 +421,7 @@ class RoadRouter:
         e, n = len(self.lon), self._n
         node_x = np.concatenate([self.network.x, self.snap_x, self.snap_x])
         node_y = np.concatenate([self.network.y, self.snap_y, self.snap_y])
+        paths: list[tuple[int, FloatArray, FloatArray]] = []
         for s in np.unique(src):
             _, pred = dijkstra(self._graph, directed=True, indices=[n + int(s)],
                                return_predecessors=True)
@@ -433,10 +434,16 @@ class RoadRouter:
                 while path[-1] != n + s:
                     path.append(int(pred[path[-1]]))
                 path.reverse()
-                xs = np.r_[self.ent_x[s], node_x[path], self.ent_x[dst[k]]]
-                ys = np.r_[self.ent_y[s], node_y[path], self.ent_y[dst[k]]]
-                lon, lat = unproject(xs, ys, self.network.crs)
-                out[k] = np.column_stack([lon, lat])
+                paths.append((int(k), np.r_[self.ent_x[s], node_x[path], self.ent_x[dst[k]]],
+                              np.r_[self.ent_y[s], node_y[path], self.ent_y[dst[k]]]))
+        if paths:  # one projection call for every route: pyproj set-up is the slow part
+            lon, lat = unproject(np.concatenate([p[1] for p in paths]),
+                                 np.concatenate([p[2] for p in paths]), self.network.crs)
+            start = 0
+            for k, xs, _ in paths:
+                out[k] = np.column_stack([lon[start:start + len(xs)],
+                                          lat[start:start + len(xs)]])
+                start += len(xs)
         return out
 
 

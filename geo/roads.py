@@ -413,7 +413,8 @@ class RoadRouter:
 
     def routes(self, src: IntArray, dst: IntArray) -> list[FloatArray | None]:
         """The road route of each pair as an (n, 2) lon/lat array (None when there is no
-        road route): enterprise, snap point, road nodes ..., snap point, enterprise."""
+        road route): enterprise, snap point, road nodes ..., snap point, enterprise (repeated
+        points dropped)."""
         from scipy.sparse.csgraph import dijkstra
 
         src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
@@ -434,8 +435,10 @@ class RoadRouter:
                 while path[-1] != n + s:
                     path.append(int(pred[path[-1]]))
                 path.reverse()
-                paths.append((int(k), np.r_[self.ent_x[s], node_x[path], self.ent_x[dst[k]]],
-                              np.r_[self.ent_y[s], node_y[path], self.ent_y[dst[k]]]))
+                xs = np.r_[self.ent_x[s], node_x[path], self.ent_x[dst[k]]]
+                ys = np.r_[self.ent_y[s], node_y[path], self.ent_y[dst[k]]]
+                moved = np.r_[True, np.hypot(np.diff(xs), np.diff(ys)) > 1e-3]  # 1 mm
+                paths.append((int(k), xs[moved], ys[moved]))
         if paths:  # one projection call for every route: pyproj set-up is the slow part
             lon, lat = unproject(np.concatenate([p[1] for p in paths]),
                                  np.concatenate([p[2] for p in paths]), self.network.crs)

@@ -71,6 +71,7 @@ def test_outside_china_gcj_equals_wgs() -> None:
     np.testing.assert_array_equal(g_lat, lat)
     w_lon, w_lat = c.gcj02_to_wgs84(lon, lat)
     np.testing.assert_array_equal(w_lon, lon)
+    np.testing.assert_array_equal(w_lat, lat)
 
 
 china = st.tuples(st.floats(73.0, 135.0), st.floats(18.0, 53.0))

@@ -443,10 +443,10 @@ class RoadRouter:
             lon, lat = unproject(np.concatenate([p[1] for p in paths]),
                                  np.concatenate([p[2] for p in paths]), self.network.crs)
             start = 0
-            for k, xs, _ in paths:
-                out[k] = np.column_stack([lon[start:start + len(xs)],
-                                          lat[start:start + len(xs)]])
-                start += len(xs)
+            for pair, px, _ in paths:
+                out[pair] = np.column_stack([lon[start:start + len(px)],
+                                             lat[start:start + len(px)]])
+                start += len(px)
         return out
 
 

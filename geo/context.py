@@ -102,11 +102,18 @@ class GeoContext:
             out["zones"] = {
                 "source": self.zones.source,
                 "zones": self.zones.frame[["kind", "name", "source"]].to_dict("records"),
-                "chemical_within_1km_of_shoreline": flags.to_dict("records"),
-                "excluded_pairs": events[events["action"] == "excluded"].to_dict("records"),
-                "rerouted_pairs": events[events["action"] == "rerouted"].to_dict("records"),
+                "chemical_within_1km_of_shoreline": _records(flags),
+                "excluded_pairs": _records(events[events["action"] == "excluded"]),
+                "rerouted_pairs": _records(events[events["action"] == "rerouted"]),
             }
         return out
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: NaN becomes None, numpy scalars become Python ones."""
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return [{k: v.item() if isinstance(v, np.generic) else v for k, v in r.items()}
+            for r in rows]
 
 
 def prepare_geo(dataset: Dataset, files: GeoFiles) -> GeoContext:

@@ -89,6 +89,19 @@ class RoadNetwork:
         """Node coordinates in WGS 84."""
         return unproject(self.x, self.y, self.crs)
 
+    def to_networkx(self) -> Any:
+        """The graph as a `networkx.Graph` (nodes carry `x`, `y` in metres, edges
+        `length_m`), for analysis; routing itself runs on scipy's compiled Dijkstra."""
+        import networkx as nx
+
+        graph = nx.Graph(crs=self.crs, source=self.source)
+        graph.add_nodes_from((i, {"x": float(x), "y": float(y)})
+                             for i, (x, y) in enumerate(zip(self.x, self.y, strict=True)))
+        graph.add_weighted_edges_from(
+            zip(self.u.tolist(), self.v.tolist(), self.length_m.tolist(), strict=True),
+            weight="length_m")
+        return graph
+
 
 def roads_from_lines(lines: Any, crs: str | None = None, source: str = "") -> RoadNetwork:
     """A `RoadNetwork` from a GeoSeries of (Multi)LineStrings with a CRS.

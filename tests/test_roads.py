@@ -122,18 +122,22 @@ def test_matches_networkx_on_a_random_grid(tmp_path: Path) -> None:
 
     rng = np.random.default_rng(3)
     n = 8
+    jitter = rng.uniform(-0.3, 0.3, (n, n, 2))  # uneven segment lengths, no ties
+
+    def at(i: int, j: int) -> tuple[float, float]:
+        return i + float(jitter[i, j, 0]), j + float(jitter[i, j, 1])
+
     lines = []
     for i in range(n):
         for j in range(n):
             if i + 1 < n and rng.random() < 0.8:
-                lines.append([(i, j), (i + 1, j + rng.uniform(-0.3, 0.3) * 0)])
+                lines.append([at(i, j), at(i + 1, j)])
             if j + 1 < n and rng.random() < 0.8:
-                lines.append([(i, j), (i, j + 1)])
+                lines.append([at(i, j), at(i, j + 1)])
     path = write_lines(tmp_path / "grid.gpkg", lines, k=list(range(len(lines))))
     net = load_roads(path)
-    graph = nx.Graph()
-    for u, v, w in zip(net.u, net.v, net.length_m, strict=True):
-        graph.add_edge(int(u), int(v), weight=float(w))
+    graph = net.to_networkx()
+    assert graph.number_of_edges() == net.n_edges
     picks = rng.choice(net.n_nodes, 12, replace=False)
     from geo.crs import unproject
 
@@ -146,7 +150,7 @@ def test_matches_networkx_on_a_random_grid(tmp_path: Path) -> None:
         if s == d:
             continue
         if nx.has_path(graph, a, b):
-            want = nx.shortest_path_length(graph, a, b, weight="weight") / 1000.0
+            want = nx.shortest_path_length(graph, a, b, weight="length_m") / 1000.0
             assert km == pytest.approx(want, abs=1e-5)
         else:
             assert np.isnan(km)

@@ -78,7 +78,8 @@ def export(ctx: GeoContext, result: MatchResult, out: Path) -> list[Path]:
     from geo.export import write_geo
 
     return write_geo(out, ctx.dataset, result.exchanges, router=ctx.router, parks=ctx.parks,
-                     zones=ctx.zones, title=f"symbiosis — {Path(str(result.kpis['dataset'])).name}")
+                     zones=ctx.zones, distances=ctx.distances,
+                     title=f"symbiosis — {Path(str(result.kpis['dataset'])).name}")
 
 
 def report(result: MatchResult, written: list[Path], console: Any) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo.provider import GeoDistances
 from geo.roads import RoadNetwork, RoadRouter
 from symbiosis.dataset import Dataset
 
@@ -43,9 +44,12 @@ def material_colour(slug: str) -> str:
 
 
 def exchange_lines(dataset: Dataset, exchanges: pd.DataFrame,
-                   router: RoadRouter | None = None) -> Any:
+                   router: RoadRouter | None = None,
+                   distances: GeoDistances | None = None) -> Any:
     """Exchanges as a GeoDataFrame of LineStrings: road routes where `router` finds one
-    (for exchanges whose distance came from the road network), else straight lines."""
+    (for exchanges whose distance came from the road network), else straight lines. With
+    `distances` (the run's GeoDistances) each material takes the router the match used, so
+    a hazardous load's route avoids the zones it was rerouted around."""
     import geopandas as gpd
     from shapely.geometry import LineString
 
@@ -55,10 +59,15 @@ def exchange_lines(dataset: Dataset, exchanges: pd.DataFrame,
     dst = pos.reindex(exchanges["need_enterprise_id"]).to_numpy(np.int64)
     lon, lat = ent["lon"].to_numpy(float), ent["lat"].to_numpy(float)
     routes: list[Any] = [None] * len(exchanges)
-    if router is not None and len(exchanges):
-        on_road = (exchanges["distance_source"] == "road_network").to_numpy()
-        idx = np.flatnonzero(on_road)
-        for k, r in zip(idx.tolist(), router.routes(src[idx], dst[idx]), strict=True):
+    on_road = (exchanges["distance_source"] == "road_network").to_numpy()
+    material = exchanges["offer_material"].astype(str).to_numpy()
+    for mat in sorted(set(material[on_road].tolist())):
+        use = distances.router_for(mat) if distances is not None else router
+        if use is None:
+            continue
+        idx = np.flatnonzero(on_road & (material == mat))
+        km = exchanges["distance_km"].to_numpy(float)[idx]
+        for k, r in zip(idx.tolist(), use.routes(src[idx], dst[idx], km), strict=True):
             routes[k] = r
     geoms = []
     kind = []
@@ -133,12 +142,12 @@ def _road_segments(roads: RoadNetwork | None) -> np.ndarray | None:
 
 def write_geo(out_dir: str | Path, dataset: Dataset, exchanges: pd.DataFrame,
               router: RoadRouter | None = None, parks: Any = None, zones: Any = None,
-              title: str = "symbiosis") -> list[Path]:
+              title: str = "symbiosis", distances: GeoDistances | None = None) -> list[Path]:
     """Write exchanges.geojson, enterprises.geojson, parks.geojson (with parks),
     symbiosis.gpkg (every layer), map.png and map.html into `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lines = exchange_lines(dataset, exchanges, router)
+    lines = exchange_lines(dataset, exchanges, router, distances)
     points = enterprise_points(dataset, exchanges)
     layers: dict[str, Any] = {"enterprises": points, "exchanges": lines}
     if parks is not None:

@@ -80,6 +80,12 @@ class GeoDistances:
                                              snap_warn_m=r.snap_warn_m, threads=r.threads)
         return self._hazard_router
 
+    def router_for(self, material: str) -> RoadRouter | None:
+        """The road router a load of `material` uses (zone roads removed if hazardous)."""
+        if self.router is None:
+            return None
+        return self._hazard() if self._hazardous(material) else self.router
+
     def arc_km(self, src: IntArray, dst: IntArray, material: str, gc_km: FloatArray,
                circuity: float, reach_km: float) -> tuple[FloatArray, NDArray[np.int8]]:
         """Distance (km; inf = no permitted route within reach) and its code per pair."""

@@ -424,10 +424,11 @@ class RoadRouter:
         out[self.component[src] != self.component[dst]] = np.nan
         return out
 
-    def routes(self, src: IntArray, dst: IntArray) -> list[FloatArray | None]:
+    def routes(self, src: IntArray, dst: IntArray,
+               limit_km: FloatArray | None = None) -> list[FloatArray | None]:
         """The road route of each pair as an (n, 2) lon/lat array (None when there is no
         road route): enterprise, snap point, road nodes ..., snap point, enterprise (repeated
-        points dropped)."""
+        points dropped). `limit_km` (per pair, e.g. the known road km) bounds each search."""
         from scipy.sparse.csgraph import dijkstra
 
         src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
@@ -437,8 +438,10 @@ class RoadRouter:
         node_y = np.concatenate([self.network.y, self.snap_y, self.snap_y])
         paths: list[tuple[int, FloatArray, FloatArray]] = []
         for s in np.unique(src):
+            bound = np.inf if limit_km is None else \
+                float(np.max(np.asarray(limit_km, float)[src == s])) * 1000.0 + 1.0
             _, pred = dijkstra(self._graph, directed=True, indices=[n + int(s)],
-                               return_predecessors=True)
+                               return_predecessors=True, limit=bound)
             pred = pred[0]
             for k in np.flatnonzero(src == s):
                 target = n + e + int(dst[k])

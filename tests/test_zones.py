@@ -81,6 +81,15 @@ def test_hazardous_load_is_rerouted_around_the_zone(zones_file: Path,
     (event,) = geo.events
     assert (event["action"], event["distance_km"], event["rerouted_km"]) == \
         ("rerouted", 10.0, 16.0)
+    # the exported route of that exchange goes around the reservoir too
+    from geo.export import exchange_lines
+
+    result = solve_match(ds, distances=geo)
+    lines = exchange_lines(ds, result.exchanges, detour_router, distances=geo)
+    lines = lines.set_index(["material", "need_enterprise_id"])
+    zone = load_zones(zones_file).frame.geometry.iloc[0]
+    assert not lines.loc[("fly_ash", "Q1"), "geometry"].intersects(zone)
+    assert lines.loc[("bf_slag", "Q1"), "geometry"].intersects(zone)
 
 
 def test_hazardous_load_is_excluded_when_the_detour_is_out_of_reach(

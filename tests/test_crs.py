@@ -164,3 +164,14 @@ def test_a_distance_in_degrees_is_an_error() -> None:
     with pytest.raises(GeographicDistanceError, match="in degrees"):
         require_metric(frame)
     require_metric(frame.to_crs("EPSG:4547"))
+
+
+def test_workbook_crs_column(dataset_tables: DatasetTables, tmp_path: Path) -> None:
+    """The same column works in an .xlsx workbook."""
+    g_lon, g_lat = c.wgs84_to_gcj02(112.88, 27.86)
+    t = dataset_tables.add_column("enterprises", "crs", ["GCJ02", "", "", ""])
+    t.set("enterprises", 2, "lon", f"{float(g_lon):.10f}").set(
+        "enterprises", 2, "lat", f"{float(g_lat):.10f}")
+    ds = load_dataset(t.write_xlsx(tmp_path / "ds.xlsx"))
+    assert ds.enterprises.loc["PWR1", "lon"] == pytest.approx(112.88, abs=1e-8)
+    assert ds.enterprises.loc["PWR1", "lat"] == pytest.approx(27.86, abs=1e-8)

@@ -258,9 +258,12 @@ def _read_osm_pbf(path: Path) -> list[FloatArray]:
 class RoadRouter:
     """Enterprises snapped to a `RoadNetwork`, and bounded shortest paths between them.
 
-    Node numbering: road nodes 0..N-1, then each enterprise's departure node N + i, then
-    its arrival node N + E + i. `blocked` edges (a bool mask over the network's edges) are
-    left out, e.g. those inside a drinking-water protection zone for hazardous loads.
+    Chains of degree-2 nodes (shape points) are collapsed into single edges first
+    (`contract`; routes are expanded back to every vertex), which shrinks an OSM graph
+    several-fold. Node numbering of the search graph: the K kept road nodes 0..K-1, then
+    each enterprise's departure node K + i, then its arrival node K + E + i. `blocked`
+    edges (a bool mask over the network's edges) are left out, e.g. those inside a
+    drinking-water protection zone for hazardous loads.
     """
 
     network: RoadNetwork
@@ -270,6 +273,7 @@ class RoadRouter:
     blocked: NDArray[np.bool_] | None = None
     snap_warn_m: float = SNAP_WARN_M
     threads: int = 2
+    contract: bool = True
     snap_m: FloatArray = field(init=False)
     snap_x: FloatArray = field(init=False)
     snap_y: FloatArray = field(init=False)
@@ -281,6 +285,11 @@ class RoadRouter:
     _graph: Any = field(init=False, repr=False)
     _rows: dict[int, tuple[float, FloatArray]] = field(init=False, repr=False)
     _n: int = field(init=False, repr=False)
+    _kept: IntArray = field(init=False, repr=False)
+    _chains: tuple[IntArray, IntArray, FloatArray, IntArray] = field(init=False, repr=False)
+    _label: IntArray = field(init=False, repr=False)
+    _chain_of: dict[tuple[int, int], int] | None = field(default=None, init=False, repr=False)
+    _adj: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._rows = {}
@@ -323,14 +332,27 @@ class RoadRouter:
         from scipy.sparse.csgraph import connected_components
 
         net = self.network
-        n, e = net.n_nodes, len(self.lon)
+        e = len(self.lon)
         usable = np.ones(net.n_edges, bool) if self.blocked is None else ~self.blocked
         ru, rv, rw = net.u[usable], net.v[usable], net.length_m[usable]
+        su, sv = net.u[self.edge], net.v[self.edge]
+        if self.contract:
+            must = np.zeros(net.n_nodes, bool)
+            must[su] = must[sv] = True
+            keep, ru, rv, rw, chain, self._label = _contract_chains(net.n_nodes, ru, rv, rw,
+                                                                    must)
+            self._chains = (ru, rv, rw, chain)
+            self._kept = np.flatnonzero(keep)
+        else:
+            self._kept = np.arange(net.n_nodes)
+        renum = np.full(net.n_nodes, -1, np.int64)
+        renum[self._kept] = np.arange(len(self._kept))
+        n = len(self._kept)
+        ru, rv, u, v = renum[ru], renum[rv], renum[su], renum[sv]
         ent = np.arange(e)
         length = net.length_m[self.edge]
         to_u = self.snap_m + self.t * length
         to_v = self.snap_m + (1.0 - self.t) * length
-        u, v = net.u[self.edge], net.v[self.edge]
         dep, arr = n + ent, n + e + ent
         # enterprises on the same segment: join them along it directly
         same = pd.DataFrame({"edge": self.edge, "i": ent})
@@ -349,6 +371,31 @@ class RoadRouter:
         _, labels = connected_components(self._graph, directed=True, connection="weak")
         self.component = labels[n + ent]
         self._n = n
+
+    def _expand(self, path: list[int]) -> list[int]:
+        """Original road node ids of a path over kept nodes, chains put back in order."""
+        nodes = [int(self._kept[i]) for i in path]
+        if not self.contract or len(nodes) < 2:
+            return nodes
+        if self._chain_of is None:
+            cu, cv, cw, chain = self._chains
+            f = pd.DataFrame({"a": np.minimum(cu, cv), "b": np.maximum(cu, cv), "w": cw,
+                              "c": chain}).sort_values("w", kind="stable")
+            f = f.drop_duplicates(["a", "b"])
+            f = f[f["c"] >= 0]
+            self._chain_of = dict(zip(zip(f["a"].tolist(), f["b"].tolist(), strict=True),
+                                      f["c"].tolist(), strict=True))
+            usable = np.ones(self.network.n_edges, bool) if self.blocked is None \
+                else ~self.blocked
+            self._adj = _adjacency(self.network.n_nodes, self.network.u[usable],
+                                   self.network.v[usable])
+        out = [nodes[0]]
+        for a, b in itertools.pairwise(nodes):
+            comp = self._chain_of.get((min(a, b), max(a, b)))
+            if comp is not None:
+                out += _walk_chain(self._adj, self._label, a, b, comp)
+            out.append(b)
+        return out
 
     # -- reporting
 
@@ -434,8 +481,7 @@ class RoadRouter:
         src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
         out: list[FloatArray | None] = [None] * len(src)
         e, n = len(self.lon), self._n
-        node_x = np.concatenate([self.network.x, self.snap_x, self.snap_x])
-        node_y = np.concatenate([self.network.y, self.snap_y, self.snap_y])
+        net = self.network
         paths: list[tuple[int, FloatArray, FloatArray]] = []
         for s in np.unique(src):
             bound = np.inf if limit_km is None else \
@@ -451,8 +497,11 @@ class RoadRouter:
                 while path[-1] != n + s:
                     path.append(int(pred[path[-1]]))
                 path.reverse()
-                xs = np.r_[self.ent_x[s], node_x[path], self.ent_x[dst[k]]]
-                ys = np.r_[self.ent_y[s], node_y[path], self.ent_y[dst[k]]]
+                road = self._expand(path[1:-1])  # the road nodes, chains put back
+                xs = np.r_[self.ent_x[s], self.snap_x[s], net.x[road], self.snap_x[dst[k]],
+                           self.ent_x[dst[k]]]
+                ys = np.r_[self.ent_y[s], self.snap_y[s], net.y[road], self.snap_y[dst[k]],
+                           self.ent_y[dst[k]]]
                 moved = np.r_[True, np.hypot(np.diff(xs), np.diff(ys)) > 1e-3]  # 1 mm
                 paths.append((int(k), xs[moved], ys[moved]))
         if paths:  # one projection call for every route: pyproj set-up is the slow part
@@ -464,6 +513,71 @@ class RoadRouter:
                                              lat[start:start + len(px)]])
                 start += len(px)
         return out
+
+
+def _contract_chains(n: int, u: IntArray, v: IntArray, w: FloatArray,
+                     must_keep: NDArray[np.bool_]
+                     ) -> tuple[NDArray[np.bool_], IntArray, IntArray, FloatArray, IntArray,
+                                IntArray]:
+    """Collapse chains of degree-2 nodes (shape points: most of an OSM extract) into single
+    edges between the nodes kept (junctions, dead ends, the ends of snapped segments).
+
+    Returns the kept-node mask, the new edges (u, v, length, chain id: -1 for an edge that
+    was not contracted, else the component label of its inner nodes) and the label of every
+    node. Loops that come back to the node they left are dropped (never on a shortest path).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    deg = np.bincount(u, minlength=n) + np.bincount(v, minlength=n)
+    keep = (deg != 2) | must_keep
+    ku, kv = keep[u], keep[v]
+    kk, cc, kc = ku & kv, ~ku & ~kv, ku ^ kv
+    inner = coo_matrix((np.ones(int(cc.sum()), np.int8), (u[cc], v[cc])), shape=(n, n))
+    _, label = connected_components(inner, directed=False)
+    kept_end = np.where(ku[kc], u[kc], v[kc])
+    comp = label[np.where(ku[kc], v[kc], u[kc])]
+    bw = w[kc]
+    inside = np.bincount(label[u[cc]], weights=w[cc], minlength=n)
+    order = np.argsort(comp, kind="stable")
+    comp_s, kept_s, bw_s = comp[order], kept_end[order], bw[order]
+    starts = np.flatnonzero(np.r_[True, comp_s[1:] != comp_s[:-1]]) if len(comp_s) \
+        else np.empty(0, np.int64)
+    counts = np.diff(np.r_[starts, len(comp_s)])
+    s = starts[counts == 2]
+    a, b, c = kept_s[s], kept_s[s + 1], comp_s[s]
+    total = bw_s[s] + bw_s[s + 1] + inside[c]
+    ok = a != b
+    new_u = np.concatenate([u[kk], a[ok]])
+    new_v = np.concatenate([v[kk], b[ok]])
+    new_w = np.concatenate([w[kk], total[ok]])
+    chain = np.concatenate([np.full(int(kk.sum()), -1, np.int64), c[ok]])
+    return keep, new_u, new_v, new_w, chain, label.astype(np.int64)
+
+
+def _adjacency(n: int, u: IntArray, v: IntArray) -> Any:
+    """Undirected adjacency (CSR) of the road nodes, for walking chains."""
+    from scipy.sparse import coo_matrix
+
+    ones = np.ones(2 * len(u), np.int8)
+    return coo_matrix((ones, (np.r_[u, v], np.r_[v, u])), shape=(n, n)).tocsr()
+
+
+def _walk_chain(adj: Any, label: IntArray, a: int, b: int, comp: int) -> list[int]:
+    """The inner nodes of chain `comp` in order from kept node `a` towards kept node `b`."""
+    indptr, indices = adj.indptr, adj.indices
+    out: list[int] = []
+    prev = a
+    cur = -1
+    for x in indices[indptr[a]:indptr[a + 1]].tolist():
+        if label[x] == comp:
+            cur = x
+            break
+    while cur not in (-1, b):
+        out.append(cur)
+        nxt = [x for x in indices[indptr[cur]:indptr[cur + 1]].tolist() if x != prev]
+        prev, cur = cur, (nxt[0] if nxt else -1)
+    return out
 
 
 def _min_duplicates(rows: IntArray, cols: IntArray, weights: FloatArray, size: int) -> Any:

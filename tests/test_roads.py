@@ -184,3 +184,38 @@ def test_unusable_road_files_name_the_file(tmp_path: Path) -> None:
         load_roads(pts)
     assert "expected road lines, found ['Point']" in str(info.value)
     assert str(pts) in str(info.value)
+
+
+def test_contracting_shape_points_changes_nothing(tmp_path: Path) -> None:
+    """Roads drawn with many shape points: the contracted search graph is much smaller and
+    gives the same distances and the same route geometry as the full one."""
+    rng = np.random.default_rng(5)
+    n = 6
+    jitter = rng.uniform(-0.2, 0.2, (n, n, 2))
+
+    def at(i: int, j: int) -> np.ndarray:
+        return np.array([i * 3 + jitter[i, j, 0], j * 3 + jitter[i, j, 1]])
+
+    lines = []
+    for i in range(n):
+        for j in range(n):
+            for di, dj in ((1, 0), (0, 1)):
+                if i + di < n and j + dj < n and rng.random() < 0.85:
+                    a, b = at(i, j), at(i + di, j + dj)
+                    k = int(rng.integers(3, 12))
+                    t = np.linspace(0, 1, k)[:, None]
+                    pts = a + t * (b - a) + rng.normal(0, 0.05, (k, 2)) * (t * (1 - t) > 0)
+                    lines.append([tuple(p) for p in pts])
+    net = load_roads(write_lines(tmp_path / "wiggly.gpkg", lines, k=list(range(len(lines)))))
+    pts = [lonlat(*p) for p in rng.uniform(0, 15, (15, 2))]
+    lon, lat = np.array(pts).T
+    full = RoadRouter(net, lon, lat, [str(i) for i in range(15)], contract=False)
+    small = RoadRouter(net, lon, lat, [str(i) for i in range(15)])
+    assert small._n < full._n / 2
+    src, dst = (a.ravel() for a in np.meshgrid(np.arange(15), np.arange(15), indexing="ij"))
+    np.testing.assert_allclose(small.km(src, dst, 500.0), full.km(src, dst, 500.0),
+                               atol=1e-9)
+    for r_small, r_full in zip(small.routes(src, dst), full.routes(src, dst), strict=True):
+        assert (r_small is None) == (r_full is None)
+        if r_small is not None:
+            np.testing.assert_allclose(r_small, r_full, atol=1e-9)

@@ -12,6 +12,7 @@ Prints seconds per phase (read roads, snap, candidates = bounded Dijkstra + the 
 solve, report), the arc count with and without roads, and which phase dominates.
 
     python benchmarks/bench_roads.py [--n 3000] [--seed 0] [--nodes 170000]
+        [--shape-m 300] [--no-contract]
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ WORK = HERE / "_work"
 CRS = "EPSG:4546"
 
 
-def build_graph(path: Path, n_nodes: int, centres_lonlat: np.ndarray, seed: int) -> int:
-    """Write the synthetic road graph to `path` (GeoPackage); return its segment count."""
+def build_graph(path: Path, n_nodes: int, centres_lonlat: np.ndarray, seed: int,
+                shape_m: float = 0.0) -> int:
+    """Write the synthetic road graph to `path` (GeoPackage); return its segment count.
+
+    With `shape_m` > 0 every road gets a shape point every `shape_m` metres, offset up to
+    15 m sideways, as OSM ways have (junction-to-junction edges become chains)."""
     import geopandas as gpd
     import shapely
     from scipy.spatial import Delaunay
@@ -55,11 +60,23 @@ def build_graph(path: Path, n_nodes: int, centres_lonlat: np.ndarray, seed: int)
     length = np.hypot(*(pts[e[:, 0]] - pts[e[:, 1]]).T)
     keep = (rng.random(len(e)) < 0.7) & (length < 12_000)
     e = e[keep]
-    lines = shapely.linestrings(np.stack([pts[e[:, 0]], pts[e[:, 1]]], axis=1))
+    if shape_m > 0:
+        a, b = pts[e[:, 0]], pts[e[:, 1]]
+        k = np.maximum(1, np.ceil(np.hypot(*(b - a).T) / shape_m).astype(int))
+        part = np.repeat(np.arange(len(e)), k + 1)
+        t = np.concatenate([np.linspace(0.0, 1.0, m + 1) for m in k])
+        xy = a[part] + t[:, None] * (b - a)[part]
+        inner = (t > 0) & (t < 1)
+        xy[inner] += rng.uniform(-15, 15, (int(inner.sum()), 2))
+        lines = shapely.linestrings(xy, indices=part)
+        segs = int(k.sum())
+    else:
+        lines = shapely.linestrings(np.stack([pts[e[:, 0]], pts[e[:, 1]]], axis=1))
+        segs = len(e)
     frame = gpd.GeoDataFrame({"kind": np.full(len(e), "synthetic")}, geometry=lines, crs=CRS)
     path.unlink(missing_ok=True)
     frame.to_file(path, layer="roads", driver="GPKG")
-    return len(e)
+    return segs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--nodes", type=int, default=170_000)
+    parser.add_argument("--shape-m", type=float, default=0.0,
+                        help="add a shape point every this many metres (OSM-like ways)")
+    parser.add_argument("--no-contract", action="store_true",
+                        help="search the full graph instead of the chain-contracted one")
     args = parser.parse_args(argv)
 
     import generate
@@ -75,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     data = WORK / f"hunan_{args.n}_s{args.seed}"
     if not (data / "enterprises.csv").exists():
         generate.build(args.n, args.seed, data)
-    roads_path = WORK / f"roads_{args.nodes}_s{args.seed}.gpkg"
+    shape = f"_shape{args.shape_m:g}" if args.shape_m > 0 else ""
+    roads_path = WORK / f"roads_{args.nodes}_s{args.seed}{shape}.gpkg"
 
     from geo.provider import GeoDistances
     from geo.roads import RoadRouter, load_roads
@@ -89,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     lonlat = np.column_stack([ent["lon"].to_numpy(float), ent["lat"].to_numpy(float)])
     if not roads_path.exists():
         t = time.perf_counter()
-        segs = build_graph(roads_path, args.nodes, lonlat, args.seed)
+        segs = build_graph(roads_path, args.nodes, lonlat, args.seed, args.shape_m)
         print(f"generated {segs:,} segments in {time.perf_counter() - t:.1f} s -> {roads_path}")
 
     timings: dict[str, float] = {}
@@ -97,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     net = load_roads(roads_path)
     timings["read roads (GeoPackage -> segment graph)"] = time.perf_counter() - t
     t = time.perf_counter()
-    router = RoadRouter(net, lonlat[:, 0], lonlat[:, 1], [str(i) for i in ent.index])
+    router = RoadRouter(net, lonlat[:, 0], lonlat[:, 1], [str(i) for i in ent.index],
+                        contract=not args.no_contract)
     timings["snap enterprises + build graph"] = time.perf_counter() - t
     geo = GeoDistances(ds, router=router)
     t = time.perf_counter()
@@ -133,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"dataset: {args.n} enterprises, {len(ds.offers):,} offers, {len(ds.needs):,} needs")
     print(f"roads: {net.n_nodes:,} nodes, {net.n_edges:,} segments, "
           f"{net.length_m.sum() / 1000:,.0f} km ({net.crs})")
+    print(f"search graph: {router._n:,} road nodes after contracting shape-point chains "
+          f"(contract={not args.no_contract})")
     print(f"snap: median {np.median(router.snap_m):.0f} m, max {router.snap_m.max():.0f} m; "
           f"{len(np.unique(router.component))} road component(s) hold enterprises")
     print(f"sources run: {len(router._rows):,} enterprises")

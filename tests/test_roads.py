@@ -219,3 +219,18 @@ def test_contracting_shape_points_changes_nothing(tmp_path: Path) -> None:
         assert (r_small is None) == (r_full is None)
         if r_small is not None:
             np.testing.assert_allclose(r_small, r_full, atol=1e-9)
+
+
+def test_osm_pbf_through_pyosmium(tmp_path: Path) -> None:
+    osmium = pytest.importorskip("osmium")
+    path = tmp_path / "tiny.osm.pbf"
+    writer = osmium.SimpleWriter(str(path))
+    for k, (x, y) in {1: (0, 0), 2: (3, 0), 3: (3, 4)}.items():
+        writer.add_node(osmium.osm.mutable.Node(id=k, location=lonlat(x, y)))
+    writer.add_way(osmium.osm.mutable.Way(id=10, nodes=[1, 2, 3],
+                                          tags={"highway": "secondary"}))
+    writer.add_way(osmium.osm.mutable.Way(id=11, nodes=[1, 3], tags={"highway": "cycleway"}))
+    writer.close()
+    net = load_roads(path)
+    assert net.n_edges == 2
+    assert net.length_m.sum() == pytest.approx(7000.0, abs=0.5)

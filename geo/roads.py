@@ -283,7 +283,10 @@ class RoadRouter:
     t: FloatArray = field(init=False)
     component: IntArray = field(init=False)
     _graph: Any = field(init=False, repr=False)
-    _rows: dict[int, tuple[float, FloatArray]] = field(init=False, repr=False)
+    # per source enterprise: (limit km it was run with, reachable enterprises, their km);
+    # sparse, so a national run keeps only what lies within reach
+    _rows: dict[int, tuple[float, NDArray[np.int32], FloatArray]] = field(init=False,
+                                                                          repr=False)
     _n: int = field(init=False, repr=False)
     _kept: IntArray = field(init=False, repr=False)
     _chains: tuple[IntArray, IntArray, FloatArray, IntArray] = field(init=False, repr=False)
@@ -451,7 +454,8 @@ class RoadRouter:
         with ThreadPoolExecutor(max_workers=max(1, self.threads)) as pool:
             for part, km in pool.map(one, parts):
                 for s, row in zip(part.tolist(), km, strict=True):
-                    self._rows[s] = (limit_km, row)
+                    idx = np.flatnonzero(np.isfinite(row)).astype(np.int32)
+                    self._rows[s] = (limit_km, idx, row[idx])
 
     def km(self, src: IntArray, dst: IntArray, limit_km: float) -> FloatArray:
         """Road km per (source, destination) enterprise pair: inf beyond `limit_km`, nan
@@ -466,7 +470,12 @@ class RoadRouter:
         bounds = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1], True])
         for a, b in itertools.pairwise(bounds):
             idx = order[a:b]
-            out[idx] = self._rows[int(s_sorted[a])][1][dst[idx]]
+            _, reach_idx, reach_km = self._rows[int(s_sorted[a])]
+            pos = np.searchsorted(reach_idx, dst[idx])
+            pos_ok = np.minimum(pos, max(len(reach_idx) - 1, 0))
+            found = (pos < len(reach_idx)) & (reach_idx[pos_ok] == dst[idx]) if len(reach_idx) \
+                else np.zeros(len(idx), bool)
+            out[idx[found]] = reach_km[pos_ok[found]]
         out[out > limit_km] = np.inf
         out[self.component[src] != self.component[dst]] = np.nan
         return out

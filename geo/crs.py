@@ -81,13 +81,20 @@ def require_metric(frame: gpd.GeoDataFrame | gpd.GeoSeries, what: str = "distanc
 
 
 def to_metric(frame: Any, crs: str | None = None) -> Any:
-    """`frame` (GeoDataFrame/GeoSeries) in `crs`, or in the metric CRS its centroid picks."""
+    """`frame` (GeoDataFrame/GeoSeries) in `crs`; by default as it is when already
+    projected, else in the metric CRS its extent picks (`metric_crs_for`)."""
     if frame.crs is None:
         raise GeographicDistanceError("geometries have no CRS; declare one (GeoJSON is WGS 84)")
     if crs is None:
-        bounds = frame.to_crs("EPSG:4326").total_bounds
-        crs = metric_crs_for([bounds[0], bounds[2]], [bounds[1], bounds[3]])
-    return frame.to_crs(crs)
+        if frame.crs.is_projected:
+            return frame  # already metric: keep the user's projection
+        x0, y0, x1, y1 = frame.total_bounds
+        from pyproj import Transformer
+
+        t = Transformer.from_crs(frame.crs, "EPSG:4326", always_xy=True)
+        lon, lat = t.transform([x0, x1, x0, x1], [y0, y0, y1, y1])
+        crs = metric_crs_for(lon, lat)
+    return frame if frame.crs == crs else frame.to_crs(crs)
 
 
 def project(lon: ArrayLike, lat: ArrayLike, crs: str) -> tuple[FloatArray, FloatArray]:

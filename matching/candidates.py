@@ -4,8 +4,10 @@ An arc exists when a rule lets the offer's material serve the need's material, t
 belong to different enterprises, the offer meets the quality limits, and distance_km is
 within the reach (the offered material's default reach, or `max_km` for every material).
 distance_km is the dataset's `distances.csv` entry for the enterprise pair where there is
-one, else great-circle x circuity. Pairs are found by a vectorised radius query per
-(offer material, need material), never by a Python loop over offers x needs.
+one, else great-circle x circuity, or the road distance when a `geo.GeoDistances` with a
+road network is given (which also applies restricted-zone rules). Pairs are found by a
+vectorised radius query per (offer material, need material), never by a Python loop over
+offers x needs.
 """
 
 from __future__ import annotations

@@ -234,3 +234,43 @@ def test_osm_pbf_through_pyosmium(tmp_path: Path) -> None:
     net = load_roads(path)
     assert net.n_edges == 2
     assert net.length_m.sum() == pytest.approx(7000.0, abs=0.5)
+
+
+def test_roads_in_cgcs2000_geographic(tmp_path: Path) -> None:
+    """A layer in EPSG:4490 (CGCS2000 lon/lat) is projected to the metric CRS its extent
+    picks; lengths come out in metres, not degrees."""
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    line = LineString([lonlat(0, 0), lonlat(3, 0), lonlat(3, 4)])
+    path = tmp_path / "cgcs.gpkg"
+    gpd.GeoDataFrame({"k": [1]}, geometry=[line], crs="EPSG:4490").to_file(path)
+    net = load_roads(path)
+    assert net.crs == "EPSG:4547"
+    assert net.length_m.sum() == pytest.approx(7000.0, abs=0.5)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_road_km_is_never_below_the_straight_line(seed: int, tmp_path: Path) -> None:
+    """Great-circle distance is a lower bound of road distance (what lets candidates be
+    searched within the reach before any shortest path is run)."""
+    from scipy.spatial import Delaunay
+
+    rng = np.random.default_rng(seed)
+    nodes = rng.uniform(0, 30, (40, 2))
+    tri = Delaunay(nodes).simplices
+    edges = {tuple(sorted((int(a), int(b)))) for t in tri for a, b in ((t[0], t[1]),
+                                                                      (t[1], t[2]),
+                                                                      (t[0], t[2]))}
+    lines = [[tuple(nodes[a]), tuple(nodes[b])] for a, b in sorted(edges)
+             if rng.random() < 0.7]
+    net = load_roads(write_lines(tmp_path / "r.gpkg", lines, k=list(range(len(lines)))))
+    pts = [lonlat(*p) for p in rng.uniform(0, 30, (20, 2))]
+    lon, lat = np.array(pts).T
+    router = RoadRouter(net, lon, lat, [str(i) for i in range(20)])
+    src, dst = (a.ravel() for a in np.meshgrid(np.arange(20), np.arange(20), indexing="ij"))
+    km = router.km(src, dst, 1000.0)
+    gc = haversine_km(lon[src], lat[src], lon[dst], lat[dst])
+    ok = np.isfinite(km)
+    assert ok.sum() > 100
+    assert np.all(km[ok] >= gc[ok] * (1 - 1e-3))  # GK scale error near the meridian < 0.1 %

@@ -110,11 +110,12 @@ def roads_from_lines(lines: Any, crs: str | None = None, source: str = "") -> Ro
     """
     import shapely
 
-    from geo.crs import to_metric
+    from geo.crs import require_metric, to_metric
 
     lines = lines[~lines.is_empty & lines.notna()]
     lines = lines.explode(index_parts=False) if len(lines) else lines
     metric = to_metric(lines, crs)
+    require_metric(metric, "road length")
     coords, part = shapely.get_coordinates(metric.to_numpy(), return_index=True)
     return _segment_graph(coords, part, str(metric.crs.to_string()), source)
 

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from geo.crs import metric_crs_for, project
+from geo.crs import metric_crs_for, project, require_metric
 from symbiosis.errors import InvalidDataError, Problem
 
 __all__ = [
@@ -169,7 +169,9 @@ def load_zones(path: str | Path, crs: str | None = None) -> Zones:
     if crs is None:
         b = frame.total_bounds
         crs = metric_crs_for([b[0], b[2]], [b[1], b[3]])
-    return Zones(frame=frame, metric=frame.to_crs(crs), crs=crs, source=label)
+    metric = frame.to_crs(crs)
+    require_metric(metric, "zone distance")
+    return Zones(frame=frame, metric=metric, crs=crs, source=label)
 
 
 def _shoreline_distance_m(zones: Zones, x: NDArray[np.float64],

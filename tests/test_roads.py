@@ -274,3 +274,10 @@ def test_road_km_is_never_below_the_straight_line(seed: int, tmp_path: Path) -> 
     ok = np.isfinite(km)
     assert ok.sum() > 100
     assert np.all(km[ok] >= gc[ok] * (1 - 1e-3))  # GK scale error near the meridian < 0.1 %
+
+
+def test_asking_for_lengths_in_degrees_raises(roads_file: Path) -> None:
+    from geo.crs import GeographicDistanceError
+
+    with pytest.raises(GeographicDistanceError, match=r"road length in degrees \(EPSG:4326\)"):
+        load_roads(roads_file, crs="EPSG:4326")

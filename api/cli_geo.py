@@ -1,5 +1,5 @@
 """The geography part of the command line: `match` options (`--roads`, `--parks`,
-`--zones`, `--geo`) and the `site` command. Heavy modules are imported inside functions.
+`--zones`, `--geo`) and the `site` and `map` commands. Heavy modules are imported inside functions.
 """
 
 from __future__ import annotations
@@ -163,6 +163,32 @@ def site(
         raise typer.Exit(1)
 
 
+def map_(
+    dataset: Annotated[Path, typer.Argument(
+        help="A dataset folder (its roads.*, parks.* and zones.* are used) or .xlsx.",
+        show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
+        "symbiosis-out/map"),
+    roads: RoadsOpt = None,
+    parks: ParksOpt = None,
+    zones: ZonesOpt = None,
+    max_km: Annotated[float | None, typer.Option(
+        "--max-km", min=0, help="Reach in km for every material.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")
+                     ] = False,
+) -> None:
+    """Match DATASET with its geography and write the maps and layers: the same as
+    `symbiosis match DATASET --geo`.
+
+    Example: [bold]symbiosis map data/hunan --out out/map[/bold]
+    """
+    from api.cli import Method, Objective, _run_match
+
+    _run_match(dataset, out, max_km, 1.3, Objective.utilization, Method.auto, quiet, False,
+               10, None, GeoRequest(roads, parks, zones, export=True))
+
+
 def register(app: typer.Typer) -> None:
     """Add the geography commands to the `symbiosis` app."""
     app.command()(site)
+    app.command("map")(map_)

@@ -18,7 +18,7 @@ from geo.parks import load_parks
 from matching import solve_match
 
 if TYPE_CHECKING:
-    from conftest import CliRunner
+    from conftest import CliRunner, DatasetTables
 
 # A (park Alpha, stated) ships fly ash to B (inside Alpha's polygon, park cell empty),
 # C (inside Beta's polygon) and D (in no park): 60 + 30 + 10 t, all of A's 100 t.
@@ -158,3 +158,15 @@ def test_cli_geo_errors_and_site(run_cli: CliRunner, demo_path: Path, tmp_path: 
     ok = run_cli("site", "113.2517", "29.4638", "--sector", "3011", "--zones", zones,
                  "--json")
     assert ok.returncode == 0 and json.loads(ok.stdout)["allowed"] is True
+
+
+def test_cli_map_command(run_cli: CliRunner, dataset_tables: DatasetTables,
+                         tmp_path: Path) -> None:
+    folder = dataset_tables.write_csv(tmp_path / "ds")
+    proc = run_cli("map", folder, "--out", tmp_path / "m", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    import geopandas as gpd
+
+    lines = gpd.read_file(tmp_path / "m" / "exchanges.geojson")
+    assert set(lines["route"]) == {"straight"}  # no roads beside this dataset
+    assert len(lines) == len((tmp_path / "m" / "exchanges.csv").read_text().splitlines()) - 1

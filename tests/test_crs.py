@@ -26,8 +26,11 @@ if TYPE_CHECKING:
 #   gcj02tobd09 [116.41036949371029, 39.92133699351021],
 #   bd09togcj02 [116.39762729119315, 39.90865673957631] (closed-form approximation),
 #   gcj02towgs84 [116.39775550083061, 39.91359571849836] (one-step approximation).
-# - geoToolbox test (wgs84_to_gcj02): WGS 84 (lon 116.0, lat 40.0) ->
-#   GCJ-02 (116.006141221789, 40.001213650174).
+# - hujiulong/gcoord, test/unit/crs/GCJ02.spec.js: GCJ-02 (123, 45) -> WGS 84
+#   (122.99395597, 44.99804071) and -> BD-09 (123.00636499, 45.00636899), both checked
+#   there to 5 decimals.
+# - a third open-source test (a Python "geoToolbox" package): WGS 84 (lon 116.0, lat 40.0)
+#   -> GCJ-02 (116.006141221789, 40.001213650174).
 BEIJING = (116.404, 39.915)
 
 
@@ -39,6 +42,15 @@ def test_wgs84_to_gcj02_matches_published_points() -> None:
     # this implementation uses a slightly different eccentricity constant: 1e-7 deg = 1 cm
     assert float(lon) == pytest.approx(116.006141221789, abs=1e-6)
     assert float(lat) == pytest.approx(40.001213650174, abs=1e-6)
+
+
+def test_gcoord_points() -> None:
+    lon, lat = c.gcj02_to_wgs84(123.0, 45.0)
+    assert float(lon) == pytest.approx(122.99395597, abs=5e-7)
+    assert float(lat) == pytest.approx(44.99804071, abs=5e-7)
+    lon, lat = c.gcj02_to_bd09(123.0, 45.0)
+    assert float(lon) == pytest.approx(123.00636499, abs=1e-8)
+    assert float(lat) == pytest.approx(45.00636899, abs=1e-8)
 
 
 def test_gcj02_and_bd09_match_published_points() -> None:

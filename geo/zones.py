@@ -14,10 +14,15 @@ properties `kind`, `name` and `source` (the legal basis or where the outline cam
 The 1 km rule: Yangtze River Protection Law of the PRC (中华人民共和国长江保护法, adopted
 2020-12-26, in force 2021-03-01), art. 26: chemical parks and chemical projects may not be
 newly built or expanded within one kilometre of the shoreline of the Yangtze's main stream
-and tributaries (禁止在长江干支流岸线一公里范围内新建、扩建化工园区和化工项目). The
+and tributaries (禁止在长江干支流岸线一公里范围内新建、扩建化工园区和化工项目). The rule's
 content is confirmed by cnchemicals.com (2021-02-01, "Yangtze River Protection Law to come
-into effect on March 1"); the article number is from the NPC text. "Chemical" here means GB/T
-4754-2017 division 26 (化学原料和化学制品制造业), sector codes 26xx.
+into effect on March 1") and by Hunan's 2021 chemical-industry plan as relayed by Hunan Daily
+(1 km along the Yangtze, Dongting Lake and the Xiang, Zi, Yuan and Li main streams). The
+article number (26, chapter II "planning and control") is our reading of the NPC text; the
+excerpts we could retrieve (npc.gov.cn English text, several Chinese reprints) did not show
+article 26 itself, so it is marked for verification. "Chemical" here means GB/T 4754-2017
+division 26 (化学原料和化学制品制造业), sector codes 26xx; petroleum refining (25xx) is not
+included.
 
 Distances and buffers are taken in metres in the projected CRS of `geo.crs`.
 """

@@ -19,6 +19,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api import cli_geo
+from api.cli_geo import GeoRequest
 from symbiosis.errors import InvalidDataError, Problem, SymbiosisError
 
 if TYPE_CHECKING:
@@ -235,7 +237,7 @@ def _write_reports(out: Path, formats: str | None, lang: Lang) -> list[Path]:
 
 def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
                as_json: bool, top: int, report: str | None = None,
-               lang: Lang = Lang.en) -> None:
+               lang: Lang = Lang.en, geo: GeoRequest | None = None) -> None:
     t_start = time.perf_counter()
     with err_console.status("Loading dataset ...", spinner="dots") as status:
         from symbiosis.dataset import load_dataset
@@ -244,15 +246,25 @@ def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool
         t0 = time.perf_counter()
         dataset = load_dataset(dataset_path)
         timings["load"] = time.perf_counter() - t0
+        ctx = None
+        if geo is not None and geo.active:
+            status.update("Loading roads, parks and zones ...")
+            ctx = cli_geo.prepare(dataset_path, dataset, geo, timings)
+            dataset = ctx.dataset
         if dataset.warnings and not quiet:
             _print_problems(list(dataset.warnings), err_console)
         status.update("Finding candidate exchanges and solving ...")
         from matching.model import solve_match
         from matching.result import write_outputs
 
-        result = solve_match(dataset, options, timings)
+        result = solve_match(dataset, options, timings,
+                             distances=ctx.distances if ctx is not None else None)
+        if ctx is not None:
+            cli_geo.add_summary(ctx, result)
         status.update("Writing outputs ...")
         write_outputs(result, out, started_at=t_start)
+        written = cli_geo.export(ctx, result, out) if ctx is not None and geo and geo.export \
+            else []
         _write_reports(out, report, lang)
     for warning in result.kpis.get("warnings", []) if not quiet else []:
         err_console.print(f"warning: {warning}", style="yellow", markup=False)
@@ -260,6 +272,8 @@ def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool
         sys.stdout.write(json.dumps(result.summary(), ensure_ascii=False, default=str) + "\n")
     elif not quiet:
         _report(result, out, top)
+        if ctx is not None:
+            cli_geo.report(result, written, out_console)
 
 
 DatasetArg = Annotated[Path, typer.Argument(
@@ -322,6 +336,10 @@ def match(
     jobs: Jobs = None,
     report: ReportOpt = None,
     lang: LangOpt = Lang.en,
+    roads: cli_geo.RoadsOpt = None,
+    parks: cli_geo.ParksOpt = None,
+    zones: cli_geo.ZonesOpt = None,
+    geo: cli_geo.GeoOpt = False,
 ) -> None:
     """Find the optimal exchanges for DATASET and write exchanges.csv, offers.csv,
     needs.csv, enterprises.csv and summary.json.
@@ -332,7 +350,8 @@ def match(
     out_dir = out if out is not None else Path("symbiosis-out") / (dataset.stem or "dataset")
     options = _options(max_km, circuity, objective, method, jobs, weights, transport_rate,
                        loading_cost)
-    _run_match(dataset, out_dir, options, quiet, as_json, top, report, lang)
+    _run_match(dataset, out_dir, options, quiet, as_json, top, report, lang,
+               cli_geo.GeoRequest(roads, parks, zones, geo))
 
 
 @app.command()
@@ -487,6 +506,9 @@ def materials() -> None:
         r.add_row(rule.need_material, rule.offer_material, f"{rule.ratio:g}", limits,
                   rule.confidence)
     out_console.print(r)
+
+
+cli_geo.register(app)
 
 
 def main() -> None:

@@ -4,14 +4,17 @@ An arc exists when a rule lets the offer's material serve the need's material, t
 belong to different enterprises, the offer meets the quality limits, and distance_km is
 within the reach (the offered material's default reach, or `max_km` for every material).
 distance_km is the dataset's `distances.csv` entry for the enterprise pair where there is
-one, else great-circle x circuity. Pairs are found by a vectorised radius query per
-(offer material, need material), never by a Python loop over offers x needs.
+one, else great-circle x circuity, or the road distance when a `geo.GeoDistances` with a
+road network is given (which also applies restricted-zone rules). Pairs are found by a
+vectorised radius query per (offer material, need material), never by a Python loop over
+offers x needs.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +23,9 @@ from numpy.typing import NDArray
 from geo.distance import DEFAULT_CIRCUITY, pairs_within_km
 from symbiosis.dataset import Dataset
 from symbiosis.taxonomy import Rule
+
+if TYPE_CHECKING:
+    from geo.provider import GeoDistances
 
 __all__ = ["Candidates", "build_candidates"]
 
@@ -47,6 +53,18 @@ class Candidates:
     rules: tuple[Rule, ...]
     max_km: float | None
     circuity: float
+    # with a geo.GeoDistances: 0 great-circle, 1 distances.csv, 2 road, 3 great-circle
+    # because the two are on road components that do not connect
+    distance_code: NDArray[np.int8] | None = None
+
+    def distance_labels(self) -> NDArray[np.object_]:
+        """Where each arc's distance came from, as written in exchanges.csv."""
+        gc = f"great_circle_x{self.circuity:g}"
+        if self.distance_code is None:
+            return np.where(self.from_table, "distances.csv", gc).astype(object)
+        names = np.array([gc, "distances.csv", "road_network", f"{gc}_no_road_connection"],
+                         dtype=object)
+        return names[self.distance_code]
 
     def __len__(self) -> int:
         return len(self.offer)
@@ -56,7 +74,9 @@ class Candidates:
         return replace(self, offer=self.offer[arcs], need=self.need[arcs],
                        distance_km=self.distance_km[arcs], ratio=self.ratio[arcs],
                        rule=self.rule[arcs], from_table=self.from_table[arcs],
-                       quality_unverified=self.quality_unverified[arcs])
+                       quality_unverified=self.quality_unverified[arcs],
+                       distance_code=None if self.distance_code is None
+                       else self.distance_code[arcs])
 
     def frame(self, dataset: Dataset) -> pd.DataFrame:
         """The arcs as a readable table (ids, materials, distance, ratio, rule)."""
@@ -124,8 +144,13 @@ def build_candidates(
     dataset: Dataset,
     max_km: float | None = None,
     circuity: float = DEFAULT_CIRCUITY,
+    distances: GeoDistances | None = None,
 ) -> Candidates:
-    """All candidate arcs of `dataset` (see the module docstring for the exact rule)."""
+    """All candidate arcs of `dataset` (see the module docstring for the exact rule).
+
+    `distances` (geo.GeoDistances) replaces great-circle x circuity by road distances and
+    applies zone rules to the computed (not distances.csv) arcs.
+    """
     if circuity <= 0 or not math.isfinite(circuity):
         raise ValueError(f"circuity must be a positive number, got {circuity}")
     if max_km is not None and (max_km < 0 or math.isnan(max_km)):
@@ -141,6 +166,12 @@ def build_candidates(
     need_by_mat = _positions_by(needs["material"])
     rules: list[Rule] = []
     parts: list[tuple[IntArray, IntArray, np.ndarray, np.ndarray, int]] = []
+    codes: list[np.ndarray] = []
+    if distances is not None:
+        reach_of = {m: _reach(dataset, m, max_km) for m in off_by_mat}
+        per_offer = offers["material"].map(reach_of).to_numpy(float)
+        limit = pd.Series(per_offer).groupby(off_ent).max()
+        distances.prepare(limit.index.to_numpy(np.int64), limit.to_numpy(float))
     for need_mat, need_idx in need_by_mat.items():
         for offer_mat in dataset.taxonomy.offer_materials_for(need_mat):
             offer_idx = off_by_mat.get(offer_mat)
@@ -148,9 +179,11 @@ def build_candidates(
             if offer_idx is None or rule is None:
                 continue
             reach = _reach(dataset, offer_mat, max_km)
+            radius = reach / circuity if distances is None else \
+                distances.radius_km(reach, circuity)
             i, j, gc = pairs_within_km(lon[off_ent[offer_idx]], lat[off_ent[offer_idx]],
                                        lon[need_ent[need_idx]], lat[need_ent[need_idx]],
-                                       reach / circuity)
+                                       radius)
             o, n, km = offer_idx[i], need_idx[j], gc * circuity
             from_table = np.zeros(len(o), dtype=bool)
             if table is not None:
@@ -158,10 +191,21 @@ def build_candidates(
                                                     offer_idx, need_idx, reach)
             keep = off_ent[o] != need_ent[n]
             o, n, km, from_table = o[keep], n[keep], km[keep], from_table[keep]
+            if distances is not None:
+                code = from_table.astype(np.int8)  # 1 = distances.csv
+                calc = ~from_table
+                km[calc], code[calc] = distances.arc_km(off_ent[o[calc]], need_ent[n[calc]],
+                                                        offer_mat, km[calc] / circuity,
+                                                        circuity, reach)
+                keep = km <= reach
+                o, n, km, from_table, code = (o[keep], n[keep], km[keep], from_table[keep],
+                                              code[keep])
             ok, unverified = _quality_mask(dataset, rule, o, n)
             rules.append(rule)
             parts.append((o[ok].astype(np.int32), n[ok].astype(np.int32), km[ok],
                           np.column_stack([from_table[ok], unverified[ok]]), len(rules) - 1))
+            if distances is not None:
+                codes.append(code[ok])
     if parts:
         offer = np.concatenate([p[0] for p in parts])
         need = np.concatenate([p[1] for p in parts])
@@ -177,7 +221,9 @@ def build_candidates(
     return Candidates(offer=offer, need=need,
                       distance_km=dist, ratio=ratio, rule=rule_idx,
                       from_table=flags[:, 0].copy(), quality_unverified=flags[:, 1].copy(),
-                      rules=tuple(rules), max_km=max_km, circuity=circuity)
+                      rules=tuple(rules), max_km=max_km, circuity=circuity,
+                      distance_code=None if distances is None else
+                      np.concatenate(codes or [np.empty(0, np.int8)]))
 
 
 def _positions_by(values: pd.Series) -> dict[str, IntArray]:

@@ -41,7 +41,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -59,6 +59,9 @@ from matching.prices import Valuation, valuate
 from matching.result import MatchResult, SolverFacts, assemble_result
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError
+
+if TYPE_CHECKING:
+    from geo.provider import GeoDistances
 
 __all__ = ["OBJECTIVES", "MatchOptions", "objective_weights", "parse_weights",
            "solve_candidates", "solve_match"]
@@ -404,13 +407,15 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
 
 
 def solve_match(dataset: Dataset, options: MatchOptions | None = None,
-                timings: dict[str, float] | None = None) -> MatchResult:
-    """Candidates -> optimal flows -> `MatchResult` for a validated dataset."""
+                timings: dict[str, float] | None = None,
+                distances: GeoDistances | None = None) -> MatchResult:
+    """Candidates -> optimal flows -> `MatchResult` for a validated dataset; `distances`
+    (geo.GeoDistances) brings road distances and zone rules."""
     options = options or MatchOptions()
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     _check_options(options)
-    cand = build_candidates(dataset, options.max_km, options.circuity)
+    cand = build_candidates(dataset, options.max_km, options.circuity, distances)
     t1 = time.perf_counter()
     timings["candidates"] = t1 - t0
     values = arc_values(dataset, cand, options.economics)

@@ -60,6 +60,7 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("lon", "number", required=True, nonempty=True, check="lon"),
         ColumnSpec("lat", "number", required=True, nonempty=True, check="lat"),
         ColumnSpec("park"),
+        ColumnSpec("crs"),  # wgs84 (default), gcj02, bd09 or EPSG:<code>; see symbiosis.crs
     ),
     "offers": (
         _TEXT_ID,
@@ -365,10 +366,10 @@ def _parse_table(
             fail = ok & (numbers < 0)
             msg = "must be >= 0, got {}"
         elif spec.check == "lon":
-            fail = ok & (np.abs(numbers) > 180)
+            fail = ok & (np.abs(numbers) > 180) & ~_epsg_rows(frame, positions)
             msg = "longitude {} is outside [-180, 180]"
         elif spec.check == "lat":
-            fail = ok & (np.abs(numbers) > 90)
+            fail = ok & (np.abs(numbers) > 90) & ~_epsg_rows(frame, positions)
             msg = "latitude {} is outside [-90, 90]"
         else:
             fail = np.zeros(len(numbers), dtype=bool)
@@ -385,6 +386,54 @@ def _parse_table(
                               else np.full(len(frame), np.nan))
     out[ROW] = rows
     return pd.DataFrame(out)
+
+
+def _epsg_rows(frame: pd.DataFrame, positions: Mapping[str, int]) -> np.ndarray:
+    """Rows whose `crs` is an EPSG code: their lon/lat may be metres, checked after
+    conversion instead."""
+    if "crs" not in positions:
+        return np.zeros(len(frame), dtype=bool)
+    return frame[positions["crs"]].str.strip().str.lower().str.startswith("epsg:").to_numpy()
+
+
+def _to_wgs84(ent: pd.DataFrame, label: str, problems: list[Problem]) -> pd.DataFrame:
+    """Convert rows declared in another `crs` to WGS 84 (the contract's datum) and say so."""
+    from symbiosis import crs as c  # numpy-only datum maths; pyproj only for EPSG codes
+
+    declared = ent["crs"].astype(str)
+    canon = declared.map(lambda t: c.normalize_crs(t) or "?")
+    for value, row in zip(declared[canon == "?"], ent.loc[canon == "?", ROW], strict=True):
+        problems.append(Problem(label, int(row), "crs",
+                                f"unknown coordinate system '{value}': use wgs84, gcj02, bd09 "
+                                "or an EPSG code such as EPSG:4490"))
+    lon, lat = ent["lon"].to_numpy(float).copy(), ent["lat"].to_numpy(float).copy()
+    good = np.isfinite(lon) & np.isfinite(lat)
+    for name in sorted(set(canon) - {"?", c.WGS84}):
+        rows = (canon == name).to_numpy() & good
+        if name == c.GCJ02:
+            lon[rows], lat[rows] = c.gcj02_to_wgs84(lon[rows], lat[rows])
+        elif name == c.BD09:
+            lon[rows], lat[rows] = c.bd09_to_wgs84(lon[rows], lat[rows])
+        else:
+            try:
+                lon[rows], lat[rows] = c.epsg_to_wgs84(name, lon[rows], lat[rows])
+            except ValueError as exc:
+                for row in ent.loc[rows, ROW]:
+                    problems.append(Problem(label, int(row), "crs", str(exc)))
+                continue
+            bad = rows & ~((np.abs(lon) <= 180) & (np.abs(lat) <= 90))
+            for row, x, y in zip(ent.loc[bad, ROW], ent.loc[bad, "lon"], ent.loc[bad, "lat"],
+                                 strict=True):
+                problems.append(Problem(label, int(row), "lon",
+                                        f"({x:g}, {y:g}) is not a valid point in {name}"))
+        if rows.any():
+            problems.append(Problem(label, None, "crs",
+                                    f"converted {int(rows.sum())} enterprise(s) from "
+                                    f"{c.CRS_NAMES.get(name, name)} to WGS 84", "warning"))
+    out = ent.copy()
+    out["lon"], out["lat"] = lon, lat
+    out["crs"] = np.where(canon == "?", declared, canon)
+    return out
 
 
 def _check_duplicates(frame: pd.DataFrame, column: str, label: str,
@@ -519,6 +568,7 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
                                     f"'{value}' does not look like a GB/T 4754-2017 code "
                                     "(e.g. 4411, 3120, 3011)", "warning"))
         known = pd.Index(ent["id"].unique())
+        ent = _to_wgs84(ent, labels["enterprises"], problems)
 
     if "substitutions" in parsed:
         taxonomy = _apply_substitutions(parsed["substitutions"], labels["substitutions"],

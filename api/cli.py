@@ -1,4 +1,5 @@
-"""The `symbiosis` command line: demo, match, validate, materials.
+"""The `symbiosis` command line: demo, match, validate, materials (and db, runs, analyze
+from `api.cli_store`).
 
 Exit codes are decided in one place, `main`: 0 success, 1 bad input (every problem listed,
 nothing written), 2 usage error. Heavy modules are imported inside commands so that
@@ -162,7 +163,8 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
 
 def _run_match(dataset_path: Path, out: Path, max_km: float | None, circuity: float,
                objective: Objective, method: Method, quiet: bool, as_json: bool,
-               top: int, jobs: int | None = None) -> None:
+               top: int, jobs: int | None = None, save: bool = False,
+               store: str | None = None) -> None:
     t_start = time.perf_counter()
     with err_console.status("Loading dataset ...", spinner="dots") as status:
         from symbiosis.dataset import load_dataset
@@ -182,6 +184,13 @@ def _run_match(dataset_path: Path, out: Path, max_km: float | None, circuity: fl
         result = solve_match(dataset, options, timings)
         status.update("Writing outputs ...")
         write_outputs(result, out, started_at=t_start)
+        if save:
+            status.update("Recording the run in the store ...")
+            from api.cli_store import save_run
+
+            saved = save_run(dataset, result, store)
+    if save and not quiet:
+        err_console.print(f"Recorded as run {saved.id} (symbiosis runs show {saved.id})")
     if as_json:
         sys.stdout.write(json.dumps(result.summary(), ensure_ascii=False, default=str) + "\n")
     elif not quiet:
@@ -226,6 +235,12 @@ def match(
     as_json: AsJson = False,
     top: Top = 15,
     jobs: Jobs = None,
+    save: Annotated[bool, typer.Option("--save", help="Record the run in the store "
+                                                      "(see `symbiosis runs`).")] = False,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="Store URL for --save: sqlite:///path, neo4j://host:7687 or "
+                        "bolt://host:7687 (default: $SYMBIOSIS_STORE, else a SQLite file "
+                        "under ~/.local/share/symbiosis).")] = None,
 ) -> None:
     """Find the optimal exchanges for DATASET and write exchanges.csv, offers.csv and
     summary.json.
@@ -234,7 +249,7 @@ def match(
     """
     out_dir = out if out is not None else Path("symbiosis-out") / (dataset.stem or "dataset")
     _run_match(dataset, out_dir, max_km, circuity, objective, method, quiet, as_json, top,
-               jobs)
+               jobs, save, store)
 
 
 @app.command()
@@ -297,6 +312,9 @@ def materials() -> None:
 
 def main() -> None:
     """Console-script entry point: map the engine's errors to exit codes in one place."""
+    from api.cli_store import register  # db, runs, analyze; imported here: no import cycle
+
+    register(app)
     try:
         code = app(standalone_mode=False)
     except InvalidDataError as exc:

@@ -23,6 +23,7 @@ from symbiosis.store.records import (
     RunInfo,
     RunRecord,
     dataset_from_rows,
+    diff_runs,
     rows_from_dataset,
     write_dataset_folder,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "StoreURL",
     "dataset_from_rows",
     "default_store_url",
+    "diff_runs",
     "open_store",
     "parse_store_url",
     "rows_from_dataset",

@@ -29,6 +29,7 @@ __all__ = [
     "RunInfo",
     "RunRecord",
     "dataset_from_rows",
+    "diff_runs",
     "rows_from_dataset",
     "write_dataset_folder",
 ]
@@ -237,3 +238,35 @@ def write_dataset_folder(rows: DatasetRows, folder: str | Path) -> list[Path]:
             writer.writerows([_text(r.get(c)) for c in cols] for r in body)
         written.append(path)
     return written
+
+
+def diff_runs(before: RunRecord, after: RunRecord, rel_tol: float = 1e-9) -> list[Row]:
+    """Exchanges that appeared, vanished or changed from `before` to `after`, keyed by
+    (supplier, receiver, offered material, needed material); quantities summed per key."""
+    def totals(run: RunRecord) -> dict[tuple[str, str, str, str], tuple[float, float]]:
+        out: dict[tuple[str, str, str, str], tuple[float, float]] = {}
+        for x in run.exchanges:
+            key = (x["offer_enterprise_id"], x["need_enterprise_id"], x["offer_material"],
+                   x["need_material"])
+            q, _ = out.get(key, (0.0, 0.0))
+            out[key] = (q + float(x["quantity"]), float(x["distance_km"]))
+        return out
+
+    a, b = totals(before), totals(after)
+    rows: list[Row] = []
+    for key in sorted(set(a) | set(b)):
+        qa, ka = a.get(key, (None, None))
+        qb, kb = b.get(key, (None, None))
+        if qa is None:
+            change = "appeared"
+        elif qb is None:
+            change = "vanished"
+        elif math.isclose(qa, qb, rel_tol=rel_tol) and ka == kb:
+            continue
+        else:
+            change = "changed"
+        rows.append({"change": change, "offer_enterprise_id": key[0],
+                     "need_enterprise_id": key[1], "offer_material": key[2],
+                     "need_material": key[3], "quantity_before": qa, "quantity_after": qb,
+                     "distance_km": kb if kb is not None else ka})
+    return rows

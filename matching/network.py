@@ -54,6 +54,10 @@ __all__ = [
 MAX_LOOPS = 1000  # cycles and chains listed at most (a dense region has very many)
 MAX_LOOP_LENGTH = 8
 BETWEENNESS_SAMPLE = 1000  # above this many enterprises, betweenness is sampled (seeded)
+# re-solves x candidate arcs below which one process beats spawning workers (a spawned
+# worker costs ~1 s of imports; a 300-enterprise region, 264 re-solves of ~7 ms, is faster
+# alone: benchmarks/README.md)
+PARALLEL_MIN_WORK = 50_000_000
 
 
 def exchange_graph(exchanges: pd.DataFrame) -> nx.DiGraph:
@@ -219,12 +223,13 @@ def _worker(enterprise: str) -> float:
 
 def keystones(dataset: Dataset, options: MatchOptions | None = None,
               cand: Candidates | None = None, enterprises: list[str] | None = None,
-              jobs: int | None = None, parallel_from: int = 32) -> pd.DataFrame:
+              jobs: int | None = None,
+              min_work: int = PARALLEL_MIN_WORK) -> pd.DataFrame:
     """Each enterprise (default: every one with a candidate arc) leaves in turn; the rest is
     re-solved. Columns: tonnes matched after, tonnes lost, utilization after and its drop
     (percentage points), ranked by tonnes lost (ties by id). Worker processes (spawned) run
-    the re-solves side by side when `jobs` > 1 and at least `parallel_from` enterprises
-    leave in turn (below that, starting workers costs more than it saves)."""
+    the re-solves side by side when `jobs` > 1 and re-solves x arcs reaches `min_work`
+    (below that, starting workers costs more than it saves)."""
     options = options or MatchOptions()
     if cand is None:
         cand = build_candidates(dataset, options.max_km, options.circuity)
@@ -241,7 +246,7 @@ def keystones(dataset: Dataset, options: MatchOptions | None = None,
             set(dataset.needs["enterprise_id"].to_numpy()[cand.need])
         enterprises = sorted(str(e) for e in active)
     jobs = _usable_cores() if jobs is None else max(1, jobs)
-    if jobs > 1 and len(enterprises) >= max(2, parallel_from):
+    if jobs > 1 and len(enterprises) >= 2 and len(enterprises) * len(cand) >= min_work:
         context = multiprocessing.get_context("spawn")
         # the solves read only the offer and need frames; the taxonomy (read-only mapping
         # proxies) does not pickle and is not needed there

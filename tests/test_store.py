@@ -291,3 +291,45 @@ def test_summary_is_plain_json(store_url: str) -> None:
     assert back.summary == record.summary
     assert json.loads(json.dumps(back.summary)) == record.summary
     assert back.version is None and back.exchanges == []
+
+
+def test_sqlite_file_is_versioned_wal_with_foreign_keys(tmp_path: Path) -> None:
+    import sqlite3
+
+    from symbiosis.store.sqlite import MIGRATIONS
+
+    path = tmp_path / "deep" / "folder" / "s.db"
+    open_store(f"sqlite://{path}").close()  # created with its folders on first use
+    open_store(f"sqlite://{path}").close()  # a second open applies nothing twice
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [
+            (n,) for n in range(1, len(MIGRATIONS) + 1)]
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        db.execute("PRAGMA foreign_keys=ON")
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("INSERT INTO offers VALUES ('O', 'nobody', 'fly_ash', 1, '{}')")
+    finally:
+        db.close()
+
+
+def test_lost_connection_is_retried_until_the_server_is_back(tmp_path: Path) -> None:
+    import threading
+
+    server = start_falkordb(tmp_path / "first")
+    store = open_store(server.url(), retries=10, backoff_s=0.05)
+    server.stop()
+    restarted: list[FalkorDB] = []
+
+    def restart() -> None:  # the same ports, a moment later
+        restarted.append(start_falkordb(tmp_path / "second", server.port, server.bolt_port))
+
+    thread = threading.Thread(target=restart)
+    thread.start()
+    try:
+        assert store.runs() == []  # retried with backoff until the new server answered
+    finally:
+        thread.join()
+        store.close()
+        for s in restarted:
+            s.stop()

@@ -21,6 +21,7 @@ from symbiosis.errors import StoreError, StoreUnavailableError
 from symbiosis.store import (
     RunRecord,
     dataset_from_rows,
+    default_store_url,
     open_store,
     parse_store_url,
     rows_from_dataset,
@@ -258,6 +259,12 @@ def test_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ("postgres://x", "sqlite://", "bolt://"):
         with pytest.raises(StoreError):
             parse_store_url(bad)
+    monkeypatch.delenv("SYMBIOSIS_STORE", raising=False)
+    monkeypatch.setenv("SYMBIOSIS_NEO4J_URI", "bolt://graph.example:7687")
+    assert default_store_url() == "bolt://graph.example:7687"
+    monkeypatch.delenv("SYMBIOSIS_NEO4J_URI")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_store_url() == f"sqlite://{tmp_path / 'xdg' / 'symbiosis' / 'symbiosis.db'}"
     monkeypatch.setenv("SYMBIOSIS_STORE", f"sqlite://{tmp_path / 'env.db'}")
     with open_store() as store:
         assert store.current_version() is None

@@ -96,8 +96,9 @@ BOLT_SCHEMES = ("neo4j", "neo4j+s", "neo4j+ssc", "bolt", "bolt+s", "bolt+ssc")
 
 
 def default_store_url() -> str:
-    """`SYMBIOSIS_STORE`, else a SQLite file under $XDG_DATA_HOME (~/.local/share)."""
-    env = os.environ.get("SYMBIOSIS_STORE")
+    """`SYMBIOSIS_STORE`, else `SYMBIOSIS_NEO4J_URI`, else a SQLite file under
+    $XDG_DATA_HOME (~/.local/share)."""
+    env = os.environ.get("SYMBIOSIS_STORE") or os.environ.get("SYMBIOSIS_NEO4J_URI")
     if env:
         return env
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")

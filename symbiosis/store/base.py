@@ -102,7 +102,7 @@ def default_store_url() -> str:
     if env:
         return env
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return f"sqlite:///{base / 'symbiosis' / 'symbiosis.db'}"
+    return f"sqlite://{base / 'symbiosis' / 'symbiosis.db'}"
 
 
 def parse_store_url(url: str) -> StoreURL:

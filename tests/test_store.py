@@ -340,3 +340,12 @@ def test_lost_connection_is_retried_until_the_server_is_back(tmp_path: Path) -> 
         store.close()
         for s in restarted:
             s.stop()
+
+
+def test_oversized_run_is_refused_not_hung(falkordb: FalkorDB) -> None:
+    falkordb.wipe()
+    record = RunRecord({}, "h", {"big": ["湘潭" * 20 for _ in range(2000)]}, [])
+    with open_store(falkordb.url()) as store:
+        with pytest.raises(StoreError, match="too large"):
+            store.save_run(record)
+        assert store.runs() == []

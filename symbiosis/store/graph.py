@@ -124,6 +124,7 @@ RETURN c13 AS staged
 PUBLISH = " ".join(PUBLISH.split())  # FalkorDB takes Bolt messages of 4 KB at most
 # FalkorDB 4.16 drops the connection (and crashes) on a Bolt message over ~4,090 bytes
 FALKORDB_MESSAGE_BYTES = 3900
+FALKORDB_RECORD_BYTES = 60_000  # and it cannot send a record of 64 KB or more back
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -487,6 +488,10 @@ class GraphRepository:
                 n=len(run.exchanges))
             for prop, value in (("parameters", run.parameters), ("summary", run.summary)):
                 text = json.dumps(value, ensure_ascii=False)
+                if self._falkordb and len(text.encode("utf-8")) > FALKORDB_RECORD_BYTES:
+                    # its Bolt server cannot send a record over 64 KB back (the reader hangs)
+                    raise StoreError(f"the run's {prop} ({len(text):,} characters of JSON) "
+                                     f"is too large for the FalkorDB store at {self.url}")
                 step = (self._budget or 10**9) // 4  # a UTF-8 character is up to 4 bytes
                 for start in range(0, len(text), step):
                     self._query("recording the run",

@@ -139,8 +139,8 @@ def db_history(store: StoreOpt = None) -> None:
                      else "left")
     for v in versions:
         mark = " *" if current is not None and v.version == current.version else ""
-        t.add_row(f"{v.version}{mark}", v.imported_at[:19], v.source, f"{v.enterprises:,}",
-                  f"{v.offers:,}", f"{v.needs:,}", v.hash[:12])
+        t.add_row(f"{v.version}{mark}", v.imported_at[:16].replace("T", " "), v.source,
+                  f"{v.enterprises:,}", f"{v.offers:,}", f"{v.needs:,}", v.hash[:12])
     out_console.print(t)
 
 
@@ -170,7 +170,7 @@ def runs_list(store: StoreOpt = None) -> None:
         t.add_column(col, justify="left" if col in ("created (UTC)",) else "right")
     for r in runs:
         max_km = r.parameters.get("max_km")
-        t.add_row(str(r.id), r.created_at[:19], str(r.version or "-"),
+        t.add_row(str(r.id), r.created_at[:16].replace("T", " "), str(r.version or "-"),
                   "default" if max_km is None else f"{max_km:g}", f"{r.exchanges:,}",
                   _fmt(r.summary.get("tonnes_matched")), _pct(r.summary.get("utilization_rate")))
     out_console.print(t)
@@ -186,7 +186,7 @@ def runs_show(run: RunArg, store: StoreOpt = None, top: Top = 15) -> None:
     head = Table(title=f"Run {record.id}", show_header=False, title_justify="left")
     head.add_column(style="bold")
     head.add_column()
-    head.add_row("Created (UTC)", record.created_at[:19])
+    head.add_row("Created (UTC)", record.created_at[:19].replace("T", " "))
     head.add_row("Dataset", f"version {record.version}, hash {record.dataset_hash[:12]}")
     for key in ("max_km", "circuity", "objective", "method"):
         if key in record.parameters:

@@ -3,9 +3,11 @@ session). Every test runs on both; a Bolt test gets its own graph (database)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -349,3 +351,37 @@ def test_oversized_run_is_refused_not_hung(falkordb: FalkorDB) -> None:
         with pytest.raises(StoreError, match="too large"):
             store.save_run(record)
         assert store.runs() == []
+
+
+def test_staging_of_a_killed_bolt_writer_is_swept(falkordb: FalkorDB, demo_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer killed mid-import leaves `:Staged` nodes that readers never see; the next
+    open sweeps those older than STALE_STAGING (here: all of them)."""
+    import neo4j
+
+    from symbiosis.store import graph
+
+    falkordb.wipe()
+    child = subprocess.Popen([sys.executable, "-c", CHILD, falkordb.url(), str(demo_path)],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert child.stdout is not None
+    assert child.stdout.readline().startswith("writing")
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+
+    def staged() -> int:
+        with neo4j.GraphDatabase.driver(falkordb.url(), auth=None) as driver:
+            records, _, _ = driver.execute_query("MATCH (s:Staged) RETURN count(s) AS n")
+        with contextlib.suppress(OSError):  # FalkorDB's lost handshake after GOODBYE
+            socket.create_connection(("127.0.0.1", falkordb.bolt_port), timeout=1).close()
+        return int(records[0]["n"])
+
+    assert staged() > 0
+    with open_store(falkordb.url()) as store:  # a young leftover stays (its writer may live)
+        assert store.current_version() is None
+    assert staged() > 0
+    monkeypatch.setattr(graph, "STALE_STAGING", graph.timedelta(seconds=-1))
+    with open_store(falkordb.url()) as store:
+        assert store.current_version() is None
+    assert staged() == 0

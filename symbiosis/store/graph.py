@@ -58,15 +58,15 @@ STALE_STAGING = timedelta(hours=1)
 KEYS = (("Enterprise", "id"), ("Offer", "id"), ("Need", "id"), ("Material", "slug"),
         ("Park", "name"), ("Run", "id"), ("Version", "version"), ("Meta", "key"),
         ("Staged", "key"))
-INDEXES = (("Staged", "import"), ("Version", "import"))
+INDEXES = (("Staged", "import_id"), ("Version", "import_id"))
 
 PUBLISH = """
 MATCH (m:Meta {key: 'store'})
-SET m.lock = $import
+SET m.lock = $import_id
 WITH m, coalesce(m.versions, 0) + 1 AS v
 SET m.versions = v, m.current = v, m.offer_columns = $offer_columns,
     m.need_columns = $need_columns, m.has_substitutions = $has_substitutions
-CREATE (:Version {version: v, import: $import, hash: $hash, source: $source,
+CREATE (:Version {version: v, import_id: $import_id, hash: $hash, source: $source,
                   imported_at: $imported_at, enterprises: $n_enterprises,
                   offers: $n_offers, needs: $n_needs})
 WITH count(*) AS c0
@@ -82,42 +82,42 @@ MATCH (:Enterprise)-[r:IN]->(:Park) DELETE r
 WITH count(*) AS c5
 MATCH (e:Enterprise) WHERE e.listed = true SET e.listed = false
 WITH count(*) AS c6
-MATCH (s:Staged {import: $import, kind: 'enterprise'})
+MATCH (s:Staged {import_id: $import_id, kind: 'enterprise'})
 MERGE (e:Enterprise {id: s.id})
 SET e.name = s.name, e.sector = s.sector, e.lon = NUM(s.lon),
     e.lat = NUM(s.lat), e.park = s.park,
     e.seq = s.seq, e.listed = true
 WITH count(*) AS c7
-MATCH (s:Staged {import: $import, kind: 'enterprise'}) WHERE s.park <> ''
+MATCH (s:Staged {import_id: $import_id, kind: 'enterprise'}) WHERE s.park <> ''
 MATCH (e:Enterprise {id: s.id})
 MERGE (p:Park {name: s.park})
 CREATE (e)-[:IN]->(p)
 WITH count(*) AS c8
-MATCH (s:Staged {import: $import, kind: 'offers'})
+MATCH (s:Staged {import_id: $import_id, kind: 'offers'})
 MATCH (e:Enterprise {id: s.enterprise_id})
 MERGE (mat:Material {slug: s.material})
 CREATE (e)-[:OFFERS]->(o:Offer {id: s.id, enterprise_id: s.enterprise_id,
         material: s.material, quantity: NUM(s.quantity), extra: s.extra,
         seq: s.seq})-[:OF]->(mat)
 WITH count(*) AS c9
-MATCH (s:Staged {import: $import, kind: 'needs'})
+MATCH (s:Staged {import_id: $import_id, kind: 'needs'})
 MATCH (e:Enterprise {id: s.enterprise_id})
 MERGE (mat:Material {slug: s.material})
 CREATE (e)-[:NEEDS]->(n:Need {id: s.id, enterprise_id: s.enterprise_id,
         material: s.material, quantity: NUM(s.quantity), extra: s.extra,
         seq: s.seq})-[:OF]->(mat)
 WITH count(*) AS c10
-MATCH (s:Staged {import: $import, kind: 'distances'})
+MATCH (s:Staged {import_id: $import_id, kind: 'distances'})
 MATCH (a:Enterprise {id: s.from_id})
 MATCH (b:Enterprise {id: s.to_id})
 CREATE (a)-[:ROAD {distance_km: NUM(s.distance_km), seq: s.seq}]->(b)
 WITH count(*) AS c11
-MATCH (s:Staged {import: $import, kind: 'substitutions'})
+MATCH (s:Staged {import_id: $import_id, kind: 'substitutions'})
 MERGE (o:Material {slug: s.offer_material})
 MERGE (n:Material {slug: s.need_material})
 CREATE (o)-[:SERVES {ratio: NUM(s.ratio), seq: s.seq}]->(n)
 WITH count(*) AS c12
-MATCH (s:Staged {import: $import}) DELETE s
+MATCH (s:Staged {import_id: $import_id}) DELETE s
 WITH count(*) AS c13
 RETURN c13 AS staged
 """
@@ -314,13 +314,13 @@ class GraphRepository:
                progress: Progress | None) -> None:
         at = now_iso()
         query = ("UNWIND $rows AS r MERGE (s:Staged {key: r.key}) "
-                 "SET s += r, s.import = $import, s.kind = $kind, s.staged_at = $at")
+                 "SET s += r, s.import_id = $import_id, s.kind = $kind, s.staged_at = $at")
         keyed = [{**{k: v for k, v in r.items() if v is not None},
                   "key": f"{import_id}:{kind}:{i}", "seq": i} for i, r in enumerate(rows)]
         done = 0
-        for batch in self._batches(query, keyed, kind=kind, at=at, imp=import_id):
+        for batch in self._batches(query, keyed, kind=kind, at=at, import_id=import_id):
             self._query(f"staging {kind}", query, rows=batch, kind=kind, at=at,
-                        **{"import": import_id})
+                        import_id=import_id)
             done += len(batch)
             if progress is not None:
                 progress(kind, done)
@@ -330,7 +330,7 @@ class GraphRepository:
         """Stage the rows in batches, then publish them in one statement."""
         rows = rows_from_dataset(dataset)
         import_id = uuid.uuid4().hex
-        params = {"import": import_id, "hash": rows.content_hash(),
+        params = {"import_id": import_id, "hash": rows.content_hash(),
                   "source": source or dataset.source, "imported_at": now_iso(),
                   "n_enterprises": len(rows.enterprises), "n_offers": len(rows.offers),
                   "n_needs": len(rows.needs), "offer_columns": list(rows.offer_columns),
@@ -354,18 +354,18 @@ class GraphRepository:
             # if the server is unreachable now, the sweep in init() removes it later
             with contextlib.suppress(StoreError):
                 self._query("discarding a failed import",
-                            "MATCH (s:Staged {import: $import}) DELETE s",
-                            **{"import": import_id})
+                            "MATCH (s:Staged {import_id: $import_id}) DELETE s",
+                            import_id=import_id)
             raise
         found = self._query("reading the new version",
-                            "MATCH (v:Version {import: $import}) RETURN v.version AS v",
-                            **{"import": import_id})
+                            "MATCH (v:Version {import_id: $import_id}) RETURN v.version AS v",
+                            import_id=import_id)
         return self._versions(f"WHERE v.version = {int(found[0]['v'])}")[0]
 
     def _publish(self, import_id: str, params: dict[str, Any]) -> None:
         """The one statement that swaps the data. Retried only if it did not happen: a
         lost connection after the server committed must not publish twice."""
-        check = "MATCH (v:Version {import: $import}) RETURN count(v) AS n"
+        check = "MATCH (v:Version {import_id: $import_id}) RETURN count(v) AS n"
         delay = self._backoff_s
         for attempt in range(1, self._retries + 1):
             try:
@@ -382,7 +382,7 @@ class GraphRepository:
                         f"{attempt} times, last: {type(exc).__name__}: {exc})") from exc
                 time.sleep(delay)
                 delay *= 2
-                if self._query("checking the import", check, **{"import": import_id}
+                if self._query("checking the import", check, import_id=import_id
                                )[0]["n"]:
                     return
 

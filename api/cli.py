@@ -1,4 +1,5 @@
-"""The `symbiosis` command line: demo, match, frontier, report, validate, materials.
+"""The `symbiosis` command line: demo, match, frontier, report, validate, materials, the
+geography commands (from `api.cli_geo`) and db, runs, analyze (from `api.cli_store`).
 
 Exit codes are decided in one place, `main`: 0 success, 1 bad input (every problem listed,
 nothing written), 2 usage error. Heavy modules are imported inside commands so that
@@ -237,7 +238,8 @@ def _write_reports(out: Path, formats: str | None, lang: Lang) -> list[Path]:
 
 def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
                as_json: bool, top: int, report: str | None = None,
-               lang: Lang = Lang.en, geo: GeoRequest | None = None) -> None:
+               lang: Lang = Lang.en, geo: GeoRequest | None = None, save: bool = False,
+               store: str | None = None) -> None:
     t_start = time.perf_counter()
     with err_console.status("Loading dataset ...", spinner="dots") as status:
         from symbiosis.dataset import load_dataset
@@ -266,8 +268,15 @@ def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool
         written = cli_geo.export(ctx, result, out) if ctx is not None and geo and geo.export \
             else []
         _write_reports(out, report, lang)
+        if save:
+            status.update("Recording the run in the store ...")
+            from api.cli_store import save_run
+
+            saved = save_run(dataset, result, store)
     for warning in result.kpis.get("warnings", []) if not quiet else []:
         err_console.print(f"warning: {warning}", style="yellow", markup=False)
+    if save and not quiet:
+        err_console.print(f"Recorded as run {saved.id} (symbiosis runs show {saved.id})")
     if as_json:
         sys.stdout.write(json.dumps(result.summary(), ensure_ascii=False, default=str) + "\n")
     elif not quiet:
@@ -340,6 +349,12 @@ def match(
     parks: cli_geo.ParksOpt = None,
     zones: cli_geo.ZonesOpt = None,
     geo: cli_geo.GeoOpt = False,
+    save: Annotated[bool, typer.Option("--save", help="Record the run in the store "
+                                                      "(see `symbiosis runs`).")] = False,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="Store URL for --save: sqlite:///path, neo4j://host:7687 or "
+                        "bolt://host:7687 (default: $SYMBIOSIS_STORE, else a SQLite file "
+                        "under ~/.local/share/symbiosis).")] = None,
 ) -> None:
     """Find the optimal exchanges for DATASET and write exchanges.csv, offers.csv,
     needs.csv, enterprises.csv and summary.json.
@@ -351,7 +366,7 @@ def match(
     options = _options(max_km, circuity, objective, method, jobs, weights, transport_rate,
                        loading_cost)
     _run_match(dataset, out_dir, options, quiet, as_json, top, report, lang,
-               cli_geo.GeoRequest(roads, parks, zones, geo))
+               cli_geo.GeoRequest(roads, parks, zones, geo), save, store)
 
 
 @app.command()
@@ -513,6 +528,9 @@ cli_geo.register(app)
 
 def main() -> None:
     """Console-script entry point: map the engine's errors to exit codes in one place."""
+    from api.cli_store import register  # db, runs, analyze; imported here: no import cycle
+
+    register(app)
     try:
         code = app(standalone_mode=False)
     except InvalidDataError as exc:

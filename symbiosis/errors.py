@@ -14,6 +14,8 @@ __all__ = [
     "InvalidDataError",
     "Problem",
     "SolverError",
+    "StoreError",
+    "StoreUnavailableError",
     "SymbiosisError",
 ]
 
@@ -78,3 +80,11 @@ class InfeasibleError(SymbiosisError):
 
 class SolverError(SymbiosisError):
     """A solver failed or returned a status the engine cannot turn into a result."""
+
+
+class StoreError(SymbiosisError):
+    """The store refused an operation (unknown run, empty store, bad store URL ...)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store could not be reached, even after retrying with backoff."""

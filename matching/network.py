@@ -1,0 +1,331 @@
+"""What the symbiosis network tells: its size and connectance, who is central, which
+enterprises are keystones, and where materials close loops or run down chains.
+
+The network is the directed enterprise graph of a match result (supplier -> receiver, one
+edge per pair, weighted by the quantity exchanged) or of the candidate arcs (who *could*
+supply whom). Definitions, so figures are comparable between runs:
+
+- size: enterprises with at least one edge (`nodes`), supplier->receiver pairs (`edges`).
+- density: edges / (n (n - 1)) over the `nodes` of the network (networkx `density`).
+- connectance: L / S^2 with S = every enterprise of the dataset (directed food-web
+  connectance, Martinez 1992, Ecological Monographs 62:367).
+- betweenness: share of shortest supplier->receiver paths through an enterprise,
+  normalised by (n - 1)(n - 2) (Brandes 2001, via networkx).
+- keystone: mass-family tonnes matched that the region loses when the enterprise leaves
+  with all its offers and needs, the rest re-solved to the optimum.
+- cycle: a closed loop of enterprises, each supplying the next (a simple cycle).
+- chain: a path from an enterprise that receives nothing to one that supplies nothing,
+  through enterprises on no cycle, with at least three enterprises (cascade use).
+- partner diversity: distinct partners, and the Shannon index H = -sum p ln p of the
+  enterprise's exchanges over its partners (p = share of its exchanges with each one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from matching.candidates import Candidates, build_candidates
+from matching.model import MatchOptions, _usable_cores, solve_candidates
+from symbiosis.dataset import Dataset
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from matching.result import MatchResult
+
+__all__ = [
+    "analyze_network",
+    "candidate_graph",
+    "chains",
+    "cycles",
+    "enterprise_table",
+    "exchange_graph",
+    "keystones",
+    "network_size",
+]
+
+MAX_LOOPS = 1000  # cycles and chains listed at most (a dense region has very many)
+MAX_LOOP_LENGTH = 8
+BETWEENNESS_SAMPLE = 1000  # above this many enterprises, betweenness is sampled (seeded)
+# re-solves x candidate arcs below which one process beats spawning workers (a spawned
+# worker costs ~1 s of imports; a 300-enterprise region, 264 re-solves of ~7 ms, is faster
+# alone: benchmarks/README.md)
+PARALLEL_MIN_WORK = 50_000_000
+
+
+def exchange_graph(exchanges: pd.DataFrame) -> nx.DiGraph:
+    """Supplier -> receiver graph of exchanges; edge attributes: `quantity` (summed),
+    `exchanges` (count), `materials` (sorted offered materials)."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    if len(exchanges):
+        grouped = exchanges.groupby(["offer_enterprise_id", "need_enterprise_id"], sort=True)
+        agg = grouped.agg(quantity=("quantity", "sum"), exchanges=("quantity", "size"),
+                          materials=("offer_material", lambda m: sorted(set(m))))
+        for (a, b), row in agg.iterrows():
+            graph.add_edge(str(a), str(b), quantity=float(row["quantity"]),
+                           exchanges=int(row["exchanges"]), materials=list(row["materials"]))
+    return graph
+
+
+def candidate_graph(dataset: Dataset, cand: Candidates) -> nx.DiGraph:
+    """Supplier -> receiver graph of the candidate arcs (each pair once, with its arc count)."""
+    import networkx as nx
+
+    offer_ent = dataset.offers["enterprise_id"].to_numpy(dtype=object)[cand.offer]
+    need_ent = dataset.needs["enterprise_id"].to_numpy(dtype=object)[cand.need]
+    pairs = pd.DataFrame({"a": offer_ent, "b": need_ent}).value_counts(sort=False)
+    graph = nx.DiGraph()
+    graph.add_edges_from((str(a), str(b), {"arcs": int(n)}) for (a, b), n in pairs.items())
+    return graph
+
+
+def network_size(graph: nx.DiGraph, enterprises: int) -> dict[str, Any]:
+    """Nodes, edges, density and connectance (see the module table)."""
+    import networkx as nx
+
+    n, edges = graph.number_of_nodes(), graph.number_of_edges()
+    return {
+        "enterprises": enterprises,
+        "nodes": n,
+        "edges": edges,
+        "density": nx.density(graph) if n > 1 else 0.0,
+        "connectance": edges / enterprises**2 if enterprises else 0.0,
+        "components": nx.number_weakly_connected_components(graph) if n else 0,
+    }
+
+
+def _canonical(cycle: list[str]) -> list[str]:
+    start = cycle.index(min(cycle))
+    return cycle[start:] + cycle[:start]
+
+
+def cycles(graph: nx.DiGraph, limit: int = MAX_LOOPS,
+           max_length: int = MAX_LOOP_LENGTH) -> list[list[str]]:
+    """Closed loops (each starting at its smallest id), shortest first, at most `limit`."""
+    import networkx as nx
+
+    found: list[list[str]] = []
+    for cycle in nx.simple_cycles(graph, length_bound=max_length):
+        found.append(_canonical([str(c) for c in cycle]))
+        if len(found) >= limit:
+            break
+    return sorted(found, key=lambda c: (len(c), c))
+
+
+def chains(graph: nx.DiGraph, limit: int = MAX_LOOPS,
+           max_length: int = MAX_LOOP_LENGTH) -> list[list[str]]:
+    """Cascades of at least three enterprises through enterprises on no cycle, from one
+    that receives nothing (within them) to one that supplies nothing, longest first."""
+    import networkx as nx
+
+    on_cycle = {n for comp in nx.strongly_connected_components(graph) if len(comp) > 1
+                for n in comp}
+    dag = graph.subgraph([n for n in graph if n not in on_cycle])
+    sources = sorted(n for n in dag if dag.in_degree(n) == 0)
+    sinks = sorted(n for n in dag if dag.out_degree(n) == 0)
+    found: list[list[str]] = []
+    for src in sources:
+        for path in nx.all_simple_paths(dag, src, sinks, cutoff=max_length - 1):
+            if len(path) >= 3:
+                found.append([str(p) for p in path])
+                if len(found) >= limit:
+                    return sorted(found, key=lambda c: (-len(c), c))
+    return sorted(found, key=lambda c: (-len(c), c))
+
+
+def enterprise_table(graph: nx.DiGraph, dataset: Dataset) -> pd.DataFrame:
+    """Per enterprise in the network: degrees, betweenness, partners, materials, Shannon
+    diversity of its exchanges over partners; sorted by betweenness, then degree."""
+    import networkx as nx
+
+    n = graph.number_of_nodes()
+    if n == 0:
+        return pd.DataFrame(columns=["enterprise_id", "name", "in_degree", "out_degree",
+                                     "degree", "betweenness", "partners", "materials",
+                                     "shannon"])
+    k = BETWEENNESS_SAMPLE if n > BETWEENNESS_SAMPLE else None
+    between = nx.betweenness_centrality(graph, k=k, seed=0 if k else None, normalized=True)
+    names = dataset.enterprises["name"]
+    rows = []
+    for node in graph:
+        weights: dict[str, int] = {}
+        materials: set[str] = set()
+        for _, other, data in graph.out_edges(node, data=True):
+            weights[other] = weights.get(other, 0) + data.get("exchanges", 1)
+            materials.update(data.get("materials", []))
+        for other, _, data in graph.in_edges(node, data=True):
+            weights[other] = weights.get(other, 0) + data.get("exchanges", 1)
+            materials.update(data.get("materials", []))
+        total = sum(weights.values())
+        shannon = -sum(w / total * math.log(w / total) for w in weights.values()) \
+            if total else 0.0
+        rows.append({
+            "enterprise_id": str(node),
+            "name": str(names.get(node, "")),
+            "in_degree": graph.in_degree(node),
+            "out_degree": graph.out_degree(node),
+            "degree": graph.degree(node),
+            "betweenness": float(between[node]),
+            "partners": len(weights),
+            "materials": len(materials),
+            "shannon": shannon + 0.0,  # no -0.0
+        })
+    table = pd.DataFrame(rows)
+    return table.sort_values(["betweenness", "degree", "enterprise_id"],
+                             ascending=[False, False, True]).reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- keystones
+
+_WORKER: dict[str, Any] = {}
+
+
+def _mass_offers(dataset: Dataset) -> np.ndarray:
+    fam = {slug: str(m.family) for slug, m in dataset.taxonomy.materials.items()}
+    return np.asarray(dataset.offers["material"].map(fam).to_numpy(dtype=object) == "mass",
+                      dtype=bool)
+
+
+def _without(dataset: Dataset, cand: Candidates, offer_mass: np.ndarray, enterprise: str,
+             options: MatchOptions) -> float:
+    """Mass tonnes matched at the optimum when `enterprise` leaves (its arcs dropped)."""
+    offer_gone = (dataset.offers["enterprise_id"] == enterprise).to_numpy()
+    need_gone = (dataset.needs["enterprise_id"] == enterprise).to_numpy()
+    keep = ~offer_gone[cand.offer] & ~need_gone[cand.need]
+    sub = dataclasses.replace(
+        cand, offer=cand.offer[keep], need=cand.need[keep],
+        distance_km=cand.distance_km[keep], ratio=cand.ratio[keep], rule=cand.rule[keep],
+        from_table=cand.from_table[keep], quality_unverified=cand.quality_unverified[keep])
+    if len(sub) == 0:
+        return 0.0
+    flows, _ = solve_candidates(dataset, sub, dataclasses.replace(options, jobs=1))
+    return float(flows[offer_mass[sub.offer]].sum())
+
+
+def _init_worker(dataset: Dataset, cand: Candidates, offer_mass: np.ndarray,
+                 options: MatchOptions) -> None:
+    _WORKER.update(dataset=dataset, cand=cand, offer_mass=offer_mass, options=options)
+
+
+def _worker(enterprise: str) -> float:
+    return _without(_WORKER["dataset"], _WORKER["cand"], _WORKER["offer_mass"], enterprise,
+                    _WORKER["options"])
+
+
+def keystones(dataset: Dataset, options: MatchOptions | None = None,
+              cand: Candidates | None = None, enterprises: list[str] | None = None,
+              jobs: int | None = None,
+              min_work: int = PARALLEL_MIN_WORK) -> pd.DataFrame:
+    """Each enterprise (default: every one with a candidate arc) leaves in turn; the rest is
+    re-solved. Columns: tonnes matched after, tonnes lost, utilization after and its drop
+    (percentage points), ranked by tonnes lost (ties by id). Worker processes (spawned) run
+    the re-solves side by side when `jobs` > 1 and re-solves x arcs reaches `min_work`
+    (below that, starting workers costs more than it saves)."""
+    options = options or MatchOptions()
+    if cand is None:
+        cand = build_candidates(dataset, options.max_km, options.circuity)
+    flows, _ = solve_candidates(dataset, cand, options)
+    offer_mass = _mass_offers(dataset)
+    base = float(flows[offer_mass[cand.offer]].sum())
+    fam = {slug: str(m.family) for slug, m in dataset.taxonomy.materials.items()}
+    offers = dataset.offers
+    mass_offered = offers["quantity"].where(offers["material"].map(fam) == "mass", 0.0)
+    offered_by = mass_offered.groupby(offers["enterprise_id"]).sum()
+    total_offered = float(mass_offered.sum())
+    if enterprises is None:
+        active = set(offers["enterprise_id"].to_numpy()[cand.offer]) | \
+            set(dataset.needs["enterprise_id"].to_numpy()[cand.need])
+        enterprises = sorted(str(e) for e in active)
+    jobs = _usable_cores() if jobs is None else max(1, jobs)
+    if jobs > 1 and len(enterprises) >= 2 and len(enterprises) * len(cand) >= min_work:
+        context = multiprocessing.get_context("spawn")
+        # the solves read only the offer and need frames; the taxonomy (read-only mapping
+        # proxies) does not pickle and is not needed there
+        light = dataclasses.replace(dataset, taxonomy=None, warnings=())  # type: ignore
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                                 initializer=_init_worker,
+                                 initargs=(light, cand, offer_mass, options)) as pool:
+            after = list(pool.map(_worker, enterprises,
+                                  chunksize=max(1, len(enterprises) // (4 * jobs))))
+    else:
+        after = [_without(dataset, cand, offer_mass, e, options) for e in enterprises]
+    rate = base / total_offered if total_offered else None
+    rows = []
+    for ent, matched in zip(enterprises, after, strict=True):
+        offered_after = total_offered - float(offered_by.get(ent, 0.0))
+        rate_after = matched / offered_after if offered_after > 0 else None
+        rows.append({
+            "enterprise_id": ent,
+            "name": str(dataset.enterprises["name"].get(ent, "")),
+            "tonnes_matched_after": matched,
+            "tonnes_lost": max(0.0, base - matched),
+            "utilization_after": rate_after,
+            "utilization_drop_pp": None if rate is None or rate_after is None
+            else 100 * (rate - rate_after),
+        })
+    table = pd.DataFrame(rows, columns=["enterprise_id", "name", "tonnes_matched_after",
+                                        "tonnes_lost", "utilization_after",
+                                        "utilization_drop_pp"])
+    table = table.sort_values(["tonnes_lost", "enterprise_id"], ascending=[False, True],
+                              kind="stable").reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    table.attrs["tonnes_matched"] = base
+    table.attrs["utilization_rate"] = rate
+    return table
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for row in frame.to_dict(orient="records"):
+        out.append({str(k): (None if isinstance(v, float) and not math.isfinite(v)
+                             else v.item() if hasattr(v, "item") else v)
+                    for k, v in row.items()})
+    return out
+
+
+def analyze_network(dataset: Dataset, result: MatchResult, options: MatchOptions | None = None,
+                    jobs: int | None = None, keystone_count: int | None = None,
+                    cand: Candidates | None = None) -> dict[str, Any]:
+    """Everything `symbiosis analyze` reports, JSON-ready: the exchange network (size,
+    enterprises, cycles, chains), the candidate network's size, and the keystones."""
+    options = options or MatchOptions()
+    if cand is None:
+        cand = build_candidates(dataset, options.max_km, options.circuity)
+    graph = exchange_graph(result.exchanges)
+    n_ent = len(dataset.enterprises)
+    table = enterprise_table(graph, dataset)
+    loops, cascades = cycles(graph), chains(graph)
+    keys = keystones(dataset, options, cand=cand, enterprises=sorted(graph.nodes), jobs=jobs)
+    if keystone_count is not None:
+        keys = keys.head(keystone_count)
+    return {
+        "dataset": dataset.source,
+        "parameters": {"max_km": options.max_km, "circuity": options.circuity,
+                       "objective": options.objective},
+        "exchange_network": {
+            **network_size(graph, n_ent),
+            "tonnes_matched": result.kpis.get("tonnes_matched"),
+            "utilization_rate": result.kpis.get("utilization_rate"),
+            "cycles": len(loops),
+            "chains": len(cascades),
+            "cycles_capped": len(loops) >= MAX_LOOPS,
+        },
+        "candidate_network": network_size(candidate_graph(dataset, cand), n_ent),
+        "enterprises": _records(table),
+        "keystones": _records(keys),
+        "cycles": loops,
+        "chains": cascades,
+        "definitions": "see matching/network.py: density = E / (n (n - 1)) over enterprises "
+                       "in the network; connectance = E / S^2 over every enterprise; "
+                       "keystone = mass tonnes matched lost when the enterprise leaves, "
+                       "re-solved to the optimum",
+    }

@@ -1,0 +1,272 @@
+"""Plain records the store keeps: a dataset as rows, its content hash, dataset versions and
+match runs. Both backends read and write only these, so they are compared by one contract.
+
+A dataset's rows hold exactly what its validated frames hold (NaN as None), so a stored
+dataset exported and loaded again gives the same frames, and the same content hash.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from symbiosis.dataset import Dataset
+
+__all__ = [
+    "EXCHANGE_FIELDS",
+    "DatasetRows",
+    "DatasetVersion",
+    "Park",
+    "RunInfo",
+    "RunRecord",
+    "dataset_from_rows",
+    "diff_runs",
+    "rows_from_dataset",
+    "write_dataset_folder",
+]
+
+Row = dict[str, Any]
+ENTERPRISE_FIELDS = ("id", "name", "sector", "lon", "lat", "park")
+CORE_LISTING_FIELDS = ("id", "enterprise_id", "material", "quantity")
+# the exchange columns a run keeps: the CLI contract's six, then the offer and need ids
+EXCHANGE_FIELDS = ("offer_enterprise_id", "need_enterprise_id", "offer_material",
+                   "need_material", "quantity", "distance_km", "offer_id", "need_id")
+
+
+@dataclass(frozen=True)
+class DatasetRows:
+    """A dataset as rows (one dict per row, every column of its frame, None for empty).
+
+    `offer_columns` / `need_columns` keep the listing tables' column order (including
+    quality columns that are empty everywhere); `substitutions` is None when the dataset
+    had no substitutions table (the built-in rules apply), [] when it had an empty one.
+    """
+
+    enterprises: list[Row]
+    offers: list[Row]
+    needs: list[Row]
+    distances: list[Row]
+    substitutions: list[Row] | None
+    offer_columns: tuple[str, ...]
+    need_columns: tuple[str, ...]
+
+    def content_hash(self) -> str:
+        """sha256 of the canonical JSON of every row: equal data, equal hash."""
+        body = {
+            "enterprises": self.enterprises, "offers": self.offers, "needs": self.needs,
+            "distances": self.distances, "substitutions": self.substitutions,
+            "offer_columns": list(self.offer_columns), "need_columns": list(self.need_columns),
+        }
+        text = json.dumps(body, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def extras(self, table: str) -> list[str]:
+        """Columns of `offers`/`needs` beyond id, enterprise_id, material, quantity."""
+        cols = self.offer_columns if table == "offers" else self.need_columns
+        return [c for c in cols if c not in CORE_LISTING_FIELDS]
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One import: a numbered, hashed version of the store's dataset."""
+
+    version: int
+    hash: str
+    source: str
+    imported_at: str
+    enterprises: int
+    offers: int
+    needs: int
+
+
+@dataclass(frozen=True)
+class Park:
+    """A park and how many listed enterprises are in it."""
+
+    name: str
+    enterprises: int
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A stored match run without its exchanges (for listings)."""
+
+    id: int
+    created_at: str
+    version: int | None
+    dataset_hash: str
+    parameters: dict[str, Any]
+    summary: dict[str, Any]
+    exchanges: int
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A match run to store or as read back: parameters, dataset version, KPIs, exchanges.
+
+    `exchanges` rows have EXCHANGE_FIELDS; `id` and `created_at` are set by the store.
+    """
+
+    parameters: dict[str, Any]
+    dataset_hash: str
+    summary: dict[str, Any]
+    exchanges: list[Row] = field(default_factory=list)
+    version: int | None = None
+    id: int | None = None
+    created_at: str = ""
+
+    def info(self) -> RunInfo:
+        """The listing form of this run."""
+        return RunInfo(int(self.id or 0), self.created_at, self.version, self.dataset_hash,
+                       self.parameters, self.summary, len(self.exchanges))
+
+    @classmethod
+    def from_result(cls, result: Any, dataset_hash: str) -> RunRecord:
+        """A record of a `matching.MatchResult` (typed Any: the store sits below matching)."""
+        kpis = dict(result.summary())
+        parameters = dict(kpis.pop("parameters", {}))
+        kpis.pop("materials", None)
+        kpis.pop("need_materials", None)
+        ex = result.exchanges
+        rows = [{k: _plain(v) for k, v in zip(EXCHANGE_FIELDS, values, strict=True)}
+                for values in ex[list(EXCHANGE_FIELDS)].itertuples(index=False, name=None)]
+        return cls(parameters=parameters, dataset_hash=dataset_hash,
+                   summary=_json_safe(kpis), exchanges=rows)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python; NaN -> None."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return _plain(value)
+
+
+def _frame_rows(frame: pd.DataFrame, index_name: str) -> list[Row]:
+    flat = frame.reset_index().rename(columns={index_name: "id"})
+    columns = list(flat.columns)
+    return [{c: _plain(v) for c, v in zip(columns, values, strict=True)}
+            for values in flat.itertuples(index=False, name=None)]
+
+
+def rows_from_dataset(dataset: Dataset) -> DatasetRows:
+    """The rows of a validated dataset (its frames, not its files)."""
+    from symbiosis.taxonomy import load_taxonomy
+
+    tax = dataset.taxonomy
+    subs: list[Row] | None = None
+    if tax.rules_source != load_taxonomy().rules_source:
+        subs = [{"need_material": n, "offer_material": o, "ratio": float(r.ratio)}
+                for (n, o), r in tax.rules.items()]
+    enterprises = [{k: row.get(k) for k in ENTERPRISE_FIELDS}
+                   for row in _frame_rows(dataset.enterprises, "enterprise_id")]
+    return DatasetRows(
+        enterprises=enterprises,
+        offers=_frame_rows(dataset.offers, "offer_id"),
+        needs=_frame_rows(dataset.needs, "need_id"),
+        distances=[
+            {"from_id": str(a), "to_id": str(b), "distance_km": float(km)}
+            for a, b, km in dataset.distances[["from_id", "to_id", "distance_km"]]
+            .itertuples(index=False, name=None)],
+        substitutions=subs,
+        offer_columns=("id", *dataset.offers.columns),
+        need_columns=("id", *dataset.needs.columns),
+    )
+
+
+def _text(value: Any) -> str:
+    """A cell as the dataset reader will parse it back to the same value."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    return str(value)
+
+
+def _tables(rows: DatasetRows) -> dict[str, tuple[list[str], list[Row]]]:
+    tables: dict[str, tuple[list[str], list[Row]]] = {
+        "enterprises": (list(ENTERPRISE_FIELDS), rows.enterprises),
+        "offers": (list(rows.offer_columns), rows.offers),
+        "needs": (list(rows.need_columns), rows.needs),
+    }
+    if rows.distances:
+        tables["distances"] = (["from_id", "to_id", "distance_km"], rows.distances)
+    if rows.substitutions is not None:
+        tables["substitutions"] = (["need_material", "offer_material", "ratio"],
+                                   rows.substitutions)
+    return tables
+
+
+def dataset_from_rows(rows: DatasetRows, source: str = "store") -> Dataset:
+    """Validate stored rows back into a `Dataset` (the same checks as a file)."""
+    from symbiosis.dataset import dataset_from_records
+
+    records: dict[str, list[Mapping[str, object]]] = {
+        name: [{c: _text(r.get(c)) for c in cols} for r in body]
+               for name, (cols, body) in _tables(rows).items()}
+    return dataset_from_records(records, source=source)
+
+
+def write_dataset_folder(rows: DatasetRows, folder: str | Path) -> list[Path]:
+    """Write the rows as a dataset folder (`symbiosis validate` accepts it)."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (cols, body) in _tables(rows).items():
+        path = out / f"{name}.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(cols)
+            writer.writerows([_text(r.get(c)) for c in cols] for r in body)
+        written.append(path)
+    return written
+
+
+def diff_runs(before: RunRecord, after: RunRecord, rel_tol: float = 1e-9) -> list[Row]:
+    """Exchanges that appeared, vanished or changed from `before` to `after`, keyed by
+    (supplier, receiver, offered material, needed material); quantities summed per key."""
+    def totals(run: RunRecord) -> dict[tuple[str, str, str, str], tuple[float, float]]:
+        out: dict[tuple[str, str, str, str], tuple[float, float]] = {}
+        for x in run.exchanges:
+            key = (x["offer_enterprise_id"], x["need_enterprise_id"], x["offer_material"],
+                   x["need_material"])
+            q, _ = out.get(key, (0.0, 0.0))
+            out[key] = (q + float(x["quantity"]), float(x["distance_km"]))
+        return out
+
+    a, b = totals(before), totals(after)
+    rows: list[Row] = []
+    for key in sorted(set(a) | set(b)):
+        qa, ka = a.get(key, (None, None))
+        qb, kb = b.get(key, (None, None))
+        if qa is None:
+            change = "appeared"
+        elif qb is None:
+            change = "vanished"
+        elif math.isclose(qa, qb, rel_tol=rel_tol) and ka == kb:
+            continue
+        else:
+            change = "changed"
+        rows.append({"change": change, "offer_enterprise_id": key[0],
+                     "need_enterprise_id": key[1], "offer_material": key[2],
+                     "need_material": key[3], "quantity_before": qa, "quantity_after": qb,
+                     "distance_km": kb if kb is not None else ka})
+    return rows

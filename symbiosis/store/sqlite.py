@@ -1,0 +1,304 @@
+"""The embedded store: one SQLite file (stdlib), WAL, foreign keys, versioned schema.
+
+Every write is one `BEGIN IMMEDIATE` transaction: an import replaces the current data
+whole or not at all, a crash or SIGKILL mid-write leaves the file as it was (SQLite's
+journal), and concurrent writers queue on the write lock (busy timeout) instead of
+failing. Readers in WAL mode never block and see the last committed import.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from symbiosis.errors import StoreError, StoreUnavailableError
+from symbiosis.store.base import BATCH_ROWS, Progress, now_iso
+from symbiosis.store.records import (
+    CORE_LISTING_FIELDS,
+    EXCHANGE_FIELDS,
+    DatasetRows,
+    DatasetVersion,
+    Park,
+    RunInfo,
+    RunRecord,
+    rows_from_dataset,
+)
+
+if TYPE_CHECKING:
+    from symbiosis.dataset import Dataset
+
+__all__ = ["MIGRATIONS", "SqliteRepository"]
+
+# one entry per schema version; never edit a released entry, append a new one
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE versions (
+        version INTEGER PRIMARY KEY AUTOINCREMENT,
+        hash TEXT NOT NULL, source TEXT NOT NULL, imported_at TEXT NOT NULL,
+        enterprises INTEGER NOT NULL, offers INTEGER NOT NULL, needs INTEGER NOT NULL);
+    CREATE TABLE parks (name TEXT PRIMARY KEY);
+    CREATE TABLE enterprises (
+        id TEXT PRIMARY KEY, name TEXT, sector TEXT,
+        lon REAL NOT NULL CHECK (lon BETWEEN -180 AND 180),
+        lat REAL NOT NULL CHECK (lat BETWEEN -90 AND 90),
+        park TEXT REFERENCES parks(name));
+    CREATE TABLE offers (
+        id TEXT PRIMARY KEY,
+        enterprise_id TEXT NOT NULL REFERENCES enterprises(id) ON DELETE CASCADE,
+        material TEXT NOT NULL, quantity REAL NOT NULL CHECK (quantity > 0),
+        extra TEXT NOT NULL);
+    CREATE TABLE needs (
+        id TEXT PRIMARY KEY,
+        enterprise_id TEXT NOT NULL REFERENCES enterprises(id) ON DELETE CASCADE,
+        material TEXT NOT NULL, quantity REAL NOT NULL CHECK (quantity > 0),
+        extra TEXT NOT NULL);
+    CREATE INDEX offers_enterprise ON offers(enterprise_id);
+    CREATE INDEX needs_enterprise ON needs(enterprise_id);
+    CREATE TABLE distances (
+        from_id TEXT NOT NULL REFERENCES enterprises(id) ON DELETE CASCADE,
+        to_id TEXT NOT NULL REFERENCES enterprises(id) ON DELETE CASCADE,
+        distance_km REAL NOT NULL CHECK (distance_km >= 0),
+        PRIMARY KEY (from_id, to_id));
+    CREATE TABLE substitutions (
+        need_material TEXT NOT NULL, offer_material TEXT NOT NULL,
+        ratio REAL NOT NULL CHECK (ratio > 0),
+        PRIMARY KEY (need_material, offer_material));
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL,
+        version INTEGER REFERENCES versions(version), dataset_hash TEXT NOT NULL,
+        parameters TEXT NOT NULL, summary TEXT NOT NULL, exchanges INTEGER NOT NULL);
+    CREATE TABLE exchanges (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        offer_enterprise_id TEXT NOT NULL, need_enterprise_id TEXT NOT NULL,
+        offer_material TEXT NOT NULL, need_material TEXT NOT NULL,
+        quantity REAL NOT NULL, distance_km REAL NOT NULL,
+        offer_id TEXT, need_id TEXT,
+        PRIMARY KEY (run_id, seq));
+    """,
+)
+BUSY_TIMEOUT_S = 60.0
+
+
+class SqliteRepository:
+    """`Repository` on a SQLite file, created (with its folder) on first use."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self.url = f"sqlite://{self.path}"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
+                                       isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailableError(f"cannot open the store {self.path}: {exc}") from exc
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoint, safe
+        self.init()
+
+    # ------------------------------------------------------------------ plumbing
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: committed if the block returns, rolled back if not."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailableError(f"the store {self.path} stayed locked by another "
+                                        f"writer for {BUSY_TIMEOUT_S:g} s: {exc}") from exc
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _schema_version(self) -> int:
+        self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = self._db.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def init(self) -> None:
+        """Apply the migrations this file lacks, each in its own transaction."""
+        if self._schema_version() >= len(MIGRATIONS):
+            return
+        with self._write() as db:
+            current = self._schema_version()  # re-read under the write lock
+            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def __enter__(self) -> SqliteRepository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ dataset
+
+    def import_dataset(self, dataset: Dataset, source: str = "",
+                       progress: Progress | None = None) -> DatasetVersion:
+        """Replace the current data by `dataset` as a new version, in one transaction."""
+        rows = rows_from_dataset(dataset)
+        digest = rows.content_hash()
+        source = source or dataset.source
+        with self._write() as db:
+            # runs and versions are history and stay; the current data is replaced
+            for table in ("distances", "offers", "needs", "enterprises", "parks",
+                          "substitutions"):
+                db.execute(f"DELETE FROM {table}")
+            parks = sorted({str(e["park"]) for e in rows.enterprises if e["park"]})
+            db.executemany("INSERT INTO parks (name) VALUES (?)", [(p,) for p in parks])
+            self._insert(db, "enterprises", ["id", "name", "sector", "lon", "lat", "park"],
+                         [[e["id"], e["name"], e["sector"], e["lon"], e["lat"],
+                           e["park"] or None] for e in rows.enterprises], progress)
+            for table, body in (("offers", rows.offers), ("needs", rows.needs)):
+                extras = rows.extras(table)
+                self._insert(db, table, [*CORE_LISTING_FIELDS, "extra"],
+                             [[r[c] for c in CORE_LISTING_FIELDS]
+                              + [json.dumps({c: r.get(c) for c in extras})] for r in body],
+                             progress)
+            self._insert(db, "distances", ["from_id", "to_id", "distance_km"],
+                         [[d["from_id"], d["to_id"], d["distance_km"]]
+                          for d in rows.distances], progress)
+            if rows.substitutions is not None:
+                self._insert(db, "substitutions", ["need_material", "offer_material", "ratio"],
+                             [[s["need_material"], s["offer_material"], s["ratio"]]
+                              for s in rows.substitutions], progress)
+            meta = {"offer_columns": list(rows.offer_columns),
+                    "need_columns": list(rows.need_columns),
+                    "has_substitutions": rows.substitutions is not None}
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('dataset', ?)",
+                       (json.dumps(meta),))
+            cur = db.execute(
+                "INSERT INTO versions (hash, source, imported_at, enterprises, offers, needs) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (digest, source, now_iso(), len(rows.enterprises), len(rows.offers),
+                 len(rows.needs)))
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('current', ?)",
+                       (str(cur.lastrowid),))
+        version = self.current_version()
+        assert version is not None
+        return version
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, table: str, columns: list[str],
+                values: list[list[Any]], progress: Progress | None) -> None:
+        sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
+               f"VALUES ({', '.join('?' * len(columns))})")
+        for start in range(0, len(values), BATCH_ROWS):
+            db.executemany(sql, values[start:start + BATCH_ROWS])
+            if progress is not None:
+                progress(table, min(start + BATCH_ROWS, len(values)))
+
+    def _version(self, row: tuple[Any, ...] | None) -> DatasetVersion | None:
+        return None if row is None else DatasetVersion(*row)
+
+    def current_version(self) -> DatasetVersion | None:
+        """The version of the current data."""
+        return self._version(self._db.execute(
+            "SELECT v.version, v.hash, v.source, v.imported_at, v.enterprises, v.offers, "
+            "v.needs FROM versions v JOIN meta m ON m.key = 'current' "
+            "AND v.version = CAST(m.value AS INTEGER)").fetchone())
+
+    def versions(self) -> list[DatasetVersion]:
+        """Every import, oldest first."""
+        rows = self._db.execute("SELECT version, hash, source, imported_at, enterprises, "
+                                "offers, needs FROM versions ORDER BY version").fetchall()
+        return [DatasetVersion(*r) for r in rows]
+
+    def dataset_rows(self) -> DatasetRows:
+        """The current dataset as rows, in import order."""
+        db = self._db
+        db.execute("BEGIN")  # one snapshot for every table
+        try:
+            meta_row = db.execute("SELECT value FROM meta WHERE key = 'dataset'").fetchone()
+            if meta_row is None:
+                raise StoreError(f"the store {self.path} holds no dataset yet; "
+                                 "run `symbiosis db import DATASET` first")
+            meta = json.loads(meta_row[0])
+            ent = [dict(zip(("id", "name", "sector", "lon", "lat", "park"), r, strict=True))
+                   for r in db.execute("SELECT id, name, sector, lon, lat, park "
+                                       "FROM enterprises ORDER BY rowid")]
+            for e in ent:
+                e["park"] = e["park"] or ""
+            listings = {}
+            for table in ("offers", "needs"):
+                listings[table] = [
+                    {"id": i, "enterprise_id": e, "material": m, "quantity": q,
+                     **json.loads(extra)}
+                    for i, e, m, q, extra in db.execute(
+                        f"SELECT id, enterprise_id, material, quantity, extra "
+                        f"FROM {table} ORDER BY rowid")]
+            dist = [{"from_id": a, "to_id": b, "distance_km": km} for a, b, km in
+                    db.execute("SELECT from_id, to_id, distance_km FROM distances "
+                               "ORDER BY rowid")]
+            subs = [{"need_material": n, "offer_material": o, "ratio": r} for n, o, r in
+                    db.execute("SELECT need_material, offer_material, ratio "
+                               "FROM substitutions ORDER BY rowid")]
+        finally:
+            db.execute("COMMIT")
+        return DatasetRows(ent, listings["offers"], listings["needs"], dist,
+                           subs if meta["has_substitutions"] else None,
+                           tuple(meta["offer_columns"]), tuple(meta["need_columns"]))
+
+    def parks(self) -> list[Park]:
+        """Parks with their enterprise counts."""
+        return [Park(n, c) for n, c in self._db.execute(
+            "SELECT p.name, count(e.id) FROM parks p LEFT JOIN enterprises e "
+            "ON e.park = p.name GROUP BY p.name ORDER BY p.name")]
+
+    # ------------------------------------------------------------------ runs
+
+    def save_run(self, run: RunRecord) -> RunInfo:
+        """Record a run and its exchanges in one transaction."""
+        created = now_iso()
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO runs (created_at, version, dataset_hash, parameters, summary, "
+                "exchanges) VALUES (?, ?, ?, ?, ?, ?)",
+                (created, run.version, run.dataset_hash, json.dumps(run.parameters),
+                 json.dumps(run.summary), len(run.exchanges)))
+            run_id = int(cur.lastrowid or 0)
+            self._insert(db, "exchanges", ["run_id", "seq", *EXCHANGE_FIELDS],
+                         [[run_id, i, *(x[f] for f in EXCHANGE_FIELDS)]
+                          for i, x in enumerate(run.exchanges)], None)
+        return RunInfo(run_id, created, run.version, run.dataset_hash, run.parameters,
+                       run.summary, len(run.exchanges))
+
+    _RUN_COLUMNS = "id, created_at, version, dataset_hash, parameters, summary, exchanges"
+
+    @staticmethod
+    def _info(row: tuple[Any, ...]) -> RunInfo:
+        i, created, version, digest, params, summary, n = row
+        return RunInfo(i, created, version, digest, json.loads(params), json.loads(summary), n)
+
+    def runs(self) -> list[RunInfo]:
+        """Every run, oldest first."""
+        return [self._info(r) for r in self._db.execute(
+            f"SELECT {self._RUN_COLUMNS} FROM runs ORDER BY id")]
+
+    def run(self, run_id: int) -> RunRecord:
+        """One run with its exchanges in their stored order."""
+        row = self._db.execute(f"SELECT {self._RUN_COLUMNS} FROM runs "
+                               "WHERE id = ?", (int(run_id),)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id} in the store {self.path}")
+        info = self._info(row)
+        exchanges = [dict(zip(EXCHANGE_FIELDS, r, strict=True)) for r in self._db.execute(
+            f"SELECT {', '.join(EXCHANGE_FIELDS)} FROM exchanges "
+            "WHERE run_id = ? ORDER BY seq", (info.id,))]
+        return RunRecord(parameters=info.parameters, dataset_hash=info.dataset_hash,
+                         summary=info.summary, exchanges=exchanges, version=info.version,
+                         id=info.id, created_at=info.created_at)

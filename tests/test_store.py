@@ -1,0 +1,387 @@
+"""One contract for both stores: SQLite and a real Bolt server (FalkorDB, started by the
+session). Every test runs on both; a Bolt test gets its own graph (database)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import pytest
+from store_support import FalkorDB, free_port, start_falkordb
+
+from symbiosis.dataset import load_dataset, validate_dataset
+from symbiosis.errors import StoreError, StoreUnavailableError
+from symbiosis.store import (
+    RunRecord,
+    dataset_from_rows,
+    default_store_url,
+    open_store,
+    parse_store_url,
+    rows_from_dataset,
+    write_dataset_folder,
+)
+
+if TYPE_CHECKING:
+    from conftest import DatasetTables
+
+    from symbiosis.dataset import Dataset
+
+BACKENDS = ["sqlite", "bolt"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'store' / 'symbiosis.db'}"
+    server: FalkorDB = request.getfixturevalue("falkordb")
+    server.wipe()
+    return server.url()
+
+
+def _frames_equal(a: Dataset, b: Dataset) -> None:
+    for name in ("enterprises", "offers", "needs", "distances"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_like=True)
+    rules = [{k: (r.ratio, r.limits) for k, r in d.taxonomy.rules.items()} for d in (a, b)]
+    assert rules[0] == rules[1]
+
+
+def _tricky(dataset_tables: DatasetTables, folder: Path) -> Path:
+    """The base dataset with quotes, backslashes, Chinese text and an all-empty quality
+    column: what a naive store would mangle."""
+    dataset_tables.set("enterprises", 2, "name", "Xiangtan power plant 湘潭电厂 'No. 2'")
+    dataset_tables.set("enterprises", 3, "name", r"C:\kiln \n 1")
+    dataset_tables.set("enterprises", 4, "park", "Zhuzhou park's east")
+    dataset_tables.add_column("offers", "q.so3_pct")
+    dataset_tables.add_column("needs", "max.loi_pct", ["7", "", ""])
+    return dataset_tables.write_csv(folder)
+
+
+def test_empty_store(store_url: str) -> None:
+    with open_store(store_url) as store:
+        assert store.current_version() is None
+        assert store.versions() == []
+        assert store.runs() == []
+        assert store.parks() == []
+        with pytest.raises(StoreError, match="no dataset"):
+            store.dataset_rows()
+        with pytest.raises(StoreError, match="no run 7"):
+            store.run(7)
+
+
+def test_import_round_trips_exactly(store_url: str, demo_path: Path, tmp_path: Path,
+                                    dataset_tables: DatasetTables) -> None:
+    for i, path in enumerate([demo_path, _tricky(dataset_tables, tmp_path / "tricky")]):
+        dataset = load_dataset(path)
+        with open_store(store_url) as store:
+            version = store.import_dataset(dataset, source=f"source {i}")
+            assert version.version == i + 1
+            assert version.hash == rows_from_dataset(dataset).content_hash()
+            assert (version.enterprises, version.offers, version.needs) == (
+                len(dataset.enterprises), len(dataset.offers), len(dataset.needs))
+        with open_store(store_url) as store:
+            rows = store.dataset_rows()
+            assert store.current_version() == version
+        assert rows == rows_from_dataset(dataset)
+        out = tmp_path / f"export{i}"
+        write_dataset_folder(rows, out)
+        assert [p for p in validate_dataset(out) if p.severity == "error"] == []
+        _frames_equal(load_dataset(out), dataset)
+        _frames_equal(dataset_from_rows(rows), dataset)
+
+
+def test_reimport_replaces_and_keeps_history(store_url: str, tmp_path: Path,
+                                             dataset_tables: DatasetTables) -> None:
+    first = load_dataset(dataset_tables.write_csv(tmp_path / "a"))
+    dataset_tables.set("offers", 2, "quantity", "1500")
+    dataset_tables.remove("substitutions").remove("distances")
+    dataset_tables.tables["needs"].pop()  # ND3 of CEM2 goes
+    second = load_dataset(dataset_tables.write_csv(tmp_path / "b"))
+    with open_store(store_url) as store:
+        v1 = store.import_dataset(first)
+        v2 = store.import_dataset(second)
+        rows = store.dataset_rows()
+        assert rows == rows_from_dataset(second)
+        assert rows.substitutions is None and rows.distances == []
+        assert [v.version for v in store.versions()] == [1, 2]
+        assert [v.hash for v in store.versions()] == [v1.hash, v2.hash]
+        assert store.current_version() == v2
+        assert [(p.name, p.enterprises) for p in store.parks()] == [("Xiangtan EDZ", 1)]
+
+
+def test_runs_round_trip(store_url: str, demo_path: Path) -> None:
+    from matching import MatchOptions, solve_match
+
+    dataset = load_dataset(demo_path)
+    with open_store(store_url) as store:
+        version = store.import_dataset(dataset)
+        records = []
+        for max_km in (60.0, None):
+            result = solve_match(dataset, MatchOptions(max_km=max_km))
+            record = RunRecord.from_result(result, version.hash)
+            record = RunRecord(record.parameters, record.dataset_hash, record.summary,
+                               record.exchanges, version=version.version)
+            info = store.save_run(record)
+            records.append((info, record))
+        assert [r.id for r in store.runs()] == [1, 2]
+    with open_store(store_url) as store:
+        for info, record in records:
+            back = store.run(info.id)
+            assert back.exchanges == record.exchanges
+            assert back.summary == record.summary
+            assert back.parameters == record.parameters
+            assert (back.version, back.dataset_hash) == (version.version, version.hash)
+            assert back.created_at == info.created_at
+        listed = store.runs()
+        assert [r.exchanges for r in listed] == [len(rec.exchanges) for _, rec in records]
+        assert listed[1].parameters["max_km"] is None
+        assert listed[0].parameters["max_km"] == 60.0
+
+
+def test_failed_import_changes_nothing(store_url: str, demo_path: Path, tmp_path: Path,
+                                       dataset_tables: DatasetTables) -> None:
+    small = load_dataset(dataset_tables.write_csv(tmp_path / "small"))
+    demo = load_dataset(demo_path)
+
+    def fail_midway(table: str, rows: int) -> None:
+        if table in ("offers", "needs"):
+            raise RuntimeError("disk on fire")
+
+    with open_store(store_url) as store:
+        before = store.import_dataset(small)
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            store.import_dataset(demo, progress=fail_midway)
+        assert store.current_version() == before
+        assert store.versions() == [before]
+        assert store.dataset_rows() == rows_from_dataset(small)
+        after = store.import_dataset(demo)  # still usable
+        assert store.dataset_rows() == rows_from_dataset(demo)
+        assert after.version == 2
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from symbiosis.dataset import load_dataset
+    from symbiosis.store import open_store
+    url, path = sys.argv[1], sys.argv[2]
+    dataset = load_dataset(path)
+    store = open_store(url)
+    def stall(table, rows):
+        print("writing", table, rows, flush=True)
+        time.sleep(3600)
+    store.import_dataset(dataset, progress=stall)
+""")
+
+
+def test_killed_writer_leaves_store_intact(store_url: str, demo_path: Path, tmp_path: Path,
+                                           dataset_tables: DatasetTables) -> None:
+    small = load_dataset(dataset_tables.write_csv(tmp_path / "small"))
+    with open_store(store_url) as store:
+        before = store.import_dataset(small)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, store_url, str(demo_path)],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert child.stdout is not None
+    line = child.stdout.readline()  # the writer is inside its import now
+    assert line.startswith("writing"), line
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    with open_store(store_url) as store:
+        assert store.current_version() == before
+        assert store.dataset_rows() == rows_from_dataset(small)
+        store.import_dataset(load_dataset(demo_path))
+        assert store.dataset_rows() == rows_from_dataset(load_dataset(demo_path))
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from symbiosis.dataset import load_dataset
+    from symbiosis.store import RunRecord, open_store
+    url, folders = sys.argv[1], sys.argv[2:]
+    with open_store(url) as store:
+        for folder in folders:
+            version = store.import_dataset(load_dataset(folder))
+            rows = [dict(offer_enterprise_id="PWR1", need_enterprise_id="CEM1",
+                         offer_material="fly_ash", need_material="cement_admixture",
+                         quantity=float(i), distance_km=12.5, offer_id="OF1", need_id="ND1")
+                    for i in range(1, 40)]
+            store.save_run(RunRecord({"folder": folder}, version.hash, {"n": 1}, rows,
+                                     version=version.version))
+""")
+
+
+def test_concurrent_writers(store_url: str, tmp_path: Path,
+                            dataset_tables: DatasetTables) -> None:
+    folders = []
+    for i in range(6):
+        dataset_tables.set("offers", 2, "quantity", str(1000 + i))
+        folders.append(str(dataset_tables.write_csv(tmp_path / f"v{i}")))
+    with open_store(store_url):  # create the schema once, as `db init` would
+        pass
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, store_url, *folders[k::3]],
+                                cwd=ROOT) for k in range(3)]
+    assert [w.wait() for w in writers] == [0, 0, 0]
+    hashes = {rows_from_dataset(load_dataset(f)).content_hash(): f for f in folders}
+    with open_store(store_url) as store:
+        versions = store.versions()
+        assert sorted(v.version for v in versions) == list(range(1, 7))
+        assert {v.hash for v in versions} == set(hashes)
+        current = store.current_version()
+        assert current is not None
+        assert store.dataset_rows().content_hash() == current.hash
+        runs = store.runs()
+        assert sorted(r.id for r in runs) == list(range(1, 7))
+        for info in runs:
+            run = store.run(info.id)
+            assert [x["quantity"] for x in run.exchanges] == [float(i) for i in range(1, 40)]
+            assert hashes[run.dataset_hash] == run.parameters["folder"]
+
+
+def test_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_store_url("sqlite:///tmp/a.db").path == Path("/tmp/a.db")
+    assert parse_store_url("sqlite://rel/a.db").path == Path("rel/a.db")
+    monkeypatch.setenv("SYMBIOSIS_NEO4J_PASSWORD", "s3cret")
+    monkeypatch.setenv("SYMBIOSIS_NEO4J_USER", "ops")
+    url = parse_store_url("neo4j://db.example:7687/region")
+    assert (url.uri, url.user, url.password, url.database) == (
+        "neo4j://db.example:7687", "ops", "s3cret", "region")
+    url = parse_store_url("bolt://me:pw@127.0.0.1:7688")
+    assert (url.uri, url.user, url.password, url.database) == (
+        "bolt://127.0.0.1:7688", "me", "pw", None)
+    for bad in ("postgres://x", "sqlite://", "bolt://"):
+        with pytest.raises(StoreError):
+            parse_store_url(bad)
+    monkeypatch.delenv("SYMBIOSIS_STORE", raising=False)
+    monkeypatch.setenv("SYMBIOSIS_NEO4J_URI", "bolt://graph.example:7687")
+    assert default_store_url() == "bolt://graph.example:7687"
+    monkeypatch.delenv("SYMBIOSIS_NEO4J_URI")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_store_url() == f"sqlite://{tmp_path / 'xdg' / 'symbiosis' / 'symbiosis.db'}"
+    monkeypatch.setenv("SYMBIOSIS_STORE", f"sqlite://{tmp_path / 'env.db'}")
+    with open_store() as store:
+        assert store.current_version() is None
+    assert (tmp_path / "env.db").exists()
+
+
+def test_unreachable_bolt_server_is_reported() -> None:
+    port = free_port()  # nothing listens there
+    with pytest.raises(StoreUnavailableError, match=rf"127\.0\.0\.1:{port}.*failed 2 times"):
+        open_store(f"bolt://127.0.0.1:{port}", retries=2, backoff_s=0.01)
+
+
+def test_stopped_bolt_server_is_reported(tmp_path: Path, demo_path: Path) -> None:
+    server = start_falkordb(tmp_path / "server")
+    try:
+        store = open_store(server.url("g"), retries=3, backoff_s=0.01)
+        store.import_dataset(load_dataset(demo_path))
+    finally:
+        server.stop()
+    with pytest.raises(StoreUnavailableError, match=r"unreachable.*failed 3 times"):
+        store.dataset_rows()
+    store.close()
+
+
+def test_summary_is_plain_json(store_url: str) -> None:
+    record = RunRecord({"max_km": None}, "h" * 64,
+                       {"note": "it's \\ 湘潭", "nested": {"x": [1, 2.5, None]}}, [])
+    with open_store(store_url) as store:
+        info = store.save_run(record)
+        back = store.run(info.id)
+    assert back.summary == record.summary
+    assert json.loads(json.dumps(back.summary)) == record.summary
+    assert back.version is None and back.exchanges == []
+
+
+def test_sqlite_file_is_versioned_wal_with_foreign_keys(tmp_path: Path) -> None:
+    import sqlite3
+
+    from symbiosis.store.sqlite import MIGRATIONS
+
+    path = tmp_path / "deep" / "folder" / "s.db"
+    open_store(f"sqlite://{path}").close()  # created with its folders on first use
+    open_store(f"sqlite://{path}").close()  # a second open applies nothing twice
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [
+            (n,) for n in range(1, len(MIGRATIONS) + 1)]
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        db.execute("PRAGMA foreign_keys=ON")
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("INSERT INTO offers VALUES ('O', 'nobody', 'fly_ash', 1, '{}')")
+    finally:
+        db.close()
+
+
+def test_lost_connection_is_retried_until_the_server_is_back(tmp_path: Path) -> None:
+    import threading
+
+    server = start_falkordb(tmp_path / "first")
+    store = open_store(server.url(), retries=10, backoff_s=0.05)
+    server.stop()
+    restarted: list[FalkorDB] = []
+
+    def restart() -> None:  # the same ports, a moment later
+        restarted.append(start_falkordb(tmp_path / "second", server.port, server.bolt_port))
+
+    thread = threading.Thread(target=restart)
+    thread.start()
+    try:
+        assert store.runs() == []  # retried with backoff until the new server answered
+    finally:
+        thread.join()
+        store.close()
+        for s in restarted:
+            s.stop()
+
+
+def test_oversized_run_is_refused_not_hung(falkordb: FalkorDB) -> None:
+    falkordb.wipe()
+    record = RunRecord({}, "h", {"big": ["湘潭" * 20 for _ in range(2000)]}, [])
+    with open_store(falkordb.url()) as store:
+        with pytest.raises(StoreError, match="too large"):
+            store.save_run(record)
+        assert store.runs() == []
+
+
+def test_staging_of_a_killed_bolt_writer_is_swept(falkordb: FalkorDB, demo_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer killed mid-import leaves `:Staged` nodes that readers never see; the next
+    open sweeps those older than STALE_STAGING (here: all of them)."""
+    import neo4j
+
+    from symbiosis.store import graph
+
+    falkordb.wipe()
+    child = subprocess.Popen([sys.executable, "-c", CHILD, falkordb.url(), str(demo_path)],
+                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert child.stdout is not None
+    assert child.stdout.readline().startswith("writing")
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+
+    def staged() -> int:
+        with neo4j.GraphDatabase.driver(falkordb.url(), auth=None) as driver:
+            records, _, _ = driver.execute_query("MATCH (s:Staged) RETURN count(s) AS n")
+        with contextlib.suppress(OSError):  # FalkorDB's lost handshake after GOODBYE
+            socket.create_connection(("127.0.0.1", falkordb.bolt_port), timeout=1).close()
+        return int(records[0]["n"])
+
+    assert staged() > 0
+    with open_store(falkordb.url()) as store:  # a young leftover stays (its writer may live)
+        assert store.current_version() is None
+    assert staged() > 0
+    monkeypatch.setattr(graph, "STALE_STAGING", graph.timedelta(seconds=-1))
+    with open_store(falkordb.url()) as store:
+        assert store.current_version() is None
+    assert staged() == 0

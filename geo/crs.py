@@ -14,6 +14,7 @@ uses them; they are re-exported here for callers of the geo layer.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from symbiosis.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from symbiosis.errors import SymbiosisError
+from symbiosis.errors import InvalidDataError, Problem, SymbiosisError
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -41,6 +42,7 @@ __all__ = [
     "gcj02_to_wgs84",
     "metric_crs_for",
     "normalize_crs",
+    "read_layer",
     "require_metric",
     "to_metric",
     "wgs84_to_bd09",
@@ -48,6 +50,21 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+
+
+def read_layer(path: str | Path, what: str, layer: str | None = None) -> Any:
+    """A vector layer as a GeoDataFrame; InvalidDataError naming the file when it is missing
+    or unreadable (`what` names the layer in the message: "parks", "zones", "roads")."""
+    import geopandas as gpd
+
+    label = str(path)
+    if not Path(path).exists():
+        raise InvalidDataError([Problem(label, None, None, f"{what} file not found")])
+    try:
+        return gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InvalidDataError([Problem(label, None, None, f"cannot read {what}: {exc}")]) \
+            from exc
 
 
 class GeographicDistanceError(SymbiosisError):

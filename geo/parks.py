@@ -17,26 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geo.crs import read_layer
 from symbiosis.dataset import Dataset
 from symbiosis.errors import InvalidDataError, Problem
 
 __all__ = ["assign_parks", "load_parks", "park_kpis"]
 
-_UNIT_FAMILY = {"t": "mass", "GJ": "energy", "m3": "water"}
-
-
 def load_parks(path: str | Path) -> Any:
     """Park polygons (GeoDataFrame in WGS 84 with `name`); problems name file and feature."""
-    import geopandas as gpd
-
     label = str(path)
-    if not Path(path).exists():
-        raise InvalidDataError([Problem(label, None, None, "parks file not found")])
-    try:
-        frame = gpd.read_file(path)
-    except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise InvalidDataError([Problem(label, None, None, f"cannot read parks: {exc}")]) \
-            from exc
+    frame = read_layer(path, "parks")
     problems: list[Problem] = []
     if frame.crs is None:
         problems.append(Problem(label, None, None, "the layer has no coordinate system"))

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from geo.crs import metric_crs_for, project, require_metric
+from geo.crs import metric_crs_for, project, read_layer, require_metric
 from symbiosis.errors import InvalidDataError, Problem
 
 __all__ = [
@@ -130,16 +130,8 @@ class Zones:
 
 def load_zones(path: str | Path, crs: str | None = None) -> Zones:
     """Read and validate a zones file; every problem names the file and the feature."""
-    import geopandas as gpd
-
     label = str(path)
-    if not Path(path).exists():
-        raise InvalidDataError([Problem(label, None, None, "zones file not found")])
-    try:
-        frame = gpd.read_file(path)
-    except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise InvalidDataError([Problem(label, None, None, f"cannot read zones: {exc}")]) \
-            from exc
+    frame = read_layer(path, "zones")
     problems: list[Problem] = []
     if frame.crs is None:
         problems.append(Problem(label, None, None, "the layer has no coordinate system"))

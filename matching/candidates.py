@@ -69,6 +69,24 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.offer)
 
+    def mixed_ratio_needs(self, n_needs: int) -> NDArray[np.bool_]:
+        """Mask of needs reached at two different ratios (they need the generalised LP)."""
+        lo = np.full(n_needs, np.inf)
+        hi = np.full(n_needs, -np.inf)
+        np.minimum.at(lo, self.need, self.ratio)
+        np.maximum.at(hi, self.need, self.ratio)
+        return lo < hi
+
+    def lp_inputs(self, dataset: Dataset, arcs: NDArray[np.integer]
+                  ) -> tuple[NDArray[np.float64], NDArray[np.float64], IntArray, IntArray]:
+        """An LP over the arcs at `arcs`: capacities of the offers and needs they touch, and
+        each arc's offer and need index among those."""
+        off_u, off_local = np.unique(self.offer[arcs], return_inverse=True)
+        need_u, need_local = np.unique(self.need[arcs], return_inverse=True)
+        return (dataset.offers["quantity"].to_numpy(float)[off_u],
+                dataset.needs["quantity"].to_numpy(float)[need_u],
+                off_local.astype(np.int64), need_local.astype(np.int64))
+
     def subset(self, arcs: NDArray[np.integer]) -> Candidates:
         """The arcs at positions `arcs` (same rules, reach and circuity)."""
         return replace(self, offer=self.offer[arcs], need=self.need[arcs],

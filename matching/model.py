@@ -167,13 +167,43 @@ def _rule_components(cand: Candidates) -> np.ndarray:
     return np.array([roots.index(find(r.offer_material)) for r in cand.rules], dtype=np.int64)
 
 
-def _mixed_ratio_needs(cand: Candidates, n_needs: int) -> np.ndarray:
-    """Mask of needs reached at two different ratios (they need the generalised LP)."""
-    lo = np.full(n_needs, np.inf)
-    hi = np.full(n_needs, -np.inf)
-    np.minimum.at(lo, cand.need, cand.ratio)
-    np.maximum.at(hi, cand.need, cand.ratio)
-    return lo < hi
+def _lp_components(cand: Candidates, n_needs: int,
+                   method: Method) -> tuple[np.ndarray, np.ndarray]:
+    """Component of each arc, and which components go to the LP: those with a need served at
+    two ratios (all of them with method 'lp'; an error with method 'mcf')."""
+    if not len(cand):
+        return np.zeros(0, np.int64), np.zeros(0, bool)
+    comp_of_rule = _rule_components(cand)
+    lp_comp = np.zeros(len(np.unique(comp_of_rule)), dtype=bool)
+    lp_comp[comp_of_rule[cand.rule[cand.mixed_ratio_needs(n_needs)[cand.need]]]] = True
+    if method == "mcf" and lp_comp.any():
+        raise SolverError("min-cost flow cannot solve needs served at two different "
+                          "ratios; use method 'auto' or 'lp'")
+    if method == "lp":
+        lp_comp[:] = True
+    return comp_of_rule[cand.rule], lp_comp
+
+
+def _solver_facts(flows: np.ndarray, costs: np.ndarray, solutions: list[FlowSolution],
+                  t_solve: float, cost_scale: str, **meaning: str) -> SolverFacts:
+    """The combined facts of the solves: objective sum(costs x flows) recomputed in float."""
+    for sol in solutions:
+        if sol.status is not SolverStatus.OPTIMAL:
+            raise SolverError(f"{sol.method} returned {sol.status}: {sol.detail}")
+    objective = float(flows @ costs) if len(flows) else 0.0
+    bound = sum(s.bound for s in solutions) if solutions else 0.0
+    return SolverFacts(
+        status=SolverStatus.OPTIMAL,
+        objective=objective,
+        bound=bound if math.isfinite(bound) else objective,
+        seconds=time.perf_counter() - t_solve,
+        methods=tuple(sorted({s.method for s in solutions})),
+        delivered=float(flows.sum()),
+        components=len(solutions),
+        scales={s.method: {"quantity": s.scales.quantity, cost_scale: s.scales.distance}
+                for s in solutions if s.scales is not None},
+        **meaning,
+    )
 
 
 def _network_inputs(dataset: Dataset, cand: Candidates,
@@ -263,17 +293,6 @@ def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray | None,
         return [(g, f.result()) for g, f in zip(groups, futures, strict=True)]
 
 
-def _solve_lp(dataset: Dataset, cand: Candidates, arcs: np.ndarray,
-              time_limit_s: float | None) -> FlowSolution:
-    offers_q = dataset.offers["quantity"].to_numpy(float)
-    needs_q = dataset.needs["quantity"].to_numpy(float)
-    off_u, off_local = np.unique(cand.offer[arcs], return_inverse=True)
-    need_u, need_local = np.unique(cand.need[arcs], return_inverse=True)
-    return solve_generalized_transport_lp(offers_q[off_u], needs_q[need_u], off_local,
-                                          need_local, cand.distance_km[arcs],
-                                          cand.ratio[arcs], time_limit_s)
-
-
 def _check_options(options: MatchOptions) -> None:
     if options.objective not in OBJECTIVES:
         raise SolverError(f"unknown objective '{options.objective}'; "
@@ -293,59 +312,25 @@ def _solve_value(dataset: Dataset, cand: Candidates, options: MatchOptions,
     t_solve = time.perf_counter()
     live = np.flatnonzero(weights > 0)
     sub = cand.subset(live)
-    comp_of_rule = _rule_components(sub)
-    n_comp = len(np.unique(comp_of_rule)) if len(sub.rules) else 0
-    mixed_need = _mixed_ratio_needs(sub, len(dataset.needs))
-    lp_comp = np.zeros(n_comp, dtype=bool)
-    if len(sub):
-        lp_comp[comp_of_rule[sub.rule[mixed_need[sub.need]]]] = True
-    if options.method == "mcf" and lp_comp.any():
-        raise SolverError("min-cost flow cannot solve needs served at two different "
-                          "ratios; use method 'auto' or 'lp'")
-    if options.method == "lp":
-        lp_comp[:] = True
-    arc_comp = comp_of_rule[sub.rule] if len(sub) else np.zeros(0, np.int64)
+    arc_comp, lp_comp = _lp_components(sub, len(dataset.needs), options.method)
     solutions: list[FlowSolution] = []
-    network = np.flatnonzero(~lp_comp[arc_comp]) if len(sub) else np.zeros(0, np.int64)
+    network = np.flatnonzero(~lp_comp[arc_comp])
     if len(network):
         supply, demand, offer, need, _ = _network_inputs(dataset, sub, network)
         sol = solve_transport_max_weight(supply, demand, offer, need,
                                          weights[live[network]])
         solutions.append(sol)
-        if sol.status is SolverStatus.OPTIMAL:
-            flows[live[network]] = sol.flows
+        flows[live[network]] = sol.flows
     for c in np.flatnonzero(lp_comp):
         arcs = np.flatnonzero(arc_comp == c)
-        if not len(arcs):
-            continue
-        offers_q = dataset.offers["quantity"].to_numpy(float)
-        needs_q = dataset.needs["quantity"].to_numpy(float)
-        off_u, off_local = np.unique(sub.offer[arcs], return_inverse=True)
-        need_u, need_local = np.unique(sub.need[arcs], return_inverse=True)
-        sol = solve_generalized_max_weight_lp(offers_q[off_u], needs_q[need_u], off_local,
-                                              need_local, weights[live[arcs]],
-                                              sub.ratio[arcs], options.time_limit_s)
-        solutions.append(sol)
-        if sol.status is SolverStatus.OPTIMAL:
+        if len(arcs):
+            sol = solve_generalized_max_weight_lp(*sub.lp_inputs(dataset, arcs),
+                                                  weights[live[arcs]], sub.ratio[arcs],
+                                                  options.time_limit_s)
+            solutions.append(sol)
             flows[live[arcs]] = sol.flows
-    for sol in solutions:
-        if sol.status is not SolverStatus.OPTIMAL:
-            raise SolverError(f"{sol.method} returned {sol.status}: {sol.detail}")
-    objective = float(flows @ weights) if len(cand) else 0.0
-    bound = sum(s.bound for s in solutions) if solutions else 0.0
-    facts = SolverFacts(
-        status=SolverStatus.OPTIMAL,
-        objective=objective,
-        bound=bound if math.isfinite(bound) else objective,
-        seconds=time.perf_counter() - t_solve,
-        methods=tuple(sorted({s.method for s in solutions})),
-        delivered=float(flows.sum()),
-        components=len(solutions),
-        scales={s.method: {"quantity": s.scales.quantity, "weight": s.scales.distance}
-                for s in solutions if s.scales is not None},
-        meaning=OBJECTIVE_MEANING[options.objective],
-        sense="maximise",
-    )
+    facts = _solver_facts(flows, weights, solutions, t_solve, "weight",
+                          meaning=OBJECTIVE_MEANING[options.objective], sense="maximise")
     return flows, facts
 
 
@@ -358,51 +343,31 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
                                                               options.economics)
         return _solve_value(dataset, cand, options, objective_weights(options, values))
     flows = np.zeros(len(cand))
-    comp_of_rule = _rule_components(cand)
-    n_comp = len(np.unique(comp_of_rule))
-    mixed_need = _mixed_ratio_needs(cand, len(dataset.needs))
-    mixed_comp = np.zeros(n_comp, dtype=bool)
-    mixed_comp[comp_of_rule[cand.rule[mixed_need[cand.need]]]] = True
-    if options.method == "mcf" and mixed_comp.any():
-        raise SolverError("min-cost flow cannot solve needs served at two different "
-                          "ratios; use method 'auto' or 'lp'")
-    lp_comp = np.ones(n_comp, bool) if options.method == "lp" else mixed_comp
+    arc_comp, lp_comp = _lp_components(cand, len(dataset.needs), options.method)
     t_solve = time.perf_counter()
     solved: list[tuple[np.ndarray | None, FlowSolution]] = []
     if not lp_comp.any():
         if len(cand):
             solved += _solve_network(dataset, cand, None, options.jobs)
     else:
-        arc_comp = comp_of_rule[cand.rule]
         network = np.flatnonzero(~lp_comp[arc_comp])
         if len(network):
             solved += _solve_network(dataset, cand, network, options.jobs)
         for c in np.flatnonzero(lp_comp):
             arcs = np.flatnonzero(arc_comp == c)
             if len(arcs):
-                solved.append((arcs, _solve_lp(dataset, cand, arcs, options.time_limit_s)))
-    solutions: list[FlowSolution] = []
+                solved.append((arcs, solve_generalized_transport_lp(
+                    *cand.lp_inputs(dataset, arcs), cand.distance_km[arcs],
+                    cand.ratio[arcs], options.time_limit_s)))
     for where, sol in solved:
         if sol.status is not SolverStatus.OPTIMAL:
-            raise SolverError(f"{sol.method} returned {sol.status}: {sol.detail}")
+            continue  # _solver_facts raises, naming the solver
         if where is None:
             flows = np.asarray(sol.flows, float)
         else:
             flows[where] = sol.flows
-        solutions.append(sol)
-    objective = float(flows @ cand.distance_km) if len(cand) else 0.0
-    bound = sum(s.bound for s in solutions) if solutions else 0.0
-    facts = SolverFacts(
-        status=SolverStatus.OPTIMAL,
-        objective=objective,
-        bound=bound if math.isfinite(bound) else objective,
-        seconds=time.perf_counter() - t_solve,
-        methods=tuple(sorted({s.method for s in solutions})),
-        delivered=float(flows.sum()),
-        components=len(solved),
-        scales={s.method: {"quantity": s.scales.quantity, "distance": s.scales.distance}
-                for s in solutions if s.scales is not None},
-    )
+    facts = _solver_facts(flows, cand.distance_km, [sol for _, sol in solved], t_solve,
+                          "distance")
     return flows, facts
 
 

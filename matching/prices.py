@@ -126,14 +126,6 @@ def core_potentials(offer_cap: FloatArray, need_cap: FloatArray, arc_offer: IntA
     return low[:n_o], -low[n_o:z], high[:n_o], -high[n_o:z]
 
 
-def _mixed_needs(cand: Candidates, n_needs: int) -> NDArray[np.bool_]:
-    lo = np.full(n_needs, np.inf)
-    hi = np.full(n_needs, -np.inf)
-    np.minimum.at(lo, cand.need, cand.ratio)
-    np.maximum.at(hi, cand.need, cand.ratio)
-    return lo < hi
-
-
 def valuate(dataset: Dataset, cand: Candidates, flows: FloatArray, weights: FloatArray,
             quantum: float = 0.0, method_name: str = "core") -> Valuation:
     """Core range per arc and marginal values per offer and need for an optimal plan.
@@ -150,7 +142,7 @@ def valuate(dataset: Dataset, cand: Candidates, flows: FloatArray, weights: Floa
     need_marginal = np.zeros(n_n)
     live = np.flatnonzero(weights > 0)
     sub = cand.subset(live)
-    mixed = _mixed_needs(sub, n_n)
+    mixed = sub.mixed_ratio_needs(n_n)
     on_mixed = mixed[sub.need]
     # everything an offer touches through a mixed need is solved together by the LP
     mixed_offer = np.zeros(n_o, bool)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from trnsport import CITIES, DEMAND, SUPPLY, THOUSAND_MILES
 
 from matching.candidates import build_candidates
 from matching.economics import arc_values
@@ -213,19 +214,13 @@ def test_dantzig_transport_problem_through_the_cost_objective() -> None:
     """GAMS TRNSPORT (Dantzig 1963): freight 90 USD per case per thousand miles; distances
     in thousand miles through distances.csv; a high virgin price makes delivering every
     case worth it, so the cost optimum is the minimum freight bill, 153.675 thousand USD."""
-    cities = {"seattle": (-122.33, 47.61), "san-diego": (-117.16, 32.72),
-              "new-york": (-74.0, 40.71), "chicago": (-87.63, 41.88),
-              "topeka": (-95.68, 39.05)}
-    table = {("seattle", "new-york"): 2.5, ("seattle", "chicago"): 1.7,
-             ("seattle", "topeka"): 1.8, ("san-diego", "new-york"): 2.5,
-             ("san-diego", "chicago"): 1.8, ("san-diego", "topeka"): 1.4}
-    ds = make([{"id": c, "name": c, "lon": x, "lat": y} for c, (x, y) in cities.items()],
+    ds = make([{"id": c, "name": c, "lon": x, "lat": y} for c, (x, y) in CITIES.items()],
               [{"id": c, "enterprise_id": c, "material": "fly_ash", "quantity": q}
-               for c, q in (("seattle", 350), ("san-diego", 600))],
+               for c, q in SUPPLY.items()],
               [{"id": c, "enterprise_id": c, "material": "fly_ash", "quantity": q,
-                "virgin_cost": 1000} for c, q in (("new-york", 325), ("chicago", 300),
-                                                  ("topeka", 275))],
-              [{"from_id": a, "to_id": b, "distance_km": d} for (a, b), d in table.items()],
+                "virgin_cost": 1000} for c, q in DEMAND.items()],
+              [{"from_id": a, "to_id": b, "distance_km": d}
+               for (a, b), d in THOUSAND_MILES.items()],
               transport=[{"material": "fly_ash", "cny_per_unit_km": 90,
                           "loading_cny_per_unit": 0}])
     result = solve_match(ds, MatchOptions(objective="cost"))

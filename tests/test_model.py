@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
+from trnsport import CITIES, DEMAND, SUPPLY, THOUSAND_MILES
 
 from matching import MatchOptions, build_candidates, solve_match
 from symbiosis import Dataset, dataset_from_records, load_taxonomy
@@ -337,18 +338,13 @@ def test_dantzig_transport_problem_through_a_distance_table() -> None:
     and the minimum sum(q x d) is 1,707.5, i.e. the published 153.675 thousand USD at
     90 USD per case per thousand miles. Real coordinates are thousands of km apart, so only
     the distance table can make these arcs."""
-    cities = {"seattle": (-122.33, 47.61), "san-diego": (-117.16, 32.72),
-              "new-york": (-74.0, 40.71), "chicago": (-87.63, 41.88),
-              "topeka": (-95.68, 39.05)}
-    table = {("seattle", "new-york"): 2.5, ("seattle", "chicago"): 1.7,
-             ("seattle", "topeka"): 1.8, ("san-diego", "new-york"): 2.5,
-             ("san-diego", "chicago"): 1.8, ("san-diego", "topeka"): 1.4}
-    ds = make([{"id": c, "name": c, "lon": x, "lat": y} for c, (x, y) in cities.items()],
+    ds = make([{"id": c, "name": c, "lon": x, "lat": y} for c, (x, y) in CITIES.items()],
               [{"id": c, "enterprise_id": c, "material": "fly_ash", "quantity": q}
-               for c, q in (("seattle", 350), ("san-diego", 600))],
+               for c, q in SUPPLY.items()],
               [{"id": c, "enterprise_id": c, "material": "fly_ash", "quantity": q}
-               for c, q in (("new-york", 325), ("chicago", 300), ("topeka", 275))],
-              [{"from_id": a, "to_id": b, "distance_km": d} for (a, b), d in table.items()])
+               for c, q in DEMAND.items()],
+              [{"from_id": a, "to_id": b, "distance_km": d}
+               for (a, b), d in THOUSAND_MILES.items()])
     result = solve_match(ds)
     assert result.kpis["tonnes_matched"] == 900
     assert result.kpis["tonne_km"] * 90 / 1000 == pytest.approx(153.675, rel=1e-12)

@@ -57,14 +57,15 @@ class Candidates:
     # because the two are on road components that do not connect
     distance_code: NDArray[np.int8] | None = None
 
-    def distance_labels(self) -> NDArray[np.object_]:
-        """Where each arc's distance came from, as written in exchanges.csv."""
+    def distance_labels(self, arcs: NDArray[np.integer] | None = None) -> NDArray[np.object_]:
+        """Where the distance of each arc at `arcs` (None = all) came from, as written in
+        exchanges.csv; ask only for the arcs reported: labels are Python strings."""
         gc = f"great_circle_x{self.circuity:g}"
-        if self.distance_code is None:
-            return np.where(self.from_table, "distances.csv", gc).astype(object)
         names = np.array([gc, "distances.csv", "road_network", f"{gc}_no_road_connection"],
                          dtype=object)
-        return names[self.distance_code]
+        code = self.from_table.astype(np.int8) if self.distance_code is None \
+            else self.distance_code
+        return names[code if arcs is None else code[arcs]]
 
     def __len__(self) -> int:
         return len(self.offer)

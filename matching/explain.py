@@ -112,34 +112,41 @@ def explain_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
     lat = ents["lat"].reindex(needs["enterprise_id"]).to_numpy(float)
     offer_mat = offers["material"].to_numpy(dtype=object)
     offer_ent = offers["enterprise_id"].to_numpy(dtype=object)
+    # listed road distances by enterprise: a pair listed one way serves both ways unless
+    # the other way is listed too, as in the candidates
+    listed: dict[str, dict[str, float]] = {}
     d = dataset.distances
-    table = dict(zip(zip(d["from_id"], d["to_id"], strict=True), d["distance_km"],
-                     strict=True))
+    for a, b, km_ab in zip(d["from_id"], d["to_id"], d["distance_km"], strict=True):
+        listed.setdefault(a, {})[b] = float(km_ab)
+        listed.setdefault(b, {}).setdefault(a, float(km_ab))
+    takers: dict[str, np.ndarray] = {}  # per offered material: needs that could take it
     for o in todo:
         material = str(offer_mat[o])
         unit = _unit(dataset, material)
         block = order[starts[o]:starts[o + 1]]
         if len(block):
-            full = [b for b in block if fill[cand.need[b]] >= FULL_SHARE]
-            losing = [b for b in block if score is not None and score[b] <= 0]
+            full = block[fill[cand.need[block]] >= FULL_SHARE]  # a national offer has
+            losing = block[score[block] <= 0] if score is not None else block[:0]  # 10^4 arcs
             bits: list[str] = []
-            if full:
+            if len(full):
                 names = [f"{need_ids[cand.need[b]]} (served by "
                          f"{', '.join(suppliers.get(int(cand.need[b]), [])[:3]) or '-'})"
                          for b in full[:3]]
                 more = f" and {len(full) - 3} more" if len(full) > 3 else ""
                 bits.append(f"{len(full)} of {len(block)} compatible needs within reach "
                             f"are full: {'; '.join(names)}{more}")
-            if losing:
-                best = max(losing, key=lambda b: score[b] if score is not None else 0.0)
+            if len(losing) and score is not None:
+                best = int(losing[np.argmax(score[losing])])
                 shown = (f"best saving {saving[best]:.2f} CNY/{unit}" if saving is not None
                          else "no positive value")
                 bits.append(f"{len(losing)} would not pay under this objective ({shown} to "
                             f"{need_ids[cand.need[best]]})")
             texts[o] = "; ".join(bits) or "compatible needs within reach are already full"
             continue
-        takers = {m for m in tax.materials if tax.rule(m, material) is not None}
-        mask = np.isin(need_mat, list(takers)) & (need_ent != offer_ent[o])
+        if material not in takers:
+            takers[material] = np.isin(need_mat, [m for m in tax.materials
+                                                  if tax.rule(m, material) is not None])
+        mask = takers[material] & (need_ent != offer_ent[o])
         if not mask.any():
             texts[o] = f"no need in the dataset takes {material}"
             continue
@@ -147,11 +154,10 @@ def explain_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
         km = haversine_km(float(row["lon"]), float(row["lat"]), lon[mask], lat[mask]) \
             * cand.circuity
         idx = np.flatnonzero(mask)
-        for i, n in enumerate(idx):  # a listed road distance wins, as in the candidates
-            listed = table.get((offer_ent[o], need_ent[n]), table.get((need_ent[n],
-                                                                       offer_ent[o])))
-            if listed is not None:
-                km[i] = listed
+        own = listed.get(str(offer_ent[o]))
+        if own:  # a listed road distance wins
+            table_km = np.array([own.get(str(e), np.nan) for e in need_ent[idx]])
+            km = np.where(np.isnan(table_km), km, table_km)
         best = int(np.argmin(km))
         reach = cand.max_km if cand.max_km is not None else \
             tax.materials[material].default_reach_km

@@ -383,9 +383,14 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     cand = build_candidates(dataset, options.max_km, options.circuity, distances)
     t1 = time.perf_counter()
     timings["candidates"] = t1 - t0
-    values = arc_values(dataset, cand, options.economics)
+    # the default objective needs no money to solve: its per-arc values (six arrays the size
+    # of the arcs) are built after the solve, so they never add to the solver's peak memory
+    values = arc_values(dataset, cand, options.economics) \
+        if options.objective != "utilization" else None
     flows, facts = solve_candidates(dataset, cand, options, values)
     t2 = time.perf_counter()
+    if values is None:
+        values = arc_values(dataset, cand, options.economics)
     timings["build"] = max(0.0, t2 - t1 - facts.seconds)
     timings["solve"] = facts.seconds
     score, valuation, trouble = None, None, ""

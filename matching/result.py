@@ -202,7 +202,7 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
         "need_quantity": q * cand.ratio[live],
         "ratio": cand.ratio[live],
         "unit_km": q * km,
-        "distance_source": cand.distance_labels()[live],
+        "distance_source": cand.distance_labels(live),
         "rule": rule_keys[ridx] if len(ridx) else np.empty(0, dtype=object),
         "rule_source": rule_src[ridx] if len(ridx) else np.empty(0, dtype=object),
         "quality_note": quality,
@@ -247,7 +247,7 @@ def _value_columns(columns: dict[str, Any], values: ArcValues, valuation: Valuat
     columns["co2_transport_t"] = q * values.co2_transport_kg[live] / 1000.0
     columns["co2_net_t"] = q * values.co2_net_kg[live] / 1000.0
     # what the supplier nets per unit before any price: avoided disposal - costs it bears
-    own = (values.avoided_disposal - values.treatment - values.transport)[live]
+    own = (values.avoided_disposal[live] - values.treatment[live] - values.transport[live])
     even = saving / 2.0 - own
     columns["even_split_price_cny_per_unit"] = even
     if options.objective == "cost" and valuation is not None:

@@ -127,6 +127,23 @@ def test_parks_file_problems(tmp_path: Path) -> None:
         load_parks(path)
 
 
+@pytest.mark.parametrize("what", ["parks", "zones"])
+def test_missing_or_unreadable_layer_files_name_the_file(tmp_path: Path, what: str) -> None:
+    from geo.zones import load_zones
+    from symbiosis.errors import InvalidDataError
+
+    load = load_parks if what == "parks" else load_zones
+    missing = tmp_path / "missing.geojson"
+    with pytest.raises(InvalidDataError) as info:
+        load(missing)
+    assert [str(p) for p in info.value.problems] == [f"{missing}: {what} file not found"]
+    broken = tmp_path / "broken.geojson"
+    broken.write_text('{"type": "Feat', encoding="utf-8")
+    with pytest.raises(InvalidDataError) as info:
+        load(broken)
+    assert str(info.value.problems[0]).startswith(f"{broken}: cannot read {what}: ")
+
+
 def test_cli_match_geo_on_the_demo(run_cli: CliRunner, demo_path: Path,
                                    tmp_path: Path) -> None:
     out = tmp_path / "out"

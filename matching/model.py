@@ -384,13 +384,11 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     t1 = time.perf_counter()
     timings["candidates"] = t1 - t0
     # the default objective needs no money to solve: its per-arc values (six arrays the size
-    # of the arcs) are built after the solve, so they never add to the solver's peak memory
+    # of the arcs) are built for the report, so they never add to the solver's peak memory
     values = arc_values(dataset, cand, options.economics) \
         if options.objective != "utilization" else None
     flows, facts = solve_candidates(dataset, cand, options, values)
     t2 = time.perf_counter()
-    if values is None:
-        values = arc_values(dataset, cand, options.economics)
     timings["build"] = max(0.0, t2 - t1 - facts.seconds)
     timings["solve"] = facts.seconds
     score, valuation, trouble = None, None, ""
@@ -401,6 +399,8 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
             trouble = f"prices and marginal values not derived: {exc}"
         timings["prices"] = time.perf_counter() - t2
     t3 = time.perf_counter()
+    if values is None:  # built after the duals too, whose edge arrays are as large
+        values = arc_values(dataset, cand, options.economics)
     result = assemble_result(dataset, cand, flows, facts, options, timings, values,
                              valuation, score)
     if trouble:
@@ -410,7 +410,8 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
 
 
 def _valuate(dataset: Dataset, cand: Candidates, flows: np.ndarray, facts: SolverFacts,
-             options: MatchOptions, values: ArcValues) -> tuple[np.ndarray | None, Valuation]:
+             options: MatchOptions,
+             values: ArcValues | None) -> tuple[np.ndarray | None, Valuation]:
     """The objective's arc weights as the solver saw them, and the plan's dual values.
 
     Min-cost flow rounded the weights to its integer scale; the duals are computed on the
@@ -420,6 +421,7 @@ def _valuate(dataset: Dataset, cand: Candidates, flows: np.ndarray, facts: Solve
     quantum = 1.0 / mcf["quantity"] if "quantity" in mcf else 0.0
     if options.objective == "utilization":
         return None, valuate(dataset, cand, flows, np.ones(len(cand)), quantum)
+    assert values is not None  # value objectives solved with them
     score = objective_weights(options, values)
     seen = score
     if "weight" in mcf:

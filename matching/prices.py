@@ -108,12 +108,14 @@ def core_potentials(offer_cap: FloatArray, need_cap: FloatArray, arc_offer: IntA
     full_o = shipped_o >= as_solved(offer_cap) * (1 - FULL_TOLERANCE)
     full_n = shipped_n >= as_solved(need_cap) * (1 - FULL_TOLERANCE)
     used = flows > FULL_TOLERANCE * np.maximum(1.0, offer_cap[arc_offer])
-    o_node = np.asarray(arc_offer, np.int64)
-    n_node = np.asarray(arc_need, np.int64) + n_o
-    offers = np.arange(n_o, dtype=np.int64)
-    needs = np.arange(n_o, z, dtype=np.int64)
+    # int32 node ids: a national plan has 10^7 arcs, so every edge array counts
+    node = np.int32 if z < 2**31 - 1 else np.int64
+    o_node = np.asarray(arc_offer, node)
+    n_node = np.asarray(arc_need, node) + n_o
+    offers = np.arange(n_o, dtype=node)
+    needs = np.arange(n_o, z, dtype=node)
     open_o, open_n = offers[~full_o], needs[~full_n]
-    zero_o, zero_n = np.full(n_o, z), np.full(n_n, z)
+    zero_o, zero_n = np.full(n_o, z, dtype=node), np.full(n_n, z, dtype=node)
     # edge (t, h, c) means phi_h <= phi_t + c
     tails = np.concatenate([o_node, n_node[used], offers, zero_o[:len(open_o)], zero_n,
                             open_n])
@@ -141,7 +143,8 @@ def valuate(dataset: Dataset, cand: Candidates, flows: FloatArray, weights: Floa
     offer_marginal = np.zeros(n_o)
     need_marginal = np.zeros(n_n)
     live = np.flatnonzero(weights > 0)
-    sub = cand.subset(live)
+    # the default objective values every arc alike: no copy of 10^7 arcs for the subset
+    sub = cand if len(live) == len(cand) else cand.subset(live)
     mixed = sub.mixed_ratio_needs(n_n)
     on_mixed = mixed[sub.need]
     # everything an offer touches through a mixed need is solved together by the LP

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from matching.model import MatchOptions
     from matching.prices import Valuation
 
-__all__ = ["EXCHANGE_COLUMNS", "MatchResult", "SolverFacts", "assemble_result",
-           "write_outputs"]
+__all__ = ["EXCHANGE_COLUMNS", "HEADLINE_KEYS", "MatchResult", "SolverFacts",
+           "assemble_result", "headline_kpis", "write_outputs"]
 
 # the first six are the CLI contract's; the rest explain each exchange
 EXCHANGE_COLUMNS = [
@@ -132,6 +132,40 @@ class MatchResult:
         out["solver"] = self.solver.as_dict()
         out["timings_s"] = {k: round(v, 4) for k, v in self.timings.items()}
         return out
+
+    def headline(self) -> dict[str, Any]:
+        """The headline figures (the web page's tiles, the API's run and scenario KPIs)."""
+        return headline_kpis(self.summary())
+
+
+HEADLINE_KEYS = ("utilization_rate", "utilization_target", "tonnes_offered", "tonnes_matched",
+                 "tonnes_unmatched", "tonne_km", "average_haul_km", "co2_net_t",
+                 "co2_avoided_t", "co2_transport_t", "saving_cny", "transport_cny",
+                 "exchanges", "enterprises")
+
+
+def headline_kpis(summary: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of a summary.json body (stored runs keep only the summary):
+    utilization against the 57 % target, tonne-km, t CO2e/yr and CNY/yr."""
+    carbon = summary.get("carbon") or {}
+    money = summary.get("economics") or {}
+    target = summary.get("utilization_target") or {}
+    return {
+        "utilization_rate": summary.get("utilization_rate"),
+        "utilization_target": target.get("value", 0.57),
+        "tonnes_offered": summary.get("tonnes_offered", 0.0),
+        "tonnes_matched": summary.get("tonnes_matched", 0.0),
+        "tonnes_unmatched": summary.get("tonnes_unmatched", 0.0),
+        "tonne_km": summary.get("tonne_km", 0.0),
+        "average_haul_km": summary.get("average_haul_km"),
+        "co2_net_t": carbon.get("net_t"),
+        "co2_avoided_t": carbon.get("avoided_t"),
+        "co2_transport_t": carbon.get("transport_t"),
+        "saving_cny": money.get("saving_cny"),
+        "transport_cny": money.get("transport_cny"),
+        "exchanges": summary.get("exchanges", 0),
+        "enterprises": summary.get("enterprises", 0),
+    }
 
 
 def _family_of(dataset: Dataset, materials: pd.Series) -> np.ndarray:

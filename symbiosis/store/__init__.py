@@ -24,7 +24,9 @@ from symbiosis.store.records import (
     RunRecord,
     dataset_from_rows,
     diff_runs,
+    park_rows,
     rows_from_dataset,
+    subset_rows,
     write_dataset_folder,
 )
 
@@ -40,8 +42,10 @@ __all__ = [
     "default_store_url",
     "diff_runs",
     "open_store",
+    "park_rows",
     "parse_store_url",
     "rows_from_dataset",
+    "subset_rows",
     "write_dataset_folder",
 ]
 

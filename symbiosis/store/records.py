@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,9 @@ __all__ = [
     "RunRecord",
     "dataset_from_rows",
     "diff_runs",
+    "park_rows",
     "rows_from_dataset",
+    "subset_rows",
     "write_dataset_folder",
 ]
 
@@ -238,6 +240,24 @@ def write_dataset_folder(rows: DatasetRows, folder: str | Path) -> list[Path]:
             writer.writerows([_text(r.get(c)) for c in cols] for r in body)
         written.append(path)
     return written
+
+
+def subset_rows(rows: DatasetRows, enterprise_ids: set[str] | frozenset[str]) -> DatasetRows:
+    """The rows of the given enterprises only: their listings and the distances between
+    them; substitutions and column orders stay as they are."""
+    keep = set(enterprise_ids)
+    return replace(
+        rows,
+        enterprises=[e for e in rows.enterprises if e["id"] in keep],
+        offers=[o for o in rows.offers if o["enterprise_id"] in keep],
+        needs=[n for n in rows.needs if n["enterprise_id"] in keep],
+        distances=[d for d in rows.distances if d["from_id"] in keep and d["to_id"] in keep],
+    )
+
+
+def park_rows(rows: DatasetRows, park: str) -> DatasetRows:
+    """The rows of one park's enterprises (a park manager's view, a park's match run)."""
+    return subset_rows(rows, {str(e["id"]) for e in rows.enterprises if e.get("park") == park})
 
 
 def diff_runs(before: RunRecord, after: RunRecord, rel_tol: float = 1e-9) -> list[Row]:

@@ -253,6 +253,8 @@ def search_feedstock(
     # distance to every supplier once: great circle x circuity, listed km where known
     ent_lon = ents["lon"].reindex(owner).to_numpy(float)
     ent_lat = ents["lat"].reindex(owner).to_numpy(float)
+    sector = ents["sector"].reindex(owner).to_numpy(dtype=object)
+    park = ents["park"].reindex(owner).to_numpy(dtype=object)
     km = haversine_km(lon, lat, ent_lon, ent_lat) * circuity
     if exclude_enterprise is not None and not dataset.distances.empty:
         listed = _listed_km(dataset, exclude_enterprise)
@@ -287,7 +289,6 @@ def search_feedstock(
         rate, loading, _ = rates[source.material]
         unit = tax.materials[source.material].unit
         for i in np.flatnonzero(pick):
-            ent = ents.loc[owner[i]]
             quality = {c[2:]: float(v) for c, v in zip(q_cols, q_values[i], strict=True)
                        if math.isfinite(v)}
             missing = tuple(sorted({n for n, u in zip(names, unverified, strict=True)
@@ -304,8 +305,8 @@ def search_feedstock(
                 delivered_cost_cny_per_unit=rate * float(km[i]) + loading
                 + float(treatment[i]),
                 quality=quality,
-                sector=str(ent["sector"]) or None,
-                park=str(ent["park"]) or None,
+                sector=str(sector[i]) or None,
+                park=str(park[i]) or None,
                 unverified=missing,
             ))
     # ties: the searched material itself before stand-ins, then by id and use

@@ -49,6 +49,7 @@ FloatArray = NDArray[np.float64]
 COINCIDENT_RAD = 1e-15  # angular distance below which an iterate sits on a supplier
 STEP_TOL_RAD = 1e-13  # about 0.6 mm on the ground: the iteration has converged
 MAX_ITERATIONS = 10_000
+SNAP_EVERY = 32  # iterations between checks whether the nearest supplier is the optimum
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,10 @@ def _step(xyz: FloatArray, w: FloatArray, y: FloatArray) -> FloatArray | None:
     return target
 
 
+def _nearest(xyz: FloatArray, y: FloatArray) -> int:
+    return int(np.argmax(xyz @ y))
+
+
 def _exp(y: FloatArray, v: FloatArray) -> FloatArray:
     """The sphere's exponential map: walk |v| radians from y along the tangent v."""
     a = float(np.linalg.norm(v))
@@ -252,15 +257,17 @@ def weighted_geometric_median(lon: ArrayLike, lat: ArrayLike,
     y = (w[:, None] * xyz).sum(axis=0)
     norm = float(np.linalg.norm(y))
     y = y / norm if norm > 1e-12 else xyz[heaviest]
-    for _ in range(MAX_ITERATIONS):
+    for k in range(MAX_ITERATIONS):
         step = _step(xyz, w, y)
         if step is None:
             break
         y = _exp(y, step)
         if float(np.linalg.norm(step)) < STEP_TOL_RAD:
             break
+        if k % SNAP_EVERY == SNAP_EVERY - 1 and _optimal_at(xyz, w, _nearest(xyz, y)):
+            break
     # the iteration creeps towards an optimal supplier without landing on it: snap
-    nearest = int(np.argmin(_directions(y, xyz)[0]))
+    nearest = _nearest(xyz, y)
     if _optimal_at(xyz, w, nearest):
         return float(points[nearest, 0]), float(points[nearest, 1])
     lat_out = math.degrees(math.asin(max(-1.0, min(1.0, float(y[2])))))

@@ -164,6 +164,8 @@ def _suggest(name: str, choices: Sequence[str]) -> str:
 def _number(value: Any) -> Any:
     """A cell as the rows keep numbers: float when it reads as a finite number, None when
     blank, else as given (validation then reports it)."""
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()  # numpy scalars
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int | float):

@@ -90,6 +90,15 @@ def test_symmetric_cross_has_its_centre_as_median() -> None:
     assert lat == pytest.approx(0.0, abs=1e-9)
 
 
+def test_a_light_supplier_at_the_crossroads_is_the_median() -> None:
+    """Four suppliers of 2.5 due west, east, north and south of (112, 0) at unequal
+    distances pull from it with unit forces that cancel, so its own weight of 2 (the
+    lightest) holds the median there; the iteration starts elsewhere and must land on it."""
+    lon = [110.0, 113.0, 112.0, 112.0, 112.0]
+    lat = [0.0, 0.0, 1.5, -0.7, 0.0]
+    assert weighted_geometric_median(lon, lat, [2.5, 2.5, 2.5, 2.5, 2.0]) == (112.0, 0.0)
+
+
 @pytest.mark.parametrize("bad", [
     ([], [], []), ([1.0], [2.0], [0.0]), ([1.0, 2.0], [2.0], [1.0, 1.0]),
     ([1.0], [2.0], [math.nan])])

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from conftest import DatasetTables
+    from store_support import FalkorDB
 
 PARK = "Xiangtan Economic Development Zone (illustrative)"
 
@@ -360,6 +361,26 @@ def test_run_formats_and_diff(fresh_api: LiveServer) -> None:
         assert [r["id"] for r in listed["data"]][:2] == [second["id"], first["id"]]
         _error(c.get("/api/runs/999/result"), 404, "not_found")
         _error(c.post("/api/runs", json={"objective": "weighted"}), 422, "invalid_request")
+
+
+def test_the_api_on_a_bolt_graph_store(falkordb: FalkorDB, tmp_path: Path,
+                                       demo_path: Path) -> None:
+    falkordb.wipe()
+    expected = solve_match(load_dataset(demo_path))
+    for live in serving(tmp_path / "bolt", demo_path, store=falkordb.url()):
+        with live.client() as c:
+            assert c.get("/health").json()["store"] == "bolt"
+            assert c.get("/api/enterprises").json()["count"] == 43
+            r = c.patch("/api/offers/OF-XT-PWR1-fly_ash", json={"quantity": 500000.5})
+            assert r.status_code == 200, r.text
+            assert c.get("/api/offers/OF-XT-PWR1-fly_ash").json()["quantity"] == 500000.5
+            _error(c.post("/api/offers", json={"enterprise_id": "XT-PWR1",
+                                               "material": "fly_ahs", "quantity": 5}),
+                   422, "invalid_dataset")
+            run = _run(c)
+            assert run["kpis"]["tonnes_offered"] == pytest.approx(
+                expected.kpis["tonnes_offered"] - 3999.5)
+            assert run["store_run_id"] is not None
 
 
 def test_park_run_stays_inside_the_park(live_api: LiveServer) -> None:

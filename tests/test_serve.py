@@ -51,7 +51,7 @@ def test_serve_demo_prints_a_url_with_a_key_and_logs_json(tmp_path: Path) -> Non
     # only the hash of the secret is stored
     with sqlite3.connect(tmp_path / "api.db") as db:
         stored = db.execute("SELECT id, hash FROM api_keys").fetchall()
-    assert len(stored) == 1 and key.split("_")[2] not in stored[0][1]
+    assert len(stored) == 1 and key.split("_", 2)[2] not in stored[0][1]
 
 
 def test_keys_create_list_revoke(run_cli: CliRunner, tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ def test_keys_create_list_revoke(run_cli: CliRunner, tmp_path: Path) -> None:
     key = made.stdout.strip()
     assert key.startswith("sk_") and "park_manager for 'Park A'" in made.stderr
     listed = run_cli("keys", "list", *state)
-    assert key.split("_")[1] in listed.stdout and key.split("_")[2] not in listed.stdout
+    assert key.split("_")[1] in listed.stdout and key.split("_", 2)[2] not in listed.stdout
     bad = run_cli("keys", "create", "--role", "admin", "--scope", "Park A", *state)
     assert bad.returncode == 2 and "scope" in bad.stderr
     gone = run_cli("keys", "revoke", key.split("_")[1], *state)

@@ -1,0 +1,165 @@
+"""The web page in a real browser: headless Debian Chromium driven by Playwright against a live
+uvicorn server on loopback with the demo data, an admin key in the URL fragment.
+
+Skipped (with the reason) only when no Chromium binary is found; CI installs Debian's.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+CHROMIUM = os.environ.get("SYMBIOSIS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).is_file(),
+    reason=f"no Chromium at {CHROMIUM} (install Debian's chromium or set SYMBIOSIS_CHROMIUM)")
+
+TIMEOUT_MS = 60_000  # generous: the machine is shared; these are not timing assertions
+ROOT = Path(__file__).resolve().parents[1]
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def _artifacts() -> Path:
+    folder = Path(os.environ.get("SYMBIOSIS_ARTIFACTS") or ROOT / "build" / "test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def live_api() -> Iterator[tuple[str, str]]:
+    """(base URL, admin key) of a live uvicorn on a free loopback port."""
+    import uvicorn
+    from web_stub import create_stub_app
+
+    key = "sk_stub_0123456789"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_stub_app(ROOT / "data" / "hunan", key),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", key
+    server.should_exit = True
+    thread.join()
+
+
+def _latest_run(base: str, key: str) -> dict[str, Any]:
+    body = httpx.get(f"{base}/api/runs", headers={"Authorization": f"Bearer {key}"}).json()
+    runs = body["data"] if isinstance(body, dict) else body
+    return max((r for r in runs if not r.get("park")), key=lambda r: r["created_at"])
+
+
+def test_web_page_in_chromium(live_api: tuple[str, str]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, key = live_api
+    external: list[str] = []
+    console_errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-GB")
+            page.set_default_timeout(TIMEOUT_MS)
+            expect.set_options(timeout=TIMEOUT_MS)
+
+            def on_request(request: Any) -> None:
+                host = urlsplit(request.url).hostname or ""
+                if request.url.startswith(("http:", "https:", "ws:", "wss:")) \
+                        and host not in LOOPBACK:
+                    external.append(request.url)
+
+            page.on("request", on_request)
+            page.on("console", lambda m: console_errors.append(m.text)
+                    if m.type == "error" else None)
+            page.on("pageerror", lambda e: console_errors.append(str(e)))
+
+            page.goto(f"{base}/?lang=en#key={key}")
+            status = page.locator("#status")
+            expect(status).to_have_text("Ready.")
+            # the key left the address bar, and the identity is shown
+            assert "key=" not in page.url
+            expect(page.locator("#me")).to_contain_text("administrator")
+            expect(page.locator("html")).to_have_attribute("lang", "en")
+            # no run yet: the tiles show a dash
+            expect(page.locator("#kpi-utilization")).to_have_text("—")
+
+            page.get_by_role("button", name="Run match").click()
+            expect(status).to_have_text("Run finished.")
+            run = _latest_run(base, key)
+            rate = run["kpis"]["utilization_rate"]
+            expect(page.locator("#kpi-utilization")).to_have_text(f"{rate * 100:.1f}%")
+            verdict = "meets the target" if rate >= 0.57 else "below the target"
+            expect(page.locator("#kpi-utilization-target")).to_contain_text(verdict)
+            assert page.locator("#kpi-tonne-km").inner_text() != "—"
+
+            # the map: one marker per enterprise of the run, and exchange lines
+            result = httpx.get(f"{base}/api/runs/{run['id']}/result",
+                               headers={"Authorization": f"Bearer {key}"}).json()
+            traces = page.evaluate("""() => document.getElementById('map').data.map(
+                t => ({kind: t.meta && t.meta.kind, type: t.type, n: t.x.length,
+                       material: t.meta && t.meta.material}))""")
+            assert all(t["type"] == "scatter" for t in traces)
+            markers = sum(t["n"] for t in traces if t["kind"] == "enterprises")
+            assert markers == len(result["enterprises"]) > 0
+            drawn = page.locator("#map .scatterlayer .trace .points path")
+            assert drawn.count() == len(result["enterprises"])
+            lines = [t for t in traces if t["kind"] == "exchanges"]
+            assert lines
+            assert {t["material"] for t in lines} == \
+                {x["offer_material"] for x in result["exchanges"]}
+            legend = page.locator("#map .legend").text_content() or ""
+            assert "Coal fly ash" in legend
+
+            # the Sankey (tonnes) renders nodes
+            assert page.locator("#sankey .sankey .sankey-node").count() > 0
+
+            # the scenario panel: remove a supplier, compare, both columns shown
+            supplier = result["exchanges"][0]["offer_enterprise_id"]
+            page.get_by_label("Enterprise", exact=True).select_option(supplier)
+            page.locator("#sc-add-remove").click()
+            expect(page.locator("#sc-changes li")).to_have_count(1)
+            page.get_by_role("button", name="Compare").click()
+            expect(status).to_have_text("Scenario compared.")
+            heads = page.locator("#compare-table thead th")
+            expect(heads).to_have_text(["Figure", "Baseline", "Scenario", "Change"])
+            expect(page.locator("#compare-table tbody tr")).to_have_count(6)
+
+            # gaps
+            page.get_by_role("button", name="Gaps").click()
+            expect(status).to_have_text("Open loops listed.")
+
+            # switch to Chinese: labels, lang attribute and material names follow
+            page.get_by_role("button", name="中文").click()
+            expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+            expect(page.locator("#run-button")).to_have_text("运行匹配")
+            expect(page.locator("#compare-table thead th")).to_have_text(
+                ["指标", "基准", "情景", "变化"])
+            assert "粉煤灰" in (page.locator("#map .legend").text_content() or "")
+            expect(status).to_have_text("已列出缺口。")
+
+            # back to English for the screenshot (CI machines may lack CJK fonts)
+            page.get_by_role("button", name="English").click()
+            expect(page.locator("#run-button")).to_have_text("Run match")
+            shot = _artifacts() / "web.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not external, f"requests left the machine: {external}"
+    assert not console_errors, f"console errors: {console_errors}"

@@ -528,9 +528,10 @@ cli_geo.register(app)
 
 def main() -> None:
     """Console-script entry point: map the engine's errors to exit codes in one place."""
-    from api.cli_store import register  # db, runs, analyze; imported here: no import cycle
+    from api import cli_serve, cli_store  # imported here: no import cycle
 
-    register(app)
+    cli_store.register(app)  # db, runs, analyze
+    cli_serve.register(app)  # serve, keys
     try:
         code = app(standalone_mode=False)
     except InvalidDataError as exc:

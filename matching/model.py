@@ -63,7 +63,7 @@ from symbiosis.errors import SolverError
 if TYPE_CHECKING:
     from geo.provider import GeoDistances
 
-__all__ = ["OBJECTIVES", "MatchOptions", "objective_weights", "parse_weights",
+__all__ = ["OBJECTIVES", "MatchOptions", "check_options", "objective_weights", "parse_weights",
            "solve_candidates", "solve_match"]
 
 Method = Literal["auto", "mcf", "lp"]
@@ -293,7 +293,8 @@ def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray | None,
         return [(g, f.result()) for g, f in zip(groups, futures, strict=True)]
 
 
-def _check_options(options: MatchOptions) -> None:
+def check_options(options: MatchOptions) -> None:
+    """SolverError for an objective and weights that do not go together."""
     if options.objective not in OBJECTIVES:
         raise SolverError(f"unknown objective '{options.objective}'; "
                           f"available: {', '.join(OBJECTIVES)}")
@@ -337,7 +338,7 @@ def _solve_value(dataset: Dataset, cand: Candidates, options: MatchOptions,
 def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
                      values: ArcValues | None = None) -> tuple[np.ndarray, SolverFacts]:
     """Flow per candidate arc (offer units) and the combined solver facts."""
-    _check_options(options)
+    check_options(options)
     if options.objective != "utilization":
         values = values if values is not None else arc_values(dataset, cand,
                                                               options.economics)
@@ -379,7 +380,7 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     options = options or MatchOptions()
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
-    _check_options(options)
+    check_options(options)
     cand = build_candidates(dataset, options.max_km, options.circuity, distances)
     t1 = time.perf_counter()
     timings["candidates"] = t1 - t0

@@ -709,8 +709,10 @@ def dataset_from_records(
     records: Mapping[str, list[Mapping[str, object]]],
     source: str = "records",
     taxonomy: Taxonomy | None = None,
+    columns: Mapping[str, Iterable[str]] | None = None,
 ) -> Dataset:
-    """Validate in-memory rows (the Python and HTTP APIs); labels name the table, e.g. `offers`."""
+    """Validate in-memory rows (the Python and HTTP APIs); labels name the table, e.g. `offers`.
+    `columns` gives a table's header when its rows may not show every column (or none)."""
     problems: list[Problem] = []
     tables: dict[str, RawTable] = {}
     for name in TABLES:
@@ -719,7 +721,7 @@ def dataset_from_records(
             if name in REQUIRED_TABLES:
                 problems.append(Problem(name, None, None, "required table is missing"))
             continue
-        header: list[str] = []
+        header: list[str] = [str(c) for c in (columns or {}).get(name, ())]
         for row in rows:
             header += [str(k) for k in row if str(k) not in header]
         body = [[_cell_text(row.get(h)) for h in header] for row in rows]

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from store_support import FalkorDB, start_falkordb
@@ -194,3 +195,12 @@ def falkordb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalkorDB]:
     server = start_falkordb(tmp_path_factory.mktemp("falkordb"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def live_api(tmp_path_factory: pytest.TempPathFactory, demo_path: Path) -> Iterator[Any]:
+    """A live API server (real uvicorn, real SQLite files) with the demo imported; one per
+    test module, so modules that edit data do not see each other's edits."""
+    from api_support import serving
+
+    yield from serving(tmp_path_factory.mktemp("api"), demo_path)

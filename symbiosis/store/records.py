@@ -30,6 +30,7 @@ __all__ = [
     "RunRecord",
     "dataset_from_rows",
     "diff_runs",
+    "json_safe",
     "park_rows",
     "rows_from_dataset",
     "subset_rows",
@@ -142,7 +143,7 @@ class RunRecord:
         rows = [{k: _plain(v) for k, v in zip(EXCHANGE_FIELDS, values, strict=True)}
                 for values in ex[list(EXCHANGE_FIELDS)].itertuples(index=False, name=None)]
         return cls(parameters=parameters, dataset_hash=dataset_hash,
-                   summary=_json_safe(kpis), exchanges=rows)
+                   summary=json_safe(kpis), exchanges=rows)
 
 
 def _plain(value: Any) -> Any:
@@ -154,11 +155,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """Nested dicts and lists with numpy scalars -> plain JSON values (NaN, inf -> None)."""
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return _plain(value)
 
 
@@ -221,10 +223,12 @@ def dataset_from_rows(rows: DatasetRows, source: str = "store") -> Dataset:
     """Validate stored rows back into a `Dataset` (the same checks as a file)."""
     from symbiosis.dataset import dataset_from_records
 
+    tables = _tables(rows)
     records: dict[str, list[Mapping[str, object]]] = {
         name: [{c: _text(r.get(c)) for c in cols} for r in body]
-               for name, (cols, body) in _tables(rows).items()}
-    return dataset_from_records(records, source=source)
+               for name, (cols, body) in tables.items()}
+    return dataset_from_records(records, source=source,
+                                columns={name: cols for name, (cols, _) in tables.items()})
 
 
 def write_dataset_folder(rows: DatasetRows, folder: str | Path) -> list[Path]:

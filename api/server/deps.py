@@ -1,0 +1,66 @@
+"""What every route depends on: the app's services and the caller's key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.server.auth import Principal, Role, authenticate
+from api.server.errors import forbidden
+
+if TYPE_CHECKING:
+    from api.server.jobs import RunManager
+    from api.server.region import Region
+    from api.server.settings import Settings
+    from api.server.state import StateStore
+    from symbiosis.taxonomy import Taxonomy
+
+__all__ = ["Caller", "Services", "Svc", "require"]
+
+
+@dataclass
+class Services:
+    """The app's long-lived parts, built once by `create_app`."""
+
+    settings: Settings
+    state: StateStore
+    region: Region
+    jobs: RunManager
+    taxonomy: Taxonomy
+    handle_secret: bytes
+
+
+def services(request: Request) -> Services:
+    """The services of the app serving this request."""
+    svc: Services = request.app.state.services
+    return svc
+
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                       description="the API key, as an alternative to Authorization")
+
+
+def principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    header: Annotated[str | None, Security(_header)],
+) -> Principal:
+    """The caller behind the request's key (401 without a valid key)."""
+    value = bearer.credentials if bearer is not None else header
+    caller = authenticate(services(request).state, value)
+    request.state.key_id = caller.key_id
+    return caller
+
+
+Svc = Annotated[Services, Depends(services)]
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def require(caller: Principal, *roles: Role, what: str = "this route") -> None:
+    """403 unless the caller's role is one of `roles`."""
+    if caller.role not in roles:
+        raise forbidden(what)

@@ -1,0 +1,159 @@
+"""The region's dataset as the API sees it: a cached snapshot of the store's current
+version, and edits that go through the same validation as a file, all or nothing.
+
+Every store call holds one lock: the SQLite store shares one connection between request
+threads, and a reader must never see an import half done. Reads are served from the
+snapshot, rebuilt only when the store's version changes (also by a CLI import).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from symbiosis.errors import InvalidDataError, Problem
+from symbiosis.store import (
+    DatasetRows,
+    DatasetVersion,
+    Repository,
+    RunInfo,
+    RunRecord,
+    dataset_from_rows,
+    rows_from_dataset,
+)
+
+if TYPE_CHECKING:
+    from symbiosis.dataset import Dataset
+
+__all__ = ["EMPTY_ROWS", "Region", "Snapshot", "blank"]
+
+Row = dict[str, Any]
+EMPTY_ROWS = DatasetRows(
+    enterprises=[], offers=[], needs=[], distances=[], substitutions=None,
+    offer_columns=("id", "enterprise_id", "material", "quantity", "unit", "disposal_cost",
+                   "treatment_cost"),
+    need_columns=("id", "enterprise_id", "material", "quantity", "unit", "virgin_cost"))
+
+
+def blank(value: Any) -> Any:
+    """'' and None are both 'not given' in stored rows."""
+    return None if value == "" else value
+
+
+@dataclass
+class Snapshot:
+    """One version of the region's rows with lookups by id (treat as read-only)."""
+
+    version: DatasetVersion | None
+    rows: DatasetRows
+    _dataset: Dataset | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.enterprises: dict[str, Row] = {str(e["id"]): e for e in self.rows.enterprises}
+        self.offers: dict[str, Row] = {str(o["id"]): o for o in self.rows.offers}
+        self.needs: dict[str, Row] = {str(n["id"]): n for n in self.rows.needs}
+
+    @property
+    def version_number(self) -> int | None:
+        """The store version, None for an empty store."""
+        return self.version.version if self.version else None
+
+    def park_of(self, enterprise_id: str) -> str | None:
+        """The park of an enterprise (None: no park or no such enterprise)."""
+        ent = self.enterprises.get(enterprise_id)
+        return blank(ent.get("park")) if ent else None
+
+    def dataset(self) -> Dataset:
+        """The validated dataset of this version (built once, on first use)."""
+        with self._lock:
+            if self._dataset is None:
+                self._dataset = dataset_from_rows(self.rows, source="store")
+            return self._dataset
+
+
+class Region:
+    """The store behind the API: snapshot reads, validated all-or-nothing edits, runs."""
+
+    def __init__(self, store: Repository) -> None:
+        self.store = store
+        self._lock = threading.RLock()
+        self._snapshot: Snapshot | None = None
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Hold it to read and then write with nothing in between (it is reentrant)."""
+        return self._lock
+
+    def snapshot(self) -> Snapshot:
+        """The current data (one cheap version query; a reload only after a new import)."""
+        with self._lock:
+            version = self.store.current_version()
+            cached = self._snapshot
+            if cached is not None and (cached.version == version):
+                return cached
+            rows = self.store.dataset_rows() if version is not None else EMPTY_ROWS
+            self._snapshot = Snapshot(version, rows)
+            return self._snapshot
+
+    def edit(self, change: Callable[[DatasetRows], DatasetRows], source: str,
+             focus: tuple[str, int] | None = None, dataset: Dataset | None = None
+             ) -> Snapshot:
+        """Apply `change` to the current rows, validate the whole dataset as a file would be
+        and import it as a new version; InvalidDataError leaves the store as it was.
+
+        `focus` = (table, index) of the row the request wrote: its problems are reported
+        against the request body's fields instead of a row number.
+        """
+        with self._lock:
+            new_rows = change(self.snapshot().rows)
+            if dataset is None:
+                try:
+                    dataset = dataset_from_rows(new_rows, source="api")
+                except InvalidDataError as exc:
+                    raise InvalidDataError(_refocus(exc.problems, focus)) from None
+            version = self.store.import_dataset(dataset, source=source)
+            self._snapshot = Snapshot(version, rows_from_dataset(dataset), dataset)
+            return self._snapshot
+
+    # the store's runs, under the same lock
+
+    def save_run(self, record: RunRecord) -> RunInfo:
+        """Keep a finished run in the store (so `symbiosis runs diff` sees it too)."""
+        with self._lock:
+            return self.store.save_run(record)
+
+    def run(self, run_id: int) -> RunRecord:
+        """A stored run with its exchanges."""
+        with self._lock:
+            return self.store.run(run_id)
+
+    def versions(self) -> list[DatasetVersion]:
+        """Every import, oldest first."""
+        with self._lock:
+            return self.store.versions()
+
+    def close(self) -> None:
+        """Close the store."""
+        with self._lock:
+            self.store.close()
+
+
+def _refocus(problems: list[Problem], focus: tuple[str, int] | None) -> list[Problem]:
+    if focus is None:
+        return problems
+    table, index = focus
+    out = []
+    for p in problems:
+        if p.file == table and p.row == index + 2:
+            column = {"q.": "quality.", "min.": "min.", "max.": "max."}
+            name = p.column or None
+            for prefix, field_prefix in column.items():
+                if name and name.startswith(prefix):
+                    name = field_prefix + name[len(prefix):]
+            out.append(replace(p, file="body", row=None, column=name))
+        else:
+            out.append(p)
+    return out

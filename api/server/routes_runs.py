@@ -1,0 +1,163 @@
+"""Match runs: start (returns at once), status and progress, results as JSON, CSV and
+GeoJSON, and the difference between two runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
+
+from api.server.auth import Principal, Role
+from api.server.deps import Caller, Svc, require
+from api.server.errors import ApiError, forbidden
+from api.server.jobs import job_public, options_from
+from api.server.region import Snapshot
+from api.server.schemas import RunOptions, RunsPublic, RunStatus
+from api.server.state import Job
+from symbiosis.store import DatasetRows, RunRecord, diff_runs, park_rows
+
+__all__ = ["router", "scoped_rows"]
+
+router = APIRouter(prefix="/api", tags=["runs"])
+
+
+def scoped_rows(caller: Principal, snap: Snapshot, park: str | None) -> DatasetRows:
+    """The rows a run or scenario of `park` (None = the region) may use: admins any park
+    or the whole region, park managers only their own park."""
+    require(caller, Role.admin, Role.park_manager)
+    if not caller.sees_park(park):
+        raise forbidden("this park" if park else "the whole region")
+    if park is None:
+        return snap.rows
+    rows = park_rows(snap.rows, park)
+    if not rows.enterprises:
+        raise ApiError(404, "not_found", f"no enterprises in park '{park}'")
+    return rows
+
+
+def _visible_job(svc: Svc, caller: Principal, run_id: int) -> Job:
+    require(caller, Role.admin, Role.park_manager)
+    job = svc.state.job(run_id)
+    if job is None:
+        if caller.is_admin:
+            raise ApiError(404, "not_found", f"no run {run_id}")
+        raise forbidden("this run")
+    if not caller.sees_park(job.park):
+        raise forbidden("this run")
+    return job
+
+
+def _result(svc: Svc, job: Job) -> dict[str, Any]:
+    if job.status != "succeeded":
+        raise ApiError(409, "conflict", f"run {job.id} is {job.status}; results exist once "
+                                        "it succeeded")
+    result = svc.state.job_result(job.id)
+    if result is None:
+        raise ApiError(409, "conflict", f"run {job.id} has no stored result")
+    return result
+
+
+RunId = Annotated[int, "a run id"]
+
+
+@router.post("/runs", response_model=RunStatus, status_code=202,
+             summary="Start a match run; returns its id at once",
+             responses={200: {"model": RunStatus, "description": "finished within `wait`"}})
+def start_run(body: RunOptions, svc: Svc, caller: Caller,
+              wait: Annotated[float, Query(ge=0, le=60, description="seconds to wait for "
+                                           "the result before answering 202")] = 0
+              ) -> Any:
+    snap = svc.region.snapshot()
+    rows = scoped_rows(caller, snap, body.park)
+    parameters = body.model_dump(exclude={"park"})
+    options_from(parameters)  # 422 now rather than a failed run later
+    job = svc.jobs.submit(rows, parameters, body.park, snap.version_number, caller.key_id)
+    svc.jobs.wait(job.id, min(wait, svc.settings.max_wait_s))
+    now = svc.state.job(job.id)
+    assert now is not None
+    done = now.status in ("succeeded", "failed")
+    return JSONResponse(RunStatus(**job_public(now)).model_dump(mode="json"),
+                        status_code=200 if done else 202,
+                        headers={"Location": f"/api/runs/{job.id}"})
+
+
+@router.get("/runs", response_model=RunsPublic, summary="Runs the key may see, newest first")
+def list_runs(svc: Svc, caller: Caller,
+              park: Annotated[str | None, Query(max_length=200)] = None,
+              status: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed)$"
+                                                  )] = None,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+              offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    require(caller, Role.admin, Role.park_manager)
+    if park is not None and not caller.sees_park(park):
+        raise forbidden("this park")
+    if caller.role is Role.park_manager:
+        park = caller.scope
+    jobs, _ = svc.state.jobs(park, any_park=park is None, limit=100_000)
+    items = [job_public(j) for j in jobs if status is None or j.status == status]
+    return {"data": items[offset:offset + limit], "count": len(items)}
+
+
+@router.get("/runs/{run_id}", response_model=RunStatus, summary="A run's status and KPIs")
+def get_run(run_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+    return job_public(_visible_job(svc, caller, run_id))
+
+
+@router.get("/runs/{run_id}/result", summary="A run's full result: KPIs, summary.json, "
+            "enterprises, exchanges, offers and needs")
+def get_result(run_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+    job = _visible_job(svc, caller, run_id)
+    return {"id": job.id, "park": job.park, "kpis": job.kpis, **_result(svc, job)}
+
+
+@router.get("/runs/{run_id}/exchanges.csv", summary="A run's exchanges as CSV",
+            response_class=Response,
+            responses={200: {"content": {"text/csv": {}}}})
+def get_exchanges_csv(run_id: int, svc: Svc, caller: Caller) -> Response:
+    result = _result(svc, _visible_job(svc, caller, run_id))
+    rows = result["exchanges"]
+    buffer = io.StringIO()
+    from matching.result import EXCHANGE_COLUMNS
+
+    columns = list(rows[0]) if rows else list(EXCHANGE_COLUMNS)
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="run-{run_id}-exchanges.csv"'})
+
+
+@router.get("/runs/{run_id}/exchanges.geojson", summary="A run's exchanges as GeoJSON lines",
+            responses={200: {"content": {"application/geo+json": {}}}})
+def get_exchanges_geojson(run_id: int, svc: Svc, caller: Caller) -> Response:
+    from geo.export import material_colour
+
+    result = _result(svc, _visible_job(svc, caller, run_id))
+    where = {e["id"]: (e["lon"], e["lat"]) for e in result["enterprises"]}
+    features = []
+    for x in result["exchanges"]:
+        a, b = where[x["offer_enterprise_id"]], where[x["need_enterprise_id"]]
+        features.append({"type": "Feature",
+                         "geometry": {"type": "LineString", "coordinates": [list(a), list(b)]},
+                         "properties": {**x, "color": material_colour(x["offer_material"])}})
+    import json
+
+    body = {"type": "FeatureCollection", "features": features}
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
+
+
+@router.get("/runs/{before}/diff/{after}", summary="Exchanges that appeared, vanished or "
+            "changed between two runs")
+def diff(before: int, after: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+    records: list[RunRecord] = []
+    for run_id in (before, after):
+        job = _visible_job(svc, caller, run_id)
+        if job.store_run_id is None:
+            raise ApiError(409, "conflict", f"run {run_id} is {job.status}; only finished "
+                                            "runs compare")
+        records.append(svc.region.run(job.store_run_id))
+    rows = diff_runs(records[0], records[1])
+    return {"data": rows, "count": len(rows)}

@@ -1,0 +1,433 @@
+"""Request and response models, split by role as the FastAPI template does: `…Create`
+(what a client sends to make one), `…Update` (every field optional), `…Public` (what it
+gets back) and `…sPublic` (a page: `data` and the total `count`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Change", "EnterpriseCreate", "EnterprisePublic", "EnterpriseUpdate", "ErrorResponse",
+    "KeyCreate", "KeyIssued", "KeyPublic", "ListingPage", "NeedCreate", "NeedPublic",
+    "NeedUpdate", "OfferCreate", "OfferPublic", "OfferUpdate", "ParkCreate", "ParkPublic",
+    "ParkUpdate", "RunOptions", "RunStatus",
+]
+
+# ids: letters (any script), digits and . _ : / - ; names: any text without control chars
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.:/\-]+$",
+                          examples=["XT-PWR1"])]
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Sector = Annotated[str, Field(pattern=r"^[A-T]?\d{2,4}$", examples=["4411"],
+                              description="GB/T 4754-2017 industry code")]
+Attr = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
+Quantity = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False,
+                                  description="per year, in the material's unit")]
+Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False,
+                               description="CNY per unit of the material")]
+Value = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
+
+
+class Model(BaseModel):
+    """Strict about unknown fields and non-finite numbers."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class ErrorDetail(BaseModel):
+    """The body of every error."""
+
+    code: str = Field(examples=["forbidden"])
+    message: str
+    request_id: str
+    problems: list[dict[str, Any]] | None = Field(
+        None, description="file, row, column, message, severity of each problem")
+
+
+class ErrorResponse(BaseModel):
+    """`{"error": {...}}`"""
+
+    error: ErrorDetail
+
+
+class Page(BaseModel):
+    """A page of a listing and the total count of matching items."""
+
+    count: int = Field(description="items matching the filters, over all pages")
+
+
+# ------------------------------------------------------------------ enterprises
+
+
+class EnterpriseCreate(Model):
+    """A new enterprise (coordinates in WGS 84 decimal degrees)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"id": "YY-GYP1", "name": "Yueyang gypsum board plant (planned)",
+                      "sector": "3024", "lon": 113.12, "lat": 29.35,
+                      "park": "Yueyang Green Chemical Industrial Park"}]})
+
+    id: Id
+    name: Text
+    sector: Sector | None = None
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    park: Text | None = None
+
+
+class EnterpriseUpdate(Model):
+    """Fields to change; the id stays."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"name": "Xiangtan power plant unit 2", "lon": 112.88}]})
+
+    name: Text | None = None
+    sector: Sector | None = None
+    lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
+    lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
+    park: Text | None = None
+
+
+class EnterprisePublic(BaseModel):
+    """An enterprise as a permitted key sees it."""
+
+    id: str
+    name: str | None
+    sector: str | None
+    lon: float
+    lat: float
+    park: str | None
+
+
+class EnterprisesPublic(Page):
+    """A page of enterprises."""
+
+    data: list[EnterprisePublic]
+
+
+# ------------------------------------------------------------------ listings
+
+
+class OfferCreate(Model):
+    """A by-product an enterprise can give."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"enterprise_id": "XT-PWR1", "material": "fly_ash", "quantity": 120000,
+                      "disposal_cost": 30, "treatment_cost": 10,
+                      "quality": {"loi_pct": 4.5}}]})
+
+    id: Id | None = Field(None, description="default: OF-<enterprise>-<material>[-n]")
+    enterprise_id: Id
+    material: Annotated[str, Field(min_length=1, max_length=64, examples=["fly_ash"])]
+    quantity: Quantity
+    disposal_cost: Money | None = None
+    treatment_cost: Money | None = None
+    quality: dict[Attr, Value] = Field(default_factory=dict,
+                                       description="attribute -> value (q.<attribute>)")
+
+
+class OfferUpdate(Model):
+    """Fields to change; a quality attribute set to null is removed."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"quantity": 90000, "quality": {"loi_pct": 5.2}}]})
+
+    material: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    quantity: Quantity | None = None
+    disposal_cost: Money | None = None
+    treatment_cost: Money | None = None
+    quality: dict[Attr, Value | None] | None = None
+
+
+class OfferPublic(BaseModel):
+    """An offer."""
+
+    id: str
+    enterprise_id: str
+    material: str
+    unit: str
+    quantity: float
+    disposal_cost: float | None
+    treatment_cost: float | None
+    quality: dict[str, float]
+
+
+class NeedCreate(Model):
+    """An input an enterprise takes in, with its limits on the offers' quality."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"enterprise_id": "XX-CEM1", "material": "set_retarder",
+                      "quantity": 30000, "virgin_cost": 60,
+                      "min": {"caso4_2h2o_pct": 85}}]})
+
+    id: Id | None = Field(None, description="default: ND-<enterprise>-<material>[-n]")
+    enterprise_id: Id
+    material: Annotated[str, Field(min_length=1, max_length=64, examples=["set_retarder"])]
+    quantity: Quantity
+    virgin_cost: Money | None = None
+    min: dict[Attr, Value] = Field(default_factory=dict, description="min.<attribute>")
+    max: dict[Attr, Value] = Field(default_factory=dict, description="max.<attribute>")
+
+
+class NeedUpdate(Model):
+    """Fields to change; a limit set to null is removed."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"quantity": 25000, "max": {"loi_pct": 8}}]})
+
+    material: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    quantity: Quantity | None = None
+    virgin_cost: Money | None = None
+    min: dict[Attr, Value | None] | None = None
+    max: dict[Attr, Value | None] | None = None
+
+
+class NeedPublic(BaseModel):
+    """A need."""
+
+    id: str
+    enterprise_id: str
+    material: str
+    unit: str
+    quantity: float
+    virgin_cost: float | None
+    min: dict[str, float]
+    max: dict[str, float]
+
+
+class ListingPage(Page):
+    """A page of offers or needs."""
+
+    data: list[dict[str, Any]]
+
+
+# ------------------------------------------------------------------ parks
+
+
+class ParkCreate(Model):
+    """Register a park (its enterprises name it in their `park` field)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"name": "Xiangtan Economic Development Zone (illustrative)",
+                      "name_zh": "湘潭经济技术开发区(示例)"}]})
+
+    name: Text
+    name_zh: Text | None = None
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ParkUpdate(Model):
+    """Fields to change; a new name moves every enterprise of the park with it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"name_zh": "湘潭经开区", "note": "one park, one plan: 2026 review"}]})
+
+    name: Text | None = None
+    name_zh: Text | None = None
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ParkPublic(BaseModel):
+    """A park, its counts and the centre of its enterprises."""
+
+    name: str
+    name_zh: str | None
+    note: str | None
+    registered: bool = Field(description="registered through the API (else only named by "
+                                         "enterprises)")
+    enterprises: int
+    offers: int
+    needs: int
+    lon: float | None
+    lat: float | None
+
+
+class ParksPublic(Page):
+    """Parks."""
+
+    data: list[ParkPublic]
+
+
+# ------------------------------------------------------------------ keys
+
+
+class KeyCreate(Model):
+    """A key for a role and a scope."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"role": "enterprise", "scope": "XT-PWR1",
+                      "label": "Xiangtan power plant environment office"}]})
+
+    role: Literal["admin", "park_manager", "enterprise", "recycler"]
+    scope: Annotated[str, Field(min_length=1, max_length=200,
+                                pattern=r"^[^\x00-\x1f\x7f]+$")] = Field(
+        description="'*' for admin, a park name for park_manager, an enterprise id otherwise")
+    label: Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")] = ""
+
+
+class KeyPublic(BaseModel):
+    """A key without its secret."""
+
+    id: str
+    role: str
+    scope: str
+    label: str
+    created_at: str
+    revoked_at: str | None
+
+
+class KeyIssued(KeyPublic):
+    """A new key: `key` is shown this once and never again."""
+
+    key: str
+
+
+class KeysPublic(Page):
+    """Keys."""
+
+    data: list[KeyPublic]
+
+
+class Me(BaseModel):
+    """Who the key is."""
+
+    key_id: str
+    role: str
+    scope: str
+    label: str
+
+
+# ------------------------------------------------------------------ runs
+
+
+class RunOptions(Model):
+    """Match parameters, as the CLI's flags."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"park": "Xiangtan Economic Development Zone (illustrative)",
+                      "objective": "utilization"},
+                     {"objective": "weighted", "weights": "cost=1,co2=80", "max_km": 120}]})
+
+    park: Text | None = Field(None, description="match one park's enterprises; default: the "
+                                                "whole region (admin only)")
+    max_km: float | None = Field(None, gt=0, le=5000, allow_inf_nan=False)
+    circuity: float = Field(1.3, ge=1, le=5, allow_inf_nan=False)
+    objective: Literal["utilization", "cost", "co2", "weighted"] = "utilization"
+    weights: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="for objective=weighted, e.g. cost=1,co2=80")
+    transport_rate: float | None = Field(None, ge=0, le=1000, allow_inf_nan=False)
+    loading_cost: float | None = Field(None, ge=0, le=10000, allow_inf_nan=False)
+    method: Literal["auto", "mcf", "lp"] = "auto"
+    time_limit_s: float | None = Field(None, gt=0, le=3600, allow_inf_nan=False)
+
+
+class RunStatus(BaseModel):
+    """Where a run stands; `kpis` once it succeeded."""
+
+    id: int
+    status: Literal["queued", "running", "succeeded", "failed"]
+    progress: float
+    phase: str
+    park: str | None
+    parameters: dict[str, Any]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str | None
+    store_run_id: int | None
+    dataset_version: int | None
+    kpis: dict[str, Any] | None
+
+
+class RunsPublic(Page):
+    """Runs, newest first."""
+
+    data: list[RunStatus]
+
+
+# ------------------------------------------------------------------ scenarios
+
+
+class PlannedListing(Model):
+    """A listing of a planned enterprise."""
+
+    material: Annotated[str, Field(min_length=1, max_length=64)]
+    quantity: Quantity
+    id: Id | None = None
+
+
+class AddEnterprise(Model):
+    """Add a planned enterprise with its offers and needs."""
+
+    op: Literal["add_enterprise"]
+    enterprise: EnterpriseCreate
+    offers: list[PlannedListing] = Field(default_factory=list, max_length=100)
+    needs: list[PlannedListing] = Field(default_factory=list, max_length=100)
+
+
+class RemoveEnterprise(Model):
+    """Take an enterprise out (a unit closing)."""
+
+    op: Literal["remove_enterprise"]
+    id: Id
+
+
+class SetQuantity(Model):
+    """Change a listing's quantity."""
+
+    op: Literal["set_quantity"]
+    listing: Literal["offer", "need"]
+    id: Id
+    quantity: Quantity
+
+
+Change = Annotated[AddEnterprise | RemoveEnterprise | SetQuantity, Field(discriminator="op")]
+
+
+class ScenarioRequest(Model):
+    """A what-if on top of the stored data; nothing is stored."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"park": None, "changes": [
+            {"op": "add_enterprise",
+             "enterprise": {"id": "PLAN-GYP", "name": "Planned gypsum board plant",
+                            "sector": "3024", "lon": 112.95, "lat": 27.85},
+             "needs": [{"material": "wallboard_gypsum", "quantity": 150000}]},
+            {"op": "remove_enterprise", "id": "XT-PWR1"}]}]})
+
+    park: Text | None = None
+    changes: list[Change] = Field(max_length=200)
+    options: RunOptions | None = None
+
+
+class FeedstockQuery(Model):
+    """A feedstock search around a point (recyclers and enterprises: their own site)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"material": "wallboard_gypsum", "radius_km": 80,
+                      "sort": "delivered_cost"},
+                     {"material": "fly_ash", "radius_km": 60,
+                      "limits": {"max.loi_pct": 8}}]})
+
+    material: Annotated[str, Field(min_length=1, max_length=64)]
+    include_substitutes: bool = True
+    lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
+    lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
+    radius_km: float = Field(50, gt=0, le=2000, allow_inf_nan=False)
+    limits: dict[Annotated[str, Field(pattern=r"^(min|max)\.[a-z][a-z0-9_]*$")],
+                 Value] = Field(default_factory=dict)
+    sort: Literal["distance", "delivered_cost"] = "distance"
+    limit: int = Field(50, ge=1, le=500)
+
+
+class ProposalCreate(Model):
+    """Propose to take a feedstock offer (by its handle) into one of your own needs."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
+        "examples": [{"offer_handle": "fs_3q2v0mXb1c4d", "need_id": "ND-CS-BRK1-brick",
+                      "quantity": 20000}]})
+
+    offer_handle: Annotated[str, Field(min_length=1, max_length=64)]
+    need_id: Id
+    quantity: Quantity

@@ -56,7 +56,7 @@
       supplier: "Supplier", receiver: "Receiver", before: "Before", after: "After",
       distance_km: "km", gaps_heading: "Open loops", gaps: "Gaps",
       unmatched: "Unmatched by-products", absorbers: "Industries that would absorb them",
-      offers_count: "Offers", serves: "Would serve", ratio: "Ratio", sectors: "Sectors",
+      offers_count: "Offers", reasons: "Why unused", serves: "Would serve", ratio: "Ratio", sectors: "Sectors",
       location: "Indicative location", mean_haul: "Mean haul (km)", suppliers: "Suppliers",
       no_gaps: "Every by-product is used.",
       st_loading: "Loading…", st_ready: "Ready.", st_submitting: "Submitting the run…",
@@ -115,7 +115,7 @@
       supplier: "供方", receiver: "需方", before: "之前", after: "之后",
       distance_km: "公里", gaps_heading: "未闭合的循环", gaps: "缺口",
       unmatched: "未利用的副产物", absorbers: "可消纳的行业",
-      offers_count: "供给条目", serves: "可用作", ratio: "比例", sectors: "行业",
+      offers_count: "供给条目", reasons: "未利用原因", serves: "可用作", ratio: "比例", sectors: "行业",
       location: "建议位置", mean_haul: "平均运距（km）", suppliers: "供方",
       no_gaps: "所有副产物均已利用。",
       st_loading: "加载中…", st_ready: "就绪。", st_submitting: "正在提交计算…",
@@ -477,8 +477,8 @@
   }
 
   async function loadLatestRun() {
-    const query = new URLSearchParams(parkParams());
-    const runs = listOf(await api(`api/runs${query.toString() ? `?${query}` : ""}`))
+    const query = new URLSearchParams({ ...parkParams(), status: "succeeded", limit: 1000 });
+    const runs = listOf(await api(`api/runs?${query}`))
       .filter((r) => r.status === "succeeded" && (r.park || "") === (state.park || ""))
       .sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
     state.run = runs.length ? runs[0] : null;
@@ -643,7 +643,8 @@
         type: "scatter", mode: "markers", name: t("gap_location"),
         x: absorbers.map((a) => Number(a.location.lon)), y: absorbers.map((a) => Number(a.location.lat)),
         text: absorbers.map((a) => `${esc(materialName(a.offer_material))} → `
-          + `${esc(state.lang === "zh" ? a.need_name_zh : a.need_name_en)}<br>`
+          + `${esc((state.lang === "zh" ? a.need_name_zh || a.name_zh : a.need_name_en || a.name_en)
+          || materialName(a.need_material))}<br>`
           + `${(a.sectors || []).map((s) => esc(`${s.code} ${state.lang === "zh" ? s.name_zh : s.name_en}`)).join("<br>")}`),
         hoverinfo: "text",
         marker: { symbol: "star", size: 18, color: "#f2b705", line: { width: 1.5, color: "#222" } },
@@ -820,6 +821,7 @@
     const lat = $("sc-lat").valueAsNumber;
     const change = { op: "add_enterprise", enterprise: { id, name, lon, lat }, offers: [], needs: [] };
     if (sector) change.enterprise.sector = sector;
+    if (state.park) change.enterprise.park = state.park;
     let ok = Boolean(id && name && Number.isFinite(lon) && Number.isFinite(lat));
     for (const row of document.querySelectorAll("#sc-listings .listing-row")) {
       const quantity = row.querySelector(".lr-quantity").valueAsNumber;
@@ -965,18 +967,22 @@
     box.append(el("table", { id: "gaps-unmatched" }, el("caption", {}, t("unmatched")),
       el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("material")),
         el("th", { scope: "col", class: "num" }, t("quantity")),
-        el("th", { scope: "col", class: "num" }, t("offers_count")))),
+        el("th", { scope: "col", class: "num" }, t("offers_count")),
+        el("th", { scope: "col" }, t("reasons")))),
       el("tbody", {}, unmatched.map((u) => el("tr", {},
         el("td", {}, nameOf(u, "name_en", "name_zh") || materialName(u.material)),
         el("td", { class: "num" }, `${fmtNumber(u.quantity)} ${u.unit || ""}${t("per_year")}`),
-        el("td", { class: "num" }, Array.isArray(u.offers) ? u.offers.length : fmtNumber(u.offers)))))));
+        el("td", { class: "num" }, Array.isArray(u.offers) ? u.offers.length : fmtNumber(u.offers)),
+        el("td", {}, Object.entries(u.reasons || {}).map(([why, q]) => (
+          typeof q === "number" ? `${why} (${fmtNumber(q)})` : why)).join("; ")))))));
     if (absorbers.length) {
       box.append(el("table", { id: "gaps-absorbers" }, el("caption", {}, t("absorbers")),
         el("thead", {}, el("tr", {}, [t("material"), t("serves"), t("sectors"), t("quantity"),
           t("location"), t("mean_haul"), t("suppliers")].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, absorbers.map((a) => el("tr", {},
           el("td", {}, materialName(a.offer_material)),
-          el("td", {}, nameOf(a, "need_name_en", "need_name_zh") || materialName(a.need_material)),
+          el("td", {}, nameOf(a, "need_name_en", "need_name_zh") || nameOf(a, "name_en", "name_zh")
+            || materialName(a.need_material)),
           el("td", {}, (a.sectors || []).map((s) => `${s.code} ${nameOf(s, "name_en", "name_zh")}`).join("; ")),
           el("td", { class: "num" }, fmtNumber(a.quantity)),
           el("td", {}, a.location ? `${fmtNumber(a.location.lon, 3)}, ${fmtNumber(a.location.lat, 3)}` : "—"),

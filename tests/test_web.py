@@ -7,8 +7,10 @@ Skipped (with the reason) only when no Chromium binary is found; CI installs Deb
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,22 @@ def _latest_region_run(live: LiveServer) -> dict[str, Any]:
     with live.client() as client:
         runs = client.get("/api/runs", params={"status": "succeeded"}).json()["data"]
     return max((r for r in runs if not r["park"]), key=lambda r: r["created_at"])
+
+
+def _bad_dataset_zip() -> bytes:
+    """The demo as a .zip with the first offer's quantity negative (offers.csv row 2)."""
+    demo = ROOT / "data" / "hunan"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(demo.glob("*.csv")):
+            text = path.read_text(encoding="utf-8")
+            if path.name == "offers.csv":
+                head, first, *rest = text.split("\n")
+                cells = first.split(",")
+                cells[head.split(",").index("quantity")] = "-5"
+                text = "\n".join([head, ",".join(cells), *rest])
+            archive.writestr(path.name, text)
+    return buffer.getvalue()
 
 
 def _routes(live: LiveServer) -> set[str]:
@@ -220,5 +238,11 @@ def test_web_page_error_message_and_browser_language(live_api: LiveServer,
         expect(page.locator("#status")).to_have_text("就绪。")
         expect(page.locator("#error")).to_be_hidden()
         expect(page.locator("#me")).to_contain_text("管理员")
+        # a dataset with a bad quantity: refused, every problem listed at its file and row
+        page.get_by_label("替换区域数据").set_input_files(files=[{
+            "name": "bad.zip", "mimeType": "application/zip", "buffer": _bad_dataset_zip()}])
+        page.get_by_role("button", name="上传").click()
+        expect(alert).to_contain_text("invalid_dataset")
+        expect(alert.locator("li")).to_contain_text(["offers.csv:2:quantity"])
     finally:
         context.close()

@@ -67,6 +67,9 @@
       run_info: "Run {id}: {objective}, finished {time}, {n} exchanges",
       run_failed: "The run failed", lang_switch: "Switch language",
       request_id: "request id",
+      upload_label: "Replace the region's data (.zip of CSVs or .xlsx)", upload: "Upload",
+      st_uploading: "Uploading and checking the dataset…", st_uploaded: "Dataset imported:",
+      uploaded: "version {version}, {e} enterprises, {o} offers, {n} needs, {w} warning(s).",
     },
     zh: {
       title: "产业共生匹配",
@@ -126,6 +129,9 @@
       run_info: "计算 {id}：{objective}，完成于 {time}，{n} 项交换",
       run_failed: "计算失败", lang_switch: "切换语言",
       request_id: "请求编号",
+      upload_label: "替换区域数据（CSV 压缩包 .zip 或 .xlsx）", upload: "上传",
+      st_uploading: "正在上传并校验数据…", st_uploaded: "数据已导入：",
+      uploaded: "版本 {version}，{e} 家企业，{o} 条供给，{n} 条需求，{w} 条警告。",
     },
   };
 
@@ -295,9 +301,10 @@
   async function api(path, { method = "GET", body } = {}) {
     const headers = { Accept: "application/json" };
     if (state.key) headers.Authorization = `Bearer ${state.key}`;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const form = body instanceof FormData;
+    if (body !== undefined && !form) headers["Content-Type"] = "application/json";
     const resp = await fetch(path, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      method, headers, body: body === undefined || form ? body : JSON.stringify(body),
     });
     const text = await resp.text();
     let data = null;
@@ -434,6 +441,7 @@
       setStatus("not_for_role");
       return;
     }
+    $("upload-form").hidden = state.me.role !== "admin";
     state.parks = listOf(await api("api/parks"));
     if (state.me.role === "admin") state.park = "";
     else state.park = state.parks.length ? state.parks[0].name : state.me.scope;
@@ -936,6 +944,30 @@
       diffTable);
   }
 
+  // ---------------------------------------------------------------- dataset upload (admin)
+  async function upload() {
+    const file = $("upload-file").files[0];
+    if (!file) { showError(localProblem("pick_one")); return; }
+    const button = $("upload-button");
+    button.disabled = true;
+    try {
+      setStatus("st_uploading");
+      const form = new FormData();
+      form.append("file", file);
+      const done = await api("api/datasets", { method: "POST", body: form });
+      $("upload-file").value = "";
+      state.parks = listOf(await api("api/parks"));
+      renderParks();
+      await selectPark(state.park && state.parks.some((p) => p.name === state.park) ? state.park : "");
+      setStatus("st_uploaded", t("uploaded", {
+        version: done.version, e: fmtNumber(done.enterprises), o: fmtNumber(done.offers),
+        n: fmtNumber(done.needs), w: fmtNumber((done.warnings || []).length),
+      }));
+    } finally {
+      button.disabled = false;
+    }
+  }
+
   // ---------------------------------------------------------------- gaps
   async function loadGaps() {
     const button = $("gaps-button");
@@ -1019,6 +1051,7 @@
     $("sc-clear").addEventListener("click", () => { state.changes = []; state.compare = null; renderChanges(); renderCompare(); });
     $("compare-button").addEventListener("click", () => guarded(compare));
     $("gaps-button").addEventListener("click", () => guarded(loadGaps));
+    $("upload-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(upload); });
   }
 
   function start() {

@@ -61,7 +61,7 @@ def keys_create(
         key, record = issue_key(db, parsed, scope, label)
     finally:
         db.close()
-    out_console.print(key, markup=False)
+    typer.echo(key)
     err_console.print(f"key {record.id}: {record.role} for {record.scope!r}; keep it safe, it "
                       "is not shown again")
 
@@ -130,9 +130,9 @@ def serve(
     if not any(k.role == "admin" and k.revoked_at is None for k in svc.state.api_keys()):
         key, _ = issue_key(svc.state, Role.admin, "*", "first admin (symbiosis serve)")
         err_console.print("no admin key existed, so one was made; it is shown this once:")
-        out_console.print(f"{url}#key={key}", markup=False)
+        typer.echo(f"{url}#key={key}")
     else:
-        out_console.print(url, markup=False)
+        typer.echo(url)
         err_console.print("open it with a key (`symbiosis keys create --role …`) as "
                           f"{url}#key=<key>")
     if svc.region.snapshot().version is None:

@@ -23,6 +23,7 @@ whose cost and emissions are zero unless transport.csv gives them.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -34,7 +35,7 @@ from numpy.typing import NDArray
 from matching.candidates import Candidates
 from symbiosis.dataset import Dataset
 
-__all__ = ["ArcValues", "EconomicSettings", "arc_values"]
+__all__ = ["ArcValues", "EconomicSettings", "arc_values", "material_rates"]
 
 FloatArray = NDArray[np.float64]
 RATE_FACTOR = "road_freight_cost_cny_per_tkm"
@@ -114,6 +115,15 @@ def _material_rates(dataset: Dataset, materials: list[str],
             origin.append({"material": m, "field": column, "value": value, "source": src})
         rates[m] = (values[0], values[1], values[2])
     return rates, origin
+
+
+def material_rates(dataset: Dataset, materials: Iterable[str],
+                   settings: EconomicSettings | None = None
+                   ) -> dict[str, tuple[float, float, float]]:
+    """(CNY/unit-km, CNY/unit loading, kg CO2e/unit-km) per offered material, resolved as a
+    match run resolves them (the table in the module docstring), for callers outside a run
+    such as the feedstock search, so their figures agree with what a run charges."""
+    return _material_rates(dataset, list(materials), settings or EconomicSettings())[0]
 
 
 def _displacement(dataset: Dataset, materials: list[str]) -> tuple[dict[str, float],

@@ -20,7 +20,7 @@ from api.server.deps import Caller, Services, Svc, require
 from api.server.errors import ApiError, forbidden
 from api.server.region import Snapshot, blank
 from api.server.routes_runs import _result, _visible_job
-from api.server.schemas import ProposalCreate
+from api.server.schemas import ProposalCreate, RecordId
 from api.server.state import Proposal
 from symbiosis.bands import distance_band, quantity_band
 
@@ -118,7 +118,7 @@ def _visible_proposal(svc: Svc, caller: Principal, proposal_id: int) -> Proposal
 @router.post("/runs/{run_id}/proposals", status_code=201,
              summary="Publish a run's exchanges as proposals to the enterprises (admin, "
                      "park manager); publishing twice adds nothing")
-def publish_run(run_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+def publish_run(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
     job = _visible_job(svc, caller, run_id)
     result = _result(svc, job)
     snap = svc.region.snapshot()
@@ -198,12 +198,12 @@ def list_proposals(svc: Svc, caller: Caller) -> dict[str, Any]:
 
 
 @router.get("/proposals/{proposal_id}", summary="One proposal")
-def get_proposal(proposal_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+def get_proposal(proposal_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
     p = _visible_proposal(svc, caller, proposal_id)
     return proposal_view(caller, svc.region.snapshot(), p)
 
 
-def _act(proposal_id: int, action: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+def _act(proposal_id: RecordId, action: str, svc: Svc, caller: Caller) -> dict[str, Any]:
     p = _visible_proposal(svc, caller, proposal_id)
     side = _side(caller, p)
     if side is None:
@@ -218,17 +218,17 @@ def _act(proposal_id: int, action: str, svc: Svc, caller: Caller) -> dict[str, A
 
 @router.post("/proposals/{proposal_id}/accept", summary="Accept for your side; agreed once "
              "both sides accepted")
-def accept(proposal_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+def accept(proposal_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
     return _act(proposal_id, "accept", svc, caller)
 
 
 @router.post("/proposals/{proposal_id}/decline", summary="Decline for your side")
-def decline(proposal_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+def decline(proposal_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
     return _act(proposal_id, "decline", svc, caller)
 
 
 @router.get("/proposals/{proposal_id}/events", summary="The audit trail: who did what, when")
-def events(proposal_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+def events(proposal_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
     p = _visible_proposal(svc, caller, proposal_id)
     full = _sees_all(caller, p)
     data = [{"at": e.at, "action": e.action, "actor_side": e.actor_side, "role": e.role,

@@ -15,7 +15,7 @@ from api.server.deps import Caller, Svc, require
 from api.server.errors import ApiError, forbidden
 from api.server.jobs import job_public, options_from
 from api.server.region import Snapshot
-from api.server.schemas import RunOptions, RunsPublic, RunStatus
+from api.server.schemas import RecordId, RunOptions, RunsPublic, RunStatus
 from api.server.state import Job
 from symbiosis.store import DatasetRows, RunRecord, diff_runs, park_rows
 
@@ -60,9 +60,6 @@ def _result(svc: Svc, job: Job) -> dict[str, Any]:
     return result
 
 
-RunId = Annotated[int, "a run id"]
-
-
 @router.post("/runs", response_model=RunStatus, status_code=202,
              summary="Start a match run; returns its id at once",
              responses={200: {"model": RunStatus, "description": "finished within `wait`"}})
@@ -90,7 +87,7 @@ def list_runs(svc: Svc, caller: Caller,
               status: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed)$"
                                                   )] = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-              offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+              offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
     require(caller, Role.admin, Role.park_manager)
     if park is not None and not caller.sees_park(park):
         raise forbidden("this park")
@@ -102,13 +99,13 @@ def list_runs(svc: Svc, caller: Caller,
 
 
 @router.get("/runs/{run_id}", response_model=RunStatus, summary="A run's status and KPIs")
-def get_run(run_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+def get_run(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
     return job_public(_visible_job(svc, caller, run_id))
 
 
 @router.get("/runs/{run_id}/result", summary="A run's full result: KPIs, summary.json, "
             "enterprises, exchanges, offers and needs")
-def get_result(run_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+def get_result(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
     job = _visible_job(svc, caller, run_id)
     return {"id": job.id, "park": job.park, "kpis": job.kpis, **_result(svc, job)}
 
@@ -116,7 +113,7 @@ def get_result(run_id: int, svc: Svc, caller: Caller) -> dict[str, Any]:
 @router.get("/runs/{run_id}/exchanges.csv", summary="A run's exchanges as CSV",
             response_class=Response,
             responses={200: {"content": {"text/csv": {}}}})
-def get_exchanges_csv(run_id: int, svc: Svc, caller: Caller) -> Response:
+def get_exchanges_csv(run_id: RecordId, svc: Svc, caller: Caller) -> Response:
     result = _result(svc, _visible_job(svc, caller, run_id))
     rows = result["exchanges"]
     buffer = io.StringIO()
@@ -132,7 +129,7 @@ def get_exchanges_csv(run_id: int, svc: Svc, caller: Caller) -> Response:
 
 @router.get("/runs/{run_id}/exchanges.geojson", summary="A run's exchanges as GeoJSON lines",
             responses={200: {"content": {"application/geo+json": {}}}})
-def get_exchanges_geojson(run_id: int, svc: Svc, caller: Caller) -> Response:
+def get_exchanges_geojson(run_id: RecordId, svc: Svc, caller: Caller) -> Response:
     from geo.export import material_colour
 
     result = _result(svc, _visible_job(svc, caller, run_id))
@@ -151,7 +148,7 @@ def get_exchanges_geojson(run_id: int, svc: Svc, caller: Caller) -> Response:
 
 @router.get("/runs/{before}/diff/{after}", summary="Exchanges that appeared, vanished or "
             "changed between two runs")
-def diff(before: int, after: int, svc: Svc, caller: Caller) -> dict[str, Any]:
+def diff(before: RecordId, after: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
     records: list[RunRecord] = []
     for run_id in (before, after):
         job = _visible_job(svc, caller, run_id)

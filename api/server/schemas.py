@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "Change", "EnterpriseCreate", "EnterprisePublic", "EnterpriseUpdate", "ErrorResponse",
     "KeyCreate", "KeyIssued", "KeyPublic", "ListingPage", "NeedCreate", "NeedPublic",
     "NeedUpdate", "OfferCreate", "OfferPublic", "OfferUpdate", "ParkCreate", "ParkPublic",
-    "ParkUpdate", "RunOptions", "RunStatus",
+    "ParkUpdate", "RecordId", "RunOptions", "RunStatus",
 ]
 
 # ids: letters (any script), digits and . _ : / - ; names: any text without control chars
@@ -27,6 +28,10 @@ Quantity = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False,
 Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False,
                                description="CNY per unit of the material")]
 Value = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
+
+
+# integer ids in paths: bounded so they always fit SQLite's 64-bit integers
+RecordId = Annotated[int, PathParam(ge=1, le=2**53, description="a numeric id")]
 
 
 class Model(BaseModel):

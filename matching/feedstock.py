@@ -1,0 +1,319 @@
+"""Feedstock search for recycling and building-materials firms: the offers of a material, or
+of the by-products a rule lets stand in for it, within a radius of a point, filtered by
+quality and ranked by distance or by delivered cost.
+
+`material` is either a by-product slug (fly_ash: its offers; with substitutes, also offers
+of by-products that serve one of the same uses, one hit per shared use) or an input slug
+(wallboard_gypsum: offers of every material a rule lets serve it, with the rule's ratio).
+
+    distance_km    = distances.csv km between the searching enterprise and the supplier,
+                     when `exclude_enterprise` names one and the pair is listed (as a
+                     match run would use it), else great-circle (R = 6371.0088 km) from
+                     (lon, lat) x circuity
+    delivered_cost = rate_m x distance_km + loading_m + treatment_o   (CNY per offered unit)
+
+rate_m and loading_m are resolved per offered material exactly as a match run resolves
+them (`matching.economics.material_rates`: transport.csv row, else its default row, else
+the built-in factor; heat and water by pipe cost nothing unless transport.csv says so);
+treatment_o is the offer's `treatment_cost` (blank = 0). The radius is the searcher's
+own: the materials' default reaches do not apply here.
+
+Quality: a hit must meet the rule's limits where the offer states the attribute (an
+unstated one passes and is named in `unverified`, as candidate arcs are flagged), and
+every `limits` bound the searcher gives with a stated value: an offer that does not state
+an attribute the searcher asked for is left out, as a need's own min./max. requirement
+leaves it out of a match run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from geo.distance import DEFAULT_CIRCUITY, haversine_km
+from matching.economics import material_rates
+from symbiosis.bands import quantity_band
+from symbiosis.dataset import Dataset
+from symbiosis.errors import InvalidDataError, Problem
+from symbiosis.taxonomy import QualityLimit, Taxonomy
+
+__all__ = ["FeedstockHit", "search_feedstock"]
+
+FILE = "search"
+_LIMIT_KEY = re.compile(r"^(min|max)\.([a-z][a-z0-9_]*)$")
+_DIVISION = re.compile(r"^[A-T]?(\d{2})")
+
+
+@dataclass(frozen=True)
+class FeedstockHit:
+    """One offer a searcher could take in: exact figures (the HTTP layer anonymises them
+    with `as_public`). `serves` is the use it is found for (None for the searched
+    by-product itself), `ratio` the need units one offered unit meets there;
+    `unverified` names the rule-limited attributes the offer does not state."""
+
+    offer_id: str
+    enterprise_id: str
+    material: str
+    serves: str | None
+    ratio: float
+    quantity: float
+    unit: str
+    distance_km: float
+    delivered_cost_cny_per_unit: float
+    quality: dict[str, float]
+    sector: str | None
+    park: str | None
+    unverified: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        """Exact JSON form (for the offer's owner or trusted callers)."""
+        return {
+            "offer_id": self.offer_id, "enterprise_id": self.enterprise_id,
+            "material": self.material, "serves": self.serves, "ratio": self.ratio,
+            "quantity": self.quantity, "unit": self.unit, "distance_km": self.distance_km,
+            "delivered_cost_cny_per_unit": self.delivered_cost_cny_per_unit,
+            "quality": dict(self.quality), "sector": self.sector, "park": self.park,
+            "unverified": list(self.unverified),
+        }
+
+    def as_public(self, handle: str) -> dict[str, Any]:
+        """Anonymised JSON form: `handle` instead of ids, a fixed quantity band instead of
+        the quantity, distance to 1 km, cost to 0.01 CNY, the sector's 2-digit division."""
+        division = _DIVISION.match(self.sector or "")
+        return {
+            "handle": handle,
+            "material": self.material,
+            "serves": self.serves,
+            "ratio": self.ratio,
+            "unit": self.unit,
+            "quantity_band": quantity_band(self.quantity, self.unit).as_dict(),
+            "distance_km": round(self.distance_km),
+            "delivered_cost_cny_per_unit": round(self.delivered_cost_cny_per_unit, 2),
+            "quality": dict(self.quality),
+            "sector_division": division.group(1) if division else None,
+            "park": self.park,
+            "unverified": list(self.unverified),
+        }
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Offers of `material` found for use `serves` at `ratio`, under the rule's limits."""
+
+    material: str
+    serves: str | None
+    ratio: float
+    limits: tuple[QualityLimit, ...]
+
+
+def _suggest(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _is_need_side(tax: Taxonomy, material: str) -> bool:
+    """An input category, or a dataset material its rules name only as a need."""
+    kind = tax.materials[material].kind
+    if kind == "input":
+        return True
+    if kind == "custom":
+        as_need = any(n == material for n, _ in tax.rules)
+        as_offer = any(o == material for _, o in tax.rules)
+        return as_need and not as_offer
+    return False
+
+
+def _sources(tax: Taxonomy, material: str, include_substitutes: bool) -> list[_Source]:
+    if _is_need_side(tax, material):
+        out = []
+        for offer_mat in tax.offer_materials_for(material):
+            rule = tax.rule(material, offer_mat)
+            if rule is not None:
+                out.append(_Source(offer_mat, material, rule.ratio, rule.limits))
+        return out
+    found = [_Source(material, None, 1.0, ())]
+    if include_substitutes:
+        uses = sorted({n for n, o in tax.rules if o == material})
+        for need in uses:
+            for other in tax.offer_materials_for(need):
+                rule = tax.rule(need, other)
+                if other != material and rule is not None:
+                    found.append(_Source(other, need, rule.ratio, rule.limits))
+    return found
+
+
+def _check(dataset: Dataset, material: str, lon: float, lat: float, radius_km: float,
+           limits: Mapping[str, float], sort: str, limit: int, circuity: float,
+           exclude_enterprise: str | None) -> list[Problem]:
+    tax = dataset.taxonomy
+    problems: list[Problem] = []
+
+    def bad(column: str, message: str) -> None:
+        problems.append(Problem(FILE, None, column, message))
+
+    if material not in tax.materials:
+        bad("material", f"unknown material '{material}'{_suggest(material, tax.materials)}")
+    if not (isinstance(lon, int | float) and math.isfinite(lon) and abs(lon) <= 180):
+        bad("lon", f"longitude must be a number in [-180, 180], got {lon!r}")
+    if not (isinstance(lat, int | float) and math.isfinite(lat) and abs(lat) <= 90):
+        bad("lat", f"latitude must be a number in [-90, 90], got {lat!r}")
+    if not (isinstance(radius_km, int | float) and radius_km >= 0):
+        bad("radius_km", f"radius_km must be a number >= 0, got {radius_km!r}")
+    if not (isinstance(circuity, int | float) and math.isfinite(circuity) and circuity > 0):
+        bad("circuity", f"circuity must be a positive number, got {circuity!r}")
+    if sort not in ("distance", "delivered_cost"):
+        bad("sort", f"sort must be 'distance' or 'delivered_cost', got {sort!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        bad("limit", f"limit must be a whole number >= 1, got {limit!r}")
+    if exclude_enterprise is not None and exclude_enterprise not in dataset.enterprises.index:
+        bad("exclude_enterprise", f"'{exclude_enterprise}' is not an enterprise id"
+            f"{_suggest(str(exclude_enterprise), dataset.enterprises.index)}")
+    known = ({c[2:] for c in dataset.quality_columns} | tax.quality_attributes()
+             | {c.split(".", 1)[1] for c in dataset.needs.columns
+                if c.startswith(("min.", "max."))})
+    for key, value in limits.items():
+        match = _LIMIT_KEY.match(str(key))
+        if match is None:
+            bad(str(key), "a limit is min.<attribute> or max.<attribute>, e.g. max.loi_pct")
+        elif match.group(2) not in known:
+            bad(str(key), f"no offer states and no rule limits '{match.group(2)}'"
+                f"{_suggest(match.group(2), known)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value):
+            bad(str(key), f"the limit must be a finite number, got {value!r}")
+    return problems
+
+
+def _listed_km(dataset: Dataset, searcher: str) -> dict[str, float]:
+    """Listed km from each supplier to `searcher`: the supplier->searcher row where there
+    is one, else searcher->supplier (a pair listed one way serves both ways)."""
+    d = dataset.distances
+    out: dict[str, float] = {}
+    for a, b, km in d[["from_id", "to_id", "distance_km"]].itertuples(index=False, name=None):
+        if b == searcher:
+            out[str(a)] = float(km)
+    for a, b, km in d[["from_id", "to_id", "distance_km"]].itertuples(index=False, name=None):
+        if a == searcher:
+            out.setdefault(str(b), float(km))
+    return out
+
+
+def search_feedstock(
+    dataset: Dataset,
+    material: str,
+    lon: float,
+    lat: float,
+    radius_km: float,
+    *,
+    include_substitutes: bool = True,
+    limits: Mapping[str, float] | None = None,
+    sort: Literal["distance", "delivered_cost"] = "distance",
+    limit: int = 50,
+    circuity: float = DEFAULT_CIRCUITY,
+    exclude_enterprise: str | None = None,
+) -> list[FeedstockHit]:
+    """Offers within `radius_km` of (lon, lat) that supply `material` (see the module
+    docstring), nearest or cheapest delivered first, at most `limit` of them.
+
+    `exclude_enterprise` is the searching enterprise: its own offers are left out and its
+    listed distances are used. Raises `InvalidDataError` (file `search`) listing every bad
+    argument, with a did-you-mean for an unknown material or attribute.
+    """
+    limits = dict(limits or {})
+    problems = _check(dataset, material, lon, lat, radius_km, limits, sort, limit, circuity,
+                      exclude_enterprise)
+    if problems:
+        raise InvalidDataError(problems)
+    tax = dataset.taxonomy
+    offers, ents = dataset.offers, dataset.enterprises
+    offer_mat = offers["material"].to_numpy(dtype=object)
+    owner = offers["enterprise_id"].to_numpy(dtype=object)
+    own = owner == exclude_enterprise if exclude_enterprise is not None \
+        else np.zeros(len(offers), dtype=bool)
+
+    # the searcher's own bounds: a stated value that meets every one
+    meets_user = np.ones(len(offers), dtype=bool)
+    for key, bound in limits.items():
+        kind, attribute = key.split(".", 1)
+        column = f"q.{attribute}"
+        if column not in offers.columns:
+            meets_user[:] = False
+            continue
+        value = offers[column].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            meets = value >= bound if kind == "min" else value <= bound
+        meets_user &= np.isfinite(value) & meets
+
+    # distance to every supplier once: great circle x circuity, listed km where known
+    ent_lon = ents["lon"].reindex(owner).to_numpy(float)
+    ent_lat = ents["lat"].reindex(owner).to_numpy(float)
+    sector = ents["sector"].reindex(owner).to_numpy(dtype=object)
+    park = ents["park"].reindex(owner).to_numpy(dtype=object)
+    km = haversine_km(lon, lat, ent_lon, ent_lat) * circuity
+    if exclude_enterprise is not None and not dataset.distances.empty:
+        listed = _listed_km(dataset, exclude_enterprise)
+        if listed:
+            known = np.array([listed.get(str(o), np.nan) for o in owner])
+            km = np.where(np.isfinite(known), known, km)
+    near = km <= radius_km
+
+    sources = _sources(tax, material, include_substitutes)
+    rates = material_rates(dataset, sorted({s.material for s in sources}))
+    treatment = np.nan_to_num(offers["treatment_cost"].to_numpy(dtype=float), nan=0.0)
+    q_cols = dataset.quality_columns
+    q_values = offers[q_cols].to_numpy(dtype=float) if q_cols else np.empty((len(offers), 0))
+    hits: list[FeedstockHit] = []
+    for source in sources:
+        pick = (offer_mat == source.material) & ~own & meets_user & near
+        unverified: list[np.ndarray] = []
+        names: list[str] = []
+        for lim in source.limits:
+            column = f"q.{lim.attribute}"
+            if column not in offers.columns:
+                unverified.append(np.ones(len(offers), dtype=bool))
+                names.append(lim.attribute)
+                continue
+            value = offers[column].to_numpy(dtype=float)
+            stated = np.isfinite(value)
+            with np.errstate(invalid="ignore"):
+                passes = value >= lim.value if lim.bound == "min" else value <= lim.value
+            pick &= ~stated | passes
+            unverified.append(~stated)
+            names.append(lim.attribute)
+        rate, loading, _ = rates[source.material]
+        unit = tax.materials[source.material].unit
+        for i in np.flatnonzero(pick):
+            quality = {c[2:]: float(v) for c, v in zip(q_cols, q_values[i], strict=True)
+                       if math.isfinite(v)}
+            missing = tuple(sorted({n for n, u in zip(names, unverified, strict=True)
+                                    if u[i]}))
+            hits.append(FeedstockHit(
+                offer_id=str(offers.index[i]),
+                enterprise_id=str(owner[i]),
+                material=source.material,
+                serves=source.serves,
+                ratio=source.ratio,
+                quantity=float(offers["quantity"].iat[i]),
+                unit=unit,
+                distance_km=float(km[i]),
+                delivered_cost_cny_per_unit=rate * float(km[i]) + loading
+                + float(treatment[i]),
+                quality=quality,
+                sector=str(sector[i]) or None,
+                park=str(park[i]) or None,
+                unverified=missing,
+            ))
+    # ties: the searched material itself before stand-ins, then by id and use
+    if sort == "distance":
+        hits.sort(key=lambda h: (h.distance_km, h.delivered_cost_cny_per_unit,
+                                 h.serves is not None, h.offer_id, h.serves or ""))
+    else:
+        hits.sort(key=lambda h: (h.delivered_cost_cny_per_unit, h.distance_km,
+                                 h.serves is not None, h.offer_id, h.serves or ""))
+    return hits[:limit]

@@ -1,0 +1,378 @@
+"""Gap analysis: which by-products a run leaves unmatched, which kinds of enterprise would
+absorb them, and where such a newcomer would sit to haul the least (a park's "open loops").
+
+For each unmatched offered material X and each need material N a rule lets X serve (the
+dataset's own substitutions included; X itself when a dataset or `need_sectors.csv` names
+it as a need), an absorber lists the GB/T 4754-2017 industry classes that take N in
+(`symbiosis/data/need_sectors.csv`), the quantity it could take (unmatched x ratio, in N's
+unit), and an indicative location: the point p minimising the quantity-weighted haul
+
+    f(p) = sum_i w_i * d(p, s_i)        w_i = unmatched quantity of supplier i (offer units)
+
+with d the great-circle distance (haversine, R = 6371.0088 km). Circuity multiplies every
+d alike, so it does not move p; it only scales the reported haul. Offers whose stated
+quality fails the rule's limits are left out of that absorber (`quality_excluded`). Needs
+left short are out of scope: a park manager looks for takers of its by-products here.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from geo.distance import DEFAULT_CIRCUITY, haversine_km
+from matching.result import MatchResult
+from symbiosis.dataset import Dataset
+from symbiosis.taxonomy import QualityLimit
+
+__all__ = [
+    "Absorber",
+    "Gaps",
+    "NeedSector",
+    "UnmatchedMaterial",
+    "find_gaps",
+    "load_need_sectors",
+    "weighted_geometric_median",
+]
+
+FloatArray = NDArray[np.float64]
+COINCIDENT_RAD = 1e-15  # angular distance below which an iterate sits on a supplier
+STEP_TOL_RAD = 1e-13  # about 0.6 mm on the ground: the iteration has converged
+MAX_ITERATIONS = 10_000
+SNAP_EVERY = 32  # iterations between checks whether the nearest supplier is the optimum
+
+
+@dataclass(frozen=True)
+class NeedSector:
+    """An industry class (GB/T 4754-2017) whose enterprises typically take a need material."""
+
+    need_material: str
+    code: str
+    name_en: str
+    name_zh: str
+    source: str
+    confidence: str
+    note: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """JSON form (without the need material, which the absorber names)."""
+        return {"code": self.code, "name_en": self.name_en, "name_zh": self.name_zh,
+                "confidence": self.confidence, "source": self.source, "note": self.note}
+
+
+@cache
+def load_need_sectors() -> Mapping[str, tuple[NeedSector, ...]]:
+    """need material -> the industry classes that take it in (need_sectors.csv, read once)."""
+    text = resources.files("symbiosis").joinpath("data", "need_sectors.csv") \
+        .read_text(encoding="utf-8")
+    out: dict[str, list[NeedSector]] = {}
+    for row in csv.DictReader(text.splitlines()):
+        cell = {k.strip(): (v or "").strip() for k, v in row.items()}
+        out.setdefault(cell["need_material"], []).append(NeedSector(
+            need_material=cell["need_material"], code=cell["code"], name_en=cell["name_en"],
+            name_zh=cell["name_zh"], source=cell["source"], confidence=cell["confidence"],
+            note=cell.get("note", "")))
+    return MappingProxyType({k: tuple(v) for k, v in out.items()})
+
+
+@dataclass(frozen=True)
+class UnmatchedMaterial:
+    """An offered material with quantity left over: how much, in how many offers, and why."""
+
+    material: str
+    name_en: str
+    name_zh: str
+    unit: str
+    quantity: float
+    offers: int
+    reasons: Mapping[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"material": self.material, "name_en": self.name_en, "name_zh": self.name_zh,
+                "unit": self.unit, "quantity": self.quantity, "offers": self.offers,
+                "reasons": dict(self.reasons)}
+
+
+@dataclass(frozen=True)
+class Absorber:
+    """A kind of enterprise that would take an unmatched by-product in, and where.
+
+    `quantity`, `quantity_within_reach` and `quality_excluded` are in the need material's
+    unit per year; `lon`/`lat` is the weighted geometric median of the suppliers;
+    `mean_haul_km` is their quantity-weighted great-circle x circuity haul to it.
+    """
+
+    offer_material: str
+    need_material: str
+    name_en: str
+    name_zh: str
+    unit: str
+    ratio: float
+    sectors: tuple[NeedSector, ...]
+    quantity: float
+    lon: float
+    lat: float
+    mean_haul_km: float
+    reach_km: float | None
+    quantity_within_reach: float
+    beyond_reach: tuple[str, ...]
+    suppliers: tuple[str, ...]
+    quality_excluded: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "offer_material": self.offer_material,
+            "need_material": self.need_material,
+            "name_en": self.name_en,
+            "name_zh": self.name_zh,
+            "unit": self.unit,
+            "ratio": self.ratio,
+            "sectors": [s.as_dict() for s in self.sectors],
+            "quantity": self.quantity,
+            "location": {"lon": self.lon, "lat": self.lat},
+            "mean_haul_km": self.mean_haul_km,
+            "within_reach": {"reach_km": self.reach_km,
+                             "quantity": self.quantity_within_reach,
+                             "beyond": list(self.beyond_reach)},
+            "suppliers": list(self.suppliers),
+            "quality_excluded": self.quality_excluded,
+        }
+
+
+@dataclass(frozen=True)
+class Gaps:
+    """Unmatched by-products (by material) and the absorbers that would take them,
+    largest quantity first."""
+
+    unmatched: tuple[UnmatchedMaterial, ...]
+    absorbers: tuple[Absorber, ...]
+    circuity: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form: circuity, unmatched, absorbers."""
+        return {"circuity": self.circuity,
+                "unmatched": [u.as_dict() for u in self.unmatched],
+                "absorbers": [a.as_dict() for a in self.absorbers]}
+
+
+# ----------------------------------------------------------------------------- the median
+
+
+def _unit_xyz(lon: FloatArray, lat: FloatArray) -> FloatArray:
+    lam, phi = np.radians(lon), np.radians(lat)
+    return np.column_stack((np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam),
+                            np.sin(phi)))
+
+
+def _directions(y: FloatArray, xyz: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Angular distance from y to each point and the unit tangent at y pointing to it
+    (zero for a point at y): the sphere's log map, log_y(x_i) = theta_i * u_i."""
+    dots = xyz @ y
+    v = xyz - dots[:, None] * y
+    s = np.linalg.norm(v, axis=1)
+    theta = np.arctan2(s, dots)
+    u = np.zeros_like(v)
+    away = s > 0
+    u[away] = v[away] / s[away, None]
+    return theta, u
+
+
+def _optimal_at(xyz: FloatArray, w: FloatArray, j: int) -> bool:
+    """Point j minimises f iff the pull of the others, |sum_{i != j} w_i u_i|, is at most
+    w_j (the subgradient condition at a data point; Kuhn 1973)."""
+    _, u = _directions(xyz[j], xyz)
+    others = np.arange(len(w)) != j
+    pull = np.linalg.norm((w[others, None] * u[others]).sum(axis=0))
+    return bool(pull <= w[j] * (1.0 + 1e-12))
+
+
+def _step(xyz: FloatArray, w: FloatArray, y: FloatArray) -> FloatArray | None:
+    """One Weiszfeld step in the tangent plane at y, with Vardi and Zhang's (2000) fix when
+    y sits on a supplier; None when y is that supplier and it is optimal."""
+    theta, u = _directions(y, xyz)
+    on = theta <= COINCIDENT_RAD
+    pull = (w[~on, None] * u[~on]).sum(axis=0)
+    target = pull / float((w[~on] / theta[~on]).sum())
+    eta = float(w[on].sum())
+    if eta > 0.0:
+        r = float(np.linalg.norm(pull))
+        if r <= eta:
+            return None
+        target = target * (1.0 - eta / r)
+    return target
+
+
+def _nearest(xyz: FloatArray, y: FloatArray) -> int:
+    return int(np.argmax(xyz @ y))
+
+
+def _exp(y: FloatArray, v: FloatArray) -> FloatArray:
+    """The sphere's exponential map: walk |v| radians from y along the tangent v."""
+    a = float(np.linalg.norm(v))
+    if a == 0.0:
+        return y
+    out = math.cos(a) * y + math.sin(a) * (v / a)
+    return out / np.linalg.norm(out)
+
+
+def weighted_geometric_median(lon: ArrayLike, lat: ArrayLike,
+                              weights: ArrayLike) -> tuple[float, float]:
+    """The point (lon, lat) minimising sum_i w_i x great-circle distance to (lon_i, lat_i).
+
+    Weiszfeld's algorithm run on the sphere itself (the Riemannian form of Fletcher,
+    Venkatasubramanian and Joshi 2009, NeuroImage 45: S143-S152): each step is the
+    weighted mean of the log-mapped suppliers, w_i / theta_i, walked back onto the sphere.
+    Working on the sphere rather than in a projection means the objective minimised is
+    exactly the haversine haul reported, at any extent. Coincident suppliers are merged
+    (weights added); one supplier, or one whose weight outweighs the pull of all others
+    (e.g. more than half the total), is the answer exactly; an iterate that lands on a
+    supplier takes Vardi and Zhang's (2000, PNAS 97: 1423) modified step. Suppliers are
+    assumed to lie well within a hemisphere, as any region worth hauling across does.
+    """
+    lon_a, lat_a, w_a = (np.asarray(v, dtype=float).ravel() for v in (lon, lat, weights))
+    if not (len(lon_a) == len(lat_a) == len(w_a)) or len(w_a) == 0:
+        raise ValueError("lon, lat and weights must be equally long and not empty")
+    if not (np.all(np.isfinite(w_a)) and np.all(w_a > 0)):
+        raise ValueError("weights must be finite and > 0")
+    points, inverse = np.unique(np.column_stack((lon_a, lat_a)), axis=0, return_inverse=True)
+    w = np.bincount(inverse.ravel(), weights=w_a).astype(np.float64)
+    if len(points) == 1:
+        return float(points[0, 0]), float(points[0, 1])
+    xyz = _unit_xyz(points[:, 0], points[:, 1])
+    heaviest = int(np.argmax(w))
+    if _optimal_at(xyz, w, heaviest):
+        return float(points[heaviest, 0]), float(points[heaviest, 1])
+    y = (w[:, None] * xyz).sum(axis=0)
+    norm = float(np.linalg.norm(y))
+    y = y / norm if norm > 1e-12 else xyz[heaviest]
+    for k in range(MAX_ITERATIONS):
+        step = _step(xyz, w, y)
+        if step is None:
+            break
+        y = _exp(y, step)
+        if float(np.linalg.norm(step)) < STEP_TOL_RAD:
+            break
+        if k % SNAP_EVERY == SNAP_EVERY - 1 and _optimal_at(xyz, w, _nearest(xyz, y)):
+            break
+    # the iteration creeps towards an optimal supplier without landing on it: snap
+    nearest = _nearest(xyz, y)
+    if _optimal_at(xyz, w, nearest):
+        return float(points[nearest, 0]), float(points[nearest, 1])
+    lat_out = math.degrees(math.asin(max(-1.0, min(1.0, float(y[2])))))
+    lon_out = math.degrees(math.atan2(float(y[1]), float(y[0])))
+    return lon_out, lat_out
+
+
+# ----------------------------------------------------------------------------- the gaps
+
+
+def _passes(offers: pd.DataFrame, limits: tuple[QualityLimit, ...]) -> NDArray[np.bool_]:
+    """Offers whose stated quality meets the rule's limits (an unstated value passes, as it
+    does in candidates: the buyer checks it on delivery)."""
+    ok = np.ones(len(offers), dtype=bool)
+    for limit in limits:
+        column = f"q.{limit.attribute}"
+        if column not in offers.columns:
+            continue
+        value = offers[column].to_numpy(dtype=float)
+        stated = np.isfinite(value)
+        with np.errstate(invalid="ignore"):
+            meets = value >= limit.value if limit.bound == "min" else value <= limit.value
+        ok &= ~stated | meets
+    return ok
+
+
+def _uses(dataset: Dataset, material: str) -> list[str]:
+    """Need materials an offer of `material` can serve, itself included when a dataset or
+    need_sectors.csv names it as a need."""
+    tax = dataset.taxonomy
+    uses = {n for (n, o) in tax.rules if o == material}
+    if material in load_need_sectors() or (dataset.needs["material"] == material).any():
+        uses.add(material)
+    return sorted(uses)
+
+
+def _absorber(dataset: Dataset, left: pd.DataFrame, material: str, need: str,
+              circuity: float) -> Absorber | None:
+    tax = dataset.taxonomy
+    rule = tax.rule(need, material)
+    if rule is None:
+        return None
+    quality = dataset.offers.loc[left["offer_id"].to_numpy()]
+    ok = _passes(quality, rule.limits)
+    excluded = float(left.loc[~ok, "unmatched"].sum()) * rule.ratio
+    kept = left.loc[ok]
+    if kept.empty:
+        return None
+    by_ent = kept.groupby("enterprise_id", sort=True)["unmatched"].sum() * rule.ratio
+    by_ent = by_ent.sort_values(ascending=False, kind="stable")
+    ent = dataset.enterprises.loc[by_ent.index]
+    lon, lat = ent["lon"].to_numpy(float), ent["lat"].to_numpy(float)
+    w = by_ent.to_numpy(float)
+    p_lon, p_lat = weighted_geometric_median(lon, lat, w)
+    haul = haversine_km(p_lon, p_lat, lon, lat) * circuity
+    reach = tax.materials[material].default_reach_km
+    within = np.ones(len(w), dtype=bool) if reach is None else haul <= reach
+    need_mat = tax.materials[need]
+    return Absorber(
+        offer_material=material,
+        need_material=need,
+        name_en=need_mat.name_en,
+        name_zh=need_mat.name_zh,
+        unit=need_mat.unit,
+        ratio=rule.ratio,
+        sectors=load_need_sectors().get(need, ()),
+        quantity=float(w.sum()),
+        lon=p_lon,
+        lat=p_lat,
+        mean_haul_km=float((w * haul).sum() / w.sum()),
+        reach_km=reach,
+        quantity_within_reach=float(w[within].sum()),
+        beyond_reach=tuple(sorted(str(e) for e in by_ent.index[~within])),
+        suppliers=tuple(str(e) for e in by_ent.index),
+        quality_excluded=excluded,
+    )
+
+
+def find_gaps(dataset: Dataset, result: MatchResult,
+              circuity: float = DEFAULT_CIRCUITY) -> Gaps:
+    """The unmatched by-products of `result` (a run of `dataset`) and their absorbers.
+
+    Read the location as "where a taker would haul least", not a siting study: roads,
+    land and zoning are not considered (see the module docstring for the maths).
+    """
+    if not (circuity > 0 and math.isfinite(circuity)):
+        raise ValueError(f"circuity must be a positive number, got {circuity}")
+    tax = dataset.taxonomy
+    status = result.offers
+    left = status.loc[status["unmatched"] > 0,
+                      ["offer_id", "enterprise_id", "material", "unmatched", "reason"]]
+    unmatched: list[UnmatchedMaterial] = []
+    absorbers: list[Absorber] = []
+    for material, group in left.groupby("material", sort=True):
+        slug = str(material)
+        mat = tax.materials[slug]
+        reasons = group["reason"].value_counts()
+        unmatched.append(UnmatchedMaterial(
+            material=slug, name_en=mat.name_en, name_zh=mat.name_zh, unit=mat.unit,
+            quantity=float(group["unmatched"].sum()), offers=len(group),
+            reasons=MappingProxyType({str(k): int(reasons[k]) for k in sorted(reasons.index)})))
+        for need in _uses(dataset, slug):
+            found = _absorber(dataset, group, slug, need, circuity)
+            if found is not None:
+                absorbers.append(found)
+    unmatched.sort(key=lambda u: -u.quantity)
+    absorbers.sort(key=lambda a: -a.quantity)
+    return Gaps(tuple(unmatched), tuple(absorbers), circuity)

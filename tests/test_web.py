@@ -246,3 +246,25 @@ def test_web_page_error_message_and_browser_language(live_api: LiveServer,
         expect(alert.locator("li")).to_contain_text(["offers.csv:2:quantity"])
     finally:
         context.close()
+
+
+def test_web_page_for_a_park_manager(live_api: LiveServer, browser: Any) -> None:
+    """A park manager's key: its own park only (no whole-region option, no upload), and the
+    map shows that park's enterprises."""
+    from playwright.sync_api import expect
+
+    with live_api.client() as client:
+        park = client.get("/api/parks").json()["data"][-1]["name"]
+        members = client.get("/api/enterprises", params={"park": park}).json()["count"]
+    key = live_api.key("park_manager", park)
+    context = browser.new_context(locale="en-GB")
+    try:
+        page = context.new_page()
+        page.goto(f"{live_api.url}/#key={key}")
+        expect(page.locator("#status")).to_have_text("Ready.")
+        expect(page.locator("#me")).to_contain_text(f"park manager · scope: {park}")
+        expect(page.locator("#park-select option")).to_have_text([park])
+        expect(page.locator("#upload-form")).to_be_hidden()
+        expect(page.locator("#map .scatterlayer .trace .points path")).to_have_count(members)
+    finally:
+        context.close()

@@ -433,6 +433,8 @@
 
   async function connect() {
     setStatus("st_loading");
+    state.me = null;
+    renderMe();
     state.me = await api("api/me");
     renderMe();
     const mats = await api("api/materials");

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from matching.model import MatchOptions, solve_match
 from matching.result import HEADLINE_KEYS, MatchResult
-from symbiosis.dataset import PREFIXES, SPECS
+from symbiosis.dataset import PREFIXES, SPECS, Dataset
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.store.records import (
     ENTERPRISE_FIELDS,
@@ -95,6 +95,7 @@ class ScenarioComparison:
     exchanges_diff: list[dict[str, Any]]
     baseline_result: MatchResult
     scenario_result: MatchResult
+    scenario_dataset: Dataset | None = None  # what the scenario solved (for gap analysis)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (no frames): baseline, scenario, delta, changes, exchanges_diff."""
@@ -552,4 +553,5 @@ def compare_scenario(rows: DatasetRows, changes: Sequence[Change],
         exchanges_diff=diff,
         baseline_result=base,
         scenario_result=scen,
+        scenario_dataset=scenario_ds,
     )

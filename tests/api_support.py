@@ -61,10 +61,11 @@ class LiveServer:
 
 
 def start_server(folder: Path, dataset: Path | None = None, **settings: Any) -> LiveServer:
-    """Start a server on a fresh store in `folder`, optionally importing `dataset`."""
+    """Start a server on a fresh store in `folder` (or `store=URL`), optionally importing
+    `dataset`."""
     folder.mkdir(parents=True, exist_ok=True)
-    config = Settings(store=f"sqlite://{folder / 'store.db'}", state=folder / "api.db",
-                      admin_key=ADMIN_KEY, **settings)
+    settings.setdefault("store", f"sqlite://{folder / 'store.db'}")
+    config = Settings(state=folder / "api.db", admin_key=ADMIN_KEY, **settings)
     app = create_app(config)
     if dataset is not None:
         from symbiosis.dataset import load_dataset

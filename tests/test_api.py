@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from conftest import DatasetTables
+    from store_support import FalkorDB
 
 PARK = "Xiangtan Economic Development Zone (illustrative)"
 
@@ -362,6 +363,26 @@ def test_run_formats_and_diff(fresh_api: LiveServer) -> None:
         _error(c.post("/api/runs", json={"objective": "weighted"}), 422, "invalid_request")
 
 
+def test_the_api_on_a_bolt_graph_store(falkordb: FalkorDB, tmp_path: Path,
+                                       demo_path: Path) -> None:
+    falkordb.wipe()
+    expected = solve_match(load_dataset(demo_path))
+    for live in serving(tmp_path / "bolt", demo_path, store=falkordb.url()):
+        with live.client() as c:
+            assert c.get("/health").json()["store"] == "bolt"
+            assert c.get("/api/enterprises").json()["count"] == 43
+            r = c.patch("/api/offers/OF-XT-PWR1-fly_ash", json={"quantity": 500000.5})
+            assert r.status_code == 200, r.text
+            assert c.get("/api/offers/OF-XT-PWR1-fly_ash").json()["quantity"] == 500000.5
+            _error(c.post("/api/offers", json={"enterprise_id": "XT-PWR1",
+                                               "material": "fly_ahs", "quantity": 5}),
+                   422, "invalid_dataset")
+            run = _run(c)
+            assert run["kpis"]["tonnes_offered"] == pytest.approx(
+                expected.kpis["tonnes_offered"] - 3999.5)
+            assert run["store_run_id"] is not None
+
+
 def test_park_run_stays_inside_the_park(live_api: LiveServer) -> None:
     key = live_api.key("park_manager", PARK)
     with live_api.client(key) as c:
@@ -444,3 +465,85 @@ def test_proposal_lifecycle_reveals_names_only_when_agreed(fresh_api: LiveServer
         other = next(x for x in published["data"] if x["id"] != p["id"])
     with fresh_api.client(fresh_api.key("enterprise", other["supplier"]["enterprise_id"])) as o:
         assert o.post(f"/api/proposals/{other['id']}/decline").json()["status"] == "declined"
+
+
+# ------------------------------------------------------------------ scenarios, gaps, feedstock
+
+
+def test_scenario_compares_with_the_baseline_and_stores_nothing(fresh_api: LiveServer) -> None:
+    with fresh_api.client() as c:
+        version = _version(c)
+        plain = c.post("/api/scenarios", json={"changes": []}).json()
+        assert all(v in (0, None) for v in plain["delta"].values()), plain["delta"]
+        assert plain["exchanges_diff"] == []
+        offered = {o["id"]: o["quantity"] for o in c.get(
+            "/api/offers", params={"enterprise_id": "XT-PWR1"}).json()["data"]}
+        r = c.post("/api/scenarios", json={"changes": [
+            {"op": "remove_enterprise", "id": "XT-PWR1"}]})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        solid = sum(q for oid, q in offered.items() if not oid.endswith(("heat", "water")))
+        assert body["delta"]["tonnes_offered"] == pytest.approx(-solid)
+        assert body["baseline"]["tonnes_offered"] - body["scenario"]["tonnes_offered"] == \
+            pytest.approx(solid)
+        assert any(d["offer_enterprise_id"] == "XT-PWR1" and d["change"] == "vanished"
+                   for d in body["exchanges_diff"])
+        assert "XT-PWR1" in body["changes"][0]
+        assert {"unmatched", "absorbers"} <= set(body["gaps"])
+        bad = _error(c.post("/api/scenarios", json={"changes": [
+            {"op": "set_quantity", "listing": "offer", "id": "OF-NOPE", "quantity": 5}]}),
+            422, "invalid_dataset")
+        assert bad["problems"][0]["file"] == "changes" and bad["problems"][0]["row"] == 0
+        assert _version(c) == version
+
+
+def test_gaps_name_the_unmatched_tailings_and_a_location(live_api: LiveServer) -> None:
+    with live_api.client() as c:
+        gaps = c.get("/api/gaps").json()
+    tailings = next(u for u in gaps["unmatched"] if u["material"] == "tailings")
+    assert tailings["quantity"] == pytest.approx(1_140_000)
+    absorbers = [a for a in gaps["absorbers"] if a["offer_material"] == "tailings"]
+    assert absorbers and all(a["sectors"] for a in absorbers)
+    assert all(-180 <= a["location"]["lon"] <= 180 for a in absorbers)
+
+
+def test_feedstock_search_hides_volumes_and_leads_to_a_proposal(fresh_api: LiveServer) -> None:
+    recycler = fresh_api.key("recycler", "CS-BRK1")
+    with fresh_api.client() as admin:
+        exact = admin.post("/api/feedstock/search", json={
+            "material": "brick_feedstock", "lon": 113.06261, "lat": 28.27069,
+            "radius_km": 150}).json()["data"]
+        _error(admin.post("/api/feedstock/search", json={"material": "fly_ash"}), 422,
+               "invalid_request")
+    with fresh_api.client(recycler) as c:
+        r = c.post("/api/feedstock/search", json={"material": "brick_feedstock",
+                                                  "radius_km": 150})
+        assert r.status_code == 200, r.text
+        hits = r.json()["data"]
+        assert len(hits) == len(exact) > 0
+        text = json.dumps(hits, ensure_ascii=False)
+        for hit, full in zip(hits, exact, strict=True):
+            assert full["enterprise_id"] not in text and full["offer_id"] not in text
+            assert "quantity" not in hit
+            band = hit["quantity_band"]
+            assert band["min"] <= full["quantity"] and (band["max"] is None
+                                                       or full["quantity"] < band["max"])
+        assert [h["distance_km"] for h in hits] == sorted(h["distance_km"] for h in hits)
+        need = c.get("/api/needs").json()["data"][0]
+        proposal = c.post("/api/proposals", json={"offer_handle": hits[0]["handle"],
+                                                  "need_id": need["id"], "quantity": 1000})
+        assert proposal.status_code == 201, proposal.text
+        view = proposal.json()
+        assert view["side"] == "receiver" and view["supplier"] is None
+        assert view["status"] == "proposed"
+        _error(c.post("/api/proposals", json={"offer_handle": hits[0]["handle"],
+                                              "need_id": need["id"], "quantity": 1000}),
+               409, "conflict")
+        _error(c.post("/api/proposals", json={"offer_handle": "fs_unknown",
+                                              "need_id": need["id"], "quantity": 1}),
+               404, "not_found")
+    supplier_id = exact[0]["enterprise_id"]
+    with fresh_api.client(fresh_api.key("enterprise", supplier_id)) as s:
+        mine = s.get("/api/proposals").json()["data"]
+        assert [p["id"] for p in mine] == [view["id"]]
+        assert mine[0]["side"] == "supplier" and mine[0]["receiver"] is None

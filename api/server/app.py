@@ -23,6 +23,7 @@ from api.server import (
     routes_market,
     routes_resources,
     routes_runs,
+    routes_scenarios,
 )
 from api.server.auth import Role, issue_key, split_key
 from api.server.deps import Services
@@ -137,7 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     app.include_router(routes_admin.router, responses=ERRORS)
-    for module in (routes_resources, routes_datasets, routes_runs, routes_market):
+    for module in (routes_resources, routes_datasets, routes_runs, routes_scenarios,
+                   routes_market):
         app.include_router(module.router, responses=ERRORS)
 
     @app.get("/", include_in_schema=False)

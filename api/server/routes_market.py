@@ -20,9 +20,10 @@ from api.server.deps import Caller, Services, Svc, require
 from api.server.errors import ApiError, forbidden
 from api.server.region import Snapshot, blank
 from api.server.routes_runs import _result, _visible_job
-from api.server.schemas import ProposalCreate, RecordId
+from api.server.schemas import FeedstockQuery, ProposalCreate, RecordId
 from api.server.state import Proposal
 from symbiosis.bands import distance_band, quantity_band
+from symbiosis.errors import Problem
 
 __all__ = ["offer_handle", "router"]
 
@@ -113,6 +114,42 @@ def _visible_proposal(svc: Svc, caller: Principal, proposal_id: int) -> Proposal
     if not _may_see(caller, p):
         raise forbidden("this proposal")
     return p
+
+
+@router.post("/feedstock/search", tags=["feedstock"],
+             summary="Feedstock by material (and what substitutes for it), quality limits and "
+                     "radius; recyclers and enterprises search from their own site and see "
+                     "quantity bands, not volumes or names")
+def feedstock(body: FeedstockQuery, svc: Svc, caller: Caller) -> dict[str, Any]:
+    from matching.feedstock import search_feedstock
+
+    require(caller, Role.admin, Role.enterprise, Role.recycler)
+    snap = svc.region.snapshot()
+    own = None
+    if caller.is_party_role:
+        if body.lon is not None or body.lat is not None:
+            raise forbidden("searching from another site than your own")
+        site = snap.enterprises.get(caller.scope)
+        if site is None:
+            raise forbidden("searching: the key's enterprise is no longer listed")
+        lon, lat, own = float(site["lon"]), float(site["lat"]), caller.scope
+    elif body.lon is None or body.lat is None:
+        raise ApiError(422, "invalid_request", "give lon and lat to search around",
+                       [Problem("body", None, f, "required for an admin search")
+                        for f in ("lon", "lat") if getattr(body, f) is None])
+    else:
+        lon, lat = body.lon, body.lat
+    hits = search_feedstock(snap.dataset(), body.material, lon, lat, body.radius_km,
+                            include_substitutes=body.include_substitutes, limits=body.limits,
+                            sort=body.sort, limit=body.limit, exclude_enterprise=own)
+    data = []
+    for hit in hits:
+        item = hit.as_public(offer_handle(svc.handle_secret, hit.offer_id))
+        if caller.is_admin:
+            item |= {"offer_id": hit.offer_id, "enterprise_id": hit.enterprise_id,
+                     "quantity": hit.quantity, "distance_km": hit.distance_km}
+        data.append(item)
+    return {"data": data, "count": len(data), "origin": {"lon": lon, "lat": lat}}
 
 
 @router.post("/runs/{run_id}/proposals", status_code=201,

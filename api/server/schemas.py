@@ -53,6 +53,15 @@ class ErrorDetail(BaseModel):
 class ErrorResponse(BaseModel):
     """`{"error": {...}}`"""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"error": {"code": "invalid_dataset", "message": "1 problem(s) in the data",
+                   "request_id": "5f2c0e8a9b1d4c37",
+                   "problems": [{"file": "body", "row": None, "column": "material",
+                                 "message": "unknown material 'fly_ahs' (did you mean "
+                                            "'fly_ash'?)", "severity": "error"}]}},
+        {"error": {"code": "forbidden", "message": "this key may not access this enterprise",
+                   "request_id": "0b6d1f2e3a4c5d6e"}}]})
+
     error: ErrorDetail
 
 
@@ -96,6 +105,11 @@ class EnterpriseUpdate(Model):
 
 class EnterprisePublic(BaseModel):
     """An enterprise as a permitted key sees it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": "XT-PWR1", "name": "Xiangtan coal power plant (illustrative)",
+         "sector": "4411", "lon": 112.87968, "lat": 27.86349,
+         "park": "Xiangtan Economic Development Zone (illustrative)"}]})
 
     id: str
     name: str | None
@@ -329,6 +343,19 @@ class RunOptions(Model):
 
 class RunStatus(BaseModel):
     """Where a run stands; `kpis` once it succeeded."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 7, "status": "succeeded", "progress": 1.0, "phase": "done",
+        "park": "Xiangtan Economic Development Zone (illustrative)",
+        "parameters": {"objective": "utilization", "circuity": 1.3, "max_km": None},
+        "created_at": "2026-11-23T09:00:00.000000+00:00",
+        "started_at": "2026-11-23T09:00:00.010000+00:00",
+        "finished_at": "2026-11-23T09:00:00.210000+00:00", "error": None,
+        "store_run_id": 7, "dataset_version": 3,
+        "kpis": {"utilization_rate": 0.768, "utilization_target": 0.57,
+                 "tonnes_offered": 10083000.0, "tonnes_matched": 7743000.0,
+                 "tonne_km": 287935047.5, "co2_net_t": 3500000.0, "saving_cny": 5.1e8,
+                 "exchanges": 59}}]})
 
     id: int
     status: Literal["queued", "running", "succeeded", "failed"]

@@ -927,8 +927,9 @@
     const diff = c.exchanges_diff || [];
     const byId = enterpriseIndex();
     const name = (id) => (byId.get(id) ? `${byId.get(id).name}` : id);
-    const diffTable = diff.length ? el("table", { id: "compare-diff" },
-      el("caption", {}, t("changed_exchanges")),
+    const diffTable = diff.length ? el("details", { id: "compare-diff-box" },
+      el("summary", {}, `${t("changed_exchanges")} (${fmtNumber(diff.length)})`),
+      el("table", { id: "compare-diff" },
       el("thead", {}, el("tr", {}, [t("change"), t("supplier"), t("receiver"), t("material"),
         t("before"), t("after"), t("distance_km")].map((h, i) => el("th", { scope: "col", class: i >= 4 ? "num" : null }, h)))),
       el("tbody", {}, diff.map((r) => el("tr", {},
@@ -937,7 +938,7 @@
         el("td", {}, `${materialName(r.offer_material)} → ${materialName(r.need_material)}`),
         el("td", { class: "num" }, fmtNumber(r.quantity_before)),
         el("td", { class: "num" }, fmtNumber(r.quantity_after)),
-        el("td", { class: "num" }, fmtNumber(r.distance_km, 1))))))
+        el("td", { class: "num" }, fmtNumber(r.distance_km, 1)))))))
       : el("p", { class: "muted" }, t("no_changed_exchanges"));
     box.append(
       el("div", { class: "compare-columns" }, table,
@@ -1010,7 +1011,9 @@
         el("td", {}, Object.entries(u.reasons || {}).map(([why, q]) => (
           typeof q === "number" ? `${why} (${fmtNumber(q)})` : why)).join("; ")))))));
     if (absorbers.length) {
-      box.append(el("table", { id: "gaps-absorbers" }, el("caption", {}, t("absorbers")),
+      box.append(el("details", { open: true },
+        el("summary", {}, `${t("absorbers")} (${fmtNumber(absorbers.length)})`),
+        el("table", { id: "gaps-absorbers" },
         el("thead", {}, el("tr", {}, [t("material"), t("serves"), t("sectors"), t("quantity"),
           t("location"), t("mean_haul"), t("suppliers")].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, absorbers.map((a) => el("tr", {},
@@ -1018,10 +1021,10 @@
           el("td", {}, nameOf(a, "need_name_en", "need_name_zh") || nameOf(a, "name_en", "name_zh")
             || materialName(a.need_material)),
           el("td", {}, (a.sectors || []).map((s) => `${s.code} ${nameOf(s, "name_en", "name_zh")}`).join("; ")),
-          el("td", { class: "num" }, fmtNumber(a.quantity)),
+          el("td", { class: "num" }, `${fmtNumber(a.quantity)} ${a.unit || ""}${t("per_year")}`),
           el("td", {}, a.location ? `${fmtNumber(a.location.lon, 3)}, ${fmtNumber(a.location.lat, 3)}` : "—"),
           el("td", { class: "num" }, fmtNumber(a.mean_haul_km, 1)),
-          el("td", {}, (a.suppliers || []).join(", ")))))));
+          el("td", {}, (a.suppliers || []).join(", "))))))));
     }
   }
 

@@ -1,0 +1,1073 @@
+/* symbiosis web page: plain JavaScript, no framework, no build step.
+ *
+ * Talks only to this server's /api (Bearer key from the URL fragment or the key box) and
+ * draws with the plotly.js the server ships at static/plotly.min.js. The map uses plain
+ * `scatter` traces on lon/lat axes (scattergeo/scattermap would fetch topojson or tiles).
+ */
+"use strict";
+
+(() => {
+  // ---------------------------------------------------------------- words
+  const I18N = {
+    en: {
+      title: "Industrial symbiosis matching",
+      api_key: "API key", use_key: "Use key", enter_key: "Enter an API key to start.",
+      role: "Role", scope: "scope",
+      role_admin: "administrator", role_park_manager: "park manager",
+      role_enterprise: "enterprise", role_recycler: "recycler",
+      not_for_role: "This page shows park results; it needs an administrator or park manager key.",
+      run_heading: "Park and match run", park: "Park", whole_region: "Whole region",
+      objective: "Objective", obj_utilization: "utilization (default)", obj_cost: "cost",
+      obj_co2: "CO2", max_km: "Max distance (km)", max_km_hint: "material default",
+      run_match: "Run match", kpis_heading: "Headline figures",
+      kpi_utilization: "Utilization rate (bulk solid waste)", kpi_tonne_km: "Transport",
+      kpi_co2: "Net CO2 avoided", kpi_saving: "Saving", unit_tonne_km: "t·km/yr",
+      unit_co2: "t CO2e/yr", unit_cny: "CNY/yr",
+      target: "target", meets_target: "meets the target", below_target: "below the target",
+      map_heading: "Map of exchanges", no_run: "No match run yet for this selection.",
+      sankey_heading: "Material flows between sectors", sankey_family: "Unit",
+      family_mass: "solids (t/yr)", family_energy: "heat (GJ/yr)", family_water: "water (m3/yr)",
+      no_flows: "No exchanges in this unit.",
+      longitude: "longitude (WGS 84)", latitude: "latitude (WGS 84)",
+      legend_title: "Exchanged material", enterprises: "Enterprises",
+      role_supplier: "supplier", role_user: "receiver", role_both: "supplier and receiver",
+      role_unmatched: "no exchange", gap_location: "Indicative location for an absorber",
+      park_label: "park", sector_label: "sector", per_year: "/yr",
+      scenario_heading: "What-if scenario", add_enterprise: "Add a planned enterprise",
+      ent_id: "ID", ent_name: "Name", ent_sector: "Sector (GB/T 4754)", lon: "Longitude",
+      lat: "Latitude", add_listing: "Add a need or offer", add_to_scenario: "Add to scenario",
+      remove_enterprise: "Remove an enterprise", enterprise: "Enterprise",
+      change_quantity: "Change a listing quantity", listing: "Listing",
+      new_quantity: "New quantity", pending_changes: "Changes in this scenario",
+      no_changes: "No changes yet.", compare: "Compare", clear: "Clear",
+      listing_kind: "Kind", offer: "offer", need: "need", material: "Material",
+      quantity: "Quantity", remove: "Remove",
+      ch_add: "Add {name} ({id}) with {n} listing(s)", ch_remove: "Remove {name} ({id})",
+      ch_quantity: "Set {listing} {id} to {q}",
+      missing_fields: "Fill in ID, name, longitude and latitude, and give every listing a quantity above 0.",
+      pick_one: "Choose an item first.", need_changes: "Add at least one change first.",
+      kpi: "Figure", baseline: "Baseline", scenario: "Scenario", delta: "Change",
+      k_utilization_rate: "Utilization rate", k_tonnes_matched: "Solids used (t/yr)",
+      k_tonne_km: "Transport (t·km/yr)", k_co2_net_t: "Net CO2 avoided (t/yr)",
+      k_saving_cny: "Saving (CNY/yr)", k_exchanges: "Exchanges",
+      applied_changes: "Applied changes", changed_exchanges: "Changed exchanges",
+      no_changed_exchanges: "No exchange changes.",
+      change: "change", appeared: "new", vanished: "gone", changed: "changed",
+      supplier: "Supplier", receiver: "Receiver", before: "Before", after: "After",
+      distance_km: "km", gaps_heading: "Open loops", gaps: "Gaps",
+      unmatched: "Unmatched by-products", absorbers: "Industries that would absorb them",
+      offers_count: "Offers", reasons: "Why unused", serves: "Would serve", ratio: "Ratio", sectors: "Sectors",
+      location: "Indicative location", mean_haul: "Mean haul (km)", suppliers: "Suppliers",
+      no_gaps: "Every by-product is used.",
+      st_loading: "Loading…", st_ready: "Ready.", st_submitting: "Submitting the run…",
+      st_queued: "Queued", st_running: "Running", st_succeeded: "Run finished.",
+      st_failed: "Run failed.", st_comparing: "Comparing the scenario…",
+      st_compared: "Scenario compared.", st_gaps: "Looking for open loops…",
+      st_gaps_done: "Open loops listed.",
+      run_info: "Run {id}: {objective}, finished {time}, {n} exchanges",
+      run_failed: "The run failed", lang_switch: "Switch language",
+      request_id: "request id",
+      upload_label: "Replace the region's data (.zip of CSVs or .xlsx)", upload: "Upload",
+      st_uploading: "Uploading and checking the dataset…", st_uploaded: "Dataset imported:",
+      uploaded: "version {version}, {e} enterprises, {o} offers, {n} needs, {w} warning(s).",
+    },
+    zh: {
+      title: "产业共生匹配",
+      api_key: "API 密钥", use_key: "使用密钥", enter_key: "请输入 API 密钥。",
+      role: "角色", scope: "范围",
+      role_admin: "管理员", role_park_manager: "园区管理者",
+      role_enterprise: "企业", role_recycler: "资源回收企业",
+      not_for_role: "本页面显示园区结果，需要管理员或园区管理者的密钥。",
+      run_heading: "园区与匹配计算", park: "园区", whole_region: "全区域",
+      objective: "目标", obj_utilization: "利用量（默认）", obj_cost: "成本",
+      obj_co2: "碳排放", max_km: "最大运距（km）", max_km_hint: "按物料默认值",
+      run_match: "运行匹配", kpis_heading: "主要指标",
+      kpi_utilization: "大宗工业固废综合利用率", kpi_tonne_km: "运输量",
+      kpi_co2: "二氧化碳净减排", kpi_saving: "节约成本", unit_tonne_km: "吨·公里/年",
+      unit_co2: "吨 CO2e/年", unit_cny: "元/年",
+      target: "目标", meets_target: "达到目标", below_target: "低于目标",
+      map_heading: "交换地图", no_run: "该范围尚无匹配结果。",
+      sankey_heading: "行业间物料流", sankey_family: "单位",
+      family_mass: "固体（吨/年）", family_energy: "热能（GJ/年）", family_water: "水（m3/年）",
+      no_flows: "该单位下没有交换。",
+      longitude: "经度（WGS 84）", latitude: "纬度（WGS 84）",
+      legend_title: "交换物料", enterprises: "企业",
+      role_supplier: "供方", role_user: "需方", role_both: "供需双方",
+      role_unmatched: "无交换", gap_location: "消纳企业的建议位置",
+      park_label: "园区", sector_label: "行业", per_year: "/年",
+      scenario_heading: "情景分析", add_enterprise: "新增规划企业",
+      ent_id: "编号", ent_name: "名称", ent_sector: "行业（GB/T 4754）", lon: "经度",
+      lat: "纬度", add_listing: "添加需求或供给", add_to_scenario: "加入情景",
+      remove_enterprise: "移除企业", enterprise: "企业",
+      change_quantity: "修改供需数量", listing: "供需条目",
+      new_quantity: "新数量", pending_changes: "本情景的变更",
+      no_changes: "尚无变更。", compare: "对比", clear: "清空",
+      listing_kind: "类型", offer: "供给", need: "需求", material: "物料",
+      quantity: "数量", remove: "删除",
+      ch_add: "新增 {name}（{id}），{n} 条供需", ch_remove: "移除 {name}（{id}）",
+      ch_quantity: "将{listing} {id} 改为 {q}",
+      missing_fields: "请填写编号、名称、经度和纬度，并为每条供需填写大于 0 的数量。",
+      pick_one: "请先选择一项。", need_changes: "请先添加至少一项变更。",
+      kpi: "指标", baseline: "基准", scenario: "情景", delta: "变化",
+      k_utilization_rate: "综合利用率", k_tonnes_matched: "固废利用量（吨/年）",
+      k_tonne_km: "运输量（吨·公里/年）", k_co2_net_t: "二氧化碳净减排（吨/年）",
+      k_saving_cny: "节约成本（元/年）", k_exchanges: "交换数",
+      applied_changes: "已应用的变更", changed_exchanges: "变化的交换",
+      no_changed_exchanges: "交换没有变化。",
+      change: "变化", appeared: "新增", vanished: "取消", changed: "改变",
+      supplier: "供方", receiver: "需方", before: "之前", after: "之后",
+      distance_km: "公里", gaps_heading: "未闭合的循环", gaps: "缺口",
+      unmatched: "未利用的副产物", absorbers: "可消纳的行业",
+      offers_count: "供给条目", reasons: "未利用原因", serves: "可用作", ratio: "比例", sectors: "行业",
+      location: "建议位置", mean_haul: "平均运距（km）", suppliers: "供方",
+      no_gaps: "所有副产物均已利用。",
+      st_loading: "加载中…", st_ready: "就绪。", st_submitting: "正在提交计算…",
+      st_queued: "排队中", st_running: "计算中", st_succeeded: "计算完成。",
+      st_failed: "计算失败。", st_comparing: "正在对比情景…",
+      st_compared: "情景对比完成。", st_gaps: "正在查找缺口…",
+      st_gaps_done: "已列出缺口。",
+      run_info: "计算 {id}：{objective}，完成于 {time}，{n} 项交换",
+      run_failed: "计算失败", lang_switch: "切换语言",
+      request_id: "请求编号",
+      upload_label: "替换区域数据（CSV 压缩包 .zip 或 .xlsx）", upload: "上传",
+      st_uploading: "正在上传并校验数据…", st_uploaded: "数据已导入：",
+      uploaded: "版本 {version}，{e} 家企业，{o} 条供给，{n} 条需求，{w} 条警告。",
+    },
+  };
+
+  // short names of the GB/T 4754-2017 classes the Hunan demo uses; others show the code
+  const SECTORS = {
+    "0610": ["Coal mining", "烟煤和无烟煤开采洗选"],
+    "0915": ["Antimony mining", "锑矿采选"],
+    "0931": ["Tungsten-molybdenum mining", "钨钼矿采选"],
+    "2221": ["Paper and board", "机制纸及纸板制造"],
+    "2511": ["Oil refining", "原油加工及石油制品制造"],
+    "2614": ["Organic chemicals", "有机化学原料制造"],
+    "2619": ["Other basic chemicals", "其他基础化学原料制造"],
+    "2622": ["Phosphate fertiliser", "磷肥制造"],
+    "3011": ["Cement", "水泥制造"],
+    "3021": ["Cement products, ready-mix", "水泥制品制造"],
+    "3024": ["Light building materials", "轻质建筑材料制造"],
+    "3031": ["Bricks and blocks", "粘土砖瓦及建筑砌块制造"],
+    "3099": ["Other non-metallic minerals", "其他非金属矿物制品制造"],
+    "3110": ["Ironmaking", "炼铁"],
+    "3120": ["Steelmaking", "炼钢"],
+    "3212": ["Lead-zinc smelting", "铅锌冶炼"],
+    "3215": ["Antimony smelting", "锑冶炼"],
+    "3216": ["Aluminium smelting", "铝冶炼"],
+    "3222": ["Silver smelting", "银冶炼"],
+    "4411": ["Thermal power", "火力发电"],
+    "4620": ["Wastewater treatment and reuse", "污水处理及其再生利用"],
+    "4812": ["Highway construction", "公路工程建筑"],
+  };
+
+  // material colours: the same table and hash fallback as geo/export.py material_colour
+  const COLOURS = {
+    fly_ash: "#6b6b6b", bottom_ash: "#8c564b", bf_slag: "#1f77b4",
+    steel_slag: "#17becf", fgd_gypsum: "#e377c2", phosphogypsum: "#bcbd22",
+    red_mud: "#d62728", coal_gangue: "#2f2f2f", tailings: "#9467bd",
+    smelting_slag: "#ff7f0e", waste_heat: "#ff0000", reclaimed_water: "#2ca02c",
+  };
+  const SPARE = ["#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
+    "#31a354", "#756bb1", "#636363"];
+  // enterprise roles: colour as geo/export.py, plus a marker shape so colour is not the only cue
+  const ROLES = {
+    supplier: { colour: "#d62728", symbol: "triangle-up" },
+    user: { colour: "#1f77b4", symbol: "square" },
+    both: { colour: "#9467bd", symbol: "diamond" },
+    unmatched: { colour: "#aaaaaa", symbol: "circle-open" },
+  };
+  const UNIT_FAMILY = { t: "mass", GJ: "energy", m3: "water" };
+  const KEY_STORE = "symbiosis.key";
+  const POLL_MS = 400;
+
+  const state = {
+    lang: "en", key: null, me: null, materials: new Map(), parks: [], park: null,
+    run: null, result: null, enterprises: [], listings: [], changes: [], gaps: null,
+    sectorNames: new Map(), compare: null, error: null, status: ["", ""],
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  // ---------------------------------------------------------------- helpers
+  function t(key, vars) {
+    let text = I18N[state.lang][key] ?? I18N.en[key] ?? key;
+    if (vars) {
+      for (const [k, v] of Object.entries(vars)) text = text.replaceAll(`{${k}}`, String(v));
+    }
+    return text;
+  }
+
+  function locale() { return state.lang === "zh" ? "zh-CN" : "en"; }
+
+  function fmtNumber(value, digits = 0) {
+    if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
+    return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(value);
+  }
+
+  function fmtPercent(value, digits = 1) {
+    if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
+    return new Intl.NumberFormat(locale(), {
+      style: "percent", minimumFractionDigits: digits, maximumFractionDigits: digits,
+    }).format(value);
+  }
+
+  function fmtTime(text) {
+    if (!text) return "—";
+    const d = new Date(text);
+    if (Number.isNaN(d.getTime())) return String(text);
+    return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "short" }).format(d);
+  }
+
+  function esc(text) {
+    return String(text ?? "").replace(/[&<>"']/g, (c) => (
+      { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  }
+
+  /** Create an element: el("td", {class: "num"}, "12"). Children are nodes or text. */
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "text") node.textContent = v;
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function crc32(text) {
+    let crc = -1;
+    for (const byte of new TextEncoder().encode(text)) {
+      crc ^= byte;
+      for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0xedb88320 & -(crc & 1));
+    }
+    return (crc ^ -1) >>> 0;
+  }
+
+  function materialColour(slug) { return COLOURS[slug] || SPARE[crc32(slug) % SPARE.length]; }
+
+  function rgba(hex, alpha) {
+    const n = parseInt(hex.slice(1), 16);
+    return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
+  }
+
+  function materialName(slug) {
+    const m = state.materials.get(slug);
+    if (!m) return slug;
+    return (state.lang === "zh" ? m.name_zh : m.name_en) || m.name_en || slug;
+  }
+
+  function materialUnit(slug, fallback) {
+    const m = state.materials.get(slug);
+    return (m && m.unit) || fallback || "";
+  }
+
+  function materialFamily(slug, unit) {
+    const m = state.materials.get(slug);
+    return (m && m.family) || UNIT_FAMILY[unit] || "mass";
+  }
+
+  function sectorLabel(code) {
+    if (!code) return "—";
+    const known = SECTORS[code];
+    const fromApi = state.sectorNames.get(code);
+    const name = known ? known[state.lang === "zh" ? 1 : 0]
+      : fromApi ? fromApi[state.lang === "zh" ? "name_zh" : "name_en"] : "";
+    return name ? `${code} ${name}` : String(code);
+  }
+
+  function listOf(body) {
+    if (Array.isArray(body)) return body;
+    return (body && Array.isArray(body.data)) ? body.data : [];
+  }
+
+  const sleep = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+  // ---------------------------------------------------------------- API and messages
+  class ApiError extends Error {
+    constructor(status, body, requestId) {
+      super(body.message || `HTTP ${status}`);
+      this.status = status;
+      this.code = body.code || `http_${status}`;
+      this.requestId = body.request_id || requestId || "";
+      this.problems = Array.isArray(body.problems) ? body.problems : [];
+    }
+  }
+
+  async function api(path, { method = "GET", body } = {}) {
+    const headers = { Accept: "application/json" };
+    if (state.key) headers.Authorization = `Bearer ${state.key}`;
+    const form = body instanceof FormData;
+    if (body !== undefined && !form) headers["Content-Type"] = "application/json";
+    const resp = await fetch(path, {
+      method, headers, body: body === undefined || form ? body : JSON.stringify(body),
+    });
+    const text = await resp.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+    if (!resp.ok) {
+      const err = (data && data.error) || { message: text.slice(0, 300) };
+      throw new ApiError(resp.status, err, resp.headers.get("X-Request-ID"));
+    }
+    return data;
+  }
+
+  /** Every page of a list route (limit/offset), as one array. */
+  async function apiAll(path, params = {}) {
+    const rows = [];
+    const limit = 100;
+    for (let offset = 0; ; offset += limit) {
+      const query = new URLSearchParams({ ...params, limit, offset });
+      const body = await api(`${path}?${query}`);
+      const page = listOf(body);
+      rows.push(...page);
+      const count = body && typeof body.count === "number" ? body.count : rows.length;
+      if (page.length < limit || rows.length >= count) return rows;
+    }
+  }
+
+  function setStatus(key, extra = "") {
+    state.status = [key, extra];
+    renderStatus();
+  }
+
+  function renderStatus() {
+    const [key, extra] = state.status;
+    $("status").textContent = key ? `${t(key)}${extra ? ` ${extra}` : ""}` : "";
+  }
+
+  function showError(err) {
+    state.error = err;
+    renderError();
+  }
+
+  function clearError() {
+    state.error = null;
+    renderError();
+  }
+
+  function renderError() {
+    const box = $("error");
+    box.replaceChildren();
+    const err = state.error;
+    if (!err) { box.hidden = true; return; }
+    box.hidden = false;
+    const code = err.code || "error";
+    box.append(el("strong", {}, code), ": ", err.message || String(err));
+    if (err.requestId) box.append(` (${t("request_id")} ${err.requestId})`);
+    if (err.problems && err.problems.length) {
+      box.append(el("ul", {}, err.problems.map((p) => el("li", {},
+        [p.file, p.row, p.column].filter((x) => x !== null && x !== undefined && x !== "")
+          .join(":") + (p.message ? `: ${p.message}` : "")))));
+    }
+  }
+
+  /** Run an action, showing its API error (if any) in the message area. */
+  async function guarded(action) {
+    clearError();
+    try {
+      await action();
+    } catch (err) {
+      setStatus("");
+      showError(err instanceof ApiError ? err : { code: "error", message: String(err.message || err) });
+    }
+  }
+
+  // ---------------------------------------------------------------- language
+  function applyLanguage() {
+    document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+    document.title = `symbiosis — ${t("title")}`;
+    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+    for (const node of document.querySelectorAll("[data-i18n-placeholder]")) {
+      node.placeholder = t(node.dataset.i18nPlaceholder);
+    }
+    const toggle = $("lang-toggle");
+    toggle.textContent = state.lang === "zh" ? "English" : "中文";
+    toggle.lang = state.lang === "zh" ? "en" : "zh-CN";
+    toggle.setAttribute("aria-label", `${t("lang_switch")}: ${toggle.textContent}`);
+    renderMe();
+    renderParks();
+    renderAll();
+  }
+
+  function renderAll() {
+    renderTiles();
+    renderRunInfo();
+    renderMap();
+    renderSankey();
+    renderScenarioInputs();
+    renderChanges();
+    renderCompare();
+    renderGaps();
+    renderError();
+    renderStatus();
+  }
+
+  function initialLanguage() {
+    const asked = new URLSearchParams(location.search).get("lang");
+    if (asked === "zh" || asked === "en") return asked;
+    const browser = (navigator.languages && navigator.languages[0]) || navigator.language || "en";
+    return browser.toLowerCase().startsWith("zh") ? "zh" : "en";
+  }
+
+  // ---------------------------------------------------------------- key and identity
+  function takeKeyFromFragment() {
+    const match = /(?:^#|&)key=([^&]+)/.exec(location.hash);
+    if (match) {
+      sessionStorage.setItem(KEY_STORE, decodeURIComponent(match[1]));
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+    return sessionStorage.getItem(KEY_STORE);
+  }
+
+  function renderMe() {
+    const me = state.me;
+    $("me").textContent = me
+      ? `${t("role")}: ${t(`role_${me.role}`)} · ${t("scope")}: ${me.scope}${me.label ? ` · ${me.label}` : ""}`
+      : "";
+  }
+
+  async function connect() {
+    setStatus("st_loading");
+    state.me = null;
+    renderMe();
+    state.me = await api("api/me");
+    renderMe();
+    const mats = await api("api/materials");
+    state.materials = new Map(listOf(mats).map((m) => [m.slug, m]));
+    if (state.me.role !== "admin" && state.me.role !== "park_manager") {
+      setStatus("not_for_role");
+      return;
+    }
+    $("upload-form").hidden = state.me.role !== "admin";
+    state.parks = listOf(await api("api/parks"));
+    if (state.me.role === "admin") state.park = "";
+    else state.park = state.parks.length ? state.parks[0].name : state.me.scope;
+    renderParks();
+    await selectPark(state.park);
+  }
+
+  function renderParks() {
+    const select = $("park-select");
+    const chosen = state.park;
+    select.replaceChildren();
+    if (state.me && state.me.role === "admin") {
+      select.append(el("option", { value: "" }, t("whole_region")));
+    }
+    for (const p of state.parks) select.append(el("option", { value: p.name }, p.name));
+    if (chosen !== null) select.value = chosen;
+  }
+
+  // ---------------------------------------------------------------- park, runs, results
+  function parkParams() { return state.park ? { park: state.park } : {}; }
+
+  async function selectPark(park) {
+    state.park = park;
+    state.gaps = null;
+    state.compare = null;
+    state.changes = [];
+    setStatus("st_loading");
+    const [enterprises, offers, needs] = await Promise.all([
+      apiAll("api/enterprises", parkParams()),
+      apiAll("api/offers", parkParams()),
+      apiAll("api/needs", parkParams()),
+    ]);
+    state.enterprises = enterprises;
+    state.listings = [
+      ...offers.map((o) => ({ ...o, listing: "offer" })),
+      ...needs.map((n) => ({ ...n, listing: "need" })),
+    ];
+    await loadLatestRun();
+    renderAll();
+    setStatus("st_ready");
+  }
+
+  async function loadLatestRun() {
+    const query = new URLSearchParams({ ...parkParams(), status: "succeeded", limit: 1000 });
+    const runs = listOf(await api(`api/runs?${query}`))
+      .filter((r) => r.status === "succeeded" && (r.park || "") === (state.park || ""))
+      .sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+    state.run = runs.length ? runs[0] : null;
+    state.result = state.run ? await api(`api/runs/${encodeURIComponent(state.run.id)}/result`) : null;
+  }
+
+  async function runMatch() {
+    const button = $("run-button");
+    button.disabled = true;
+    try {
+      setStatus("st_submitting");
+      const body = { objective: $("objective-select").value };
+      if (state.park) body.park = state.park;
+      const km = $("max-km").value.trim();
+      if (km !== "") body.max_km = Number(km);
+      let run = await api("api/runs?wait=10", { method: "POST", body });
+      while (run.status === "queued" || run.status === "running") {
+        const pct = typeof run.progress === "number" ? ` ${fmtPercent(run.progress, 0)}` : "";
+        setStatus(`st_${run.status}`, `${run.phase || ""}${pct}`.trim());
+        await sleep(POLL_MS);
+        run = await api(`api/runs/${encodeURIComponent(run.id)}`);
+      }
+      if (run.status !== "succeeded") {
+        setStatus("st_failed");
+        throw new ApiError(500, { code: "run_failed", message: `${t("run_failed")}: ${run.error || run.status}` });
+      }
+      state.run = run;
+      state.result = await api(`api/runs/${encodeURIComponent(run.id)}/result`);
+      state.gaps = null;
+      renderAll();
+      setStatus("st_succeeded");
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function renderRunInfo() {
+    const run = state.run;
+    $("run-info").textContent = run ? t("run_info", {
+      id: run.id,
+      objective: t(`obj_${(run.parameters && run.parameters.objective) || "utilization"}`),
+      time: fmtTime(run.finished_at || run.created_at),
+      n: fmtNumber(kpis() && kpis().exchanges),
+    }) : t("no_run");
+  }
+
+  // ---------------------------------------------------------------- KPI tiles
+  function kpis() {
+    return (state.result && state.result.kpis) || (state.run && state.run.kpis) || null;
+  }
+
+  function renderTiles() {
+    const k = kpis();
+    const tile = $("tile-utilization");
+    const rate = k ? k.utilization_rate : null;
+    const target = k && typeof k.utilization_target === "number" ? k.utilization_target : 0.57;
+    $("kpi-utilization").textContent = fmtPercent(rate);
+    $("kpi-utilization").dataset.value = rate ?? "";
+    const sub = $("kpi-utilization-target");
+    sub.replaceChildren(`${t("target")} ${fmtPercent(target, 0)}`);
+    tile.classList.remove("meets", "below");
+    if (typeof rate === "number") {
+      const meets = rate >= target;
+      tile.classList.add(meets ? "meets" : "below");
+      sub.append(" · ", el("span", { class: meets ? "verdict-meets" : "verdict-below" },
+        meets ? `✓ ${t("meets_target")}` : `✗ ${t("below_target")}`));
+    }
+    $("kpi-tonne-km").textContent = fmtNumber(k ? k.tonne_km : null);
+    $("kpi-co2").textContent = fmtNumber(k ? k.co2_net_t : null);
+    $("kpi-saving").textContent = fmtNumber(k ? k.saving_cny : null);
+  }
+
+  // ---------------------------------------------------------------- map
+  function enterpriseIndex() {
+    const byId = new Map();
+    for (const e of state.enterprises) byId.set(e.id, e);
+    if (state.result) for (const e of state.result.enterprises || []) byId.set(e.id, e);
+    return byId;
+  }
+
+  function mapEnterprises() {
+    return state.result ? (state.result.enterprises || []) : state.enterprises;
+  }
+
+  function exchanges() { return (state.result && state.result.exchanges) || []; }
+
+  function renderMap() {
+    if (!window.Plotly) return;
+    const div = $("map");
+    const ents = mapEnterprises();
+    const byId = enterpriseIndex();
+    const rows = exchanges();
+    const traces = [];
+
+    // exchange lines: one trace per material and width class (width ~ sqrt of the quantity
+    // relative to the largest exchange of the same unit, as in geo/export.py)
+    const top = {};
+    for (const x of rows) {
+      const unit = x.unit || materialUnit(x.offer_material);
+      top[unit] = Math.max(top[unit] || 0, Number(x.quantity) || 0);
+    }
+    const groups = new Map();
+    for (const x of rows) {
+      const a = byId.get(x.offer_enterprise_id);
+      const b = byId.get(x.need_enterprise_id);
+      if (!a || !b) continue;
+      const unit = x.unit || materialUnit(x.offer_material);
+      const share = top[unit] > 0 ? Math.sqrt((Number(x.quantity) || 0) / top[unit]) : 0;
+      const bucket = Math.min(3, Math.floor(share * 4));
+      const key = `${x.offer_material}|${bucket}`;
+      if (!groups.has(key)) groups.set(key, { material: x.offer_material, bucket, x: [], y: [], text: [] });
+      const g = groups.get(key);
+      const label = `${esc(a.name)} → ${esc(b.name)}<br>${esc(materialName(x.offer_material))}: `
+        + `${fmtNumber(x.quantity)} ${esc(unit)}${t("per_year")} · ${fmtNumber(x.distance_km, 1)} km`;
+      g.x.push(Number(a.lon), Number(b.lon), null);
+      g.y.push(Number(a.lat), Number(b.lat), null);
+      g.text.push(label, label, null);
+    }
+    const shown = new Set();
+    const ordered = [...groups.values()].sort((p, q) => (
+      materialName(p.material).localeCompare(materialName(q.material), locale()) || p.bucket - q.bucket));
+    for (const g of ordered) {
+      traces.push({
+        type: "scatter", mode: "lines", x: g.x, y: g.y, text: g.text, hoverinfo: "text",
+        name: materialName(g.material), legendgroup: g.material,
+        showlegend: !shown.has(g.material),
+        line: { color: materialColour(g.material), width: 0.8 + 5.2 * (g.bucket + 1) / 4 },
+        opacity: 0.85, meta: { kind: "exchanges", material: g.material },
+      });
+      shown.add(g.material);
+    }
+
+    // enterprises: one trace per role (shape and colour), hover with name, sector and park
+    const sent = new Set(rows.map((x) => x.offer_enterprise_id));
+    const got = new Set(rows.map((x) => x.need_enterprise_id));
+    const byRole = { supplier: [], user: [], both: [], unmatched: [] };
+    for (const e of ents) {
+      const s = sent.has(e.id);
+      const r = got.has(e.id);
+      byRole[s && r ? "both" : s ? "supplier" : r ? "user" : "unmatched"].push(e);
+    }
+    for (const [role, list] of Object.entries(byRole)) {
+      if (!list.length) continue;
+      traces.push({
+        type: "scatter", mode: "markers", name: `${t("enterprises")}: ${t(`role_${role}`)}`,
+        x: list.map((e) => Number(e.lon)), y: list.map((e) => Number(e.lat)),
+        text: list.map((e) => `<b>${esc(e.name)}</b> (${esc(e.id)})<br>${t("sector_label")}: `
+          + `${esc(sectorLabel(e.sector))}<br>${t("park_label")}: ${esc(e.park || "—")}`),
+        hoverinfo: "text",
+        marker: {
+          symbol: ROLES[role].symbol, size: 11, color: ROLES[role].colour,
+          line: { width: role === "unmatched" ? 2 : 1, color: role === "unmatched" ? "#777" : "#222" },
+        },
+        meta: { kind: "enterprises", role, ids: list.map((e) => e.id) },
+      });
+    }
+
+    // gaps: indicative location of an absorber, when the Gaps panel asked for them
+    const absorbers = ((state.gaps && state.gaps.absorbers) || []).filter((a) => a.location);
+    if (absorbers.length) {
+      traces.push({
+        type: "scatter", mode: "markers", name: t("gap_location"),
+        x: absorbers.map((a) => Number(a.location.lon)), y: absorbers.map((a) => Number(a.location.lat)),
+        text: absorbers.map((a) => `${esc(materialName(a.offer_material))} → `
+          + `${esc((state.lang === "zh" ? a.need_name_zh || a.name_zh : a.need_name_en || a.name_en)
+          || materialName(a.need_material))}<br>`
+          + `${(a.sectors || []).map((s) => esc(`${s.code} ${state.lang === "zh" ? s.name_zh : s.name_en}`)).join("<br>")}`),
+        hoverinfo: "text",
+        marker: { symbol: "star", size: 18, color: "#f2b705", line: { width: 1.5, color: "#222" } },
+        meta: { kind: "gaps" },
+      });
+    }
+
+    const lats = ents.map((e) => Number(e.lat)).filter(Number.isFinite);
+    const meanLat = lats.length ? lats.reduce((s, v) => s + v, 0) / lats.length : 0;
+    const layout = {
+      margin: { l: 60, r: 10, t: 10, b: 50 }, hovermode: "closest",
+      plot_bgcolor: "#fff", paper_bgcolor: "#fff",
+      font: { family: getComputedStyle(document.documentElement).fontFamily },
+      xaxis: { title: { text: t("longitude") }, showgrid: false, zeroline: false },
+      yaxis: {
+        title: { text: t("latitude") }, showgrid: false, zeroline: false,
+        scaleanchor: "x", scaleratio: 1 / Math.max(Math.cos(meanLat * Math.PI / 180), 0.1),
+      },
+      legend: { title: { text: t("legend_title") } },
+    };
+    $("map-empty").hidden = Boolean(state.result);
+    window.Plotly.react(div, traces, layout, { displaylogo: false, responsive: true });
+  }
+
+  // ---------------------------------------------------------------- Sankey
+  function renderSankey() {
+    if (!window.Plotly) return;
+    const family = $("sankey-family").value;
+    const byId = enterpriseIndex();
+    const links = new Map();
+    for (const x of exchanges()) {
+      const unit = x.unit || materialUnit(x.offer_material);
+      if (materialFamily(x.offer_material, unit) !== family) continue;
+      const a = byId.get(x.offer_enterprise_id);
+      const b = byId.get(x.need_enterprise_id);
+      const key = `${a ? a.sector || "" : ""}|${b ? b.sector || "" : ""}|${x.offer_material}`;
+      const link = links.get(key) || { from: a ? a.sector || "" : "", to: b ? b.sector || "" : "", material: x.offer_material, unit, value: 0 };
+      link.value += Number(x.quantity) || 0;
+      links.set(key, link);
+    }
+    const nodes = [];
+    const nodeIndex = new Map();
+    const node = (side, code) => {
+      const key = `${side}|${code}`;
+      if (!nodeIndex.has(key)) { nodeIndex.set(key, nodes.length); nodes.push(sectorLabel(code)); }
+      return nodeIndex.get(key);
+    };
+    const list = [...links.values()].sort((p, q) => q.value - p.value);
+    const source = list.map((l) => node("from", l.from));
+    const target = list.map((l) => node("to", l.to));
+    const div = $("sankey");
+    $("sankey-empty").hidden = list.length > 0;
+    renderSankeyLegend(list);
+    if (!list.length) {
+      window.Plotly.purge(div);
+      div.replaceChildren();
+      return;
+    }
+    const trace = {
+      type: "sankey", arrangement: "snap", valueformat: ",.0f",
+      node: { label: nodes, pad: 14, thickness: 16, color: "#9aa5b1", line: { color: "#555", width: 0.5 } },
+      link: {
+        source, target, value: list.map((l) => l.value),
+        label: list.map((l) => materialName(l.material)),
+        color: list.map((l) => rgba(materialColour(l.material), 0.55)),
+        customdata: list.map((l) => `${fmtNumber(l.value)} ${l.unit}${t("per_year")}`),
+        hovertemplate: "%{source.label} → %{target.label}<br>%{label}: %{customdata}<extra></extra>",
+      },
+    };
+    const layout = {
+      margin: { l: 10, r: 10, t: 10, b: 10 }, paper_bgcolor: "#fff",
+      font: { size: 12, family: getComputedStyle(document.documentElement).fontFamily },
+    };
+    window.Plotly.react(div, [trace], layout, { displaylogo: false, responsive: true });
+  }
+
+  /** A text legend of the Sankey's materials (colour swatch plus name and total). */
+  function renderSankeyLegend(list) {
+    const totals = new Map();
+    for (const l of list) totals.set(l.material, (totals.get(l.material) || 0) + l.value);
+    const old = document.getElementById("sankey-legend");
+    if (old) old.remove();
+    const ul = el("ul", { id: "sankey-legend", class: "legend" });
+    for (const [slug, value] of totals) {
+      ul.append(el("li", {},
+        el("span", { class: "swatch", style: `background:${materialColour(slug)}`, "aria-hidden": "true" }),
+        ` ${materialName(slug)}: ${fmtNumber(value)} ${materialUnit(slug)}${t("per_year")}`));
+    }
+    $("sankey").after(ul);
+  }
+
+  // ---------------------------------------------------------------- scenario panel
+  function materialOptions(select, kind) {
+    const keep = select.value;
+    select.replaceChildren();
+    const mats = [...state.materials.values()].sort((a, b) => {
+      const rank = (m) => ((kind === "offers") === (m.kind === "byproduct") ? 0 : 1);
+      return rank(a) - rank(b) || materialName(a.slug).localeCompare(materialName(b.slug), locale());
+    });
+    for (const m of mats) {
+      select.append(el("option", { value: m.slug }, `${materialName(m.slug)} (${m.unit})`));
+    }
+    if (keep) select.value = keep;
+  }
+
+  function addListingRow() {
+    const row = $("listing-row").content.firstElementChild.cloneNode(true);
+    for (const node of row.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+    const kind = row.querySelector(".lr-kind");
+    const mat = row.querySelector(".lr-material");
+    kind.addEventListener("change", () => materialOptions(mat, kind.value));
+    row.querySelector(".lr-remove").addEventListener("click", () => row.remove());
+    materialOptions(mat, kind.value);
+    $("sc-listings").append(row);
+    return row;
+  }
+
+  function renderScenarioInputs() {
+    for (const row of document.querySelectorAll("#sc-listings .listing-row")) {
+      materialOptions(row.querySelector(".lr-material"), row.querySelector(".lr-kind").value);
+    }
+    const remove = $("sc-remove");
+    const keepRemove = remove.value;
+    remove.replaceChildren(el("option", { value: "" }, "—"));
+    const ents = [...enterpriseIndex().values()].sort((a, b) => String(a.id).localeCompare(String(b.id)));
+    for (const e of ents) remove.append(el("option", { value: e.id }, `${e.id} · ${e.name}`));
+    remove.value = keepRemove;
+    const listing = $("sc-listing");
+    const keepListing = listing.value;
+    listing.replaceChildren(el("option", { value: "" }, "—"));
+    for (const l of state.listings) {
+      const unit = l.unit || materialUnit(l.material);
+      listing.append(el("option", { value: JSON.stringify([l.listing, l.id]) },
+        `${t(l.listing)} ${l.id} · ${materialName(l.material)} · ${fmtNumber(l.quantity)} ${unit}`));
+    }
+    listing.value = keepListing;
+  }
+
+  function describeChange(change) {
+    const byId = enterpriseIndex();
+    if (change.op === "add_enterprise") {
+      return t("ch_add", {
+        name: change.enterprise.name, id: change.enterprise.id,
+        n: (change.offers || []).length + (change.needs || []).length,
+      });
+    }
+    if (change.op === "remove_enterprise") {
+      const e = byId.get(change.id);
+      return t("ch_remove", { name: e ? e.name : change.id, id: change.id });
+    }
+    return t("ch_quantity", { listing: t(change.listing), id: change.id, q: fmtNumber(change.quantity, 3) });
+  }
+
+  function renderChanges() {
+    const list = $("sc-changes");
+    list.replaceChildren();
+    state.changes.forEach((change, i) => {
+      const drop = el("button", { type: "button", "aria-label": `${t("remove")}: ${describeChange(change)}` }, t("remove"));
+      drop.addEventListener("click", () => { state.changes.splice(i, 1); renderChanges(); });
+      list.append(el("li", {}, `${describeChange(change)} `, drop));
+    });
+    $("sc-no-changes").hidden = state.changes.length > 0;
+  }
+
+  function localProblem(key) {
+    return { code: "invalid_request", message: t(key) };
+  }
+
+  function addEnterpriseChange() {
+    const id = $("sc-id").value.trim();
+    const name = $("sc-name").value.trim();
+    const sector = $("sc-sector").value.trim();
+    const lon = $("sc-lon").valueAsNumber;
+    const lat = $("sc-lat").valueAsNumber;
+    const change = { op: "add_enterprise", enterprise: { id, name, lon, lat }, offers: [], needs: [] };
+    if (sector) change.enterprise.sector = sector;
+    if (state.park) change.enterprise.park = state.park;
+    let ok = Boolean(id && name && Number.isFinite(lon) && Number.isFinite(lat));
+    for (const row of document.querySelectorAll("#sc-listings .listing-row")) {
+      const quantity = row.querySelector(".lr-quantity").valueAsNumber;
+      if (!(quantity > 0)) ok = false;
+      change[row.querySelector(".lr-kind").value].push({
+        material: row.querySelector(".lr-material").value, quantity,
+      });
+    }
+    if (!ok) { showError(localProblem("missing_fields")); return; }
+    clearError();
+    state.changes.push(change);
+    renderChanges();
+    for (const field of ["sc-id", "sc-name", "sc-sector", "sc-lon", "sc-lat"]) $(field).value = "";
+    $("sc-listings").replaceChildren();
+  }
+
+  function addRemoveChange() {
+    const id = $("sc-remove").value;
+    if (!id) { showError(localProblem("pick_one")); return; }
+    clearError();
+    state.changes.push({ op: "remove_enterprise", id });
+    renderChanges();
+  }
+
+  function addQuantityChange() {
+    const value = $("sc-listing").value;
+    const quantity = $("sc-quantity").valueAsNumber;
+    if (!value || !(quantity >= 0)) { showError(localProblem("pick_one")); return; }
+    clearError();
+    const [listing, id] = JSON.parse(value);
+    state.changes.push({ op: "set_quantity", listing, id, quantity });
+    renderChanges();
+  }
+
+  function runOptions() {
+    const options = { objective: $("objective-select").value };
+    const km = $("max-km").value.trim();
+    if (km !== "") options.max_km = Number(km);
+    return options;
+  }
+
+  async function compare() {
+    if (!state.changes.length) { showError(localProblem("need_changes")); return; }
+    const button = $("compare-button");
+    button.disabled = true;
+    try {
+      setStatus("st_comparing");
+      const body = { changes: state.changes, options: runOptions() };
+      if (state.park) body.park = state.park;
+      state.compare = await api("api/scenarios", { method: "POST", body });
+      renderCompare();
+      setStatus("st_compared");
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  const COMPARE_KEYS = [
+    ["utilization_rate", "percent"], ["tonnes_matched", 0], ["tonne_km", 0],
+    ["co2_net_t", 0], ["saving_cny", 0], ["exchanges", 0],
+  ];
+
+  function renderCompare() {
+    const box = $("compare-result");
+    box.replaceChildren();
+    const c = state.compare;
+    if (!c) return;
+    const fmt = (v, how) => (how === "percent" ? fmtPercent(v) : fmtNumber(v, how));
+    const deltaCell = (v, how) => {
+      if (typeof v !== "number") return el("td", { class: "num" }, "—");
+      const text = how === "percent"
+        ? `${v > 0 ? "+" : ""}${fmtNumber(v * 100, 1)} pp`
+        : `${v > 0 ? "+" : ""}${fmtNumber(v, how)}`;
+      return el("td", { class: `num ${v > 0 ? "delta-up" : v < 0 ? "delta-down" : ""}` }, text);
+    };
+    const delta = c.delta || {};
+    const table = el("table", { id: "compare-table" },
+      el("caption", {}, t("scenario_heading")),
+      el("thead", {}, el("tr", {},
+        el("th", { scope: "col" }, t("kpi")), el("th", { scope: "col", class: "num" }, t("baseline")),
+        el("th", { scope: "col", class: "num" }, t("scenario")), el("th", { scope: "col", class: "num" }, t("delta")))),
+      el("tbody", {}, COMPARE_KEYS.map(([key, how]) => {
+        const base = c.baseline ? c.baseline[key] : null;
+        const scen = c.scenario ? c.scenario[key] : null;
+        const d = typeof delta[key] === "number" ? delta[key]
+          : (typeof base === "number" && typeof scen === "number" ? scen - base : null);
+        return el("tr", {}, el("th", { scope: "row" }, t(`k_${key}`)),
+          el("td", { class: "num" }, fmt(base, how)), el("td", { class: "num" }, fmt(scen, how)),
+          deltaCell(d, how));
+      })));
+    const sentences = (c.changes || []).map((ch) => (typeof ch === "string" ? ch
+      : ch.text || ch.message || ch.description || ch.summary || JSON.stringify(ch)));
+    const diff = c.exchanges_diff || [];
+    const byId = enterpriseIndex();
+    const name = (id) => (byId.get(id) ? `${byId.get(id).name}` : id);
+    const diffTable = diff.length ? el("details", { id: "compare-diff-box" },
+      el("summary", {}, `${t("changed_exchanges")} (${fmtNumber(diff.length)})`),
+      el("table", { id: "compare-diff" },
+      el("thead", {}, el("tr", {}, [t("change"), t("supplier"), t("receiver"), t("material"),
+        t("before"), t("after"), t("distance_km")].map((h, i) => el("th", { scope: "col", class: i >= 4 ? "num" : null }, h)))),
+      el("tbody", {}, diff.map((r) => el("tr", {},
+        el("td", {}, t(r.change) || r.change), el("td", {}, name(r.offer_enterprise_id)),
+        el("td", {}, name(r.need_enterprise_id)),
+        el("td", {}, `${materialName(r.offer_material)} → ${materialName(r.need_material)}`),
+        el("td", { class: "num" }, fmtNumber(r.quantity_before)),
+        el("td", { class: "num" }, fmtNumber(r.quantity_after)),
+        el("td", { class: "num" }, fmtNumber(r.distance_km, 1)))))))
+      : el("p", { class: "muted" }, t("no_changed_exchanges"));
+    box.append(
+      el("div", { class: "compare-columns" }, table,
+        el("div", {}, el("h3", {}, t("applied_changes")), el("ul", { id: "compare-changes" },
+          sentences.map((s) => el("li", {}, s))))),
+      diffTable);
+  }
+
+  // ---------------------------------------------------------------- dataset upload (admin)
+  async function upload() {
+    const file = $("upload-file").files[0];
+    if (!file) { showError(localProblem("pick_one")); return; }
+    const button = $("upload-button");
+    button.disabled = true;
+    try {
+      setStatus("st_uploading");
+      const form = new FormData();
+      form.append("file", file);
+      const done = await api("api/datasets", { method: "POST", body: form });
+      $("upload-file").value = "";
+      state.parks = listOf(await api("api/parks"));
+      renderParks();
+      await selectPark(state.park && state.parks.some((p) => p.name === state.park) ? state.park : "");
+      setStatus("st_uploaded", t("uploaded", {
+        version: done.version, e: fmtNumber(done.enterprises), o: fmtNumber(done.offers),
+        n: fmtNumber(done.needs), w: fmtNumber((done.warnings || []).length),
+      }));
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- gaps
+  async function loadGaps() {
+    const button = $("gaps-button");
+    button.disabled = true;
+    try {
+      setStatus("st_gaps");
+      const query = new URLSearchParams(parkParams());
+      state.gaps = await api(`api/gaps${query.toString() ? `?${query}` : ""}`);
+      for (const a of state.gaps.absorbers || []) {
+        for (const s of a.sectors || []) state.sectorNames.set(s.code, s);
+      }
+      renderGaps();
+      renderMap();
+      setStatus("st_gaps_done");
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function renderGaps() {
+    const box = $("gaps-result");
+    box.replaceChildren();
+    const g = state.gaps;
+    if (!g) return;
+    const unmatched = g.unmatched || [];
+    const absorbers = g.absorbers || [];
+    if (!unmatched.length) { box.append(el("p", {}, t("no_gaps"))); return; }
+    const nameOf = (row, en, zh) => (state.lang === "zh" ? row[zh] : row[en]) || "";
+    box.append(el("table", { id: "gaps-unmatched" }, el("caption", {}, t("unmatched")),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("material")),
+        el("th", { scope: "col", class: "num" }, t("quantity")),
+        el("th", { scope: "col", class: "num" }, t("offers_count")),
+        el("th", { scope: "col" }, t("reasons")))),
+      el("tbody", {}, unmatched.map((u) => el("tr", {},
+        el("td", {}, nameOf(u, "name_en", "name_zh") || materialName(u.material)),
+        el("td", { class: "num" }, `${fmtNumber(u.quantity)} ${u.unit || ""}${t("per_year")}`),
+        el("td", { class: "num" }, Array.isArray(u.offers) ? u.offers.length : fmtNumber(u.offers)),
+        el("td", {}, Object.entries(u.reasons || {}).map(([why, q]) => (
+          typeof q === "number" ? `${why} (${fmtNumber(q)})` : why)).join("; ")))))));
+    if (absorbers.length) {
+      box.append(el("details", { open: true },
+        el("summary", {}, `${t("absorbers")} (${fmtNumber(absorbers.length)})`),
+        el("table", { id: "gaps-absorbers" },
+        el("thead", {}, el("tr", {}, [t("material"), t("serves"), t("sectors"), t("quantity"),
+          t("location"), t("mean_haul"), t("suppliers")].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, absorbers.map((a) => el("tr", {},
+          el("td", {}, materialName(a.offer_material)),
+          el("td", {}, nameOf(a, "need_name_en", "need_name_zh") || nameOf(a, "name_en", "name_zh")
+            || materialName(a.need_material)),
+          el("td", {}, (a.sectors || []).map((s) => `${s.code} ${nameOf(s, "name_en", "name_zh")}`).join("; ")),
+          el("td", { class: "num" }, `${fmtNumber(a.quantity)} ${a.unit || ""}${t("per_year")}`),
+          el("td", {}, a.location ? `${fmtNumber(a.location.lon, 3)}, ${fmtNumber(a.location.lat, 3)}` : "—"),
+          el("td", { class: "num" }, fmtNumber(a.mean_haul_km, 1)),
+          el("td", {}, (a.suppliers || []).join(", "))))))));
+    }
+  }
+
+  // ---------------------------------------------------------------- start
+  function wire() {
+    $("lang-toggle").addEventListener("click", () => {
+      state.lang = state.lang === "zh" ? "en" : "zh";
+      const params = new URLSearchParams(location.search);
+      params.set("lang", state.lang);
+      history.replaceState(null, "", `${location.pathname}?${params}`);
+      applyLanguage();
+    });
+    $("key-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const key = $("key-input").value.trim();
+      if (!key) return;
+      sessionStorage.setItem(KEY_STORE, key);
+      state.key = key;
+      $("key-input").value = "";
+      guarded(connect);
+    });
+    $("park-select").addEventListener("change", (event) => guarded(() => selectPark(event.target.value)));
+    $("run-button").addEventListener("click", () => guarded(runMatch));
+    $("sankey-family").addEventListener("change", renderSankey);
+    $("sc-add-listing").addEventListener("click", addListingRow);
+    $("sc-add-enterprise").addEventListener("click", addEnterpriseChange);
+    $("sc-add-remove").addEventListener("click", addRemoveChange);
+    $("sc-add-quantity").addEventListener("click", addQuantityChange);
+    $("sc-clear").addEventListener("click", () => { state.changes = []; state.compare = null; renderChanges(); renderCompare(); });
+    $("compare-button").addEventListener("click", () => guarded(compare));
+    $("gaps-button").addEventListener("click", () => guarded(loadGaps));
+    $("upload-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(upload); });
+  }
+
+  function start() {
+    state.lang = initialLanguage();
+    state.key = takeKeyFromFragment();
+    wire();
+    applyLanguage();
+    if (state.key) guarded(connect);
+    else setStatus("enter_key");
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

@@ -121,7 +121,7 @@ class RawTable:
     frame: pd.DataFrame  # columns = header positions 0..n-1 (str values) + ROW
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Dataset:
     """A validated dataset: frames with fixed index names, ready for the geo and matching layers.
 
@@ -147,6 +147,12 @@ class Dataset:
     def quality_columns(self) -> list[str]:
         """The `q.<attribute>` columns present on offers."""
         return [c for c in self.offers.columns if c.startswith("q.")]
+
+    def __repr__(self) -> str:
+        """Counts, not frames: a province's repr would be megabytes."""
+        return (f"Dataset(source={self.source!r}, enterprises={len(self.enterprises)}, "
+                f"offers={len(self.offers)}, needs={len(self.needs)}, "
+                f"distances={len(self.distances)}, warnings={len(self.warnings)})")
 
 
 def _empty_frame(specs: Iterable[ColumnSpec]) -> pd.DataFrame:

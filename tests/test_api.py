@@ -338,6 +338,12 @@ def test_run_formats_and_diff(fresh_api: LiveServer) -> None:
                                      "distance_km"]
         assert sum(float(r["quantity"]) for r in rows if r["unit"] == "t") == pytest.approx(
             first["kpis"]["tonnes_matched"])
+        packed = c.get(f"/api/runs/{first['id']}/result")
+        assert packed.headers["content-encoding"] == "gzip"
+        plain = c.get(f"/api/runs/{first['id']}/result",
+                      headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.json() == packed.json() and plain.json()["id"] == first["id"]
         geo = c.get(f"/api/runs/{first['id']}/exchanges.geojson")
         assert geo.headers["content-type"] == "application/geo+json"
         features = geo.json()["features"]

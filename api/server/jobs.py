@@ -22,6 +22,7 @@ from symbiosis.store import DatasetRows, RunRecord, json_safe
 
 if TYPE_CHECKING:
     from api.server.region import Region
+    from symbiosis.dataset import Dataset
 
 __all__ = ["RunManager", "job_public", "options_from", "solve_rows"]
 
@@ -49,14 +50,16 @@ def _records(frame: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress
-               ) -> dict[str, Any]:
-    """Validate, solve and package one run: what the state file and the store keep."""
+def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress,
+               dataset: Dataset | None = None) -> dict[str, Any]:
+    """Validate (unless `dataset` is the rows already validated), solve and package one
+    run: what the state file and the store keep."""
     from matching.model import solve_match
     from symbiosis.store import dataset_from_rows
 
     progress("validate", 0.05)
-    dataset = dataset_from_rows(rows, source="store")
+    if dataset is None:
+        dataset = dataset_from_rows(rows, source="store")
     options = options_from(parameters)
     progress("solve", 0.2)
     result = solve_match(dataset, options)
@@ -76,7 +79,8 @@ def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress
 
 def _solve_in_worker(rows: DatasetRows, parameters: dict[str, Any], state_path: str,
                      job_id: int) -> dict[str, Any]:
-    """The worker-process entry point: progress goes straight to the state file."""
+    """The worker-process entry point (validates again: shipping a frame costs as much):
+    progress goes straight to the state file."""
     state = StateStore(state_path)
     try:
         return solve_rows(rows, parameters,
@@ -104,10 +108,12 @@ class RunManager:
             log.warning("marked unfinished runs failed", extra={"runs": failed})
 
     def submit(self, rows: DatasetRows, parameters: dict[str, Any], park: str | None,
-               version: int | None, key_id: str) -> Job:
-        """Queue a run of `rows` (parameters already checked) and return its job."""
+               version: int | None, key_id: str, dataset: Dataset | None = None) -> Job:
+        """Queue a run of `rows` (parameters already checked; `dataset` if the rows are
+        already validated) and return its job."""
         job = self.state.add_job(park, parameters, version, key_id)
-        future = self._threads.submit(self._run, job.id, rows, parameters, park, version)
+        future = self._threads.submit(self._run, job.id, rows, parameters, park, version,
+                                      dataset)
         with self._lock:
             self._futures[job.id] = future
         future.add_done_callback(lambda _: self._forget(job.id))
@@ -132,7 +138,7 @@ class RunManager:
             return self._processes
 
     def _run(self, job_id: int, rows: DatasetRows, parameters: dict[str, Any],
-             park: str | None, version: int | None) -> None:
+             park: str | None, version: int | None, dataset: Dataset | None) -> None:
         started = time.perf_counter()
         try:
             if len(rows.enterprises) >= self.process_min_enterprises:
@@ -142,13 +148,14 @@ class RunManager:
             else:
                 out = solve_rows(rows, parameters,
                                  lambda phase, share: self.state.job_progress(
-                                     job_id, phase, share))
+                                     job_id, phase, share), dataset)
             record: RunRecord = out["record"]
             stored = self.region.save_run(RunRecord(
                 parameters={**record.parameters, "park": park, "api_job": job_id},
                 dataset_hash=record.dataset_hash, summary=record.summary,
                 exchanges=record.exchanges, version=version))
-            self.state.finish_job(job_id, out["kpis"], out["result"], stored.id)
+            body = {"id": job_id, "park": park, "kpis": out["kpis"], **out["result"]}
+            self.state.finish_job(job_id, out["kpis"], body, stored.id)
             log.info("run finished", extra={"job": job_id, "park": park,
                                             "seconds": round(time.perf_counter() - started, 3),
                                             "exchanges": len(record.exchanges)})

@@ -197,20 +197,20 @@ def list_enterprises(svc: Svc, caller: Caller, park: Filter = None, sector: Filt
         raise forbidden("this park")
     snap = svc.region.snapshot()
     needle = q.lower() if q else None
-    items = []
-    for row in snap.rows.enterprises:
+    rows = []
+    for row in snap.rows.enterprises:  # filter the raw rows; convert only the page
         if not caller.sees_enterprise(row):
             continue
-        ent = enterprise_public(row)
-        if park is not None and ent["park"] != park:
+        if park is not None and blank(row.get("park")) != park:
             continue
-        if sector is not None and not str(ent["sector"] or "").startswith(sector):
+        if sector is not None and not str(row.get("sector") or "").startswith(sector):
             continue
-        if needle and needle not in ent["id"].lower() and needle not in str(
-                ent["name"] or "").lower():
+        if needle and needle not in str(row["id"]).lower() and needle not in str(
+                row.get("name") or "").lower():
             continue
-        items.append(ent)
-    return _page(items, limit, offset)
+        rows.append(row)
+    return {"data": [enterprise_public(r) for r in rows[offset:offset + limit]],
+            "count": len(rows)}
 
 
 @router.post("/enterprises", response_model=EnterprisePublic, status_code=201,
@@ -297,19 +297,20 @@ def _list_listings(table: Table, svc: Svc, caller: Caller, enterprise_id: str | 
         raise forbidden("this enterprise")
     if park is not None and caller.role is Role.park_manager and park != caller.scope:
         raise forbidden("this park")
-    items = []
-    for row in getattr(snap.rows, table):
+    rows = []
+    for row in getattr(snap.rows, table):  # filter the raw rows; convert only the page
         owner = str(row["enterprise_id"])
-        if not caller.sees_enterprise(snap.enterprises.get(owner)):
-            continue
         if enterprise_id is not None and owner != enterprise_id:
             continue
         if material is not None and row["material"] != material:
             continue
+        if not caller.sees_enterprise(snap.enterprises.get(owner)):
+            continue
         if park is not None and snap.park_of(owner) != park:
             continue
-        items.append(listing_public(table, row, svc.taxonomy))
-    return _page(items, limit, offset)
+        rows.append(row)
+    return {"data": [listing_public(table, r, svc.taxonomy)
+                     for r in rows[offset:offset + limit]], "count": len(rows)}
 
 
 def _create_listing(table: Table, body: OfferCreate | NeedCreate, svc: Svc, caller: Caller

@@ -4,10 +4,11 @@ GeoJSON, and the difference between two runs."""
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.server.auth import Principal, Role
@@ -50,10 +51,14 @@ def _visible_job(svc: Svc, caller: Principal, run_id: int) -> Job:
     return job
 
 
-def _result(svc: Svc, job: Job) -> dict[str, Any]:
+def _status_allows_result(job: Job) -> None:
     if job.status != "succeeded":
         raise ApiError(409, "conflict", f"run {job.id} is {job.status}; results exist once "
                                         "it succeeded")
+
+
+def _result(svc: Svc, job: Job) -> dict[str, Any]:
+    _status_allows_result(job)
     result = svc.state.job_result(job.id)
     if result is None:
         raise ApiError(409, "conflict", f"run {job.id} has no stored result")
@@ -71,7 +76,8 @@ def start_run(body: RunOptions, svc: Svc, caller: Caller,
     rows = scoped_rows(caller, snap, body.park)
     parameters = body.model_dump(exclude={"park"})
     options_from(parameters)  # 422 now rather than a failed run later
-    job = svc.jobs.submit(rows, parameters, body.park, snap.version_number, caller.key_id)
+    job = svc.jobs.submit(rows, parameters, body.park, snap.version_number, caller.key_id,
+                          snap.dataset() if body.park is None and snap.version else None)
     svc.jobs.wait(job.id, min(wait, svc.settings.max_wait_s))
     now = svc.state.job(job.id)
     assert now is not None
@@ -93,9 +99,9 @@ def list_runs(svc: Svc, caller: Caller,
         raise forbidden("this park")
     if caller.role is Role.park_manager:
         park = caller.scope
-    jobs, _ = svc.state.jobs(park, any_park=park is None, limit=100_000)
-    items = [job_public(j) for j in jobs if status is None or j.status == status]
-    return {"data": items[offset:offset + limit], "count": len(items)}
+    jobs, total = svc.state.jobs(park, any_park=park is None, status=status, limit=limit,
+                                 offset=offset)
+    return {"data": [job_public(j) for j in jobs], "count": total}
 
 
 @router.get("/runs/{run_id}", response_model=RunStatus, summary="A run's status and KPIs")
@@ -104,10 +110,20 @@ def get_run(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
 
 
 @router.get("/runs/{run_id}/result", summary="A run's full result: KPIs, summary.json, "
-            "enterprises, exchanges, offers and needs")
-def get_result(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
+            "enterprises, exchanges, offers and needs",
+            responses={200: {"content": {"application/json": {}}}})
+def get_result(run_id: RecordId, request: Request, svc: Svc, caller: Caller) -> Response:
     job = _visible_job(svc, caller, run_id)
-    return {"id": job.id, "park": job.park, "kpis": job.kpis, **_result(svc, job)}
+    _status_allows_result(job)
+    blob = svc.state.job_result_gzip(job.id)
+    if blob is None:
+        raise ApiError(409, "conflict", f"run {job.id} has no stored result")
+    # the stored JSON never changes: sent as it is, compressed when the client accepts it
+    if "gzip" in request.headers.get("accept-encoding", "").lower():
+        return Response(blob, media_type="application/json",
+                        headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+    return Response(gzip.decompress(blob), media_type="application/json",
+                    headers={"Vary": "Accept-Encoding"})
 
 
 @router.get("/runs/{run_id}/exchanges.csv", summary="A run's exchanges as CSV",

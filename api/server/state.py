@@ -289,10 +289,19 @@ class StateStore:
         return _job(rows[0]) if rows else None
 
     def jobs(self, park: str | None = None, *, any_park: bool = True,
-             limit: int = 100, offset: int = 0) -> tuple[list[Job], int]:
-        """Jobs newest first: all (`any_park`), or those of one park (None = whole region)."""
-        where, args = ("", ()) if any_park else (
-            ("WHERE park IS NULL", ()) if park is None else ("WHERE park=?", (park,)))
+             status: str | None = None, limit: int = 100, offset: int = 0
+             ) -> tuple[list[Job], int]:
+        """Jobs newest first: all (`any_park`), or those of one park (None = whole region),
+        optionally of one status; and how many there are in all."""
+        clauses: list[str] = []
+        args: tuple[Any, ...] = ()
+        if not any_park:
+            clauses.append("park IS NULL" if park is None else "park=?")
+            args += () if park is None else (park,)
+        if status is not None:
+            clauses.append("status=?")
+            args += (status,)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         total = int(self._read(f"SELECT count(*) FROM jobs {where}", args)[0][0])
         rows = self._read(f"SELECT {_JOB_COLUMNS} FROM jobs {where} ORDER BY id DESC "
                           "LIMIT ? OFFSET ?", (*args, limit, offset))
@@ -328,12 +337,17 @@ class StateStore:
                               "error=? WHERE status IN ('queued', 'running')",
                               (now_iso(), error)).rowcount
 
-    def job_result(self, job_id: int) -> dict[str, Any] | None:
-        """A succeeded job's result."""
+    def job_result_gzip(self, job_id: int) -> bytes | None:
+        """A succeeded job's result as stored: gzip of its JSON (served as it is)."""
         rows = self._read("SELECT result FROM jobs WHERE id=?", (job_id,))
-        if not rows or rows[0][0] is None:
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def job_result(self, job_id: int) -> dict[str, Any] | None:
+        """A succeeded job's result, parsed."""
+        blob = self.job_result_gzip(job_id)
+        if blob is None:
             return None
-        data: dict[str, Any] = json.loads(gzip.decompress(rows[0][0]))
+        data: dict[str, Any] = json.loads(gzip.decompress(blob))
         return data
 
     # ------------------------------------------------------------------ proposals

@@ -22,12 +22,12 @@ from numpy.typing import NDArray
 
 from geo.distance import DEFAULT_CIRCUITY, pairs_within_km
 from symbiosis.dataset import Dataset
-from symbiosis.taxonomy import Rule
+from symbiosis.taxonomy import QualityLimit, Rule
 
 if TYPE_CHECKING:
     from geo.provider import GeoDistances
 
-__all__ = ["Candidates", "build_candidates"]
+__all__ = ["Candidates", "build_candidates", "rule_limit_check"]
 
 IntArray = NDArray[np.int64]
 Int32Array = NDArray[np.int32]
@@ -120,6 +120,23 @@ def _reach(dataset: Dataset, material: str, max_km: float | None) -> float:
     return math.inf if reach is None else float(reach)
 
 
+def rule_limit_check(offers: pd.DataFrame, limit: QualityLimit, rows: IntArray | None = None
+                     ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """One rule limit over the offers (or the offers at `rows`): which state the attribute,
+    and which pass; an offer that does not state it passes (the buyer checks on delivery)."""
+    size = len(offers) if rows is None else len(rows)
+    column = f"q.{limit.attribute}"
+    if column not in offers.columns:
+        return np.zeros(size, dtype=bool), np.ones(size, dtype=bool)
+    value = offers[column].to_numpy(dtype=float)
+    if rows is not None:
+        value = value[rows]
+    stated = np.isfinite(value)
+    with np.errstate(invalid="ignore"):
+        meets = value >= limit.value if limit.bound == "min" else value <= limit.value
+    return stated, ~stated | meets
+
+
 def _quality_mask(dataset: Dataset, rule: Rule, offer: IntArray,
                   need: IntArray) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """Which arcs pass the rule's limits and the need's own min./max. requirements.
@@ -132,15 +149,9 @@ def _quality_mask(dataset: Dataset, rule: Rule, offer: IntArray,
     ok = np.ones(len(offer), dtype=bool)
     unverified = np.zeros(len(offer), dtype=bool)
     for limit in rule.limits:
-        column = f"q.{limit.attribute}"
-        if column not in offers.columns:
-            unverified[:] = True
-            continue
-        value = offers[column].to_numpy(dtype=float)[offer]
-        stated = np.isfinite(value)
+        stated, passes = rule_limit_check(offers, limit, offer)
         unverified |= ~stated
-        passes = value >= limit.value if limit.bound == "min" else value <= limit.value
-        ok &= ~stated | passes
+        ok &= passes
     for column in needs.columns:
         if not column.startswith(("min.", "max.")):
             continue

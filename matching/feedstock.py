@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from geo.distance import DEFAULT_CIRCUITY, haversine_km
+from matching.candidates import rule_limit_check
 from matching.economics import material_rates
 from symbiosis.bands import quantity_band
 from symbiosis.dataset import Dataset
@@ -274,16 +275,8 @@ def search_feedstock(
         unverified: list[np.ndarray] = []
         names: list[str] = []
         for lim in source.limits:
-            column = f"q.{lim.attribute}"
-            if column not in offers.columns:
-                unverified.append(np.ones(len(offers), dtype=bool))
-                names.append(lim.attribute)
-                continue
-            value = offers[column].to_numpy(dtype=float)
-            stated = np.isfinite(value)
-            with np.errstate(invalid="ignore"):
-                passes = value >= lim.value if lim.bound == "min" else value <= lim.value
-            pick &= ~stated | passes
+            stated, passes = rule_limit_check(offers, lim)
+            pick &= passes
             unverified.append(~stated)
             names.append(lim.attribute)
         rate, loading, _ = rates[source.material]

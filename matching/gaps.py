@@ -31,6 +31,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from geo.distance import DEFAULT_CIRCUITY, haversine_km
+from matching.candidates import rule_limit_check
 from matching.result import MatchResult
 from symbiosis.dataset import Dataset
 from symbiosis.taxonomy import QualityLimit
@@ -283,14 +284,7 @@ def _passes(offers: pd.DataFrame, limits: tuple[QualityLimit, ...]) -> NDArray[n
     does in candidates: the buyer checks it on delivery)."""
     ok = np.ones(len(offers), dtype=bool)
     for limit in limits:
-        column = f"q.{limit.attribute}"
-        if column not in offers.columns:
-            continue
-        value = offers[column].to_numpy(dtype=float)
-        stated = np.isfinite(value)
-        with np.errstate(invalid="ignore"):
-            meets = value >= limit.value if limit.bound == "min" else value <= limit.value
-        ok &= ~stated | meets
+        ok &= rule_limit_check(offers, limit)[1]
     return ok
 
 

@@ -28,6 +28,7 @@ from symbiosis.store.records import (
     RunRecord,
     dataset_from_rows,
     diff_runs,
+    json_safe,
 )
 from symbiosis.taxonomy import Taxonomy, load_taxonomy
 
@@ -100,11 +101,11 @@ class ScenarioComparison:
     def as_dict(self) -> dict[str, Any]:
         """JSON form (no frames): baseline, scenario, delta, changes, exchanges_diff."""
         return {
-            "baseline": _json(self.baseline),
-            "scenario": _json(self.scenario),
-            "delta": _json(self.delta),
+            "baseline": json_safe(self.baseline),
+            "scenario": json_safe(self.scenario),
+            "delta": json_safe(self.delta),
             "changes": list(self.changes),
-            "exchanges_diff": _json(self.exchanges_diff),
+            "exchanges_diff": json_safe(self.exchanges_diff),
         }
 
 
@@ -486,27 +487,11 @@ def apply_changes(rows: DatasetRows,
 # ----------------------------------------------------------------------------- comparing
 
 
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(v) for v in value]
-    return _plain(value)
-
-
 def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """after - before for every headline key; None where either side is None."""
     out: dict[str, Any] = {}
     for key in HEADLINE_KEYS:
-        a, b = _plain(before.get(key)), _plain(after.get(key))
+        a, b = json_safe(before.get(key)), json_safe(after.get(key))
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
         out[key] = b - a if numeric else None
     return out

@@ -25,14 +25,23 @@ StateOpt = Annotated[Path | None, typer.Option(
 
 
 def _settings(store: str | None, state: Path | None, **more: Any) -> Any:
+    """Settings from the options and SYMBIOSIS_* variables; a bad value names its variable."""
+    from pydantic import ValidationError
+
     from api.server.settings import Settings
+    from symbiosis.errors import SymbiosisError
 
     given: dict[str, Any] = {k: v for k, v in more.items() if v is not None}
     if store is not None:
         given["store"] = store
     if state is not None:
         given["state"] = state
-    return Settings(**given)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        lines = [f"SYMBIOSIS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                 for e in exc.errors()]
+        raise SymbiosisError("bad server settings:\n" + "\n".join(lines)) from None
 
 
 @keys_app.command("create")

@@ -69,3 +69,20 @@ def test_keys_create_list_revoke(run_cli: CliRunner, tmp_path: Path) -> None:
     assert gone.returncode == 0
     again = run_cli("keys", "revoke", key.split("_")[1], *state)
     assert again.returncode == 1 and "no active key" in again.stderr
+
+
+def test_bad_settings_are_named_without_a_traceback(tmp_path: Path) -> None:
+    exe = [sys.executable, "-c", "from api.cli import main; main()"]
+    env = {**os.environ, "SYMBIOSIS_STORE": f"sqlite://{tmp_path / 's.db'}",
+           "SYMBIOSIS_PORT": "eighty", "SYMBIOSIS_RUN_WORKERS": "0"}
+    bad = subprocess.run([*exe, "serve"], env=env, capture_output=True, text=True,
+                         check=False)
+    assert bad.returncode == 1, bad.stderr
+    assert "SYMBIOSIS_PORT" in bad.stderr and "SYMBIOSIS_RUN_WORKERS" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    env = {**env, "SYMBIOSIS_PORT": "8000", "SYMBIOSIS_RUN_WORKERS": "1",
+           "SYMBIOSIS_ADMIN_KEY": "letmein"}
+    bad = subprocess.run([*exe, "serve"], env=env, capture_output=True, text=True,
+                         check=False)
+    assert bad.returncode == 1 and "SYMBIOSIS_ADMIN_KEY must look like" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -34,6 +34,7 @@ from api.server.region import Region
 from api.server.schemas import ErrorResponse
 from api.server.settings import Settings
 from api.server.state import StateStore
+from symbiosis.errors import SymbiosisError
 from symbiosis.store import open_store
 from symbiosis.taxonomy import load_taxonomy
 
@@ -73,8 +74,8 @@ def _bootstrap_admin(state: StateStore, key: str | None) -> None:
         return
     parts = split_key(key)
     if parts is None:
-        raise ValueError("SYMBIOSIS_ADMIN_KEY must look like sk_<12 hex>_<43 URL-safe chars>; "
-                         "`symbiosis keys create --role admin` makes one")
+        raise SymbiosisError("SYMBIOSIS_ADMIN_KEY must look like sk_<12 hex>_<43 URL-safe "
+                             "chars>; `symbiosis keys create --role admin` makes one")
     if state.key(parts[0]) is None:
         issue_key(state, Role.admin, "*", "SYMBIOSIS_ADMIN_KEY", key=key)
 

@@ -44,7 +44,7 @@ from symbiosis.dataset import Dataset
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.taxonomy import QualityLimit, Taxonomy
 
-__all__ = ["FeedstockHit", "search_feedstock"]
+__all__ = ["FeedstockHit", "search_feedstock", "site_km"]
 
 FILE = "search"
 _LIMIT_KEY = re.compile(r"^(min|max)\.([a-z][a-z0-9_]*)$")
@@ -189,6 +189,20 @@ def _check(dataset: Dataset, material: str, lon: float, lat: float, radius_km: f
                 or not math.isfinite(value):
             bad(str(key), f"the limit must be a finite number, got {value!r}")
     return problems
+
+
+def site_km(dataset: Dataset, site: str, supplier: str,
+            circuity: float = DEFAULT_CIRCUITY) -> float:
+    """The km a search from enterprise `site` reports for `supplier`: listed where the
+    pair is (either way), else great circle x circuity."""
+    listed = _listed_km(dataset, site).get(supplier)
+    if listed is not None:
+        return listed
+    ents = dataset.enterprises
+    a, b = ents.loc[site], ents.loc[supplier]
+    km = haversine_km(np.array([a["lon"]], dtype=float), np.array([a["lat"]], dtype=float),
+                      np.array([b["lon"]], dtype=float), np.array([b["lat"]], dtype=float))
+    return float(np.asarray(km)[0]) * circuity
 
 
 def _listed_km(dataset: Dataset, searcher: str) -> dict[str, float]:

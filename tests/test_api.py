@@ -553,3 +553,22 @@ def test_feedstock_search_hides_volumes_and_leads_to_a_proposal(fresh_api: LiveS
         mine = s.get("/api/proposals").json()["data"]
         assert [p["id"] for p in mine] == [view["id"]]
         assert mine[0]["side"] == "supplier" and mine[0]["receiver"] is None
+
+
+def test_oversized_uploads_and_zip_bombs_are_refused(tmp_path: Path, demo_path: Path) -> None:
+    # uploads capped at 10 KB here: a bigger file, and a small zip unpacking to 5 MB
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("enterprises.csv", "id,name,lon,lat\n" + "\n" * 5_000_000)
+        z.writestr("offers.csv", "enterprise_id,material,quantity\n")
+        z.writestr("needs.csv", "enterprise_id,material,quantity\n")
+    assert len(bomb.getvalue()) < 10_000
+    for live in serving(tmp_path / "srv", demo_path, max_upload_mb=0.01):
+        with live.client() as c:
+            version = _version(c)
+            big = _error(c.post("/api/datasets", files={"file": ("big.zip", b"PK" * 8000)}),
+                         413, "payload_too_large")
+            assert "0.01 MB" in big["message"]
+            _error(c.post("/api/datasets", files={"file": ("bomb.zip", bomb.getvalue())}),
+                   413, "payload_too_large")
+            assert _version(c) == version

@@ -14,7 +14,7 @@ import pytest
 
 from matching.candidates import build_candidates
 from matching.economics import arc_values
-from matching.feedstock import FeedstockHit, search_feedstock
+from matching.feedstock import FeedstockHit, search_feedstock, site_km
 from symbiosis.dataset import Dataset, dataset_from_records, load_dataset
 from symbiosis.errors import InvalidDataError
 
@@ -159,6 +159,9 @@ def test_searching_as_an_enterprise_uses_its_listed_distances(ds: Dataset) -> No
     own = search_feedstock(ds, "fly_ash", 112.0, 28.1, 50.0, include_substitutes=False,
                            exclude_enterprise="FA1")
     assert _keys(own) == [("o-fa2", None)]
+    # a proposal from CM1's search keeps the km that search showed, listed or computed
+    assert site_km(ds, "CM1", "FA2") == 30.0
+    assert site_km(ds, "CM1", "FA1") == pytest.approx(STEP_KM, rel=1e-12)
 
 
 def test_delivered_cost_is_what_a_match_run_charges(ds: Dataset) -> None:

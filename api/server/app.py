@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.exceptions import HTTPException
 
 from api.server import (
     routes_admin,
@@ -156,8 +157,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def static(name: str) -> FileResponse:
         path = WEB / name
         if "/" in name or name.startswith(".") or not path.is_file():
-            from starlette.exceptions import HTTPException
-
             raise HTTPException(404, f"no static file '{name}'")
         return FileResponse(path)
 

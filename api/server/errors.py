@@ -26,7 +26,7 @@ from symbiosis.errors import (
     SymbiosisError,
 )
 
-__all__ = ["ApiError", "error_body", "install_error_handlers"]
+__all__ = ["ApiError", "error_body", "forbidden", "install_error_handlers"]
 
 log = logging.getLogger("symbiosis.api")
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",

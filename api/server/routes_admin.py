@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -17,6 +19,15 @@ __all__ = ["router"]
 router = APIRouter()
 
 
+@cache
+def _version() -> str:
+    """The installed package's version (read from its metadata once, not per request)."""
+    try:
+        return version("symbiosis")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _key_public(record: Any) -> dict[str, Any]:
     return {k: v for k, v in asdict(record).items() if k != "hash"}
 
@@ -24,12 +35,7 @@ def _key_public(record: Any) -> dict[str, Any]:
 @router.get("/health", tags=["meta"], summary="Liveness and the store's dataset version "
             "(no key needed)")
 def health(svc: Svc) -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        ours = version("symbiosis")
-    except PackageNotFoundError:
-        ours = "unknown"
+    ours = _version()
     snap = svc.region.snapshot()
     kind = "sqlite" if svc.settings.store.startswith("sqlite") else "bolt"
     return {"status": "ok", "version": ours, "store": kind,

@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from api.server.auth import Role
 from api.server.deps import Caller, Svc, require
@@ -26,6 +27,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api", tags=["datasets"])
 MAX_ZIP_RATIO = 200  # uncompressed / compressed: beyond this a zip is treated as a bomb
+MAX_UNPACKED_FACTOR = 20  # a zip may unpack to this many times the upload limit
 _ZIP_MAGIC = b"PK\x03\x04"
 _NOT_KEPT = ("transport", "carbon")
 
@@ -142,18 +144,14 @@ async def upload_dataset(svc: Svc, caller: Caller, file: Annotated[UploadFile, F
     if len(data) > limit:
         raise ApiError(413, "payload_too_large",
                        f"uploads are limited to {svc.settings.max_upload_mb:g} MB")
-    return await _run_sync(_import_upload, svc, caller, data, file.filename or "upload")
+    return await run_in_threadpool(_import_upload, svc, caller, data,
+                                   file.filename or "upload", limit * MAX_UNPACKED_FACTOR)
 
 
-async def _run_sync(fn: Any, *args: Any) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(fn, *args)
-
-
-def _import_upload(svc: Svc, caller: Caller, data: bytes, filename: str) -> dict[str, Any]:
+def _import_upload(svc: Svc, caller: Caller, data: bytes, filename: str, limit: int
+                   ) -> dict[str, Any]:
+    """Validate and import an upload (in a worker thread); `limit` caps what a zip unpacks to."""
     upload = PurePosixPath(filename).name or "upload"
-    limit = int(svc.settings.max_upload_mb * 1024 * 1024) * 20
     with tempfile.TemporaryDirectory(prefix="symbiosis-upload-") as tmp:
         dataset, tables, found = _load_upload(data, filename, Path(tmp), limit)
     warnings = [p.as_dict() for p in found]

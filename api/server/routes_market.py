@@ -22,6 +22,7 @@ from api.server.region import Snapshot, blank
 from api.server.routes_runs import _result, _visible_job
 from api.server.schemas import FeedstockQuery, ProposalCreate, RecordId
 from api.server.state import Proposal
+from matching.feedstock import search_feedstock, site_km
 from symbiosis.bands import distance_band, quantity_band
 from symbiosis.errors import Problem
 
@@ -121,8 +122,6 @@ def _visible_proposal(svc: Svc, caller: Principal, proposal_id: int) -> Proposal
                      "radius; recyclers and enterprises search from their own site and see "
                      "quantity bands, not volumes or names")
 def feedstock(body: FeedstockQuery, svc: Svc, caller: Caller) -> dict[str, Any]:
-    from matching.feedstock import search_feedstock
-
     require(caller, Role.admin, Role.enterprise, Role.recycler)
     snap = svc.region.snapshot()
     own = None
@@ -194,7 +193,7 @@ def create_proposal(body: ProposalCreate, svc: Svc, caller: Caller) -> dict[str,
         raise ApiError(422, "invalid_request", f"{offer['material']} cannot serve "
                                                f"{need['material']} under the dataset's rules")
     supplier, receiver = str(offer["enterprise_id"]), str(need["enterprise_id"])
-    km = _distance_km(snap, supplier, receiver)
+    km = site_km(dataset, receiver, supplier)  # what the receiver's search showed
     unit = svc.taxonomy.materials[str(offer["material"])].unit \
         if str(offer["material"]) in svc.taxonomy.materials else ""
     row = {"source": f"request:{caller.key_id}", "offer_id": str(offer["id"]),
@@ -209,21 +208,6 @@ def create_proposal(body: ProposalCreate, svc: Svc, caller: Caller) -> dict[str,
     p = svc.state.proposal(ids[0])
     assert p is not None
     return proposal_view(caller, snap, p)
-
-
-def _distance_km(snap: Snapshot, a: str, b: str) -> float:
-    """distances.csv where listed, else great-circle x 1.3 (the default distance)."""
-    for d in snap.rows.distances:
-        if d["from_id"] == a and d["to_id"] == b:
-            return float(d["distance_km"])
-    import numpy as np
-
-    from geo.distance import haversine_km
-
-    ea, eb = snap.enterprises[a], snap.enterprises[b]
-    km = haversine_km(np.array([float(ea["lon"])]), np.array([float(ea["lat"])]),
-                      np.array([float(eb["lon"])]), np.array([float(eb["lat"])]))
-    return float(np.asarray(km)[0]) * 1.3
 
 
 @router.get("/proposals", summary="Proposals the key is party to or oversees")

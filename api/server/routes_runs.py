@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -156,8 +157,6 @@ def get_exchanges_geojson(run_id: RecordId, svc: Svc, caller: Caller) -> Respons
         features.append({"type": "Feature",
                          "geometry": {"type": "LineString", "coordinates": [list(a), list(b)]},
                          "properties": {**x, "color": material_colour(x["offer_material"])}})
-    import json
-
     body = {"type": "FeatureCollection", "features": features}
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/geo+json")
 

@@ -20,14 +20,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api import cli_geo
-from api.cli_geo import GeoRequest
+from symbiosis.api import cli_geo
+from symbiosis.api.cli_geo import GeoRequest
 from symbiosis.errors import InvalidDataError, Problem, SymbiosisError
 
 if TYPE_CHECKING:
-    from matching.frontier import Frontier
-    from matching.model import MatchOptions
-    from matching.result import MatchResult
+    from symbiosis.matching.frontier import Frontier
+    from symbiosis.matching.model import MatchOptions
+    from symbiosis.matching.result import MatchResult
 
 __all__ = ["app", "demo_dataset_path", "main"]
 
@@ -203,8 +203,8 @@ def _options(max_km: float | None, circuity: float, objective: Objective, method
              transport_rate: float | None = None,
              loading_cost: float | None = None) -> MatchOptions:
     """MatchOptions from the flags; a malformed --weights is a usage error (exit 2)."""
-    from matching.model import MatchOptions, parse_weights
     from symbiosis.errors import SolverError
+    from symbiosis.matching.model import MatchOptions, parse_weights
 
     parsed: tuple[tuple[str, float], ...] = ()
     if weights is not None:
@@ -226,7 +226,7 @@ def _options(max_km: float | None, circuity: float, objective: Objective, method
 def _write_reports(out: Path, formats: str | None, lang: Lang) -> list[Path]:
     if not formats:
         return []
-    from api.report import write_report
+    from symbiosis.api.report import write_report
 
     wanted = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
     bad = [f for f in wanted if f not in ("html", "xlsx")]
@@ -256,8 +256,8 @@ def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool
         if dataset.warnings and not quiet:
             _print_problems(list(dataset.warnings), err_console)
         status.update("Finding candidate exchanges and solving ...")
-        from matching.model import solve_match
-        from matching.result import write_outputs
+        from symbiosis.matching.model import solve_match
+        from symbiosis.matching.result import write_outputs
 
         result = solve_match(dataset, options, timings,
                              distances=ctx.distances if ctx is not None else None)
@@ -270,7 +270,7 @@ def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool
         _write_reports(out, report, lang)
         if save:
             status.update("Recording the run in the store ...")
-            from api.cli_store import save_run
+            from symbiosis.api.cli_store import save_run
 
             saved = save_run(dataset, result, store)
     for warning in result.kpis.get("warnings", []) if not quiet else []:
@@ -401,8 +401,8 @@ def frontier(
     options = _options(max_km, circuity, Objective.utilization, Method.lp, None, None,
                        transport_rate, loading_cost)
     with err_console.status("Solving the frontier ...", spinner="dots"):
-        from matching.frontier import pareto_frontier
         from symbiosis.dataset import load_dataset
+        from symbiosis.matching.frontier import pareto_frontier
 
         data = load_dataset(dataset)
         result = pareto_frontier(data, (parts[0], parts[1]), points, options)
@@ -427,8 +427,8 @@ _AXIS_COLUMN = {"utilization": "utilization_rate", "cost": "saving_cny", "co2": 
 
 def _write_frontier(result: Frontier, out_dir: Path, lang: Lang) -> None:
     """frontier.csv, each point's outputs under points/NN/, and the two plots."""
-    from api.report import write_frontier_plots, write_report
-    from matching.result import write_outputs
+    from symbiosis.api.report import write_frontier_plots, write_report
+    from symbiosis.matching.result import write_outputs
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for k, plan in enumerate(result.plans, start=1):
@@ -528,7 +528,7 @@ cli_geo.register(app)
 
 def main() -> None:
     """Console-script entry point: map the engine's errors to exit codes in one place."""
-    from api import cli_serve, cli_store  # imported here: no import cycle
+    from symbiosis.api import cli_serve, cli_store  # imported here: no import cycle
 
     cli_store.register(app)  # db, runs, analyze
     cli_serve.register(app)  # serve, keys

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from geo.context import GeoContext
-    from matching.result import MatchResult
     from symbiosis.dataset import Dataset
+    from symbiosis.geo.context import GeoContext
+    from symbiosis.matching.result import MatchResult
 
 __all__ = ["GeoOpt", "GeoRequest", "ParksOpt", "RoadsOpt", "ZonesOpt", "register"]
 
@@ -53,7 +53,7 @@ class GeoRequest:
 def prepare(dataset_path: Path, dataset: Dataset, request: GeoRequest,
             timings: dict[str, float]) -> GeoContext:
     """Load the requested road network, parks and zones (the folder's own with --geo)."""
-    from geo.context import GeoFiles, find_geo_files, prepare_geo
+    from symbiosis.geo.context import GeoFiles, find_geo_files, prepare_geo
 
     files = GeoFiles(request.roads, request.parks, request.zones)
     if request.export:
@@ -75,7 +75,7 @@ def add_summary(ctx: GeoContext, result: MatchResult) -> None:
 
 def export(ctx: GeoContext, result: MatchResult, out: Path) -> list[Path]:
     """Write the spatial layers and maps of the run into `out`."""
-    from geo.export import write_geo
+    from symbiosis.geo.export import write_geo
 
     return write_geo(out, ctx.dataset, result.exchanges, router=ctx.router, parks=ctx.parks,
                      zones=ctx.zones, distances=ctx.distances,
@@ -134,9 +134,9 @@ def site(
     """
     from rich.console import Console
 
-    from geo.zones import check_site, load_zones
     from symbiosis import crs as c
     from symbiosis.errors import InvalidDataError, Problem
+    from symbiosis.geo.zones import check_site, load_zones
 
     name = c.normalize_crs(crs)
     if name is None:
@@ -182,7 +182,7 @@ def map_(
 
     Example: [bold]symbiosis map data/hunan --out out/map[/bold]
     """
-    from api.cli import Method, Objective, _options, _run_match
+    from symbiosis.api.cli import Method, Objective, _options, _run_match
 
     _run_match(dataset, out, _options(max_km, 1.3, Objective.utilization, Method.auto), quiet,
                False, 10, geo=GeoRequest(roads, parks, zones, export=True))

@@ -28,7 +28,7 @@ def _settings(store: str | None, state: Path | None, **more: Any) -> Any:
     """Settings from the options and SYMBIOSIS_* variables; a bad value names its variable."""
     from pydantic import ValidationError
 
-    from api.server.settings import Settings
+    from symbiosis.api.server.settings import Settings
     from symbiosis.errors import SymbiosisError
 
     given: dict[str, Any] = {k: v for k, v in more.items() if v is not None}
@@ -54,8 +54,8 @@ def keys_create(
     store: StoreOpt = None, state: StateOpt = None,
 ) -> None:
     """Issue a key; it is printed once and only its hash is kept."""
-    from api.server.auth import Role, issue_key
-    from api.server.state import StateStore
+    from symbiosis.api.server.auth import Role, issue_key
+    from symbiosis.api.server.state import StateStore
 
     try:
         parsed = Role(role)
@@ -78,7 +78,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(store: StoreOpt = None, state: StateOpt = None) -> None:
     """List keys (never their secrets)."""
-    from api.server.state import StateStore
+    from symbiosis.api.server.state import StateStore
 
     db = StateStore(_settings(store, state).state_path())
     try:
@@ -95,7 +95,7 @@ def keys_list(store: StoreOpt = None, state: StateOpt = None) -> None:
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (sk_<id>_…).")],
                 store: StoreOpt = None, state: StateOpt = None) -> None:
     """Revoke a key at once."""
-    from api.server.state import StateStore
+    from symbiosis.api.server.state import StateStore
     from symbiosis.errors import StoreError
 
     db = StateStore(_settings(store, state).state_path())
@@ -120,16 +120,16 @@ def serve(
     """Serve the HTTP API and the web page (embedded SQLite store by default)."""
     import uvicorn
 
-    from api.server.app import create_app
-    from api.server.auth import Role, issue_key
-    from api.server.logs import configure_logging
+    from symbiosis.api.server.app import create_app
+    from symbiosis.api.server.auth import Role, issue_key
+    from symbiosis.api.server.logs import configure_logging
 
     settings = _settings(store, state, host=host, port=port)
     configure_logging(settings.log_level, settings.log_json)
     app = create_app(settings)
     svc = app.state.services
     if demo and svc.region.snapshot().version is None:
-        from api.cli import demo_dataset_path
+        from symbiosis.api.cli import demo_dataset_path
         from symbiosis.dataset import load_dataset
 
         dataset = load_dataset(demo_dataset_path())

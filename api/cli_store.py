@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli import (
+from symbiosis.api.cli import (
     Circuity,
     DatasetArg,
     Jobs,
@@ -32,8 +32,8 @@ from api.cli import (
 )
 
 if TYPE_CHECKING:
-    from matching.result import MatchResult
     from symbiosis.dataset import Dataset
+    from symbiosis.matching.result import MatchResult
     from symbiosis.store import Repository, RunInfo
 
 __all__ = ["analyze", "db_app", "register", "runs_app", "save_run"]
@@ -305,10 +305,10 @@ def analyze(
 
     Example: [bold]symbiosis analyze data/hunan --out analysis[/bold]
     """
-    from matching.candidates import build_candidates
-    from matching.model import MatchOptions, solve_match
-    from matching.network import analyze_network, exchange_graph
     from symbiosis.dataset import load_dataset
+    from symbiosis.matching.candidates import build_candidates
+    from symbiosis.matching.model import MatchOptions, solve_match
+    from symbiosis.matching.network import analyze_network, exchange_graph
 
     out_dir = out if out is not None else Path("symbiosis-out") / f"{dataset.stem}-analysis"
     with err_console.status("Solving and analysing ...", spinner="dots"):

@@ -60,9 +60,9 @@ def with_economics(src: Path, seed: int = 0) -> Path:
 
 
 def bench_cost(n: int) -> None:
-    from matching.model import MatchOptions, solve_match
-    from matching.result import write_outputs
     from symbiosis.dataset import load_dataset
+    from symbiosis.matching.model import MatchOptions, solve_match
+    from symbiosis.matching.result import write_outputs
 
     path = with_economics(build(n) if not (WORK_DIR / f"hunan_{n}_s0").exists()
                           else WORK_DIR / f"hunan_{n}_s0")
@@ -92,8 +92,8 @@ def bench_cost(n: int) -> None:
 
 
 def bench_frontier(n: int, points: int) -> None:
-    from matching.frontier import pareto_frontier
     from symbiosis.dataset import load_dataset
+    from symbiosis.matching.frontier import pareto_frontier
 
     base = WORK_DIR / f"hunan_{n}_s0"
     path = with_economics(base if base.exists() else build(n))

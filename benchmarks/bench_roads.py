@@ -43,7 +43,7 @@ def build_graph(path: Path, n_nodes: int, centres_lonlat: np.ndarray, seed: int,
     import shapely
     from scipy.spatial import Delaunay
 
-    from geo.crs import project
+    from symbiosis.geo.crs import project
 
     rng = np.random.default_rng(seed)
     x0, y0 = project([108.8], [24.6], CRS)
@@ -99,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     shape = f"_shape{args.shape_m:g}" if args.shape_m > 0 else ""
     roads_path = WORK / f"roads_{args.nodes}_s{args.seed}{shape}.gpkg"
 
-    from geo.provider import GeoDistances
-    from geo.roads import RoadRouter, load_roads
-    from matching.candidates import build_candidates
-    from matching.model import MatchOptions, solve_candidates
-    from matching.result import assemble_result
     from symbiosis.dataset import load_dataset
+    from symbiosis.geo.provider import GeoDistances
+    from symbiosis.geo.roads import RoadRouter, load_roads
+    from symbiosis.matching.candidates import build_candidates
+    from symbiosis.matching.model import MatchOptions, solve_candidates
+    from symbiosis.matching.result import assemble_result
 
     ds = load_dataset(data)
     ent = ds.enterprises
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     timings["snap enterprises + build graph"] = time.perf_counter() - t
     geo = GeoDistances(ds, router=router)
     t = time.perf_counter()
-    import matching.candidates as mc
+    import symbiosis.matching.candidates as mc
 
     dijkstra_s = 0.0
     original = router._run

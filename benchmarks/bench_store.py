@@ -37,7 +37,7 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
 
 def bench_store(url: str, dataset: Any, label: str) -> dict[str, Any]:
     """Import, read back, re-validate, save a run and read it back; seconds per phase."""
-    from matching import solve_match
+    from symbiosis.matching import solve_match
     from symbiosis.store import RunRecord, dataset_from_rows, open_store, rows_from_dataset
 
     store, t_open = _timed(open_store, url)
@@ -62,8 +62,8 @@ def bench_store(url: str, dataset: Any, label: str) -> dict[str, Any]:
 
 def bench_keystones(dataset: Any, jobs: int) -> tuple[float, Any]:
     """Keystones of every enterprise in the exchange network."""
-    from matching import solve_match
-    from matching.network import exchange_graph, keystones
+    from symbiosis.matching import solve_match
+    from symbiosis.matching.network import exchange_graph, keystones
 
     result = solve_match(dataset)
     members = sorted(exchange_graph(result.exchanges).nodes)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from geo.distance import (
+from symbiosis.geo.distance import (
     DEFAULT_CIRCUITY,
     EARTH_RADIUS_KM,
     haversine_km,
@@ -20,22 +20,22 @@ from geo.distance import (
 )
 
 if TYPE_CHECKING:
-    from geo.context import GeoContext, GeoFiles, find_geo_files, prepare_geo
-    from geo.crs import GeographicDistanceError, metric_crs_for, require_metric
-    from geo.export import write_geo
-    from geo.parks import assign_parks, load_parks, park_kpis
-    from geo.provider import GeoDistances
-    from geo.roads import RoadNetwork, RoadRouter, load_roads
-    from geo.zones import Zones, check_site, load_zones, shoreline_flags
+    from symbiosis.geo.context import GeoContext, GeoFiles, find_geo_files, prepare_geo
+    from symbiosis.geo.crs import GeographicDistanceError, metric_crs_for, require_metric
+    from symbiosis.geo.export import write_geo
+    from symbiosis.geo.parks import assign_parks, load_parks, park_kpis
+    from symbiosis.geo.provider import GeoDistances
+    from symbiosis.geo.roads import RoadNetwork, RoadRouter, load_roads
+    from symbiosis.geo.zones import Zones, check_site, load_zones, shoreline_flags
 
-_LAZY = {
-    "GeoContext": "geo.context", "GeoFiles": "geo.context", "find_geo_files": "geo.context",
-    "prepare_geo": "geo.context", "GeographicDistanceError": "geo.crs",
-    "metric_crs_for": "geo.crs", "require_metric": "geo.crs", "write_geo": "geo.export",
-    "assign_parks": "geo.parks", "load_parks": "geo.parks", "park_kpis": "geo.parks",
-    "GeoDistances": "geo.provider", "RoadNetwork": "geo.roads", "RoadRouter": "geo.roads",
-    "load_roads": "geo.roads", "Zones": "geo.zones", "check_site": "geo.zones",
-    "load_zones": "geo.zones", "shoreline_flags": "geo.zones",
+_LAZY = {  # public name -> the submodule of this package that defines it (imported on use)
+    **dict.fromkeys(("GeoContext", "GeoFiles", "find_geo_files", "prepare_geo"), "context"),
+    **dict.fromkeys(("GeographicDistanceError", "metric_crs_for", "require_metric"), "crs"),
+    **dict.fromkeys(("write_geo",), "export"),
+    **dict.fromkeys(("assign_parks", "load_parks", "park_kpis"), "parks"),
+    **dict.fromkeys(("GeoDistances",), "provider"),
+    **dict.fromkeys(("RoadNetwork", "RoadRouter", "load_roads"), "roads"),
+    **dict.fromkeys(("Zones", "check_site", "load_zones", "shoreline_flags"), "zones"),
 }
 
 __all__ = [
@@ -68,5 +68,5 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """Import the geography names on first access (PEP 562)."""
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'geo' has no attribute '{name}'")
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute '{name}'")

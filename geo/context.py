@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.provider import GeoDistances
-from geo.roads import RoadRouter, load_roads
 from symbiosis.dataset import Dataset
 from symbiosis.errors import Problem
+from symbiosis.geo.provider import GeoDistances
+from symbiosis.geo.roads import RoadRouter, load_roads
 
 __all__ = ["GeoContext", "GeoFiles", "find_geo_files", "prepare_geo"]
 
@@ -69,8 +69,8 @@ class GeoContext:
 
     def summary(self, exchanges: pd.DataFrame) -> dict[str, Any]:
         """The `roads`, `parks` and `zones` objects of summary.json."""
-        from geo.parks import park_kpis
-        from geo.zones import shoreline_flags
+        from symbiosis.geo.parks import park_kpis
+        from symbiosis.geo.zones import shoreline_flags
 
         out: dict[str, Any] = {}
         sources = exchanges["distance_source"].value_counts().to_dict() if len(exchanges) \
@@ -118,8 +118,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def prepare_geo(dataset: Dataset, files: GeoFiles) -> GeoContext:
     """Load the given road network, parks and zones for `dataset`; assign parks."""
-    from geo.parks import assign_parks, load_parks
-    from geo.zones import load_zones
+    from symbiosis.geo.parks import assign_parks, load_parks
+    from symbiosis.geo.zones import load_zones
 
     timings: dict[str, float] = {}
     warnings: list[Problem] = []

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.provider import GeoDistances
-from geo.roads import RoadNetwork, RoadRouter
 from symbiosis.dataset import Dataset
+from symbiosis.geo.provider import GeoDistances
+from symbiosis.geo.roads import RoadNetwork, RoadRouter
 
 __all__ = ["enterprise_points", "exchange_lines", "material_colour", "write_geo"]
 

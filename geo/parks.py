@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from geo.crs import read_layer
 from symbiosis.dataset import Dataset
 from symbiosis.errors import InvalidDataError, Problem
+from symbiosis.geo.crs import read_layer
 
 __all__ = ["assign_parks", "load_parks", "park_kpis"]
 

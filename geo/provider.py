@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from geo.crs import project
-from geo.roads import RoadRouter
-from geo.zones import WATER_RULE, Zones
 from symbiosis.dataset import Dataset
+from symbiosis.geo.crs import project
+from symbiosis.geo.roads import RoadRouter
+from symbiosis.geo.zones import WATER_RULE, Zones
 
 __all__ = ["DIST_FALLBACK", "DIST_GREAT_CIRCLE", "DIST_ROAD", "DIST_TABLE", "GeoDistances"]
 

@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from geo.crs import metric_crs_for, project, unproject
 from symbiosis.errors import InvalidDataError, Problem
+from symbiosis.geo.crs import metric_crs_for, project, unproject
 
 __all__ = [
     "SNAP_WARN_M",
@@ -110,7 +110,7 @@ def roads_from_lines(lines: Any, crs: str | None = None, source: str = "") -> Ro
     """
     import shapely
 
-    from geo.crs import require_metric, to_metric
+    from symbiosis.geo.crs import require_metric, to_metric
 
     lines = lines[~lines.is_empty & lines.notna()]
     lines = lines.explode(index_parts=False) if len(lines) else lines

@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from geo.crs import metric_crs_for, project, read_layer, require_metric
 from symbiosis.errors import InvalidDataError, Problem
+from symbiosis.geo.crs import metric_crs_for, project, read_layer, require_metric
 
 __all__ = [
     "KINDS",

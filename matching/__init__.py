@@ -3,10 +3,10 @@
 Imports flow one way: `symbiosis` (domain) <- `geo` <- `matching` <- `api`.
 """
 
-from matching.candidates import Candidates, build_candidates
-from matching.flow import FlowSolution, SolverStatus
-from matching.model import MatchOptions, solve_candidates, solve_match
-from matching.result import MatchResult, SolverFacts, write_outputs
+from symbiosis.matching.candidates import Candidates, build_candidates
+from symbiosis.matching.flow import FlowSolution, SolverStatus
+from symbiosis.matching.model import MatchOptions, solve_candidates, solve_match
+from symbiosis.matching.result import MatchResult, SolverFacts, write_outputs
 
 __all__ = [
     "Candidates",

@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from geo.distance import DEFAULT_CIRCUITY, pairs_within_km
 from symbiosis.dataset import Dataset
+from symbiosis.geo.distance import DEFAULT_CIRCUITY, pairs_within_km
 from symbiosis.taxonomy import QualityLimit, Rule
 
 if TYPE_CHECKING:
-    from geo.provider import GeoDistances
+    from symbiosis.geo.provider import GeoDistances
 
 __all__ = ["Candidates", "build_candidates", "rule_limit_check"]
 

@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from matching.candidates import Candidates
 from symbiosis.dataset import Dataset
+from symbiosis.matching.candidates import Candidates
 
 __all__ = ["ArcValues", "EconomicSettings", "arc_values", "material_rates"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from geo.distance import haversine_km
-from matching.candidates import Candidates
 from symbiosis.dataset import Dataset
+from symbiosis.geo.distance import haversine_km
+from symbiosis.matching.candidates import Candidates
 
 __all__ = ["explain_exchanges", "explain_unmatched"]
 

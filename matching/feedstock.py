@@ -36,12 +36,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from geo.distance import DEFAULT_CIRCUITY, haversine_km
-from matching.candidates import rule_limit_check
-from matching.economics import material_rates
 from symbiosis.bands import quantity_band
 from symbiosis.dataset import Dataset
 from symbiosis.errors import InvalidDataError, Problem
+from symbiosis.geo.distance import DEFAULT_CIRCUITY, haversine_km
+from symbiosis.matching.candidates import rule_limit_check
+from symbiosis.matching.economics import material_rates
 from symbiosis.taxonomy import QualityLimit, Taxonomy
 
 __all__ = ["FeedstockHit", "search_feedstock", "site_km"]

@@ -29,13 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from matching.candidates import build_candidates
-from matching.economics import arc_values
-from matching.flow import FlowSolution, SolverStatus, solve_generalized_max_weight_lp
-from matching.model import MatchOptions
-from matching.result import MatchResult, SolverFacts, assemble_result
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError
+from symbiosis.matching.candidates import build_candidates
+from symbiosis.matching.economics import arc_values
+from symbiosis.matching.flow import FlowSolution, SolverStatus, solve_generalized_max_weight_lp
+from symbiosis.matching.model import MatchOptions
+from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
 
 __all__ = ["AXES", "Frontier", "pareto_frontier"]
 

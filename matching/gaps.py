@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from geo.distance import DEFAULT_CIRCUITY, haversine_km
-from matching.candidates import rule_limit_check
-from matching.result import MatchResult
 from symbiosis.dataset import Dataset
+from symbiosis.geo.distance import DEFAULT_CIRCUITY, haversine_km
+from symbiosis.matching.candidates import rule_limit_check
+from symbiosis.matching.result import MatchResult
 from symbiosis.taxonomy import QualityLimit
 
 __all__ = [

@@ -45,9 +45,11 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from matching.candidates import Candidates, build_candidates
-from matching.economics import ArcValues, EconomicSettings, arc_values
-from matching.flow import (
+from symbiosis.dataset import Dataset
+from symbiosis.errors import SolverError
+from symbiosis.matching.candidates import Candidates, build_candidates
+from symbiosis.matching.economics import ArcValues, EconomicSettings, arc_values
+from symbiosis.matching.flow import (
     FlowSolution,
     SolverStatus,
     solve_generalized_max_weight_lp,
@@ -55,13 +57,11 @@ from matching.flow import (
     solve_transport_max_weight,
     solve_transport_mcf,
 )
-from matching.prices import Valuation, valuate
-from matching.result import MatchResult, SolverFacts, assemble_result
-from symbiosis.dataset import Dataset
-from symbiosis.errors import SolverError
+from symbiosis.matching.prices import Valuation, valuate
+from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
 
 if TYPE_CHECKING:
-    from geo.provider import GeoDistances
+    from symbiosis.geo.provider import GeoDistances
 
 __all__ = ["OBJECTIVES", "MatchOptions", "check_options", "objective_weights", "parse_weights",
            "solve_candidates", "solve_match"]

@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from matching.candidates import Candidates, build_candidates
-from matching.model import MatchOptions, _usable_cores, solve_candidates
 from symbiosis.dataset import Dataset
+from symbiosis.matching.candidates import Candidates, build_candidates
+from symbiosis.matching.model import MatchOptions, _usable_cores, solve_candidates
 
 if TYPE_CHECKING:
     import networkx as nx
 
-    from matching.result import MatchResult
+    from symbiosis.matching.result import MatchResult
 
 __all__ = [
     "analyze_network",

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from matching.candidates import Candidates
-from matching.flow import SolverStatus, solve_generalized_max_weight_lp
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError
+from symbiosis.matching.candidates import Candidates
+from symbiosis.matching.flow import SolverStatus, solve_generalized_max_weight_lp
 
 __all__ = ["Valuation", "core_potentials", "valuate"]
 

@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from matching.candidates import Candidates
-from matching.explain import explain_exchanges, explain_unmatched
-from matching.flow import SolverStatus, relative_gap
 from symbiosis.dataset import Dataset
+from symbiosis.matching.candidates import Candidates
+from symbiosis.matching.explain import explain_exchanges, explain_unmatched
+from symbiosis.matching.flow import SolverStatus, relative_gap
 
 if TYPE_CHECKING:
-    from matching.economics import ArcValues
-    from matching.model import MatchOptions
-    from matching.prices import Valuation
+    from symbiosis.matching.economics import ArcValues
+    from symbiosis.matching.model import MatchOptions
+    from symbiosis.matching.prices import Valuation
 
 __all__ = ["EXCHANGE_COLUMNS", "HEADLINE_KEYS", "MatchResult", "SolverFacts",
            "assemble_result", "headline_kpis", "write_outputs"]

@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from matching.model import MatchOptions, solve_match
-from matching.result import HEADLINE_KEYS, MatchResult
 from symbiosis.dataset import PREFIXES, SPECS, Dataset
 from symbiosis.errors import InvalidDataError, Problem
+from symbiosis.matching.model import MatchOptions, solve_match
+from symbiosis.matching.result import HEADLINE_KEYS, MatchResult
 from symbiosis.store.records import (
     ENTERPRISE_FIELDS,
     DatasetRows,

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from api.server.app import create_app
-from api.server.settings import Settings
+from symbiosis.api.server.app import create_app
+from symbiosis.api.server.settings import Settings
 
 ADMIN_KEY = "sk_000000000001_" + "A" * 43
 

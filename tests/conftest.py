@@ -177,7 +177,7 @@ def run_cli(tmp_path_factory: pytest.TempPathFactory) -> CliRunner:
     """Run the installed `symbiosis` executable (else `python -m api.cli`) as a real process,
     in a scratch folder unless `cwd` is given; output is decoded as UTF-8."""
     exe = Path(sys.executable).with_name("symbiosis")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "api.cli"]
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "symbiosis.api.cli"]
     scratch = tmp_path_factory.mktemp("cli-cwd")
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PYTHONIOENCODING": "utf-8"}
 

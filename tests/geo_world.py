@@ -11,8 +11,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from geo.crs import unproject
 from symbiosis.dataset import Dataset, dataset_from_records
+from symbiosis.geo.crs import unproject
 from symbiosis.taxonomy import load_taxonomy
 
 CRS = "EPSG:4547"

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from api_support import ADMIN_KEY, LiveServer, serving
 
-from matching.model import solve_match
 from symbiosis.dataset import load_dataset
+from symbiosis.matching.model import solve_match
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -96,7 +96,7 @@ def test_bolt_store_from_the_cli(run_cli: CliRunner, falkordb: FalkorDB, demo_pa
 def test_unreachable_store_is_a_clear_error(tmp_path: Path) -> None:
     env = {**os.environ, "SYMBIOSIS_STORE": f"bolt://127.0.0.1:{free_port()}",
            "SYMBIOSIS_STORE_RETRIES": "2", "NO_COLOR": "1", "COLUMNS": "200"}
-    run = subprocess.run([sys.executable, "-m", "api.cli", "runs", "list"], env=env,
+    run = subprocess.run([sys.executable, "-m", "symbiosis.api.cli", "runs", "list"], env=env,
                          capture_output=True, text=True, cwd=tmp_path, check=False)
     assert run.returncode == 1
     assert "unreachable" in run.stderr and "failed 2 times" in run.stderr

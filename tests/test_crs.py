@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geo.crs import GeographicDistanceError, metric_crs_for, require_metric
 from symbiosis import crs as c
 from symbiosis.dataset import load_dataset, validate_dataset
 from symbiosis.errors import InvalidDataError
+from symbiosis.geo.crs import GeographicDistanceError, metric_crs_for, require_metric
 
 if TYPE_CHECKING:
     from conftest import DatasetTables
@@ -114,7 +114,7 @@ def test_dataset_converts_declared_rows_and_says_so(dataset_tables: DatasetTable
                                                     tmp_path: Path) -> None:
     g_lon, g_lat = c.wgs84_to_gcj02(112.88, 27.86)
     b_lon, b_lat = c.wgs84_to_bd09(112.95, 27.90)
-    from geo.crs import project
+    from symbiosis.geo.crs import project
 
     x, y = project([113.13], [27.83], "EPSG:4547")
     t = dataset_tables.add_column("enterprises", "crs", ["gcj02", "BD-09", "EPSG:4547", ""])

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from trnsport import CITIES, DEMAND, SUPPLY, THOUSAND_MILES
 
-from matching.candidates import build_candidates
-from matching.economics import arc_values
-from matching.model import MatchOptions, parse_weights, solve_match
 from symbiosis.dataset import Dataset, dataset_from_records
 from symbiosis.errors import InvalidDataError, SolverError
+from symbiosis.matching.candidates import build_candidates
+from symbiosis.matching.economics import arc_values
+from symbiosis.matching.model import MatchOptions, parse_weights, solve_match
 
 Rows = list[dict[str, Any]]
 
@@ -239,7 +239,7 @@ _demo: Dataset | None = None
 def demo() -> Dataset:
     global _demo
     if _demo is None:
-        from api.cli import demo_dataset_path
+        from symbiosis.api.cli import demo_dataset_path
         from symbiosis.dataset import load_dataset
 
         _demo = load_dataset(demo_dataset_path())
@@ -312,7 +312,7 @@ def test_core_prices_are_stable_on_random_markets(ds: Dataset) -> None:
 
 
 def test_frontier_is_monotone_and_ends_at_the_single_objective_optima() -> None:
-    from matching.frontier import pareto_frontier
+    from symbiosis.matching.frontier import pareto_frontier
 
     ds = demo()
     frontier = pareto_frontier(ds, ("utilization", "cost"), 6)
@@ -332,7 +332,7 @@ def test_frontier_is_monotone_and_ends_at_the_single_objective_optima() -> None:
 
 
 def test_frontier_rejects_bad_axes() -> None:
-    from matching.frontier import pareto_frontier
+    from symbiosis.matching.frontier import pareto_frontier
 
     with pytest.raises(SolverError, match="two different objectives"):
         pareto_frontier(demo(), ("cost", "cost"), 5)

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from matching.candidates import build_candidates
-from matching.economics import arc_values
-from matching.feedstock import FeedstockHit, search_feedstock, site_km
 from symbiosis.dataset import Dataset, dataset_from_records, load_dataset
 from symbiosis.errors import InvalidDataError
+from symbiosis.matching.candidates import build_candidates
+from symbiosis.matching.economics import arc_values
+from symbiosis.matching.feedstock import FeedstockHit, search_feedstock, site_km
 
 R_KM = 6371.0088
 # suppliers due north of the search point on the meridian 112 E: a great circle, so k tenths

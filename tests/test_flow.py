@@ -10,7 +10,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from matching.flow import (
+from symbiosis.matching.flow import (
     SolverStatus,
     choose_scales,
     solve_generalized_transport_lp,

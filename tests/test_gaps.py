@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from geo.distance import haversine_km
-from matching.gaps import Gaps, find_gaps, load_need_sectors, weighted_geometric_median
-from matching.model import solve_match
-from matching.result import MatchResult
 from symbiosis.dataset import Dataset, dataset_from_records, load_dataset
+from symbiosis.geo.distance import haversine_km
+from symbiosis.matching.gaps import Gaps, find_gaps, load_need_sectors, weighted_geometric_median
+from symbiosis.matching.model import solve_match
+from symbiosis.matching.result import MatchResult
 from symbiosis.taxonomy import load_taxonomy
 
 Rows = list[dict[str, Any]]

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-import geo.distance as gd
-from geo.distance import EARTH_RADIUS_KM, haversine_km, pairs_within_km
+import symbiosis.geo.distance as gd
+from symbiosis.geo.distance import EARTH_RADIUS_KM, haversine_km, pairs_within_km
 
 
 def test_one_degree_of_meridian_is_r_times_pi_over_180() -> None:

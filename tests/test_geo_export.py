@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from geo_world import lonlat, world, write_lines, write_polygons
 
-from geo.context import GeoFiles, prepare_geo
-from geo.export import material_colour, write_geo
-from geo.parks import load_parks
-from matching import solve_match
+from symbiosis.geo.context import GeoFiles, prepare_geo
+from symbiosis.geo.export import material_colour, write_geo
+from symbiosis.geo.parks import load_parks
+from symbiosis.matching import solve_match
 
 if TYPE_CHECKING:
     from conftest import CliRunner, DatasetTables
@@ -129,8 +129,8 @@ def test_parks_file_problems(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("what", ["parks", "zones"])
 def test_missing_or_unreadable_layer_files_name_the_file(tmp_path: Path, what: str) -> None:
-    from geo.zones import load_zones
     from symbiosis.errors import InvalidDataError
+    from symbiosis.geo.zones import load_zones
 
     load = load_parks if what == "parks" else load_zones
     missing = tmp_path / "missing.geojson"

@@ -11,8 +11,8 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 from trnsport import CITIES, DEMAND, SUPPLY, THOUSAND_MILES
 
-from matching import MatchOptions, build_candidates, solve_match
 from symbiosis import Dataset, dataset_from_records, load_taxonomy
+from symbiosis.matching import MatchOptions, build_candidates, solve_match
 
 Rows = list[dict[str, Any]]
 
@@ -321,7 +321,7 @@ def two_region_dataset() -> Dataset:
 def test_independent_components_solved_in_workers_match_one_solve(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Splitting into components solved by worker processes gives the same optimum."""
-    import matching.model as model
+    import symbiosis.matching.model as model
 
     ds = two_region_dataset()
     one = solve_match(ds, MatchOptions(jobs=1))

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from matching import MatchOptions, solve_match
-from matching.network import (
+from symbiosis.dataset import Dataset, load_dataset
+from symbiosis.matching import MatchOptions, solve_match
+from symbiosis.matching.network import (
     analyze_network,
     chains,
     cycles,
@@ -28,7 +29,6 @@ from matching.network import (
     keystones,
     network_size,
 )
-from symbiosis.dataset import Dataset, load_dataset
 
 if TYPE_CHECKING:
     from conftest import CliRunner

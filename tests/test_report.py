@@ -15,18 +15,18 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from api.cli import demo_dataset_path
-from api.report import (
+from symbiosis.api.cli import demo_dataset_path
+from symbiosis.api.report import (
     build_report_html,
     build_report_xlsx,
     read_outputs,
     write_frontier_plots,
     write_report,
 )
-from matching.model import solve_match
-from matching.result import EXCHANGE_COLUMNS, write_outputs
 from symbiosis.dataset import load_dataset
 from symbiosis.errors import InvalidDataError
+from symbiosis.matching.model import solve_match
+from symbiosis.matching.result import EXCHANGE_COLUMNS, write_outputs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from geo_world import lonlat, world, write_lines
 
-from geo.distance import haversine_km
-from geo.provider import GeoDistances
-from geo.roads import RoadRouter, load_roads
-from matching.candidates import build_candidates
 from symbiosis.errors import InvalidDataError
+from symbiosis.geo.distance import haversine_km
+from symbiosis.geo.provider import GeoDistances
+from symbiosis.geo.roads import RoadRouter, load_roads
+from symbiosis.matching.candidates import build_candidates
 
 # A(0,0) -> B(10,0) -> C(10,10) is 20 km; A -> D(0,5) -> C is 5 + sqrt(125) = 16.180 km.
 # An island road (30,0)-(32,0) connects to nothing.
@@ -139,7 +139,7 @@ def test_matches_networkx_on_a_random_grid(tmp_path: Path) -> None:
     graph = net.to_networkx()
     assert graph.number_of_edges() == net.n_edges
     picks = rng.choice(net.n_nodes, 12, replace=False)
-    from geo.crs import unproject
+    from symbiosis.geo.crs import unproject
 
     lon, lat = unproject(net.x[picks], net.y[picks], net.crs)
     router = RoadRouter(net, lon, lat, [str(p) for p in picks])
@@ -277,7 +277,7 @@ def test_road_km_is_never_below_the_straight_line(seed: int, tmp_path: Path) -> 
 
 
 def test_asking_for_lengths_in_degrees_raises(roads_file: Path) -> None:
-    from geo.crs import GeographicDistanceError
+    from symbiosis.geo.crs import GeographicDistanceError
 
     with pytest.raises(GeographicDistanceError, match=r"road length in degrees \(EPSG:4326\)"):
         load_roads(roads_file, crs="EPSG:4326")

@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from matching.model import MatchOptions, solve_match
-from matching.result import HEADLINE_KEYS
-from matching.scenario import (
+from symbiosis.dataset import load_dataset
+from symbiosis.errors import InvalidDataError
+from symbiosis.matching.model import MatchOptions, solve_match
+from symbiosis.matching.result import HEADLINE_KEYS
+from symbiosis.matching.scenario import (
     AddEnterprise,
     RemoveEnterprise,
     SetQuantity,
     apply_changes,
     compare_scenario,
 )
-from symbiosis.dataset import load_dataset
-from symbiosis.errors import InvalidDataError
 from symbiosis.store import DatasetRows, dataset_from_rows, rows_from_dataset
 
 if TYPE_CHECKING:

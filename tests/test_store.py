@@ -120,7 +120,7 @@ def test_reimport_replaces_and_keeps_history(store_url: str, tmp_path: Path,
 
 
 def test_runs_round_trip(store_url: str, demo_path: Path) -> None:
-    from matching import MatchOptions, solve_match
+    from symbiosis.matching import MatchOptions, solve_match
 
     dataset = load_dataset(demo_path)
     with open_store(store_url) as store:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from geo_world import world, write_lines, write_polygons
 
-from geo.provider import GeoDistances
-from geo.roads import RoadRouter, load_roads
-from geo.zones import SHORELINE_RULE, check_site, load_zones, shoreline_flags
-from matching import solve_match
-from matching.candidates import build_candidates
 from symbiosis.errors import InvalidDataError
+from symbiosis.geo.provider import GeoDistances
+from symbiosis.geo.roads import RoadRouter, load_roads
+from symbiosis.geo.zones import SHORELINE_RULE, check_site, load_zones, shoreline_flags
+from symbiosis.matching import solve_match
+from symbiosis.matching.candidates import build_candidates
 
 # P offers fly_ash (made hazardous here) and bf_slag; Q1 lies due east across a reservoir
 # (the square 4..6 x -1..1 km), Q2 due north, clear of it.
@@ -82,7 +82,7 @@ def test_hazardous_load_is_rerouted_around_the_zone(zones_file: Path,
     assert (event["action"], event["distance_km"], event["rerouted_km"]) == \
         ("rerouted", 10.0, 16.0)
     # the exported route of that exchange goes around the reservoir too
-    from geo.export import exchange_lines
+    from symbiosis.geo.export import exchange_lines
 
     result = solve_match(ds, distances=geo)
     lines = exchange_lines(ds, result.exchanges, detour_router, distances=geo)

@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
-from api.server import (
+from symbiosis.api.server import (
     routes_admin,
     routes_datasets,
     routes_market,
@@ -26,15 +26,15 @@ from api.server import (
     routes_runs,
     routes_scenarios,
 )
-from api.server.auth import Role, issue_key, split_key
-from api.server.deps import Services
-from api.server.errors import error_body, install_error_handlers
-from api.server.jobs import RunManager
-from api.server.logs import request_id_var
-from api.server.region import Region
-from api.server.schemas import ErrorResponse
-from api.server.settings import Settings
-from api.server.state import StateStore
+from symbiosis.api.server.auth import Role, issue_key, split_key
+from symbiosis.api.server.deps import Services
+from symbiosis.api.server.errors import error_body, install_error_handlers
+from symbiosis.api.server.jobs import RunManager
+from symbiosis.api.server.logs import request_id_var
+from symbiosis.api.server.region import Region
+from symbiosis.api.server.schemas import ErrorResponse
+from symbiosis.api.server.settings import Settings
+from symbiosis.api.server.state import StateStore
 from symbiosis.errors import SymbiosisError
 from symbiosis.store import open_store
 from symbiosis.taxonomy import load_taxonomy
@@ -43,7 +43,7 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("symbiosis.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-WEB = Path(str(resources.files("api") / "web"))
+WEB = Path(str(resources.files("symbiosis.api") / "web"))
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text} for code, text in (
     (401, "no valid API key"), (403, "the key's role or scope does not allow this"),

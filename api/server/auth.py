@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from api.server.errors import ApiError
-from api.server.state import ApiKey, StateStore
+from symbiosis.api.server.errors import ApiError
+from symbiosis.api.server.state import ApiKey, StateStore
 
 __all__ = ["KEY_PATTERN", "Principal", "Role", "authenticate", "issue_key", "split_key"]
 

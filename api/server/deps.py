@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.server.auth import Principal, Role, authenticate
-from api.server.errors import forbidden
+from symbiosis.api.server.auth import Principal, Role, authenticate
+from symbiosis.api.server.errors import forbidden
 
 if TYPE_CHECKING:
-    from api.server.jobs import RunManager
-    from api.server.region import Region
-    from api.server.settings import Settings
-    from api.server.state import StateStore
+    from symbiosis.api.server.jobs import RunManager
+    from symbiosis.api.server.region import Region
+    from symbiosis.api.server.settings import Settings
+    from symbiosis.api.server.state import StateStore
     from symbiosis.taxonomy import Taxonomy
 
 __all__ = ["Caller", "Services", "Svc", "require"]

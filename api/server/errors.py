@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.server.logs import request_id_var
+from symbiosis.api.server.logs import request_id_var
 from symbiosis.errors import (
     InvalidDataError,
     Problem,

@@ -16,12 +16,12 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from api.server.state import Job, StateStore
+from symbiosis.api.server.state import Job, StateStore
 from symbiosis.errors import SymbiosisError
 from symbiosis.store import DatasetRows, RunRecord, json_safe
 
 if TYPE_CHECKING:
-    from api.server.region import Region
+    from symbiosis.api.server.region import Region
     from symbiosis.dataset import Dataset
 
 __all__ = ["RunManager", "job_public", "options_from", "solve_rows"]
@@ -32,7 +32,7 @@ Progress = Callable[[str, float], None]
 
 def options_from(parameters: dict[str, Any]) -> Any:
     """MatchOptions from a run's parameters (SolverError for a bad objective/weights)."""
-    from matching.model import MatchOptions, check_options, parse_weights
+    from symbiosis.matching.model import MatchOptions, check_options, parse_weights
 
     weights = parse_weights(parameters["weights"]) if parameters.get("weights") else ()
     options = MatchOptions(
@@ -54,7 +54,7 @@ def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress
                dataset: Dataset | None = None) -> dict[str, Any]:
     """Validate (unless `dataset` is the rows already validated), solve and package one
     run: what the state file and the store keep."""
-    from matching.model import solve_match
+    from symbiosis.matching.model import solve_match
     from symbiosis.store import dataset_from_rows
 
     progress("validate", 0.05)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from api.server.region import Snapshot, blank
+from symbiosis.api.server.region import Snapshot, blank
 from symbiosis.store import DatasetRows
 from symbiosis.taxonomy import Taxonomy
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.server.auth import Role, issue_key
-from api.server.deps import Caller, Svc, require
-from api.server.errors import ApiError
-from api.server.schemas import KeyCreate, KeyIssued, KeysPublic, Me
+from symbiosis.api.server.auth import Role, issue_key
+from symbiosis.api.server.deps import Caller, Svc, require
+from symbiosis.api.server.errors import ApiError
+from symbiosis.api.server.schemas import KeyCreate, KeyIssued, KeysPublic, Me
 
 __all__ = ["router"]
 

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from api.server.auth import Role
-from api.server.deps import Caller, Svc, require
-from api.server.errors import ApiError
-from api.server.listings import remove_enterprises
-from api.server.region import blank
+from symbiosis.api.server.auth import Role
+from symbiosis.api.server.deps import Caller, Svc, require
+from symbiosis.api.server.errors import ApiError
+from symbiosis.api.server.listings import remove_enterprises
+from symbiosis.api.server.region import blank
 from symbiosis.dataset import TABLES, load_dataset
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.store import DatasetRows, dataset_from_rows, rows_from_dataset

@@ -15,16 +15,16 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.server.auth import Principal, Role
-from api.server.deps import Caller, Services, Svc, require
-from api.server.errors import ApiError, forbidden
-from api.server.region import Snapshot, blank
-from api.server.routes_runs import _result, _visible_job
-from api.server.schemas import FeedstockQuery, ProposalCreate, RecordId
-from api.server.state import Proposal
-from matching.feedstock import search_feedstock, site_km
+from symbiosis.api.server.auth import Principal, Role
+from symbiosis.api.server.deps import Caller, Services, Svc, require
+from symbiosis.api.server.errors import ApiError, forbidden
+from symbiosis.api.server.region import Snapshot, blank
+from symbiosis.api.server.routes_runs import _result, _visible_job
+from symbiosis.api.server.schemas import FeedstockQuery, ProposalCreate, RecordId
+from symbiosis.api.server.state import Proposal
 from symbiosis.bands import distance_band, quantity_band
 from symbiosis.errors import Problem
+from symbiosis.matching.feedstock import search_feedstock, site_km
 
 __all__ = ["offer_handle", "router"]
 

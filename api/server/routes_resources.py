@@ -11,18 +11,18 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from api.server.auth import Principal, Role
-from api.server.deps import Caller, Svc, require
-from api.server.errors import ApiError, forbidden
-from api.server.listings import (
+from symbiosis.api.server.auth import Principal, Role
+from symbiosis.api.server.deps import Caller, Svc, require
+from symbiosis.api.server.errors import ApiError, forbidden
+from symbiosis.api.server.listings import (
     enterprise_public,
     listing_public,
     new_listing_id,
     put_listing,
     remove_enterprise,
 )
-from api.server.region import Snapshot, blank
-from api.server.schemas import (
+from symbiosis.api.server.region import Snapshot, blank
+from symbiosis.api.server.schemas import (
     EnterpriseCreate,
     EnterprisePublic,
     EnterprisesPublic,

@@ -12,13 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.server.auth import Principal, Role
-from api.server.deps import Caller, Svc, require
-from api.server.errors import ApiError, forbidden
-from api.server.jobs import job_public, options_from
-from api.server.region import Snapshot
-from api.server.schemas import RecordId, RunOptions, RunsPublic, RunStatus
-from api.server.state import Job
+from symbiosis.api.server.auth import Principal, Role
+from symbiosis.api.server.deps import Caller, Svc, require
+from symbiosis.api.server.errors import ApiError, forbidden
+from symbiosis.api.server.jobs import job_public, options_from
+from symbiosis.api.server.region import Snapshot
+from symbiosis.api.server.schemas import RecordId, RunOptions, RunsPublic, RunStatus
+from symbiosis.api.server.state import Job
 from symbiosis.store import DatasetRows, RunRecord, diff_runs, park_rows
 
 __all__ = ["router", "scoped_rows"]
@@ -134,7 +134,7 @@ def get_exchanges_csv(run_id: RecordId, svc: Svc, caller: Caller) -> Response:
     result = _result(svc, _visible_job(svc, caller, run_id))
     rows = result["exchanges"]
     buffer = io.StringIO()
-    from matching.result import EXCHANGE_COLUMNS
+    from symbiosis.matching.result import EXCHANGE_COLUMNS
 
     columns = list(rows[0]) if rows else list(EXCHANGE_COLUMNS)
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
@@ -147,7 +147,7 @@ def get_exchanges_csv(run_id: RecordId, svc: Svc, caller: Caller) -> Response:
 @router.get("/runs/{run_id}/exchanges.geojson", summary="A run's exchanges as GeoJSON lines",
             responses={200: {"content": {"application/geo+json": {}}}})
 def get_exchanges_geojson(run_id: RecordId, svc: Svc, caller: Caller) -> Response:
-    from geo.export import material_colour
+    from symbiosis.geo.export import material_colour
 
     result = _result(svc, _visible_job(svc, caller, run_id))
     where = {e["id"]: (e["lon"], e["lat"]) for e in result["enterprises"]}

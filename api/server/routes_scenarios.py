@@ -7,12 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.server.auth import Principal, Role
-from api.server.deps import Caller, Svc
-from api.server.errors import forbidden
-from api.server.jobs import options_from
-from api.server.routes_runs import scoped_rows
-from api.server.schemas import AddEnterprise, RemoveEnterprise, ScenarioRequest, SetQuantity
+from symbiosis.api.server.auth import Principal, Role
+from symbiosis.api.server.deps import Caller, Svc
+from symbiosis.api.server.errors import forbidden
+from symbiosis.api.server.jobs import options_from
+from symbiosis.api.server.routes_runs import scoped_rows
+from symbiosis.api.server.schemas import (
+    AddEnterprise,
+    RemoveEnterprise,
+    ScenarioRequest,
+    SetQuantity,
+)
 
 __all__ = ["router"]
 
@@ -22,7 +27,7 @@ router = APIRouter(prefix="/api", tags=["scenarios"])
 def _changes(caller: Principal, body: ScenarioRequest) -> list[Any]:
     """The request's changes as the engine's; a park manager's planned enterprise goes into
     its own park."""
-    from matching import scenario as sc
+    from symbiosis.matching import scenario as sc
 
     out: list[Any] = []
     for change in body.changes:
@@ -48,8 +53,8 @@ def _changes(caller: Principal, body: ScenarioRequest) -> list[Any]:
 @router.post("/scenarios", summary="Compare a what-if (add, remove, change quantities) with "
              "the stored baseline; nothing stored changes")
 def run_scenario(body: ScenarioRequest, svc: Svc, caller: Caller) -> dict[str, Any]:
-    from matching.gaps import find_gaps
-    from matching.scenario import compare_scenario
+    from symbiosis.matching.gaps import find_gaps
+    from symbiosis.matching.scenario import compare_scenario
 
     rows = scoped_rows(caller, svc.region.snapshot(), body.park)
     options = options_from(body.options.model_dump(exclude={"park"}) if body.options
@@ -69,8 +74,8 @@ def gaps(svc: Svc, caller: Caller,
          park: Annotated[str | None, Query(max_length=200, description="one park; default: "
                                            "the whole region (admin)")] = None,
          circuity: Annotated[float, Query(ge=1, le=5)] = 1.3) -> dict[str, Any]:
-    from matching.gaps import find_gaps
-    from matching.model import MatchOptions, solve_match
+    from symbiosis.matching.gaps import find_gaps
+    from symbiosis.matching.model import MatchOptions, solve_match
     from symbiosis.store import dataset_from_rows
 
     snap = svc.region.snapshot()

@@ -1,0 +1,33 @@
+"""The one vocabulary of why offered by-product is left unmatched.
+
+offers.csv's `reason` column, summary.json, the reports and the web page all speak it; the
+words a person reads come from the message catalogue (`symbiosis.i18n`, keys
+`reason.<value>`), so a Chinese report is Chinese throughout. An offer may have several
+reasons at once (part of it faces full takers, part of it has no taker that pays).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from symbiosis.i18n import t
+
+__all__ = ["UnmatchedReason"]
+
+
+class UnmatchedReason(StrEnum):
+    """Why an offered quantity found no taker (stable codes, written to the files)."""
+
+    NO_COMPATIBLE_NEED = "no_compatible_need"  # no need in the dataset can take the material
+    QUALITY = "quality"  # compatible needs in reach reject a stated quality attribute
+    QUALITY_NOT_STATED = "quality_not_stated"  # a rule limits an attribute the offer omits
+    BEYOND_REACH = "beyond_reach"  # the nearest compatible need lies beyond the reach
+    TAKERS_FULL = "takers_full"  # every compatible need in reach is filled by others
+    NO_GAIN = "no_gain"  # the objective finds no exchange that pays
+    FORBIDDEN_ZONE = "forbidden_zone"  # the only routes cross a restricted zone
+    KEPT_AS_STOCK = "kept_as_stock"  # held in storage at the end of the plan
+    BELOW_RESOLUTION = "below_resolution"  # less than the solver's quantity resolution
+
+    def text(self, lang: str = "en") -> str:
+        """The short label in `lang` (from the catalogue)."""
+        return t(f"reason.{self.value}", lang)

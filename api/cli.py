@@ -12,21 +12,34 @@ import json
 import sys
 import time
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from symbiosis.api import cli_geo
+from symbiosis.api import cli_geo, cli_serve, cli_store
+from symbiosis.api.cli_common import (
+    AsJson,
+    DatasetArg,
+    Lang,
+    LangOpt,
+    Quiet,
+    Top,
+    demo_dataset_path,
+    err_console,
+    fmt,
+    out_console,
+    pct,
+    print_problems,
+    with_match_options,
+)
 from symbiosis.api.cli_geo import GeoRequest
-from symbiosis.errors import InvalidDataError, Problem, SymbiosisError
+from symbiosis.errors import InvalidDataError, SymbiosisError
+from symbiosis.matching.options import MatchOptions
 
 if TYPE_CHECKING:
     from symbiosis.matching.frontier import Frontier
-    from symbiosis.matching.model import MatchOptions
     from symbiosis.matching.result import MatchResult
 
 __all__ = ["app", "demo_dataset_path", "main"]
@@ -41,111 +54,58 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-out_console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-
-class Objective(StrEnum):
-    """Objectives the CLI offers (DESIGN.md: utilization is the default, others are options)."""
-
-    utilization = "utilization"
-    cost = "cost"
-    co2 = "co2"
-    weighted = "weighted"
-
-
-class Lang(StrEnum):
-    """Report languages."""
-
-    zh = "zh"
-    en = "en"
-
-
-class Method(StrEnum):
-    """Solver choice; `auto` uses min-cost flow wherever the model is a pure network."""
-
-    auto = "auto"
-    mcf = "mcf"
-    lp = "lp"
-
-
-def demo_dataset_path() -> Path:
-    """The bundled Hunan demo dataset, installed or in a source checkout."""
-    try:
-        path = Path(str(resources.files("symbiosis.demo").joinpath("hunan")))
-        if path.is_dir():
-            return path
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parents[1] / "data" / "hunan"
-
-
-def _print_problems(problems: list[Problem], console: Console) -> None:
-    for p in problems:
-        style = "yellow" if p.severity == "warning" else "red"
-        console.print(str(p), style=style, markup=False, highlight=False, soft_wrap=True)
-
-
-def _fmt(value: float | None, digits: int = 0) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,.{digits}f}"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f} %"
 
 
 def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
     """Human-readable report: headline KPIs, per material, largest exchanges, unmatched."""
-    k = result.kpis
+    k = result.summary
     s = result.solver
     head = Table(title="Match summary", show_header=False, title_justify="left")
     head.add_column(style="bold")
     head.add_column(justify="right")
-    head.add_row("Dataset", Path(str(k["dataset"])).name)
+    head.add_row("Dataset", Path(k.dataset).name)
     head.add_row("Enterprises / offers / needs",
-                 f"{k['enterprises']:,} / {k['offers']:,} / {k['needs']:,}")
-    head.add_row("Candidate arcs", f"{k['candidate_arcs']:,}")
-    head.add_row("Exchanges", f"{k['exchanges']:,} between {k['enterprise_pairs']:,} pairs")
-    head.add_row("Solid by-product offered", f"{_fmt(k['tonnes_offered'])} t/yr")
-    head.add_row("Solid by-product matched", f"{_fmt(k['tonnes_matched'])} t/yr")
-    rate = k["utilization_rate"]
-    target = k["utilization_target"]["value"]
+                 f"{k.enterprises:,} / {k.offers:,} / {k.needs:,}")
+    head.add_row("Candidate arcs", f"{k.candidate_arcs:,}")
+    head.add_row("Exchanges", f"{k.exchanges:,} between {k.enterprise_pairs:,} pairs")
+    head.add_row("Solid by-product offered", f"{fmt(k.tonnes_offered)} t/yr")
+    head.add_row("Solid by-product matched", f"{fmt(k.tonnes_matched)} t/yr")
+    rate = k.utilization_rate
+    target = k.utilization_target.value
     flag = "" if rate is None else (" (meets 57 % target)" if rate >= target
                                     else " (below 57 % target)")
-    head.add_row("Utilization rate (mass)", _pct(rate) + flag)
-    head.add_row("Transport", f"{_fmt(k['tonne_km'])} t·km, average haul "
-                              f"{_fmt(k['average_haul_km'], 1)} km")
-    if k["transport_co2_t"] is not None:
-        head.add_row("Transport CO2", f"{_fmt(k['transport_co2_t'], 1)} t CO2e/yr "
-                                      f"({k['transport_co2_factor']['value']} kg/t·km)")
-    econ, carbon = k.get("economics"), k.get("carbon")
+    head.add_row("Utilization rate (mass)", pct(rate) + flag)
+    head.add_row("Transport", f"{fmt(k.tonne_km)} t·km, average haul "
+                              f"{fmt(k.average_haul_km, 1)} km")
+    if k.transport_co2_t is not None and k.transport_co2_factor is not None:
+        head.add_row("Transport CO2", f"{fmt(k.transport_co2_t, 1)} t CO2e/yr "
+                                      f"({k.transport_co2_factor.value} kg/t·km)")
+    econ, carbon = k.economics, k.carbon
     if econ is not None:
-        cov = econ["coverage"]
-        known = cov["offers_with_disposal_cost"] + cov["needs_with_virgin_cost"]
+        cov = econ.coverage
+        known = cov.offers_with_disposal_cost + cov.needs_with_virgin_cost
         note = "" if known else " (the dataset gives no costs)"
-        head.add_row("Saving", f"{_fmt(econ['saving_cny'])} CNY/yr{note}")
+        head.add_row("Saving", f"{fmt(econ.saving_cny)} CNY/yr{note}")
         head.add_row("  avoided disposal + virgin",
-                     f"{_fmt(econ['avoided_disposal_cny'])} + "
-                     f"{_fmt(econ['avoided_virgin_cny'])} CNY/yr")
-        head.add_row("  transport + treatment", f"{_fmt(econ['transport_cny'])} + "
-                                                f"{_fmt(econ['treatment_cny'])} CNY/yr")
+                     f"{fmt(econ.avoided_disposal_cny)} + "
+                     f"{fmt(econ.avoided_virgin_cny)} CNY/yr")
+        head.add_row("  transport + treatment", f"{fmt(econ.transport_cny)} + "
+                                                f"{fmt(econ.treatment_cny)} CNY/yr")
     if carbon is not None:
-        head.add_row("CO2 avoided, net of haulage", f"{_fmt(carbon['net_t'])} t CO2e/yr")
+        head.add_row("CO2 avoided, net of haulage", f"{fmt(carbon.net_t)} t CO2e/yr")
     for fam in ("energy", "water"):
-        f = k["families"].get(fam)
+        f = k.families.get(fam)
         if f:
             head.add_row(f"{fam.capitalize()} matched",
-                         f"{_fmt(f['matched'])} of {_fmt(f['offered'])} {f['unit']} "
-                         f"({_pct(f['utilization_rate'])})")
+                         f"{fmt(f.matched)} of {fmt(f.offered)} {f.unit} "
+                         f"({pct(f.utilization_rate)})")
     gap = "0" if s.gap < 1e-12 else f"{s.gap:.1e}"
-    head.add_row("Objective", str(k["parameters"]["objective"]))
+    head.add_row("Objective", str(k.parameters.objective))
     head.add_row("Solver", f"{s.status} ({', '.join(s.methods) or 'none'}), "
                            f"{s.seconds:.2f} s, gap {gap}")
     out_console.print(head)
-    if k["offers"] == 0 or k["needs"] == 0:
-        side = "offers" if k["offers"] == 0 else "needs"
+    if k.offers == 0 or k.needs == 0:
+        side = "offers" if k.offers == 0 else "needs"
         out_console.print(f"The dataset lists no {side}, so there is nothing to match.",
                           style="yellow")
         return
@@ -154,9 +114,9 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
     for col, just in (("material (unit)", "left"), ("名称", "left"), ("offered", "right"),
                       ("matched", "right"), ("rate", "right"), ("exch.", "right")):
         mats.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
-    for slug, m in sorted(k["materials"].items(), key=lambda kv: -kv[1]["offered"]):
-        mats.add_row(f"{slug} ({m['unit']})", m["name_zh"], _fmt(m["offered"]),
-                     _fmt(m["matched"]), _pct(m["utilization_rate"]), str(m["exchanges"]))
+    for slug, m in sorted(k.materials.items(), key=lambda kv: -kv[1].offered):
+        mats.add_row(f"{slug} ({m.unit})", m.name_zh, fmt(m.offered),
+                     fmt(m.matched), pct(m.utilization_rate), str(m.exchanges))
     out_console.print(mats)
 
     ex = result.exchanges.sort_values("quantity", ascending=False).head(top)
@@ -171,9 +131,9 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
             mat = row.offer_material if row.offer_material == row.need_material \
                 else f"{row.offer_material}→{row.need_material}"
             cells = [str(row.offer_enterprise_id), str(row.need_enterprise_id), mat,
-                     f"{_fmt(row.quantity)} {row.unit}", _fmt(row.distance_km, 1)]
+                     f"{fmt(row.quantity)} {row.unit}", fmt(row.distance_km, 1)]
             if money:
-                cells.append(_fmt(row.saving_cny))
+                cells.append(fmt(row.saving_cny))
             t.add_row(*cells)
         out_console.print(t)
 
@@ -186,41 +146,15 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
         short = {"no compatible need within reach": "no taker in reach",
                  "compatible needs within reach are already full": "takers in reach full"}
         for row in unmatched.itertuples():
-            t.add_row(str(row.enterprise_id), str(row.material), _fmt(row.unmatched),
+            t.add_row(str(row.enterprise_id), str(row.material), fmt(row.unmatched),
                       short.get(str(row.reason), str(row.reason)))
         out_console.print(t)
-    if econ is not None and econ["prices"]["method"]:
-        out_console.print(f"Prices ({econ['prices']['method']}): {econ['prices']['note']}.",
-                          style="dim")
+    if econ is not None and econ.prices.method:
+        out_console.print(f"Prices ({econ.prices.method}): {econ.prices.note}.", style="dim")
     if out_dir is not None:
         names = ", ".join(sorted(p.name for p in out_dir.iterdir() if p.is_file()
                                  and not p.name.startswith(".")))
         out_console.print(f"Outputs written to [bold]{out_dir}[/bold]: {names}")
-
-
-def _options(max_km: float | None, circuity: float, objective: Objective, method: Method,
-             jobs: int | None = None, weights: str | None = None,
-             transport_rate: float | None = None,
-             loading_cost: float | None = None) -> MatchOptions:
-    """MatchOptions from the flags; a malformed --weights is a usage error (exit 2)."""
-    from symbiosis.errors import SolverError
-    from symbiosis.matching.model import MatchOptions, parse_weights
-
-    parsed: tuple[tuple[str, float], ...] = ()
-    if weights is not None:
-        try:
-            parsed = parse_weights(weights)
-        except SolverError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--weights") from None
-        if objective is not Objective.weighted:
-            raise typer.BadParameter("--weights goes with --objective weighted",
-                                     param_hint="--weights")
-    elif objective is Objective.weighted:
-        raise typer.BadParameter("--objective weighted needs --weights, e.g. "
-                                 "cost=1,co2=80", param_hint="--weights")
-    return MatchOptions(max_km=max_km, circuity=circuity, objective=str(objective),
-                        method=method.value, jobs=jobs, weights=parsed,
-                        transport_rate=transport_rate, loading_cost=loading_cost)
 
 
 def _write_reports(out: Path, formats: str | None, lang: Lang) -> list[Path]:
@@ -236,7 +170,7 @@ def _write_reports(out: Path, formats: str | None, lang: Lang) -> list[Path]:
     return write_report(out, lang=lang.value, formats=wanted)
 
 
-def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
+def run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
                as_json: bool, top: int, report: str | None = None,
                lang: Lang = Lang.en, geo: GeoRequest | None = None, save: bool = False,
                store: str | None = None) -> None:
@@ -254,7 +188,7 @@ def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool
             ctx = cli_geo.prepare(dataset_path, dataset, geo, timings)
             dataset = ctx.dataset
         if dataset.warnings and not quiet:
-            _print_problems(list(dataset.warnings), err_console)
+            print_problems(list(dataset.warnings), err_console)
         status.update("Finding candidate exchanges and solving ...")
         from symbiosis.matching.model import solve_match
         from symbiosis.matching.result import write_outputs
@@ -262,7 +196,7 @@ def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool
         result = solve_match(dataset, options, timings,
                              distances=ctx.distances if ctx is not None else None)
         if ctx is not None:
-            cli_geo.add_summary(ctx, result)
+            result = cli_geo.with_geography(ctx, result)
         status.update("Writing outputs ...")
         write_outputs(result, out, started_at=t_start)
         written = cli_geo.export(ctx, result, out) if ctx is not None and geo and geo.export \
@@ -270,79 +204,34 @@ def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool
         _write_reports(out, report, lang)
         if save:
             status.update("Recording the run in the store ...")
-            from symbiosis.api.cli_store import save_run
-
-            saved = save_run(dataset, result, store)
-    for warning in result.kpis.get("warnings", []) if not quiet else []:
+            saved = cli_store.save_run(dataset, result, store)
+    for warning in result.summary.warnings if not quiet else []:
         err_console.print(f"warning: {warning}", style="yellow", markup=False)
     if save and not quiet:
         err_console.print(f"Recorded as run {saved.id} (symbiosis runs show {saved.id})")
     if as_json:
-        sys.stdout.write(json.dumps(result.summary(), ensure_ascii=False, default=str) + "\n")
+        sys.stdout.write((out / "summary.json").read_text(encoding="utf-8"))
     elif not quiet:
         _report(result, out, top)
         if ctx is not None:
             cli_geo.report(result, written, out_console)
 
 
-DatasetArg = Annotated[Path, typer.Argument(
-    help="A folder of CSV files (enterprises.csv, offers.csv, needs.csv, optional "
-         "substitutions.csv, distances.csv) or an .xlsx workbook with the same sheets.",
-    show_default=False)]
-MaxKm = Annotated[float | None, typer.Option(
-    "--max-km", min=0, help="Reach in km for every material, overriding each material's "
-                            "default reach.")]
-Circuity = Annotated[float, typer.Option(
-    "--circuity", min=0.01, help="Road km per straight-line km, for pairs without a known "
-                                 "road distance.")]
-ObjectiveOpt = Annotated[Objective, typer.Option(
-    "--objective", help="utilization (default): deliver the most by-product, then the "
-                        "fewest quantity x km, each unit family on its own; cost: the "
-                        "largest total saving (CNY); co2: the most CO2e avoided net of "
-                        "haulage; weighted: a sum set by --weights.")]
-Weights = Annotated[str | None, typer.Option(
-    "--weights", help="For --objective weighted: terms among utilization (per unit "
-                      "delivered), cost (per CNY), co2 (per t CO2e), e.g. cost=1,co2=80 "
-                      "values CO2 at 80 CNY/t.", show_default=False)]
-TransportRate = Annotated[float | None, typer.Option(
-    "--transport-rate", min=0, help="Road freight in CNY per t-km for materials in tonnes "
-                                    "(default: the cited factor; transport.csv rows for a "
-                                    "material still win).", show_default=False)]
-LoadingCost = Annotated[float | None, typer.Option(
-    "--loading-cost", min=0, help="Loading and unloading in CNY per t (default 0: no cited "
-                                  "figure).", show_default=False)]
 ReportOpt = Annotated[str | None, typer.Option(
     "--report", help="Also write report.html and/or report.xlsx: html, xlsx or html,xlsx.",
     show_default=False)]
-LangOpt = Annotated[Lang, typer.Option("--lang", help="Language of the reports.")]
-MethodOpt = Annotated[Method, typer.Option(
-    "--method", help="auto: min-cost flow where the model is a pure network, LP where a "
-                     "need is served at different ratios; mcf or lp to force one.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print summary.json to stdout "
-                                                     "instead of tables.")]
-Top = Annotated[int, typer.Option("--top", min=0, help="Rows in the report's tables.")]
-Jobs = Annotated[int | None, typer.Option(
-    "--jobs", min=1, help="Worker processes for very large instances whose network splits "
-                          "into independent parts (default: every usable core).")]
 
 
 @app.command()
+@with_match_options(execution=("jobs",))
 def match(
     dataset: DatasetArg,
+    options: MatchOptions,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output folder (default: symbiosis-out/<dataset name>).")] = None,
-    max_km: MaxKm = None,
-    circuity: Circuity = 1.3,
-    objective: ObjectiveOpt = Objective.utilization,
-    weights: Weights = None,
-    transport_rate: TransportRate = None,
-    loading_cost: LoadingCost = None,
-    method: MethodOpt = Method.auto,
     quiet: Quiet = False,
     as_json: AsJson = False,
     top: Top = 15,
-    jobs: Jobs = None,
     report: ReportOpt = None,
     lang: LangOpt = Lang.en,
     roads: cli_geo.RoadsOpt = None,
@@ -363,15 +252,38 @@ def match(
     html,xlsx --lang zh[/bold]
     """
     out_dir = out if out is not None else Path("symbiosis-out") / (dataset.stem or "dataset")
-    options = _options(max_km, circuity, objective, method, jobs, weights, transport_rate,
-                       loading_cost)
-    _run_match(dataset, out_dir, options, quiet, as_json, top, report, lang,
+    run_match(dataset, out_dir, options, quiet, as_json, top, report, lang,
                cli_geo.GeoRequest(roads, parks, zones, geo), save, store)
 
 
+@app.command("map")
+@with_match_options(execution=("jobs",))
+def map_(
+    dataset: Annotated[Path, typer.Argument(
+        help="A dataset folder (its roads.*, parks.* and zones.* are used) or .xlsx.",
+        show_default=False)],
+    options: MatchOptions,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
+        "symbiosis-out/map"),
+    roads: cli_geo.RoadsOpt = None,
+    parks: cli_geo.ParksOpt = None,
+    zones: cli_geo.ZonesOpt = None,
+    quiet: Quiet = False,
+) -> None:
+    """Match DATASET with its geography and write the maps and layers: the same as
+    `symbiosis match DATASET --geo`.
+
+    Example: [bold]symbiosis map data/hunan --out out/map[/bold]
+    """
+    run_match(dataset, out, options, quiet, False, 10,
+              geo=GeoRequest(roads, parks, zones, export=True))
+
+
 @app.command()
+@with_match_options(exclude=("objective", "weights", "method"))
 def frontier(
     dataset: DatasetArg,
+    options: MatchOptions,
     between: Annotated[str, typer.Option(
         "--between", help="The swept objective, then the maximised one, among utilization, "
                           "cost, co2.")] = "utilization,cost",
@@ -380,10 +292,6 @@ def frontier(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output folder (default: symbiosis-out/<dataset>-frontier).")]
     = None,
-    max_km: MaxKm = None,
-    circuity: Circuity = 1.3,
-    transport_rate: TransportRate = None,
-    loading_cost: LoadingCost = None,
     lang: LangOpt = Lang.en,
     quiet: Quiet = False,
 ) -> None:
@@ -398,8 +306,6 @@ def frontier(
                                  param_hint="--between")
     out_dir = out if out is not None else \
         Path("symbiosis-out") / f"{dataset.stem or 'dataset'}-frontier"
-    options = _options(max_km, circuity, Objective.utilization, Method.lp, None, None,
-                       transport_rate, loading_cost)
     with err_console.status("Solving the frontier ...", spinner="dots"):
         from symbiosis.dataset import load_dataset
         from symbiosis.matching.frontier import pareto_frontier
@@ -415,8 +321,8 @@ def frontier(
     for col in ("point", "utilization", "tonnes", "saving CNY", "net CO2e t", "t·km"):
         t.add_column(col, justify="right")
     for row in result.table.itertuples():
-        t.add_row(str(row.point), _pct(row.utilization_rate), _fmt(row.tonnes_matched),
-                  _fmt(row.saving_cny), _fmt(row.co2_net_t), _fmt(row.tonne_km))
+        t.add_row(str(row.point), pct(row.utilization_rate), fmt(row.tonnes_matched),
+                  fmt(row.saving_cny), fmt(row.co2_net_t), fmt(row.tonne_km))
     out_console.print(t)
     out_console.print(f"Written to [bold]{out_dir}[/bold]: frontier.csv, frontier.png, "
                       f"frontier.html ({x} against {y}), points/NN/ plans")
@@ -441,7 +347,7 @@ def _write_frontier(result: Frontier, out_dir: Path, lang: Lang) -> None:
     # the interactive plot links each point to its readable report; the CSV to its plan
     plotted = result.table.assign(plan=[p.replace("exchanges.csv", "report.html")
                                         for p in result.table["plan"]])
-    target = result.plans[0].kpis["utilization_target"]["value"] \
+    target = result.plans[0].summary.utilization_target.value \
         if "utilization_rate" in (x, y) else None
     write_frontier_plots(plotted, out_dir, x, y, lang=lang.value, target=target)
 
@@ -476,7 +382,7 @@ def demo(
     if not quiet:
         out_console.print(f"Demo dataset: [bold]{path}[/bold] (illustrative, not real "
                           "enterprise records)")
-    _run_match(path, out, _options(None, 1.3, Objective.utilization, Method.auto), quiet,
+    run_match(path, out, MatchOptions(), quiet,
                False, top, report="html,xlsx", lang=lang)
 
 
@@ -489,13 +395,34 @@ def validate(dataset: DatasetArg) -> None:
     from symbiosis.dataset import validate_dataset
 
     problems = validate_dataset(dataset)
-    _print_problems(problems, out_console)
+    print_problems(problems, out_console)
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     if errors:
         err_console.print(f"{errors} error(s), {warnings} warning(s)", style="red")
         raise typer.Exit(1)
     out_console.print(f"OK: no errors, {warnings} warning(s)", style="green")
+
+
+class SchemaName(StrEnum):
+    """The JSON Schemas `symbiosis schema` prints."""
+
+    summary = "summary"
+    options = "options"
+
+
+@app.command()
+def schema(name: Annotated[SchemaName, typer.Argument(help="summary (summary.json) or "
+                                                          "options (a run's parameters).")]
+           ) -> None:
+    """Print a JSON Schema: `summary` validates summary.json, `options` a run's parameters
+    (the HTTP run body and the CLI flags are derived from it)."""
+    from symbiosis.matching.options import MatchParameters
+    from symbiosis.matching.summary import summary_schema
+
+    body = summary_schema() if name is SchemaName.summary \
+        else MatchParameters.model_json_schema(mode="serialization")
+    sys.stdout.write(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
 
 
 @app.command()
@@ -523,19 +450,17 @@ def materials() -> None:
     out_console.print(r)
 
 
-cli_geo.register(app)
+cli_geo.register(app)  # site
+cli_store.register(app)  # db, runs, analyze
+cli_serve.register(app)  # serve, keys
 
 
 def main() -> None:
     """Console-script entry point: map the engine's errors to exit codes in one place."""
-    from symbiosis.api import cli_serve, cli_store  # imported here: no import cycle
-
-    cli_store.register(app)  # db, runs, analyze
-    cli_serve.register(app)  # serve, keys
     try:
         code = app(standalone_mode=False)
     except InvalidDataError as exc:
-        _print_problems(exc.problems, err_console)
+        print_problems(exc.problems, err_console)
         errors = sum(p.severity == "error" for p in exc.problems)
         err_console.print(f"{errors} error(s): nothing was written", style="red")
         sys.exit(1)

@@ -63,14 +63,17 @@ def prepare(dataset_path: Path, dataset: Dataset, request: GeoRequest,
     return ctx
 
 
-def add_summary(ctx: GeoContext, result: MatchResult) -> None:
-    """Put the roads / parks / zones KPIs into the result's summary before it is written."""
-    result.kpis.update(ctx.summary(result.exchanges))
+def with_geography(ctx: GeoContext, result: MatchResult) -> MatchResult:
+    """The result with the roads / parks / zones sections in its summary (a new result:
+    results are immutable)."""
+    changes = ctx.summary(result.exchanges)
     if ctx.router is not None:
-        result.kpis["parameters"]["distance"] = (
+        parameters = result.summary.parameters.model_copy(update={"distance": (
             "distances.csv where listed, else road network shortest path "
             f"({ctx.router.network.source}); pairs with no road connection: haversine "
-            f"x {result.kpis['parameters']['circuity']:g}")
+            f"x {result.summary.parameters.circuity:g}")})
+        changes["parameters"] = parameters
+    return result.with_summary(**changes)
 
 
 def export(ctx: GeoContext, result: MatchResult, out: Path) -> list[Path]:
@@ -79,26 +82,26 @@ def export(ctx: GeoContext, result: MatchResult, out: Path) -> list[Path]:
 
     return write_geo(out, ctx.dataset, result.exchanges, router=ctx.router, parks=ctx.parks,
                      zones=ctx.zones, distances=ctx.distances,
-                     title=f"symbiosis — {Path(str(result.kpis['dataset'])).name}")
+                     title=f"symbiosis — {Path(result.summary.dataset).name}")
 
 
 def report(result: MatchResult, written: list[Path], console: Any) -> None:
     """A few lines on what the geography changed."""
-    k = result.kpis
-    if "roads" in k:
-        r = k["roads"]
+    s = result.summary
+    if s.roads is not None:
+        r = s.roads.model_dump()
         console.print(f"Roads: {r['segments']:,} segments, {r['total_km']:,.0f} km "
                       f"({r['crs']}); exchanges by distance source: "
                       f"{r['exchanges_by_distance_source']}")
-    if "parks" in k:
-        p = k["parks"]
+    if s.parks is not None:
+        p = s.parks.model_dump()
         share = p["within_park_share_of_mass"]
         console.print(f"Parks: {len(p['parks'])} parks, {p['enterprises_in_parks']} enterprises "
                       f"in parks ({p['assigned_by_polygon']} assigned by polygon); "
                       f"{p['exchanges']['within_park']['exchanges']} exchanges within a park"
                       + ("" if share is None else f", {100 * share:.1f} % of tonnes matched"))
-    if "zones" in k:
-        z = k["zones"]
+    if s.zones is not None:
+        z = s.zones.model_dump()
         for f in z["chemical_within_1km_of_shoreline"]:
             console.print(f"Shoreline: {f['enterprise_id']} (sector {f['sector']}) is "
                           f"{f['distance_m']:,.0f} m from {f['zone']}: {f['rule']}",
@@ -163,32 +166,6 @@ def site(
         raise typer.Exit(1)
 
 
-def map_(
-    dataset: Annotated[Path, typer.Argument(
-        help="A dataset folder (its roads.*, parks.* and zones.* are used) or .xlsx.",
-        show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
-        "symbiosis-out/map"),
-    roads: RoadsOpt = None,
-    parks: ParksOpt = None,
-    zones: ZonesOpt = None,
-    max_km: Annotated[float | None, typer.Option(
-        "--max-km", min=0, help="Reach in km for every material.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")
-                     ] = False,
-) -> None:
-    """Match DATASET with its geography and write the maps and layers: the same as
-    `symbiosis match DATASET --geo`.
-
-    Example: [bold]symbiosis map data/hunan --out out/map[/bold]
-    """
-    from symbiosis.api.cli import Method, Objective, _options, _run_match
-
-    _run_match(dataset, out, _options(max_km, 1.3, Objective.utilization, Method.auto), quiet,
-               False, 10, geo=GeoRequest(roads, parks, zones, export=True))
-
-
 def register(app: typer.Typer) -> None:
     """Add the geography commands to the `symbiosis` app."""
     app.command()(site)
-    app.command("map")(map_)

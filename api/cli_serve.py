@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from symbiosis.api.cli_common import demo_dataset_path, err_console, out_console
 
 __all__ = ["keys_app", "register", "serve"]
 
-out_console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
 keys_app = typer.Typer(help="API keys for the HTTP API: create, list, revoke.",
                        no_args_is_help=True)
 
@@ -129,7 +128,6 @@ def serve(
     app = create_app(settings)
     svc = app.state.services
     if demo and svc.region.snapshot().version is None:
-        from symbiosis.api.cli import demo_dataset_path
         from symbiosis.dataset import load_dataset
 
         dataset = load_dataset(demo_dataset_path())

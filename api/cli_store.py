@@ -18,18 +18,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from symbiosis.api.cli import (
-    Circuity,
+from symbiosis.api.cli_common import (
     DatasetArg,
-    Jobs,
-    MaxKm,
     Top,
-    _fmt,
-    _pct,
-    _print_problems,
     err_console,
+    fmt,
     out_console,
+    pct,
+    print_problems,
+    with_match_options,
 )
+from symbiosis.matching.options import MatchOptions
+from symbiosis.matching.summary import stored_headline
 
 if TYPE_CHECKING:
     from symbiosis.dataset import Dataset
@@ -98,7 +98,7 @@ def db_import(dataset: DatasetArg, store: StoreOpt = None) -> None:
 
     data = load_dataset(dataset)  # InvalidDataError before anything is written
     if data.warnings:
-        _print_problems(list(data.warnings), err_console)
+        print_problems(list(data.warnings), err_console)
     t0 = time.perf_counter()
     with _open(store) as repo:
         version = repo.import_dataset(data, source=str(dataset))
@@ -170,9 +170,10 @@ def runs_list(store: StoreOpt = None) -> None:
         t.add_column(col, justify="left" if col in ("created (UTC)",) else "right")
     for r in runs:
         max_km = r.parameters.get("max_km")
+        h = stored_headline(r.summary)
         t.add_row(str(r.id), r.created_at[:16].replace("T", " "), str(r.version or "-"),
                   "default" if max_km is None else f"{max_km:g}", f"{r.exchanges:,}",
-                  _fmt(r.summary.get("tonnes_matched")), _pct(r.summary.get("utilization_rate")))
+                  fmt(h.tonnes_matched), pct(h.utilization_rate))
     out_console.print(t)
     if not runs:
         out_console.print("No runs yet: symbiosis match DATASET --save")
@@ -191,12 +192,12 @@ def runs_show(run: RunArg, store: StoreOpt = None, top: Top = 15) -> None:
     for key in ("max_km", "circuity", "objective", "method"):
         if key in record.parameters:
             head.add_row(key, str(record.parameters[key]))
-    s = record.summary
+    s = stored_headline(record.summary)
     head.add_row("Exchanges", f"{len(record.exchanges):,}")
-    head.add_row("Solid by-product matched", f"{_fmt(s.get('tonnes_matched'))} of "
-                 f"{_fmt(s.get('tonnes_offered'))} t/yr")
-    head.add_row("Utilization rate (mass)", _pct(s.get("utilization_rate")))
-    head.add_row("Transport", f"{_fmt(s.get('tonne_km'))} t·km")
+    head.add_row("Solid by-product matched", f"{fmt(s.tonnes_matched)} of "
+                 f"{fmt(s.tonnes_offered)} t/yr")
+    head.add_row("Utilization rate (mass)", pct(s.utilization_rate))
+    head.add_row("Transport", f"{fmt(s.tonne_km)} t·km")
     out_console.print(head)
     ex = sorted(record.exchanges, key=lambda x: -float(x["quantity"]))[:top]
     if ex:
@@ -208,7 +209,7 @@ def runs_show(run: RunArg, store: StoreOpt = None, top: Top = 15) -> None:
             mat = x["offer_material"] if x["offer_material"] == x["need_material"] \
                 else f"{x['offer_material']} -> {x['need_material']}"
             t.add_row(x["offer_enterprise_id"], x["need_enterprise_id"], mat,
-                      _fmt(x["quantity"]), _fmt(x["distance_km"], 1))
+                      fmt(x["quantity"]), fmt(x["distance_km"], 1))
         out_console.print(t)
 
 
@@ -229,12 +230,11 @@ def runs_diff(before: Annotated[int, typer.Argument(help="The earlier run.")],
         return
     counts = {c: sum(r["change"] == c for r in rows) for c in ("appeared", "vanished",
                                                                "changed")}
+    ha, hb = stored_headline(a.summary), stored_headline(b.summary)
     out_console.print(f"Run {before} -> run {after}: {counts['appeared']} appeared, "
                       f"{counts['vanished']} vanished, {counts['changed']} changed; "
-                      f"matched {_fmt(a.summary.get('tonnes_matched'))} -> "
-                      f"{_fmt(b.summary.get('tonnes_matched'))} t/yr, utilization "
-                      f"{_pct(a.summary.get('utilization_rate'))} -> "
-                      f"{_pct(b.summary.get('utilization_rate'))}")
+                      f"matched {fmt(ha.tonnes_matched)} -> {fmt(hb.tonnes_matched)} t/yr, "
+                      f"utilization {pct(ha.utilization_rate)} -> {pct(hb.utilization_rate)}")
     if rows:
         t = Table(title="Changed exchanges", title_justify="left")
         for col in ("change", "from", "to", "material", "before", "after"):
@@ -243,7 +243,7 @@ def runs_diff(before: Annotated[int, typer.Argument(help="The earlier run.")],
             mat = r["offer_material"] if r["offer_material"] == r["need_material"] \
                 else f"{r['offer_material']} -> {r['need_material']}"
             t.add_row(r["change"], r["offer_enterprise_id"], r["need_enterprise_id"], mat,
-                      _fmt(r["quantity_before"]), _fmt(r["quantity_after"]))
+                      fmt(r["quantity_before"]), fmt(r["quantity_after"]))
         out_console.print(t)
 
 
@@ -288,15 +288,14 @@ def _chart(report: dict[str, Any], dataset: Dataset, path: Path) -> None:
     Path(tmp).replace(path)
 
 
+@with_match_options(execution=("jobs",))
 def analyze(
     dataset: DatasetArg,
+    options: MatchOptions,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output folder (default: symbiosis-out/<dataset>-analysis).")
     ] = None,
-    max_km: MaxKm = None,
-    circuity: Circuity = 1.3,
     top: Top = 10,
-    jobs: Jobs = None,
 ) -> None:
     """Read the network of DATASET's optimal match: size, keystones, loops, chains.
 
@@ -307,16 +306,15 @@ def analyze(
     """
     from symbiosis.dataset import load_dataset
     from symbiosis.matching.candidates import build_candidates
-    from symbiosis.matching.model import MatchOptions, solve_match
+    from symbiosis.matching.model import solve_match
     from symbiosis.matching.network import analyze_network, exchange_graph
 
     out_dir = out if out is not None else Path("symbiosis-out") / f"{dataset.stem}-analysis"
     with err_console.status("Solving and analysing ...", spinner="dots"):
         data = load_dataset(dataset)
-        options = MatchOptions(max_km=max_km, circuity=circuity, jobs=jobs)
         result = solve_match(data, options)
-        cand = build_candidates(data, max_km, circuity)
-        report = analyze_network(data, result, options, jobs=jobs, cand=cand)
+        cand = build_candidates(data, options.max_km, options.circuity)
+        report = analyze_network(data, result, options, jobs=options.jobs, cand=cand)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "analysis.json").write_text(
         json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -339,7 +337,7 @@ def _print_analysis(report: dict[str, Any], top: int) -> None:
                  f"{cand['connectance']:.5f}")
     head.add_row("Separate clusters", f"{net['components']:,}", f"{cand['components']:,}")
     head.add_row("Closed loops / chains", f"{net['cycles']:,} / {net['chains']:,}", "")
-    head.add_row("Utilization rate (mass)", _pct(net["utilization_rate"]), "")
+    head.add_row("Utilization rate (mass)", pct(net["utilization_rate"]), "")
     out_console.print(head)
 
     k = Table(title="Keystone enterprises (re-solved without each)", title_justify="left")
@@ -347,7 +345,7 @@ def _print_analysis(report: dict[str, Any], top: int) -> None:
         k.add_column(col, justify="left" if col in ("enterprise", "name") else "right")
     for row in report["keystones"][:top]:
         k.add_row(str(row["rank"]), row["enterprise_id"], row["name"][:28],
-                  _fmt(row["tonnes_lost"]), _pct(row["utilization_after"]),
+                  fmt(row["tonnes_lost"]), pct(row["utilization_after"]),
                   "-" if row["utilization_drop_pp"] is None
                   else f"{row['utilization_drop_pp']:.1f} pp")
     out_console.print(k)

@@ -75,10 +75,10 @@ def bench_cost(n: int) -> None:
     write_outputs(result, out)
     timings["write"] = time.perf_counter() - t1
     total = time.perf_counter() - t0
-    econ = result.kpis["economics"]
+    econ = result.summary.to_dict()["economics"]
     print(f"cost objective, {n:,} enterprises: {result.candidates:,} arcs, "
           f"{len(result.exchanges):,} exchanges, saving {econ['saving_cny']:,.0f} CNY/yr, "
-          f"utilization {result.kpis['utilization_rate']:.1%}")
+          f"utilization {result.summary.to_dict()['utilization_rate']:.1%}")
     print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()))
     print(f"  in-process total {total:.2f} s (target < 30 s), peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

@@ -164,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"arcs: {len(cand):,} with roads vs {len(plain):,} with great-circle x 1.3 "
           f"({plain_s:.2f} s)")
     print(f"exchanges: {len(result.exchanges):,} by distance source {sources}; "
-          f"utilization {result.kpis['utilization_rate']:.4f}, "
-          f"tonne-km {result.kpis['tonne_km']:,.0f}")
+          f"utilization {result.summary.to_dict()['utilization_rate']:.4f}, "
+          f"tonne-km {result.summary.to_dict()['tonne_km']:,.0f}")
     total = sum(timings.values())
     for name, sec in timings.items():
         print(f"  {name:45s} {sec:7.2f} s  {100 * sec / total:5.1f} %")

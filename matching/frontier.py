@@ -34,7 +34,7 @@ from symbiosis.errors import SolverError
 from symbiosis.matching.candidates import build_candidates
 from symbiosis.matching.economics import arc_values
 from symbiosis.matching.flow import FlowSolution, SolverStatus, solve_generalized_max_weight_lp
-from symbiosis.matching.model import MatchOptions
+from symbiosis.matching.options import MatchOptions, Method, Objective
 from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
 
 __all__ = ["AXES", "Frontier", "pareto_frontier"]
@@ -111,21 +111,21 @@ def pareto_frontier(dataset: Dataset, between: tuple[str, str] = ("utilization",
                             methods=("lp_glop",), delivered=float(flows.sum()),
                             components=1, meaning=f"{g_name} at {f_name} >= {eps:.6g}",
                             sense="maximise")
-        point_options = MatchOptions(max_km=options.max_km, circuity=options.circuity,
-                                     objective=g_name, method="lp",
-                                     transport_rate=options.transport_rate,
-                                     loading_cost=options.loading_cost)
+        # the run's options whole, with the point's objective (an LP, whatever `method`)
+        point_options = options.model_copy(update={"objective": Objective(g_name),
+                                                   "method": Method.lp, "weights": ()})
         result = assemble_result(dataset, cand, flows, facts, point_options, {}, values)
-        k_ = result.kpis
+        s = result.summary
+        assert s.economics is not None and s.carbon is not None  # built with `values`
         records.append({
             "point": k + 1,
             "epsilon": float(eps),
-            "utilization_rate": k_["utilization_rate"],
-            "tonnes_matched": k_["tonnes_matched"],
-            "saving_cny": k_["economics"]["saving_cny"],
-            "co2_net_t": k_["carbon"]["net_t"],
-            "tonne_km": k_["tonne_km"],
-            "exchanges": k_["exchanges"],
+            "utilization_rate": s.utilization_rate,
+            "tonnes_matched": s.tonnes_matched,
+            "saving_cny": s.economics.saving_cny,
+            "co2_net_t": s.carbon.net_t,
+            "tonne_km": s.tonne_km,
+            "exchanges": s.exchanges,
             "plan": f"points/{k + 1:02d}/exchanges.csv",
         })
         plans.append(result)

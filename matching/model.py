@@ -40,15 +40,15 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError
 from symbiosis.matching.candidates import Candidates, build_candidates
-from symbiosis.matching.economics import ArcValues, EconomicSettings, arc_values
+from symbiosis.matching.economics import ArcValues, arc_values
 from symbiosis.matching.flow import (
     FlowSolution,
     SolverStatus,
@@ -57,18 +57,17 @@ from symbiosis.matching.flow import (
     solve_transport_max_weight,
     solve_transport_mcf,
 )
+from symbiosis.matching.options import MatchOptions, Method, Objective, parse_weights
 from symbiosis.matching.prices import Valuation, valuate
 from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
 
 if TYPE_CHECKING:
     from symbiosis.geo.provider import GeoDistances
 
-__all__ = ["OBJECTIVES", "MatchOptions", "check_options", "objective_weights", "parse_weights",
-           "solve_candidates", "solve_match"]
+__all__ = ["OBJECTIVES", "MatchOptions", "Method", "Objective", "objective_weights",
+           "parse_weights", "solve_candidates", "solve_match", "usable_cores"]
 
-Method = Literal["auto", "mcf", "lp"]
-OBJECTIVES = ("utilization", "cost", "co2", "weighted")
-WEIGHT_TERMS = ("utilization", "cost", "co2")
+OBJECTIVES = tuple(o.value for o in Objective)
 OBJECTIVE_MEANING = {
     "utilization": "sum of quantity x distance_km at maximum delivery (t-km + GJ-km + m3-km)",
     "cost": "total saving, CNY/yr",
@@ -80,51 +79,6 @@ PARALLEL_MIN_ARCS = 2_000_000
 # split only when the busiest worker gets at most this share of the arcs; a national
 # instance whose cities chain into one giant component gains nothing from workers
 PARALLEL_MAX_SHARE = 0.7
-
-
-@dataclass(frozen=True)
-class MatchOptions:
-    """Parameters of one match run (the CLI flags, one to one)."""
-
-    max_km: float | None = None
-    circuity: float = 1.3
-    objective: str = "utilization"
-    method: Method = "auto"
-    time_limit_s: float | None = None
-    jobs: int | None = None  # worker processes for large networks; None = every usable core
-    weights: tuple[tuple[str, float], ...] = ()  # the weighted objective's terms
-    transport_rate: float | None = None  # CNY per t-km for materials in tonnes
-    loading_cost: float | None = None  # CNY per t
-    valuate: bool = True  # dual values: core prices and marginal capacity values
-
-    @property
-    def economics(self) -> EconomicSettings:
-        """The run-level economic overrides."""
-        return EconomicSettings(self.transport_rate, self.loading_cost)
-
-
-def parse_weights(text: str) -> tuple[tuple[str, float], ...]:
-    """`cost=1,co2=80` -> (("cost", 1.0), ("co2", 80.0)); SolverError names a bad term."""
-    terms: dict[str, float] = {}
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or name not in WEIGHT_TERMS:
-            raise SolverError(f"weights: '{part}' is not term=number with a term in "
-                              f"{', '.join(WEIGHT_TERMS)}")
-        try:
-            number = float(value)
-        except ValueError:
-            raise SolverError(f"weights: '{value.strip()}' in '{part}' is not a number") \
-                from None
-        if not math.isfinite(number) or number < 0:
-            raise SolverError(f"weights: {name} must be a finite number >= 0, got {value}")
-        if name in terms:
-            raise SolverError(f"weights: '{name}' is given twice")
-        terms[name] = number
-    if not any(terms.values()):
-        raise SolverError("weights: give at least one positive term, e.g. cost=1,co2=80")
-    return tuple(terms.items())
 
 
 def objective_weights(options: MatchOptions, values: ArcValues) -> np.ndarray:
@@ -147,24 +101,22 @@ def objective_weights(options: MatchOptions, values: ArcValues) -> np.ndarray:
 
 
 def _rule_components(cand: Candidates) -> np.ndarray:
-    """Component id per rule: materials joined by the rules the arcs use (union-find).
+    """Component id per rule: materials joined by the rules the arcs use.
 
     Kept per rule, not per arc: at 10^7 arcs a per-arc id array costs hundreds of MB.
     """
-    parent: dict[str, str] = {}
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def find(m: str) -> str:
-        while parent.setdefault(m, m) != m:
-            parent[m] = parent[parent[m]]
-            m = parent[m]
-        return m
-
-    for rule in cand.rules:
-        a, b = find(rule.offer_material), find(rule.need_material)
-        if a != b:
-            parent[a] = b
-    roots = sorted({find(r.offer_material) for r in cand.rules})
-    return np.array([roots.index(find(r.offer_material)) for r in cand.rules], dtype=np.int64)
+    if not cand.rules:
+        return np.zeros(0, np.int64)
+    codes, _ = pd.factorize(pd.Series([m for r in cand.rules
+                                       for m in (r.offer_material, r.need_material)]))
+    a, b = codes[0::2], codes[1::2]
+    n = int(codes.max()) + 1
+    _, label = connected_components(coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)),
+                                    directed=False)
+    return np.asarray(label[a], dtype=np.int64)
 
 
 def _lp_components(cand: Candidates, n_needs: int,
@@ -256,7 +208,8 @@ def _balanced_bins(labels: np.ndarray, bins: int) -> list[np.ndarray]:
     return [idx for b in range(bins) if len(idx := np.flatnonzero(of_arc == b))]
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -270,7 +223,7 @@ def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray | None,
     def one_solve() -> list[tuple[np.ndarray | None, FlowSolution]]:
         return [(arcs, solve_transport_mcf(*_network_inputs(dataset, cand, arcs)))]
 
-    jobs = _usable_cores() if jobs is None else max(1, jobs)
+    jobs = usable_cores() if jobs is None else max(1, jobs)
     size = len(cand) if arcs is None else len(arcs)
     if jobs == 1 or size < PARALLEL_MIN_ARCS:
         return one_solve()
@@ -291,18 +244,6 @@ def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray | None,
         futures = [pool.submit(solve_transport_mcf, *_network_inputs(dataset, cand, g))
                    for g in groups]
         return [(g, f.result()) for g, f in zip(groups, futures, strict=True)]
-
-
-def check_options(options: MatchOptions) -> None:
-    """SolverError for an objective and weights that do not go together."""
-    if options.objective not in OBJECTIVES:
-        raise SolverError(f"unknown objective '{options.objective}'; "
-                          f"available: {', '.join(OBJECTIVES)}")
-    if options.objective == "weighted" and not options.weights:
-        raise SolverError("the weighted objective needs weights, e.g. cost=1,co2=80")
-    if options.weights and options.objective != "weighted":
-        raise SolverError(f"weights apply to the weighted objective, not "
-                          f"'{options.objective}'")
 
 
 def _solve_value(dataset: Dataset, cand: Candidates, options: MatchOptions,
@@ -338,7 +279,6 @@ def _solve_value(dataset: Dataset, cand: Candidates, options: MatchOptions,
 def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
                      values: ArcValues | None = None) -> tuple[np.ndarray, SolverFacts]:
     """Flow per candidate arc (offer units) and the combined solver facts."""
-    check_options(options)
     if options.objective != "utilization":
         values = values if values is not None else arc_values(dataset, cand,
                                                               options.economics)
@@ -380,7 +320,6 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     options = options or MatchOptions()
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
-    check_options(options)
     cand = build_candidates(dataset, options.max_km, options.circuity, distances)
     t1 = time.perf_counter()
     timings["candidates"] = t1 - t0
@@ -392,22 +331,20 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     t2 = time.perf_counter()
     timings["build"] = max(0.0, t2 - t1 - facts.seconds)
     timings["solve"] = facts.seconds
-    score, valuation, trouble = None, None, ""
+    score, valuation, warnings = None, None, []
     if options.valuate:
         try:
             score, valuation = _valuate(dataset, cand, flows, facts, options, values)
         except SolverError as exc:  # the plan stands; only its prices are missing
-            trouble = f"prices and marginal values not derived: {exc}"
+            warnings.append(f"prices and marginal values not derived: {exc}")
         timings["prices"] = time.perf_counter() - t2
     t3 = time.perf_counter()
     if values is None:  # built after the duals too, whose edge arrays are as large
         values = arc_values(dataset, cand, options.economics)
     result = assemble_result(dataset, cand, flows, facts, options, timings, values,
-                             valuation, score)
-    if trouble:
-        result.kpis.setdefault("warnings", []).append(trouble)
+                             valuation, score, tuple(warnings))
     timings["report"] = time.perf_counter() - t3
-    return result
+    return result.with_timings(timings)
 
 
 def _valuate(dataset: Dataset, cand: Candidates, flows: np.ndarray, facts: SolverFacts,

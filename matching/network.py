@@ -33,7 +33,7 @@ import pandas as pd
 
 from symbiosis.dataset import Dataset
 from symbiosis.matching.candidates import Candidates, build_candidates
-from symbiosis.matching.model import MatchOptions, _usable_cores, solve_candidates
+from symbiosis.matching.model import MatchOptions, solve_candidates, usable_cores
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -207,7 +207,7 @@ def _without(dataset: Dataset, cand: Candidates, offer_mass: np.ndarray, enterpr
         from_table=cand.from_table[keep], quality_unverified=cand.quality_unverified[keep])
     if len(sub) == 0:
         return 0.0
-    flows, _ = solve_candidates(dataset, sub, dataclasses.replace(options, jobs=1))
+    flows, _ = solve_candidates(dataset, sub, options.model_copy(update={"jobs": 1}))
     return float(flows[offer_mass[sub.offer]].sum())
 
 
@@ -245,7 +245,7 @@ def keystones(dataset: Dataset, options: MatchOptions | None = None,
         active = set(offers["enterprise_id"].to_numpy()[cand.offer]) | \
             set(dataset.needs["enterprise_id"].to_numpy()[cand.need])
         enterprises = sorted(str(e) for e in active)
-    jobs = _usable_cores() if jobs is None else max(1, jobs)
+    jobs = usable_cores() if jobs is None else max(1, jobs)
     if jobs > 1 and len(enterprises) >= 2 and len(enterprises) * len(cand) >= min_work:
         context = multiprocessing.get_context("spawn")
         # the solves read only the offer and need frames; the taxonomy (read-only mapping
@@ -313,8 +313,8 @@ def analyze_network(dataset: Dataset, result: MatchResult, options: MatchOptions
                        "objective": options.objective},
         "exchange_network": {
             **network_size(graph, n_ent),
-            "tonnes_matched": result.kpis.get("tonnes_matched"),
-            "utilization_rate": result.kpis.get("utilization_rate"),
+            "tonnes_matched": result.summary.tonnes_matched,
+            "utilization_rate": result.summary.utilization_rate,
             "cycles": len(loops),
             "chains": len(cascades),
             "cycles_capped": len(loops) >= MAX_LOOPS,

@@ -7,12 +7,9 @@ the provincial 57 % target (大宗工业固废综合利用率) speaks of.
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,17 +17,19 @@ import numpy as np
 import pandas as pd
 
 from symbiosis.dataset import Dataset
+from symbiosis.jsonio import atomic_write_text, json_safe
 from symbiosis.matching.candidates import Candidates
 from symbiosis.matching.explain import explain_exchanges, explain_unmatched
 from symbiosis.matching.flow import SolverStatus, relative_gap
+from symbiosis.matching.summary import Headline, MatchSummary, RunParameters, SolverSummary
 
 if TYPE_CHECKING:
     from symbiosis.matching.economics import ArcValues
-    from symbiosis.matching.model import MatchOptions
+    from symbiosis.matching.options import MatchOptions
     from symbiosis.matching.prices import Valuation
 
-__all__ = ["EXCHANGE_COLUMNS", "HEADLINE_KEYS", "MatchResult", "SolverFacts",
-           "assemble_result", "headline_kpis", "write_outputs"]
+__all__ = ["EXCHANGE_COLUMNS", "MatchResult", "SolverFacts", "assemble_result",
+           "write_outputs"]
 
 # the first six are the CLI contract's; the rest explain each exchange
 EXCHANGE_COLUMNS = [
@@ -88,36 +87,32 @@ class SolverFacts:
         """Relative gap between objective and bound."""
         return relative_gap(self.objective, self.bound)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_summary(self) -> SolverSummary:
         """The `solver` object of summary.json."""
-        return {
-            "status": str(self.status),
-            "objective": self.objective,
-            "objective_meaning": self.meaning,
-            "sense": self.sense,
-            "bound": self.bound,
-            "gap": self.gap,
-            "seconds": round(self.seconds, 4),
-            "methods": list(self.methods),
-            "delivered": self.delivered,
-            "components": self.components,
-            "integer_scales": self.scales,
-        }
+        return SolverSummary(
+            status=str(self.status), objective=self.objective, objective_meaning=self.meaning,
+            sense="maximise" if self.sense == "maximise" else "minimise", bound=self.bound,
+            gap=self.gap, seconds=round(self.seconds, 4), methods=list(self.methods),
+            delivered=self.delivered, components=self.components,
+            integer_scales={k: dict(v) for k, v in self.scales.items()})
 
 
 @dataclass(frozen=True)
 class MatchResult:
-    """The outcome of a match run. `exchanges` has EXCHANGE_COLUMNS (+ VALUE_COLUMNS with
-    economics, + `alternatives`); `offers` gives each offer's matched and unmatched quantity
-    with a reason and an explanation; `needs` each need's fill and marginal value;
-    `enterprises` each enterprise's gain; `kpis` is summary.json's body."""
+    """The outcome of a match run, immutable once built: everything downstream reads it.
+
+    `exchanges` has EXCHANGE_COLUMNS (+ VALUE_COLUMNS with economics, + `alternatives`);
+    `offers` gives each offer's matched and unmatched quantity with its reasons and an
+    explanation; `needs` each need's fill and marginal value; `enterprises` each enterprise's
+    gain; `summary` is summary.json (`matching.summary.MatchSummary`). Additions such as the
+    geography sections come in through `with_summary`, which returns a new result.
+    """
 
     exchanges: pd.DataFrame
     offers: pd.DataFrame
-    kpis: dict[str, Any]
+    summary: MatchSummary
     solver: SolverFacts
     candidates: int
-    timings: dict[str, float]
     needs: pd.DataFrame = field(default_factory=pd.DataFrame)
     enterprises: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -126,46 +121,26 @@ class MatchResult:
         """The solver status of the run."""
         return self.solver.status
 
-    def summary(self) -> dict[str, Any]:
-        """summary.json as a dict."""
-        out = dict(self.kpis)
-        out["solver"] = self.solver.as_dict()
-        out["timings_s"] = {k: round(v, 4) for k, v in self.timings.items()}
-        return out
+    @property
+    def timings(self) -> Mapping[str, float]:
+        """Seconds per phase (summary.json's `timings_s`)."""
+        return self.summary.timings_s
 
-    def headline(self) -> dict[str, Any]:
+    def headline(self) -> Headline:
         """The headline figures (the web page's tiles, the API's run and scenario KPIs)."""
-        return headline_kpis(self.summary())
+        return self.summary.headline()
 
+    def with_timings(self, timings: Mapping[str, float]) -> MatchResult:
+        """A copy whose summary carries `timings` (seconds per phase)."""
+        rounded = {k: round(float(v), 4) for k, v in timings.items()}
+        return replace(self, summary=self.summary.model_copy(update={"timings_s": rounded}))
 
-HEADLINE_KEYS = ("utilization_rate", "utilization_target", "tonnes_offered", "tonnes_matched",
-                 "tonnes_unmatched", "tonne_km", "average_haul_km", "co2_net_t",
-                 "co2_avoided_t", "co2_transport_t", "saving_cny", "transport_cny",
-                 "exchanges", "enterprises")
-
-
-def headline_kpis(summary: dict[str, Any]) -> dict[str, Any]:
-    """The headline figures of a summary.json body (stored runs keep only the summary):
-    utilization against the 57 % target, tonne-km, t CO2e/yr and CNY/yr."""
-    carbon = summary.get("carbon") or {}
-    money = summary.get("economics") or {}
-    target = summary.get("utilization_target") or {}
-    return {
-        "utilization_rate": summary.get("utilization_rate"),
-        "utilization_target": target.get("value", 0.57),
-        "tonnes_offered": summary.get("tonnes_offered", 0.0),
-        "tonnes_matched": summary.get("tonnes_matched", 0.0),
-        "tonnes_unmatched": summary.get("tonnes_unmatched", 0.0),
-        "tonne_km": summary.get("tonne_km", 0.0),
-        "average_haul_km": summary.get("average_haul_km"),
-        "co2_net_t": carbon.get("net_t"),
-        "co2_avoided_t": carbon.get("avoided_t"),
-        "co2_transport_t": carbon.get("transport_t"),
-        "saving_cny": money.get("saving_cny"),
-        "transport_cny": money.get("transport_cny"),
-        "exchanges": summary.get("exchanges", 0),
-        "enterprises": summary.get("enterprises", 0),
-    }
+    def with_summary(self, **changes: Any) -> MatchResult:
+        """A copy whose summary has `changes` (e.g. `parks=...`, `warnings=[...]`),
+        validated as the summary's own fields."""
+        body = self.summary.model_dump()
+        body.update(changes)
+        return replace(self, summary=MatchSummary.model_validate(body))
 
 
 def _family_of(dataset: Dataset, materials: pd.Series) -> np.ndarray:
@@ -204,7 +179,8 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
                     facts: SolverFacts, options: MatchOptions,
                     timings: dict[str, float], values: ArcValues | None = None,
                     valuation: Valuation | None = None,
-                    score: np.ndarray | None = None) -> MatchResult:
+                    score: np.ndarray | None = None,
+                    warnings: tuple[str, ...] = ()) -> MatchResult:
     """Exchanges, per-offer and per-need status, enterprise gains and KPIs from the flows.
 
     `values` adds money and carbon per exchange, `valuation` the core prices and marginal
@@ -264,8 +240,9 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
     kpis = _kpis(dataset, cand, exchanges, status, options)
     if values is not None:
         kpis.update(_value_kpis(exchanges, values, options, price_method))
-    return MatchResult(exchanges, status, kpis, facts, len(cand), timings, need_frame,
-                       ent_frame)
+    kpis.update(solver=facts.as_summary(), timings_s=dict(timings), warnings=list(warnings))
+    summary = MatchSummary.model_validate(json_safe(kpis))
+    return MatchResult(exchanges, status, summary, facts, len(cand), need_frame, ent_frame)
 
 
 def _value_columns(columns: dict[str, Any], values: ArcValues, valuation: Valuation | None,
@@ -397,11 +374,11 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
             "matched": matched,
             "met": float(ex["need_quantity"].to_numpy()[sel].sum()),
             "utilization_rate": _rate(matched, offered),
-            f"{unit}_km": unit_km,
+            "unit_km": unit_km,
             "exchanges": int(sel.sum()),
         }
-    mass = families.get("mass", {"offered": 0.0, "matched": 0.0, "t_km": 0.0})
-    tonne_km = float(mass["t_km"])
+    mass = families.get("mass", {"offered": 0.0, "matched": 0.0, "unit_km": 0.0})
+    tonne_km = float(mass["unit_km"])
     factor = tax.factors.get(CO2_FACTOR_KEY)
     co2_t = tonne_km * factor.value / 1000.0 if factor is not None else None
 
@@ -438,16 +415,12 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
     pairs = ex[["offer_enterprise_id", "need_enterprise_id"]]
     return {
         "dataset": dataset.source,
-        "parameters": {
-            "objective": options.objective,
-            "max_km": options.max_km,
-            "circuity": options.circuity,
-            "method": options.method,
-            "distance": "distances.csv where listed, else haversine (R = 6371.0088 km) "
-                        f"x {options.circuity:g}",
-            "reach": "max_km for every material" if options.max_km is not None
-                     else "each offered material's default reach",
-        },
+        "parameters": RunParameters(
+            **options.parameters.model_dump(),
+            distance="distances.csv where listed, else haversine (R = 6371.0088 km) "
+                     f"x {options.circuity:g}",
+            reach="max_km for every material" if options.max_km is not None
+                  else "each offered material's default reach"),
         "enterprises": len(dataset.enterprises),
         "offers": len(offers),
         "needs": len(needs),
@@ -473,23 +446,6 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
     }
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _clean(value: Any) -> Any:
-    """NaN/inf are not JSON; write them as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
 def write_outputs(result: MatchResult, out_dir: str | Path,
                   started_at: float | None = None) -> list[Path]:
     """Write exchanges.csv, offers.csv (matched/unmatched per offer), needs.csv (fill and
@@ -498,30 +454,29 @@ def write_outputs(result: MatchResult, out_dir: str | Path,
     Each file is written to a temporary name and renamed into place, so a reader never sees a
     half-written file. With `started_at` (a perf_counter value), summary.json's timings gain
     `write` and `total`.
+
+    Raises:
+        OSError: the folder cannot be written.
     """
     t_write = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
-    def _put(name: str, text: str) -> None:
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        Path(tmp).replace(out / name)
-        written.append(out / name)
+    def put(name: str, text: str) -> None:
+        written.append(atomic_write_text(out / name, text))
 
-    _put("exchanges.csv", result.exchanges.to_csv(index=False, float_format="%.10g"))
-    _put("offers.csv", result.offers.to_csv(index=False, float_format="%.10g"))
+    put("exchanges.csv", result.exchanges.to_csv(index=False, float_format="%.10g"))
+    put("offers.csv", result.offers.to_csv(index=False, float_format="%.10g"))
     if len(result.needs.columns):
-        _put("needs.csv", result.needs.to_csv(index=False, float_format="%.10g"))
+        put("needs.csv", result.needs.to_csv(index=False, float_format="%.10g"))
     if len(result.enterprises.columns):
-        _put("enterprises.csv", result.enterprises.to_csv(index=False, float_format="%.10g"))
+        put("enterprises.csv", result.enterprises.to_csv(index=False, float_format="%.10g"))
+    summary = result.summary
     if started_at is not None:
         now = time.perf_counter()
-        result.timings["write"] = now - t_write
-        result.timings["total"] = now - started_at
-    summary = _clean(result.summary())
-    _put("summary.json", json.dumps(summary, indent=2, ensure_ascii=False,
-                                    default=_json_default) + "\n")
+        timings = {**summary.timings_s, "write": round(now - t_write, 4),
+                   "total": round(now - started_at, 4)}
+        summary = summary.model_copy(update={"timings_s": timings})
+    put("summary.json", summary.to_json())
     return written

@@ -21,7 +21,8 @@ from typing import Any, Literal
 from symbiosis.dataset import PREFIXES, SPECS, Dataset
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.matching.model import MatchOptions, solve_match
-from symbiosis.matching.result import HEADLINE_KEYS, MatchResult
+from symbiosis.matching.result import MatchResult
+from symbiosis.matching.summary import Headline
 from symbiosis.store.records import (
     ENTERPRISE_FIELDS,
     DatasetRows,
@@ -490,7 +491,7 @@ def apply_changes(rows: DatasetRows,
 def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """after - before for every headline key; None where either side is None."""
     out: dict[str, Any] = {}
-    for key in HEADLINE_KEYS:
+    for key in Headline.model_fields:
         a, b = json_safe(before.get(key)), json_safe(after.get(key))
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (a, b))
         out[key] = b - a if numeric else None
@@ -528,7 +529,7 @@ def compare_scenario(rows: DatasetRows, changes: Sequence[Change],
     options = options or MatchOptions()
     base = solve_match(baseline_ds, options)
     scen = solve_match(scenario_ds, options)
-    before, after = base.headline(), scen.headline()
+    before, after = base.headline().model_dump(), scen.headline().model_dump()
     diff = diff_runs(RunRecord.from_result(base, ""), RunRecord.from_result(scen, ""))
     return ScenarioComparison(
         baseline=before,

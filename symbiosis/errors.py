@@ -1,17 +1,18 @@
 """One exception tree for the whole engine, and the `Problem` record that bad input produces.
 
-The CLI maps these exceptions to exit codes in one place (`api.cli`), and a future HTTP API
-maps them to responses in one handler; nothing else catches them.
+The CLI maps these exceptions to exit codes in one place (`symbiosis.api.cli.main`), and the
+HTTP API maps them to responses in one handler (`symbiosis.api.server.errors`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "InfeasibleError",
     "InvalidDataError",
+    "OptionsError",
     "Problem",
     "SolverError",
     "StoreError",
@@ -72,6 +73,31 @@ class InvalidDataError(SymbiosisError):
         head = "\n".join(str(p) for p in errors[:20])
         more = f"\n... and {len(errors) - 20} more" if len(errors) > 20 else ""
         super().__init__(f"{len(errors)} problem(s) in the dataset:\n{head}{more}")
+
+
+class OptionsError(SymbiosisError):
+    """A run's options are out of bounds or do not go together (`MatchOptions`).
+
+    `problems` lists (field, message) pairs; the CLI names the flag, the API the JSON field.
+    """
+
+    def __init__(self, field: str | None, message: str,
+                 problems: list[tuple[str | None, str]] | None = None) -> None:
+        self.problems = problems if problems is not None else [(field, message)]
+        super().__init__("; ".join(f"{f}: {m}" if f else m for f, m in self.problems))
+
+    @classmethod
+    def from_validation(cls, exc: Exception) -> OptionsError:
+        """From a pydantic `ValidationError`: one (field, message) per error."""
+        errors: list[dict[str, Any]] = getattr(exc, "errors", list)()
+        problems: list[tuple[str | None, str]] = []
+        for err in errors:
+            loc = ".".join(str(part) for part in err.get("loc", ()))
+            message = str(err.get("msg", "invalid value"))
+            problems.append((loc or None, message.removeprefix("Value error, ")))
+        if not problems:
+            problems = [(None, str(exc))]
+        return cls(problems[0][0], problems[0][1], problems)
 
 
 class InfeasibleError(SymbiosisError):

@@ -161,7 +161,8 @@ def test_help_exits_0(args: list[str], run_cli: CliRunner) -> None:
 
 
 @pytest.mark.parametrize(("option", "value"), [("--circuity", "abc"), ("--objective", "nope"),
-                                               ("--max-km", "-5")])
+                                               ("--max-km", "-5"), ("--max-km", "0"),
+                                               ("--circuity", "0.5")])
 def test_bad_option_value_is_a_usage_error(option: str, value: str, dataset_tables: DatasetTables,
                                            run_cli: CliRunner, tmp_path: Path) -> None:
     """A bad option value exits 2 with a usage message naming the option, no traceback, and
@@ -211,10 +212,12 @@ def test_match_base_dataset_json(dataset_tables: DatasetTables, run_cli: CliRunn
 
 def test_max_km_zero_gives_no_exchanges(dataset_tables: DatasetTables, run_cli: CliRunner,
                                         tmp_path: Path) -> None:
-    """`--max-km 0` is a valid run: exit 0, zero exchanges, utilization 0, header-only CSV."""
+    """A reach shorter than every pair (`--max-km 0.001`) is a valid run: exit 0, zero
+    exchanges, utilization 0, header-only CSV. (`--max-km 0` is refused, by the CLI and the API
+    alike: MatchOptions.max_km > 0.)"""
     folder = dataset_tables.write_csv(tmp_path / "ds")
     out = tmp_path / "out"
-    proc = run_cli("match", folder, "--out", out, "--max-km", "0", "--json")
+    proc = run_cli("match", folder, "--out", out, "--max-km", "0.001", "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["exchanges"] == 0
@@ -337,8 +340,8 @@ def test_match_cost_objective_writes_prices_and_money(demo_path: Path, run_cli: 
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (("--objective", "weighted"), "needs --weights"),
-    (("--weights", "cost=1"), "goes with --objective weighted"),
+    (("--objective", "weighted"), "weighted objective needs weights"),
+    (("--weights", "cost=1"), "weights apply to the weighted objective"),
     (("--objective", "weighted", "--weights", "cost=lots"), "not a number"),
     (("--report", "pdf"), "unknown report format"),
 ])

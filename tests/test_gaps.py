@@ -247,7 +247,7 @@ def test_the_demos_waste_heat_and_its_temperature_floor(
 
 def test_demo_gaps_invariants_and_json(demo_gaps: DemoGaps) -> None:
     ds, result, gaps = demo_gaps
-    per_material = result.kpis["materials"]
+    per_material = result.summary.to_dict()["materials"]
     for u in gaps.unmatched:
         assert u.quantity == pytest.approx(per_material[u.material]["unmatched"], rel=1e-9)
     assert [a.quantity for a in gaps.absorbers] == \

@@ -50,7 +50,7 @@ def test_offer_split_between_two_needs_hand_solved() -> None:
               [{"from_id": "A", "to_id": "B", "distance_km": 10},
                {"from_id": "A", "to_id": "C", "distance_km": 20}])
     result = solve_match(ds)
-    s = result.summary()
+    s = result.summary.to_dict()
     assert flows(ds) == {("o", "nb"): 60.0, ("o", "nc"): 40.0}
     assert s["tonnes_offered"] == 100.0
     assert s["tonnes_matched"] == 100.0
@@ -74,7 +74,7 @@ def test_maximum_delivery_beats_nearest_neighbour() -> None:
                {"from_id": "A", "to_id": "D", "distance_km": 30},
                {"from_id": "B", "to_id": "D", "distance_km": 400}])
     assert flows(ds) == {("oa", "nd"): 50.0, ("ob", "nc"): 50.0}
-    assert solve_match(ds).kpis["tonne_km"] == pytest.approx(2000.0)
+    assert solve_match(ds).summary.tonne_km == pytest.approx(2000.0)
 
 
 def test_cross_material_rule_and_reach() -> None:
@@ -163,8 +163,8 @@ def test_uniform_ratio_is_solved_as_a_network() -> None:
     assert ex["quantity"] == pytest.approx(45 / ratio, rel=1e-9)
     assert ex["need_quantity"] == pytest.approx(45, rel=1e-9)
     assert result.solver.methods == ("min_cost_flow",)
-    fam = result.kpis["families"]["energy"]
-    assert fam["matched"] == pytest.approx(45 / ratio) and result.kpis["tonnes_offered"] == 0
+    fam = result.summary.to_dict()["families"]["energy"]
+    assert fam["matched"] == pytest.approx(45 / ratio) and result.summary.tonnes_offered == 0
 
 
 def test_mixed_ratios_go_to_the_lp_hand_solved() -> None:
@@ -186,7 +186,7 @@ def test_mixed_ratios_go_to_the_lp_hand_solved() -> None:
     got = flows(ds)
     assert got[("w", "n")] == pytest.approx(100, rel=1e-7)
     assert got.get(("s", "n"), 0.0) == pytest.approx(0, abs=1e-5)
-    assert result.kpis["families"]["energy"]["GJ_km"] == pytest.approx(500, rel=1e-6)
+    assert result.summary.to_dict()["families"]["energy"]["unit_km"] == pytest.approx(500, rel=1e-6)
 
 
 def test_families_do_not_mix() -> None:
@@ -199,7 +199,7 @@ def test_families_do_not_mix() -> None:
                 "quantity": 400},
                {"id": "fa", "enterprise_id": "B", "material": "fly_ash", "quantity": 5}],
               [{"from_id": "A", "to_id": "B", "distance_km": 3}])
-    k = solve_match(ds).kpis
+    k = solve_match(ds).summary.to_dict()
     assert (k["tonnes_offered"], k["tonnes_matched"], k["utilization_rate"]) == (10, 5, 0.5)
     assert k["tonne_km"] == pytest.approx(15)
     assert k["families"]["water"]["matched"] == 400
@@ -212,7 +212,7 @@ def test_no_candidates_gives_an_empty_optimal_result() -> None:
               [{"id": "n", "enterprise_id": "B", "material": "set_retarder", "quantity": 5}])
     result = solve_match(ds)
     assert result.exchanges.empty and result.status == "optimal"
-    assert result.kpis["utilization_rate"] == 0.0
+    assert result.summary.utilization_rate == 0.0
     assert result.offers.loc[0, "reason"] == "no compatible need within reach"
 
 
@@ -346,7 +346,7 @@ def test_dantzig_transport_problem_through_a_distance_table() -> None:
               [{"from_id": a, "to_id": b, "distance_km": d}
                for (a, b), d in THOUSAND_MILES.items()])
     result = solve_match(ds)
-    assert result.kpis["tonnes_matched"] == 900
-    assert result.kpis["tonne_km"] * 90 / 1000 == pytest.approx(153.675, rel=1e-12)
+    assert result.summary.tonnes_matched == 900
+    assert result.summary.tonne_km * 90 / 1000 == pytest.approx(153.675, rel=1e-12)
     assert flows(ds) == {("seattle", "chicago"): 300, ("seattle", "new-york"): 50,
                          ("san-diego", "new-york"): 275, ("san-diego", "topeka"): 275}

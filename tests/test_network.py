@@ -62,7 +62,7 @@ def region(tmp_path: Path) -> Dataset:
 
 def test_network_figures(region: Dataset) -> None:
     result = solve_match(region)
-    assert result.kpis["utilization_rate"] == pytest.approx(1.0)
+    assert result.summary.to_dict()["utilization_rate"] == pytest.approx(1.0)
     graph = exchange_graph(result.exchanges)
     assert sorted(graph.edges) == sorted((a, b) for a, b, _, _ in FLOWS)
     size = network_size(graph, len(region.enterprises))

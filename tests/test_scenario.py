@@ -14,7 +14,6 @@ import pytest
 from symbiosis.dataset import load_dataset
 from symbiosis.errors import InvalidDataError
 from symbiosis.matching.model import MatchOptions, solve_match
-from symbiosis.matching.result import HEADLINE_KEYS
 from symbiosis.matching.scenario import (
     AddEnterprise,
     RemoveEnterprise,
@@ -22,7 +21,10 @@ from symbiosis.matching.scenario import (
     apply_changes,
     compare_scenario,
 )
+from symbiosis.matching.summary import Headline
 from symbiosis.store import DatasetRows, dataset_from_rows, rows_from_dataset
+
+HEADLINE_KEYS = tuple(Headline.model_fields)
 
 if TYPE_CHECKING:
     from conftest import DatasetTables
@@ -183,7 +185,7 @@ def test_no_changes_means_no_difference(demo_rows: DatasetRows) -> None:
 def test_removing_the_xiangtan_power_plant(demo_rows: DatasetRows, demo_path: Path) -> None:
     comparison = compare_scenario(demo_rows, [RemoveEnterprise("XT-PWR1")])
     # the baseline is exactly a plain run of the demo
-    assert comparison.baseline == solve_match(load_dataset(demo_path)).headline()
+    assert comparison.baseline == solve_match(load_dataset(demo_path)).headline().model_dump()
     assert comparison.baseline["tonnes_offered"] == 10_083_000
     assert comparison.delta["tonnes_offered"] == -XT_PWR1_TONNES
     assert comparison.scenario["tonnes_offered"] == 10_083_000 - XT_PWR1_TONNES
@@ -228,7 +230,7 @@ def test_set_quantity_and_options_flow_through(demo_rows: DatasetRows) -> None:
     assert comparison.delta["tonnes_offered"] == -1_000_000
     assert comparison.delta["tonnes_matched"] == 0
     assert comparison.exchanges_diff == []
-    assert comparison.scenario_result.kpis["parameters"]["max_km"] == 60.0
+    assert comparison.scenario_result.summary.to_dict()["parameters"]["max_km"] == 60.0
 
 
 def test_as_dict_is_json_without_frames(demo_rows: DatasetRows) -> None:

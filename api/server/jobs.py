@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from symbiosis.api.server.state import Job, StateStore
 from symbiosis.errors import SymbiosisError
-from symbiosis.store import DatasetRows, RunRecord, json_safe
+from symbiosis.store import DatasetRows, RunRecord
 
 if TYPE_CHECKING:
     from symbiosis.api.server.region import Region
     from symbiosis.dataset import Dataset
+    from symbiosis.matching.options import MatchOptions
 
 __all__ = ["RunManager", "job_public", "options_from", "solve_rows"]
 
@@ -30,19 +31,18 @@ log = logging.getLogger("symbiosis.api.runs")
 Progress = Callable[[str, float], None]
 
 
-def options_from(parameters: dict[str, Any]) -> Any:
-    """MatchOptions from a run's parameters (SolverError for a bad objective/weights)."""
-    from symbiosis.matching.model import MatchOptions, check_options, parse_weights
+def options_from(parameters: dict[str, Any]) -> MatchOptions:
+    """MatchOptions from a run's stored parameters (the fields of `MatchParameters`), solved
+    in one process (`jobs=1`: the server runs jobs side by side).
 
-    weights = parse_weights(parameters["weights"]) if parameters.get("weights") else ()
-    options = MatchOptions(
-        max_km=parameters.get("max_km"), circuity=parameters.get("circuity", 1.3),
-        objective=parameters.get("objective", "utilization"),
-        method=parameters.get("method", "auto"), time_limit_s=parameters.get("time_limit_s"),
-        weights=weights, transport_rate=parameters.get("transport_rate"),
-        loading_cost=parameters.get("loading_cost"), jobs=1)
-    check_options(options)
-    return options
+    Raises:
+        OptionsError: a parameter out of bounds (the request body was validated already,
+            so only a stored run of an older version can fail here).
+    """
+    from symbiosis.matching.options import MatchOptions, MatchParameters
+
+    known = {k: v for k, v in parameters.items() if k in MatchParameters.model_fields}
+    return MatchOptions(**known, jobs=1)
 
 
 def _records(frame: Any) -> list[dict[str, Any]]:
@@ -68,13 +68,13 @@ def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress
     enterprises = dataset.enterprises.reset_index().rename(columns={"enterprise_id": "id"})
     keep = [c for c in ("id", "name", "sector", "lon", "lat", "park") if c in enterprises]
     body = {
-        "summary": json_safe(result.summary()),
+        "summary": result.summary.to_dict(),
         "enterprises": _records(enterprises[keep]),
         "exchanges": _records(result.exchanges),
         "offers": _records(result.offers),
         "needs": _records(result.needs),
     }
-    return {"record": record, "result": body, "kpis": json_safe(result.headline())}
+    return {"record": record, "result": body, "kpis": result.headline().model_dump()}
 
 
 def _solve_in_worker(rows: DatasetRows, parameters: dict[str, Any], state_path: str,

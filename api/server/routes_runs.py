@@ -15,9 +15,15 @@ from fastapi.responses import JSONResponse
 from symbiosis.api.server.auth import Principal, Role
 from symbiosis.api.server.deps import Caller, Svc, require
 from symbiosis.api.server.errors import ApiError, forbidden
-from symbiosis.api.server.jobs import job_public, options_from
+from symbiosis.api.server.jobs import job_public
 from symbiosis.api.server.region import Snapshot
-from symbiosis.api.server.schemas import RecordId, RunOptions, RunsPublic, RunStatus
+from symbiosis.api.server.schemas import (
+    RecordId,
+    RunOptions,
+    RunResult,
+    RunsPublic,
+    RunStatus,
+)
 from symbiosis.api.server.state import Job
 from symbiosis.store import DatasetRows, RunRecord, diff_runs, park_rows
 
@@ -75,8 +81,7 @@ def start_run(body: RunOptions, svc: Svc, caller: Caller,
               ) -> Any:
     snap = svc.region.snapshot()
     rows = scoped_rows(caller, snap, body.park)
-    parameters = body.model_dump(exclude={"park"})
-    options_from(parameters)  # 422 now rather than a failed run later
+    parameters = body.model_dump(mode="json", exclude={"park"})
     job = svc.jobs.submit(rows, parameters, body.park, snap.version_number, caller.key_id,
                           snap.dataset() if body.park is None and snap.version else None)
     svc.jobs.wait(job.id, min(wait, svc.settings.max_wait_s))
@@ -112,7 +117,7 @@ def get_run(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
 
 @router.get("/runs/{run_id}/result", summary="A run's full result: KPIs, summary.json, "
             "enterprises, exchanges, offers and needs",
-            responses={200: {"content": {"application/json": {}}}})
+            responses={200: {"model": RunResult}})
 def get_result(run_id: RecordId, request: Request, svc: Svc, caller: Caller) -> Response:
     job = _visible_job(svc, caller, run_id)
     _status_allows_result(job)

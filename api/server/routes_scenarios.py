@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from symbiosis.api.server.auth import Principal, Role
 from symbiosis.api.server.deps import Caller, Svc
@@ -18,10 +19,23 @@ from symbiosis.api.server.schemas import (
     ScenarioRequest,
     SetQuantity,
 )
+from symbiosis.geo.distance import DEFAULT_CIRCUITY
+from symbiosis.matching.options import MatchParameters
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api", tags=["scenarios"])
+
+class GapsQuery(BaseModel):
+    """The gap analysis' query: the park, and the reach and distance fields of
+    MatchParameters (the same bounds and defaults as a run's body and the CLI's flags)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    park: str | None = Field(None, max_length=200,
+                             description="one park; default: the whole region (admin)")
+    max_km: Annotated[float | None, MatchParameters.model_fields["max_km"]] = None
+    circuity: Annotated[float, MatchParameters.model_fields["circuity"]] = DEFAULT_CIRCUITY
 
 
 def _changes(caller: Principal, body: ScenarioRequest) -> list[Any]:
@@ -70,16 +84,14 @@ def run_scenario(body: ScenarioRequest, svc: Svc, caller: Caller) -> dict[str, A
 
 @router.get("/gaps", summary="Unmatched by-products and the kinds of enterprise that would "
             "take them, with an indicative location minimising haul")
-def gaps(svc: Svc, caller: Caller,
-         park: Annotated[str | None, Query(max_length=200, description="one park; default: "
-                                           "the whole region (admin)")] = None,
-         circuity: Annotated[float, Query(ge=1, le=5)] = 1.3) -> dict[str, Any]:
+def gaps(svc: Svc, caller: Caller, query: Annotated[GapsQuery, Query()]) -> dict[str, Any]:
     from symbiosis.matching.gaps import find_gaps
-    from symbiosis.matching.model import MatchOptions, solve_match
+    from symbiosis.matching.model import solve_match
     from symbiosis.store import dataset_from_rows
 
     snap = svc.region.snapshot()
-    rows = scoped_rows(caller, snap, park)
-    dataset = snap.dataset() if park is None else dataset_from_rows(rows, source="store")
-    result = solve_match(dataset, MatchOptions(circuity=circuity, jobs=1))
-    return {"park": park, **find_gaps(dataset, result, circuity).as_dict()}
+    rows = scoped_rows(caller, snap, query.park)
+    dataset = snap.dataset() if query.park is None else dataset_from_rows(rows, source="store")
+    options = options_from(query.model_dump(exclude={"park"}))
+    result = solve_match(dataset, options)
+    return {"park": query.park, **find_gaps(dataset, result, options.circuity).as_dict()}

@@ -9,11 +9,14 @@ from typing import Annotated, Any, Literal
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
+from symbiosis.matching.options import MatchParameters
+from symbiosis.matching.summary import Headline, MatchSummary
+
 __all__ = [
     "Change", "EnterpriseCreate", "EnterprisePublic", "EnterpriseUpdate", "ErrorResponse",
     "KeyCreate", "KeyIssued", "KeyPublic", "ListingPage", "NeedCreate", "NeedPublic",
     "NeedUpdate", "OfferCreate", "OfferPublic", "OfferUpdate", "ParkCreate", "ParkPublic",
-    "ParkUpdate", "RecordId", "RunOptions", "RunStatus",
+    "ParkUpdate", "RecordId", "RunOptions", "RunResult", "RunStatus",
 ]
 
 # ids: letters (any script), digits and . _ : / - ; names: any text without control chars
@@ -320,25 +323,19 @@ class Me(BaseModel):
 # ------------------------------------------------------------------ runs
 
 
-class RunOptions(Model):
-    """Match parameters, as the CLI's flags."""
+class RunOptions(MatchParameters):
+    """Match parameters: `MatchParameters` (the same fields, bounds and defaults as the CLI's
+    flags, declared once in matching/options.py) and the park to run."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={
-        "examples": [{"park": "Xiangtan Economic Development Zone (illustrative)",
-                      "objective": "utilization"},
-                     {"objective": "weighted", "weights": "cost=1,co2=80", "max_km": 120}]})
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False,
+                              json_schema_extra={"examples": [
+                                  {"park": "Xiangtan Economic Development Zone (illustrative)",
+                                   "objective": "utilization"},
+                                  {"objective": "weighted", "weights": "cost=1,co2=80",
+                                   "max_km": 120}]})
 
     park: Text | None = Field(None, description="match one park's enterprises; default: the "
                                                 "whole region (admin only)")
-    max_km: float | None = Field(None, gt=0, le=5000, allow_inf_nan=False)
-    circuity: float = Field(1.3, ge=1, le=5, allow_inf_nan=False)
-    objective: Literal["utilization", "cost", "co2", "weighted"] = "utilization"
-    weights: Annotated[str, Field(max_length=200)] | None = Field(
-        None, description="for objective=weighted, e.g. cost=1,co2=80")
-    transport_rate: float | None = Field(None, ge=0, le=1000, allow_inf_nan=False)
-    loading_cost: float | None = Field(None, ge=0, le=10000, allow_inf_nan=False)
-    method: Literal["auto", "mcf", "lp"] = "auto"
-    time_limit_s: float | None = Field(None, gt=0, le=3600, allow_inf_nan=False)
 
 
 class RunStatus(BaseModel):
@@ -369,7 +366,21 @@ class RunStatus(BaseModel):
     error: str | None
     store_run_id: int | None
     dataset_version: int | None
-    kpis: dict[str, Any] | None
+    kpis: Headline | None
+
+
+class RunResult(BaseModel):
+    """A run's full result: its headline, summary.json (schema `symbiosis schema summary`)
+    and the rows of its output files."""
+
+    id: int
+    park: str | None
+    kpis: Headline
+    summary: MatchSummary
+    enterprises: list[dict[str, Any]]
+    exchanges: list[dict[str, Any]]
+    offers: list[dict[str, Any]]
+    needs: list[dict[str, Any]]
 
 
 class RunsPublic(Page):

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from symbiosis.jsonio import json_safe, plain_value
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -135,39 +137,19 @@ class RunRecord:
     @classmethod
     def from_result(cls, result: Any, dataset_hash: str) -> RunRecord:
         """A record of a `matching.MatchResult` (typed Any: the store sits below matching)."""
-        kpis = dict(result.summary())
+        kpis = result.summary.to_dict()  # summary.json's body (matching.summary)
         parameters = dict(kpis.pop("parameters", {}))
-        kpis.pop("materials", None)
-        kpis.pop("need_materials", None)
         ex = result.exchanges
-        rows = [{k: _plain(v) for k, v in zip(EXCHANGE_FIELDS, values, strict=True)}
+        rows = [{k: plain_value(v) for k, v in zip(EXCHANGE_FIELDS, values, strict=True)}
                 for values in ex[list(EXCHANGE_FIELDS)].itertuples(index=False, name=None)]
-        return cls(parameters=parameters, dataset_hash=dataset_hash,
-                   summary=json_safe(kpis), exchanges=rows)
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python; NaN -> None."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def json_safe(value: Any) -> Any:
-    """Nested dicts and lists with numpy scalars -> plain JSON values (NaN, inf -> None)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return _plain(value)
+        return cls(parameters=parameters, dataset_hash=dataset_hash, summary=kpis,
+                   exchanges=rows)
 
 
 def _frame_rows(frame: pd.DataFrame, index_name: str) -> list[Row]:
     flat = frame.reset_index().rename(columns={index_name: "id"})
     columns = list(flat.columns)
-    return [{c: _plain(v) for c, v in zip(columns, values, strict=True)}
+    return [{c: plain_value(v) for c, v in zip(columns, values, strict=True)}
             for values in flat.itertuples(index=False, name=None)]
 
 

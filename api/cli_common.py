@@ -1,0 +1,158 @@
+"""What every `symbiosis` command shares: the consoles, number formats, the common arguments,
+the demo's location, and the run options derived from `MatchOptions`.
+
+The command modules (`cli`, `cli_geo`, `cli_store`, `cli_serve`) import from here and never
+from each other's private names, so the CLI has no import cycles. Nothing heavy is imported
+at module level: `symbiosis --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from symbiosis.errors import OptionsError, Problem
+
+__all__ = ["AsJson", "DatasetArg", "Lang", "LangOpt", "Quiet", "Top", "demo_dataset_path",
+           "err_console", "fmt", "out_console", "pct", "print_problems", "with_match_options"]
+
+out_console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class Lang(StrEnum):
+    """Report languages."""
+
+    zh = "zh"
+    en = "en"
+
+
+DatasetArg = Annotated[Path, typer.Argument(
+    help="A folder of CSV files (enterprises.csv, offers.csv, needs.csv, optional "
+         "substitutions.csv, distances.csv) or an .xlsx workbook with the same sheets.",
+    show_default=False)]
+LangOpt = Annotated[Lang, typer.Option("--lang", help="Language of the reports.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print summary.json to stdout "
+                                                     "instead of tables.")]
+Top = Annotated[int, typer.Option("--top", min=0, help="Rows in the report's tables.")]
+
+
+def demo_dataset_path() -> Path:
+    """The bundled Hunan demo dataset, installed or in a source checkout."""
+    try:
+        path = Path(str(resources.files("symbiosis.demo").joinpath("hunan")))
+        if path.is_dir():
+            return path
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parents[1] / "data" / "hunan"
+
+
+def print_problems(problems: list[Problem], console: Console) -> None:
+    """Each problem on its own line: errors red, warnings yellow."""
+    for p in problems:
+        style = "yellow" if p.severity == "warning" else "red"
+        console.print(str(p), style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+def fmt(value: float | None, digits: int = 0) -> str:
+    """Thousands separators, `digits` decimals; '-' for a missing value."""
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def pct(value: float | None) -> str:
+    """A fraction as a percentage with one decimal; '-' for a missing value."""
+    return "-" if value is None else f"{100 * value:.1f} %"
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _cli_type(annotation: Any) -> Any:
+    """The type typer parses a MatchOptions field as (the model validates the value)."""
+    from symbiosis.matching.options import Method, Objective
+
+    text = str(annotation)
+    if annotation is bool:
+        return bool
+    if "Objective" in text:
+        return Objective
+    if "Method" in text:
+        return Method
+    if "tuple" in text:  # weights: `cost=1,co2=80`
+        return str | None
+    if "int" in text:
+        return int | None
+    return float | None
+
+
+def with_match_options(*, exclude: tuple[str, ...] = (),
+                       execution: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]],
+                                                                    Callable[..., Any]]:
+    """Add the `MatchOptions` fields to a command as flags (`max_km` -> `--max-km`, help and
+    default from the field) and call it with `options=` a validated `MatchOptions`.
+
+    The CLI and the HTTP API thus accept the same values: the bounds live in the model only.
+    `exclude` leaves model fields out (a command that fixes them); `execution` adds fields
+    of MatchOptions beyond the model's parameters (e.g. `jobs`). An out-of-bounds value is a
+    usage error (exit 2) naming its flag.
+    """
+    from symbiosis.matching.options import MatchOptions, MatchParameters
+
+    names = [n for n in MatchParameters.model_fields if n not in exclude] + list(execution)
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(command)
+        # resolve the command's own annotations (strings under `from __future__ import
+        # annotations`) in its module; `options` is replaced by the flags below
+        scope = getattr(command, "__globals__", {})
+        own = [p.replace(annotation=eval(p.annotation, scope)
+                         if isinstance(p.annotation, str) else p.annotation)
+               for p in signature.parameters.values() if p.name != "options"]
+        added = []
+        for name in names:
+            info = MatchOptions.model_fields[name]
+            kind = _cli_type(info.annotation)
+            default = info.default
+            if kind is bool:
+                option = typer.Option(_flag(name), help=info.description)
+            else:
+                option = typer.Option(_flag(name), help=info.description,
+                                      show_default=default not in (None, ()))
+                default = None if default == () else default
+            added.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                                           default=default,
+                                           annotation=Annotated[kind, option]))
+
+        def run(**kwargs: Any) -> Any:
+            values = {n: kwargs.pop(n) for n in names}
+            values = {n: v for n, v in values.items() if v is not None}
+            try:
+                options = MatchOptions(**values)
+            except OptionsError as exc:
+                field, message = exc.problems[0]
+                # a rule between fields (objective and weights) is reported at --weights
+                flag = _flag(field) if field in names else "--weights"
+                raise typer.BadParameter(message, param_hint=f"'{flag}'") from None
+            return command(options=options, **kwargs)
+
+        run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=own + added)
+        run.__name__ = command.__name__
+        run.__qualname__ = command.__qualname__
+        run.__doc__ = command.__doc__
+        run.__module__ = command.__module__
+        return run
+
+    return decorate

@@ -1,0 +1,314 @@
+"""summary.json as a typed model: `MatchSummary`, its schema and its one serializer.
+
+Every reader (CLI tables, reports, the store's run records, the HTTP API, the web page,
+scenarios) reads these fields, never string keys of a dict. `symbiosis schema summary`
+prints the JSON Schema; the OpenAPI publishes it. Bump `SCHEMA_VERSION` when a field changes
+meaning or goes away (adding an optional field keeps the version).
+
+Units: quantities per year in the material's unit (t, GJ, m3); `*_t` in tonnes, `*_cny` in
+CNY/yr, `*_km` in km; rates are fractions (0.57, not 57).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from symbiosis.matching.options import MatchParameters
+
+__all__ = ["SCHEMA_VERSION", "Carbon", "Economics", "Factor", "FamilyTotals", "Headline",
+           "MatchSummary", "MaterialTotals", "NeedMaterialTotals", "RunParameters",
+           "SolverSummary", "Target", "stored_headline", "summary_schema"]
+
+SCHEMA_VERSION: Literal[2] = 2  # 1: the untyped dict written before the schema existed
+Family = Literal["mass", "energy", "water"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Open(BaseModel):
+    """Sections whose inner structure is owned by another module (geo), kept as data."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class RunParameters(MatchParameters):
+    """The run's parameters (MatchOptions' model fields) and the distance and reach rules
+    they gave, in words."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    distance: str = Field(description="How distance_km was computed.")
+    reach: str = Field(description="Which reach applied.")
+
+
+class Target(_Model):
+    """A target rate with its source."""
+
+    value: float = Field(description="Fraction, e.g. 0.57.")
+    source: str
+
+
+class Factor(_Model):
+    """A coefficient with its unit, source and confidence mark."""
+
+    value: float
+    unit: str
+    source: str
+    confidence: str
+
+
+class FamilyTotals(_Model):
+    """One unit family (mass in t, energy in GJ, water in m3), per year."""
+
+    unit: str
+    offered: float
+    needed: float
+    matched: float = Field(description="Offered units delivered.")
+    met: float = Field(description="Need units met (matched x ratio).")
+    utilization_rate: float | None = Field(description="matched / offered.")
+    unit_km: float = Field(description="Sum of quantity x distance_km (t-km, GJ-km, m3-km).")
+    exchanges: int
+
+
+class MaterialTotals(_Model):
+    """One offered material."""
+
+    name_en: str
+    name_zh: str
+    unit: str
+    family: Family
+    offered: float
+    matched: float
+    unmatched: float
+    utilization_rate: float | None
+    exchanges: int
+    unit_km: float
+
+
+class NeedMaterialTotals(_Model):
+    """One needed material."""
+
+    unit: str
+    needed: float
+    met: float
+    met_rate: float | None
+
+
+class RateSource(_Model):
+    """One economic rate the run used and where it came from."""
+
+    material: str
+    field: str
+    value: float
+    source: str
+
+
+class Coverage(_Model):
+    """How many listings gave the costs the money figures need."""
+
+    offers_with_disposal_cost: int
+    offers_with_treatment_cost: int
+    offers: int
+    needs_with_virgin_cost: int
+    needs: int
+
+
+class PriceMethod(_Model):
+    """How delivered prices were set."""
+
+    method: str | None
+    note: str
+
+
+class TransportRate(_Model):
+    """The road rate for tonnes shown in the headline."""
+
+    value: float
+    unit: str
+    source: str
+    confidence: str
+
+
+class Economics(_Model):
+    """Money per year (CNY/yr) of the plan."""
+
+    currency: str = "CNY/yr"
+    saving_cny: float
+    avoided_disposal_cny: float
+    avoided_virgin_cny: float
+    transport_cny: float
+    treatment_cny: float
+    exchanges_losing_money: int
+    transport_rate: TransportRate | None
+    rates: list[RateSource]
+    coverage: Coverage
+    prices: PriceMethod
+
+
+class CarbonFactor(_Model):
+    """CO2e of the virgin production one unit of a need material displaces."""
+
+    need_material: str
+    displaced: str
+    value: float
+    unit: str
+    source: str
+    confidence: str
+
+
+class Carbon(_Model):
+    """CO2e per year of the plan (t CO2e/yr)."""
+
+    unit: str = "t CO2e/yr"
+    avoided_t: float
+    transport_t: float
+    net_t: float
+    factors: list[CarbonFactor]
+
+
+class SolverSummary(_Model):
+    """What the solvers did; `objective` of the final stage, its bound and relative gap."""
+
+    status: str
+    objective: float
+    objective_meaning: str
+    sense: Literal["minimise", "maximise"]
+    bound: float
+    gap: float
+    seconds: float
+    methods: list[str]
+    delivered: float
+    components: int
+    integer_scales: dict[str, dict[str, int]]
+
+
+class Headline(_Model):
+    """The headline figures: the web page's tiles, the API's run and scenario KPIs."""
+
+    utilization_rate: float | None
+    utilization_target: float
+    tonnes_offered: float
+    tonnes_matched: float
+    tonnes_unmatched: float
+    tonne_km: float
+    average_haul_km: float | None
+    co2_net_t: float | None
+    co2_avoided_t: float | None
+    co2_transport_t: float | None
+    saving_cny: float | None
+    transport_cny: float | None
+    exchanges: int
+    enterprises: int
+
+
+class MatchSummary(_Model):
+    """summary.json: the KPIs, parameters and solver facts of one match run."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    dataset: str = Field(description="Where the dataset was read from.")
+    parameters: RunParameters
+    enterprises: int
+    offers: int
+    needs: int
+    candidate_arcs: int
+    exchanges: int
+    enterprise_pairs: int
+    tonnes_offered: float = Field(description="Mass-family quantity offered, t/yr.")
+    tonnes_matched: float = Field(description="Mass-family quantity delivered, t/yr.")
+    tonnes_unmatched: float
+    utilization_rate: float | None = Field(
+        description="tonnes_matched / tonnes_offered (mass materials listed in the dataset).")
+    utilization_target: Target
+    tonne_km: float
+    average_haul_km: float | None
+    transport_co2_t: float | None
+    transport_co2_factor: Factor | None
+    families: dict[Family, FamilyTotals]
+    materials: dict[str, MaterialTotals]
+    need_materials: dict[str, NeedMaterialTotals]
+    economics: Economics | None = None
+    carbon: Carbon | None = None
+    roads: _Open | None = Field(None, description="With a road network (geo.context).")
+    parks: _Open | None = Field(None, description="With parks (geo.parks.park_kpis).")
+    zones: _Open | None = Field(None, description="With restricted zones (geo.context).")
+    warnings: list[str] = Field(default_factory=list)
+    solver: SolverSummary
+    timings_s: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("timings_s")
+    @classmethod
+    def _round_timings(cls, value: dict[str, float]) -> dict[str, float]:
+        return {k: round(float(v), 4) for k, v in value.items()}
+
+    def headline(self) -> Headline:
+        """The headline figures."""
+        return Headline(
+            utilization_rate=self.utilization_rate,
+            utilization_target=self.utilization_target.value,
+            tonnes_offered=self.tonnes_offered,
+            tonnes_matched=self.tonnes_matched,
+            tonnes_unmatched=self.tonnes_unmatched,
+            tonne_km=self.tonne_km,
+            average_haul_km=self.average_haul_km,
+            co2_net_t=self.carbon.net_t if self.carbon else None,
+            co2_avoided_t=self.carbon.avoided_t if self.carbon else None,
+            co2_transport_t=self.carbon.transport_t if self.carbon else None,
+            saving_cny=self.economics.saving_cny if self.economics else None,
+            transport_cny=self.economics.transport_cny if self.economics else None,
+            exchanges=self.exchanges,
+            enterprises=self.enterprises,
+        )
+
+    def to_json(self) -> str:
+        """summary.json's text: NaN and infinities as null, non-ASCII kept."""
+        return json.dumps(_finite(self.model_dump(mode="json")), indent=2,
+                          ensure_ascii=False) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready body (what `to_json` writes)."""
+        body: dict[str, Any] = _finite(self.model_dump(mode="json"))
+        return body
+
+
+def stored_headline(body: Mapping[str, Any]) -> Headline:
+    """The headline of a stored summary body of any schema version (runs stored before the
+    schema existed lack some sections): the one reader of untyped summary bodies."""
+    carbon = body.get("carbon") or {}
+    money = body.get("economics") or {}
+    target = body.get("utilization_target")
+    return Headline(
+        utilization_rate=body.get("utilization_rate"),
+        utilization_target=target.get("value", 0.57) if isinstance(target, Mapping)
+        else float(target if target is not None else 0.57),
+        tonnes_offered=body.get("tonnes_offered", 0.0),
+        tonnes_matched=body.get("tonnes_matched", 0.0),
+        tonnes_unmatched=body.get("tonnes_unmatched", 0.0),
+        tonne_km=body.get("tonne_km", 0.0),
+        average_haul_km=body.get("average_haul_km"),
+        co2_net_t=carbon.get("net_t"), co2_avoided_t=carbon.get("avoided_t"),
+        co2_transport_t=carbon.get("transport_t"),
+        saving_cny=money.get("saving_cny"), transport_cny=money.get("transport_cny"),
+        exchanges=body.get("exchanges", 0), enterprises=body.get("enterprises", 0))
+
+
+def _finite(value: Any) -> Any:
+    """NaN/inf are not JSON: written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def summary_schema() -> dict[str, Any]:
+    """The JSON Schema of summary.json (`symbiosis schema summary`)."""
+    return MatchSummary.model_json_schema(mode="serialization")

@@ -247,12 +247,43 @@ def solve_transport_mcf(
                         stages=(shipped, objective), scales=scales)
 
 
+# OR-Tools versions whose private MathOpt core entry point `_lp_solve` was checked against
+# (its argument list is not a public API); other versions take the public path
+CORE_SOLVE_TESTED = ((9, 12), (9, 13), (9, 14), (9, 15))
+
+
+def _ortools_version() -> tuple[int, int]:
+    import ortools
+
+    major, minor, *_ = (int(part) for part in ortools.__version__.split(".")[:2])
+    return major, minor
+
+
 def _lp_solve(model_proto: Any, time_limit_s: float | None) -> Any:
     """Solve a MathOpt ModelProto with GLOP and return the raw SolveResultProto.
 
-    Calls the same core entry point as `mathopt.solve`, skipping the per-variable Python
-    objects that `mathopt.Model` would create (seconds at 10^5-10^6 arcs).
+    On the OR-Tools versions in CORE_SOLVE_TESTED it calls the core entry point that
+    `mathopt.solve` calls, skipping the per-variable Python objects that `mathopt.Model`
+    would create (seconds at 10^5-10^6 arcs). On any other version, or if that private call's
+    signature has changed, it takes the public path (`Model.from_model_proto` then
+    `mathopt.solve`): slower to build, same result.
     """
+    from ortools.math_opt.python import parameters
+
+    params = parameters.SolveParameters()
+    if time_limit_s is not None:
+        import datetime
+
+        params.time_limit = datetime.timedelta(seconds=time_limit_s)
+    if _ortools_version() in CORE_SOLVE_TESTED:
+        try:
+            return _core_solve(model_proto, params)
+        except TypeError:  # the private signature moved: fall through to the public API
+            pass
+    return _public_solve(model_proto, params)
+
+
+def _core_solve(model_proto: Any, params: Any) -> Any:
     from ortools.math_opt.core.python import solver as core_solver
     from ortools.math_opt.python import (
         callback,
@@ -261,11 +292,6 @@ def _lp_solve(model_proto: Any, time_limit_s: float | None) -> Any:
         parameters,
     )
 
-    params = parameters.SolveParameters()
-    if time_limit_s is not None:
-        import datetime
-
-        params.time_limit = datetime.timedelta(seconds=time_limit_s)
     return core_solver.solve(
         model_proto,
         parameters.SolverType.GLOP.value,
@@ -277,6 +303,13 @@ def _lp_solve(model_proto: Any, time_limit_s: float | None) -> Any:
         None,
         None,
     )
+
+
+def _public_solve(model_proto: Any, params: Any) -> Any:
+    from ortools.math_opt.python import mathopt
+
+    model = mathopt.Model.from_model_proto(model_proto)
+    return mathopt.solve(model, mathopt.SolverType.GLOP, params=params).to_proto()
 
 
 def _dense(sparse: Any, n: int) -> FloatArray:

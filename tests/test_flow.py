@@ -173,3 +173,29 @@ def test_mcf_and_lp_agree_on_random_transport(seed: int) -> None:
     lp = solve_generalized_transport_lp(sup, dem, arc_s, arc_d, km, np.ones(n_a))
     assert mcf.stages[0] == pytest.approx(lp.stages[0], rel=1e-9)
     assert mcf.objective == pytest.approx(lp.objective, rel=1e-6)
+
+
+def test_public_mathopt_path_gives_the_core_path_result() -> None:
+    """The LP solved through MathOpt's public API (the fallback for untested OR-Tools
+    versions) gives the same optimum as the core entry point."""
+    from symbiosis.matching import flow
+
+    supply = np.array([100.0, 50.0])
+    demand = np.array([80.0, 80.0])
+    arc_s, arc_d = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
+    ratio = np.array([1.0, 0.5, 1.0, 2.0])
+    weights = np.array([3.0, 1.0, 2.0, 4.0])
+    proto = flow._transport_proto(supply, demand, arc_s, arc_d, ratio, weights, True)
+    from ortools.math_opt.python.parameters import SolveParameters
+
+    params = SolveParameters()
+    core = flow._core_solve(proto, params)
+    public = flow._public_solve(proto, params)
+    assert public.termination.reason == core.termination.reason
+    bounds = (public.termination.objective_bounds, core.termination.objective_bounds)
+    assert bounds[0].primal_bound == pytest.approx(400.0, rel=1e-9)
+    assert bounds[0].primal_bound == pytest.approx(bounds[1].primal_bound, rel=1e-9)
+    assert bounds[0].dual_bound == pytest.approx(bounds[1].dual_bound, rel=1e-9)
+    values = [list(r.solutions[0].primal_solution.variable_values.values)
+              for r in (public, core)]
+    assert values[0] == pytest.approx(values[1], abs=1e-9)

@@ -89,30 +89,28 @@ def report(result: MatchResult, written: list[Path], console: Any) -> None:
     """A few lines on what the geography changed."""
     s = result.summary
     if s.roads is not None:
-        r = s.roads.model_dump()
-        console.print(f"Roads: {r['segments']:,} segments, {r['total_km']:,.0f} km "
-                      f"({r['crs']}); exchanges by distance source: "
-                      f"{r['exchanges_by_distance_source']}")
+        r = s.roads
+        console.print(f"Roads: {r.segments:,} segments, {r.total_km:,.0f} km ({r.crs}); "
+                      f"exchanges by distance source: {r.exchanges_by_distance_source}")
     if s.parks is not None:
-        p = s.parks.model_dump()
-        share = p["within_park_share_of_mass"]
-        console.print(f"Parks: {len(p['parks'])} parks, {p['enterprises_in_parks']} enterprises "
-                      f"in parks ({p['assigned_by_polygon']} assigned by polygon); "
-                      f"{p['exchanges']['within_park']['exchanges']} exchanges within a park"
+        p = s.parks
+        share = p.within_park_share_of_mass
+        console.print(f"Parks: {len(p.parks)} parks, {p.enterprises_in_parks} enterprises "
+                      f"in parks ({p.assigned_by_polygon} assigned by polygon); "
+                      f"{p.exchanges['within_park'].exchanges} exchanges within a park"
                       + ("" if share is None else f", {100 * share:.1f} % of tonnes matched"))
     if s.zones is not None:
-        z = s.zones.model_dump()
-        for f in z["chemical_within_1km_of_shoreline"]:
+        z = s.zones
+        for f in z.chemical_within_1km_of_shoreline:
             console.print(f"Shoreline: {f['enterprise_id']} (sector {f['sector']}) is "
                           f"{f['distance_m']:,.0f} m from {f['zone']}: {f['rule']}",
                           style="yellow")
-        for kind in ("excluded_pairs", "rerouted_pairs"):
-            for e in z[kind]:
-                extra = "" if e["rerouted_km"] is None else \
-                    f" ({e['distance_km']:.1f} -> {e['rerouted_km']:.1f} km)"
-                console.print(f"Zone rule: {e['material']} {e['offer_enterprise_id']} -> "
-                              f"{e['need_enterprise_id']} {e['action']}{extra}: {e['reason']}",
-                              style="yellow")
+        for e in [*z.excluded_pairs, *z.rerouted_pairs]:
+            extra = "" if e["rerouted_km"] is None else \
+                f" ({e['distance_km']:.1f} -> {e['rerouted_km']:.1f} km)"
+            console.print(f"Zone rule: {e['material']} {e['offer_enterprise_id']} -> "
+                          f"{e['need_enterprise_id']} {e['action']}{extra}: {e['reason']}",
+                          style="yellow")
     if written:
         console.print("Geo outputs: " + ", ".join(p.name for p in written))
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from symbiosis.crs import (
     bd09_to_gcj02,
@@ -30,6 +30,7 @@ from symbiosis.crs import (
     wgs84_to_gcj02,
 )
 from symbiosis.errors import InvalidDataError, Problem, SymbiosisError
+from symbiosis.types import FloatArray
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -49,7 +50,6 @@ __all__ = [
     "wgs84_to_gcj02",
 ]
 
-FloatArray = NDArray[np.float64]
 
 
 def read_layer(path: str | Path, what: str, layer: str | None = None) -> Any:

@@ -30,14 +30,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 
 from symbiosis.dataset import Dataset
 from symbiosis.matching.candidates import Candidates
+from symbiosis.types import FloatArray
 
 __all__ = ["ArcValues", "EconomicSettings", "arc_values", "material_rates"]
 
-FloatArray = NDArray[np.float64]
 RATE_FACTOR = "road_freight_cost_cny_per_tkm"
 LOADING_FACTOR = "loading_cost_cny_per_t"
 FREIGHT_CO2_FACTOR = "road_freight_co2_kg_per_tkm"

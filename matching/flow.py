@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from symbiosis.errors import SolverError
+from symbiosis.types import FloatArray, IntArray
 
 __all__ = [
     "FlowSolution",
@@ -33,8 +34,6 @@ __all__ = [
     "solve_transport_mcf",
 ]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 INT64_MAX = 2**63 - 1
 # scaled quantity totals stay below 2**50 so every scaled value is exact in a float64 too

@@ -34,17 +34,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError
 from symbiosis.matching.candidates import Candidates
 from symbiosis.matching.flow import SolverStatus, solve_generalized_max_weight_lp
+from symbiosis.types import FloatArray, IntArray
 
 __all__ = ["Valuation", "core_potentials", "valuate"]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 # relative: a capacity used to within this share counts as full, and a flow below this share
 # of its offer is solver noise (LP tolerances), not an exchange that must be tight
 FULL_TOLERANCE = 1e-6

@@ -32,10 +32,66 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class _Open(BaseModel):
-    """Sections whose inner structure is owned by another module (geo), kept as data."""
+class SnapDistance(_Model):
+    """How far enterprises lie from the road they were snapped to, m."""
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    median: float
+    max: float
+
+
+class RoadsSummary(_Model):
+    """The road network a run used (geo.context)."""
+
+    source: str
+    crs: str | None
+    nodes: int
+    segments: int
+    total_km: float
+    snap_m: SnapDistance
+    far_from_road: dict[str, float] = Field(description="enterprise id -> snap distance, m")
+    not_on_main_component: list[str]
+    exchanges_by_distance_source: dict[str, int]
+    rule: str
+
+
+class ExchangeSplit(_Model):
+    """Exchanges of one kind (within a park, across parks, outside parks)."""
+
+    exchanges: int
+    quantity: dict[str, float] = Field(description="unit (t, GJ, m3) -> quantity per year")
+    t_km: float
+
+
+class ParkTotals(_Model):
+    """One park: its offers in t and what the plan delivers from them."""
+
+    enterprises: int
+    offered_t: float
+    matched_t: float
+    utilization_rate: float | None
+    exchanges_from_park: int
+    exchanges_within_park: int
+    within_park_quantity: dict[str, float]
+
+
+class ParksSummary(_Model):
+    """Per park, and the split of exchanges within, across and outside parks (geo.parks)."""
+
+    enterprises_in_parks: int
+    parks: dict[str, ParkTotals]
+    exchanges: dict[Literal["within_park", "across_parks", "outside_parks"], ExchangeSplit]
+    within_park_share_of_mass: float | None
+    assigned_by_polygon: int = 0
+
+
+class ZonesSummary(_Model):
+    """Restricted zones and what they changed (geo.zones); rows as geo writes them."""
+
+    source: str
+    zones: list[dict[str, Any]]
+    chemical_within_1km_of_shoreline: list[dict[str, Any]]
+    excluded_pairs: list[dict[str, Any]]
+    rerouted_pairs: list[dict[str, Any]]
 
 
 class RunParameters(MatchParameters):
@@ -235,9 +291,9 @@ class MatchSummary(_Model):
     need_materials: dict[str, NeedMaterialTotals]
     economics: Economics | None = None
     carbon: Carbon | None = None
-    roads: _Open | None = Field(None, description="With a road network (geo.context).")
-    parks: _Open | None = Field(None, description="With parks (geo.parks.park_kpis).")
-    zones: _Open | None = Field(None, description="With restricted zones (geo.context).")
+    roads: RoadsSummary | None = Field(None, description="With a road network.")
+    parks: ParksSummary | None = Field(None, description="With parks.")
+    zones: ZonesSummary | None = Field(None, description="With restricted zones.")
     warnings: list[str] = Field(default_factory=list)
     solver: SolverSummary
     timings_s: dict[str, float] = Field(default_factory=dict)

@@ -31,6 +31,8 @@ from typing import Final
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from symbiosis.types import FloatArray
+
 __all__ = [
     "BD09",
     "CRS_NAMES",
@@ -47,7 +49,6 @@ __all__ = [
     "wgs84_to_gcj02",
 ]
 
-FloatArray = NDArray[np.float64]
 
 WGS84: Final = "wgs84"
 GCJ02: Final = "gcj02"

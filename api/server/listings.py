@@ -9,13 +9,13 @@ from typing import Any
 from symbiosis.api.server.region import Snapshot, blank
 from symbiosis.store import DatasetRows
 from symbiosis.taxonomy import Taxonomy
+from symbiosis.types import Row
 
 __all__ = [
     "enterprise_public", "listing_public", "new_listing_id", "put_listing", "remove_enterprise",
     "remove_enterprises",
 ]
 
-Row = dict[str, Any]
 # API field -> stored column prefix, per listing table
 PREFIXES = {"offers": {"quality": "q."}, "needs": {"min": "min.", "max": "max."}}
 MONEY = {"offers": ("disposal_cost", "treatment_cost"), "needs": ("virgin_cost",)}

@@ -23,13 +23,13 @@ from symbiosis.store import (
     dataset_from_rows,
     rows_from_dataset,
 )
+from symbiosis.types import Row
 
 if TYPE_CHECKING:
     from symbiosis.dataset import Dataset
 
 __all__ = ["EMPTY_ROWS", "Region", "Snapshot", "blank"]
 
-Row = dict[str, Any]
 EMPTY_ROWS = DatasetRows(
     enterprises=[], offers=[], needs=[], distances=[], substitutions=None,
     offer_columns=("id", "enterprise_id", "material", "quantity", "unit", "disposal_cost",

@@ -334,15 +334,15 @@ _AXIS_COLUMN = {"utilization": "utilization_rate", "cost": "saving_cny", "co2": 
 def _write_frontier(result: Frontier, out_dir: Path, lang: Lang) -> None:
     """frontier.csv, each point's outputs under points/NN/, and the two plots."""
     from symbiosis.api.report import write_frontier_plots, write_report
+    from symbiosis.jsonio import atomic_write_text
     from symbiosis.matching.result import write_outputs
+    from symbiosis.tabular import frame_csv_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     for k, plan in enumerate(result.plans, start=1):
         write_outputs(plan, out_dir / "points" / f"{k:02d}")
         write_report(out_dir / "points" / f"{k:02d}", lang=lang.value, formats=("html",))
-    tmp = out_dir / ".frontier.csv.tmp"
-    result.table.to_csv(tmp, index=False, float_format="%.10g")
-    tmp.replace(out_dir / "frontier.csv")
+    atomic_write_text(out_dir / "frontier.csv", frame_csv_text(result.table))
     x, y = (_AXIS_COLUMN[a] for a in result.between)
     # the interactive plot links each point to its readable report; the CSV to its plan
     plotted = result.table.assign(plan=[p.replace("exchanges.csv", "report.html")

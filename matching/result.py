@@ -22,6 +22,7 @@ from symbiosis.matching.candidates import Candidates
 from symbiosis.matching.explain import explain_exchanges, explain_unmatched
 from symbiosis.matching.flow import SolverStatus, relative_gap
 from symbiosis.matching.summary import Headline, MatchSummary, RunParameters, SolverSummary
+from symbiosis.tabular import frame_csv_text
 
 if TYPE_CHECKING:
     from symbiosis.matching.economics import ArcValues
@@ -451,6 +452,9 @@ def write_outputs(result: MatchResult, out_dir: str | Path,
     """Write exchanges.csv, offers.csv (matched/unmatched per offer), needs.csv (fill and
     marginal value per need), enterprises.csv (gains) and summary.json.
 
+    The CSVs come from the one CSV writer (`symbiosis.tabular`): exact numbers, UTF-8 with a
+    byte-order mark (Excel on Chinese Windows), formula-like text neutralised.
+
     Each file is written to a temporary name and renamed into place, so a reader never sees a
     half-written file. With `started_at` (a perf_counter value), summary.json's timings gain
     `write` and `total`.
@@ -466,12 +470,12 @@ def write_outputs(result: MatchResult, out_dir: str | Path,
     def put(name: str, text: str) -> None:
         written.append(atomic_write_text(out / name, text))
 
-    put("exchanges.csv", result.exchanges.to_csv(index=False, float_format="%.10g"))
-    put("offers.csv", result.offers.to_csv(index=False, float_format="%.10g"))
+    put("exchanges.csv", frame_csv_text(result.exchanges))
+    put("offers.csv", frame_csv_text(result.offers))
     if len(result.needs.columns):
-        put("needs.csv", result.needs.to_csv(index=False, float_format="%.10g"))
+        put("needs.csv", frame_csv_text(result.needs))
     if len(result.enterprises.columns):
-        put("enterprises.csv", result.enterprises.to_csv(index=False, float_format="%.10g"))
+        put("enterprises.csv", frame_csv_text(result.enterprises))
     summary = result.summary
     if started_at is not None:
         now = time.perf_counter()

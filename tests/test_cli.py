@@ -184,7 +184,7 @@ def _haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 
 def _exchanges(out: Path) -> list[dict[str, str]]:
-    with (out / "exchanges.csv").open(newline="", encoding="utf-8") as f:
+    with (out / "exchanges.csv").open(newline="", encoding="utf-8-sig") as f:
         return list(csv.DictReader(f))
 
 
@@ -224,7 +224,7 @@ def test_max_km_zero_gives_no_exchanges(dataset_tables: DatasetTables, run_cli: 
     assert summary["tonnes_matched"] == 0
     assert summary["utilization_rate"] == 0
     assert summary["tonne_km"] == 0
-    assert (out / "exchanges.csv").read_text(encoding="utf-8").startswith(EXCHANGES_HEADER)
+    assert (out / "exchanges.csv").read_text(encoding="utf-8-sig").startswith(EXCHANGES_HEADER)
     assert _exchanges(out) == []
 
 
@@ -272,7 +272,7 @@ def test_demo_writes_the_contract_outputs(demo_out: Path) -> None:
     assert sorted(p.name for p in demo_out.iterdir()) == [
         "enterprises.csv", "exchanges.csv", "needs.csv", "offers.csv", "report.html",
         "report.xlsx", "summary.json"]
-    text = (demo_out / "exchanges.csv").read_text(encoding="utf-8")
+    text = (demo_out / "exchanges.csv").read_text(encoding="utf-8-sig")
     assert text.startswith(EXCHANGES_HEADER + ",") or text.startswith(EXCHANGES_HEADER + "\n")
     summary = _summary(demo_out)
     assert {"tonnes_offered", "tonnes_matched", "utilization_rate", "tonne_km",
@@ -334,7 +334,7 @@ def test_match_cost_objective_writes_prices_and_money(demo_path: Path, run_cli: 
     rates = {(x["material"], x["field"]): x for x in econ["rates"]}
     assert rates[("fly_ash", "cny_per_unit_km")]["value"] == 0.3
     assert rates[("fly_ash", "loading_cny_per_unit")]["source"] == "command-line option"
-    with (out / "needs.csv").open(encoding="utf-8") as fh:
+    with (out / "needs.csv").open(encoding="utf-8-sig") as fh:
         needs = list(csv.DictReader(fh))
     assert {"marginal_value", "marginal_unit"} <= set(needs[0])
 
@@ -363,7 +363,7 @@ def test_frontier_command_writes_table_plans_and_plots(demo_path: Path, run_cli:
     proc = run_cli("frontier", demo_path, "--between", "utilization,co2", "--points", "4",
                    "--out", out)
     assert proc.returncode == 0, proc.stderr
-    with (out / "frontier.csv").open(encoding="utf-8") as fh:
+    with (out / "frontier.csv").open(encoding="utf-8-sig") as fh:
         table = list(csv.DictReader(fh))
     assert [int(r["point"]) for r in table] == [1, 2, 3, 4]
     tonnes = [float(r["tonnes_matched"]) for r in table]

@@ -3,9 +3,7 @@ GeoJSON, and the difference between two runs."""
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import json
 from typing import Annotated, Any
 
@@ -138,14 +136,11 @@ def get_result(run_id: RecordId, request: Request, svc: Svc, caller: Caller) -> 
 def get_exchanges_csv(run_id: RecordId, svc: Svc, caller: Caller) -> Response:
     result = _result(svc, _visible_job(svc, caller, run_id))
     rows = result["exchanges"]
-    buffer = io.StringIO()
     from symbiosis.matching.result import EXCHANGE_COLUMNS
+    from symbiosis.tabular import csv_text
 
     columns = list(rows[0]) if rows else list(EXCHANGE_COLUMNS)
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers={
+    return Response(csv_text(columns, rows), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="run-{run_id}-exchanges.csv"'})
 
 

@@ -254,7 +254,7 @@ def test_money_carbon_gains_and_marginal_values_appear_with_exact_figures(
     write_report(out_dir, "en")
     page = (out_dir / "report.html").read_text(encoding="utf-8")
     for title in ("Money", "Carbon", "Enterprise gains", "Where expanding a receiver pays most",
-                  "Net saving", "Saving (CNY/yr)", "Explanation"):
+                  "Net saving", "Net saving (CNY/yr)", "Explanation"):
         assert title in page, title
     for figure in ("123,456,789", "80,000,000", "90,000,000", "45,000,001", "1,543,210",
                    "2,345,678.3", "2,316,415.4", "29,262.8", "17.25", "30"):
@@ -282,7 +282,7 @@ def test_money_carbon_gains_and_marginal_values_appear_with_exact_figures(
     assert rows[0][4] == enterprises["gain_cny"].max()  # largest gain first
     assert [r[5] for r in _sheet_rows(path, "Needs")] == [17.25, 3.5, 0.0]
     header = [c.value for c in book["Exchanges"][1]]
-    saving = [r[header.index("Saving (CNY/yr)")] for r in _sheet_rows(path, "Exchanges")]
+    saving = [r[header.index("Net saving (CNY/yr)")] for r in _sheet_rows(path, "Exchanges")]
     assert sum(saving) == pytest.approx(pd.read_csv(out_dir / "exchanges.csv")
                                         ["saving_cny"].sum())
 
@@ -318,8 +318,8 @@ def test_data_values_cannot_inject_markup_or_formulas(out_dir: Path) -> None:
     offers["enterprise_id"] = "=HYPERLINK(\"http://example.com\",\"x\")"
     page = build_report_html(summary, exchanges, offers, None, None, "en")
     assert "<script" not in page and "<img" not in page
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
-    assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
 
     path = build_report_xlsx(summary, exchanges, offers, None, None, "en",
                              out_dir / "evil.xlsx")

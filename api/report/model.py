@@ -47,6 +47,7 @@ __all__ = [
     "read_outputs",
     "read_run",
     "read_summary",
+    "reason_text",
     "unit_label",
 ]
 

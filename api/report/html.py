@@ -23,7 +23,7 @@ from symbiosis.api.report.model import (
 )
 from symbiosis.i18n import t
 
-__all__ = ["build_report_html", "environment", "html_lang", "render_report_html"]
+__all__ = ["build_report_html", "environment", "html_lang", "render_report_html", "translator"]
 
 TEMPLATES = Path(__file__).with_name("templates")
 

@@ -56,82 +56,106 @@ app = typer.Typer(
 )
 
 
-def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
-    """Human-readable report: headline KPIs, per material, largest exchanges, unmatched."""
+def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en") -> None:
+    """Human-readable report: headline KPIs, per material, largest exchanges, unmatched; its
+    words from the message catalogue in `lang` (the report's labels where they are shared)."""
+    from symbiosis.api.report.model import reason_text
+    from symbiosis.i18n import catalogue
+    from symbiosis.i18n import t as msg
+
+    def w(key: str, **params: object) -> str:
+        return msg(key, lang, **params)
+
     k = result.summary
     s = result.solver
-    head = Table(title="Match summary", show_header=False, title_justify="left")
+    head = Table(title=w("cli.match_summary"), show_header=False, title_justify="left")
     head.add_column(style="bold")
     head.add_column(justify="right")
-    head.add_row("Dataset", Path(k.dataset).name)
-    head.add_row("Enterprises / offers / needs",
+    head.add_row(w("report.dataset"), Path(k.dataset).name)
+    head.add_row(w("cli.counts"),
                  f"{k.enterprises:,} / {k.offers:,} / {k.needs:,}")
-    head.add_row("Candidate arcs", f"{k.candidate_arcs:,}")
-    head.add_row("Exchanges", f"{k.exchanges:,} between {k.enterprise_pairs:,} pairs")
-    head.add_row("Solid by-product offered", f"{fmt(k.tonnes_offered)} t/yr")
-    head.add_row("Solid by-product matched", f"{fmt(k.tonnes_matched)} t/yr")
+    head.add_row(w("cli.candidate_arcs"), f"{k.candidate_arcs:,}")
+    head.add_row(w("kpi.exchanges"), w("cli.exchanges_between", n=f"{k.exchanges:,}",
+                                       pairs=f"{k.enterprise_pairs:,}"))
+    head.add_row(w("kpi.tonnes_offered"), f"{fmt(k.tonnes_offered)} {w('unit.t/yr')}")
+    head.add_row(w("kpi.tonnes_matched"), f"{fmt(k.tonnes_matched)} {w('unit.t/yr')}")
     rate = k.utilization_rate
     target = k.utilization_target.value
-    flag = "" if rate is None else (" (meets 57 % target)" if rate >= target
-                                    else " (below 57 % target)")
-    head.add_row("Utilization rate (mass)", pct(rate) + flag)
-    head.add_row("Transport", f"{fmt(k.tonne_km)} t·km, average haul "
-                              f"{fmt(k.average_haul_km, 1)} km")
+    flag = "" if rate is None else " " + w(
+        "cli.versus_target", verdict=w("kpi.target_met" if rate >= target
+                                       else "kpi.target_missed"), target=pct(target))
+    head.add_row(w("kpi.utilization_rate"), pct(rate) + flag)
+    head.add_row(w("kpi.tonne_km"), f"{fmt(k.tonne_km)} {w('unit.t·km/yr')}, "
+                                    + w("report.average_haul",
+                                        km=fmt(k.average_haul_km, 1)))
     if k.transport_co2_t is not None and k.transport_co2_factor is not None:
-        head.add_row("Transport CO2", f"{fmt(k.transport_co2_t, 1)} t CO2e/yr "
-                                      f"({k.transport_co2_factor.value} kg/t·km)")
+        head.add_row(w("kpi.transport_co2_t"),
+                     f"{fmt(k.transport_co2_t, 1)} {w('unit.t CO2e/yr')} "
+                     f"({k.transport_co2_factor.value} kg/t·km)")
     econ, carbon = k.economics, k.carbon
+    cny = w("unit.CNY/yr")
     if econ is not None:
         cov = econ.coverage
         known = cov.offers_with_disposal_cost + cov.needs_with_virgin_cost
-        note = "" if known else " (the dataset gives no costs)"
-        head.add_row("Saving", f"{fmt(econ.saving_cny)} CNY/yr{note}")
-        head.add_row("  avoided disposal + virgin",
+        note = "" if known else " " + w("cli.no_costs")
+        head.add_row(w("kpi.saving_cny"), f"{fmt(econ.saving_cny)} {cny}{note}")
+        head.add_row("  " + w("cli.avoided_parts"),
                      f"{fmt(econ.avoided_disposal_cny)} + "
-                     f"{fmt(econ.avoided_virgin_cny)} CNY/yr")
-        head.add_row("  transport + treatment", f"{fmt(econ.transport_cny)} + "
-                                                f"{fmt(econ.treatment_cny)} CNY/yr")
+                     f"{fmt(econ.avoided_virgin_cny)} {cny}")
+        head.add_row("  " + w("cli.cost_parts"), f"{fmt(econ.transport_cny)} + "
+                                                 f"{fmt(econ.treatment_cny)} {cny}")
     if carbon is not None:
-        head.add_row("CO2 avoided, net of haulage", f"{fmt(carbon.net_t)} t CO2e/yr")
+        head.add_row(w("kpi.co2_net_t"), f"{fmt(carbon.net_t)} {w('unit.t CO2e/yr')}")
     for fam in ("energy", "water"):
         f = k.families.get(fam)
         if f:
-            head.add_row(f"{fam.capitalize()} matched",
-                         f"{fmt(f.matched)} of {fmt(f.offered)} {f.unit} "
-                         f"({pct(f.utilization_rate)})")
+            head.add_row(w("cli.family_matched", family=w(f"family.{fam}")),
+                         w("cli.of_offered", matched=fmt(f.matched),
+                           offered=fmt(f.offered), unit=w(f"unit.{f.unit}"),
+                           rate=pct(f.utilization_rate)))
     gap = "0" if s.gap < 1e-12 else f"{s.gap:.1e}"
-    head.add_row("Objective", str(k.parameters.objective))
-    head.add_row("Solver", f"{s.status} ({', '.join(s.methods) or 'none'}), "
-                           f"{s.seconds:.2f} s, gap {gap}")
+    objective = str(k.parameters.objective)
+    head.add_row(w("report.objective"), w(f"obj.{objective}") if f"obj.{objective}" in
+                 catalogue() else objective)
+    head.add_row(w("report.solver"), w("cli.solver_value", status=s.status,
+                                       methods=", ".join(s.methods) or w("cli.none"),
+                                       seconds=f"{s.seconds:.2f}", gap=gap))
     out_console.print(head)
     if k.offers == 0 or k.needs == 0:
-        side = "offers" if k.offers == 0 else "needs"
-        out_console.print(f"The dataset lists no {side}, so there is nothing to match.",
+        out_console.print(w("cli.no_offers" if k.offers == 0 else "cli.no_needs"),
                           style="yellow")
         return
 
-    mats = Table(title="By-products (per year)", title_justify="left")
-    for col, just in (("material (unit)", "left"), ("名称", "left"), ("offered", "right"),
-                      ("matched", "right"), ("rate", "right"), ("exch.", "right")):
+    mats = Table(title=w("cli.per_year", title=w("report.materials")), title_justify="left")
+    for col, just in ((f"{w('report.col_material')} ({w('report.unit')})", "left"),
+                      (w("report.col_name"), "left"), (w("report.col_offered"), "right"),
+                      (w("report.col_matched"), "right"), (w("report.col_rate"), "right"),
+                      (w("report.col_exchanges"), "right")):
         mats.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    name_key = "name_zh" if lang == "zh" else "name_en"
     for slug, m in sorted(k.materials.items(), key=lambda kv: -kv[1].offered):
-        mats.add_row(f"{slug} ({m.unit})", m.name_zh, fmt(m.offered),
+        mats.add_row(f"{slug} ({w('unit.' + m.unit)})", getattr(m, name_key), fmt(m.offered),
                      fmt(m.matched), pct(m.utilization_rate), str(m.exchanges))
     out_console.print(mats)
 
     ex = result.exchanges.sort_values("quantity", ascending=False).head(top)
     if len(ex):
-        t = Table(title=f"Largest exchanges (top {len(ex)} of {len(result.exchanges)})",
-                  title_justify="left")
+        t = Table(title=w("cli.top_of", title=w("report.largest_exchanges"), shown=len(ex),
+                          total=len(result.exchanges)), title_justify="left")
         money = "saving_cny" in ex
-        cols = ["from", "to", "material", "quantity", "km"] + (["CNY/yr"] if money else [])
-        for col in cols:
-            t.add_column(col, justify="left" if col in ("from", "to", "material") else "right")
+        cols = [(w("report.col_supplier"), "left"), (w("report.col_receiver"), "left"),
+                (w("report.col_offer_material"), "left"), (w("report.col_quantity"), "right"),
+                (w("report.col_distance_km"), "right")]
+        if money:
+            cols.append((w("report.col_saving_cny"), "right"))
+        for col, just in cols:
+            t.add_column(col, justify=just)  # type: ignore[arg-type]
         for row in ex.itertuples():
             mat = row.offer_material if row.offer_material == row.need_material \
                 else f"{row.offer_material}→{row.need_material}"
             cells = [str(row.offer_enterprise_id), str(row.need_enterprise_id), mat,
-                     f"{fmt(row.quantity)} {row.unit}", fmt(row.distance_km, 1)]
+                     f"{fmt(row.quantity)} {w('unit.' + str(row.unit))}",
+                     fmt(row.distance_km, 1)]
             if money:
                 cells.append(fmt(row.saving_cny))
             t.add_row(*cells)
@@ -140,21 +164,23 @@ def _report(result: MatchResult, out_dir: Path | None, top: int) -> None:
     unmatched = result.offers[result.offers["unmatched"] > 0]
     unmatched = unmatched.sort_values("unmatched", ascending=False).head(top)
     if len(unmatched):
-        t = Table(title="Largest unmatched offers", title_justify="left")
-        for col in ("enterprise", "material", "unmatched", "why"):
-            t.add_column(col, justify="right" if col == "unmatched" else "left")
-        short = {"no compatible need within reach": "no taker in reach",
-                 "compatible needs within reach are already full": "takers in reach full"}
+        t = Table(title=w("cli.largest_unmatched"), title_justify="left")
+        for col, just in ((w("report.col_enterprise"), "left"),
+                          (w("report.col_material"), "left"),
+                          (w("report.col_unmatched"), "right"), (w("report.col_reason"), "left")):
+            t.add_column(col, justify=just)  # type: ignore[arg-type]
         for row in unmatched.itertuples():
             t.add_row(str(row.enterprise_id), str(row.material), fmt(row.unmatched),
-                      short.get(str(row.reason), str(row.reason)))
+                      reason_text(row.reason, lang))
         out_console.print(t)
     if econ is not None and econ.prices.method:
-        out_console.print(f"Prices ({econ.prices.method}): {econ.prices.note}.", style="dim")
+        out_console.print(w("cli.prices", method=econ.prices.method, note=econ.prices.note),
+                          style="dim")
     if out_dir is not None:
         names = ", ".join(sorted(p.name for p in out_dir.iterdir() if p.is_file()
                                  and not p.name.startswith(".")))
-        out_console.print(f"Outputs written to [bold]{out_dir}[/bold]: {names}")
+        out_console.print(w("cli.outputs_written", folder=f"[bold]{out_dir}[/bold]",
+                            names=names))
 
 
 def _write_reports(out: Path, formats: str | None, lang: Lang) -> list[Path]:
@@ -212,7 +238,7 @@ def run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
     if as_json:
         sys.stdout.write((out / "summary.json").read_text(encoding="utf-8"))
     elif not quiet:
-        _report(result, out, top)
+        _report(result, out, top, lang.value)
         if ctx is not None:
             cli_geo.report(result, written, out_console)
 

@@ -319,7 +319,7 @@ def test_match_cost_objective_writes_prices_and_money(demo_path: Path, run_cli: 
     proc = run_cli("match", demo_path, "--out", out, "--objective", "cost",
                    "--transport-rate", "0.3", "--loading-cost", "4")
     assert proc.returncode == 0, proc.stderr
-    assert "Saving" in proc.stdout and "core_midpoint" in proc.stdout
+    assert "Net saving" in proc.stdout and "core_midpoint" in proc.stdout
     summary = _summary(out)
     econ = summary["economics"]
     assert econ["prices"]["method"] == "core_midpoint"

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import struct
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ from symbiosis.api.report import (
     write_frontier_plots,
     write_report,
 )
+from symbiosis.api.report.model import reason_text
 from symbiosis.dataset import load_dataset
 from symbiosis.errors import InvalidDataError
+from symbiosis.i18n import catalogue
 from symbiosis.matching.model import solve_match
 from symbiosis.matching.result import EXCHANGE_COLUMNS, write_outputs
 
@@ -254,7 +257,7 @@ def test_money_carbon_gains_and_marginal_values_appear_with_exact_figures(
     write_report(out_dir, "en")
     page = (out_dir / "report.html").read_text(encoding="utf-8")
     for title in ("Money", "Carbon", "Enterprise gains", "Where expanding a receiver pays most",
-                  "Net saving", "Saving (CNY/yr)", "Explanation"):
+                  "Net saving", "Net saving (CNY/yr)", "Explanation"):
         assert title in page, title
     for figure in ("123,456,789", "80,000,000", "90,000,000", "45,000,001", "1,543,210",
                    "2,345,678.3", "2,316,415.4", "29,262.8", "17.25", "30"):
@@ -282,7 +285,7 @@ def test_money_carbon_gains_and_marginal_values_appear_with_exact_figures(
     assert rows[0][4] == enterprises["gain_cny"].max()  # largest gain first
     assert [r[5] for r in _sheet_rows(path, "Needs")] == [17.25, 3.5, 0.0]
     header = [c.value for c in book["Exchanges"][1]]
-    saving = [r[header.index("Saving (CNY/yr)")] for r in _sheet_rows(path, "Exchanges")]
+    saving = [r[header.index("Net saving (CNY/yr)")] for r in _sheet_rows(path, "Exchanges")]
     assert sum(saving) == pytest.approx(pd.read_csv(out_dir / "exchanges.csv")
                                         ["saving_cny"].sum())
 
@@ -318,8 +321,8 @@ def test_data_values_cannot_inject_markup_or_formulas(out_dir: Path) -> None:
     offers["enterprise_id"] = "=HYPERLINK(\"http://example.com\",\"x\")"
     page = build_report_html(summary, exchanges, offers, None, None, "en")
     assert "<script" not in page and "<img" not in page
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
-    assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
 
     path = build_report_xlsx(summary, exchanges, offers, None, None, "en",
                              out_dir / "evil.xlsx")
@@ -404,3 +407,94 @@ def test_frontier_rejects_unknown_axes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no column co2_net_t"):
         write_frontier_plots(_frontier().drop(columns="co2_net_t"), tmp_path,
                              "utilization_rate", "co2_net_t")
+
+
+class _Text(HTMLParser):
+    """The text a browser shows of a page (script and style bodies left out), and its tags."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.chunks: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self._skip += tag in ("script", "style")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._skip -= tag in ("script", "style")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.chunks.append(data)
+
+
+def _page_text(page: str) -> _Text:
+    parser = _Text()
+    parser.feed(page)
+    parser.close()
+    return parser
+
+
+def test_an_enterprise_named_script_shows_as_text(out_dir: Path) -> None:
+    """Autoescape: names from the data are text on the page, never markup."""
+    _with_money_and_carbon(out_dir)
+    gains = pd.read_csv(out_dir / "enterprises.csv")
+    evil = "<script>alert(1)</script>"
+    gains.loc[0, "name"] = evil
+    gains.loc[1, "name"] = '<b onmouseover="x()">bold</b> & co'
+    gains.to_csv(out_dir / "enterprises.csv", index=False)
+    write_report(out_dir, "en", ("html",))
+    page = (out_dir / "report.html").read_text(encoding="utf-8")
+    parsed = _page_text(page)
+    assert "script" not in parsed.tags and "b" in parsed.tags  # <b> only from the template
+    assert parsed.tags.count("b") == page.count("<b>")
+    text = "".join(parsed.chunks)
+    assert evil in text and '<b onmouseover="x()">bold</b> & co' in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def _english_phrases() -> set[str]:
+    """English texts of the report's catalogue domains that a Chinese page must not show:
+    the literal parts of each message (placeholders cut out) with two words or more."""
+    phrases: set[str] = set()
+    for key, texts in catalogue().items():
+        if not key.startswith(("report.", "kpi.", "axis.", "obj.", "family.", "reason.")):
+            continue
+        if texts["en"] == texts["zh"]:
+            continue
+        for part in re.split(r"\{[^}]*\}", texts["en"]):
+            part = part.strip(" .,:;()")
+            if len(re.findall(r"[A-Za-z]{2,}", part)) >= 2:
+                phrases.add(part)
+    return phrases
+
+
+def test_a_chinese_report_shows_no_english_label(out_dir: Path) -> None:
+    _with_money_and_carbon(out_dir)
+    write_report(out_dir, "zh")
+    page = (out_dir / "report.html").read_text(encoding="utf-8")
+    text = " ".join(_page_text(page).chunks)
+    book = openpyxl.load_workbook(out_dir / "report.xlsx")
+    headers = " ".join([*book.sheetnames, *(str(c.value) for s in book.worksheets
+                                            for c in s[1])])
+    phrases = _english_phrases()
+    assert "Net saving" in phrases and "Largest exchanges" in phrases  # the check can fail
+    assert [p for p in phrases if p in text] == []
+    assert [p for p in phrases if p in headers] == []
+    # the same figures in English do show the English words
+    write_report(out_dir, "en", ("html",))
+    english = " ".join(_page_text((out_dir / "report.html").read_text(encoding="utf-8")).chunks)
+    assert "Net saving" in english and "Largest exchanges" in english
+
+
+@pytest.mark.parametrize(("reason", "zh"), [
+    ("no_compatible_need", "无可用需求"),
+    ("beyond_reach;takers_full", "超出运输半径; 半径内需求已满"),
+    ("no compatible need within reach", "运输半径内没有兼容的需求"),
+    ("something else", "something else"),
+])
+def test_reasons_in_chinese(reason: str, zh: str) -> None:
+    """Reason codes (matching.reasons), several at once, and older folders' sentences."""
+    assert reason_text(reason, "zh") == zh

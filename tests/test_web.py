@@ -164,7 +164,7 @@ def test_web_page_in_chromium(live_api: LiveServer, browser: Any) -> None:
         page.get_by_role("button", name="Compare").click()
         expect(status).to_have_text("Scenario compared.")
         heads = page.locator("#compare-table thead th")
-        expect(heads).to_have_text(["Figure", "Baseline", "Scenario", "Change"])
+        expect(heads).to_have_text(["Indicator", "Baseline", "Scenario", "Change"])
         expect(page.locator("#compare-table tbody tr")).to_have_count(6)
         expect(page.locator("#compare-changes li")).to_have_count(2)
         expect(page.locator("#compare-changes")).to_contain_text("PLAN-CEM1")

@@ -36,6 +36,7 @@ from symbiosis.api.server.schemas import ErrorResponse
 from symbiosis.api.server.settings import Settings
 from symbiosis.api.server.state import StateStore
 from symbiosis.errors import SymbiosisError
+from symbiosis.i18n import Lang, catalogue
 from symbiosis.store import open_store
 from symbiosis.taxonomy import load_taxonomy
 
@@ -147,6 +148,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(WEB / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/api/i18n", include_in_schema=False)
+    def messages(lang: Lang | None = None) -> JSONResponse:
+        """The message catalogue the reports use, for the web page: {key: {en, zh}}, or
+        {key: text} with `lang`. No key needed (the page shows its labels before a key is
+        entered; the catalogue holds only the software's own words, no data); kept out of
+        the OpenAPI like the page's other static assets."""
+        words = catalogue()
+        body = words if lang is None else {k: v.get(lang) or v.get("en", k)
+                                           for k, v in words.items()}
+        return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     def plotly_js() -> FileResponse:

@@ -8,158 +8,11 @@
 
 (() => {
   // ---------------------------------------------------------------- words
-  const I18N = {
-    en: {
-      title: "Industrial symbiosis matching",
-      api_key: "API key", use_key: "Use key", enter_key: "Enter an API key to start.",
-      role: "Role", scope: "scope",
-      role_admin: "administrator", role_park_manager: "park manager",
-      role_enterprise: "enterprise", role_recycler: "recycler",
-      not_for_role: "This page shows park results; it needs an administrator or park manager key.",
-      run_heading: "Park and match run", park: "Park", whole_region: "Whole region",
-      objective: "Objective", obj_utilization: "utilization (default)", obj_cost: "cost",
-      obj_co2: "CO2", max_km: "Max distance (km)", max_km_hint: "material default",
-      run_match: "Run match", kpis_heading: "Headline figures",
-      kpi_utilization: "Utilization rate (bulk solid waste)", kpi_tonne_km: "Transport",
-      kpi_co2: "Net CO2 avoided", kpi_saving: "Saving", unit_tonne_km: "t·km/yr",
-      unit_co2: "t CO2e/yr", unit_cny: "CNY/yr",
-      target: "target", meets_target: "meets the target", below_target: "below the target",
-      map_heading: "Map of exchanges", no_run: "No match run yet for this selection.",
-      sankey_heading: "Material flows between sectors", sankey_family: "Unit",
-      family_mass: "solids (t/yr)", family_energy: "heat (GJ/yr)", family_water: "water (m3/yr)",
-      no_flows: "No exchanges in this unit.",
-      longitude: "longitude (WGS 84)", latitude: "latitude (WGS 84)",
-      legend_title: "Exchanged material", enterprises: "Enterprises",
-      role_supplier: "supplier", role_user: "receiver", role_both: "supplier and receiver",
-      role_unmatched: "no exchange", gap_location: "Indicative location for an absorber",
-      park_label: "park", sector_label: "sector", per_year: "/yr",
-      scenario_heading: "What-if scenario", add_enterprise: "Add a planned enterprise",
-      ent_id: "ID", ent_name: "Name", ent_sector: "Sector (GB/T 4754)", lon: "Longitude",
-      lat: "Latitude", add_listing: "Add a need or offer", add_to_scenario: "Add to scenario",
-      remove_enterprise: "Remove an enterprise", enterprise: "Enterprise",
-      change_quantity: "Change a listing quantity", listing: "Listing",
-      new_quantity: "New quantity", pending_changes: "Changes in this scenario",
-      no_changes: "No changes yet.", compare: "Compare", clear: "Clear",
-      listing_kind: "Kind", offer: "offer", need: "need", material: "Material",
-      quantity: "Quantity", remove: "Remove",
-      ch_add: "Add {name} ({id}) with {n} listing(s)", ch_remove: "Remove {name} ({id})",
-      ch_quantity: "Set {listing} {id} to {q}",
-      missing_fields: "Fill in ID, name, longitude and latitude, and give every listing a quantity above 0.",
-      pick_one: "Choose an item first.", need_changes: "Add at least one change first.",
-      kpi: "Figure", baseline: "Baseline", scenario: "Scenario", delta: "Change",
-      k_utilization_rate: "Utilization rate", k_tonnes_matched: "Solids used (t/yr)",
-      k_tonne_km: "Transport (t·km/yr)", k_co2_net_t: "Net CO2 avoided (t/yr)",
-      k_saving_cny: "Saving (CNY/yr)", k_exchanges: "Exchanges",
-      applied_changes: "Applied changes", changed_exchanges: "Changed exchanges",
-      no_changed_exchanges: "No exchange changes.",
-      change: "change", appeared: "new", vanished: "gone", changed: "changed",
-      supplier: "Supplier", receiver: "Receiver", before: "Before", after: "After",
-      distance_km: "km", gaps_heading: "Open loops", gaps: "Gaps",
-      unmatched: "Unmatched by-products", absorbers: "Industries that would absorb them",
-      offers_count: "Offers", reasons: "Why unused", serves: "Would serve", ratio: "Ratio", sectors: "Sectors",
-      location: "Indicative location", mean_haul: "Mean haul (km)", suppliers: "Suppliers",
-      no_gaps: "Every by-product is used.",
-      st_loading: "Loading…", st_ready: "Ready.", st_submitting: "Submitting the run…",
-      st_queued: "Queued", st_running: "Running", st_succeeded: "Run finished.",
-      st_failed: "Run failed.", st_comparing: "Comparing the scenario…",
-      st_compared: "Scenario compared.", st_gaps: "Looking for open loops…",
-      st_gaps_done: "Open loops listed.",
-      run_info: "Run {id}: {objective}, finished {time}, {n} exchanges",
-      run_failed: "The run failed", lang_switch: "Switch language",
-      request_id: "request id",
-      upload_label: "Replace the region's data (.zip of CSVs or .xlsx)", upload: "Upload",
-      st_uploading: "Uploading and checking the dataset…", st_uploaded: "Dataset imported:",
-      uploaded: "version {version}, {e} enterprises, {o} offers, {n} needs, {w} warning(s).",
-    },
-    zh: {
-      title: "产业共生匹配",
-      api_key: "API 密钥", use_key: "使用密钥", enter_key: "请输入 API 密钥。",
-      role: "角色", scope: "范围",
-      role_admin: "管理员", role_park_manager: "园区管理者",
-      role_enterprise: "企业", role_recycler: "资源回收企业",
-      not_for_role: "本页面显示园区结果，需要管理员或园区管理者的密钥。",
-      run_heading: "园区与匹配计算", park: "园区", whole_region: "全区域",
-      objective: "目标", obj_utilization: "利用量（默认）", obj_cost: "成本",
-      obj_co2: "碳排放", max_km: "最大运距（km）", max_km_hint: "按物料默认值",
-      run_match: "运行匹配", kpis_heading: "主要指标",
-      kpi_utilization: "大宗工业固废综合利用率", kpi_tonne_km: "运输量",
-      kpi_co2: "二氧化碳净减排", kpi_saving: "节约成本", unit_tonne_km: "吨·公里/年",
-      unit_co2: "吨 CO2e/年", unit_cny: "元/年",
-      target: "目标", meets_target: "达到目标", below_target: "低于目标",
-      map_heading: "交换地图", no_run: "该范围尚无匹配结果。",
-      sankey_heading: "行业间物料流", sankey_family: "单位",
-      family_mass: "固体（吨/年）", family_energy: "热能（GJ/年）", family_water: "水（m3/年）",
-      no_flows: "该单位下没有交换。",
-      longitude: "经度（WGS 84）", latitude: "纬度（WGS 84）",
-      legend_title: "交换物料", enterprises: "企业",
-      role_supplier: "供方", role_user: "需方", role_both: "供需双方",
-      role_unmatched: "无交换", gap_location: "消纳企业的建议位置",
-      park_label: "园区", sector_label: "行业", per_year: "/年",
-      scenario_heading: "情景分析", add_enterprise: "新增规划企业",
-      ent_id: "编号", ent_name: "名称", ent_sector: "行业（GB/T 4754）", lon: "经度",
-      lat: "纬度", add_listing: "添加需求或供给", add_to_scenario: "加入情景",
-      remove_enterprise: "移除企业", enterprise: "企业",
-      change_quantity: "修改供需数量", listing: "供需条目",
-      new_quantity: "新数量", pending_changes: "本情景的变更",
-      no_changes: "尚无变更。", compare: "对比", clear: "清空",
-      listing_kind: "类型", offer: "供给", need: "需求", material: "物料",
-      quantity: "数量", remove: "删除",
-      ch_add: "新增 {name}（{id}），{n} 条供需", ch_remove: "移除 {name}（{id}）",
-      ch_quantity: "将{listing} {id} 改为 {q}",
-      missing_fields: "请填写编号、名称、经度和纬度，并为每条供需填写大于 0 的数量。",
-      pick_one: "请先选择一项。", need_changes: "请先添加至少一项变更。",
-      kpi: "指标", baseline: "基准", scenario: "情景", delta: "变化",
-      k_utilization_rate: "综合利用率", k_tonnes_matched: "固废利用量（吨/年）",
-      k_tonne_km: "运输量（吨·公里/年）", k_co2_net_t: "二氧化碳净减排（吨/年）",
-      k_saving_cny: "节约成本（元/年）", k_exchanges: "交换数",
-      applied_changes: "已应用的变更", changed_exchanges: "变化的交换",
-      no_changed_exchanges: "交换没有变化。",
-      change: "变化", appeared: "新增", vanished: "取消", changed: "改变",
-      supplier: "供方", receiver: "需方", before: "之前", after: "之后",
-      distance_km: "公里", gaps_heading: "未闭合的循环", gaps: "缺口",
-      unmatched: "未利用的副产物", absorbers: "可消纳的行业",
-      offers_count: "供给条目", reasons: "未利用原因", serves: "可用作", ratio: "比例", sectors: "行业",
-      location: "建议位置", mean_haul: "平均运距（km）", suppliers: "供方",
-      no_gaps: "所有副产物均已利用。",
-      st_loading: "加载中…", st_ready: "就绪。", st_submitting: "正在提交计算…",
-      st_queued: "排队中", st_running: "计算中", st_succeeded: "计算完成。",
-      st_failed: "计算失败。", st_comparing: "正在对比情景…",
-      st_compared: "情景对比完成。", st_gaps: "正在查找缺口…",
-      st_gaps_done: "已列出缺口。",
-      run_info: "计算 {id}：{objective}，完成于 {time}，{n} 项交换",
-      run_failed: "计算失败", lang_switch: "切换语言",
-      request_id: "请求编号",
-      upload_label: "替换区域数据（CSV 压缩包 .zip 或 .xlsx）", upload: "上传",
-      st_uploading: "正在上传并校验数据…", st_uploaded: "数据已导入：",
-      uploaded: "版本 {version}，{e} 家企业，{o} 条供给，{n} 条需求，{w} 条警告。",
-    },
-  };
-
-  // short names of the GB/T 4754-2017 classes the Hunan demo uses; others show the code
-  const SECTORS = {
-    "0610": ["Coal mining", "烟煤和无烟煤开采洗选"],
-    "0915": ["Antimony mining", "锑矿采选"],
-    "0931": ["Tungsten-molybdenum mining", "钨钼矿采选"],
-    "2221": ["Paper and board", "机制纸及纸板制造"],
-    "2511": ["Oil refining", "原油加工及石油制品制造"],
-    "2614": ["Organic chemicals", "有机化学原料制造"],
-    "2619": ["Other basic chemicals", "其他基础化学原料制造"],
-    "2622": ["Phosphate fertiliser", "磷肥制造"],
-    "3011": ["Cement", "水泥制造"],
-    "3021": ["Cement products, ready-mix", "水泥制品制造"],
-    "3024": ["Light building materials", "轻质建筑材料制造"],
-    "3031": ["Bricks and blocks", "粘土砖瓦及建筑砌块制造"],
-    "3099": ["Other non-metallic minerals", "其他非金属矿物制品制造"],
-    "3110": ["Ironmaking", "炼铁"],
-    "3120": ["Steelmaking", "炼钢"],
-    "3212": ["Lead-zinc smelting", "铅锌冶炼"],
-    "3215": ["Antimony smelting", "锑冶炼"],
-    "3216": ["Aluminium smelting", "铝冶炼"],
-    "3222": ["Silver smelting", "银冶炼"],
-    "4411": ["Thermal power", "火力发电"],
-    "4620": ["Wastewater treatment and reuse", "污水处理及其再生利用"],
-    "4812": ["Highway construction", "公路工程建筑"],
-  };
+  // Every label comes from the server's message catalogue (GET api/i18n, the same
+  // symbiosis.i18n the reports use: {key: {en, zh}}), loaded before the page is drawn.
+  // The page's own words are web.<key>; figures, units and columns it shares with the
+  // report use their catalogue keys (kpi.*, axis.*, unit.*, report.*), one label per concept.
+  let CATALOGUE = {};
 
   // material colours: the same table and hash fallback as geo/export.py material_colour
   const COLOURS = {
@@ -190,12 +43,53 @@
   const $ = (id) => document.getElementById(id);
 
   // ---------------------------------------------------------------- helpers
+  function lookup(key) {
+    const texts = Object.hasOwn(CATALOGUE, key) ? CATALOGUE[key] : null;
+    return texts ? (texts[state.lang] || texts.en) : undefined;
+  }
+
+  /** The label `key` (web.<key> first, then the key itself) with {vars} filled in. */
   function t(key, vars) {
-    let text = I18N[state.lang][key] ?? I18N.en[key] ?? key;
+    let text = lookup(`web.${key}`) ?? lookup(key) ?? key;
     if (vars) {
       for (const [k, v] of Object.entries(vars)) text = text.replaceAll(`{${k}}`, String(v));
     }
     return text;
+  }
+
+  function known(key) { return lookup(`web.${key}`) !== undefined || lookup(key) !== undefined; }
+
+  /** A label with its unit: "Average haul (km)", "平均运距（公里）". */
+  function withUnit(key, unit) {
+    return t("report.with_unit", { label: t(key), unit: t(`unit.${unit}`) });
+  }
+
+  /** A per-year unit for a material unit: t -> t/yr (吨/年); unknown units get "/yr". */
+  function perYear(unit) {
+    const u = unit || "";
+    return known(`unit.${u}/yr`) ? t(`unit.${u}/yr`) : `${u}${t("per_year")}`;
+  }
+
+  /** Fill every [data-i18n] / [data-i18n-placeholder] under `root` from the catalogue
+   * (a key the catalogue lacks keeps the text the HTML has). */
+  function translateTree(root) {
+    for (const node of root.querySelectorAll("[data-i18n]")) {
+      const key = node.dataset.i18n;
+      if (!known(key)) continue;
+      node.textContent = node.dataset.i18nUnit ? withUnit(key, node.dataset.i18nUnit) : t(key);
+    }
+    for (const node of root.querySelectorAll("[data-i18n-placeholder]")) {
+      if (known(node.dataset.i18nPlaceholder)) node.placeholder = t(node.dataset.i18nPlaceholder);
+    }
+  }
+
+  async function loadCatalogue() {
+    const resp = await fetch("api/i18n", { headers: { Accept: "application/json" } });
+    if (!resp.ok) {
+      throw new ApiError(resp.status, { code: "catalogue", message: `HTTP ${resp.status}` },
+        resp.headers.get("X-Request-ID"));
+    }
+    CATALOGUE = await resp.json();
   }
 
   function locale() { return state.lang === "zh" ? "zh-CN" : "en"; }
@@ -273,9 +167,8 @@
 
   function sectorLabel(code) {
     if (!code) return "—";
-    const known = SECTORS[code];
     const fromApi = state.sectorNames.get(code);
-    const name = known ? known[state.lang === "zh" ? 1 : 0]
+    const name = known(`sector.${code}`) ? t(`sector.${code}`)
       : fromApi ? fromApi[state.lang === "zh" ? "name_zh" : "name_en"] : "";
     return name ? `${code} ${name}` : String(code);
   }
@@ -381,10 +274,7 @@
   function applyLanguage() {
     document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
     document.title = `symbiosis — ${t("title")}`;
-    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
-    for (const node of document.querySelectorAll("[data-i18n-placeholder]")) {
-      node.placeholder = t(node.dataset.i18nPlaceholder);
-    }
+    translateTree(document);
     const toggle = $("lang-toggle");
     toggle.textContent = state.lang === "zh" ? "English" : "中文";
     toggle.lang = state.lang === "zh" ? "en" : "zh-CN";
@@ -529,7 +419,7 @@
     const run = state.run;
     $("run-info").textContent = run ? t("run_info", {
       id: run.id,
-      objective: t(`obj_${(run.parameters && run.parameters.objective) || "utilization"}`),
+      objective: t(`obj.${(run.parameters && run.parameters.objective) || "utilization"}`),
       time: fmtTime(run.finished_at || run.created_at),
       n: fmtNumber(kpis() && kpis().exchanges),
     }) : t("no_run");
@@ -548,13 +438,13 @@
     $("kpi-utilization").textContent = fmtPercent(rate);
     $("kpi-utilization").dataset.value = rate ?? "";
     const sub = $("kpi-utilization-target");
-    sub.replaceChildren(`${t("target")} ${fmtPercent(target, 0)}`);
+    sub.replaceChildren(`${t("kpi.target")} ${fmtPercent(target, 0)}`);
     tile.classList.remove("meets", "below");
     if (typeof rate === "number") {
       const meets = rate >= target;
       tile.classList.add(meets ? "meets" : "below");
       sub.append(" · ", el("span", { class: meets ? "verdict-meets" : "verdict-below" },
-        meets ? `✓ ${t("meets_target")}` : `✗ ${t("below_target")}`));
+        meets ? `✓ ${t("kpi.target_met")}` : `✗ ${t("kpi.target_missed")}`));
     }
     $("kpi-tonne-km").textContent = fmtNumber(k ? k.tonne_km : null);
     $("kpi-co2").textContent = fmtNumber(k ? k.co2_net_t : null);
@@ -602,7 +492,7 @@
       if (!groups.has(key)) groups.set(key, { material: x.offer_material, bucket, x: [], y: [], text: [] });
       const g = groups.get(key);
       const label = `${esc(a.name)} → ${esc(b.name)}<br>${esc(materialName(x.offer_material))}: `
-        + `${fmtNumber(x.quantity)} ${esc(unit)}${t("per_year")} · ${fmtNumber(x.distance_km, 1)} km`;
+        + `${fmtNumber(x.quantity)} ${esc(perYear(unit))} · ${fmtNumber(x.distance_km, 1)} ${t("unit.km")}`;
       g.x.push(Number(a.lon), Number(b.lon), null);
       g.y.push(Number(a.lat), Number(b.lat), null);
       g.text.push(label, label, null);
@@ -720,7 +610,7 @@
         source, target, value: list.map((l) => l.value),
         label: list.map((l) => materialName(l.material)),
         color: list.map((l) => rgba(materialColour(l.material), 0.55)),
-        customdata: list.map((l) => `${fmtNumber(l.value)} ${l.unit}${t("per_year")}`),
+        customdata: list.map((l) => `${fmtNumber(l.value)} ${perYear(l.unit)}`),
         hovertemplate: "%{source.label} → %{target.label}<br>%{label}: %{customdata}<extra></extra>",
       },
     };
@@ -741,7 +631,7 @@
     for (const [slug, value] of totals) {
       ul.append(el("li", {},
         el("span", { class: "swatch", style: `background:${materialColour(slug)}`, "aria-hidden": "true" }),
-        ` ${materialName(slug)}: ${fmtNumber(value)} ${materialUnit(slug)}${t("per_year")}`));
+        ` ${materialName(slug)}: ${fmtNumber(value)} ${perYear(materialUnit(slug))}`));
     }
     $("sankey").after(ul);
   }
@@ -762,7 +652,7 @@
 
   function addListingRow() {
     const row = $("listing-row").content.firstElementChild.cloneNode(true);
-    for (const node of row.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+    translateTree(row);
     const kind = row.querySelector(".lr-kind");
     const mat = row.querySelector(".lr-material");
     kind.addEventListener("change", () => materialOptions(mat, kind.value));
@@ -911,14 +801,14 @@
     const table = el("table", { id: "compare-table" },
       el("caption", {}, t("scenario_heading")),
       el("thead", {}, el("tr", {},
-        el("th", { scope: "col" }, t("kpi")), el("th", { scope: "col", class: "num" }, t("baseline")),
+        el("th", { scope: "col" }, t("report.label")), el("th", { scope: "col", class: "num" }, t("baseline")),
         el("th", { scope: "col", class: "num" }, t("scenario")), el("th", { scope: "col", class: "num" }, t("delta")))),
       el("tbody", {}, COMPARE_KEYS.map(([key, how]) => {
         const base = c.baseline ? c.baseline[key] : null;
         const scen = c.scenario ? c.scenario[key] : null;
         const d = typeof delta[key] === "number" ? delta[key]
           : (typeof base === "number" && typeof scen === "number" ? scen - base : null);
-        return el("tr", {}, el("th", { scope: "row" }, t(`k_${key}`)),
+        return el("tr", {}, el("th", { scope: "row" }, t(`axis.${key}`)),
           el("td", { class: "num" }, fmt(base, how)), el("td", { class: "num" }, fmt(scen, how)),
           deltaCell(d, how));
       })));
@@ -930,8 +820,8 @@
     const diffTable = diff.length ? el("details", { id: "compare-diff-box" },
       el("summary", {}, `${t("changed_exchanges")} (${fmtNumber(diff.length)})`),
       el("table", { id: "compare-diff" },
-      el("thead", {}, el("tr", {}, [t("change"), t("supplier"), t("receiver"), t("material"),
-        t("before"), t("after"), t("distance_km")].map((h, i) => el("th", { scope: "col", class: i >= 4 ? "num" : null }, h)))),
+      el("thead", {}, el("tr", {}, [t("change"), t("report.col_supplier"), t("report.col_receiver"),
+        t("material"), t("before"), t("after"), t("report.col_distance_km")].map((h, i) => el("th", { scope: "col", class: i >= 4 ? "num" : null }, h)))),
       el("tbody", {}, diff.map((r) => el("tr", {},
         el("td", {}, t(r.change) || r.change), el("td", {}, name(r.offer_enterprise_id)),
         el("td", {}, name(r.need_enterprise_id)),
@@ -1001,27 +891,29 @@
     const nameOf = (row, en, zh) => (state.lang === "zh" ? row[zh] : row[en]) || "";
     box.append(el("table", { id: "gaps-unmatched" }, el("caption", {}, t("unmatched")),
       el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("material")),
-        el("th", { scope: "col", class: "num" }, t("quantity")),
+        el("th", { scope: "col", class: "num" }, t("report.col_quantity")),
         el("th", { scope: "col", class: "num" }, t("offers_count")),
-        el("th", { scope: "col" }, t("reasons")))),
+        el("th", { scope: "col" }, t("report.col_reason")))),
       el("tbody", {}, unmatched.map((u) => el("tr", {},
         el("td", {}, nameOf(u, "name_en", "name_zh") || materialName(u.material)),
-        el("td", { class: "num" }, `${fmtNumber(u.quantity)} ${u.unit || ""}${t("per_year")}`),
+        el("td", { class: "num" }, `${fmtNumber(u.quantity)} ${perYear(u.unit)}`),
         el("td", { class: "num" }, Array.isArray(u.offers) ? u.offers.length : fmtNumber(u.offers)),
-        el("td", {}, Object.entries(u.reasons || {}).map(([why, q]) => (
-          typeof q === "number" ? `${why} (${fmtNumber(q)})` : why)).join("; ")))))));
+        el("td", {}, Object.entries(u.reasons || {}).map(([code, q]) => {
+          const why = known(`reason.${code}`) ? t(`reason.${code}`) : code;
+          return typeof q === "number" ? `${why} (${fmtNumber(q)})` : why;
+        }).join("; ")))))));
     if (absorbers.length) {
       box.append(el("details", { open: true },
         el("summary", {}, `${t("absorbers")} (${fmtNumber(absorbers.length)})`),
         el("table", { id: "gaps-absorbers" },
-        el("thead", {}, el("tr", {}, [t("material"), t("serves"), t("sectors"), t("quantity"),
-          t("location"), t("mean_haul"), t("suppliers")].map((h) => el("th", { scope: "col" }, h)))),
+        el("thead", {}, el("tr", {}, [t("material"), t("serves"), t("sectors"), t("report.col_quantity"),
+          t("location"), t("axis.average_haul_km"), t("suppliers")].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, absorbers.map((a) => el("tr", {},
           el("td", {}, materialName(a.offer_material)),
           el("td", {}, nameOf(a, "need_name_en", "need_name_zh") || nameOf(a, "name_en", "name_zh")
             || materialName(a.need_material)),
           el("td", {}, (a.sectors || []).map((s) => `${s.code} ${nameOf(s, "name_en", "name_zh")}`).join("; ")),
-          el("td", { class: "num" }, `${fmtNumber(a.quantity)} ${a.unit || ""}${t("per_year")}`),
+          el("td", { class: "num" }, `${fmtNumber(a.quantity)} ${perYear(a.unit)}`),
           el("td", {}, a.location ? `${fmtNumber(a.location.lon, 3)}, ${fmtNumber(a.location.lat, 3)}` : "—"),
           el("td", { class: "num" }, fmtNumber(a.mean_haul_km, 1)),
           el("td", {}, (a.suppliers || []).join(", "))))))));
@@ -1059,10 +951,15 @@
     $("upload-form").addEventListener("submit", (event) => { event.preventDefault(); guarded(upload); });
   }
 
-  function start() {
+  async function start() {
     state.lang = initialLanguage();
     state.key = takeKeyFromFragment();
     wire();
+    try {
+      await loadCatalogue();
+    } catch (err) {
+      showError({ code: "catalogue", message: `${String(err.message || err)}`, requestId: err.requestId });
+    }
     applyLanguage();
     if (state.key) guarded(connect);
     else setStatus("enter_key");

@@ -1,0 +1,36 @@
+"""The match report: the KPIs a Hunan park reports against, as one offline HTML page and an
+XLSX workbook, in Chinese or English; and the plots of a utilization/cost/CO2 frontier.
+
+The report is built from a match output folder (the files `matching.result.write_outputs`
+writes: summary.json, exchanges.csv, offers.csv, and enterprises.csv / needs.csv when the run
+produced them), not from the in-memory result, so a stored run can be reported again later.
+
+- `model`: reads the folder (the only code that knows summary.json's keys) and builds one
+  language-resolved `Report` (KPI rows and tables with a value kind per column);
+- `html` + `templates/`: the page, from Jinja2 templates with autoescape;
+- `xlsx`: the workbook (openpyxl);
+- `plots`: the frontier PNG and interactive HTML;
+- `files`: write_report, atomic writes.
+
+Every word comes from the message catalogue (`symbiosis.i18n`).
+"""
+
+from __future__ import annotations
+
+from symbiosis.api.report.files import REPORT_FORMATS, write_report
+from symbiosis.api.report.html import build_report_html
+from symbiosis.api.report.model import LANGS, fmt_value, read_outputs
+from symbiosis.api.report.plots import FRONTIER_COLUMNS, write_frontier_plots
+from symbiosis.api.report.xlsx import build_report_xlsx
+
+__all__ = [
+    "FRONTIER_COLUMNS",
+    "LANGS",
+    "REPORT_FORMATS",
+    "build_report_html",
+    "build_report_xlsx",
+    "fmt_value",
+    "read_outputs",
+    "write_frontier_plots",
+    "write_report",
+]

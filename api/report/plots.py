@@ -1,0 +1,192 @@
+"""Plots of a utilization/cost/CO2 frontier: a PNG (matplotlib) and an offline interactive
+HTML page (plotly, its JavaScript inline; the page around it from a Jinja2 template)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
+from markupsafe import Markup, escape
+
+from symbiosis.api.report.files import atomic_write
+from symbiosis.api.report.html import environment, html_lang, translator
+from symbiosis.api.report.model import Kind, check_lang, fmt_value, is_missing, num
+from symbiosis.i18n import t
+
+__all__ = ["FRONTIER_COLUMNS", "write_frontier_plots"]
+
+FRONTIER_COLUMNS = ("utilization_rate", "tonnes_matched", "saving_cny", "co2_net_t",
+                    "tonne_km")
+_FRONTIER_KINDS: dict[str, Kind] = {"utilization_rate": "pct", "co2_net_t": "co2",
+                                    "exchanges": "int"}
+
+
+def _cjk_font() -> str | None:
+    """An installed font family that draws Chinese, or None (matplotlib has none built in)."""
+    from matplotlib import font_manager
+
+    wanted = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
+              "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Microsoft YaHei", "SimHei",
+              "PingFang SC", "Hiragino Sans GB", "AR PL UMing CN", "Droid Sans Fallback")
+    have = {f.name for f in font_manager.fontManager.ttflist}
+    return next((w for w in wanted if w in have), None)
+
+
+def _safe_plan(plan: object) -> str:
+    """A plan link only if it is a relative path (no scheme such as javascript:)."""
+    text = "" if is_missing(plan) else str(plan).strip()
+    if not text or text.startswith(("/", "\\")) or urlsplit(text).scheme:
+        return ""
+    return text
+
+
+def _axis_kind(column: str) -> Kind:
+    return _FRONTIER_KINDS.get(column, "qty")
+
+
+def _target_placement(frame: pd.DataFrame, x: str, y: str, target: float | None) -> str:
+    """How to show the utilization target: "line" when it falls among the points' rates,
+    else a message key saying all or none of them meet it (a far-off line would squash the
+    frontier), or "" when no axis is the utilization rate."""
+    if target is None or "utilization_rate" not in (x, y) or frame.empty:
+        return ""
+    rates = frame["utilization_rate"]
+    if rates.min() >= target:
+        return "report.target_all_meet"
+    if rates.max() < target:
+        return "report.target_none_meet"
+    return "line"
+
+
+def _frontier_png(frame: pd.DataFrame, x: str, y: str, lang: str, path: Path,
+                  target: float | None) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+
+    font = _cjk_font() if lang == "zh" else None
+    text_lang = "zh" if font else "en"  # Chinese labels only when a font can draw them
+    fig = Figure(figsize=(7.5, 5.0), dpi=120, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot(frame[x], frame[y], "-o", color="#1f5f99", markersize=6)
+    for point, xv, yv in zip(frame["point"], frame[x], frame[y], strict=True):
+        ax.annotate(str(point), (xv, yv), textcoords="offset points", xytext=(5, 5),
+                    fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
+    for axis, col in ((ax.xaxis, x), (ax.yaxis, y)):
+        if col == "utilization_rate":
+            axis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+        else:
+            axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+    kw: dict[str, Any] = {"fontfamily": font} if font else {}
+    title = t("report.frontier_title", text_lang)
+    placed = _target_placement(frame, x, y, target)
+    if placed == "line" and target is not None:
+        line = ax.axvline if x == "utilization_rate" else ax.axhline
+        line(target, color="#b26a00", linestyle="--", linewidth=1,
+             label=f"{t('kpi.target', text_lang)} {fmt_value(target, 'pct')}")
+        ax.legend(loc="best", prop={"family": font} if font else None)
+    elif placed and target is not None:
+        title += f"\n{t(placed, text_lang, target=fmt_value(target, 'pct'))}"
+    ax.set_xlabel(t(f"axis.{x}", text_lang), **kw)
+    ax.set_ylabel(t(f"axis.{y}", text_lang), **kw)
+    ax.set_title(title, **kw)
+    ax.grid(True, alpha=0.3)
+    fig.savefig(path, format="png")
+
+
+@dataclass(frozen=True)
+class _Row:
+    point: int
+    cells: list[tuple[float | None, Kind]]
+    plan: str
+
+
+def _frontier_html(frame: pd.DataFrame, x: str, y: str, lang: str, path: Path,
+                   target: float | None) -> None:
+    import plotly.graph_objects as go
+
+    present = [c for c in (*FRONTIER_COLUMNS, "exchanges") if c in frame.columns]
+    plans = [_safe_plan(p) for p in frame["plan"]] if "plan" in frame.columns \
+        else [""] * len(frame)
+    custom = [[int(pt), plan, *(num(v) for v in vals)]
+              for pt, plan, *vals in zip(frame["point"], plans,
+                                         *(frame[c] for c in present), strict=True)]
+    # plotly draws hover and title texts as HTML: catalogue texts are escaped for it
+    hover = [f"<b>{escape(t('report.point', lang))} %{{customdata[0]}}</b>"]
+    for i, col in enumerate(present, start=2):
+        fmt = ":.1%" if col == "utilization_rate" else (":,.1f" if col == "co2_net_t"
+                                                        else ":,.0f")
+        hover.append(f"{escape(t(f'axis.{col}', lang))}: %{{customdata[{i}]{fmt}}}")
+    hover.append(f"{escape(t('report.plan', lang))}: %{{customdata[1]}}")
+    title = f"{t('report.frontier_title', lang)} ({t('report.open_plan', lang)})"
+    fig = go.Figure(go.Scatter(
+        x=[num(v) for v in frame[x]], y=[num(v) for v in frame[y]],
+        mode="lines+markers+text", text=[str(int(p)) for p in frame["point"]],
+        textposition="top center", customdata=custom,
+        hovertemplate="<br>".join(hover) + "<extra></extra>",
+        line={"color": "#1f5f99"}, marker={"size": 10}))
+    fig.update_layout(
+        title=title, xaxis_title=t(f"axis.{x}", lang), yaxis_title=t(f"axis.{y}", lang),
+        template="plotly_white", margin={"l": 70, "r": 30, "t": 60, "b": 60},
+        xaxis={"tickformat": ".0%" if x == "utilization_rate" else ",.0f"},
+        yaxis={"tickformat": ".0%" if y == "utilization_rate" else ",.0f"})
+    placed = _target_placement(frame, x, y, target)
+    if placed == "line" and target is not None:
+        label = f"{t('kpi.target', lang)} {fmt_value(target, 'pct')}"
+        style = {"line_dash": "dash", "line_color": "#b26a00", "annotation_text": label}
+        if x == "utilization_rate":
+            fig.add_vline(x=target, **style)
+        else:
+            fig.add_hline(y=target, **style)
+    elif placed and target is not None:
+        note = escape(t(placed, lang, target=fmt_value(target, "pct")))
+        fig.update_layout(title=f"{title}<br><sub>{note}</sub>")
+    click = ("var gd = document.getElementById('{plot_id}');"
+             "gd.on('plotly_click', function (ev) {"
+             " var p = ev.points && ev.points[0];"
+             " if (p && p.customdata && p.customdata[1]) {"
+             "  window.open(p.customdata[1], '_blank'); }"
+             "});")
+    plot = fig.to_html(full_html=False, include_plotlyjs=True, post_script=click,
+                       div_id="frontier", config={"displaylogo": False, "responsive": True})
+    rows = [_Row(row[0], [(v, _axis_kind(c)) for c, v in zip(present, row[2:], strict=True)],
+                 plan) for row, plan in zip(custom, plans, strict=True)]
+    page = environment().get_template("frontier.html.j2").render(
+        plot=Markup(plot),  # plotly's own output (its div and inline script): trusted
+        columns=present, rows=rows, tr=translator(lang), html_lang=html_lang(lang))
+    path.write_text(page, encoding="utf-8")
+
+
+def write_frontier_plots(frontier: pd.DataFrame, out_dir: str | Path, x: str, y: str,
+                         lang: str = "en", target: float | None = None) -> list[Path]:
+    """frontier.png (matplotlib) and frontier.html (plotly, offline) of the frontier points
+    in `out_dir`, drawn as a line through the points sorted by `x`; in the HTML a point's
+    hover shows its figures and a click opens its plan (the `plan` column, a relative path).
+    With `target` (e.g. summary.json's utilization_target value) an axis showing the
+    utilization rate gets a dashed target line.
+
+    Chinese labels need a CJK font; when none is installed the PNG keeps English labels.
+
+    Raises:
+        ValueError: an unknown language, an axis not in FRONTIER_COLUMNS, or a column the
+            frontier lacks.
+    """
+    check_lang(lang)
+    for col in (x, y):
+        if col not in FRONTIER_COLUMNS:
+            raise ValueError(f"cannot plot {col!r}: use one of {', '.join(FRONTIER_COLUMNS)}")
+    missing = [c for c in ("point", x, y) if c not in frontier.columns]
+    if missing:
+        raise ValueError(f"the frontier has no column {', '.join(missing)}")
+    frame = frontier.dropna(subset=[x, y]).sort_values(x, kind="stable").reset_index(drop=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [atomic_write(out / "frontier.png",
+                         lambda p: _frontier_png(frame, x, y, lang, p, target)),
+            atomic_write(out / "frontier.html",
+                         lambda p: _frontier_html(frame, x, y, lang, p, target))]

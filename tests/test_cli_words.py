@@ -1,0 +1,27 @@
+"""The CLI's match summary speaks the reader's language (`--lang`), with the report's labels
+for the figures they share (one message catalogue)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from symbiosis.i18n import t
+
+if TYPE_CHECKING:
+    from conftest import CliRunner
+
+
+def test_demo_summary_in_chinese_uses_the_report_labels(run_cli: CliRunner,
+                                                        tmp_path: Path) -> None:
+    proc = run_cli("demo", "--out", tmp_path / "out", "--lang", "zh")
+    assert proc.returncode == 0, proc.stderr
+    shown = proc.stdout
+    for key in ("cli.match_summary", "kpi.utilization_rate", "kpi.tonne_km", "kpi.saving_cny",
+                "report.largest_exchanges", "cli.largest_unmatched", "report.col_reason"):
+        assert t(key, "zh") in shown, key
+    assert "大宗工业固废综合利用率" in shown and "运输周转量" in shown
+    assert "吨/年" in shown and "达到目标" in shown
+    for english in ("Match summary", "Transport work", "Largest exchanges", "t/yr",
+                    "meets the target"):
+        assert english not in shown, english

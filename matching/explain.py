@@ -210,31 +210,35 @@ def _quality_fact(dataset: Dataset, rule: Rule, o: int, n: int) -> tuple[Unmatch
         **where, "attribute": "?", "op": "", "limit": math.nan, "value": math.nan})
 
 
-@dataclass
-class _InReach:
-    """Compatible (offer, need) pairs within reach for the offers being explained."""
-
-    offer: list[IntArray] = field(default_factory=list)
-    need: list[IntArray] = field(default_factory=list)
-    rule: list[Rule] = field(default_factory=list)
-
-    def by_offer(self) -> dict[int, list[tuple[int, Rule]]]:
-        out: dict[int, list[tuple[int, Rule]]] = {}
-        for o_arr, n_arr, rule in zip(self.offer, self.need, self.rule, strict=True):
-            for o, n in zip(o_arr.tolist(), n_arr.tolist(), strict=True):
-                out.setdefault(o, []).append((n, rule))
-        return out
+REJECTED_KEPT = 50  # rejected pairs examined per offer (the facts name at most LISTED)
 
 
-def _in_reach(dataset: Dataset, cand: Candidates, measure: DistanceRule, todo: IntArray,
+def _rejected(dataset: Dataset, cand: Candidates, measure: DistanceRule, todo: IntArray,
               off_ent: IntArray, need_ent: IntArray) -> dict[int, list[tuple[int, Rule]]]:
-    """Per offer in `todo`: every compatible need within reach under the run's rule, as
-    (need row, rule), whatever its quality (radius queries per material pair)."""
+    """Per offer in `todo`: compatible needs within reach under the run's rule that have no
+    arc, i.e. that quality rejects, as (need row, rule), at most REJECTED_KEPT per offer.
+
+    Only pairs quality could reject are searched: offers of `todo` failing a stated rule
+    limit against every need of the rule's need material, and the other offers against
+    the needs that state a min./max. requirement; so a run without quality data costs no
+    radius query here.
+    """
     tax = dataset.taxonomy
     offers, needs = dataset.offers, dataset.needs
-    found = _InReach()
+    n_needs = len(needs)
+    in_todo = np.zeros(len(offers), dtype=bool)
+    in_todo[todo] = True
+    sel = in_todo[cand.offer]
+    arc_keys = np.sort(cand.offer[sel].astype(np.int64) * n_needs + cand.need[sel])
+    req_cols = [c for c in needs.columns if c.startswith(("min.", "max."))]
+    has_req = np.isfinite(needs[req_cols].to_numpy(float)).any(axis=1) if req_cols \
+        else np.zeros(n_needs, dtype=bool)
     need_mat = needs["material"].to_numpy(dtype=object)
     todo_mat = offers["material"].to_numpy(dtype=object)[todo]
+    found_o: list[IntArray] = []
+    found_n: list[IntArray] = []
+    found_r: list[IntArray] = []
+    rules: list[Rule] = []
     for material in sorted(set(todo_mat.tolist())):
         rows = todo[todo_mat == material]
         reach = reach_km(tax, material, cand.max_km)
@@ -243,12 +247,36 @@ def _in_reach(dataset: Dataset, cand: Candidates, measure: DistanceRule, todo: I
             if rule is None:
                 continue
             need_rows = np.flatnonzero(need_mat == need_material)
-            i, j, _, _ = measure.within(off_ent[rows], need_ent[need_rows], reach, material,
-                                        log=False)
-            found.offer.append(rows[i])
-            found.need.append(need_rows[j])
-            found.rule.append(rule)
-    return found.by_offer()
+            fails = np.zeros(len(rows), dtype=bool)
+            for limit in rule.limits:
+                stated, passes = rule_limit_check(offers, limit, rows)
+                fails |= stated & ~passes
+            for o_rows, n_rows in ((rows[fails], need_rows),
+                                   (rows[~fails], need_rows[has_req[need_rows]])):
+                if not len(o_rows) or not len(n_rows):
+                    continue
+                i, j, _, _ = measure.within(off_ent[o_rows], need_ent[n_rows], reach,
+                                            material, log=False)
+                o, n = o_rows[i], n_rows[j]
+                key = o.astype(np.int64) * n_needs + n
+                pos = np.minimum(np.searchsorted(arc_keys, key), max(len(arc_keys) - 1, 0))
+                arc = arc_keys[pos] == key if len(arc_keys) else np.zeros(len(key), bool)
+                found_o.append(o[~arc])
+                found_n.append(n[~arc])
+                found_r.append(np.full(int((~arc).sum()), len(rules), np.int64))
+            rules.append(rule)
+    if not found_o:
+        return {}
+    o_all, n_all, r_all = (np.concatenate(x) for x in (found_o, found_n, found_r))
+    order = np.lexsort((n_all, o_all))
+    o_all, n_all, r_all = o_all[order], n_all[order], r_all[order]
+    first = np.searchsorted(o_all, o_all, side="left")
+    keep = np.arange(len(o_all)) - first < REJECTED_KEPT
+    out: dict[int, list[tuple[int, Rule]]] = {}
+    for o, n, r in zip(o_all[keep].tolist(), n_all[keep].tolist(), r_all[keep].tolist(),
+                       strict=True):
+        out.setdefault(o, []).append((n, rules[r]))
+    return out
 
 
 def _nearest(measure: DistanceRule, src: int, dst: IntArray, material: str,
@@ -317,7 +345,7 @@ def analyse_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
     need_mat = needs["material"].to_numpy(dtype=object)
     offer_mat = offers["material"].to_numpy(dtype=object)
     offer_ent_id = offers["enterprise_id"].to_numpy(dtype=object)
-    in_reach = _in_reach(dataset, cand, measure, todo, off_ent, need_ent)
+    rejected_by = _rejected(dataset, cand, measure, todo, off_ent, need_ent)
     zone_cut = _excluded_by_zone(cand)
     takers: dict[str, NDArray[np.bool_]] = {}  # per offered material: needs that take it
     for o in todo.tolist():
@@ -326,7 +354,6 @@ def analyse_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
         reasons: list[UnmatchedReason] = []
         facts: list[Fact] = []
         block = order[starts[o]:starts[o + 1]]
-        arc_needs = set(cand.need[block].tolist())
         losing = block[score[block] <= 0] if score is not None else block[:0]
         paying = block[score[block] > 0] if score is not None else block
         full = paying[fill[cand.need[paying]] >= FULL_SHARE]
@@ -356,7 +383,7 @@ def analyse_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
             reasons.append(UnmatchedReason.BELOW_RESOLUTION)
             facts.append(Fact("explain.below_resolution",
                               {"quantity": float(unmatched[o]), "unit": unit}))
-        rejected = [(n, rule) for n, rule in in_reach.get(o, []) if n not in arc_needs]
+        rejected = rejected_by.get(o, [])
         quality: dict[UnmatchedReason, list[Fact]] = {}
         for n, rule in rejected:
             why, fact = _quality_fact(dataset, rule, o, n)

@@ -172,3 +172,50 @@ def test_gap_location_is_within_reach_of_every_supplier_it_serves() -> None:
         assert a.quantity_within_reach == 150.0 * a.ratio
         assert (a.lon, a.lat) == sites["Z1"]
         assert a.mean_haul_km == pytest.approx(50 / 150 * STEP_KM * 1.3, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_candidates_are_exactly_the_pairs_the_rule_puts_within_reach(seed: int) -> None:
+    """Random park: 30 enterprises within about 1 degree, fly ash offers, cement-admixture
+    needs, about 120 pairs listed in distances.csv (some both ways, some far beyond
+    their great-circle km). The arcs are exactly the offer-need pairs of different
+    enterprises whose `pair_km` is <= max_km, at that km; an offer left without arcs is
+    explained with the smallest `pair_km` to a need."""
+    rng = np.random.default_rng(seed)
+    n = 30
+    ids = [f"E{k}" for k in range(n)]
+    lon, lat = 112.5 + rng.random(n), 27.5 + rng.random(n)
+    offers = [{"id": f"o{k}", "enterprise_id": ids[k], "material": "fly_ash",
+               "quantity": 10} for k in range(0, n, 2)]
+    needs = [{"id": f"n{k}", "enterprise_id": ids[k], "material": "cement_admixture",
+              "quantity": 15} for k in range(1, n, 3)]
+    pairs = {(int(a), int(b)) for a, b in rng.integers(0, n, (120, 2)) if a != b}
+    listed = [{"from_id": ids[a], "to_id": ids[b], "distance_km": float(rng.uniform(5, 150))}
+              for a, b in sorted(pairs)]
+    ds = dataset_from_records({
+        "enterprises": [{"id": i, "name": i, "lon": x, "lat": y}
+                        for i, x, y in zip(ids, lon, lat, strict=True)],
+        "offers": offers, "needs": needs, "distances": listed})
+    circuity, max_km = float(rng.uniform(1.1, 1.6)), float(rng.uniform(15, 40))
+    cand = build_candidates(ds, max_km, circuity)
+    rule = DistanceRule.of(ds, circuity)
+    off_ent = ds.enterprises.index.get_indexer(ds.offers["enterprise_id"])
+    need_ent = ds.enterprises.index.get_indexer(ds.needs["enterprise_id"])
+    o, m = np.meshgrid(np.arange(len(ds.offers)), np.arange(len(ds.needs)), indexing="ij")
+    o, m = o.ravel(), m.ravel()
+    km, _ = rule.km(off_ent[o], need_ent[m])
+    ok = (km <= max_km) & (off_ent[o] != need_ent[m])
+    expected = {(int(a), int(b)): float(d) for a, b, d in zip(o[ok], m[ok], km[ok],
+                                                                strict=True)}
+    got = {(int(a), int(b)): float(d) for a, b, d in zip(cand.offer, cand.need,
+                                                          cand.distance_km, strict=True)}
+    assert got == expected
+    result = solve_match(ds, MatchOptions(max_km=max_km, circuity=circuity))
+    status = result.offers.set_index("offer_id")
+    for k in range(len(ds.offers)):
+        if (o[ok] == k).any():
+            continue
+        mine = (o == k) & (off_ent[o] != need_ent[m])
+        nearest = float(km[mine].min())
+        assert status["reason"].iloc[k] == "beyond_reach"
+        assert status["explanation"].iloc[k].endswith(f", {nearest:.1f} km")

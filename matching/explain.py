@@ -57,7 +57,8 @@ _OPS = {"min": "≥", "max": "≤"}
 @dataclass(frozen=True)
 class Fact:
     """One sentence of an explanation: a catalogue key and its parameters. A parameter may
-    itself be a tuple of Facts (a list, joined with the catalogue's separator)."""
+    itself be a tuple of Facts (joined with the catalogue's separator) or of names (joined
+    with its comma, "-" when empty)."""
 
     key: str
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -73,6 +74,8 @@ def _render_value(value: Any, lang: str) -> Any:
         return value.render(lang)
     if isinstance(value, tuple) and value and all(isinstance(v, Fact) for v in value):
         return t("explain.sep", lang).join(v.render(lang) for v in value)
+    if isinstance(value, tuple):  # names: joined as the language lists them
+        return t("explain.comma", lang).join(str(v) for v in value) or "-"
     return value
 
 
@@ -362,7 +365,7 @@ def analyse_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
             reasons.append(UnmatchedReason.TAKERS_FULL)
             named = tuple(Fact("explain.full_need", {
                 "need": str(need_ids[cand.need[b]]),
-                "by": ", ".join(suppliers.get(int(cand.need[b]), [])[:LISTED]) or "-"})
+                "by": tuple(suppliers.get(int(cand.need[b]), [])[:LISTED])})
                 for b in full[:LISTED])
             more = Fact("explain.more", {"count": len(full) - LISTED}) \
                 if len(full) > LISTED else ""

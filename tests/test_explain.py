@@ -123,6 +123,19 @@ def test_takers_full_names_who_fills_them() -> None:
                                 "1 of 1 compatible needs within reach are full: n (served by A)")
 
 
+def test_takers_full_lists_every_supplier_in_each_language() -> None:
+    """N needs 50 t: A (30 t, nearest) and B (20 t) fill it; C (10 t, farthest) finds it
+    full, served by A and B."""
+    ds = make({"N": 28.0, "A": 28.1, "B": 28.2, "C": 28.3},
+              [offer("a", "A", "fly_ash", 30), offer("b", "B", "fly_ash", 20),
+               offer("c", "C", "fly_ash", 10)],
+              [need("n", "N", "cement_admixture", 50)])
+    inputs = _run_inputs(ds)
+    en, zh = (explain_unmatched(*inputs, lang=lang)[2] for lang in ("en", "zh"))
+    assert en == "1 of 1 compatible needs within reach are full: n (served by A, B)"
+    assert zh == "运输半径内 1 个兼容需求中有 1 个已满：n（由 A、B 供应）"
+
+
 def test_no_gain_is_not_called_full_when_the_need_is_empty() -> None:
     """Steel slag with no disposal cost, 40 km from a road-base need paying 10 CNY/t:
     saving 10 - (0.5 x 40 + 2) = -12 CNY/t. The cost objective leaves the need empty and

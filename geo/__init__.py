@@ -1,5 +1,6 @@
-"""geo — coordinates and distances: great-circle x circuity, road-distance overrides, the
-vectorised radius query that finds candidate pairs, metric CRS rules, road networks, parks,
+"""geo — coordinates and distances: the one distance rule between enterprises (`pair_km`,
+`DistanceRule`: distances.csv, roads, great-circle x circuity), the vectorised radius query
+that finds candidate pairs, metric CRS rules, road networks, parks,
 restricted zones and spatial exports. Imports only from `symbiosis`.
 
 The great-circle names load at once (numpy only); the rest on first use (PEP 562), so the
@@ -15,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 from symbiosis.geo.distance import (
     DEFAULT_CIRCUITY,
     EARTH_RADIUS_KM,
+    DistanceRule,
+    DistanceSource,
+    DistanceTable,
     haversine_km,
+    pair_km,
     pairs_within_km,
 )
 
@@ -41,6 +46,9 @@ _LAZY = {  # public name -> the submodule of this package that defines it (impor
 __all__ = [
     "DEFAULT_CIRCUITY",
     "EARTH_RADIUS_KM",
+    "DistanceRule",
+    "DistanceSource",
+    "DistanceTable",
     "GeoContext",
     "GeoDistances",
     "GeoFiles",
@@ -56,6 +64,7 @@ __all__ = [
     "load_roads",
     "load_zones",
     "metric_crs_for",
+    "pair_km",
     "pairs_within_km",
     "park_kpis",
     "prepare_geo",

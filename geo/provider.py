@@ -1,8 +1,9 @@
-"""`GeoDistances`: the hook through which `matching.build_candidates` gets road distances
-and zone rules, so the candidate code stays one loop with one optional call.
+"""`GeoDistances`: road distances and zone rules, the `ComputedDistances` that the one
+distance rule (`geo.distance.pair_km`, `DistanceRule`) asks for pairs that distances.csv
+does not list, so candidates, explanations and gaps see the same road km.
 
-For each batch of candidate pairs (found within reach by great-circle distance, which is a
-lower bound of any road distance) it returns the distance to use and where it came from:
+For each batch of pairs (found within reach by great-circle distance, which is a lower
+bound of any road distance) it returns the distance to use and where it came from:
 
 - with a road network: the road km (snap legs included); a pair whose road distance is
   over the reach gets inf and is dropped; a pair on road components that do not connect
@@ -13,7 +14,8 @@ lower bound of any road distance) it returns the distance to use and where it ca
   no route remains within reach); without roads, a pair whose straight line crosses a zone
   is excluded. Every decision is recorded in `events` for the report.
 
-distances.csv entries are not passed here: a listed pair is a known, permitted route.
+distances.csv entries are not passed here: a listed pair is a known, permitted route
+(`pair_km` takes it before asking).
 """
 
 from __future__ import annotations
@@ -27,16 +29,15 @@ from numpy.typing import NDArray
 
 from symbiosis.dataset import Dataset
 from symbiosis.geo.crs import project
+from symbiosis.geo.distance import DistanceSource
 from symbiosis.geo.roads import RoadRouter
 from symbiosis.geo.zones import WATER_RULE, Zones
 
-__all__ = ["DIST_FALLBACK", "DIST_GREAT_CIRCLE", "DIST_ROAD", "DIST_TABLE", "GeoDistances"]
+__all__ = ["GeoDistances"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-# codes of Candidates.distance_code
-DIST_GREAT_CIRCLE, DIST_TABLE, DIST_ROAD, DIST_FALLBACK = 0, 1, 2, 3
 
 
 @dataclass
@@ -55,11 +56,6 @@ class GeoDistances:
     def has_roads(self) -> bool:
         """True when a road network is attached."""
         return self.router is not None
-
-    def radius_km(self, reach_km: float, circuity: float) -> float:
-        """Great-circle search radius for a reach: the reach itself with roads (great-circle
-        is a lower bound of road km), reach / circuity without."""
-        return reach_km if self.router is not None else reach_km / circuity
 
     def prepare(self, sources: IntArray, limit_km: FloatArray) -> None:
         """Run the bounded shortest paths of every source enterprise in one batch."""
@@ -86,37 +82,53 @@ class GeoDistances:
             return None
         return self._hazard() if self._hazardous(material) else self.router
 
-    def arc_km(self, src: IntArray, dst: IntArray, material: str, gc_km: FloatArray,
-               circuity: float, reach_km: float) -> tuple[FloatArray, NDArray[np.int8]]:
-        """Distance (km; inf = no permitted route within reach) and its code per pair."""
+    def computed_km(self, src: IntArray, dst: IntArray, material: str | None,
+                    gc_km: FloatArray, circuity: float, limit_km: float,
+                    log: bool = True) -> tuple[FloatArray, NDArray[np.int8]]:
+        """km per enterprise pair not listed in distances.csv (inf = no permitted route
+        within `limit_km`) and its `DistanceSource` code: road km with a network (great
+        circle x circuity where the road components do not connect), else great circle x
+        circuity; zone rules for a hazardous `material`. `log` records the zone decisions
+        in `events` (explanations look further than the run and pass False).
+
+        The great-circle km `gc_km` is used as it is: only the fallbacks multiply it by
+        circuity; road km are never divided or multiplied by it."""
         km = gc_km * circuity
-        code = np.full(len(src), DIST_GREAT_CIRCLE, np.int8)
-        hazardous = self._hazardous(material)
+        code = np.full(len(src), DistanceSource.GREAT_CIRCLE.code, np.int8)
+        hazardous = material is not None and self._hazardous(material)
         if self.router is not None:
-            road = self.router.km(src, dst, reach_km)
+            road = self.router.km(src, dst, limit_km)
             if hazardous:
-                safe = self._hazard().km(src, dst, reach_km)
+                assert material is not None
+                safe = self._hazard().km(src, dst, limit_km)
                 broken = np.isnan(safe) & ~np.isnan(road)  # the zone cut the only roads
                 safe[broken] = np.inf
-                self._log_hazard(src, dst, material, road, safe)
+                if log:
+                    self._log_hazard(src, dst, material, road, safe)
                 road = safe
             ok = np.isfinite(road)
             km = np.where(ok, road, np.where(np.isnan(road), km, np.inf))
-            code[ok] = DIST_ROAD
-            code[np.isnan(road)] = DIST_FALLBACK
+            code[ok] = DistanceSource.ROAD.code
+            code[np.isnan(road)] = DistanceSource.NO_ROAD_CONNECTION.code
             straight = np.isnan(road)
         else:
             straight = np.ones(len(src), bool)
         if hazardous and straight.any():
+            assert material is not None
             idx = np.flatnonzero(straight & np.isfinite(km))
             crossed = self._straight_crossings(src[idx], dst[idx])
             for k, zone in zip(idx, crossed, strict=True):
                 if zone:
                     km[k] = np.inf
-                    self._event(int(src[k]), int(dst[k]), material, "excluded",
-                                f"the straight line crosses {zone}; {WATER_RULE}",
-                                float(gc_km[k] * circuity), None)
+                    if log:
+                        self._event(int(src[k]), int(dst[k]), material, "excluded",
+                                    f"the straight line crosses {zone}; {WATER_RULE}",
+                                    float(gc_km[k] * circuity), None)
         return km, code
+
+    def excluded(self, src: str, dst: str, material: str) -> bool:
+        """True when the run excluded the pair (enterprise ids) for `material` by a zone."""
+        return (src, dst, material, "excluded") in self._seen
 
     def _straight_crossings(self, src: IntArray, dst: IntArray) -> list[str]:
         assert self.zones is not None

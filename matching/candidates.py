@@ -3,11 +3,13 @@
 An arc exists when a rule lets the offer's material serve the need's material, the two
 belong to different enterprises, the offer meets the quality limits, and distance_km is
 within the reach (the offered material's default reach, or `max_km` for every material).
-distance_km is the dataset's `distances.csv` entry for the enterprise pair where there is
-one, else great-circle x circuity, or the road distance when a `geo.GeoDistances` with a
-road network is given (which also applies restricted-zone rules). Pairs are found by a
-vectorised radius query per (offer material, need material), never by a Python loop over
-offers x needs.
+distance_km is the one distance rule (`geo.distance.pair_km`): the dataset's
+`distances.csv` entry for the enterprise pair where there is one, else great-circle x
+circuity, or the road distance when a `geo.GeoDistances` with a road network is given
+(which also applies restricted-zone rules); the reach is `reach_km`, the one reach rule.
+Explanations, gaps and feedstock use the same two. Pairs are found by a vectorised radius
+query per (offer material, need material) (`DistanceRule.within`), never by a Python loop
+over offers x needs.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from symbiosis.dataset import Dataset
-from symbiosis.geo.distance import DEFAULT_CIRCUITY, pairs_within_km
-from symbiosis.taxonomy import QualityLimit, Rule
+from symbiosis.geo.distance import DEFAULT_CIRCUITY, DistanceRule, DistanceSource
+from symbiosis.taxonomy import QualityLimit, Rule, Taxonomy
 
 if TYPE_CHECKING:
     from symbiosis.geo.provider import GeoDistances
 
-__all__ = ["Candidates", "build_candidates", "rule_limit_check"]
+__all__ = ["Candidates", "build_candidates", "reach_km", "rule_limit_check"]
 
 IntArray = NDArray[np.int64]
 Int32Array = NDArray[np.int32]
@@ -41,6 +43,9 @@ class Candidates:
     `quality_unverified` marks arcs allowed although the offer does not state an attribute
     a rule limits (the need itself did not ask for it). Indices are int32: a national
     instance has tens of millions of arcs, and memory is the binding limit there.
+    `distance_code` is each arc's `geo.distance.DistanceSource` code (None: from_table
+    alone tells); `distances` is the rule the arcs were measured with, so explanations
+    measure every other pair the same way.
     """
 
     offer: Int32Array
@@ -53,19 +58,22 @@ class Candidates:
     rules: tuple[Rule, ...]
     max_km: float | None
     circuity: float
-    # with a geo.GeoDistances: 0 great-circle, 1 distances.csv, 2 road, 3 great-circle
-    # because the two are on road components that do not connect
     distance_code: NDArray[np.int8] | None = None
+    distances: DistanceRule | None = None
 
     def distance_labels(self, arcs: NDArray[np.integer] | None = None) -> NDArray[np.object_]:
         """Where the distance of each arc at `arcs` (None = all) came from, as written in
-        exchanges.csv; ask only for the arcs reported: labels are Python strings."""
-        gc = f"great_circle_x{self.circuity:g}"
-        names = np.array([gc, "distances.csv", "road_network", f"{gc}_no_road_connection"],
-                         dtype=object)
-        code = self.from_table.astype(np.int8) if self.distance_code is None \
-            else self.distance_code
-        return names[code if arcs is None else code[arcs]]
+        exchanges.csv (`DistanceSource.label`); ask only for the arcs reported: labels are
+        Python strings."""
+        code = self.from_table.astype(np.int8) * np.int8(DistanceSource.TABLE.code) \
+            if self.distance_code is None else self.distance_code
+        return DistanceSource.labels(code if arcs is None else code[arcs], self.circuity)
+
+    def distance_rule(self, dataset: Dataset) -> DistanceRule:
+        """The rule these arcs were measured with (rebuilt from `dataset` and the circuity
+        when the arcs were made without one)."""
+        return self.distances if self.distances is not None \
+            else DistanceRule.of(dataset, self.circuity)
 
     def __len__(self) -> int:
         return len(self.offer)
@@ -113,10 +121,17 @@ class Candidates:
         })
 
 
-def _reach(dataset: Dataset, material: str, max_km: float | None) -> float:
+def reach_km(taxonomy: Taxonomy, material: str, max_km: float | None) -> float:
+    """The reach of an offered `material` in km, the one reach rule: `max_km` (the run's
+    `MatchOptions.max_km`) overrides every material's default reach; a material without a
+    default reach reaches everywhere (inf).
+
+    Raises:
+        KeyError: `material` is not in the taxonomy.
+    """
     if max_km is not None:
         return float(max_km)
-    reach = dataset.taxonomy.materials[material].default_reach_km
+    reach = taxonomy.materials[material].default_reach_km
     return math.inf if reach is None else float(reach)
 
 
@@ -186,19 +201,17 @@ def build_candidates(
     if max_km is not None and (max_km < 0 or math.isnan(max_km)):
         raise ValueError(f"max_km must be >= 0, got {max_km}")
     offers, needs, ent = dataset.offers, dataset.needs, dataset.enterprises
-    ent_pos = pd.Series(np.arange(len(ent)), index=ent.index)
-    off_ent = ent_pos.reindex(offers["enterprise_id"]).to_numpy(np.int64)
-    need_ent = ent_pos.reindex(needs["enterprise_id"]).to_numpy(np.int64)
-    lon, lat = ent["lon"].to_numpy(float), ent["lat"].to_numpy(float)
+    off_ent = ent.index.get_indexer(offers["enterprise_id"]).astype(np.int64)
+    need_ent = ent.index.get_indexer(needs["enterprise_id"]).astype(np.int64)
+    measure = DistanceRule.of(dataset, circuity, distances)
 
-    table = _distance_table(dataset, ent_pos)
     off_by_mat = _positions_by(offers["material"])
     need_by_mat = _positions_by(needs["material"])
     rules: list[Rule] = []
     parts: list[tuple[IntArray, IntArray, np.ndarray, np.ndarray, int]] = []
     codes: list[np.ndarray] = []
     if distances is not None:
-        reach_of = {m: _reach(dataset, m, max_km) for m in off_by_mat}
+        reach_of = {m: reach_km(dataset.taxonomy, m, max_km) for m in off_by_mat}
         per_offer = offers["material"].map(reach_of).to_numpy(float)
         limit = pd.Series(per_offer).groupby(off_ent).max()
         distances.prepare(limit.index.to_numpy(np.int64), limit.to_numpy(float))
@@ -208,28 +221,11 @@ def build_candidates(
             rule = dataset.taxonomy.rule(need_mat, offer_mat)
             if offer_idx is None or rule is None:
                 continue
-            reach = _reach(dataset, offer_mat, max_km)
-            radius = reach / circuity if distances is None else \
-                distances.radius_km(reach, circuity)
-            i, j, gc = pairs_within_km(lon[off_ent[offer_idx]], lat[off_ent[offer_idx]],
-                                       lon[need_ent[need_idx]], lat[need_ent[need_idx]],
-                                       radius)
-            o, n, km = offer_idx[i], need_idx[j], gc * circuity
-            from_table = np.zeros(len(o), dtype=bool)
-            if table is not None:
-                o, n, km, from_table = _apply_table(table, off_ent, need_ent, o, n, km,
-                                                    offer_idx, need_idx, reach)
-            keep = off_ent[o] != need_ent[n]
-            o, n, km, from_table = o[keep], n[keep], km[keep], from_table[keep]
-            if distances is not None:
-                code = from_table.astype(np.int8)  # 1 = distances.csv
-                calc = ~from_table
-                km[calc], code[calc] = distances.arc_km(off_ent[o[calc]], need_ent[n[calc]],
-                                                        offer_mat, km[calc] / circuity,
-                                                        circuity, reach)
-                keep = km <= reach
-                o, n, km, from_table, code = (o[keep], n[keep], km[keep], from_table[keep],
-                                              code[keep])
+            reach = reach_km(dataset.taxonomy, offer_mat, max_km)
+            i, j, km, code = measure.within(off_ent[offer_idx], need_ent[need_idx], reach,
+                                            offer_mat)
+            o, n = offer_idx[i], need_idx[j]
+            from_table = code == DistanceSource.TABLE.code
             ok, unverified = _quality_mask(dataset, rule, o, n)
             rules.append(rule)
             parts.append((o[ok].astype(np.int32), n[ok].astype(np.int32), km[ok],
@@ -253,7 +249,8 @@ def build_candidates(
                       from_table=flags[:, 0].copy(), quality_unverified=flags[:, 1].copy(),
                       rules=tuple(rules), max_km=max_km, circuity=circuity,
                       distance_code=None if distances is None else
-                      np.concatenate(codes or [np.empty(0, np.int8)]))
+                      np.concatenate(codes or [np.empty(0, np.int8)]),
+                      distances=measure)
 
 
 def _positions_by(values: pd.Series) -> dict[str, IntArray]:
@@ -262,51 +259,3 @@ def _positions_by(values: pd.Series) -> dict[str, IntArray]:
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     return {str(u): order[bounds[k]:bounds[k + 1]].astype(np.int64)
             for k, u in enumerate(uniques)}
-
-
-@dataclass(frozen=True)
-class _RoadTable:
-    """Known road km per ordered enterprise pair, keyed by from_pos * n_enterprises + to_pos."""
-
-    keys: IntArray
-    km: NDArray[np.float64]
-    n_enterprises: int
-
-
-def _distance_table(dataset: Dataset, ent_pos: pd.Series) -> _RoadTable | None:
-    """distances.csv as keys; a pair listed one way serves both ways unless the other
-    direction is listed too."""
-    d = dataset.distances
-    if d.empty:
-        return None
-    n = len(ent_pos)
-    a = ent_pos.reindex(d["from_id"]).to_numpy(np.int64)
-    b = ent_pos.reindex(d["to_id"]).to_numpy(np.int64)
-    km = d["distance_km"].to_numpy(float)
-    forward, backward = a * n + b, b * n + a
-    only_back = ~np.isin(backward, forward)
-    keys = np.concatenate([forward, backward[only_back]])
-    dist = np.concatenate([km, km[only_back]])
-    keys, first = np.unique(keys, return_index=True)
-    return _RoadTable(keys, dist[first], n)
-
-
-def _apply_table(table: _RoadTable, off_ent: IntArray, need_ent: IntArray, o: IntArray,
-                 n: IntArray, km: np.ndarray, offer_idx: IntArray, need_idx: IntArray,
-                 reach: float) -> tuple[IntArray, IntArray, np.ndarray, np.ndarray]:
-    """Drop computed arcs between listed pairs, then add every offer/need of this material
-    pair between listed enterprises whose road km is within reach."""
-    n_ent = table.n_enterprises
-    listed = np.isin(off_ent[o] * n_ent + need_ent[n], table.keys)
-    pairs = pd.DataFrame({"src": table.keys // n_ent, "dst": table.keys % n_ent,
-                          "km": table.km})
-    pairs = pairs[pairs["km"] <= reach]
-    offers_at = pd.DataFrame({"src": off_ent[offer_idx], "offer": offer_idx})
-    needs_at = pd.DataFrame({"dst": need_ent[need_idx], "need": need_idx})
-    both = pairs.merge(offers_at, on="src").merge(needs_at, on="dst")
-    o = np.concatenate([o[~listed], both["offer"].to_numpy(np.int64)])
-    n = np.concatenate([n[~listed], both["need"].to_numpy(np.int64)])
-    km = np.concatenate([km[~listed], both["km"].to_numpy(float)])
-    from_table = np.concatenate([np.zeros(int((~listed).sum()), bool),
-                                 np.ones(len(both), bool)])
-    return o, n, km, from_table

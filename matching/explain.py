@@ -1,24 +1,103 @@
-"""Why the plan looks as it does: the alternatives each exchange beat, and why an offer is
-left unmatched (no taker, takers too far, takers full and by whom, or no saving).
+"""Why the plan looks as it does: the alternatives each exchange beat, and why an offer's
+quantity is left unmatched, as reason codes (`matching.reasons.UnmatchedReason`) with the
+facts behind them, rendered in English or Chinese from the message catalogue
+(`symbiosis/i18n/explain.json`, keys `explain.*`).
 
-Everything is computed from the candidate arcs and the flows, vectorised where the arrays
-are large; text is built only for the exchanges and unmatched offers that are reported.
+The reasons of an offer with quantity left over (several may apply at once):
+
+- `no_compatible_need`: no need of another enterprise takes the material under any rule
+  (facts: the material);
+- `beyond_reach`: compatible needs exist, none within reach (the nearest need and its km d
+  under the one distance rule: distances.csv, road km with roads; the reach r);
+- `forbidden_zone`: the run excluded a compatible pair because its routes cross a zone
+  (the need);
+- `quality` / `quality_not_stated`: a compatible need within reach rejects a stated
+  attribute, or asks for one the offer does not state (attribute, value, limit, the need);
+- `takers_full`: an arc that pays leads to a need the plan fills (the needs, by whom);
+- `no_gain`: an arc does not pay under the objective, w_a <= 0 (how many, the best saving
+  and its need), never said to face full needs when the need is open;
+- `below_resolution`: an arc that pays leads to a need left open, so the remainder is
+  below the solver's quantity resolution (the quantity).
+
+"Within reach" and the km are those of the run (`Candidates.distances`, `candidates.reach_km`),
+so an explanation never says a straight-line km where the run used a road km. Everything
+is computed from the candidate arcs and the flows, vectorised where the arrays are large;
+text is built only for the exchanges and unmatched offers that are reported.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from symbiosis.dataset import Dataset
-from symbiosis.geo.distance import haversine_km
-from symbiosis.matching.candidates import Candidates
+from symbiosis.geo.distance import DistanceRule, haversine_km
+from symbiosis.i18n import t
+from symbiosis.matching.candidates import Candidates, reach_km, rule_limit_check
+from symbiosis.matching.reasons import UnmatchedReason
+from symbiosis.taxonomy import Rule
 
-__all__ = ["explain_exchanges", "explain_unmatched"]
+__all__ = ["Fact", "UnmatchedExplanation", "analyse_unmatched", "explain_exchanges",
+           "explain_unmatched", "reason_columns"]
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 ALTERNATIVES = 3  # alternatives listed per exchange
+LISTED = 3  # needs named per reason
 FULL_SHARE = 1 - 1e-7
+_OPS = {"min": "≥", "max": "≤"}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One sentence of an explanation: a catalogue key and its parameters. A parameter may
+    itself be a tuple of Facts (joined with the catalogue's separator) or of names (joined
+    with its comma, "-" when empty)."""
+
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def render(self, lang: str = "en") -> str:
+        """The sentence in `lang`."""
+        params = {k: _render_value(v, lang) for k, v in self.params.items()}
+        return t(self.key, lang, **params)
+
+
+def _render_value(value: Any, lang: str) -> Any:
+    if isinstance(value, Fact):
+        return value.render(lang)
+    if isinstance(value, tuple) and value and all(isinstance(v, Fact) for v in value):
+        return t("explain.sep", lang).join(v.render(lang) for v in value)
+    if isinstance(value, tuple):  # names: joined as the language lists them
+        return t("explain.comma", lang).join(str(v) for v in value) or "-"
+    return value
+
+
+@dataclass(frozen=True)
+class UnmatchedExplanation:
+    """Why one offer's quantity is left unmatched: its reason codes and the facts."""
+
+    reasons: tuple[UnmatchedReason, ...]
+    facts: tuple[Fact, ...]
+
+    @property
+    def codes(self) -> str:
+        """The reason codes ';'-joined, as offers.csv's `reason` column holds them."""
+        return ";".join(r.value for r in self.reasons)
+
+    def text(self, lang: str = "en") -> str:
+        """The explanation sentence in `lang`."""
+        return t("explain.sep", lang).join(f.render(lang) for f in self.facts)
+
+    def fact(self, key: str) -> Fact | None:
+        """The first fact with catalogue key `key` (None if absent)."""
+        return next((f for f in self.facts if f.key == key), None)
 
 
 def _need_fill(dataset: Dataset, cand: Candidates, flows: FloatArray) -> FloatArray:
@@ -44,10 +123,15 @@ def _unit(dataset: Dataset, material: str) -> str:
     return dataset.taxonomy.materials[material].unit
 
 
+def _names(names: Sequence[str], lang: str, limit: int = LISTED) -> str:
+    return t("explain.comma", lang).join(names[:limit])
+
+
 def explain_exchanges(dataset: Dataset, cand: Candidates, flows: FloatArray,
                       arcs: NDArray[np.int64], score: FloatArray | None,
-                      saving: FloatArray | None) -> list[str]:
-    """For each arc in `arcs` (the plan's exchanges), the best other needs its offer had.
+                      saving: FloatArray | None, lang: str = "en") -> list[str]:
+    """For each arc in `arcs` (the plan's exchanges), the best other needs its offer had,
+    in `lang` ("en" or "zh").
 
     `score` ranks alternatives (higher is better; None = shorter distance is better, the
     default objective's tie-break); `saving` (CNY per offer unit) is shown when known.
@@ -64,6 +148,7 @@ def explain_exchanges(dataset: Dataset, cand: Candidates, flows: FloatArray,
     offer_unit = [_unit(dataset, str(m)) for m in dataset.offers["material"]]
     live = np.flatnonzero(flows > 0)
     suppliers = _suppliers_of(dataset, cand, flows, live)
+    sep, comma = t("explain.sep", lang), t("explain.comma", lang)
     texts: list[str] = []
     for a in arcs:
         o = int(cand.offer[a])
@@ -72,100 +157,297 @@ def explain_exchanges(dataset: Dataset, cand: Candidates, flows: FloatArray,
         parts: list[str] = []
         for b in block:
             n = int(cand.need[b])
-            bits = [f"{cand.distance_km[b]:.1f} km"]
+            bits = [t("explain.alt_km", lang, km=float(cand.distance_km[b]))]
             if saving is not None:
-                bits.append(f"saving {saving[b]:.2f} CNY/{offer_unit[o]}")
+                bits.append(t("explain.alt_saving", lang, saving=float(saving[b]),
+                              unit=offer_unit[o]))
             if flows[b] > 0:
-                state = "also used"
+                state = t("explain.alt_also_used", lang)
             elif fill[n] >= FULL_SHARE:
-                by = ", ".join(suppliers.get(n, [])[:3])
-                state = f"full (served by {by})" if by else "full"
+                by = _names(suppliers.get(n, []), lang)
+                state = t("explain.alt_full_by", lang, by=by) if by \
+                    else t("explain.alt_full", lang)
             elif score is not None and score[b] <= 0:
-                state = "no gain"
+                state = t("explain.alt_no_gain", lang)
             else:
-                state = "worse"
-            parts.append(f"{need_ids[n]} at {need_ent[n]} ({', '.join(bits)}): {state}")
-        texts.append("; ".join(parts) if parts else "the only compatible need in reach")
+                state = t("explain.alt_worse", lang)
+            parts.append(t("explain.alt", lang, need=need_ids[n], enterprise=need_ent[n],
+                           details=comma.join(bits), state=state))
+        texts.append(sep.join(parts) if parts else t("explain.only_need", lang))
     return texts
 
 
-def explain_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
+# ----------------------------------------------------------------------------- unmatched
+
+
+def _quality_fact(dataset: Dataset, rule: Rule, o: int, n: int) -> tuple[UnmatchedReason, Fact]:
+    """The first limit that keeps offer row `o` from need row `n`: a rule limit its stated
+    value fails, or a need's own min./max. requirement it fails or does not state."""
+    offers, needs = dataset.offers, dataset.needs
+    where = {"need": str(needs.index[n]), "enterprise": str(needs["enterprise_id"].iat[n])}
+    row = np.array([o], np.int64)
+    for limit in rule.limits:
+        stated, passes = rule_limit_check(offers, limit, row)
+        if stated[0] and not passes[0]:
+            value = float(offers[f"q.{limit.attribute}"].iat[o])
+            return UnmatchedReason.QUALITY, Fact("explain.quality", {
+                **where, "attribute": limit.attribute, "op": _OPS[limit.bound],
+                "limit": float(limit.value), "value": value})
+    for column in needs.columns:
+        if not column.startswith(("min.", "max.")):
+            continue
+        bound = float(needs[column].iat[n])
+        if not math.isfinite(bound):
+            continue
+        kind, attribute = column.split(".", 1)
+        q_column = f"q.{attribute}"
+        value = float(offers[q_column].iat[o]) if q_column in offers.columns else math.nan
+        params = {**where, "attribute": attribute, "op": _OPS[kind], "limit": bound}
+        if not math.isfinite(value):
+            return UnmatchedReason.QUALITY_NOT_STATED, Fact("explain.quality_not_stated",
+                                                            params)
+        if (value < bound) if kind == "min" else (value > bound):
+            return UnmatchedReason.QUALITY, Fact("explain.quality", {**params, "value": value})
+    # no stated limit fails: the arc was dropped for a reason this module cannot name
+    return UnmatchedReason.QUALITY, Fact("explain.quality", {
+        **where, "attribute": "?", "op": "", "limit": math.nan, "value": math.nan})
+
+
+REJECTED_KEPT = 50  # rejected pairs examined per offer (the facts name at most LISTED)
+
+
+def _rejected(dataset: Dataset, cand: Candidates, measure: DistanceRule, todo: IntArray,
+              off_ent: IntArray, need_ent: IntArray) -> dict[int, list[tuple[int, Rule]]]:
+    """Per offer in `todo`: compatible needs within reach under the run's rule that have no
+    arc, i.e. that quality rejects, as (need row, rule), at most REJECTED_KEPT per offer.
+
+    Only pairs quality could reject are searched: offers of `todo` failing a stated rule
+    limit against every need of the rule's need material, and the other offers against
+    the needs that state a min./max. requirement; so a run without quality data costs no
+    radius query here.
+    """
+    tax = dataset.taxonomy
+    offers, needs = dataset.offers, dataset.needs
+    n_needs = len(needs)
+    in_todo = np.zeros(len(offers), dtype=bool)
+    in_todo[todo] = True
+    sel = in_todo[cand.offer]
+    arc_keys = np.sort(cand.offer[sel].astype(np.int64) * n_needs + cand.need[sel])
+    req_cols = [c for c in needs.columns if c.startswith(("min.", "max."))]
+    has_req = np.isfinite(needs[req_cols].to_numpy(float)).any(axis=1) if req_cols \
+        else np.zeros(n_needs, dtype=bool)
+    need_mat = needs["material"].to_numpy(dtype=object)
+    todo_mat = offers["material"].to_numpy(dtype=object)[todo]
+    found_o: list[IntArray] = []
+    found_n: list[IntArray] = []
+    found_r: list[IntArray] = []
+    rules: list[Rule] = []
+    for material in sorted(set(todo_mat.tolist())):
+        rows = todo[todo_mat == material]
+        reach = reach_km(tax, material, cand.max_km)
+        for need_material in sorted(set(need_mat.tolist())):
+            rule = tax.rule(need_material, material)
+            if rule is None:
+                continue
+            need_rows = np.flatnonzero(need_mat == need_material)
+            fails = np.zeros(len(rows), dtype=bool)
+            for limit in rule.limits:
+                stated, passes = rule_limit_check(offers, limit, rows)
+                fails |= stated & ~passes
+            for o_rows, n_rows in ((rows[fails], need_rows),
+                                   (rows[~fails], need_rows[has_req[need_rows]])):
+                if not len(o_rows) or not len(n_rows):
+                    continue
+                i, j, _, _ = measure.within(off_ent[o_rows], need_ent[n_rows], reach,
+                                            material, log=False)
+                o, n = o_rows[i], n_rows[j]
+                key = o.astype(np.int64) * n_needs + n
+                pos = np.minimum(np.searchsorted(arc_keys, key), max(len(arc_keys) - 1, 0))
+                arc = arc_keys[pos] == key if len(arc_keys) else np.zeros(len(key), bool)
+                found_o.append(o[~arc])
+                found_n.append(n[~arc])
+                found_r.append(np.full(int((~arc).sum()), len(rules), np.int64))
+            rules.append(rule)
+    if not found_o:
+        return {}
+    o_all, n_all, r_all = (np.concatenate(x) for x in (found_o, found_n, found_r))
+    order = np.lexsort((n_all, o_all))
+    o_all, n_all, r_all = o_all[order], n_all[order], r_all[order]
+    first = np.searchsorted(o_all, o_all, side="left")
+    keep = np.arange(len(o_all)) - first < REJECTED_KEPT
+    out: dict[int, list[tuple[int, Rule]]] = {}
+    for o, n, r in zip(o_all[keep].tolist(), n_all[keep].tolist(), r_all[keep].tolist(),
+                       strict=True):
+        out.setdefault(o, []).append((n, rules[r]))
+    return out
+
+
+def _nearest(measure: DistanceRule, src: int, dst: IntArray, material: str,
+             reach: float) -> tuple[int, float] | None:
+    """The position in `dst` of the nearest enterprise to `src` under the rule, and its km
+    (None when no permitted route exists). Road searches are bounded, so the bound grows
+    until the nearest found lies within it (great circle is a lower bound of road km)."""
+    src_arr = np.full(len(dst), src, np.int64)
+    if not measure.has_roads:
+        km, _ = measure.km(src_arr, dst, material, log=False)
+    else:
+        gc = haversine_km(measure.lon[src], measure.lat[src], measure.lon[dst],
+                          measure.lat[dst])
+        start = float(np.min(gc)) if len(gc) else 1.0
+        limit = max(reach if math.isfinite(reach) else 0.0, start, 1.0) * 2.0
+        while True:
+            km, _ = measure.km(src_arr, dst, material, limit_km=limit, log=False)
+            finite = km[np.isfinite(km)]
+            if (len(finite) and float(finite.min()) <= limit) or not math.isfinite(limit):
+                break
+            limit = limit * 4.0 if limit < 4.0e4 else math.inf
+    if not np.isfinite(km).any():
+        return None
+    best = int(np.argmin(km))
+    return best, float(km[best])
+
+
+def _excluded_by_zone(cand: Candidates) -> dict[tuple[str, str], set[str]]:
+    """(offer enterprise, material) -> need enterprises the run excluded by a zone."""
+    roads = cand.distances.roads if cand.distances is not None else None
+    events = getattr(roads, "events", None) or []
+    out: dict[tuple[str, str], set[str]] = {}
+    for e in events:
+        if e.get("action") == "excluded":
+            out.setdefault((str(e["offer_enterprise_id"]), str(e["material"])),
+                           set()).add(str(e["need_enterprise_id"]))
+    return out
+
+
+def analyse_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
                       unmatched: FloatArray, score: FloatArray | None,
-                      saving: FloatArray | None) -> list[str]:
-    """One sentence per offer: empty when fully matched, else why the rest found no taker."""
+                      saving: FloatArray | None) -> list[UnmatchedExplanation | None]:
+    """Per offer: None when fully matched, else its reasons and facts (module docstring).
+
+    `unmatched` is each offer's quantity left (offer units); `score` the objective's w_a
+    per arc (None for the default objective, where every arc pays); `saving` CNY per offer
+    unit per arc, shown for the best losing arc when known.
+    """
     offers, needs, tax = dataset.offers, dataset.needs, dataset.taxonomy
     n_o = len(offers)
-    texts = [""] * n_o
+    out: list[UnmatchedExplanation | None] = [None] * n_o
     todo = np.flatnonzero(unmatched > 0)
     if not len(todo):
-        return texts
+        return out
+    measure = cand.distance_rule(dataset)
+    ents = dataset.enterprises.index
+    off_ent = ents.get_indexer(offers["enterprise_id"]).astype(np.int64)
+    need_ent = ents.get_indexer(needs["enterprise_id"]).astype(np.int64)
     fill = _need_fill(dataset, cand, flows)
     live = np.flatnonzero(flows > 0)
     suppliers = _suppliers_of(dataset, cand, flows, live)
     order = np.argsort(cand.offer, kind="stable")
     starts = np.searchsorted(cand.offer[order], np.arange(n_o + 1))
     need_ids = needs.index.to_numpy(dtype=object)
-    need_ent = needs["enterprise_id"].to_numpy(dtype=object)
+    need_ent_id = needs["enterprise_id"].to_numpy(dtype=object)
     need_mat = needs["material"].to_numpy(dtype=object)
-    ents = dataset.enterprises
-    lon = ents["lon"].reindex(needs["enterprise_id"]).to_numpy(float)
-    lat = ents["lat"].reindex(needs["enterprise_id"]).to_numpy(float)
     offer_mat = offers["material"].to_numpy(dtype=object)
-    offer_ent = offers["enterprise_id"].to_numpy(dtype=object)
-    # listed road distances by enterprise: a pair listed one way serves both ways unless
-    # the other way is listed too, as in the candidates
-    listed: dict[str, dict[str, float]] = {}
-    d = dataset.distances
-    for a, b, km_ab in zip(d["from_id"], d["to_id"], d["distance_km"], strict=True):
-        listed.setdefault(a, {})[b] = float(km_ab)
-        listed.setdefault(b, {}).setdefault(a, float(km_ab))
-    takers: dict[str, np.ndarray] = {}  # per offered material: needs that could take it
-    for o in todo:
+    offer_ent_id = offers["enterprise_id"].to_numpy(dtype=object)
+    rejected_by = _rejected(dataset, cand, measure, todo, off_ent, need_ent)
+    zone_cut = _excluded_by_zone(cand)
+    takers: dict[str, NDArray[np.bool_]] = {}  # per offered material: needs that take it
+    for o in todo.tolist():
         material = str(offer_mat[o])
         unit = _unit(dataset, material)
+        reasons: list[UnmatchedReason] = []
+        facts: list[Fact] = []
         block = order[starts[o]:starts[o + 1]]
-        if len(block):
-            full = block[fill[cand.need[block]] >= FULL_SHARE]  # a national offer has
-            losing = block[score[block] <= 0] if score is not None else block[:0]  # 10^4 arcs
-            bits: list[str] = []
-            if len(full):
-                names = [f"{need_ids[cand.need[b]]} (served by "
-                         f"{', '.join(suppliers.get(int(cand.need[b]), [])[:3]) or '-'})"
-                         for b in full[:3]]
-                more = f" and {len(full) - 3} more" if len(full) > 3 else ""
-                bits.append(f"{len(full)} of {len(block)} compatible needs within reach "
-                            f"are full: {'; '.join(names)}{more}")
-            if len(losing) and score is not None:
-                best = int(losing[np.argmax(score[losing])])
-                shown = (f"best saving {saving[best]:.2f} CNY/{unit}" if saving is not None
-                         else "no positive value")
-                bits.append(f"{len(losing)} would not pay under this objective ({shown} to "
-                            f"{need_ids[cand.need[best]]})")
-            texts[o] = "; ".join(bits) or "compatible needs within reach are already full"
-            continue
-        if material not in takers:
-            takers[material] = np.isin(need_mat, [m for m in tax.materials
-                                                  if tax.rule(m, material) is not None])
-        mask = takers[material] & (need_ent != offer_ent[o])
-        if not mask.any():
-            texts[o] = f"no need in the dataset takes {material}"
-            continue
-        row = ents.loc[offer_ent[o]]
-        km = haversine_km(float(row["lon"]), float(row["lat"]), lon[mask], lat[mask]) \
-            * cand.circuity
-        idx = np.flatnonzero(mask)
-        own = listed.get(str(offer_ent[o]))
-        if own:  # a listed road distance wins
-            table_km = np.array([own.get(str(e), np.nan) for e in need_ent[idx]])
-            km = np.where(np.isnan(table_km), km, table_km)
-        best = int(np.argmin(km))
-        reach = cand.max_km if cand.max_km is not None else \
-            tax.materials[material].default_reach_km
-        where = f"{need_ids[idx[best]]} at {need_ent[idx[best]]}, {km[best]:.0f} km"
-        if reach is not None and km[best] > reach:
-            texts[o] = (f"no compatible need within the {reach:g} km reach; the nearest is "
-                        f"{where}")
-        else:
-            texts[o] = (f"compatible needs within reach reject its quality or distance "
-                        f"table entry (nearest: {where})")
-    return texts
+        losing = block[score[block] <= 0] if score is not None else block[:0]
+        paying = block[score[block] > 0] if score is not None else block
+        full = paying[fill[cand.need[paying]] >= FULL_SHARE]
+        open_ = paying[fill[cand.need[paying]] < FULL_SHARE]
+        if len(full):
+            reasons.append(UnmatchedReason.TAKERS_FULL)
+            named = tuple(Fact("explain.full_need", {
+                "need": str(need_ids[cand.need[b]]),
+                "by": tuple(suppliers.get(int(cand.need[b]), [])[:LISTED])})
+                for b in full[:LISTED])
+            more = Fact("explain.more", {"count": len(full) - LISTED}) \
+                if len(full) > LISTED else ""
+            facts.append(Fact("explain.takers_full", {
+                "full": len(full), "total": len(block), "needs": named, "more": more}))
+        if len(losing) and score is not None:
+            reasons.append(UnmatchedReason.NO_GAIN)
+            best = int(losing[np.argmax(score[losing])])
+            target = str(need_ids[cand.need[best]])
+            if saving is not None:
+                facts.append(Fact("explain.no_gain_saving", {
+                    "count": len(losing), "saving": float(saving[best]), "unit": unit,
+                    "need": target}))
+            else:
+                facts.append(Fact("explain.no_gain_value", {
+                    "count": len(losing), "value": float(score[best]), "need": target}))
+        if len(open_):
+            reasons.append(UnmatchedReason.BELOW_RESOLUTION)
+            facts.append(Fact("explain.below_resolution",
+                              {"quantity": float(unmatched[o]), "unit": unit}))
+        rejected = rejected_by.get(o, [])
+        quality: dict[UnmatchedReason, list[Fact]] = {}
+        for n, rule in rejected:
+            why, fact = _quality_fact(dataset, rule, o, n)
+            quality.setdefault(why, []).append(fact)
+        for why in (UnmatchedReason.QUALITY, UnmatchedReason.QUALITY_NOT_STATED):
+            if why in quality:
+                reasons.append(why)
+                facts.extend(quality[why][:LISTED])
+        cut = zone_cut.get((str(offer_ent_id[o]), material), set())
+        if not len(block) and not rejected:
+            if material not in takers:
+                takers[material] = np.isin(need_mat, [m for m in tax.materials
+                                                      if tax.rule(m, material) is not None])
+            idx = np.flatnonzero(takers[material] & (need_ent_id != offer_ent_id[o]))
+            if not len(idx):
+                reasons.append(UnmatchedReason.NO_COMPATIBLE_NEED)
+                facts.append(Fact("explain.no_compatible_need", {"material": material}))
+            else:
+                reach = reach_km(tax, material, cand.max_km)
+                near = _nearest(measure, int(off_ent[o]), need_ent[idx], material, reach)
+                if near is not None and near[1] > reach:
+                    n = int(idx[near[0]])
+                    reasons.append(UnmatchedReason.BEYOND_REACH)
+                    facts.append(Fact("explain.beyond_reach", {
+                        "reach": reach, "need": str(need_ids[n]),
+                        "enterprise": str(need_ent_id[n]), "km": near[1]}))
+        if cut:
+            hit = [int(n) for n in np.flatnonzero(np.isin(need_ent_id, sorted(cut))
+                                                  & np.isin(need_mat, _uses(dataset,
+                                                                            material)))]
+            if hit:
+                reasons.append(UnmatchedReason.FORBIDDEN_ZONE)
+                facts.extend(Fact("explain.forbidden_zone", {
+                    "need": str(need_ids[n]), "enterprise": str(need_ent_id[n])})
+                    for n in hit[:LISTED])
+        if not reasons:  # every pair within reach is zone-cut or otherwise unexplained
+            reasons.append(UnmatchedReason.BELOW_RESOLUTION)
+            facts.append(Fact("explain.below_resolution",
+                              {"quantity": float(unmatched[o]), "unit": unit}))
+        out[o] = UnmatchedExplanation(tuple(reasons), tuple(facts))
+    return out
+
+
+def _uses(dataset: Dataset, material: str) -> list[str]:
+    tax = dataset.taxonomy
+    return [m for m in tax.materials if tax.rule(m, material) is not None]
+
+
+def explain_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
+                      unmatched: FloatArray, score: FloatArray | None,
+                      saving: FloatArray | None, lang: str = "en") -> list[str]:
+    """One sentence per offer in `lang` ("en" or "zh"): empty when fully matched, else why
+    the rest found no taker (see `analyse_unmatched`)."""
+    return [e.text(lang) if e is not None else ""
+            for e in analyse_unmatched(dataset, cand, flows, unmatched, score, saving)]
+
+
+def reason_columns(explained: Sequence[UnmatchedExplanation | None],
+                   lang: str = "en") -> pd.DataFrame:
+    """offers.csv's `reason` (codes, ';'-joined) and `explanation` (sentence in `lang`)."""
+    return pd.DataFrame({
+        "reason": [e.codes if e is not None else "" for e in explained],
+        "explanation": [e.text(lang) if e is not None else "" for e in explained],
+    })

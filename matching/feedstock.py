@@ -6,9 +6,11 @@ quality and ranked by distance or by delivered cost.
 of by-products that serve one of the same uses, one hit per shared use) or an input slug
 (wallboard_gypsum: offers of every material a rule lets serve it, with the rule's ratio).
 
-    distance_km    = distances.csv km between the searching enterprise and the supplier,
-                     when `exclude_enterprise` names one and the pair is listed (as a
-                     match run would use it), else great-circle (R = 6371.0088 km) from
+    distance_km    = with `exclude_enterprise` (the searcher's own site): the one distance
+                     rule of a match run between the supplier and the searcher
+                     (`geo.distance.pair_km`: distances.csv either way, road km when
+                     `distances` brings a road network, else great circle from (lon, lat)
+                     x circuity); from a free point: great circle (R = 6371.0088 km) from
                      (lon, lat) x circuity
     delivered_cost = rate_m x distance_km + loading_m + treatment_o   (CNY per offered unit)
 
@@ -32,17 +34,21 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from symbiosis.bands import quantity_band
 from symbiosis.dataset import Dataset
 from symbiosis.errors import InvalidDataError, Problem
-from symbiosis.geo.distance import DEFAULT_CIRCUITY, haversine_km
+from symbiosis.geo.distance import DistanceRule, haversine_km
 from symbiosis.matching.candidates import rule_limit_check
 from symbiosis.matching.economics import material_rates
+from symbiosis.matching.model import MatchOptions
 from symbiosis.taxonomy import QualityLimit, Taxonomy
+
+if TYPE_CHECKING:
+    from symbiosis.geo.provider import GeoDistances
 
 __all__ = ["FeedstockHit", "search_feedstock", "site_km"]
 
@@ -192,31 +198,24 @@ def _check(dataset: Dataset, material: str, lon: float, lat: float, radius_km: f
 
 
 def site_km(dataset: Dataset, site: str, supplier: str,
-            circuity: float = DEFAULT_CIRCUITY) -> float:
-    """The km a search from enterprise `site` reports for `supplier`: listed where the
-    pair is (either way), else great circle x circuity."""
-    listed = _listed_km(dataset, site).get(supplier)
-    if listed is not None:
-        return listed
-    ents = dataset.enterprises
-    a, b = ents.loc[site], ents.loc[supplier]
-    km = haversine_km(np.array([a["lon"]], dtype=float), np.array([a["lat"]], dtype=float),
-                      np.array([b["lon"]], dtype=float), np.array([b["lat"]], dtype=float))
-    return float(np.asarray(km)[0]) * circuity
+            options: MatchOptions | None = None,
+            distances: GeoDistances | None = None) -> float:
+    """The km a search from enterprise `site` reports for `supplier`: the one distance
+    rule (`geo.distance.pair_km`) from the supplier to the site under the run's `options`
+    (circuity) and road network.
 
-
-def _listed_km(dataset: Dataset, searcher: str) -> dict[str, float]:
-    """Listed km from each supplier to `searcher`: the supplier->searcher row where there
-    is one, else searcher->supplier (a pair listed one way serves both ways)."""
-    d = dataset.distances
-    out: dict[str, float] = {}
-    for a, b, km in d[["from_id", "to_id", "distance_km"]].itertuples(index=False, name=None):
-        if b == searcher:
-            out[str(a)] = float(km)
-    for a, b, km in d[["from_id", "to_id", "distance_km"]].itertuples(index=False, name=None):
-        if a == searcher:
-            out.setdefault(str(b), float(km))
-    return out
+    Raises:
+        KeyError: `site` or `supplier` is not an enterprise id.
+        ValueError: circuity not a positive finite number.
+    """
+    options = options or MatchOptions()
+    measure = DistanceRule.of(dataset, options.circuity, distances)
+    ids = dataset.enterprises.index
+    pos = ids.get_indexer([supplier, site])
+    if (pos < 0).any():
+        raise KeyError(f"not an enterprise id: {supplier if pos[0] < 0 else site}")
+    km, _ = measure.km(pos[:1], pos[1:], log=False)
+    return float(km[0])
 
 
 def search_feedstock(
@@ -230,17 +229,24 @@ def search_feedstock(
     limits: Mapping[str, float] | None = None,
     sort: Literal["distance", "delivered_cost"] = "distance",
     limit: int = 50,
-    circuity: float = DEFAULT_CIRCUITY,
+    options: MatchOptions | None = None,
     exclude_enterprise: str | None = None,
+    distances: GeoDistances | None = None,
 ) -> list[FeedstockHit]:
     """Offers within `radius_km` of (lon, lat) that supply `material` (see the module
     docstring), nearest or cheapest delivered first, at most `limit` of them.
 
-    `exclude_enterprise` is the searching enterprise: its own offers are left out and its
-    listed distances are used. Raises `InvalidDataError` (file `search`) listing every bad
-    argument, with a did-you-mean for an unknown material or attribute.
+    `exclude_enterprise` is the searching enterprise: its own offers are left out and the
+    km are the match run's (listed distances, roads with `distances`); `options` gives the
+    circuity (its reaches do not apply: the radius is the searcher's).
+
+    Raises:
+        InvalidDataError: (file `search`) listing every bad argument, with a did-you-mean
+            for an unknown material or attribute.
     """
     limits = dict(limits or {})
+    options = options or MatchOptions()
+    circuity = options.circuity
     problems = _check(dataset, material, lon, lat, radius_km, limits, sort, limit, circuity,
                       exclude_enterprise)
     if problems:
@@ -265,17 +271,22 @@ def search_feedstock(
             meets = value >= bound if kind == "min" else value <= bound
         meets_user &= np.isfinite(value) & meets
 
-    # distance to every supplier once: great circle x circuity, listed km where known
+    # distance to every supplier once: the run's rule from the searcher's site, or great
+    # circle x circuity from a free point
     ent_lon = ents["lon"].reindex(owner).to_numpy(float)
     ent_lat = ents["lat"].reindex(owner).to_numpy(float)
     sector = ents["sector"].reindex(owner).to_numpy(dtype=object)
     park = ents["park"].reindex(owner).to_numpy(dtype=object)
-    km = haversine_km(lon, lat, ent_lon, ent_lat) * circuity
-    if exclude_enterprise is not None and not dataset.distances.empty:
-        listed = _listed_km(dataset, exclude_enterprise)
-        if listed:
-            known = np.array([listed.get(str(o), np.nan) for o in owner])
-            km = np.where(np.isfinite(known), known, km)
+    gc = np.asarray(haversine_km(lon, lat, ent_lon, ent_lat), float)
+    km = gc * circuity
+    if exclude_enterprise is not None:
+        measure = DistanceRule.of(dataset, circuity, distances)
+        owner_pos = ents.index.get_indexer(owner).astype(np.int64)
+        site = np.full(len(owner), ents.index.get_loc(exclude_enterprise), np.int64)
+        for mat in sorted(set(offer_mat.tolist())):
+            rows = np.flatnonzero((offer_mat == mat) & ~own)
+            km[rows] = measure.km(owner_pos[rows], site[rows], str(mat), radius_km,
+                                  gc[rows], log=False)[0]
     near = km <= radius_km
 
     sources = _sources(tax, material, include_substitutes)

@@ -1,5 +1,6 @@
 """Gap analysis: which by-products a run leaves unmatched, which kinds of enterprise would
-absorb them, and where such a newcomer would sit to haul the least (a park's "open loops").
+absorb them, and where such a newcomer would sit to haul the least within reach (a park's
+"open loops").
 
 For each unmatched offered material X and each need material N a rule lets X serve (the
 dataset's own substitutions included; X itself when a dataset or `need_sectors.csv` names
@@ -9,10 +10,20 @@ unit), and an indicative location: the point p minimising the quantity-weighted 
 
     f(p) = sum_i w_i * d(p, s_i)        w_i = unmatched quantity of supplier i (offer units)
 
-with d the great-circle distance (haversine, R = 6371.0088 km). Circuity multiplies every
-d alike, so it does not move p; it only scales the reported haul. Offers whose stated
-quality fails the rule's limits are left out of that absorber (`quality_excluded`). Needs
-left short are out of scope: a park manager looks for takers of its by-products here.
+with d the great-circle distance (haversine, R = 6371.0088 km), over the suppliers the
+location serves: those within the offered material's reach of it (`candidates.reach_km`, so
+the run's `max_km` overrides every default reach, as in the match). The served suppliers
+are the largest quantity that one site can gather within reach: for each supplier site c,
+the suppliers within reach of c under the run's distance rule (`geo.distance.pair_km`:
+distances.csv both ways, road km with roads, great circle x circuity otherwise); the
+heaviest such set is served, p is its weighted geometric median when every member lies
+within reach of p, else the site c itself. Hauls are measured with the same rule where p is
+an enterprise's site; from a free point they are great circle x circuity (no table lists
+it, and a road route from a point that is no enterprise is not computed). The suppliers left
+out are listed as beyond reach; the location is therefore never beyond the reach of a
+supplier it serves. Offers whose stated quality fails the rule's limits are left out of
+that absorber (`quality_excluded`). Needs left short are out of scope: a park manager looks
+for takers of its by-products here.
 """
 
 from __future__ import annotations
@@ -24,17 +35,21 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from symbiosis.dataset import Dataset
-from symbiosis.geo.distance import DEFAULT_CIRCUITY, haversine_km
-from symbiosis.matching.candidates import rule_limit_check
+from symbiosis.geo.distance import DistanceRule, haversine_km
+from symbiosis.matching.candidates import reach_km, rule_limit_check
+from symbiosis.matching.model import MatchOptions
 from symbiosis.matching.result import MatchResult
 from symbiosis.taxonomy import QualityLimit
+
+if TYPE_CHECKING:
+    from symbiosis.geo.provider import GeoDistances
 
 __all__ = [
     "Absorber",
@@ -110,8 +125,9 @@ class Absorber:
     """A kind of enterprise that would take an unmatched by-product in, and where.
 
     `quantity`, `quantity_within_reach` and `quality_excluded` are in the need material's
-    unit per year; `lon`/`lat` is the weighted geometric median of the suppliers;
-    `mean_haul_km` is their quantity-weighted great-circle x circuity haul to it.
+    unit per year; `lon`/`lat` is the location (module docstring), within `reach_km` of
+    every supplier it serves; `mean_haul_km` is the quantity-weighted haul of the served
+    suppliers to it; `suppliers` are all of them, `beyond_reach` those it does not serve.
     """
 
     offer_material: str
@@ -298,8 +314,51 @@ def _uses(dataset: Dataset, material: str) -> list[str]:
     return sorted(uses)
 
 
+def _served(measure: DistanceRule, pos: NDArray[np.int64], w: FloatArray, reach: float,
+            material: str) -> tuple[NDArray[np.bool_], float, float, FloatArray]:
+    """Which suppliers (enterprise positions `pos`, weights `w`) one location serves within
+    `reach`, the location (lon, lat) and the haul of each served supplier to it (km)."""
+    lon, lat = measure.lon[pos], measure.lat[pos]
+    n = len(pos)
+    cover = w.copy()  # every site serves itself
+    if not math.isfinite(reach):
+        site = np.ones(n, dtype=bool)
+    else:
+        i, j, _, _ = measure.within(pos, pos, reach, material, log=False)
+        np.add.at(cover, i, w[j])
+        best = int(np.argmax(cover))
+        site = np.zeros(n, dtype=bool)
+        site[best] = True
+        site[j[i == best]] = True
+    members = np.flatnonzero(site)
+    p_lon, p_lat = weighted_geometric_median(lon[members], lat[members], w[members])
+    haul = _haul_from(measure, pos[members], p_lon, p_lat, material, reach)
+    if math.isfinite(reach) and not bool((haul <= reach).all()):
+        best = int(np.argmax(np.where(site, cover, -np.inf)))  # the gathering site itself
+        p_lon, p_lat = float(lon[best]), float(lat[best])
+        haul = _haul_from(measure, pos[members], p_lon, p_lat, material, reach)
+    served = np.zeros(n, dtype=bool)
+    served[members] = True
+    return served, p_lon, p_lat, haul
+
+
+def _haul_from(measure: DistanceRule, pos: NDArray[np.int64], p_lon: float, p_lat: float,
+               material: str, reach: float) -> FloatArray:
+    """km from the location to each supplier at `pos`: the one rule where the location is
+    one of their sites, else great circle x circuity."""
+    at = np.flatnonzero((measure.lon[pos] == p_lon) & (measure.lat[pos] == p_lat))
+    if not len(at):
+        return np.asarray(haversine_km(p_lon, p_lat, measure.lon[pos], measure.lat[pos]),
+                          float) * measure.circuity
+    origin = np.full(len(pos), pos[at[0]], np.int64)
+    limit = reach * 4.0 if math.isfinite(reach) else math.inf
+    km, _ = measure.km(origin, pos, material, limit_km=limit, log=False)
+    km[pos == pos[at[0]]] = 0.0
+    return km
+
+
 def _absorber(dataset: Dataset, left: pd.DataFrame, material: str, need: str,
-              circuity: float) -> Absorber | None:
+              measure: DistanceRule, max_km: float | None) -> Absorber | None:
     tax = dataset.taxonomy
     rule = tax.rule(need, material)
     if rule is None:
@@ -312,13 +371,10 @@ def _absorber(dataset: Dataset, left: pd.DataFrame, material: str, need: str,
         return None
     by_ent = kept.groupby("enterprise_id", sort=True)["unmatched"].sum() * rule.ratio
     by_ent = by_ent.sort_values(ascending=False, kind="stable")
-    ent = dataset.enterprises.loc[by_ent.index]
-    lon, lat = ent["lon"].to_numpy(float), ent["lat"].to_numpy(float)
+    pos = dataset.enterprises.index.get_indexer(by_ent.index).astype(np.int64)
     w = by_ent.to_numpy(float)
-    p_lon, p_lat = weighted_geometric_median(lon, lat, w)
-    haul = haversine_km(p_lon, p_lat, lon, lat) * circuity
-    reach = tax.materials[material].default_reach_km
-    within = np.ones(len(w), dtype=bool) if reach is None else haul <= reach
+    reach = reach_km(tax, material, max_km)
+    served, p_lon, p_lat, haul = _served(measure, pos, w, reach, material)
     need_mat = tax.materials[need]
     return Absorber(
         offer_material=material,
@@ -331,24 +387,28 @@ def _absorber(dataset: Dataset, left: pd.DataFrame, material: str, need: str,
         quantity=float(w.sum()),
         lon=p_lon,
         lat=p_lat,
-        mean_haul_km=float((w * haul).sum() / w.sum()),
-        reach_km=reach,
-        quantity_within_reach=float(w[within].sum()),
-        beyond_reach=tuple(sorted(str(e) for e in by_ent.index[~within])),
+        mean_haul_km=float((w[served] * haul).sum() / w[served].sum()),
+        reach_km=reach if math.isfinite(reach) else None,
+        quantity_within_reach=float(w[served].sum()),
+        beyond_reach=tuple(sorted(str(e) for e in by_ent.index[~served])),
         suppliers=tuple(str(e) for e in by_ent.index),
         quality_excluded=excluded,
     )
 
 
 def find_gaps(dataset: Dataset, result: MatchResult,
-              circuity: float = DEFAULT_CIRCUITY) -> Gaps:
+              options: MatchOptions | None = None,
+              distances: GeoDistances | None = None) -> Gaps:
     """The unmatched by-products of `result` (a run of `dataset`) and their absorbers.
 
-    Read the location as "where a taker would haul least", not a siting study: roads,
-    land and zoning are not considered (see the module docstring for the maths).
+    `options` are the run's (`max_km`, `circuity`); `distances` brings the run's road
+    network. Read the
+    location as "where a taker would haul least within reach", not a siting study: land
+    and zoning are not considered (see the module docstring for the maths).
+
     """
-    if not (circuity > 0 and math.isfinite(circuity)):
-        raise ValueError(f"circuity must be a positive number, got {circuity}")
+    options = options if options is not None else MatchOptions()
+    measure = DistanceRule.of(dataset, options.circuity, distances)
     tax = dataset.taxonomy
     status = result.offers
     left = status.loc[status["unmatched"] > 0,
@@ -358,15 +418,16 @@ def find_gaps(dataset: Dataset, result: MatchResult,
     for material, group in left.groupby("material", sort=True):
         slug = str(material)
         mat = tax.materials[slug]
-        reasons = group["reason"].value_counts()
+        codes = group["reason"].astype(str).str.split(";").explode()
+        reasons = codes[codes != ""].value_counts()
         unmatched.append(UnmatchedMaterial(
             material=slug, name_en=mat.name_en, name_zh=mat.name_zh, unit=mat.unit,
             quantity=float(group["unmatched"].sum()), offers=len(group),
             reasons=MappingProxyType({str(k): int(reasons[k]) for k in sorted(reasons.index)})))
         for need in _uses(dataset, slug):
-            found = _absorber(dataset, group, slug, need, circuity)
+            found = _absorber(dataset, group, slug, need, measure, options.max_km)
             if found is not None:
                 absorbers.append(found)
     unmatched.sort(key=lambda u: -u.quantity)
     absorbers.sort(key=lambda a: -a.quantity)
-    return Gaps(tuple(unmatched), tuple(absorbers), circuity)
+    return Gaps(tuple(unmatched), tuple(absorbers), options.circuity)

@@ -19,7 +19,7 @@ import pandas as pd
 from symbiosis.dataset import Dataset
 from symbiosis.jsonio import atomic_write_text, json_safe
 from symbiosis.matching.candidates import Candidates
-from symbiosis.matching.explain import explain_exchanges, explain_unmatched
+from symbiosis.matching.explain import analyse_unmatched, explain_exchanges, reason_columns
 from symbiosis.matching.flow import SolverStatus, relative_gap
 from symbiosis.matching.summary import Headline, MatchSummary, RunParameters, SolverSummary
 from symbiosis.tabular import frame_csv_text
@@ -153,17 +153,19 @@ def _rate(matched: float, offered: float) -> float | None:
     return matched / offered if offered > 0 else None
 
 
-def _offer_status(dataset: Dataset, cand: Candidates, flows: np.ndarray) -> pd.DataFrame:
+def _offer_status(dataset: Dataset, cand: Candidates, flows: np.ndarray,
+                  score: np.ndarray | None = None,
+                  saving: np.ndarray | None = None) -> pd.DataFrame:
+    """Each offer's matched and unmatched quantity, its compatible needs within reach, the
+    reasons for what is left (`UnmatchedReason` codes, ';'-joined) and the English
+    explanation (`matching.explain.analyse_unmatched`; `score` and `saving` as there)."""
     offers = dataset.offers
     matched = np.bincount(cand.offer, weights=flows, minlength=len(offers))
     arcs = np.bincount(cand.offer, minlength=len(offers))
     qty = offers["quantity"].to_numpy(float)
     unmatched = np.maximum(qty - matched, 0.0)
     unmatched[unmatched <= FLOW_EPS * np.maximum(1.0, qty)] = 0.0
-    reason = np.where(
-        unmatched == 0, "",
-        np.where(arcs == 0, "no compatible need within reach",
-                 "compatible needs within reach are already full"))
+    why = reason_columns(analyse_unmatched(dataset, cand, flows, unmatched, score, saving))
     return pd.DataFrame({
         "offer_id": offers.index,
         "enterprise_id": offers["enterprise_id"].to_numpy(),
@@ -172,7 +174,8 @@ def _offer_status(dataset: Dataset, cand: Candidates, flows: np.ndarray) -> pd.D
         "matched": matched,
         "unmatched": unmatched,
         "candidate_needs": arcs,
-        "reason": reason,
+        "reason": why["reason"].to_numpy(dtype=object),
+        "explanation": why["explanation"].to_numpy(dtype=object),
     })
 
 
@@ -230,10 +233,7 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
     exchanges = exchanges.sort_values(["offer_material", "offer_enterprise_id",
                                        "need_enterprise_id", "offer_id", "need_id"],
                                       kind="stable").reset_index(drop=True)
-    status = _offer_status(dataset, cand, flows)
-    status["explanation"] = explain_unmatched(dataset, cand, flows,
-                                              status["unmatched"].to_numpy(float), score,
-                                              saving)
+    status = _offer_status(dataset, cand, flows, score, saving)
     if valuation is not None:
         status["marginal_value"] = valuation.offer_marginal
     need_frame = _need_status(dataset, cand, flows, valuation, options)

@@ -17,6 +17,7 @@ from symbiosis.errors import InvalidDataError
 from symbiosis.matching.candidates import build_candidates
 from symbiosis.matching.economics import arc_values
 from symbiosis.matching.feedstock import FeedstockHit, search_feedstock, site_km
+from symbiosis.matching.model import MatchOptions
 
 R_KM = 6371.0088
 # suppliers due north of the search point on the meridian 112 E: a great circle, so k tenths
@@ -179,10 +180,13 @@ def test_delivered_cost_is_what_a_match_run_charges(ds: Dataset) -> None:
 
 
 def test_bad_arguments_are_all_reported(ds: Dataset) -> None:
+    # options that skipped their own validation (a circuity of 0) are still caught here
+    bad = MatchOptions()
+    object.__setattr__(bad, "circuity", 0.0)
     with pytest.raises(InvalidDataError) as exc:
         search_feedstock(ds, "flyash", 200.0, 28.0, -1.0,
                          limits={"max.loi": 3, "loi_pct": 1, "min.loi_pct": math.nan},
-                         sort="price", limit=0, circuity=0.0,  # type: ignore[arg-type]
+                         sort="price", limit=0, options=bad,  # type: ignore[arg-type]
                          exclude_enterprise="CM2")
     found = [(p.file, p.row, p.column, p.message) for p in exc.value.problems]
     assert found[0] == ("search", None, "material",

@@ -15,9 +15,10 @@ import pytest
 from scipy.optimize import minimize
 
 from symbiosis.dataset import Dataset, dataset_from_records, load_dataset
+from symbiosis.errors import OptionsError
 from symbiosis.geo.distance import haversine_km
 from symbiosis.matching.gaps import Gaps, find_gaps, load_need_sectors, weighted_geometric_median
-from symbiosis.matching.model import solve_match
+from symbiosis.matching.model import MatchOptions, solve_match
 from symbiosis.matching.result import MatchResult
 from symbiosis.taxonomy import load_taxonomy
 
@@ -153,11 +154,11 @@ def _meridian_dataset(**extra: Rows) -> Dataset:
 
 def test_hand_made_gaps() -> None:
     ds = _meridian_dataset()
-    gaps = find_gaps(ds, solve_match(ds), circuity=1.3)
+    gaps = find_gaps(ds, solve_match(ds), MatchOptions(circuity=1.3))
     assert [u.as_dict() for u in gaps.unmatched] == [{
         "material": "fgd_gypsum", "name_en": "Flue-gas desulphurisation gypsum",
         "name_zh": "脱硫石膏", "unit": "t", "quantity": 500.0, "offers": 3,
-        "reasons": {"no compatible need within reach": 3}}]
+        "reasons": {"no_compatible_need": 3}}]
     # built-in rules: FGD gypsum serves set retarder and wallboard gypsum, both at ratio 1
     assert [(a.need_material, a.quantity, a.ratio) for a in gaps.absorbers] == [
         ("set_retarder", 500.0, 1.0), ("wallboard_gypsum", 500.0, 1.0)]
@@ -181,15 +182,15 @@ def test_gaps_follow_the_datasets_substitutions_and_reach() -> None:
              "ratio": 0.5}]
     ds = _meridian_dataset(substitutions=subs)
     result = solve_match(ds)
-    near = find_gaps(ds, result, circuity=3.0).absorbers
+    near = find_gaps(ds, result, MatchOptions(circuity=3.0)).absorbers
     assert [(a.need_material, a.quantity, a.ratio) for a in near] == \
         [("wallboard_gypsum", 250.0, 0.5)]
     assert near[0].beyond_reach == ()
-    far = find_gaps(ds, result, circuity=4.0).absorbers[0]
+    far = find_gaps(ds, result, MatchOptions(circuity=4.0)).absorbers[0]
     assert far.beyond_reach == ("S1", "S3")
     assert far.quantity_within_reach == 150.0
-    with pytest.raises(ValueError, match="circuity"):
-        find_gaps(ds, result, circuity=0.0)
+    with pytest.raises(OptionsError, match="circuity"):
+        find_gaps(ds, result, MatchOptions(circuity=0.0))
 
 
 DemoGaps = tuple[Dataset, MatchResult, Gaps]
@@ -208,9 +209,9 @@ def test_the_demos_tailings_have_no_taker_in_reach(demo_gaps: DemoGaps) -> None:
     _, result, gaps = demo_gaps
     tailings = next(u for u in gaps.unmatched if u.material == "tailings")
     assert (tailings.quantity, tailings.offers) == (1_140_000.0, 1)
-    assert dict(tailings.reasons) == {"no compatible need within reach": 1}
+    assert dict(tailings.reasons) == {"beyond_reach": 1}
     mine = result.offers.set_index("offer_id").loc["OF-CZ-MIN1-tailings"]
-    assert mine["reason"] == "no compatible need within reach"
+    assert mine["reason"] == "beyond_reach"
     uses = [a for a in gaps.absorbers if a.offer_material == "tailings"]
     assert sorted(a.need_material for a in uses) == [
         "aggregate", "brick_feedstock", "mine_backfill", "raw_meal", "road_base"]
@@ -232,17 +233,28 @@ def test_the_demos_waste_heat_and_its_temperature_floor(
     heat = next(u for u in gaps.unmatched if u.material == "waste_heat")
     assert heat.quantity == pytest.approx(200_000 + 900_000 - 5e6 / 9 + 300_000
                                           + 1_200_000 - 8e6 / 9, rel=1e-9)
-    assert dict(heat.reasons) == {"compatible needs within reach are already full": 3,
-                                  "no compatible need within reach": 1}
+    # ZZ-SMT1's heat has a taker in reach that rejects its temperature: quality, not reach
+    assert dict(heat.reasons) == {"takers_full": 3, "quality": 1}
     absorber = next(a for a in gaps.absorbers if a.offer_material == "waste_heat")
     assert absorber.need_material == "process_heat"
     assert absorber.quantity == pytest.approx(770_000, rel=1e-9)
     assert absorber.quality_excluded == pytest.approx(270_000, rel=1e-12)
     assert "ZZ-SMT1" not in absorber.suppliers
     assert absorber.unit == "GJ" and absorber.reach_km == 10.0
-    # three sites 100+ km apart: none within the 10 km a heat pipe is worth
-    assert absorber.quantity_within_reach == 0.0
-    assert absorber.beyond_reach == ("LD-STL1", "XT-STL1", "YY-REF1")
+    # three sites 100+ km apart, none within the 10 km a heat pipe is worth of another: the
+    # taker sits at the largest (LD-STL1, 344,444.4 GJ x 0.9) and serves it alone
+    assert absorber.quantity_within_reach == pytest.approx(0.9 * (900_000 - 5e6 / 9),
+                                                           rel=1e-9)
+    assert absorber.beyond_reach == ("XT-STL1", "YY-REF1")
+    site = demo_gaps[0].enterprises.loc["LD-STL1"]
+    assert (absorber.lon, absorber.lat) == (float(site["lon"]), float(site["lat"]))
+    assert absorber.mean_haul_km == 0.0
+
+
+def _left(result: MatchResult, a: Any) -> dict[str, float]:
+    """Unmatched offer units of the absorber's material per supplier enterprise."""
+    offers = result.offers[result.offers["material"] == a.offer_material]
+    return offers.groupby("enterprise_id")["unmatched"].sum().to_dict()
 
 
 def test_demo_gaps_invariants_and_json(demo_gaps: DemoGaps) -> None:
@@ -256,15 +268,21 @@ def test_demo_gaps_invariants_and_json(demo_gaps: DemoGaps) -> None:
         rule = ds.taxonomy.rule(a.need_material, a.offer_material)
         assert rule is not None and rule.ratio == a.ratio
         assert 0.0 <= a.quantity_within_reach <= a.quantity
-        # the location hauls no more than siting the taker at any one supplier would
-        ents = ds.enterprises.loc[list(a.suppliers)]
+        # the location serves the suppliers within reach of it, and among them hauls no
+        # more than siting the taker at any one of them would
+        served = [e for e in a.suppliers if e not in a.beyond_reach]
+        assert served and a.quantity_within_reach == pytest.approx(
+            sum(w_e for e, w_e in _left(result, a).items() if e in served) * a.ratio,
+            rel=1e-9)
+        ents = ds.enterprises.loc[served]
         lons, lats = ents["lon"].to_numpy(float), ents["lat"].to_numpy(float)
-        left = result.offers[(result.offers["material"] == a.offer_material)
-                             & result.offers["enterprise_id"].isin(a.suppliers)]
-        w = left.groupby("enterprise_id")["unmatched"].sum().loc[list(a.suppliers)]
-        w = w.to_numpy(float)
+        w = np.array([_left(result, a)[e] for e in served]) * a.ratio
+        hauls = 1.3 * haversine_km(a.lon, a.lat, lons, lats)
+        if a.reach_km is not None:
+            assert (hauls <= a.reach_km * (1 + 1e-12)).all()
         at_median = _haul(a.lon, a.lat, lons, lats, w)
-        assert a.mean_haul_km == pytest.approx(1.3 * at_median / w.sum(), rel=1e-9)
+        assert a.mean_haul_km == pytest.approx(1.3 * at_median / w.sum(), rel=1e-9,
+                                               abs=1e-9)
         for x, y in zip(lons, lats, strict=True):
             assert at_median <= _haul(x, y, lons, lats, w) * (1 + 1e-12)
     body = gaps.as_dict()

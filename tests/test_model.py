@@ -213,7 +213,7 @@ def test_no_candidates_gives_an_empty_optimal_result() -> None:
     result = solve_match(ds)
     assert result.exchanges.empty and result.status == "optimal"
     assert result.summary.utilization_rate == 0.0
-    assert result.offers.loc[0, "reason"] == "no compatible need within reach"
+    assert result.offers.loc[0, "reason"] == "no_compatible_need"
 
 
 # ---------------------------------------------------------------- random instances

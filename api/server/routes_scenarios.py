@@ -78,7 +78,7 @@ def run_scenario(body: ScenarioRequest, svc: Svc, caller: Caller) -> dict[str, A
     out["park"] = body.park
     if comparison.scenario_dataset is not None:
         out["gaps"] = find_gaps(comparison.scenario_dataset, comparison.scenario_result,
-                                options.circuity).as_dict()
+                                options).as_dict()
     return out
 
 
@@ -94,4 +94,4 @@ def gaps(svc: Svc, caller: Caller, query: Annotated[GapsQuery, Query()]) -> dict
     dataset = snap.dataset() if query.park is None else dataset_from_rows(rows, source="store")
     options = options_from(query.model_dump(exclude={"park"}))
     result = solve_match(dataset, options)
-    return {"park": query.park, **find_gaps(dataset, result, options.circuity).as_dict()}
+    return {"park": query.park, **find_gaps(dataset, result, options).as_dict()}

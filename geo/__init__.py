@@ -3,9 +3,9 @@
 that finds candidate pairs, metric CRS rules, road networks, parks,
 restricted zones and spatial exports. Imports only from `symbiosis`.
 
-The great-circle names load at once (numpy only); the rest on first use (PEP 562), so the
-heavy libraries (geopandas, shapely, pyproj, scipy, matplotlib, plotly) stay unloaded until a
-geography feature is asked for.
+The two constants load at once (no numpy); everything else on first use (PEP 562), so numpy
+and the heavy libraries (geopandas, shapely, pyproj, scipy, matplotlib, plotly) stay unloaded
+until a distance or a geography feature is asked for.
 """
 
 from __future__ import annotations
@@ -13,20 +13,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from symbiosis.geo.distance import (
-    DEFAULT_CIRCUITY,
-    EARTH_RADIUS_KM,
-    DistanceRule,
-    DistanceSource,
-    DistanceTable,
-    haversine_km,
-    pair_km,
-    pairs_within_km,
-)
+from symbiosis.geo.constants import DEFAULT_CIRCUITY, EARTH_RADIUS_KM
 
 if TYPE_CHECKING:
     from symbiosis.geo.context import GeoContext, GeoFiles, find_geo_files, prepare_geo
     from symbiosis.geo.crs import GeographicDistanceError, metric_crs_for, require_metric
+    from symbiosis.geo.distance import (
+        DistanceRule,
+        DistanceSource,
+        DistanceTable,
+        haversine_km,
+        pair_km,
+        pairs_within_km,
+    )
     from symbiosis.geo.export import write_geo
     from symbiosis.geo.parks import assign_parks, load_parks, park_kpis
     from symbiosis.geo.provider import GeoDistances
@@ -34,6 +33,8 @@ if TYPE_CHECKING:
     from symbiosis.geo.zones import Zones, check_site, load_zones, shoreline_flags
 
 _LAZY = {  # public name -> the submodule of this package that defines it (imported on use)
+    **dict.fromkeys(("DistanceRule", "DistanceSource", "DistanceTable", "haversine_km",
+                     "pair_km", "pairs_within_km"), "distance"),
     **dict.fromkeys(("GeoContext", "GeoFiles", "find_geo_files", "prepare_geo"), "context"),
     **dict.fromkeys(("GeographicDistanceError", "metric_crs_for", "require_metric"), "crs"),
     **dict.fromkeys(("write_geo",), "export"),

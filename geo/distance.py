@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from symbiosis.geo.constants import DEFAULT_CIRCUITY, EARTH_RADIUS_KM
+from symbiosis.types import FloatArray, IntArray
+
 if TYPE_CHECKING:
     from symbiosis.dataset import Dataset
 
@@ -41,15 +44,11 @@ __all__ = [
     "pairs_within_km",
 ]
 
-EARTH_RADIUS_KM = 6371.0088
-DEFAULT_CIRCUITY = 1.3
 # below this many (a, b) pairs a chunked all-pairs pass beats building a k-d tree
 # (and spares the 0.4 s scipy.spatial import); above it the tree wins by far
 BRUTE_FORCE_PAIRS = 4_000_000
 _CHUNK = 2_000_000
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 CodeArray = NDArray[np.int8]
 
 

@@ -32,11 +32,10 @@ from symbiosis.geo.crs import project
 from symbiosis.geo.distance import DistanceSource
 from symbiosis.geo.roads import RoadRouter
 from symbiosis.geo.zones import WATER_RULE, Zones
+from symbiosis.types import FloatArray, IntArray
 
 __all__ = ["GeoDistances"]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 
 

@@ -40,6 +40,7 @@ from numpy.typing import NDArray
 
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.geo.crs import metric_crs_for, project, unproject
+from symbiosis.types import FloatArray, IntArray
 
 __all__ = [
     "SNAP_WARN_M",
@@ -50,8 +51,6 @@ __all__ = [
     "roads_from_lines",
 ]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 SNAP_WARN_M = 2000.0
 # OSM highway classes a lorry may use (https://wiki.openstreetmap.org/wiki/Key:highway)

@@ -42,12 +42,11 @@ from symbiosis.i18n import t
 from symbiosis.matching.candidates import Candidates, reach_km, rule_limit_check
 from symbiosis.matching.reasons import UnmatchedReason
 from symbiosis.taxonomy import Rule
+from symbiosis.types import FloatArray, IntArray
 
 __all__ = ["Fact", "UnmatchedExplanation", "analyse_unmatched", "explain_exchanges",
            "explain_unmatched", "reason_columns"]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 ALTERNATIVES = 3  # alternatives listed per exchange
 LISTED = 3  # needs named per reason
 FULL_SHARE = 1 - 1e-7

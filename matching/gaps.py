@@ -47,6 +47,7 @@ from symbiosis.matching.candidates import reach_km, rule_limit_check
 from symbiosis.matching.model import MatchOptions
 from symbiosis.matching.result import MatchResult
 from symbiosis.taxonomy import QualityLimit
+from symbiosis.types import FloatArray
 
 if TYPE_CHECKING:
     from symbiosis.geo.provider import GeoDistances
@@ -61,7 +62,6 @@ __all__ = [
     "weighted_geometric_median",
 ]
 
-FloatArray = NDArray[np.float64]
 COINCIDENT_RAD = 1e-15  # angular distance below which an iterate sits on a supplier
 STEP_TOL_RAD = 1e-13  # about 0.6 mm on the ground: the iteration has converged
 MAX_ITERATIONS = 10_000

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from symbiosis.errors import OptionsError
-from symbiosis.geo.distance import DEFAULT_CIRCUITY, EARTH_RADIUS_KM
+from symbiosis.geo.constants import DEFAULT_CIRCUITY, EARTH_RADIUS_KM
 
 __all__ = ["MAX_REACH_KM", "WEIGHT_TERMS", "MatchOptions", "MatchParameters", "Method",
            "Objective", "format_weights", "parse_weights"]

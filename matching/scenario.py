@@ -32,6 +32,7 @@ from symbiosis.store.records import (
     json_safe,
 )
 from symbiosis.taxonomy import Taxonomy, load_taxonomy
+from symbiosis.types import Row
 
 __all__ = [
     "AddEnterprise",
@@ -43,7 +44,6 @@ __all__ = [
     "compare_scenario",
 ]
 
-Row = dict[str, Any]
 FILE = "changes"
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TABLE = {"offer": "offers", "need": "needs"}

@@ -118,8 +118,9 @@ def test_html_report_shows_the_demo_kpis_in_both_languages(core_dir: Path) -> No
     assert "Bulk solid waste comprehensive utilization rate" in pages["en"]
     # the demo meets the target; tailings find no compatible need and say so
     assert "meets the target" in pages["en"] and "达到目标" in pages["zh"]
-    # the reason column holds UnmatchedReason codes (the core files carry no explanation)
-    assert "beyond_reach" in pages["en"] and "beyond_reach" in pages["zh"]
+    # offers.csv's reason codes (UnmatchedReason) are shown in the report's language
+    assert "beyond reach" in pages["en"] and "超出运输半径" in pages["zh"]
+    assert "beyond_reach" not in pages["en"] and "beyond_reach" not in pages["zh"]
     # optional sections are left out of a run without money, carbon or marginal values
     for absent in ("Enterprise gains", "Where expanding", "Net saving", "Money", "Carbon",
                    "Explanation"):

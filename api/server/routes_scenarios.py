@@ -19,7 +19,7 @@ from symbiosis.api.server.schemas import (
     ScenarioRequest,
     SetQuantity,
 )
-from symbiosis.geo.distance import DEFAULT_CIRCUITY
+from symbiosis.geo.constants import DEFAULT_CIRCUITY
 from symbiosis.matching.options import MatchParameters
 
 __all__ = ["router"]

@@ -9,8 +9,6 @@ Errors go through `api.cli.main` like every other command's.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,6 +26,7 @@ from symbiosis.api.cli_common import (
     print_problems,
     with_match_options,
 )
+from symbiosis.jsonio import atomic_write
 from symbiosis.matching.options import MatchOptions
 from symbiosis.matching.summary import stored_headline
 
@@ -281,11 +280,8 @@ def _chart(report: dict[str, Any], dataset: Dataset, path: Path) -> None:
     right.set_title("Keystones: solid by-product matched lost if it leaves")
     right.set_xlabel("t/yr")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".network.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
-    Path(tmp).replace(path)
 
 
 @with_match_options(execution=("jobs",))

@@ -20,6 +20,7 @@ from symbiosis.dataset import Dataset
 from symbiosis.errors import Problem
 from symbiosis.geo.provider import GeoDistances
 from symbiosis.geo.roads import RoadRouter, load_roads
+from symbiosis.jsonio import frame_records
 
 __all__ = ["GeoContext", "GeoFiles", "find_geo_files", "prepare_geo"]
 
@@ -102,18 +103,11 @@ class GeoContext:
             out["zones"] = {
                 "source": self.zones.source,
                 "zones": self.zones.frame[["kind", "name", "source"]].to_dict("records"),
-                "chemical_within_1km_of_shoreline": _records(flags),
-                "excluded_pairs": _records(events[events["action"] == "excluded"]),
-                "rerouted_pairs": _records(events[events["action"] == "rerouted"]),
+                "chemical_within_1km_of_shoreline": frame_records(flags),
+                "excluded_pairs": frame_records(events[events["action"] == "excluded"]),
+                "rerouted_pairs": frame_records(events[events["action"] == "rerouted"]),
             }
         return out
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts: NaN becomes None, numpy scalars become Python ones."""
-    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    return [{k: v.item() if isinstance(v, np.generic) else v for k, v in r.items()}
-            for r in rows]
 
 
 def prepare_geo(dataset: Dataset, files: GeoFiles) -> GeoContext:

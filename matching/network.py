@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from symbiosis.dataset import Dataset
+from symbiosis.jsonio import frame_records
 from symbiosis.matching.candidates import Candidates, build_candidates
 from symbiosis.matching.model import MatchOptions, solve_candidates, usable_cores
 
@@ -283,15 +284,6 @@ def keystones(dataset: Dataset, options: MatchOptions | None = None,
     return table
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for row in frame.to_dict(orient="records"):
-        out.append({str(k): (None if isinstance(v, float) and not math.isfinite(v)
-                             else v.item() if hasattr(v, "item") else v)
-                    for k, v in row.items()})
-    return out
-
-
 def analyze_network(dataset: Dataset, result: MatchResult, options: MatchOptions | None = None,
                     jobs: int | None = None, keystone_count: int | None = None,
                     cand: Candidates | None = None) -> dict[str, Any]:
@@ -320,8 +312,8 @@ def analyze_network(dataset: Dataset, result: MatchResult, options: MatchOptions
             "cycles_capped": len(loops) >= MAX_LOOPS,
         },
         "candidate_network": network_size(candidate_graph(dataset, cand), n_ent),
-        "enterprises": _records(table),
-        "keystones": _records(keys),
+        "enterprises": frame_records(table),
+        "keystones": frame_records(keys),
         "cycles": loops,
         "chains": cascades,
         "definitions": "see matching/network.py: density = E / (n (n - 1)) over enterprises "

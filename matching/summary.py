@@ -12,12 +12,12 @@ CNY/yr, `*_km` in km; rates are fractions (0.57, not 57).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from symbiosis.jsonio import json_safe
 from symbiosis.matching.options import MatchParameters
 
 __all__ = ["SCHEMA_VERSION", "Carbon", "Economics", "Factor", "FamilyTotals", "Headline",
@@ -324,12 +324,12 @@ class MatchSummary(_Model):
 
     def to_json(self) -> str:
         """summary.json's text: NaN and infinities as null, non-ASCII kept."""
-        return json.dumps(_finite(self.model_dump(mode="json")), indent=2,
+        return json.dumps(json_safe(self.model_dump(mode="json")), indent=2,
                           ensure_ascii=False) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready body (what `to_json` writes)."""
-        body: dict[str, Any] = _finite(self.model_dump(mode="json"))
+        body: dict[str, Any] = json_safe(self.model_dump(mode="json"))
         return body
 
 
@@ -352,17 +352,6 @@ def stored_headline(body: Mapping[str, Any]) -> Headline:
         co2_transport_t=carbon.get("transport_t"),
         saving_cny=money.get("saving_cny"), transport_cny=money.get("transport_cny"),
         exchanges=body.get("exchanges", 0), enterprises=body.get("enterprises", 0))
-
-
-def _finite(value: Any) -> Any:
-    """NaN/inf are not JSON: written as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def summary_schema() -> dict[str, Any]:

@@ -41,16 +41,12 @@ def json_safe(value: Any) -> Any:
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """A DataFrame's rows as JSON-ready dicts (missing values -> None)."""
+    """A DataFrame's rows as JSON-ready dicts: missing values (NaN, None, pd.NA) and
+    infinities -> None, numpy scalars -> Python ones, floats exact (no text round trip)."""
     columns = [str(c) for c in frame.columns]
-    out: list[dict[str, Any]] = []
-    for values in frame.itertuples(index=False, name=None):
-        row = {}
-        for c, v in zip(columns, values, strict=True):
-            v = plain_value(v)
-            row[c] = None if v is None or (v != v) else v  # NaN, pd.NA -> None
-        out.append(row)
-    return out
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [{c: plain_value(v) for c, v in zip(columns, values, strict=True)}
+            for values in clean.itertuples(index=False, name=None)]
 
 
 def atomic_write(target: str | Path, write: Callable[[Path], object]) -> Path:

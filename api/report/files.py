@@ -3,33 +3,17 @@ through a temporary file renamed into place, so a reader never sees a half-writt
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from symbiosis.api.report.html import render_report_html
 from symbiosis.api.report.model import build_report, check_lang, read_run
 from symbiosis.api.report.xlsx import render_report_xlsx
+from symbiosis.jsonio import atomic_write
 
-__all__ = ["REPORT_FORMATS", "atomic_write", "write_report"]
+__all__ = ["REPORT_FORMATS", "write_report"]
 
 REPORT_FORMATS = ("html", "xlsx")
-
-
-def atomic_write(target: Path, write: Callable[[Path], object]) -> Path:
-    """Call `write(tmp)` on a temporary file in `target`'s folder, then rename it to
-    `target`; on any error the temporary file is removed and `target` is untouched."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        tmp_path.replace(target)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-    return target
 
 
 def write_report(out_dir: str | Path, lang: str = "en",

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 import pandas as pd
 from markupsafe import Markup, escape
 
-from symbiosis.api.report.files import atomic_write
 from symbiosis.api.report.html import environment, html_lang, translator
 from symbiosis.api.report.model import Kind, check_lang, fmt_value, is_missing, num
 from symbiosis.i18n import t
+from symbiosis.jsonio import atomic_write
 
 __all__ = ["FRONTIER_COLUMNS", "write_frontier_plots"]
 

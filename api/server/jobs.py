@@ -5,7 +5,6 @@ store, where `symbiosis runs diff` sees it too."""
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import threading
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from symbiosis.api.server.state import Job, StateStore
 from symbiosis.errors import SymbiosisError
+from symbiosis.jsonio import frame_records
 from symbiosis.store import DatasetRows, RunRecord
 
 if TYPE_CHECKING:
@@ -45,11 +45,6 @@ def options_from(parameters: dict[str, Any]) -> MatchOptions:
     return MatchOptions(**known, jobs=1)
 
 
-def _records(frame: Any) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads(frame.to_json(orient="records", double_precision=15))
-    return rows
-
-
 def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress,
                dataset: Dataset | None = None) -> dict[str, Any]:
     """Validate (unless `dataset` is the rows already validated), solve and package one
@@ -69,10 +64,10 @@ def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress
     keep = [c for c in ("id", "name", "sector", "lon", "lat", "park") if c in enterprises]
     body = {
         "summary": result.summary.to_dict(),
-        "enterprises": _records(enterprises[keep]),
-        "exchanges": _records(result.exchanges),
-        "offers": _records(result.offers),
-        "needs": _records(result.needs),
+        "enterprises": frame_records(enterprises[keep]),
+        "exchanges": frame_records(result.exchanges),
+        "offers": frame_records(result.offers),
+        "needs": frame_records(result.needs),
     }
     return {"record": record, "result": body, "kpis": result.headline().model_dump()}
 

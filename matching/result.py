@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 
 from symbiosis.dataset import Dataset
+from symbiosis.matching.admission import with_admission_reasons
 from symbiosis.matching.candidates import Candidates
 from symbiosis.matching.explain import explain_exchanges, explain_unmatched
 from symbiosis.matching.flow import SolverStatus, relative_gap
+from symbiosis.matching.hazardous import manifest_columns
 
 if TYPE_CHECKING:
     from symbiosis.matching.economics import ArcValues
@@ -242,6 +244,9 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
         "quality_note": quality,
     }
     order = list(EXCHANGE_COLUMNS)
+    legal = manifest_columns(dataset, o, n)  # legal status, transfer-manifest fields
+    columns.update(legal)
+    order += list(legal)
     price_method = None
     if values is not None:
         price_method = _value_columns(columns, values, valuation, live, q, options)
@@ -257,6 +262,7 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
     status["explanation"] = explain_unmatched(dataset, cand, flows,
                                               status["unmatched"].to_numpy(float), score,
                                               saving)
+    status = with_admission_reasons(status, cand)  # quality not stated, no licence
     if valuation is not None:
         status["marginal_value"] = valuation.offer_marginal
     need_frame = _need_status(dataset, cand, flows, valuation, options)

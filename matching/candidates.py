@@ -1,8 +1,10 @@
 """Candidate arcs: every compatible (offer, need) pair within reach, with its distance.
 
 An arc exists when a rule lets the offer's material serve the need's material, the two
-belong to different enterprises, the offer meets the quality limits, and distance_km is
-within the reach (the offered material's default reach, or `max_km` for every material).
+belong to different enterprises, the offer states and meets the rule's quality limits
+(an unstated limited attribute blocks the arc unless unstated quality is accepted), a
+hazardous waste goes to a receiver licensed for its code, and distance_km is within the
+reach (the offered material's default reach, or `max_km` for every material).
 distance_km is the dataset's `distances.csv` entry for the enterprise pair where there is
 one, else great-circle x circuity, or the road distance when a `geo.GeoDistances` with a
 road network is given (which also applies restricted-zone rules). Pairs are found by a

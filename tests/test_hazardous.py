@@ -177,3 +177,34 @@ def test_licences_csv_errors_name_file_row_and_column(tmp_path: Path) -> None:
                   f"{lic_file}:4:capacity", f"{lic_file}:5:valid_until",
                   f"{haz_file}:2:hw_code"):
         assert where in text, where
+
+
+def test_a_declared_hazardous_load_keeps_the_drinking_water_zone_rule(tmp_path: Path) -> None:
+    """Smelting slag declared hazardous, two licensed kilns: Q1 lies across a
+    drinking-water reservoir (the straight line is excluded without roads), Q2 is clear.
+    The licence admits both; the zone rule still removes Q1."""
+    from geo_world import lonlat, write_polygons
+
+    from symbiosis.geo.provider import GeoDistances
+    from symbiosis.geo.zones import load_zones
+
+    code = "321-002-48"
+    places = {"P": (0.0, 0.0), "Q1": (10.0, 0.0), "Q2": (0.0, 10.0)}
+    ents = [{"id": e, "name": e, "lon": lonlat(*xy)[0], "lat": lonlat(*xy)[1]}
+            for e, xy in places.items()]
+    ds = dataset_from_records({
+        "enterprises": ents,
+        "offers": [{"id": "s", "enterprise_id": "P", "material": "smelting_slag",
+                    "quantity": 100}],
+        "needs": [{"id": q, "enterprise_id": q, "material": "raw_meal_iron", "quantity": 20}
+                  for q in ("Q1", "Q2")],
+        "hazardous": [{"material": "smelting_slag", "hw_code": code}],
+        "licences": [lic(q, 500, code=code) for q in ("Q1", "Q2")]})
+    zones = write_polygons(tmp_path / "zones.geojson",
+                           [[(4, -1), (6, -1), (6, 1), (4, 1), (4, -1)]],
+                           kind=["drinking_water_protection"], name=["Test reservoir"],
+                           source=["crafted for the test"])
+    plain = build_candidates(ds)
+    assert sorted(ds.needs.index[plain.need]) == ["Q1", "Q2"]
+    zoned = build_candidates(ds, distances=GeoDistances(ds, zones=load_zones(zones)))
+    assert sorted(ds.needs.index[zoned.need]) == ["Q2"]

@@ -231,3 +231,26 @@ def test_a_rule_without_limits_needs_no_statement() -> None:
     result = solve_match(ds, MatchOptions())
     assert result.exchanges["quantity"].tolist() == [40.0]
     assert np.array_equal(build_candidates(ds).quality_unverified, [False])
+
+
+# ------------------------------------------------------------------ codes beside the EWC
+
+def test_general_solid_wastes_carry_a_ledger_category_and_hazardous_ones_an_hw_code() -> None:
+    """Chinese codes beside the EWC codes: each general industrial solid waste carries its
+    ledger category (MEE Announcement 2021 No. 82, SWnn), products made from wastes (slag
+    powders) carry their product standard instead, and hazardous wastes carry a National
+    Hazardous Waste List code whose last two digits are their HW class."""
+    from symbiosis.taxonomy import HW_CODE, hw_category_of
+
+    for slug, mat in load_taxonomy().materials.items():
+        if mat.kind != "byproduct" or mat.family != "mass":
+            continue
+        if mat.hazardous:
+            assert HW_CODE.match(mat.hw_code), slug
+            assert mat.hw_category == hw_category_of(mat.hw_code), slug
+            assert mat.ewc_code.endswith("*"), slug  # EWC marks hazardous entries with *
+        elif slug in {"slag_powder", "steel_slag_powder"}:
+            assert mat.product_standard and not mat.cn_category, slug
+        else:
+            assert re.match(r"^SW\d{2} \S", mat.cn_category), slug
+            assert not mat.hw_code, slug

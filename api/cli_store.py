@@ -301,7 +301,7 @@ def analyze(
     Example: [bold]symbiosis analyze data/hunan --out analysis[/bold]
     """
     from symbiosis.dataset import load_dataset
-    from symbiosis.matching.candidates import build_candidates
+    from symbiosis.matching.candidates import candidates_for
     from symbiosis.matching.model import solve_match
     from symbiosis.matching.network import analyze_network, exchange_graph
 
@@ -309,7 +309,7 @@ def analyze(
     with err_console.status("Solving and analysing ...", spinner="dots"):
         data = load_dataset(dataset)
         result = solve_match(data, options)
-        cand = build_candidates(data, options.max_km, options.circuity)
+        cand = candidates_for(data, options)
         report = analyze_network(data, result, options, jobs=options.jobs, cand=cand)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "analysis.json").write_text(

@@ -1,8 +1,10 @@
 """Candidate arcs: every compatible (offer, need) pair within reach, with its distance.
 
 An arc exists when a rule lets the offer's material serve the need's material, the two
-belong to different enterprises, the offer meets the quality limits, and distance_km is
-within the reach (the offered material's default reach, or `max_km` for every material).
+belong to different enterprises, the offer states and meets the rule's quality limits
+(an unstated limited attribute blocks the arc unless unstated quality is accepted), a
+hazardous waste goes to a receiver licensed for its code, and distance_km is within the
+reach (the offered material's default reach, or `max_km` for every material).
 distance_km is the one distance rule (`geo.distance.pair_km`): the dataset's
 `distances.csv` entry for the enterprise pair where there is one, else great-circle x
 circuity, or the road distance when a `geo.GeoDistances` with a road network is given
@@ -14,8 +16,9 @@ over offers x needs.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,8 +31,14 @@ from symbiosis.taxonomy import QualityLimit, Rule, Taxonomy
 
 if TYPE_CHECKING:
     from symbiosis.geo.provider import GeoDistances
+    from symbiosis.matching.options import MatchOptions
 
-__all__ = ["Candidates", "build_candidates", "reach_km", "rule_limit_check"]
+__all__ = ["BLOCK_NO_LICENCE", "BLOCK_QUALITY_NOT_STATED", "Candidates", "build_candidates",
+           "candidates_for", "licensed_mask", "reach_km", "rule_limit_check"]
+
+# kinds of arcs dropped for a reason the offer's owner can act on (Candidates.blocked_*)
+BLOCK_QUALITY_NOT_STATED = "quality_not_stated"  # detail: the attribute
+BLOCK_NO_LICENCE = "no_licence"  # detail: the hazardous-waste code
 
 IntArray = NDArray[np.int64]
 Int32Array = NDArray[np.int32]
@@ -60,6 +69,13 @@ class Candidates:
     circuity: float
     distance_code: NDArray[np.int8] | None = None
     distances: DistanceRule | None = None
+    # offers with arcs in reach dropped only because the offer did not state an attribute a
+    # rule limits, or because the receiver holds no valid licence for the offer's
+    # hazardous-waste code: offer position, kind (BLOCK_*), detail (attribute or code);
+    # one entry per (offer, kind, detail)
+    blocked_offer: Int32Array = field(default_factory=lambda: np.empty(0, np.int32))
+    blocked_kind: tuple[str, ...] = ()
+    blocked_detail: tuple[str, ...] = ()
 
     def distance_labels(self, arcs: NDArray[np.integer] | None = None) -> NDArray[np.object_]:
         """Where the distance of each arc at `arcs` (None = all) came from, as written in
@@ -152,21 +168,27 @@ def rule_limit_check(offers: pd.DataFrame, limit: QualityLimit, rows: IntArray |
     return stated, ~stated | meets
 
 
-def _quality_mask(dataset: Dataset, rule: Rule, offer: IntArray,
-                  need: IntArray) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+def _quality_mask(dataset: Dataset, rule: Rule, offer: IntArray, need: IntArray,
+                  accept_unstated: bool = False
+                  ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], list[tuple[str, IntArray]]]:
     """Which arcs pass the rule's limits and the need's own min./max. requirements.
 
-    A rule limit on an attribute the offer does not state passes but is flagged (standards
-    are checked by the buyer on delivery); a need's own requirement must be met by a stated
-    value, since the need asked for it explicitly.
+    A rule limit (a standard's clause) on an attribute the offer does not state fails by
+    default: cement and concrete plants may not take material of unknown quality. With
+    `accept_unstated` it passes and the arc is flagged (the buyer checks on delivery). A
+    need's own requirement must always be met by a stated value, since the need asked for
+    it explicitly. Also returns, per limited attribute, the offers whose arcs were dropped
+    only because they did not state it (empty with `accept_unstated`).
     """
     offers, needs = dataset.offers, dataset.needs
     ok = np.ones(len(offer), dtype=bool)
     unverified = np.zeros(len(offer), dtype=bool)
+    missing: list[tuple[str, NDArray[np.bool_]]] = []
     for limit in rule.limits:
         stated, passes = rule_limit_check(offers, limit, offer)
         unverified |= ~stated
         ok &= passes
+        missing.append((limit.attribute, ~stated))
     for column in needs.columns:
         if not column.startswith(("min.", "max.")):
             continue
@@ -182,7 +204,35 @@ def _quality_mask(dataset: Dataset, rule: Rule, offer: IntArray,
         with np.errstate(invalid="ignore"):
             passes = value >= bound if column.startswith("min.") else value <= bound
         ok &= ~active | (np.isfinite(value) & passes)
-    return ok, unverified & ok
+    if accept_unstated:
+        return ok, unverified & ok, []
+    blocked = [(attr, np.unique(offer[ok & gone])) for attr, gone in missing
+               if (ok & gone).any()]
+    return ok & ~unverified, np.zeros(len(offer), dtype=bool), blocked
+
+
+def licensed_mask(dataset: Dataset, offer_material: str, need: IntArray,
+                  as_of: dt.date | None = None) -> NDArray[np.bool_] | None:
+    """Which needs at `need` may receive `offer_material`: None when it is not hazardous
+    waste with a National Hazardous Waste List code (a hazardous flag without a code only
+    keeps the zone routing rule), else True where the need's enterprise holds a licence
+    (licences.csv) for the material's code that is valid on `as_of` (default today).
+
+    Solid Waste Law 2020 (Art. 80, 82; the 2004/2016 text Art. 49 forbids handing hazardous
+    waste to a unit without a business licence): a hazardous waste goes only to a licensed
+    receiver. The licensed capacity is a bound on the need side (symbiosis.dataset
+    `_apply_licence_caps`).
+    """
+    mat = dataset.taxonomy.materials.get(offer_material)
+    if mat is None or not mat.hazardous or not mat.hw_code:
+        return None
+    day = (as_of or dt.date.today()).isoformat()
+    lic = dataset.licences
+    valid = lic[(lic["hw_code"] == mat.hw_code) & (lic["valid_until"] >= day)
+                & (lic["capacity"] > 0)]
+    holders = np.isin(dataset.needs["enterprise_id"].to_numpy(dtype=object),
+                      valid["enterprise_id"].to_numpy(dtype=object))
+    return holders[need]
 
 
 def build_candidates(
@@ -190,11 +240,18 @@ def build_candidates(
     max_km: float | None = None,
     circuity: float = DEFAULT_CIRCUITY,
     distances: GeoDistances | None = None,
+    *,
+    accept_unstated_quality: bool = False,
+    licences_as_of: dt.date | None = None,
 ) -> Candidates:
     """All candidate arcs of `dataset` (see the module docstring for the exact rule).
 
     `distances` (geo.GeoDistances) replaces great-circle x circuity by road distances and
-    applies zone rules to the computed (not distances.csv) arcs.
+    applies zone rules to the computed (not distances.csv) arcs. A rule limit the offer
+    does not state drops the arc unless `accept_unstated_quality`, which keeps it flagged
+    (`quality_unverified`). A hazardous-waste offer reaches only needs of enterprises
+    licensed for its code on `licences_as_of` (default today). Arcs dropped for either
+    reason are listed in `blocked_*`.
     """
     if circuity <= 0 or not math.isfinite(circuity):
         raise ValueError(f"circuity must be a positive number, got {circuity}")
@@ -210,6 +267,7 @@ def build_candidates(
     rules: list[Rule] = []
     parts: list[tuple[IntArray, IntArray, np.ndarray, np.ndarray, int]] = []
     codes: list[np.ndarray] = []
+    blocked: list[tuple[IntArray, str, str]] = []
     if distances is not None:
         reach_of = {m: reach_km(dataset.taxonomy, m, max_km) for m in off_by_mat}
         per_offer = offers["material"].map(reach_of).to_numpy(float)
@@ -226,7 +284,14 @@ def build_candidates(
                                             offer_mat)
             o, n = offer_idx[i], need_idx[j]
             from_table = code == DistanceSource.TABLE.code
-            ok, unverified = _quality_mask(dataset, rule, o, n)
+            ok, unverified, missing = _quality_mask(dataset, rule, o, n,
+                                                    accept_unstated_quality)
+            blocked += [(pos, BLOCK_QUALITY_NOT_STATED, attr) for attr, pos in missing]
+            licensed = licensed_mask(dataset, offer_mat, n, licences_as_of)
+            if licensed is not None:
+                blocked.append((np.unique(o[ok & ~licensed]), BLOCK_NO_LICENCE,
+                                dataset.taxonomy.materials[offer_mat].hw_code))
+                ok &= licensed
             rules.append(rule)
             parts.append((o[ok].astype(np.int32), n[ok].astype(np.int32), km[ok],
                           np.column_stack([from_table[ok], unverified[ok]]), len(rules) - 1))
@@ -244,13 +309,35 @@ def build_candidates(
         dist = np.empty(0)
         flags = np.empty((0, 2), dtype=bool)
     ratio = np.array([r.ratio for r in rules], float)[rule_idx] if rules else np.empty(0)
+    b_offer, b_kind, b_detail = _blocked_fields(blocked)
     return Candidates(offer=offer, need=need,
                       distance_km=dist, ratio=ratio, rule=rule_idx,
                       from_table=flags[:, 0].copy(), quality_unverified=flags[:, 1].copy(),
                       rules=tuple(rules), max_km=max_km, circuity=circuity,
                       distance_code=None if distances is None else
                       np.concatenate(codes or [np.empty(0, np.int8)]),
-                      distances=measure)
+                      distances=measure,
+                      blocked_offer=b_offer, blocked_kind=b_kind, blocked_detail=b_detail)
+
+
+def candidates_for(dataset: Dataset, options: MatchOptions,
+                   distances: GeoDistances | None = None) -> Candidates:
+    """The candidate arcs a run with `options` solves on (reach, circuity and the
+    unstated-quality switch from the options; `distances` brings roads and zones)."""
+    return build_candidates(dataset, options.max_km, options.circuity, distances,
+                            accept_unstated_quality=options.accept_unstated_quality)
+
+
+def _blocked_fields(blocked: list[tuple[IntArray, str, str]]
+                    ) -> tuple[Int32Array, tuple[str, ...], tuple[str, ...]]:
+    """One entry per (offer, kind, detail) from the per-rule lists."""
+    seen: dict[tuple[int, str, str], None] = {}
+    for pos, kind, detail in blocked:
+        for p in pos.tolist():
+            seen.setdefault((int(p), kind, detail), None)
+    keys = sorted(seen)
+    return (np.array([k[0] for k in keys], dtype=np.int32), tuple(k[1] for k in keys),
+            tuple(k[2] for k in keys))
 
 
 def _positions_by(values: pd.Series) -> dict[str, IntArray]:

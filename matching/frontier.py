@@ -31,7 +31,7 @@ import pandas as pd
 
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError
-from symbiosis.matching.candidates import build_candidates
+from symbiosis.matching.candidates import candidates_for
 from symbiosis.matching.economics import arc_values
 from symbiosis.matching.flow import FlowSolution, SolverStatus, solve_generalized_max_weight_lp
 from symbiosis.matching.options import MatchOptions, Method, Objective
@@ -73,7 +73,7 @@ def pareto_frontier(dataset: Dataset, between: tuple[str, str] = ("utilization",
     if points < 2:
         raise SolverError(f"a frontier needs at least 2 points, got {points}")
     options = options or MatchOptions()
-    cand = build_candidates(dataset, options.max_km, options.circuity)
+    cand = candidates_for(dataset, options)
     values = arc_values(dataset, cand, options.economics)
     offer_mat = dataset.offers["material"].to_numpy(dtype=object)
     mass = np.array([str(dataset.taxonomy.materials[str(m)].family) == "mass"

@@ -47,7 +47,7 @@ import pandas as pd
 
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError
-from symbiosis.matching.candidates import Candidates, build_candidates
+from symbiosis.matching.candidates import Candidates, candidates_for
 from symbiosis.matching.economics import ArcValues, arc_values
 from symbiosis.matching.flow import (
     FlowSolution,
@@ -320,7 +320,7 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     options = options or MatchOptions()
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
-    cand = build_candidates(dataset, options.max_km, options.circuity, distances)
+    cand = candidates_for(dataset, options, distances)
     t1 = time.perf_counter()
     timings["candidates"] = t1 - t0
     # the default objective needs no money to solve: its per-arc values (six arrays the size

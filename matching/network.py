@@ -33,7 +33,7 @@ import pandas as pd
 
 from symbiosis.dataset import Dataset
 from symbiosis.jsonio import frame_records
-from symbiosis.matching.candidates import Candidates, build_candidates
+from symbiosis.matching.candidates import Candidates, candidates_for
 from symbiosis.matching.model import MatchOptions, solve_candidates, usable_cores
 
 if TYPE_CHECKING:
@@ -233,7 +233,7 @@ def keystones(dataset: Dataset, options: MatchOptions | None = None,
     (below that, starting workers costs more than it saves)."""
     options = options or MatchOptions()
     if cand is None:
-        cand = build_candidates(dataset, options.max_km, options.circuity)
+        cand = candidates_for(dataset, options)
     flows, _ = solve_candidates(dataset, cand, options)
     offer_mass = _mass_offers(dataset)
     base = float(flows[offer_mass[cand.offer]].sum())
@@ -291,7 +291,7 @@ def analyze_network(dataset: Dataset, result: MatchResult, options: MatchOptions
     enterprises, cycles, chains), the candidate network's size, and the keystones."""
     options = options or MatchOptions()
     if cand is None:
-        cand = build_candidates(dataset, options.max_km, options.circuity)
+        cand = candidates_for(dataset, options)
     graph = exchange_graph(result.exchanges)
     n_ent = len(dataset.enterprises)
     table = enterprise_table(graph, dataset)

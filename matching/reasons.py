@@ -21,6 +21,7 @@ class UnmatchedReason(StrEnum):
     NO_COMPATIBLE_NEED = "no_compatible_need"  # no need in the dataset can take the material
     QUALITY = "quality"  # compatible needs in reach reject a stated quality attribute
     QUALITY_NOT_STATED = "quality_not_stated"  # a rule limits an attribute the offer omits
+    NO_LICENCE = "no_licence"  # hazardous waste with no licensed receiver in reach
     BEYOND_REACH = "beyond_reach"  # the nearest compatible need lies beyond the reach
     TAKERS_FULL = "takers_full"  # every compatible need in reach is filled by others
     NO_GAIN = "no_gain"  # the objective finds no exchange that pays

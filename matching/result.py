@@ -18,9 +18,11 @@ import pandas as pd
 
 from symbiosis.dataset import Dataset
 from symbiosis.jsonio import atomic_write_text, json_safe
+from symbiosis.matching.admission import with_admission_reasons
 from symbiosis.matching.candidates import Candidates
 from symbiosis.matching.explain import analyse_unmatched, explain_exchanges, reason_columns
 from symbiosis.matching.flow import SolverStatus, relative_gap
+from symbiosis.matching.hazardous import manifest_columns
 from symbiosis.matching.summary import Headline, MatchSummary, RunParameters, SolverSummary
 from symbiosis.tabular import frame_csv_text
 
@@ -222,6 +224,9 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
         "quality_note": quality,
     }
     order = list(EXCHANGE_COLUMNS)
+    legal = manifest_columns(dataset, o, n)  # legal status, transfer-manifest fields
+    columns.update(legal)
+    order += list(legal)
     price_method = None
     if values is not None:
         price_method = _value_columns(columns, values, valuation, live, q, options)
@@ -234,6 +239,7 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
                                        "need_enterprise_id", "offer_id", "need_id"],
                                       kind="stable").reset_index(drop=True)
     status = _offer_status(dataset, cand, flows, score, saving)
+    status = with_admission_reasons(status, cand)  # quality not stated, no licence
     if valuation is not None:
         status["marginal_value"] = valuation.offer_marginal
     need_frame = _need_status(dataset, cand, flows, valuation, options)

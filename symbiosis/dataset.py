@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from symbiosis.errors import InvalidDataError, Problem
-from symbiosis.taxonomy import Taxonomy, load_taxonomy
+from symbiosis.taxonomy import HW_CODE, Taxonomy, load_taxonomy
 
 __all__ = [
     "TABLES",
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 TABLES = ("enterprises", "offers", "needs", "substitutions", "distances", "transport",
-          "carbon")
+          "carbon", "hazardous", "licences")
 REQUIRED_TABLES = ("enterprises", "offers", "needs")
 ROW = "_row"  # spreadsheet row number carried alongside every parsed table
 
@@ -105,6 +105,20 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("displaced"),
         ColumnSpec("source"),
     ),
+    # hazardous-waste declarations: a built-in or custom material is hazardous waste with
+    # this National Hazardous Waste List (2025 edition) code in this dataset
+    "hazardous": (
+        ColumnSpec("material", required=True, nonempty=True),
+        ColumnSpec("hw_code", required=True, nonempty=True),
+    ),
+    # hazardous-waste business licences (危险废物经营许可证) held by receivers: the code
+    # they may take, the licensed capacity (t/yr) and the last day of validity (ISO date)
+    "licences": (
+        ColumnSpec("enterprise_id", required=True, nonempty=True),
+        ColumnSpec("hw_code", required=True, nonempty=True),
+        ColumnSpec("capacity", "number", required=True, nonempty=True, check="positive"),
+        ColumnSpec("valid_until", required=True, nonempty=True),
+    ),
 }
 # numeric attribute columns: quality on offers, requirements on needs
 PREFIXES: dict[str, tuple[str, ...]] = {"offers": ("q.",), "needs": ("min.", "max.")}
@@ -131,6 +145,10 @@ class Dataset:
     cny_per_unit_km, loading_cny_per_unit, kg_co2e_per_unit_km, source; material "" = every
     material) and `carbon` (need_material, kg_co2e_per_unit, displaced, source) override the
     built-in economic and carbon factors; both are empty when the dataset has none.
+    `licences` (enterprise_id, hw_code, capacity, valid_until as an ISO date text) lists the
+    hazardous-waste licences of receivers; `hazardous.csv` declarations are already in
+    `taxonomy`. A need whose licensed intake is capped (see `_apply_licence_caps`) has its
+    quantity lowered to the capacity and the original in `needs["unlicensed_quantity"]`.
     """
 
     enterprises: pd.DataFrame
@@ -142,6 +160,7 @@ class Dataset:
     warnings: tuple[Problem, ...] = field(default=())
     transport: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["transport"]))
     carbon: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["carbon"]))
+    licences: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["licences"]))
 
     @property
     def quality_columns(self) -> list[str]:
@@ -545,6 +564,134 @@ def _apply_substitutions(subs: pd.DataFrame, label: str, taxonomy: Taxonomy,
     return updated
 
 
+def _apply_hazardous(frame: pd.DataFrame, label: str, taxonomy: Taxonomy,
+                     problems: list[Problem]) -> Taxonomy:
+    """hazardous.csv: each material named becomes hazardous waste with its code."""
+    _check_duplicates(frame, "material", label, problems)
+    rows: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for material, code, r in zip(frame["material"], frame["hw_code"], frame[ROW],
+                                 strict=True):
+        if not material or not code or material in seen:
+            continue
+        seen.add(material)
+        if not HW_CODE.match(code):
+            problems.append(Problem(label, int(r), "hw_code",
+                                    f"'{code}' is not a National Hazardous Waste List code "
+                                    "(8 digits written ddd-ddd-dd, e.g. 321-004-48)"))
+            continue
+        known = taxonomy.materials.get(material)
+        if known is not None and known.family != "mass":
+            problems.append(Problem(label, int(r), "material",
+                                    f"'{material}' is {known.family}, not a solid or "
+                                    "liquid waste"))
+            continue
+        if known is not None and known.hazardous and known.hw_code != code:
+            problems.append(Problem(label, int(r), "hw_code",
+                                    f"'{material}' is built in as {known.hw_code}; "
+                                    f"declared here as {code}", "warning"))
+        if known is None:
+            problems.append(Problem(label, int(r), "material",
+                                    f"material '{material}' is not built in: taken as a "
+                                    "hazardous waste in t with no cross-material rule "
+                                    "(receivers state a need of it)", "warning"))
+        rows.append((material, code))
+    return taxonomy.with_hazardous(rows, source=label)
+
+
+def _check_licences(frame: pd.DataFrame, label: str, known: pd.Index | None,
+                    ent_file: str, problems: list[Problem]) -> None:
+    """licences.csv: known receivers, well-formed codes and dates, one row per code."""
+    if known is not None:
+        _check_references(frame, "enterprise_id", known, label, ent_file, problems)
+    for code, r in zip(frame["hw_code"], frame[ROW], strict=True):
+        if code and not HW_CODE.match(code):
+            problems.append(Problem(label, int(r), "hw_code",
+                                    f"'{code}' is not a National Hazardous Waste List code "
+                                    "(8 digits written ddd-ddd-dd, e.g. 321-004-48)"))
+    dates = pd.to_datetime(frame["valid_until"], format="%Y-%m-%d", errors="coerce")
+    for value, r in zip(frame.loc[dates.isna() & (frame["valid_until"] != ""), "valid_until"],
+                        frame.loc[dates.isna() & (frame["valid_until"] != ""), ROW],
+                        strict=True):
+        problems.append(Problem(label, int(r), "valid_until",
+                                f"'{value}' is not a date written YYYY-MM-DD"))
+    pair = frame["enterprise_id"] + "\x1f" + frame["hw_code"]
+    first: dict[str, int] = {}
+    for p, r in zip(pair, frame[ROW], strict=True):
+        if p in first:
+            problems.append(Problem(label, int(r), "hw_code",
+                                    f"licence listed twice for this enterprise and code "
+                                    f"(first at row {first[p]})"))
+        else:
+            first[p] = int(r)
+
+
+def _apply_licence_caps(needs: pd.DataFrame, needs_label: str, licences: pd.DataFrame,
+                        label: str, taxonomy: Taxonomy,
+                        problems: list[Problem]) -> pd.DataFrame:
+    """Make each licence's capacity an exact bound on the receiver's intake of its code.
+
+    The intake of code c at receiver r is the flow on every arc from an offer of a
+    material with code c to a need of r. The bound sum(those flows) <= capacity is written
+    on the need side: when exactly one need of r can take code c and only materials of
+    code c serve it (a dedicated need), the need's quantity becomes min(quantity,
+    capacity), which is the same constraint. When the capacity is at least the quantity of
+    every need of r that code c can reach, it can never bind and nothing changes. Any
+    other case (several needs, or a need also served by general materials, with a capacity
+    that could bind) cannot be stated exactly on the need side and is an error naming the
+    licence row: list the licensed intake as its own need of the hazardous material.
+    """
+    coded: dict[str, list[str]] = {}
+    for slug, mat in taxonomy.materials.items():
+        if mat.hazardous and mat.hw_code:
+            coded.setdefault(mat.hw_code, []).append(slug)
+    quantity = needs["quantity"].to_numpy(dtype=float).copy()
+    original = np.full(len(needs), np.nan)
+    ent = needs["enterprise_id"].to_numpy(dtype=object)
+    mat_of = needs["material"].to_numpy(dtype=object)
+    servers = {m: [o for o in taxonomy.materials if taxonomy.rule(m, o) is not None]
+               for m in set(mat_of)}
+    for r_id, code, capacity, row in zip(licences["enterprise_id"], licences["hw_code"],
+                                         licences["capacity"], licences[ROW], strict=True):
+        materials = set(coded.get(code, ()))
+        if not materials:
+            problems.append(Problem(label, int(row), "hw_code",
+                                    f"no material of the dataset carries code {code}; the "
+                                    "licence admits nothing", "warning"))
+            continue
+        reach = [i for i in np.flatnonzero(ent == r_id)
+                 if materials & set(servers[mat_of[i]])]
+        if not reach:
+            problems.append(Problem(label, int(row), "enterprise_id",
+                                    f"'{r_id}' has no need that a material of code {code} "
+                                    "can serve; the licence admits nothing", "warning"))
+            continue
+        if capacity >= quantity[reach].sum():
+            continue
+        dedicated = len(reach) == 1 and set(servers[mat_of[reach[0]]]) <= materials
+        if not dedicated:
+            names = ", ".join(str(needs["id"].iat[i]) for i in reach)
+            problems.append(Problem(label, int(row), "capacity",
+                                    f"capacity {capacity:g} could bind across needs {names} "
+                                    "that also take other materials or are several; state "
+                                    f"the licensed intake as one need of the code-{code} "
+                                    "material so the bound is exact"))
+            continue
+        i = reach[0]
+        original[i] = quantity[i]
+        quantity[i] = capacity
+        problems.append(Problem(needs_label, int(needs[ROW].iat[i]), "quantity",
+                                f"{quantity[i]:g} t/yr: capped from {original[i]:g} at the "
+                                f"licensed capacity for {code} ({label} row {int(row)})",
+                                "warning"))
+    if np.isnan(original).all():
+        return needs
+    out = needs.copy()
+    out["quantity"] = quantity
+    out["unlicensed_quantity"] = original
+    return out
+
+
 def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
            taxonomy: Taxonomy) -> Dataset | None:
     parsed: dict[str, pd.DataFrame] = {}
@@ -579,6 +726,9 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
     if "substitutions" in parsed:
         taxonomy = _apply_substitutions(parsed["substitutions"], labels["substitutions"],
                                         taxonomy, problems)
+    if "hazardous" in parsed:
+        taxonomy = _apply_hazardous(parsed["hazardous"], labels["hazardous"], taxonomy,
+                                    problems)
     for kind, frame, prefix in (("offers", offers, "O"), ("needs", needs, "N")):
         if frame is None:
             continue
@@ -634,9 +784,16 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
         _check_materials(carbon, label, taxonomy, problems, column="need_material")
         _check_duplicates(carbon, "need_material", label, problems)
 
+    licences = parsed.get("licences")
+    if licences is not None:
+        _check_licences(licences, labels["licences"], known, ent_file, problems)
+
     if ent is None or offers is None or needs is None:
         return None
     _warn_unused_attributes(offers, needs, labels, taxonomy, problems)
+    if licences is not None and not any(p.severity == "error" for p in problems):
+        needs = _apply_licence_caps(needs, labels["needs"], licences, labels["licences"],
+                                    taxonomy, problems)
     if any(p.severity == "error" for p in problems):
         return None
     return Dataset(
@@ -651,6 +808,8 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
                    if transport is not None else _empty_frame(SPECS["transport"])),
         carbon=(carbon.drop(columns=[ROW]).reset_index(drop=True)
                 if carbon is not None else _empty_frame(SPECS["carbon"])),
+        licences=(licences.drop(columns=[ROW]).reset_index(drop=True)
+                  if licences is not None else _empty_frame(SPECS["licences"])),
     )
 
 

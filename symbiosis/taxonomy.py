@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -19,6 +20,8 @@ from types import MappingProxyType
 from typing import Literal
 
 __all__ = [
+    "HW_CODE",
+    "VERIFICATION_MARKS",
     "Displacement",
     "Factor",
     "Family",
@@ -26,10 +29,17 @@ __all__ = [
     "QualityLimit",
     "Rule",
     "Taxonomy",
+    "hw_category_of",
     "load_taxonomy",
 ]
 
 UNIT_FAMILY = {"t": "mass", "GJ": "energy", "m3": "water"}
+# every row of the taxonomy tables starts its `verification` cell with one of these:
+# verified (the standard or official text itself, clause named), secondary (a copy or a
+# summary of it, named), unverified (from general knowledge or an assumption)
+VERIFICATION_MARKS = ("verified", "secondary", "unverified")
+# National Hazardous Waste List (2025 edition) code: industry (GB/T 4754) - sequence - HW class
+HW_CODE = re.compile(r"^(\d{3})-(\d{3})-(\d{2})$")
 
 
 class Family(StrEnum):
@@ -57,6 +67,22 @@ class Material:
     source: str = ""
     confidence: str = ""
     note: str = ""
+    hw_code: str = ""  # National Hazardous Waste List (2025) code, 8 digits as ddd-ddd-dd
+    hw_category: str = ""  # HW01 ... HW50
+    product_standard: str = ""  # meeting it makes the material a product (GB 34330-2017 5.2)
+    verification: str = ""  # verified: / secondary: / unverified: ... (see VERIFICATION_MARKS)
+
+
+def hw_category_of(code: str) -> str:
+    """The HW class of a National Hazardous Waste List code (`321-004-48` -> `HW48`).
+
+    Raises:
+        ValueError: `code` is not three digit groups `ddd-ddd-dd`.
+    """
+    match = HW_CODE.match(code.strip())
+    if match is None:
+        raise ValueError(f"'{code}' is not a National Hazardous Waste List code (ddd-ddd-dd)")
+    return f"HW{match.group(3)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +95,7 @@ class QualityLimit:
     unit: str = ""
     source: str = ""
     confidence: str = ""
+    verification: str = ""
 
     def admits(self, value: float) -> bool:
         """True when `value` satisfies the bound."""
@@ -86,6 +113,7 @@ class Rule:
     confidence: str = ""
     note: str = ""
     limits: tuple[QualityLimit, ...] = ()
+    verification: str = ""
 
     @property
     def key(self) -> str:
@@ -154,6 +182,31 @@ class Taxonomy:
     def factor(self, key: str) -> Factor:
         """A reporting factor by key (KeyError if missing)."""
         return self.factors[key]
+
+    def with_hazardous(self, declarations: Iterable[tuple[str, str]], source: str
+                       ) -> Taxonomy:
+        """A taxonomy where each (material, hw_code) of `declarations` is hazardous waste.
+
+        A dataset declares a built-in material hazardous (a smelter's slag identified as
+        hazardous) or names a custom hazardous material, measured in tonnes, with no
+        cross-material rule and no default reach (a licensed receiver states a need of it).
+        """
+        materials = dict(self.materials)
+        for slug, code in declarations:
+            category = hw_category_of(code)
+            known = materials.get(slug)
+            if known is None:
+                materials[slug] = Material(
+                    slug=slug, name_en=slug, name_zh="", kind="custom", unit="t",
+                    family=Family.MASS, hazardous=True, default_reach_km=None,
+                    hw_code=code, hw_category=category, source=source,
+                    confidence="dataset", verification="unverified: declared by the dataset",
+                    note="declared hazardous in the dataset; not in the built-in taxonomy")
+            else:
+                materials[slug] = replace(known, hazardous=True, hw_code=code,
+                                          hw_category=category,
+                                          note=f"declared hazardous in {source}. {known.note}")
+        return replace(self, materials=MappingProxyType(materials))
 
     def with_substitutions(
         self, rows: Iterable[tuple[str, str, float]], source: str
@@ -243,6 +296,10 @@ def load_taxonomy() -> Taxonomy:
             source=row.get("source", ""),
             confidence=row.get("confidence", ""),
             note=row.get("note", ""),
+            hw_code=row.get("hw_code", ""),
+            hw_category=row.get("hw_category", ""),
+            product_standard=row.get("product_standard", ""),
+            verification=row.get("verification", ""),
         )
     limits: dict[tuple[str, str], list[QualityLimit]] = {}
     for row in _read_rows("rule_limits.csv"):
@@ -255,6 +312,7 @@ def load_taxonomy() -> Taxonomy:
                 unit=row.get("unit", ""),
                 source=row.get("source", ""),
                 confidence=row.get("confidence", ""),
+                verification=row.get("verification", ""),
             )
         )
     rules: dict[tuple[str, str], Rule] = {}
@@ -268,6 +326,7 @@ def load_taxonomy() -> Taxonomy:
             confidence=row.get("confidence", ""),
             note=row.get("note", ""),
             limits=tuple(limits.get(key, ())),
+            verification=row.get("verification", ""),
         )
     factors = {
         row["key"]: Factor(

@@ -192,7 +192,9 @@ def test_match_base_dataset_json(dataset_tables: DatasetTables, run_cli: CliRunn
                                  tmp_path: Path) -> None:
     """On the base dataset `match --json` prints parseable JSON with the optimum known by hand:
     1,500 t of admixture and 200 t of retarder delivered; fly ash to the near kiln, slag over
-    its listed 130 km road, the rest of the fly ash by great circle x 1.3."""
+    its listed 130 km road, the rest of the fly ash by great circle x 1.3. The fly ash states
+    SO3, which GB/T 1596-2017 limits for cement admixture (unstated, it would not go)."""
+    dataset_tables.add_column("offers", "q.so3_pct", ["1.2", "", ""])
     folder = dataset_tables.write_csv(tmp_path / "ds")
     out = tmp_path / "out"
     proc = run_cli("match", folder, "--out", out, "--json")
@@ -234,6 +236,7 @@ def test_match_generates_ids_and_tolerates_warnings(dataset_tables: DatasetTable
     exits 0, prints the warnings, and names offers O<row> and needs N<row> in its outputs."""
     dataset_tables.drop_column("offers", "id").drop_column("needs", "id")
     dataset_tables.add_column("offers", "contact", ["张工", "张工", "李工"])
+    dataset_tables.add_column("offers", "q.so3_pct", ["1.2", "", ""])  # GB/T 1596 limits it
     dataset_tables.set("enterprises", 2, "name", "湘潭电厂")
     folder = dataset_tables.write_csv(tmp_path / "ds")
     (folder / "enterprises.csv").write_bytes(

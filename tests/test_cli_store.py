@@ -26,7 +26,7 @@ def test_import_export_round_trip(run_cli: CliRunner, demo_path: Path, tmp_path:
     assert "holds no dataset yet" in init.stdout
     done = run_cli("db", "import", demo_path, "--store", store)
     assert done.returncode == 0, done.stderr
-    assert "as version 1: 43 enterprises, 35 offers, 42 needs, 12 parks" in done.stdout
+    assert "as version 1: 43 enterprises, 38 offers, 48 needs, 12 parks" in done.stdout
     out = tmp_path / "export"
     exported = run_cli("db", "export", out, "--store", store)
     assert exported.returncode == 0, exported.stderr

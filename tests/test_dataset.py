@@ -350,4 +350,4 @@ def test_bundled_demo_is_clean(demo_path: Path) -> None:
     """The bundled Hunan demo validates with no errors and no warnings."""
     assert validate_dataset(demo_path) == []
     ds = load_dataset(demo_path)
-    assert (len(ds.enterprises), len(ds.offers), len(ds.needs)) == (43, 35, 42)
+    assert (len(ds.enterprises), len(ds.offers), len(ds.needs)) == (43, 38, 48)

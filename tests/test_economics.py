@@ -51,7 +51,7 @@ def two_receivers(**transport: Any) -> Dataset:
            "kg_co2e_per_unit_km": 0.1, **transport}
     return make(ent("S1", "R1", "R2"),
                 [{"id": "s1", "enterprise_id": "S1", "material": "fly_ash", "quantity": 100,
-                  "disposal_cost": 20, "treatment_cost": 5}],
+                  "q.loi_pct": 3, "q.so3_pct": 1, "disposal_cost": 20, "treatment_cost": 5}],
                 [{"id": "r1", "enterprise_id": "R1", "material": "cement_admixture",
                   "quantity": 60, "virgin_cost": 50},
                  {"id": "r2", "enterprise_id": "R2", "material": "cement_admixture",
@@ -116,7 +116,7 @@ def test_core_range_when_both_sides_are_full() -> None:
     supplier-optimal p = 50 (it keeps all 58); the midpoint is 21."""
     ds = make(ent("S1", "R1"),
               [{"id": "s1", "enterprise_id": "S1", "material": "fly_ash", "quantity": 60,
-                "disposal_cost": 20, "treatment_cost": 5}],
+                "q.loi_pct": 3, "q.so3_pct": 1, "disposal_cost": 20, "treatment_cost": 5}],
               [{"id": "r1", "enterprise_id": "R1", "material": "cement_admixture",
                 "quantity": 60, "virgin_cost": 50}],
               [{"from_id": "S1", "to_id": "R1", "distance_km": 10}],
@@ -133,7 +133,8 @@ def test_cost_objective_never_forces_a_losing_exchange() -> None:
     """A steel-slag offer with no disposal cost, 40 km from a road-base need paying 10 CNY/t:
     saving 10 - (20 + 2) = -12 CNY/t. Utilization ships it; cost leaves it and says why."""
     ds = make(ent("S", "R"),
-              [{"id": "o", "enterprise_id": "S", "material": "steel_slag", "quantity": 50}],
+              [{"id": "o", "enterprise_id": "S", "material": "steel_slag", "quantity": 50,
+                "q.f_cao_pct": 2, "q.immersion_expansion_pct": 1}],
               [{"id": "n", "enterprise_id": "R", "material": "road_base", "quantity": 50,
                 "virgin_cost": 10}],
               [{"from_id": "S", "to_id": "R", "distance_km": 40}],
@@ -152,10 +153,11 @@ def test_co2_and_cost_objectives_choose_differently() -> None:
     (4.8 kg/t, virgin 90 CNY/t), 40 t each, 40 t offered, both at 10 km: cost sends it to raw
     meal, CO2 to cement."""
     ds = make(ent("S", "C", "M"),
-              [{"id": "o", "enterprise_id": "S", "material": "fly_ash", "quantity": 40}],
+              [{"id": "o", "enterprise_id": "S", "material": "fly_ash", "quantity": 40,
+                "q.loi_pct": 3, "q.so3_pct": 1}],
               [{"id": "cem", "enterprise_id": "C", "material": "cement_admixture",
                 "quantity": 40, "virgin_cost": 30},
-               {"id": "raw", "enterprise_id": "M", "material": "raw_meal", "quantity": 40,
+               {"id": "raw", "enterprise_id": "M", "material": "raw_meal_sial", "quantity": 40,
                 "virgin_cost": 90}],
               [{"from_id": "S", "to_id": "C", "distance_km": 10},
                {"from_id": "S", "to_id": "M", "distance_km": 10}])
@@ -256,8 +258,9 @@ def market(draw: st.DrawFn) -> Dataset:
     suppliers = [f"S{i}" for i in range(n_s)]
     receivers = [f"R{j}" for j in range(n_r)]
     offers = [{"id": f"o{i}", "enterprise_id": s, "material": "fly_ash",
-               "quantity": draw(ints(10, 200)), "disposal_cost": draw(ints(0, 40)),
-               "treatment_cost": draw(ints(0, 10))} for i, s in enumerate(suppliers)]
+               "q.loi_pct": 3, "q.so3_pct": 1, "quantity": draw(ints(10, 200)),
+               "disposal_cost": draw(ints(0, 40)), "treatment_cost": draw(ints(0, 10))}
+              for i, s in enumerate(suppliers)]
     needs = [{"id": f"n{j}", "enterprise_id": r, "material": "cement_admixture",
               "quantity": draw(ints(10, 200)), "virgin_cost": draw(ints(0, 80))}
              for j, r in enumerate(receivers)]
@@ -375,7 +378,8 @@ def test_dataset_overrides_win_over_built_in_factors() -> None:
     """transport.csv's fly-ash row beats the default row; carbon.csv beats the table."""
     ds = two_receivers()
     ds2 = make(ent("S1", "R1"),
-               [{"id": "s1", "enterprise_id": "S1", "material": "fly_ash", "quantity": 10}],
+               [{"id": "s1", "enterprise_id": "S1", "material": "fly_ash", "quantity": 10,
+                 "q.loi_pct": 3, "q.so3_pct": 1}],
                [{"id": "r1", "enterprise_id": "R1", "material": "cement_admixture",
                  "quantity": 10}],
                [{"from_id": "S1", "to_id": "R1", "distance_km": 10}],
@@ -391,7 +395,8 @@ def test_dataset_overrides_win_over_built_in_factors() -> None:
     assert values.info["carbon_factors"][0]["source"] == "IPCC GPG 2000 calcination only"
     # the built-in road rate applies when nothing overrides it (0.424 CNY/t-km)
     plain = make(ent("S1", "R1"),
-                 [{"id": "s1", "enterprise_id": "S1", "material": "fly_ash", "quantity": 10}],
+                 [{"id": "s1", "enterprise_id": "S1", "material": "fly_ash", "quantity": 10,
+                   "q.loi_pct": 3, "q.so3_pct": 1}],
                  [{"id": "r1", "enterprise_id": "R1", "material": "cement_admixture",
                    "quantity": 10}],
                  [{"from_id": "S1", "to_id": "R1", "distance_km": 10}])
@@ -407,8 +412,10 @@ def test_explanations_name_the_reason_and_the_competitors() -> None:
     ds = make(ent("MINE", "BRK", "PWR1", "PWR2", "CEM"),
               [{"id": "tail", "enterprise_id": "MINE", "material": "tailings",
                 "quantity": 10},
-               {"id": "near", "enterprise_id": "PWR1", "material": "fly_ash", "quantity": 50},
-               {"id": "far", "enterprise_id": "PWR2", "material": "fly_ash", "quantity": 50}],
+               {"id": "near", "enterprise_id": "PWR1", "material": "fly_ash", "quantity": 50,
+                "q.loi_pct": 3, "q.so3_pct": 1},
+               {"id": "far", "enterprise_id": "PWR2", "material": "fly_ash", "quantity": 50,
+                "q.loi_pct": 3, "q.so3_pct": 1}],
               [{"id": "bricks", "enterprise_id": "BRK", "material": "brick_feedstock",
                 "quantity": 10},
                {"id": "cem", "enterprise_id": "CEM", "material": "cement_admixture",

@@ -29,7 +29,7 @@ POINT = (112.0, 28.0)
 def _dataset() -> Dataset:
     """FA1 (power plant, 28.1 N): 1,234 t fly ash, LOI 4.0 %, treatment 10 CNY/t, and 333 t
     FGD gypsum. FA2 (power plant, 28.3 N): 567 t fly ash, LOI 9.0 % (above the 8 % cement
-    and concrete limit). SL1 (steel works, 28.2 N): 890 t granulated slag, LOI 0.5 %,
+    and concrete limit). SL1 (slag grinding plant, 28.2 N): 890 t slag powder, LOI 0.5 %,
     treatment 5. CM1 (cement plant at the search point) needs cement admixture; FA2 -> CM1
     is listed at 30 km. Road freight 0.5 CNY/t-km and loading 2 CNY/t by default, slag
     0.3 CNY/t-km (its own transport row, loading from the default row)."""
@@ -44,7 +44,7 @@ def _dataset() -> Dataset:
         {"id": "o-gy1", "enterprise_id": "FA1", "material": "fgd_gypsum", "quantity": 333},
         {"id": "o-fa2", "enterprise_id": "FA2", "material": "fly_ash", "quantity": 567,
          "q.loi_pct": 9.0},
-        {"id": "o-sl1", "enterprise_id": "SL1", "material": "bf_slag", "quantity": 890,
+        {"id": "o-sl1", "enterprise_id": "SL1", "material": "slag_powder", "quantity": 890,
          "treatment_cost": 5, "q.loi_pct": 0.5}]
     needs = [{"id": "n-cm1", "enterprise_id": "CM1", "material": "cement_admixture",
               "quantity": 5000}]
@@ -52,7 +52,7 @@ def _dataset() -> Dataset:
         "enterprises": ents, "offers": offers, "needs": needs,
         "distances": [{"from_id": "FA2", "to_id": "CM1", "distance_km": 30}],
         "transport": [{"material": "", "cny_per_unit_km": 0.5, "loading_cny_per_unit": 2},
-                      {"material": "bf_slag", "cny_per_unit_km": 0.3}]})
+                      {"material": "slag_powder", "cny_per_unit_km": 0.3}]})
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +67,8 @@ def _keys(hits: list[FeedstockHit]) -> list[tuple[str, str | None]]:
 def test_exact_distances_and_delivered_costs(ds: Dataset) -> None:
     hits = search_feedstock(ds, "fly_ash", *POINT, 50.0)
     assert _keys(hits) == [("o-fa1", None), ("o-sl1", "cement_admixture"),
-                           ("o-sl1", "concrete_admixture"), ("o-sl1", "road_base"),
-                           ("o-fa2", None)]
-    fa1, sl1, fa2 = hits[0], hits[1], hits[4]
+                           ("o-sl1", "concrete_admixture"), ("o-fa2", None)]
+    fa1, sl1, fa2 = hits[0], hits[1], hits[3]
     assert fa1.distance_km == pytest.approx(STEP_KM, rel=1e-12)
     assert sl1.distance_km == pytest.approx(2 * STEP_KM, rel=1e-12)
     assert fa2.distance_km == pytest.approx(3 * STEP_KM, rel=1e-12)
@@ -81,8 +80,9 @@ def test_exact_distances_and_delivered_costs(ds: Dataset) -> None:
     assert fa1.quality == {"loi_pct": 4.0}
     assert (fa1.sector, fa1.park, fa2.park) == ("4411", "North park", None)
     assert fa1.unverified == ()
-    # slag serving concrete admixture meets its LOI limit; no offer states SO3
-    assert hits[2].unverified == ("so3_pct",)
+    # slag powder serving concrete admixture meets its LOI limit; it does not state its
+    # activity index or SO3 (a search shows such offers, flagged; a match run would not)
+    assert hits[2].unverified == ("activity_28d_pct", "so3_pct")
 
 
 def test_radius_boundary_is_inclusive(ds: Dataset) -> None:
@@ -96,28 +96,29 @@ def test_radius_boundary_is_inclusive(ds: Dataset) -> None:
                              include_substitutes=False)
     assert _keys(on_it) == [("o-fa1", None)]
     assert _keys(search_feedstock(ds, "fly_ash", *POINT, 0.0)) == []
-    assert len(search_feedstock(ds, "fly_ash", *POINT, math.inf)) == 5
+    assert len(search_feedstock(ds, "fly_ash", *POINT, math.inf)) == 4
 
 
 def test_substitutes_on_and_off(ds: Dataset) -> None:
     off = search_feedstock(ds, "fly_ash", *POINT, 50.0, include_substitutes=False)
     assert _keys(off) == [("o-fa1", None), ("o-fa2", None)]
-    # gypsum shares no use with fly ash, and slag's aggregate use is not one of fly ash's
+    # gypsum shares no use with fly ash, and fly ash's road-base use is not one of slag
+    # powder's
     on = search_feedstock(ds, "fly_ash", *POINT, 50.0)
     assert "o-gy1" not in {h.offer_id for h in on}
-    assert "aggregate" not in {h.serves for h in on}
-    # from the slag's side, fly ash stands in for cement and concrete admixture and road
-    # base; the 9 % LOI ash only for road base, which sets no LOI limit
-    slag = search_feedstock(ds, "bf_slag", *POINT, 50.0)
+    assert {h.serves for h in on} == {None, "cement_admixture", "concrete_admixture"}
+    # from the slag powder's side, fly ash stands in for cement and concrete admixture;
+    # the 9 % LOI ash for neither (both limit LOI to 8 %)
+    slag = search_feedstock(ds, "slag_powder", *POINT, 50.0)
     assert _keys(slag) == [("o-fa1", "cement_admixture"), ("o-fa1", "concrete_admixture"),
-                           ("o-fa1", "road_base"), ("o-sl1", None), ("o-fa2", "road_base")]
-    assert slag[1].unverified == ("fineness_45um_pct",)
+                           ("o-sl1", None)]
+    assert slag[1].unverified == ("fineness_45um_pct", "so3_pct")
 
 
 def test_a_need_material_finds_every_source_with_its_ratio(ds: Dataset) -> None:
     hits = search_feedstock(ds, "concrete_admixture", *POINT, 50.0)
     # the 9 % LOI ash fails the 8 % limit of GB/T 1596 grade II; the gypsum serves no
-    # concrete; the slag meets LOI <= 1 %
+    # concrete; the slag powder meets LOI <= 1 %
     assert _keys(hits) == [("o-fa1", "concrete_admixture"), ("o-sl1", "concrete_admixture")]
     assert [h.ratio for h in hits] == [1.0, 1.0]
     gypsum = search_feedstock(ds, "set_retarder", *POINT, 50.0, include_substitutes=False)
@@ -140,7 +141,7 @@ def test_quality_limits_need_a_stated_value(ds: Dataset) -> None:
 def test_sorting_both_ways_and_limit(ds: Dataset) -> None:
     by_cost = search_feedstock(ds, "fly_ash", *POINT, 50.0, sort="delivered_cost")
     assert _keys(by_cost) == [("o-sl1", "cement_admixture"), ("o-sl1", "concrete_admixture"),
-                              ("o-sl1", "road_base"), ("o-fa1", None), ("o-fa2", None)]
+                              ("o-fa1", None), ("o-fa2", None)]
     costs = [h.delivered_cost_cny_per_unit for h in by_cost]
     assert costs == sorted(costs)
     by_km = search_feedstock(ds, "fly_ash", *POINT, 50.0, sort="distance")
@@ -168,7 +169,9 @@ def test_searching_as_an_enterprise_uses_its_listed_distances(ds: Dataset) -> No
 def test_delivered_cost_is_what_a_match_run_charges(ds: Dataset) -> None:
     """The cement plant's arcs in a run cost transport + loading + treatment per tonne:
     the search from its site, as CM1, charges the same for each offer."""
-    cand = build_candidates(ds)
+    # the search lists offers that do not state a limited attribute (flagged); the run
+    # takes them only with unstated quality accepted
+    cand = build_candidates(ds, accept_unstated_quality=True)
     values = arc_values(ds, cand)
     run = {str(ds.offers.index[o]): float(t + tr)
            for o, t, tr in zip(cand.offer, values.transport, values.treatment, strict=True)}
@@ -228,14 +231,15 @@ def test_public_form_leaks_neither_id_nor_quantity(ds: Dataset) -> None:
 
 def test_demo_feedstock_for_a_board_plant(demo_path: Path) -> None:
     """From the Hengyang board plant (HY-GYP1), gypsum within 200 km, cheapest first: the
-    phosphogypsum next door (3.4 km) costs its 35 CNY/t treatment, so Leiyang's FGD gypsum
+    pre-treated phosphogypsum next door (3.4 km) costs its 35 CNY/t treatment (the raw
+    phosphogypsum serves no board plant), so Leiyang's FGD gypsum
     (71.5 km, 5 CNY/t treatment) delivers cheaper at the built-in 0.424 CNY/t-km."""
     demo = load_dataset(demo_path)
     site = demo.enterprises.loc["HY-GYP1"]
     hits = search_feedstock(demo, "wallboard_gypsum", float(site["lon"]), float(site["lat"]),
                             200.0, sort="delivered_cost", exclude_enterprise="HY-GYP1")
     assert [h.offer_id for h in hits][:2] == ["OF-LY-PWR1-fgd_gypsum",
-                                              "OF-HY-PHO1-phosphogypsum"]
+                                              "OF-HY-PHO1-phosphogypsum_treated"]
     for h in hits:
         assert h.serves == "wallboard_gypsum" and h.distance_km <= 200.0
         assert h.delivered_cost_cny_per_unit == pytest.approx(

@@ -37,9 +37,15 @@ def test_every_input_material_has_sectors_with_4_digit_codes() -> None:
     sectors = load_need_sectors()
     tax = load_taxonomy()
     inputs = {slug for slug, m in tax.materials.items() if m.kind == "input"}
-    assert inputs == {"cement_admixture", "concrete_admixture", "set_retarder", "raw_meal",
-                      "wallboard_gypsum", "road_base", "aggregate", "brick_feedstock",
-                      "mine_backfill", "process_heat", "process_water"}
+    assert inputs == {"cement_admixture", "concrete_admixture", "set_retarder",
+                      "raw_meal_iron", "raw_meal_sial", "raw_meal_calcareous",
+                      "wallboard_gypsum", "building_plaster", "gypsum_block", "gypsum_mortar",
+                      "road_base", "asphalt_aggregate", "aggregate", "brick_feedstock",
+                      "aac_feedstock", "ceramsite_feedstock", "mine_backfill",
+                      "subsidence_fill", "fbc_fuel", "process_heat", "process_water",
+                      "boiler_feed_water"}
+    # boiler make-up water has no built-in supplier (reclaimed water needs desalting first)
+    inputs.discard("boiler_feed_water")
     assert all(sectors.get(m) for m in inputs)
     assert set(sectors) <= set(tax.materials)
     seen: set[tuple[str, str]] = set()
@@ -159,10 +165,13 @@ def test_hand_made_gaps() -> None:
         "material": "fgd_gypsum", "name_en": "Flue-gas desulphurisation gypsum",
         "name_zh": "脱硫石膏", "unit": "t", "quantity": 500.0, "offers": 3,
         "reasons": {"no_compatible_need": 3}}]
-    # built-in rules: FGD gypsum serves set retarder and wallboard gypsum, both at ratio 1
+    # built-in rules: FGD gypsum serves set retarder, wallboard gypsum, building plaster,
+    # gypsum blocks and plastering gypsum, all at ratio 1
     assert [(a.need_material, a.quantity, a.ratio) for a in gaps.absorbers] == [
-        ("set_retarder", 500.0, 1.0), ("wallboard_gypsum", 500.0, 1.0)]
-    board = gaps.absorbers[1]
+        ("building_plaster", 500.0, 1.0), ("gypsum_block", 500.0, 1.0),
+        ("gypsum_mortar", 500.0, 1.0), ("set_retarder", 500.0, 1.0),
+        ("wallboard_gypsum", 500.0, 1.0)]
+    board = gaps.absorbers[4]
     assert (board.lon, board.lat) == (112.9, 27.5)
     half_degree_km = float(haversine_km(112.9, 27.0, 112.9, 27.5)[()])
     assert half_degree_km == pytest.approx(6371.0088 * math.radians(0.5), rel=1e-12)
@@ -214,7 +223,7 @@ def test_the_demos_tailings_have_no_taker_in_reach(demo_gaps: DemoGaps) -> None:
     assert mine["reason"] == "beyond_reach"
     uses = [a for a in gaps.absorbers if a.offer_material == "tailings"]
     assert sorted(a.need_material for a in uses) == [
-        "aggregate", "brick_feedstock", "mine_backfill", "raw_meal", "road_base"]
+        "aggregate", "brick_feedstock", "mine_backfill", "raw_meal_sial", "road_base"]
     for a in uses:
         assert (a.lon, a.lat) == (113.19192, 25.84198)
         assert a.mean_haul_km == 0.0

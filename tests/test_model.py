@@ -83,7 +83,8 @@ def test_cross_material_rule_and_reach() -> None:
     reach = load_taxonomy().material("fly_ash").default_reach_km
     assert reach is not None
     ds = make(ent("A", "B"),
-              [{"id": "o", "enterprise_id": "A", "material": "fly_ash", "quantity": 10}],
+              [{"id": "o", "enterprise_id": "A", "material": "fly_ash", "quantity": 10,
+                "q.loi_pct": 3, "q.so3_pct": 1}],
               [{"id": "n", "enterprise_id": "B", "material": "cement_admixture",
                 "quantity": 10}],
               [{"from_id": "B", "to_id": "A", "distance_km": reach + 1}])  # reverse listed
@@ -119,15 +120,16 @@ def test_never_ships_to_itself() -> None:
 
 def test_quality_limits_of_rule_and_need() -> None:
     """The built-in LOI limit keeps a high-LOI ash out of cement admixture; an offer that
-    does not state LOI passes the rule (flagged) but not a need that asks for LOI."""
+    does not state a limited attribute is kept out too, unless unstated quality is accepted
+    (then the arc is flagged), and never reaches a need that asks for LOI itself."""
     limit = next(lim for lim in load_taxonomy().rule("cement_admixture", "fly_ash").limits
                  if lim.attribute == "loi_pct")
     assert limit.bound == "max"
     ds = make(ent("A", "B", "C", "D"),
               [{"id": "high", "enterprise_id": "A", "material": "fly_ash", "quantity": 10,
-                "q.loi_pct": limit.value + 1.5},
+                "q.loi_pct": limit.value + 1.5, "q.so3_pct": 1},
                {"id": "ok", "enterprise_id": "B", "material": "fly_ash", "quantity": 10,
-                "q.loi_pct": limit.value - 1},
+                "q.loi_pct": limit.value - 1, "q.so3_pct": 1},
                {"id": "unstated", "enterprise_id": "C", "material": "fly_ash",
                 "quantity": 10}],
               [{"id": "cem", "enterprise_id": "D", "material": "cement_admixture",
@@ -138,15 +140,24 @@ def test_quality_limits_of_rule_and_need() -> None:
     result = solve_match(ds)
     got = {(o, n) for o, n in zip(result.exchanges["offer_id"], result.exchanges["need_id"],
                                   strict=True)}
-    cand = build_candidates(ds)
-    arcs = {(ds.offers.index[o], ds.needs.index[n]) for o, n in zip(cand.offer, cand.need,
-                                                                   strict=True)}
+
+    def arcs_of(cand: Any) -> set[tuple[str, str]]:
+        return {(ds.offers.index[o], ds.needs.index[n]) for o, n in zip(cand.offer, cand.need,
+                                                                        strict=True)}
+
+    arcs = arcs_of(build_candidates(ds))
     assert ("high", "cem") not in arcs and ("high", "picky") in arcs
-    assert ("ok", "cem") in arcs and ("unstated", "cem") in arcs
+    assert ("ok", "cem") in arcs and ("unstated", "cem") not in arcs
     assert ("unstated", "picky") not in arcs
     assert got <= arcs
-    note = result.exchanges.set_index("offer_id").loc["unstated", "quality_note"]
-    assert "not checked" in note
+    unstated = result.offers.set_index("offer_id").loc["unstated"]
+    assert unstated["reason"] == "quality_not_stated"
+    assert unstated["quality_not_stated"] == "loi_pct, so3_pct"
+    accepted = build_candidates(ds, accept_unstated_quality=True)
+    assert arcs_of(accepted) == arcs | {("unstated", "cem")}
+    flagged = {(ds.offers.index[o], ds.needs.index[n]) for o, n, f in
+               zip(accepted.offer, accepted.need, accepted.quality_unverified, strict=True) if f}
+    assert flagged == {("unstated", "cem")}
 
 
 def test_uniform_ratio_is_solved_as_a_network() -> None:
@@ -172,7 +183,8 @@ def test_mixed_ratios_go_to_the_lp_hand_solved() -> None:
     ratio 0.9 (5 km), 'steam' 50 GJ at ratio 1 (1 km). Offer units delivered are maximal
     (100) when all waste heat goes (100 x 0.9 = 90 fills the need): 100 x 5 = 500 GJ-km."""
     ds = make(ent("A", "S", "B"),
-              [{"id": "w", "enterprise_id": "A", "material": "waste_heat", "quantity": 100},
+              [{"id": "w", "enterprise_id": "A", "material": "waste_heat", "quantity": 100,
+                "q.temperature_c": 200},
                {"id": "s", "enterprise_id": "S", "material": "steam", "quantity": 50}],
               [{"id": "n", "enterprise_id": "B", "material": "process_heat", "quantity": 90}],
               [{"from_id": "A", "to_id": "B", "distance_km": 5},
@@ -193,7 +205,7 @@ def test_families_do_not_mix() -> None:
     """Water and heat never count toward tonnes; the mass rate is mass over mass."""
     ds = make(ent("A", "B"),
               [{"id": "w", "enterprise_id": "A", "material": "reclaimed_water",
-                "quantity": 1000},
+                "quantity": 1000, "q.cod_mg_l": 30, "q.nh3n_mg_l": 5},
                {"id": "f", "enterprise_id": "A", "material": "fly_ash", "quantity": 10}],
               [{"id": "pw", "enterprise_id": "B", "material": "process_water",
                 "quantity": 400},
@@ -312,7 +324,8 @@ def two_region_dataset() -> Dataset:
             enterprises.append({"id": eid, "name": eid, "lon": lon0 + rng.uniform(0, 0.5),
                                 "lat": lat0 + rng.uniform(0, 0.5)})
             offers.append({"enterprise_id": eid, "material": "fly_ash",
-                           "quantity": float(rng.integers(1, 100))})
+                           "quantity": float(rng.integers(1, 100)), "q.loi_pct": 3,
+                           "q.so3_pct": 1})
             needs.append({"enterprise_id": eid, "material": "cement_admixture",
                           "quantity": float(rng.integers(1, 100))})
     return make(enterprises, offers, needs)

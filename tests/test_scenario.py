@@ -186,9 +186,11 @@ def test_removing_the_xiangtan_power_plant(demo_rows: DatasetRows, demo_path: Pa
     comparison = compare_scenario(demo_rows, [RemoveEnterprise("XT-PWR1")])
     # the baseline is exactly a plain run of the demo
     assert comparison.baseline == solve_match(load_dataset(demo_path)).headline().model_dump()
-    assert comparison.baseline["tonnes_offered"] == 10_083_000
+    # 10,083,000 t of by-products plus the 1,350,000 t of slag powder the two grinding
+    # plants offer (GB/T 18046-2017)
+    assert comparison.baseline["tonnes_offered"] == 11_433_000
     assert comparison.delta["tonnes_offered"] == -XT_PWR1_TONNES
-    assert comparison.scenario["tonnes_offered"] == 10_083_000 - XT_PWR1_TONNES
+    assert comparison.scenario["tonnes_offered"] == 11_433_000 - XT_PWR1_TONNES
     assert comparison.delta["enterprises"] == -1
     gone = [r for r in comparison.exchanges_diff if r["offer_enterprise_id"] == "XT-PWR1"]
     assert gone and all(r["change"] == "vanished" and r["quantity_after"] is None

@@ -54,7 +54,11 @@ __all__ = [
 
 def read_layer(path: str | Path, what: str, layer: str | None = None) -> Any:
     """A vector layer as a GeoDataFrame; InvalidDataError naming the file when it is missing
-    or unreadable (`what` names the layer in the message: "parks", "zones", "roads")."""
+    or unreadable (`what` names the layer in the message: "parks", "zones", "roads").
+
+    Raises:
+        InvalidDataError: the file is missing or unreadable.
+    """
     import geopandas as gpd
 
     label = str(path)
@@ -72,7 +76,11 @@ class GeographicDistanceError(SymbiosisError):
 
 
 def metric_crs_for(lon: ArrayLike, lat: ArrayLike) -> str:
-    """The projected CRS (an `EPSG:` code) for metric work on points given in WGS 84."""
+    """The projected CRS (an `EPSG:` code) for metric work on points given in WGS 84.
+
+    Raises:
+        ValueError: no finite coordinates.
+    """
     lon, lat = np.asarray(lon, float).ravel(), np.asarray(lat, float).ravel()
     ok = np.isfinite(lon) & np.isfinite(lat)
     if not ok.any():
@@ -87,7 +95,11 @@ def metric_crs_for(lon: ArrayLike, lat: ArrayLike) -> str:
 
 
 def require_metric(frame: gpd.GeoDataFrame | gpd.GeoSeries, what: str = "distance") -> None:
-    """Raise `GeographicDistanceError` unless `frame` is in a projected CRS (metres)."""
+    """Raise `GeographicDistanceError` unless `frame` is in a projected CRS (metres).
+
+    Raises:
+        GeographicDistanceError: geometries without a CRS or in a geographic CRS.
+    """
     crs = frame.crs
     if crs is None:
         raise GeographicDistanceError(f"cannot take a {what} of geometries without a CRS")
@@ -99,7 +111,11 @@ def require_metric(frame: gpd.GeoDataFrame | gpd.GeoSeries, what: str = "distanc
 
 def to_metric(frame: Any, crs: str | None = None) -> Any:
     """`frame` (GeoDataFrame/GeoSeries) in `crs`; by default as it is when already
-    projected, else in the metric CRS its extent picks (`metric_crs_for`)."""
+    projected, else in the metric CRS its extent picks (`metric_crs_for`).
+
+    Raises:
+        GeographicDistanceError: geometries without a CRS.
+    """
     if frame.crs is None:
         raise GeographicDistanceError("geometries have no CRS; declare one (GeoJSON is WGS 84)")
     if crs is None:

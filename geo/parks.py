@@ -24,7 +24,11 @@ from symbiosis.geo.crs import read_layer
 __all__ = ["assign_parks", "load_parks", "park_kpis"]
 
 def load_parks(path: str | Path) -> Any:
-    """Park polygons (GeoDataFrame in WGS 84 with `name`); problems name file and feature."""
+    """Park polygons (GeoDataFrame in WGS 84 with `name`); problems name file and feature.
+
+    Raises:
+        InvalidDataError: every problem in the park layer (file, row, column).
+    """
     label = str(path)
     frame = read_layer(path, "parks")
     problems: list[Problem] = []

@@ -152,7 +152,12 @@ def _segment_graph(coords: FloatArray, part: IntArray, crs: str, source: str) ->
 
 def load_roads(path: str | Path, layer: str | None = None, crs: str | None = None) -> RoadNetwork:
     """Read a road network (see the module docstring for formats); raise InvalidDataError
-    naming the file when it cannot be used."""
+    naming the file when it cannot be used.
+
+    Raises:
+        InvalidDataError: the file is missing, unreadable, or holds no usable line
+            geometry (named as file, row, column).
+    """
     path = Path(path)
     label = str(path)
     if not path.exists():

@@ -129,7 +129,11 @@ class Zones:
 
 
 def load_zones(path: str | Path, crs: str | None = None) -> Zones:
-    """Read and validate a zones file; every problem names the file and the feature."""
+    """Read and validate a zones file; every problem names the file and the feature.
+
+    Raises:
+        InvalidDataError: every problem in the zone layer (file, row, column).
+    """
     label = str(path)
     frame = read_layer(path, "zones")
     problems: list[Problem] = []

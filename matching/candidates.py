@@ -252,6 +252,9 @@ def build_candidates(
     (`quality_unverified`). A hazardous-waste offer reaches only needs of enterprises
     licensed for its code on `licences_as_of` (default today). Arcs dropped for either
     reason are listed in `blocked_*`.
+
+    Raises:
+        ValueError: circuity not a positive finite number, or max_km negative or NaN.
     """
     if circuity <= 0 or not math.isfinite(circuity):
         raise ValueError(f"circuity must be a positive number, got {circuity}")

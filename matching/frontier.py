@@ -64,7 +64,12 @@ def _rows(coef: np.ndarray, floor: float) -> tuple[np.ndarray, float, float]:
 
 def pareto_frontier(dataset: Dataset, between: tuple[str, str] = ("utilization", "cost"),
                     points: int = 10, options: MatchOptions | None = None) -> Frontier:
-    """Solve `points` epsilon-constraint LPs between the two objectives of `between`."""
+    """Solve `points` epsilon-constraint LPs between the two objectives of `between`.
+
+    Raises:
+        SolverError: `between` not two different objectives, fewer than 2 points, no
+            candidate exchange, or an LP that does not solve to optimality.
+    """
     start = time.perf_counter()
     f_name, g_name = between
     if f_name not in AXES or g_name not in AXES or f_name == g_name:

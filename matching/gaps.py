@@ -257,6 +257,9 @@ def weighted_geometric_median(lon: ArrayLike, lat: ArrayLike,
     (e.g. more than half the total), is the answer exactly; an iterate that lands on a
     supplier takes Vardi and Zhang's (2000, PNAS 97: 1423) modified step. Suppliers are
     assumed to lie well within a hemisphere, as any region worth hauling across does.
+
+    Raises:
+        ValueError: arrays of different or zero length, or weights not finite and > 0.
     """
     lon_a, lat_a, w_a = (np.asarray(v, dtype=float).ravel() for v in (lon, lat, weights))
     if not (len(lon_a) == len(lat_a) == len(w_a)) or len(w_a) == 0:

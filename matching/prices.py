@@ -132,6 +132,9 @@ def valuate(dataset: Dataset, cand: Candidates, flows: FloatArray, weights: Floa
 
     `weights` are the objective's w_a per offer unit as the solver saw them (rounded to its
     integer scale for min-cost flow), `quantum` its quantity resolution.
+
+    Raises:
+        SolverError: the dual LP does not solve to optimality.
     """
     n_o, n_n = len(dataset.offers), len(dataset.needs)
     q_o = dataset.offers["quantity"].to_numpy(float)

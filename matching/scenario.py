@@ -516,6 +516,10 @@ def compare_scenario(rows: DatasetRows, changes: Sequence[Change],
 
     Both are validated as a file would be; a problem in a row a change added is reported
     against that change (file `changes`), others as the reader names them.
+
+    Raises:
+        InvalidDataError: a change that does not apply, or rows that do not validate
+            (problems in added rows are located at the change, file `changes`).
     """
     applied = _apply(rows, changes)
     if applied.problems:

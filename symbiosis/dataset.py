@@ -860,7 +860,12 @@ def validate_dataset(path: str | Path, taxonomy: Taxonomy | None = None) -> list
 
 
 def load_dataset(path: str | Path, taxonomy: Taxonomy | None = None) -> Dataset:
-    """Read and validate a dataset; raise `InvalidDataError` listing every error."""
+    """Read and validate a dataset; raise `InvalidDataError` listing every error.
+
+    Raises:
+        InvalidDataError: every error in the dataset (file, row, column), not only the
+            first; warnings do not raise.
+    """
     problems: list[Problem] = []
     tables = _read_tables(Path(path), problems)
     dataset = _build(tables, str(path), problems, taxonomy or load_taxonomy()) if tables \
@@ -877,7 +882,11 @@ def dataset_from_records(
     columns: Mapping[str, Iterable[str]] | None = None,
 ) -> Dataset:
     """Validate in-memory rows (the Python and HTTP APIs); labels name the table, e.g. `offers`.
-    `columns` gives a table's header when its rows may not show every column (or none)."""
+    `columns` gives a table's header when its rows may not show every column (or none).
+
+    Raises:
+        InvalidDataError: every error in the records, as `load_dataset`.
+    """
     problems: list[Problem] = []
     tables: dict[str, RawTable] = {}
     for name in TABLES:

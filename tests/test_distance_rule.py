@@ -86,9 +86,9 @@ def test_reach_km_max_km_overrides_every_material() -> None:
 def _fly_ash(distances: Rows | None = None) -> Dataset:
     return meridian({"CM": 28.0, "FA1": 28.1, "FA2": 28.3},
                     [{"id": "o1", "enterprise_id": "FA1", "material": "fly_ash",
-                      "quantity": 10},
+                      "quantity": 10, "q.loi_pct": 5.0, "q.so3_pct": 2.0},
                      {"id": "o2", "enterprise_id": "FA2", "material": "fly_ash",
-                      "quantity": 10}],
+                      "quantity": 10, "q.loi_pct": 5.0, "q.so3_pct": 2.0}],
                     [{"id": "n", "enterprise_id": "CM", "material": "cement_admixture",
                       "quantity": 100}], distances)
 
@@ -186,7 +186,7 @@ def test_candidates_are_exactly_the_pairs_the_rule_puts_within_reach(seed: int) 
     ids = [f"E{k}" for k in range(n)]
     lon, lat = 112.5 + rng.random(n), 27.5 + rng.random(n)
     offers = [{"id": f"o{k}", "enterprise_id": ids[k], "material": "fly_ash",
-               "quantity": 10} for k in range(0, n, 2)]
+               "quantity": 10, "q.loi_pct": 5.0, "q.so3_pct": 2.0} for k in range(0, n, 2)]
     needs = [{"id": f"n{k}", "enterprise_id": ids[k], "material": "cement_admixture",
               "quantity": 15} for k in range(1, n, 3)]
     pairs = {(int(a), int(b)) for a, b in rng.integers(0, n, (120, 2)) if a != b}

@@ -44,8 +44,15 @@ def make(ents: dict[str, float], offers: Rows, needs: Rows, distances: Rows | No
     return dataset_from_records(records)
 
 
+# fly ash that states (and meets) the GB/T 1596-2017 limits its rules set: an attribute a rule
+# limits and the offer does not state blocks the arc (matching.admission)
+FLY_ASH_QUALITY = {"q.loi_pct": 5.0, "q.so3_pct": 2.0, "q.fineness_45um_pct": 20.0}
+
+
 def offer(oid: str, ent: str, material: str, qty: float, **cols: Any) -> dict[str, Any]:
-    return {"id": oid, "enterprise_id": ent, "material": material, "quantity": qty, **cols}
+    stated = FLY_ASH_QUALITY if material == "fly_ash" else {}
+    return {"id": oid, "enterprise_id": ent, "material": material, "quantity": qty,
+            **stated, **cols}
 
 
 def need(nid: str, ent: str, material: str, qty: float, **cols: Any) -> dict[str, Any]:
@@ -140,7 +147,9 @@ def test_no_gain_is_not_called_full_when_the_need_is_empty() -> None:
     """Steel slag with no disposal cost, 40 km from a road-base need paying 10 CNY/t:
     saving 10 - (0.5 x 40 + 2) = -12 CNY/t. The cost objective leaves the need empty and
     the offer whole, and says it does not pay, not that takers are full."""
-    ds = make({"S": 28.0, "R": 28.1}, [offer("o", "S", "steel_slag", 50)],
+    ds = make({"S": 28.0, "R": 28.1},
+              [offer("o", "S", "steel_slag", 50, **{"q.f_cao_pct": 2.0,  # aged: GB/T 25824
+                                                    "q.immersion_expansion_pct": 1.0})],
               [need("n", "R", "road_base", 50, virgin_cost=10)],
               [{"from_id": "S", "to_id": "R", "distance_km": 40}],
               transport=[{"material": "", "cny_per_unit_km": 0.5,

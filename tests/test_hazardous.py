@@ -65,7 +65,8 @@ def test_no_licence_no_flow_with_the_reason() -> None:
     assert blocked_by_offer(cand, 1)["no_licence"].tolist() == [CODE]
     result = solve_match(ds)
     assert result.exchanges.empty
-    assert result.offers["reason"].tolist() == [f"{UnmatchedReason.NO_LICENCE.value}: {CODE}"]
+    assert result.offers["reason"].tolist() == [UnmatchedReason.NO_LICENCE.value]
+    assert result.offers["no_licence"].tolist() == [CODE]
     assert CODE in result.offers["explanation"].iat[0]
 
 
@@ -88,8 +89,8 @@ def test_licensed_capacity_is_respected_exactly() -> None:
     result = solve_match(ds)
     flows = dict(zip(result.exchanges["need_id"], result.exchanges["quantity"], strict=True))
     assert flows == {"nB": 30.0, "nC": 40.0}
-    assert result.kpis["tonnes_matched"] == 70.0
-    assert result.kpis["tonne_km"] == pytest.approx(1500.0)
+    assert result.summary.tonnes_matched == 70.0
+    assert result.summary.tonne_km == pytest.approx(1500.0)
     assert any("licensed capacity" in w.message for w in ds.warnings)
 
 

@@ -193,8 +193,8 @@ def test_unstated_quality_gives_no_arc_and_names_the_attributes() -> None:
     assert blocked_by_offer(cand, 1)["quality_not_stated"].tolist() == [
         "fineness_45um_pct, so3_pct"]
     status = solve_match(ds).offers
-    assert status["reason"].tolist() == [
-        f"{UnmatchedReason.QUALITY_NOT_STATED.value}: fineness_45um_pct, so3_pct"]
+    assert status["reason"].tolist() == [UnmatchedReason.QUALITY_NOT_STATED.value]
+    assert status["quality_not_stated"].tolist() == ["fineness_45um_pct, so3_pct"]
     assert "fineness_45um_pct, so3_pct" in status["explanation"].iat[0]
 
 

@@ -1,13 +1,11 @@
-"""One contract for both stores: SQLite and a real Bolt server (FalkorDB, started by the
-session). Every test runs on both; a Bolt test gets its own graph (database)."""
+"""One contract for both stores: SQLite and a real Neo4j 5 (tools/neo4j, started by the
+session). Every contract test runs on both; a Neo4j test starts from an emptied database."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
-from store_support import FalkorDB, free_port, start_falkordb
+from store_support import Neo4jServer, free_port, start_neo4j
 
 from symbiosis.dataset import load_dataset, validate_dataset
 from symbiosis.errors import StoreError, StoreUnavailableError
@@ -35,7 +33,7 @@ if TYPE_CHECKING:
 
     from symbiosis.dataset import Dataset
 
-BACKENDS = ["sqlite", "bolt"]
+BACKENDS = ["sqlite", "neo4j"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,7 +42,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty store of each kind."""
     if request.param == "sqlite":
         return f"sqlite://{tmp_path / 'store' / 'symbiosis.db'}"
-    server: FalkorDB = request.getfixturevalue("falkordb")
+    server: Neo4jServer = request.getfixturevalue("neo4j_server")
     server.wipe()
     return server.url()
 
@@ -275,20 +273,8 @@ def test_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_unreachable_bolt_server_is_reported() -> None:
     port = free_port()  # nothing listens there
-    with pytest.raises(StoreUnavailableError, match=rf"127\.0\.0\.1:{port}.*failed 2 times"):
-        open_store(f"bolt://127.0.0.1:{port}", retries=2, backoff_s=0.01)
-
-
-def test_stopped_bolt_server_is_reported(tmp_path: Path, demo_path: Path) -> None:
-    server = start_falkordb(tmp_path / "server")
-    try:
-        store = open_store(server.url("g"), retries=3, backoff_s=0.01)
-        store.import_dataset(load_dataset(demo_path))
-    finally:
-        server.stop()
-    with pytest.raises(StoreUnavailableError, match=r"unreachable.*failed 3 times"):
-        store.dataset_rows()
-    store.close()
+    with pytest.raises(StoreUnavailableError, match=rf"127\.0\.0\.1:{port} is unreachable"):
+        open_store(f"bolt://127.0.0.1:{port}", retry_s=0.2)
 
 
 def test_summary_is_plain_json(store_url: str) -> None:
@@ -322,66 +308,113 @@ def test_sqlite_file_is_versioned_wal_with_foreign_keys(tmp_path: Path) -> None:
         db.close()
 
 
-def test_lost_connection_is_retried_until_the_server_is_back(tmp_path: Path) -> None:
+def test_lost_connection_is_reported_then_recovered(tmp_path: Path, demo_path: Path) -> None:
+    """Neo4j stops under two open stores: the one that retries briefly reports the server
+    unreachable; the one that retries longer waits (the driver's managed-transaction retries)
+    until the server is back on the same port, and reads the data it kept on disk."""
     import threading
 
-    server = start_falkordb(tmp_path / "first")
-    store = open_store(server.url(), retries=10, backoff_s=0.05)
-    server.stop()
-    restarted: list[FalkorDB] = []
-
-    def restart() -> None:  # the same ports, a moment later
-        restarted.append(start_falkordb(tmp_path / "second", server.port, server.bolt_port))
-
-    thread = threading.Thread(target=restart)
-    thread.start()
+    server = start_neo4j(tmp_path / "neo4j")
+    dataset = load_dataset(demo_path)
+    brief = open_store(server.url(), retry_s=0.5)
+    patient = open_store(server.url(), retry_s=300)
+    restarted: list[Neo4jServer] = []
     try:
-        assert store.runs() == []  # retried with backoff until the new server answered
+        brief.import_dataset(dataset)
+        server.stop()
+        with pytest.raises(StoreUnavailableError, match=r"unreachable.*retried for 0\.5 s"):
+            brief.dataset_rows()
+
+        def restart() -> None:  # the same folder and port, a moment later
+            restarted.append(start_neo4j(server.folder, server.port))
+
+        thread = threading.Thread(target=restart)
+        thread.start()
+        try:
+            assert patient.dataset_rows() == rows_from_dataset(dataset)
+        finally:
+            thread.join()
+        assert brief.current_version() == patient.current_version()  # usable again
     finally:
-        thread.join()
-        store.close()
+        brief.close()
+        patient.close()
+        server.stop()
         for s in restarted:
             s.stop()
 
 
-def test_oversized_run_is_refused_not_hung(falkordb: FalkorDB) -> None:
-    falkordb.wipe()
-    record = RunRecord({}, "h", {"big": ["湘潭" * 20 for _ in range(2000)]}, [])
-    with open_store(falkordb.url()) as store:
-        with pytest.raises(StoreError, match="too large"):
-            store.save_run(record)
-        assert store.runs() == []
+def test_large_run_round_trips(store_url: str) -> None:
+    """A run far beyond one Bolt message (FalkorDB could take 4 KB): 5,000 exchanges with
+    full-precision floats and a 200 KB summary come back exactly."""
+    exchanges = [{"offer_enterprise_id": f"E{i % 97}", "need_enterprise_id": f"N{i % 89}",
+                  "offer_material": "fly_ash", "need_material": "cement_admixture",
+                  "quantity": 1 / (i + 3), "distance_km": 4.3559486823631826 * i,
+                  "offer_id": f"O{i}", "need_id": None if i % 2 else f"D{i}"}
+                 for i in range(5000)]
+    summary = {"big": ["湘潭 'x' \\ \"y\"" * 20 for _ in range(500)], "pi": 3.141592653589793}
+    record = RunRecord({"max_km": 1e-300}, "h" * 64, summary, exchanges)
+    with open_store(store_url) as store:
+        info = store.save_run(record)
+        back = store.run(info.id)
+    assert back.exchanges == exchanges
+    assert back.summary == summary and back.parameters == {"max_km": 1e-300}
 
 
-def test_staging_of_a_killed_bolt_writer_is_swept(falkordb: FalkorDB, demo_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """A writer killed mid-import leaves `:Staged` nodes that readers never see; the next
-    open sweeps those older than STALE_STAGING (here: all of them)."""
+def test_neo4j_schema_is_idempotent(neo4j_server: Neo4jServer, demo_path: Path) -> None:
+    """Opening the store again (or from several processes) creates each uniqueness
+    constraint and index once; the constraints hold against direct writes too."""
+    from symbiosis.store.graph import CONSTRAINTS, INDEXES
+
+    neo4j_server.wipe()
+    for _ in range(3):
+        open_store(neo4j_server.url()).close()
+    constraints = neo4j_server.cypher(
+        "SHOW CONSTRAINTS YIELD name, type, labelsOrTypes, properties "
+        "RETURN name, type, labelsOrTypes[0] AS label, properties[0] AS prop ORDER BY name")
+    assert constraints == sorted(
+        ({"name": f"{label.lower()}_{prop}", "type": "UNIQUENESS", "label": label,
+          "prop": prop} for label, prop in CONSTRAINTS), key=lambda c: str(c["name"]))
+    names = {r["name"] for r in neo4j_server.cypher("SHOW INDEXES YIELD name RETURN name")}
+    assert {name for name, _, _ in INDEXES} <= names
+    assert neo4j_server.cypher("MATCH (m:Meta) RETURN count(m) AS n") == [{"n": 1}]
+    with open_store(neo4j_server.url()) as store:
+        store.import_dataset(load_dataset(demo_path))
     import neo4j
 
-    from symbiosis.store import graph
+    with pytest.raises(neo4j.exceptions.ConstraintError):
+        neo4j_server.cypher("CREATE (:Enterprise {id: 'XT-PWR1'})")
 
-    falkordb.wipe()
-    child = subprocess.Popen([sys.executable, "-c", CHILD, falkordb.url(), str(demo_path)],
+
+def test_neo4j_rollback_leaves_no_trace(neo4j_server: Neo4jServer, demo_path: Path,
+                                        tmp_path: Path, dataset_tables: DatasetTables) -> None:
+    """A failed import and a killed writer leave exactly the nodes and relationships that
+    were there before: a real transaction rollback, no staging to sweep."""
+    neo4j_server.wipe()
+    small = load_dataset(dataset_tables.write_csv(tmp_path / "small"))
+    with open_store(neo4j_server.url()) as store:
+        store.import_dataset(small)
+
+    def census() -> list[dict[str, object]]:
+        return neo4j_server.cypher(
+            "MATCH (n) WITH labels(n)[0] AS label, count(*) AS n "
+            "OPTIONAL MATCH ()-[r]->() RETURN label, n, count(r) AS rels ORDER BY label")
+
+    before = census()
+
+    def fail(table: str, rows: int) -> None:
+        if table == "needs":
+            raise RuntimeError("disk on fire")
+
+    with open_store(neo4j_server.url()) as store, pytest.raises(RuntimeError):
+        store.import_dataset(load_dataset(demo_path), progress=fail)
+    assert census() == before
+    child = subprocess.Popen([sys.executable, "-c", CHILD, neo4j_server.url(), str(demo_path)],
                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert child.stdout is not None
     assert child.stdout.readline().startswith("writing")
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     child.stdout.close()
-
-    def staged() -> int:
-        with neo4j.GraphDatabase.driver(falkordb.url(), auth=None) as driver:
-            records, _, _ = driver.execute_query("MATCH (s:Staged) RETURN count(s) AS n")
-        with contextlib.suppress(OSError):  # FalkorDB's lost handshake after GOODBYE
-            socket.create_connection(("127.0.0.1", falkordb.bolt_port), timeout=1).close()
-        return int(records[0]["n"])
-
-    assert staged() > 0
-    with open_store(falkordb.url()) as store:  # a young leftover stays (its writer may live)
-        assert store.current_version() is None
-    assert staged() > 0
-    monkeypatch.setattr(graph, "STALE_STAGING", graph.timedelta(seconds=-1))
-    with open_store(falkordb.url()) as store:
-        assert store.current_version() is None
-    assert staged() == 0
+    with open_store(neo4j_server.url()) as store:  # waits for the dead writer's lock
+        assert store.dataset_rows() == rows_from_dataset(small)
+    assert census() == before

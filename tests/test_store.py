@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
@@ -19,7 +19,10 @@ from store_support import Neo4jServer, free_port, start_neo4j
 from symbiosis.dataset import load_dataset, validate_dataset
 from symbiosis.errors import StoreError, StoreUnavailableError
 from symbiosis.store import (
+    RowWrite,
+    RowWriteResult,
     RunRecord,
+    StoreConflictError,
     dataset_from_rows,
     default_store_url,
     open_store,
@@ -27,6 +30,7 @@ from symbiosis.store import (
     rows_from_dataset,
     write_dataset_folder,
 )
+from symbiosis.store.records import apply_row_write
 
 if TYPE_CHECKING:
     from conftest import DatasetTables
@@ -418,3 +422,119 @@ def test_neo4j_rollback_leaves_no_trace(neo4j_server: Neo4jServer, demo_path: Pa
     with open_store(neo4j_server.url()) as store:  # waits for the dead writer's lock
         assert store.dataset_rows() == rows_from_dataset(small)
     assert census() == before
+
+
+# ---------------------------------------------------------------- single-row writes (issue 18)
+
+
+def test_row_writes(store_url: str, tmp_path: Path, dataset_tables: DatasetTables) -> None:
+    """Each enterprise and listing write is one transaction on one row, with the id picked
+    inside it, a new version whose hash is the stored rows', compare-and-swap on the version
+    and deleted ids retired for good."""
+    small = load_dataset(dataset_tables.write_csv(tmp_path / "small"))
+    with open_store(store_url) as store:
+        first = store.import_dataset(small)
+        expected = store.dataset_rows()
+
+        def write(change: RowWrite, **options: Any) -> RowWriteResult:
+            nonlocal expected
+            done = store.write_row(change, **options)
+            expected = apply_row_write(expected, change, set(), done.id).rows
+            rows = store.dataset_rows()
+            assert rows == expected  # exactly the one row changed, as the pure rule says
+            assert store.current_version() == done.version
+            assert done.version.hash == rows.content_hash()
+            return done
+
+        added = write(RowWrite("offers", "add", values={
+            "enterprise_id": "PWR1", "material": "fly_ash", "quantity": 42.5,
+            "q.so3_pct": 1.25}))
+        assert (added.id, added.version.version) == ("OF-000001", first.version + 1)
+        assert "q.so3_pct" in store.dataset_rows().offer_columns
+        write(RowWrite("offers", "update", "OF1", {"quantity": 1500.0}),
+              expected_version=added.version.version)
+        with pytest.raises(StoreConflictError, match=rf"version {first.version + 2}"):
+            store.write_row(RowWrite("offers", "update", "OF1", {"quantity": 1.0}),
+                            expected_version=added.version.version)  # stale
+        deleted = write(RowWrite("needs", "delete", "ND2"))
+        assert deleted.retired == ("ND2",)
+        with pytest.raises(StoreConflictError, match="never reused"):
+            store.write_row(RowWrite("needs", "add", "ND2", {
+                "enterprise_id": "CEM1", "material": "set_retarder", "quantity": 1.0}))
+        new = write(RowWrite("enterprises", "add", values={
+            "name": "Xiangtan brick works", "sector": "3031", "lon": 112.9, "lat": 27.9,
+            "park": "Xiangtan EDZ"}))
+        assert new.id == "E-000001"
+        assert [(p.name, p.enterprises) for p in store.parks()] == [("Xiangtan EDZ", 2)]
+        write(RowWrite("enterprises", "update", "PWR1", {"park": "Zhuzhou park"}))
+        assert [(p.name, p.enterprises) for p in store.parks()] == [
+            ("Xiangtan EDZ", 1), ("Zhuzhou park", 1)]
+        gone_pwr = write(RowWrite("enterprises", "delete", "PWR1"))
+        assert set(gone_pwr.retired) == {"PWR1", "OF1", "OF2", "OF-000001"}
+        rows = store.dataset_rows()
+        assert all(o["enterprise_id"] != "PWR1" for o in rows.offers)
+        assert all("PWR1" not in (d["from_id"], d["to_id"]) for d in rows.distances)
+        assert [(p.name, p.enterprises) for p in store.parks()] == [("Xiangtan EDZ", 1)]
+        for bad, message in (
+                (RowWrite("offers", "add", values={"enterprise_id": "PWR1",
+                                                   "material": "fly_ash", "quantity": 1.0}),
+                 "no enterprise 'PWR1'"),
+                (RowWrite("enterprises", "add", "PWR1", {"lon": 112.0, "lat": 27.0}),
+                 "never reused"),
+                (RowWrite("offers", "update", "OF9", {"quantity": 1.0}), "no offer 'OF9'"),
+                (RowWrite("needs", "update", "ND1", {"id": "X"}), "not a column"),
+                (RowWrite("parks", "add"), "unknown table")):
+            with pytest.raises(StoreError, match=message):
+                store.write_row(bad)
+        again = write(RowWrite("offers", "add", values={
+            "enterprise_id": "STL1", "material": "bf_slag", "quantity": 5.0}))
+        assert again.id == "OF-000002"  # OF-000001 was retired with PWR1
+        history = store.versions()
+        assert [v.version for v in history] == list(range(1, 9))
+        assert history[-1] == again.version
+        assert dataset_from_rows(store.dataset_rows()).enterprises.shape[0] == 4
+
+
+ROW_WRITER = textwrap.dedent("""
+    import sys
+    from symbiosis.store import RowWrite, StoreConflictError, open_store
+    url, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    with open_store(url) as store:
+        for i in range(n):
+            store.write_row(RowWrite("offers", "add", values={
+                "enterprise_id": "STL1", "material": "bf_slag", "quantity": float(i + 1),
+                "note": f"{who}-{i}"}))
+            while True:  # read, modify, write back only if nobody wrote in between
+                version = store.current_version().version
+                row = next(o for o in store.dataset_rows().offers if o["id"] == "OF1")
+                try:
+                    store.write_row(RowWrite("offers", "update", "OF1",
+                                             {"quantity": row["quantity"] + 1}),
+                                    expected_version=version)
+                    break
+                except StoreConflictError:
+                    continue
+""")
+
+
+def test_concurrent_row_writers_lose_nothing(store_url: str, tmp_path: Path,
+                                             dataset_tables: DatasetTables) -> None:
+    """Three processes add listings (ids picked inside the store's transaction) and
+    increment one quantity by read-modify-write with compare-and-swap: every write is kept,
+    no id is given twice, no increment is lost."""
+    n = 8
+    with open_store(store_url) as store:
+        store.import_dataset(load_dataset(dataset_tables.write_csv(tmp_path / "small")))
+    writers = [subprocess.Popen([sys.executable, "-c", ROW_WRITER, store_url, who, str(n)],
+                                cwd=ROOT) for who in "abc"]
+    assert [w.wait() for w in writers] == [0, 0, 0]
+    with open_store(store_url) as store:
+        rows = store.dataset_rows()
+        added = [o for o in rows.offers if o["id"].startswith("OF-")]
+        assert sorted(o["id"] for o in added) == [f"OF-{k:06d}" for k in range(1, 3 * n + 1)]
+        assert sorted(o["note"] for o in added) == sorted(
+            f"{who}-{i}" for who in "abc" for i in range(n))
+        assert next(o for o in rows.offers if o["id"] == "OF1")["quantity"] == 1000 + 3 * n
+        versions = store.versions()
+        assert [v.version for v in versions] == list(range(1, 2 + 6 * n))
+        assert versions[-1].hash == rows.content_hash()

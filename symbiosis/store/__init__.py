@@ -13,6 +13,7 @@ import os
 from symbiosis.errors import StoreError
 from symbiosis.store.base import (
     Repository,
+    StoreConflictError,
     StoreURL,
     default_store_url,
     parse_store_url,
@@ -21,6 +22,8 @@ from symbiosis.store.records import (
     DatasetRows,
     DatasetVersion,
     Park,
+    RowWrite,
+    RowWriteResult,
     RunInfo,
     RunRecord,
     dataset_from_rows,
@@ -37,8 +40,11 @@ __all__ = [
     "DatasetVersion",
     "Park",
     "Repository",
+    "RowWrite",
+    "RowWriteResult",
     "RunInfo",
     "RunRecord",
+    "StoreConflictError",
     "StoreURL",
     "dataset_from_rows",
     "default_store_url",

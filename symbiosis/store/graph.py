@@ -41,15 +41,20 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from symbiosis.errors import StoreError, StoreUnavailableError
-from symbiosis.store.base import BATCH_ROWS, Progress, StoreURL, now_iso
+from symbiosis.store.base import BATCH_ROWS, Progress, StoreConflictError, StoreURL, now_iso
 from symbiosis.store.records import (
     CORE_LISTING_FIELDS,
     EXCHANGE_FIELDS,
+    ID_PREFIX,
     DatasetRows,
     DatasetVersion,
     Park,
+    RowWrite,
+    RowWriteResult,
     RunInfo,
     RunRecord,
+    apply_row_write,
+    next_row_id,
     rows_from_dataset,
 )
 
@@ -62,7 +67,8 @@ T = TypeVar("T")
 
 # (label, property) pairs that are keys: one uniqueness constraint each, named label_prop
 CONSTRAINTS = (("Enterprise", "id"), ("Offer", "id"), ("Need", "id"), ("Material", "slug"),
-               ("Park", "name"), ("Run", "id"), ("Version", "version"), ("Meta", "key"))
+               ("Park", "name"), ("Run", "id"), ("Version", "version"), ("Meta", "key"),
+               ("Retired", "key"))
 # plain range indexes: (name, pattern, property)
 INDEXES = (("version_import_id", "(n:Version)", "n.import_id"),
            ("run_token", "(n:Run)", "n.token"),
@@ -124,6 +130,29 @@ CREATE (:Version {version: v, import_id: $import_id, hash: $hash, source: $sourc
                   imported_at: $imported_at, enterprises: $n_enterprises,
                   offers: $n_offers, needs: $n_needs})
 RETURN v
+"""
+WRITE_ENTERPRISE = """
+OPTIONAL MATCH (x:Enterprise) WHERE x.listed
+WITH coalesce(max(x.seq), -1) + 1 AS next
+MERGE (e:Enterprise {id: $row.id})
+SET e.name = $row.name, e.sector = $row.sector, e.lon = $row.lon, e.lat = $row.lat,
+    e.park = $row.park, e.listed = true, e.seq = CASE WHEN $add THEN next ELSE e.seq END
+WITH e
+OPTIONAL MATCH (e)-[old:IN]->(:Park)
+DELETE old
+WITH DISTINCT e WHERE $row.park IS NOT NULL AND $row.park <> ''
+MERGE (p:Park {name: $row.park})
+CREATE (e)-[:IN]->(p)
+"""
+DELETE_ENTERPRISE = """
+MATCH (e:Enterprise {id: $id})
+SET e.listed = false
+WITH e
+OPTIONAL MATCH (e)-[:OFFERS|NEEDS]->(listing)
+DETACH DELETE listing
+WITH DISTINCT e
+OPTIONAL MATCH (e)-[r:ROAD|IN]-()
+DELETE r
 """
 WRITE_RUN = """
 MATCH (m:Meta {key: 'store'})
@@ -323,6 +352,89 @@ class GraphRepository:
         number = self._write("the import", work)
         return self._versions("WHERE v.version = $v", v=number)[0]
 
+    def write_row(self, write: RowWrite, *, expected_version: int | None = None,
+                  source: str = "") -> RowWriteResult:
+        """One row added, changed or deleted, and a new version, in one transaction under
+        the store's write lock (the `:Meta` node), so writers from every process queue."""
+        token = uuid.uuid4().hex
+        table = write.table
+        at = now_iso()
+
+        def work(tx: Any) -> RowWriteResult:
+            done = tx.run("MATCH (v:Version {import_id: $id}) RETURN v.version AS v, "
+                          "v.row_id AS row_id, v.retired AS retired", id=token).single()
+            if done is not None:  # an earlier attempt committed; its answer was lost
+                return RowWriteResult(done["row_id"], self._version_in(tx, int(done["v"])),
+                                      tuple(done["retired"]))
+            tx.run(LOCK, token=token).consume()
+            meta = tx.run(self._META + ", m.next_ids AS next_ids").single()
+            if meta is None or meta["current"] is None:
+                raise StoreError(f"the graph store at {self.url} holds no dataset yet; "
+                                 "run `symbiosis db import DATASET` first")
+            if expected_version is not None and meta["current"] != expected_version:
+                raise StoreConflictError(
+                    f"the graph store at {self.url} is at version {meta['current']}, not "
+                    f"{expected_version}: read it again")
+            rows = self._read_rows(tx, dict(meta))
+            retired = {r["id"] for r in tx.run("MATCH (r:Retired {table: $t}) RETURN r.id AS id",
+                                               t=table)}
+            new_id = None
+            counters = json.loads(meta["next_ids"] or "{}")
+            if write.action == "add" and write.id is None and table in ID_PREFIX:
+                taken = {str(r["id"]) for r in getattr(rows, table)} | retired
+                new_id, counters[table] = next_row_id(table, int(counters.get(table, 0)),
+                                                      taken)
+                tx.run("MATCH (m:Meta {key: 'store'}) SET m.next_ids = $c",
+                       c=json.dumps(counters)).consume()
+            applied = apply_row_write(rows, write, retired, new_id)
+            row = applied.row
+            if table == "enterprises":
+                if row is None:
+                    tx.run(DELETE_ENTERPRISE, id=applied.id).consume()
+                else:
+                    tx.run(WRITE_ENTERPRISE, row={**row, "id": applied.id},
+                           add=write.action == "add").consume()
+            else:
+                label, rel = ("Offer", "OFFERS") if table == "offers" else ("Need", "NEEDS")
+                seq = None
+                if row is not None and write.action == "update":
+                    seq = tx.run(f"MATCH (o:{label} {{id: $id}}) RETURN o.seq AS s",
+                                 id=applied.id).single()["s"]
+                tx.run(f"MATCH (o:{label} {{id: $id}}) DETACH DELETE o", id=applied.id).consume()
+                if row is not None:
+                    if seq is None:
+                        seq = tx.run(f"MATCH (o:{label}) RETURN coalesce(max(o.seq), -1) + 1 "
+                                     "AS s").single()["s"]
+                    extras = applied.rows.extras(table)
+                    tx.run(WRITE_LISTINGS % {"label": label, "rel": rel}, rows=[
+                        {**{c: row[c] for c in CORE_LISTING_FIELDS}, "seq": seq,
+                         "extra": json.dumps({c: row.get(c) for c in extras}),
+                         "props": {c: row[c] for c in extras if row.get(c) is not None}}]
+                           ).consume()
+            gone = [{"key": f"{t}:{i}", "table": t, "id": i} for t, ids in
+                    applied.retired.items() for i in ids]
+            tx.run("UNWIND $rows AS r CREATE (x:Retired) SET x = r, x.retired_at = $at",
+                   rows=gone, at=at).consume()
+            new = applied.rows
+            number = int(tx.run(WRITE_VERSION, {
+                "import_id": token, "hash": new.content_hash(),
+                "source": source or f"{write.action} {table} {applied.id}",
+                "imported_at": at, "n_enterprises": len(new.enterprises),
+                "n_offers": len(new.offers), "n_needs": len(new.needs),
+                "offer_columns": list(new.offer_columns),
+                "need_columns": list(new.need_columns),
+                "has_substitutions": new.substitutions is not None}).single()["v"])
+            retired_ids = tuple(g["id"] for g in gone)
+            tx.run("MATCH (v:Version {version: $v}) SET v.row_id = $id, v.retired = $r",
+                   v=number, id=applied.id, r=list(retired_ids)).consume()
+            return RowWriteResult(applied.id, self._version_in(tx, number), retired_ids)
+
+        return self._write("writing a row", work)
+
+    def _version_in(self, tx: Any, number: int) -> DatasetVersion:
+        found = tx.run(self._VERSION.format(where="WHERE v.version = $v"), v=number).single()
+        return DatasetVersion(**dict(found))
+
     _VERSION = ("MATCH (v:Version) {where} RETURN v.version AS version, v.hash AS hash, "
                 "v.source AS source, v.imported_at AS imported_at, "
                 "v.enterprises AS enterprises, v.offers AS offers, v.needs AS needs "
@@ -353,12 +465,29 @@ class GraphRepository:
             if meta is None or meta["current"] is None:
                 raise StoreError(f"the graph store at {self.url} holds no dataset yet; "
                                  "run `symbiosis db import DATASET` first")
-            rows = self._read_rows(tx, dict(meta))
+            try:
+                rows = self._read_rows(tx, dict(meta))
+            except (TypeError, ValueError, KeyError):
+                # read committed: a row a concurrent write deleted can be seen half gone;
+                # that write changed m.current, so the check below says read again
+                rows = None
             again = tx.run(self._META).single()
-            return rows if again is not None and again["current"] == meta["current"] else None
+            if again is not None and again["current"] == meta["current"]:
+                if rows is None:
+                    raise StoreError(f"the graph store at {self.url} holds a malformed row")
+                return rows
+            return None
 
-        for _ in range(10):
-            rows = self._read("reading the dataset", work)
+        from neo4j import exceptions as ne
+
+        for _ in range(20):
+            try:
+                rows = self._read("reading the dataset", work)
+            except StoreError as exc:  # a node deleted under the reader's feet
+                if isinstance(exc.__cause__, ne.Neo4jError) and "EntityNotFound" in str(
+                        exc.__cause__.code):
+                    continue
+                raise
             if rows is not None:
                 return rows
         raise StoreError(f"the graph store at {self.url} kept changing while being read")
@@ -373,12 +502,14 @@ class GraphRepository:
                     "ORDER BY e.seq")
         listings: dict[str, list[dict[str, Any]]] = {}
         for table, label in (("offers", "Offer"), ("needs", "Need")):
+            columns = meta["offer_columns" if table == "offers" else "need_columns"]
             listings[table] = [
-                {"id": r["id"], "enterprise_id": r["e"], "material": r["m"],
-                 "quantity": r["q"], **json.loads(r["extra"])}
-                for r in fetch(f"MATCH (o:{label}) RETURN o.id AS id, o.enterprise_id AS e, "
-                               "o.material AS m, o.quantity AS q, o.extra AS extra "
-                               "ORDER BY o.seq")]
+                {c: row.get(c) for c in columns} for row in (
+                    {"id": r["id"], "enterprise_id": r["e"], "material": r["m"],
+                     "quantity": r["q"], **json.loads(r["extra"])}
+                    for r in fetch(f"MATCH (o:{label}) RETURN o.id AS id, o.enterprise_id AS e, "
+                                   "o.material AS m, o.quantity AS q, o.extra AS extra "
+                                   "ORDER BY o.seq"))]
         dist = fetch("MATCH (a:Enterprise)-[d:ROAD]->(b:Enterprise) RETURN a.id AS from_id, "
                      "b.id AS to_id, d.distance_km AS distance_km ORDER BY d.seq")
         subs = fetch("MATCH (o:Material)-[s:SERVES]->(n:Material) RETURN n.slug AS "

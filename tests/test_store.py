@@ -348,7 +348,7 @@ def test_lost_connection_is_reported_then_recovered(tmp_path: Path, demo_path: P
 
 
 def test_large_run_round_trips(store_url: str) -> None:
-    """A run far beyond one Bolt message (FalkorDB could take 4 KB): 5,000 exchanges with
+    """A run far beyond one small Bolt message: 5,000 exchanges with
     full-precision floats and a 200 KB summary come back exactly."""
     exchanges = [{"offer_enterprise_id": f"E{i % 97}", "need_enterprise_id": f"N{i % 89}",
                   "offer_material": "fly_ash", "need_material": "cement_admixture",

@@ -389,6 +389,29 @@ def test_neo4j_schema_is_idempotent(neo4j_server: Neo4jServer, demo_path: Path) 
         neo4j_server.cypher("CREATE (:Enterprise {id: 'XT-PWR1'})")
 
 
+def test_neo4j_schema_created_by_concurrent_openers(neo4j_server: Neo4jServer) -> None:
+    """Four processes open a store whose schema is gone at the same moment: each succeeds
+    (a rule a concurrent opener created first is accepted) and each rule exists once."""
+    from symbiosis.store.graph import CONSTRAINTS, INDEXES
+
+    neo4j_server.wipe()
+    for name in [r["name"] for r in neo4j_server.cypher(
+            "SHOW CONSTRAINTS YIELD name RETURN name")]:
+        neo4j_server.cypher(f"DROP CONSTRAINT {name}")
+    for name, _, _ in INDEXES:
+        neo4j_server.cypher(f"DROP INDEX {name} IF EXISTS")
+    assert neo4j_server.cypher("SHOW CONSTRAINTS YIELD name RETURN count(*) AS n") == [{"n": 0}]
+    opener = "import sys; from symbiosis.store import open_store; open_store(sys.argv[1]).close()"
+    openers = [subprocess.Popen([sys.executable, "-c", opener, neo4j_server.url()], cwd=ROOT)
+               for _ in range(4)]
+    assert [p.wait() for p in openers] == [0, 0, 0, 0]
+    names = [r["name"] for r in neo4j_server.cypher("SHOW CONSTRAINTS YIELD name RETURN name")]
+    assert sorted(names) == sorted(f"{label.lower()}_{prop}" for label, prop in CONSTRAINTS)
+    indexes = [r["name"] for r in neo4j_server.cypher("SHOW INDEXES YIELD name RETURN name")]
+    assert all(indexes.count(name) == 1 for name, _, _ in INDEXES)
+    assert neo4j_server.cypher("MATCH (m:Meta) RETURN count(m) AS n") == [{"n": 1}]
+
+
 def test_neo4j_rollback_leaves_no_trace(neo4j_server: Neo4jServer, demo_path: Path,
                                         tmp_path: Path, dataset_tables: DatasetTables) -> None:
     """A failed import and a killed writer leave exactly the nodes and relationships that

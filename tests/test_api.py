@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from conftest import DatasetTables
-    from store_support import FalkorDB
+    from store_support import Neo4jServer
 
 PARK = "Xiangtan Economic Development Zone (illustrative)"
 
@@ -370,11 +370,11 @@ def test_run_formats_and_diff(fresh_api: LiveServer) -> None:
         _error(c.post("/api/runs", json={"objective": "weighted"}), 422, "invalid_request")
 
 
-def test_the_api_on_a_bolt_graph_store(falkordb: FalkorDB, tmp_path: Path,
+def test_the_api_on_a_bolt_graph_store(neo4j_server: Neo4jServer, tmp_path: Path,
                                        demo_path: Path) -> None:
-    falkordb.wipe()
+    neo4j_server.wipe()
     expected = solve_match(load_dataset(demo_path))
-    for live in serving(tmp_path / "bolt", demo_path, store=falkordb.url()):
+    for live in serving(tmp_path / "bolt", demo_path, store=neo4j_server.url()):
         with live.client() as c:
             assert c.get("/health").json()["store"] == "bolt"
             assert c.get("/api/enterprises").json()["count"] == 43

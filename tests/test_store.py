@@ -1,27 +1,28 @@
-"""One contract for both stores: SQLite and a real Bolt server (FalkorDB, started by the
-session). Every test runs on both; a Bolt test gets its own graph (database)."""
+"""One contract for both stores: SQLite and a real Neo4j 5 (tools/neo4j, started by the
+session). Every contract test runs on both; a Neo4j test starts from an emptied database."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
-from store_support import FalkorDB, free_port, start_falkordb
+from store_support import Neo4jServer, free_port, start_neo4j
 
 from symbiosis.dataset import load_dataset, validate_dataset
 from symbiosis.errors import StoreError, StoreUnavailableError
 from symbiosis.store import (
+    RowWrite,
+    RowWriteResult,
     RunRecord,
+    StoreConflictError,
     dataset_from_rows,
     default_store_url,
     open_store,
@@ -29,13 +30,14 @@ from symbiosis.store import (
     rows_from_dataset,
     write_dataset_folder,
 )
+from symbiosis.store.records import apply_row_write
 
 if TYPE_CHECKING:
     from conftest import DatasetTables
 
     from symbiosis.dataset import Dataset
 
-BACKENDS = ["sqlite", "bolt"]
+BACKENDS = ["sqlite", "neo4j"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,7 +46,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty store of each kind."""
     if request.param == "sqlite":
         return f"sqlite://{tmp_path / 'store' / 'symbiosis.db'}"
-    server: FalkorDB = request.getfixturevalue("falkordb")
+    server: Neo4jServer = request.getfixturevalue("neo4j_server")
     server.wipe()
     return server.url()
 
@@ -275,20 +277,8 @@ def test_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_unreachable_bolt_server_is_reported() -> None:
     port = free_port()  # nothing listens there
-    with pytest.raises(StoreUnavailableError, match=rf"127\.0\.0\.1:{port}.*failed 2 times"):
-        open_store(f"bolt://127.0.0.1:{port}", retries=2, backoff_s=0.01)
-
-
-def test_stopped_bolt_server_is_reported(tmp_path: Path, demo_path: Path) -> None:
-    server = start_falkordb(tmp_path / "server")
-    try:
-        store = open_store(server.url("g"), retries=3, backoff_s=0.01)
-        store.import_dataset(load_dataset(demo_path))
-    finally:
-        server.stop()
-    with pytest.raises(StoreUnavailableError, match=r"unreachable.*failed 3 times"):
-        store.dataset_rows()
-    store.close()
+    with pytest.raises(StoreUnavailableError, match=rf"127\.0\.0\.1:{port} is unreachable"):
+        open_store(f"bolt://127.0.0.1:{port}", retry_s=0.2)
 
 
 def test_summary_is_plain_json(store_url: str) -> None:
@@ -322,66 +312,252 @@ def test_sqlite_file_is_versioned_wal_with_foreign_keys(tmp_path: Path) -> None:
         db.close()
 
 
-def test_lost_connection_is_retried_until_the_server_is_back(tmp_path: Path) -> None:
+def test_lost_connection_is_reported_then_recovered(tmp_path: Path, demo_path: Path) -> None:
+    """Neo4j stops under two open stores: the one that retries briefly reports the server
+    unreachable; the one that retries longer waits (the driver's managed-transaction retries)
+    until the server is back on the same port, and reads the data it kept on disk."""
     import threading
 
-    server = start_falkordb(tmp_path / "first")
-    store = open_store(server.url(), retries=10, backoff_s=0.05)
-    server.stop()
-    restarted: list[FalkorDB] = []
-
-    def restart() -> None:  # the same ports, a moment later
-        restarted.append(start_falkordb(tmp_path / "second", server.port, server.bolt_port))
-
-    thread = threading.Thread(target=restart)
-    thread.start()
+    server = start_neo4j(tmp_path / "neo4j")
+    dataset = load_dataset(demo_path)
+    brief = open_store(server.url(), retry_s=0.5)
+    patient = open_store(server.url(), retry_s=300)
+    restarted: list[Neo4jServer] = []
     try:
-        assert store.runs() == []  # retried with backoff until the new server answered
+        brief.import_dataset(dataset)
+        server.stop()
+        with pytest.raises(StoreUnavailableError, match=r"unreachable.*retried for 0\.5 s"):
+            brief.dataset_rows()
+
+        def restart() -> None:  # the same folder and port, a moment later
+            restarted.append(start_neo4j(server.folder, server.port))
+
+        thread = threading.Thread(target=restart)
+        thread.start()
+        try:
+            assert patient.dataset_rows() == rows_from_dataset(dataset)
+        finally:
+            thread.join()
+        assert brief.current_version() == patient.current_version()  # usable again
     finally:
-        thread.join()
-        store.close()
+        brief.close()
+        patient.close()
+        server.stop()
         for s in restarted:
             s.stop()
 
 
-def test_oversized_run_is_refused_not_hung(falkordb: FalkorDB) -> None:
-    falkordb.wipe()
-    record = RunRecord({}, "h", {"big": ["湘潭" * 20 for _ in range(2000)]}, [])
-    with open_store(falkordb.url()) as store:
-        with pytest.raises(StoreError, match="too large"):
-            store.save_run(record)
-        assert store.runs() == []
+def test_large_run_round_trips(store_url: str) -> None:
+    """A run far beyond one small Bolt message: 5,000 exchanges with
+    full-precision floats and a 200 KB summary come back exactly."""
+    exchanges = [{"offer_enterprise_id": f"E{i % 97}", "need_enterprise_id": f"N{i % 89}",
+                  "offer_material": "fly_ash", "need_material": "cement_admixture",
+                  "quantity": 1 / (i + 3), "distance_km": 4.3559486823631826 * i,
+                  "offer_id": f"O{i}", "need_id": None if i % 2 else f"D{i}"}
+                 for i in range(5000)]
+    summary = {"big": ["湘潭 'x' \\ \"y\"" * 20 for _ in range(500)], "pi": 3.141592653589793}
+    record = RunRecord({"max_km": 1e-300}, "h" * 64, summary, exchanges)
+    with open_store(store_url) as store:
+        info = store.save_run(record)
+        back = store.run(info.id)
+    assert back.exchanges == exchanges
+    assert back.summary == summary and back.parameters == {"max_km": 1e-300}
 
 
-def test_staging_of_a_killed_bolt_writer_is_swept(falkordb: FalkorDB, demo_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """A writer killed mid-import leaves `:Staged` nodes that readers never see; the next
-    open sweeps those older than STALE_STAGING (here: all of them)."""
+def test_neo4j_schema_is_idempotent(neo4j_server: Neo4jServer, demo_path: Path) -> None:
+    """Opening the store again (or from several processes) creates each uniqueness
+    constraint and index once; the constraints hold against direct writes too."""
+    from symbiosis.store.graph import CONSTRAINTS, INDEXES
+
+    neo4j_server.wipe()
+    for _ in range(3):
+        open_store(neo4j_server.url()).close()
+    constraints = neo4j_server.cypher(
+        "SHOW CONSTRAINTS YIELD name, type, labelsOrTypes, properties "
+        "RETURN name, type, labelsOrTypes[0] AS label, properties[0] AS prop ORDER BY name")
+    assert constraints == sorted(
+        ({"name": f"{label.lower()}_{prop}", "type": "UNIQUENESS", "label": label,
+          "prop": prop} for label, prop in CONSTRAINTS), key=lambda c: str(c["name"]))
+    names = {r["name"] for r in neo4j_server.cypher("SHOW INDEXES YIELD name RETURN name")}
+    assert {name for name, _, _ in INDEXES} <= names
+    assert neo4j_server.cypher("MATCH (m:Meta) RETURN count(m) AS n") == [{"n": 1}]
+    with open_store(neo4j_server.url()) as store:
+        store.import_dataset(load_dataset(demo_path))
     import neo4j
 
-    from symbiosis.store import graph
+    with pytest.raises(neo4j.exceptions.ConstraintError):
+        neo4j_server.cypher("CREATE (:Enterprise {id: 'XT-PWR1'})")
 
-    falkordb.wipe()
-    child = subprocess.Popen([sys.executable, "-c", CHILD, falkordb.url(), str(demo_path)],
+
+def test_neo4j_schema_created_by_concurrent_openers(neo4j_server: Neo4jServer) -> None:
+    """Four processes open a store whose schema is gone at the same moment: each succeeds
+    (a rule a concurrent opener created first is accepted) and each rule exists once."""
+    from symbiosis.store.graph import CONSTRAINTS, INDEXES
+
+    neo4j_server.wipe()
+    for name in [r["name"] for r in neo4j_server.cypher(
+            "SHOW CONSTRAINTS YIELD name RETURN name")]:
+        neo4j_server.cypher(f"DROP CONSTRAINT {name}")
+    for name, _, _ in INDEXES:
+        neo4j_server.cypher(f"DROP INDEX {name} IF EXISTS")
+    assert neo4j_server.cypher("SHOW CONSTRAINTS YIELD name RETURN count(*) AS n") == [{"n": 0}]
+    opener = "import sys; from symbiosis.store import open_store; open_store(sys.argv[1]).close()"
+    openers = [subprocess.Popen([sys.executable, "-c", opener, neo4j_server.url()], cwd=ROOT)
+               for _ in range(4)]
+    assert [p.wait() for p in openers] == [0, 0, 0, 0]
+    names = [r["name"] for r in neo4j_server.cypher("SHOW CONSTRAINTS YIELD name RETURN name")]
+    assert sorted(names) == sorted(f"{label.lower()}_{prop}" for label, prop in CONSTRAINTS)
+    indexes = [r["name"] for r in neo4j_server.cypher("SHOW INDEXES YIELD name RETURN name")]
+    assert all(indexes.count(name) == 1 for name, _, _ in INDEXES)
+    assert neo4j_server.cypher("MATCH (m:Meta) RETURN count(m) AS n") == [{"n": 1}]
+
+
+def test_neo4j_rollback_leaves_no_trace(neo4j_server: Neo4jServer, demo_path: Path,
+                                        tmp_path: Path, dataset_tables: DatasetTables) -> None:
+    """A failed import and a killed writer leave exactly the nodes and relationships that
+    were there before: a real transaction rollback, no staging to sweep."""
+    neo4j_server.wipe()
+    small = load_dataset(dataset_tables.write_csv(tmp_path / "small"))
+    with open_store(neo4j_server.url()) as store:
+        store.import_dataset(small)
+
+    def census() -> list[dict[str, object]]:
+        return neo4j_server.cypher(
+            "MATCH (n) WITH labels(n)[0] AS label, count(*) AS n "
+            "OPTIONAL MATCH ()-[r]->() RETURN label, n, count(r) AS rels ORDER BY label")
+
+    before = census()
+
+    def fail(table: str, rows: int) -> None:
+        if table == "needs":
+            raise RuntimeError("disk on fire")
+
+    with open_store(neo4j_server.url()) as store, pytest.raises(RuntimeError):
+        store.import_dataset(load_dataset(demo_path), progress=fail)
+    assert census() == before
+    child = subprocess.Popen([sys.executable, "-c", CHILD, neo4j_server.url(), str(demo_path)],
                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert child.stdout is not None
     assert child.stdout.readline().startswith("writing")
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     child.stdout.close()
+    with open_store(neo4j_server.url()) as store:  # waits for the dead writer's lock
+        assert store.dataset_rows() == rows_from_dataset(small)
+    assert census() == before
 
-    def staged() -> int:
-        with neo4j.GraphDatabase.driver(falkordb.url(), auth=None) as driver:
-            records, _, _ = driver.execute_query("MATCH (s:Staged) RETURN count(s) AS n")
-        with contextlib.suppress(OSError):  # FalkorDB's lost handshake after GOODBYE
-            socket.create_connection(("127.0.0.1", falkordb.bolt_port), timeout=1).close()
-        return int(records[0]["n"])
 
-    assert staged() > 0
-    with open_store(falkordb.url()) as store:  # a young leftover stays (its writer may live)
-        assert store.current_version() is None
-    assert staged() > 0
-    monkeypatch.setattr(graph, "STALE_STAGING", graph.timedelta(seconds=-1))
-    with open_store(falkordb.url()) as store:
-        assert store.current_version() is None
-    assert staged() == 0
+# ---------------------------------------------------------------- single-row writes (issue 18)
+
+
+def test_row_writes(store_url: str, tmp_path: Path, dataset_tables: DatasetTables) -> None:
+    """Each enterprise and listing write is one transaction on one row, with the id picked
+    inside it, a new version whose hash is the stored rows', compare-and-swap on the version
+    and deleted ids retired for good."""
+    small = load_dataset(dataset_tables.write_csv(tmp_path / "small"))
+    with open_store(store_url) as store:
+        first = store.import_dataset(small)
+        expected = store.dataset_rows()
+
+        def write(change: RowWrite, **options: Any) -> RowWriteResult:
+            nonlocal expected
+            done = store.write_row(change, **options)
+            expected = apply_row_write(expected, change, set(), done.id).rows
+            rows = store.dataset_rows()
+            assert rows == expected  # exactly the one row changed, as the pure rule says
+            assert store.current_version() == done.version
+            assert done.version.hash == rows.content_hash()
+            return done
+
+        added = write(RowWrite("offers", "add", values={
+            "enterprise_id": "PWR1", "material": "fly_ash", "quantity": 42.5,
+            "q.so3_pct": 1.25}))
+        assert (added.id, added.version.version) == ("OF-000001", first.version + 1)
+        assert "q.so3_pct" in store.dataset_rows().offer_columns
+        write(RowWrite("offers", "update", "OF1", {"quantity": 1500.0}),
+              expected_version=added.version.version)
+        with pytest.raises(StoreConflictError, match=rf"version {first.version + 2}"):
+            store.write_row(RowWrite("offers", "update", "OF1", {"quantity": 1.0}),
+                            expected_version=added.version.version)  # stale
+        deleted = write(RowWrite("needs", "delete", "ND2"))
+        assert deleted.retired == ("ND2",)
+        with pytest.raises(StoreConflictError, match="never reused"):
+            store.write_row(RowWrite("needs", "add", "ND2", {
+                "enterprise_id": "CEM1", "material": "set_retarder", "quantity": 1.0}))
+        new = write(RowWrite("enterprises", "add", values={
+            "name": "Xiangtan brick works", "sector": "3031", "lon": 112.9, "lat": 27.9,
+            "park": "Xiangtan EDZ"}))
+        assert new.id == "E-000001"
+        assert [(p.name, p.enterprises) for p in store.parks()] == [("Xiangtan EDZ", 2)]
+        write(RowWrite("enterprises", "update", "PWR1", {"park": "Zhuzhou park"}))
+        assert [(p.name, p.enterprises) for p in store.parks()] == [
+            ("Xiangtan EDZ", 1), ("Zhuzhou park", 1)]
+        gone_pwr = write(RowWrite("enterprises", "delete", "PWR1"))
+        assert set(gone_pwr.retired) == {"PWR1", "OF1", "OF2", "OF-000001"}
+        rows = store.dataset_rows()
+        assert all(o["enterprise_id"] != "PWR1" for o in rows.offers)
+        assert all("PWR1" not in (d["from_id"], d["to_id"]) for d in rows.distances)
+        assert [(p.name, p.enterprises) for p in store.parks()] == [("Xiangtan EDZ", 1)]
+        for bad, message in (
+                (RowWrite("offers", "add", values={"enterprise_id": "PWR1",
+                                                   "material": "fly_ash", "quantity": 1.0}),
+                 "no enterprise 'PWR1'"),
+                (RowWrite("enterprises", "add", "PWR1", {"lon": 112.0, "lat": 27.0}),
+                 "never reused"),
+                (RowWrite("offers", "update", "OF9", {"quantity": 1.0}), "no offer 'OF9'"),
+                (RowWrite("needs", "update", "ND1", {"id": "X"}), "not a column"),
+                (RowWrite("parks", "add"), "unknown table")):
+            with pytest.raises(StoreError, match=message):
+                store.write_row(bad)
+        again = write(RowWrite("offers", "add", values={
+            "enterprise_id": "STL1", "material": "bf_slag", "quantity": 5.0}))
+        assert again.id == "OF-000002"  # OF-000001 was retired with PWR1
+        history = store.versions()
+        assert [v.version for v in history] == list(range(1, 9))
+        assert history[-1] == again.version
+        assert dataset_from_rows(store.dataset_rows()).enterprises.shape[0] == 4
+
+
+ROW_WRITER = textwrap.dedent("""
+    import sys
+    from symbiosis.store import RowWrite, StoreConflictError, open_store
+    url, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    with open_store(url) as store:
+        for i in range(n):
+            store.write_row(RowWrite("offers", "add", values={
+                "enterprise_id": "STL1", "material": "bf_slag", "quantity": float(i + 1),
+                "note": f"{who}-{i}"}))
+            while True:  # read, modify, write back only if nobody wrote in between
+                version = store.current_version().version
+                row = next(o for o in store.dataset_rows().offers if o["id"] == "OF1")
+                try:
+                    store.write_row(RowWrite("offers", "update", "OF1",
+                                             {"quantity": row["quantity"] + 1}),
+                                    expected_version=version)
+                    break
+                except StoreConflictError:
+                    continue
+""")
+
+
+def test_concurrent_row_writers_lose_nothing(store_url: str, tmp_path: Path,
+                                             dataset_tables: DatasetTables) -> None:
+    """Three processes add listings (ids picked inside the store's transaction) and
+    increment one quantity by read-modify-write with compare-and-swap: every write is kept,
+    no id is given twice, no increment is lost."""
+    n = 8
+    with open_store(store_url) as store:
+        store.import_dataset(load_dataset(dataset_tables.write_csv(tmp_path / "small")))
+    writers = [subprocess.Popen([sys.executable, "-c", ROW_WRITER, store_url, who, str(n)],
+                                cwd=ROOT) for who in "abc"]
+    assert [w.wait() for w in writers] == [0, 0, 0]
+    with open_store(store_url) as store:
+        rows = store.dataset_rows()
+        added = [o for o in rows.offers if o["id"].startswith("OF-")]
+        assert sorted(o["id"] for o in added) == [f"OF-{k:06d}" for k in range(1, 3 * n + 1)]
+        assert sorted(o["note"] for o in added) == sorted(
+            f"{who}-{i}" for who in "abc" for i in range(n))
+        assert next(o for o in rows.offers if o["id"] == "OF1")["quantity"] == 1000 + 3 * n
+        versions = store.versions()
+        assert [v.version for v in versions] == list(range(1, 2 + 6 * n))
+        assert versions[-1].hash == rows.content_hash()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 
+from symbiosis.errors import StoreError
 from symbiosis.store.base import (
     Repository,
+    StoreConflictError,
     StoreURL,
     default_store_url,
     parse_store_url,
@@ -20,6 +22,8 @@ from symbiosis.store.records import (
     DatasetRows,
     DatasetVersion,
     Park,
+    RowWrite,
+    RowWriteResult,
     RunInfo,
     RunRecord,
     dataset_from_rows,
@@ -36,8 +40,11 @@ __all__ = [
     "DatasetVersion",
     "Park",
     "Repository",
+    "RowWrite",
+    "RowWriteResult",
     "RunInfo",
     "RunRecord",
+    "StoreConflictError",
     "StoreURL",
     "dataset_from_rows",
     "default_store_url",
@@ -52,12 +59,16 @@ __all__ = [
 ]
 
 
-def open_store(url: str | None = None, *, retries: int | None = None,
-               backoff_s: float | None = None) -> Repository:
+def open_store(url: str | None = None, *, retry_s: float | None = None) -> Repository:
     """Open (and create or migrate) the store at `url` (default: `default_store_url()`).
 
-    Bolt connections are retried `retries` times (env SYMBIOSIS_STORE_RETRIES, default 5)
-    with exponential backoff from `backoff_s` (default 0.2 s).
+    A Bolt store retries a transaction that failed transiently (a refused or lost
+    connection, a deadlock) for `retry_s` seconds (env SYMBIOSIS_STORE_RETRY_S, default 30)
+    with the driver's exponential backoff, then raises `StoreUnavailableError`.
+
+    Raises:
+        StoreError: a bad URL, or a server that refused the schema or is not Neo4j 5.
+        StoreUnavailableError: the file or server cannot be reached.
     """
     target = parse_store_url(url or default_store_url())
     if target.is_sqlite:
@@ -67,7 +78,11 @@ def open_store(url: str | None = None, *, retries: int | None = None,
         return SqliteRepository(target.path)
     from symbiosis.store.graph import GraphRepository
 
-    tries = retries if retries is not None else int(os.environ.get("SYMBIOSIS_STORE_RETRIES",
-                                                                   "5"))
-    return GraphRepository(target, retries=tries,
-                           backoff_s=0.2 if backoff_s is None else backoff_s)
+    if retry_s is None:
+        text = os.environ.get("SYMBIOSIS_STORE_RETRY_S", "30")
+        try:
+            retry_s = float(text)
+        except ValueError:
+            raise StoreError(f"SYMBIOSIS_STORE_RETRY_S={text!r} is not a number of "
+                             "seconds") from None
+    return GraphRepository(target, retry_s=retry_s)

@@ -11,18 +11,32 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 from symbiosis.errors import StoreError
-from symbiosis.store.records import DatasetRows, DatasetVersion, Park, RunInfo, RunRecord
+from symbiosis.store.records import (
+    DatasetRows,
+    DatasetVersion,
+    Park,
+    RowWrite,
+    RowWriteResult,
+    RunInfo,
+    RunRecord,
+)
 
 if TYPE_CHECKING:
     from symbiosis.dataset import Dataset
 
-__all__ = ["BATCH_ROWS", "Progress", "Repository", "StoreURL", "default_store_url",
-           "now_iso", "parse_store_url"]
+__all__ = ["BATCH_ROWS", "Progress", "Repository", "StoreConflictError", "StoreURL",
+           "default_store_url", "now_iso", "parse_store_url"]
 
 # rows per UNWIND statement / executemany call: large enough to amortise round trips,
 # small enough that one message stays well under a megabyte
 BATCH_ROWS = 2000
 Progress = Callable[[str, int], None]  # (table, rows written so far) after each batch
+
+
+class StoreConflictError(StoreError):
+    """A write lost a race: the store's version moved on since the caller read it
+    (compare-and-swap), or the id it would create exists or was retired. Nothing was
+    written; read again and retry (an HTTP API answers 412 or 409)."""
 
 
 def now_iso() -> str:
@@ -55,6 +69,21 @@ class Repository(Protocol):
 
     def parks(self) -> list[Park]:
         """Parks of the current dataset with their enterprise counts, by name."""
+
+    def write_row(self, write: RowWrite, *, expected_version: int | None = None,
+                  source: str = "") -> RowWriteResult:
+        """Add, update or delete ONE enterprise, offer or need as one transaction that writes
+        only that row (and a deleted enterprise's listings and distances) and records a new
+        version with the new content hash. An `add` without an id gets one picked inside
+        the transaction. `expected_version`: the version the caller read; if the store's
+        current version is another, nothing is written (compare-and-swap). Deleted ids are
+        retired and never created again by `write_row` (an import replaces the whole
+        dataset and may bring any id back: it is the administrator's word).
+
+        Raises:
+            StoreConflictError: the version moved on, or the id exists or was retired.
+            StoreError: no dataset yet, an unknown row or enterprise, a bad column.
+        """
 
     def save_run(self, run: RunRecord) -> RunInfo:
         """Record a match run (all or nothing); returns it with its id."""

@@ -25,14 +25,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXCHANGE_FIELDS",
+    "AppliedWrite",
     "DatasetRows",
     "DatasetVersion",
     "Park",
+    "RowWrite",
+    "RowWriteResult",
     "RunInfo",
     "RunRecord",
+    "apply_row_write",
     "dataset_from_rows",
     "diff_runs",
     "json_safe",
+    "next_row_id",
     "park_rows",
     "rows_from_dataset",
     "subset_rows",
@@ -276,3 +281,159 @@ def diff_runs(before: RunRecord, after: RunRecord, rel_tol: float = 1e-9) -> lis
                      "need_material": key[3], "quantity_before": qa, "quantity_after": qb,
                      "distance_km": kb if kb is not None else ka})
     return rows
+
+
+# ---------------------------------------------------------------- single-row writes (issue 18)
+
+ROW_TABLES = ("enterprises", "offers", "needs")
+ID_PREFIX = {"enterprises": "E", "offers": "OF", "needs": "ND"}
+ROW_ACTIONS = ("add", "update", "delete")
+
+
+@dataclass(frozen=True)
+class RowWrite:
+    """One row written on its own: `add`, `update` or `delete` a row of `table`
+    (enterprises, offers or needs).
+
+    `id`: the row's id; for `add` it may be None and the store picks a fresh one inside the
+    write's transaction (`E-000001`, `OF-000001`, `ND-000001` ...: never a current id, never
+    a retired one). `values`: for `add` the row's columns (without `id`), for `update` only
+    the columns that change (`id` cannot change), for `delete` nothing. Values are plain
+    Python values as `rows_from_dataset` gives them (numbers as float, empty as None); the
+    store checks ids and references, the caller the domain (taxonomy, bounds).
+    """
+
+    table: str
+    action: str
+    id: str | None = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RowWriteResult:
+    """What a row write did: the row's id (picked by the store for an `add` without one), the
+    new dataset version (its number is the compare-and-swap token for the next write) and
+    the ids it retired (a deleted enterprise retires its listings' ids too)."""
+
+    id: str
+    version: DatasetVersion
+    retired: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AppliedWrite:
+    """`apply_row_write`'s answer: the rows after the write, the row's id, the row as
+    written (None after a delete) and the ids retired, by table."""
+
+    rows: DatasetRows
+    id: str
+    row: Row | None
+    retired: dict[str, list[str]]
+
+
+def next_row_id(table: str, counter: int, taken: set[str]) -> tuple[str, int]:
+    """The first `PREFIX-NNNNNN` id after `counter` that is not in `taken`; and its number."""
+    n = counter
+    while True:
+        n += 1
+        candidate = f"{ID_PREFIX[table]}-{n:06d}"
+        if candidate not in taken:
+            return candidate, n
+
+
+def apply_row_write(rows: DatasetRows, write: RowWrite, retired: set[str],
+                    new_id: str | None = None) -> AppliedWrite:
+    """The rows after `write`, checked for the store's own integrity (the same rules in
+    both backends, which then write only the rows that change).
+
+    `retired`: every id of `write.table` ever deleted (keys of other tables do not collide:
+    an offer and a need may share an id, as in a dataset file). `new_id`: the id the store
+    picked for an `add` without one.
+
+    Raises:
+        StoreConflictError: an `add` with an id that exists or was retired.
+        StoreError: an unknown table, action or column, a missing row, a listing of an
+            enterprise that is not there, or a change of `id`.
+    """
+    from symbiosis.errors import StoreError
+    from symbiosis.store.base import StoreConflictError
+
+    if write.table not in ROW_TABLES:
+        raise StoreError(f"unknown table '{write.table}'; use one of {', '.join(ROW_TABLES)}")
+    if write.action not in ROW_ACTIONS:
+        raise StoreError(f"unknown action '{write.action}'; use add, update or delete")
+    singular = write.table[:-1] if write.table != "enterprises" else "enterprise"
+    body: list[Row] = list(getattr(rows, write.table))
+    ids = {str(r["id"]) for r in body}
+    values = dict(write.values)
+    if "id" in values:
+        raise StoreError(f"a {singular}'s id is not a column to write; give it as the id")
+    columns = (ENTERPRISE_FIELDS if write.table == "enterprises" else
+               rows.offer_columns if write.table == "offers" else rows.need_columns)
+    if write.table == "enterprises":
+        unknown = sorted(set(values) - set(ENTERPRISE_FIELDS))
+        if unknown:
+            raise StoreError(f"unknown enterprise column(s): {', '.join(unknown)}")
+    enterprise_ids = {str(e["id"]) for e in rows.enterprises}
+    if write.table != "enterprises" and "enterprise_id" in values \
+            and values["enterprise_id"] not in enterprise_ids:
+        raise StoreError(f"no enterprise '{values['enterprise_id']}' for this {singular}")
+    retired_now: dict[str, list[str]] = {}
+
+    if write.action == "add":
+        row_id = write.id if write.id is not None else new_id
+        if not row_id:
+            raise StoreError(f"no id for the new {singular}")
+        if row_id in ids or row_id in retired:
+            state = "exists" if row_id in ids else "was deleted (ids are never reused)"
+            raise StoreConflictError(f"{singular} '{row_id}' {state}")
+        if write.table == "enterprises":
+            missing = [c for c in ("lon", "lat") if values.get(c) is None]
+            if missing:
+                raise StoreError(f"a new enterprise needs {', '.join(missing)}")
+            row = {c: values.get(c) for c in ENTERPRISE_FIELDS}
+            row["park"] = row["park"] or ""
+            row["id"] = row_id
+        else:
+            missing = [c for c in ("enterprise_id", "material", "quantity") if c not in values]
+            if missing:
+                raise StoreError(f"a new {singular} needs {', '.join(missing)}")
+            row = {"id": row_id, **values}
+        body.append(row)
+    else:
+        if write.id not in ids:
+            raise StoreError(f"no {singular} '{write.id}'")
+        row_id = str(write.id)
+        at = next(i for i, r in enumerate(body) if r["id"] == row_id)
+        if write.action == "update":
+            row = {**body[at], **values}
+            if write.table == "enterprises":
+                row["park"] = row["park"] or ""
+            body[at] = row
+        else:
+            row = None
+            del body[at]
+            retired_now[write.table] = [row_id]
+    new_columns = tuple(columns) + tuple(c for c in values if c not in columns)
+    if write.table != "enterprises":
+        body = [{c: r.get(c) for c in new_columns} for r in body]
+        if row is not None:
+            row = {c: row.get(c) for c in new_columns}
+    changes: dict[str, Any] = {write.table: body}
+    if write.table == "enterprises":
+        changes["enterprises"] = [{c: r.get(c) for c in ENTERPRISE_FIELDS} for r in body]
+        if write.action == "delete":  # its listings and road distances go with it
+            for table in ("offers", "needs"):
+                gone = [str(r["id"]) for r in getattr(rows, table)
+                        if r["enterprise_id"] == row_id]
+                changes[table] = [r for r in getattr(rows, table)
+                                  if r["enterprise_id"] != row_id]
+                if gone:
+                    retired_now[table] = gone
+            changes["distances"] = [d for d in rows.distances
+                                    if row_id not in (d["from_id"], d["to_id"])]
+    elif write.table == "offers":
+        changes["offer_columns"] = new_columns
+    else:
+        changes["need_columns"] = new_columns
+    return AppliedWrite(replace(rows, **changes), row_id, row, retired_now)

@@ -16,15 +16,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from symbiosis.errors import StoreError, StoreUnavailableError
-from symbiosis.store.base import BATCH_ROWS, Progress, now_iso
+from symbiosis.store.base import BATCH_ROWS, Progress, StoreConflictError, now_iso
 from symbiosis.store.records import (
     CORE_LISTING_FIELDS,
     EXCHANGE_FIELDS,
     DatasetRows,
     DatasetVersion,
     Park,
+    RowWrite,
+    RowWriteResult,
     RunInfo,
     RunRecord,
+    apply_row_write,
+    next_row_id,
     rows_from_dataset,
 )
 
@@ -80,6 +84,12 @@ MIGRATIONS: tuple[str, ...] = (
         quantity REAL NOT NULL, distance_km REAL NOT NULL,
         offer_id TEXT, need_id TEXT,
         PRIMARY KEY (run_id, seq));
+    """,
+    # 2: ids deleted by single-row writes are retired for good (issue 18: never reused)
+    """
+    CREATE TABLE retired (
+        tbl TEXT NOT NULL, id TEXT NOT NULL, retired_at TEXT NOT NULL,
+        PRIMARY KEY (tbl, id));
     """,
 )
 BUSY_TIMEOUT_S = 60.0
@@ -223,35 +233,121 @@ class SqliteRepository:
         db = self._db
         db.execute("BEGIN")  # one snapshot for every table
         try:
-            meta_row = db.execute("SELECT value FROM meta WHERE key = 'dataset'").fetchone()
-            if meta_row is None:
-                raise StoreError(f"the store {self.path} holds no dataset yet; "
-                                 "run `symbiosis db import DATASET` first")
-            meta = json.loads(meta_row[0])
-            ent = [dict(zip(("id", "name", "sector", "lon", "lat", "park"), r, strict=True))
-                   for r in db.execute("SELECT id, name, sector, lon, lat, park "
-                                       "FROM enterprises ORDER BY rowid")]
-            for e in ent:
-                e["park"] = e["park"] or ""
-            listings = {}
-            for table in ("offers", "needs"):
-                listings[table] = [
+            return self._read_rows(db)
+        finally:
+            db.execute("COMMIT")
+
+    def _read_rows(self, db: sqlite3.Connection) -> DatasetRows:
+        meta_row = db.execute("SELECT value FROM meta WHERE key = 'dataset'").fetchone()
+        if meta_row is None:
+            raise StoreError(f"the store {self.path} holds no dataset yet; "
+                             "run `symbiosis db import DATASET` first")
+        meta = json.loads(meta_row[0])
+        ent = [dict(zip(("id", "name", "sector", "lon", "lat", "park"), r, strict=True))
+               for r in db.execute("SELECT id, name, sector, lon, lat, park "
+                                   "FROM enterprises ORDER BY rowid")]
+        for e in ent:
+            e["park"] = e["park"] or ""
+        listings = {}
+        for table in ("offers", "needs"):
+            columns = meta["offer_columns" if table == "offers" else "need_columns"]
+            listings[table] = [
+                {c: row.get(c) for c in columns} for row in (
                     {"id": i, "enterprise_id": e, "material": m, "quantity": q,
                      **json.loads(extra)}
                     for i, e, m, q, extra in db.execute(
                         f"SELECT id, enterprise_id, material, quantity, extra "
-                        f"FROM {table} ORDER BY rowid")]
-            dist = [{"from_id": a, "to_id": b, "distance_km": km} for a, b, km in
-                    db.execute("SELECT from_id, to_id, distance_km FROM distances "
-                               "ORDER BY rowid")]
-            subs = [{"need_material": n, "offer_material": o, "ratio": r} for n, o, r in
-                    db.execute("SELECT need_material, offer_material, ratio "
-                               "FROM substitutions ORDER BY rowid")]
-        finally:
-            db.execute("COMMIT")
+                        f"FROM {table} ORDER BY rowid"))]
+        dist = [{"from_id": a, "to_id": b, "distance_km": km} for a, b, km in
+                db.execute("SELECT from_id, to_id, distance_km FROM distances "
+                           "ORDER BY rowid")]
+        subs = [{"need_material": n, "offer_material": o, "ratio": r} for n, o, r in
+                db.execute("SELECT need_material, offer_material, ratio "
+                           "FROM substitutions ORDER BY rowid")]
         return DatasetRows(ent, listings["offers"], listings["needs"], dist,
                            subs if meta["has_substitutions"] else None,
                            tuple(meta["offer_columns"]), tuple(meta["need_columns"]))
+
+    def write_row(self, write: RowWrite, *, expected_version: int | None = None,
+                  source: str = "") -> RowWriteResult:
+        """One row added, changed or deleted, and a new version, in one IMMEDIATE
+        transaction (writers from every process queue on SQLite's write lock)."""
+        with self._write() as db:
+            current = db.execute("SELECT value FROM meta WHERE key = 'current'").fetchone()
+            number = int(current[0]) if current else None
+            if expected_version is not None and number != expected_version:
+                raise StoreConflictError(
+                    f"the store {self.path} is at version {number}, not {expected_version}: "
+                    "read it again")
+            rows = self._read_rows(db)
+            table = write.table
+            retired = {r[0] for r in db.execute("SELECT id FROM retired WHERE tbl = ?",
+                                                (table,))}
+            new_id = None
+            if write.action == "add" and write.id is None and table in ("enterprises",
+                                                                          "offers", "needs"):
+                key = f"next_id.{table}"
+                found = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+                taken = {str(r["id"]) for r in getattr(rows, table)} | retired
+                new_id, counter = next_row_id(table, int(found[0]) if found else 0, taken)
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                           (key, str(counter)))
+            applied = apply_row_write(rows, write, retired, new_id)
+            row = applied.row
+            if table == "enterprises":
+                if row is None:
+                    db.execute("DELETE FROM enterprises WHERE id = ?", (applied.id,))
+                else:
+                    if row["park"]:
+                        db.execute("INSERT OR IGNORE INTO parks (name) VALUES (?)",
+                                   (row["park"],))
+                    values = [row["name"], row["sector"], row["lon"], row["lat"],
+                              row["park"] or None, applied.id]
+                    if write.action == "add":
+                        db.execute("INSERT INTO enterprises (name, sector, lon, lat, park, id) "
+                                   "VALUES (?, ?, ?, ?, ?, ?)", values)
+                    else:
+                        db.execute("UPDATE enterprises SET name = ?, sector = ?, lon = ?, "
+                                   "lat = ?, park = ? WHERE id = ?", values)
+                db.execute("DELETE FROM parks WHERE name NOT IN "
+                           "(SELECT park FROM enterprises WHERE park IS NOT NULL)")
+            elif row is None:
+                db.execute(f"DELETE FROM {table} WHERE id = ?", (applied.id,))
+            else:
+                extra = json.dumps({c: row.get(c) for c in applied.rows.extras(table)})
+                values = [row["enterprise_id"], row["material"], row["quantity"], extra,
+                          applied.id]
+                if write.action == "add":
+                    db.execute(f"INSERT INTO {table} (enterprise_id, material, quantity, extra, "
+                               "id) VALUES (?, ?, ?, ?, ?)", values)
+                else:
+                    db.execute(f"UPDATE {table} SET enterprise_id = ?, material = ?, "
+                               "quantity = ?, extra = ? WHERE id = ?", values)
+            at = now_iso()
+            db.executemany("INSERT INTO retired (tbl, id, retired_at) VALUES (?, ?, ?)",
+                           [(t, i, at) for t, ids in applied.retired.items() for i in ids])
+            version = self._record_version(
+                db, applied.rows, source or f"{write.action} {table} {applied.id}", at)
+        return RowWriteResult(applied.id, version,
+                              tuple(i for ids in applied.retired.values() for i in ids))
+
+    def _record_version(self, db: sqlite3.Connection, rows: DatasetRows, source: str,
+                        at: str) -> DatasetVersion:
+        """A new version of `rows` (already written) made current, inside `db`'s
+        transaction."""
+        meta = {"offer_columns": list(rows.offer_columns),
+                "need_columns": list(rows.need_columns),
+                "has_substitutions": rows.substitutions is not None}
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('dataset', ?)",
+                   (json.dumps(meta),))
+        values = (rows.content_hash(), source, at, len(rows.enterprises), len(rows.offers),
+                  len(rows.needs))
+        cur = db.execute(
+            "INSERT INTO versions (hash, source, imported_at, enterprises, offers, needs) "
+            "VALUES (?, ?, ?, ?, ?, ?)", values)
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('current', ?)",
+                   (str(cur.lastrowid),))
+        return DatasetVersion(int(cur.lastrowid or 0), *values)
 
     def parks(self) -> list[Park]:
         """Parks with their enterprise counts."""

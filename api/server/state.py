@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from symbiosis.errors import StoreUnavailableError
 from symbiosis.store.base import now_iso
+from symbiosis.store.sqlite import connect_sqlite
 
 __all__ = ["ApiKey", "Job", "ParkInfo", "Proposal", "ProposalEvent", "StateStore"]
 
@@ -56,7 +56,6 @@ MIGRATIONS: tuple[str, ...] = (
         key_id TEXT NOT NULL, role TEXT NOT NULL, note TEXT NOT NULL DEFAULT '');
     """,
 )
-BUSY_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -159,16 +158,7 @@ class StateStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
-                                       isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailableError(f"cannot open the server state {self.path}: {exc}") \
-                from exc
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = connect_sqlite(self.path, "the server state")
         self._migrate()
 
     # ------------------------------------------------------------------ plumbing

@@ -35,7 +35,7 @@ from symbiosis.store.records import (
 if TYPE_CHECKING:
     from symbiosis.dataset import Dataset
 
-__all__ = ["MIGRATIONS", "SqliteRepository"]
+__all__ = ["BUSY_TIMEOUT_S", "MIGRATIONS", "SqliteRepository", "connect_sqlite"]
 
 # one entry per schema version; never edit a released entry, append a new one
 MIGRATIONS: tuple[str, ...] = (
@@ -95,21 +95,34 @@ MIGRATIONS: tuple[str, ...] = (
 BUSY_TIMEOUT_S = 60.0
 
 
+def connect_sqlite(path: Path, what: str) -> sqlite3.Connection:
+    """Open (creating its folder) a SQLite file the way every SQLite file of the project is
+    opened: autocommit (transactions are explicit), WAL journal (readers never block the
+    writer), foreign keys on, synchronous=NORMAL (durable at checkpoint, safe under WAL),
+    BUSY_TIMEOUT_S to wait for another writer; usable from several threads.
+
+    Raises:
+        StoreUnavailableError: the file cannot be created or opened (`what` names it).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                             check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA synchronous=NORMAL")
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreUnavailableError(f"cannot open {what} {path}: {exc}") from exc
+    return db
+
+
 class SqliteRepository:
     """`Repository` on a SQLite file, created (with its folder) on first use."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path).expanduser()
         self.url = f"sqlite://{self.path}"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
-                                       isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailableError(f"cannot open the store {self.path}: {exc}") from exc
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoint, safe
+        self._db = connect_sqlite(self.path, "the store")
         self.init()
 
     # ------------------------------------------------------------------ plumbing

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.cells import cell_len
 from rich.table import Table
 
 from symbiosis.api import cli_geo, cli_serve, cli_store
@@ -127,15 +128,21 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
         return
 
     mats = Table(title=w("cli.per_year", title=w("report.materials")), title_justify="left")
-    for col, just in ((f"{w('report.col_material')} ({w('report.unit')})", "left"),
-                      (w("report.col_name"), "left"), (w("report.col_offered"), "right"),
-                      (w("report.col_matched"), "right"), (w("report.col_rate"), "right"),
-                      (w("report.col_exchanges"), "right")):
-        mats.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     name_key = "name_zh" if lang == "zh" else "name_en"
-    for slug, m in sorted(k.materials.items(), key=lambda kv: -kv[1].offered):
-        mats.add_row(f"{slug} ({w('unit.' + m.unit)})", getattr(m, name_key), fmt(m.offered),
-                     fmt(m.matched), pct(m.utilization_rate), str(m.exchanges))
+    rows = [(getattr(m, name_key) or slug, w("unit." + m.unit), fmt(m.offered),
+             fmt(m.matched), pct(m.utilization_rate), str(m.exchanges))
+            for slug, m in sorted(k.materials.items(), key=lambda kv: -kv[1].offered)]
+    headers = (w("report.col_material"), w("report.unit"), w("report.col_offered"),
+               w("report.col_matched"), w("cli.col_rate"), w("cli.col_exchanges"))
+    for i, col in enumerate(headers):
+        # a figure or unit is never cut or wrapped: its column is as wide as its widest
+        # cell; a long name yields (ellipsis), then the headers fold
+        widest = max((cell_len(r[i]) for r in rows), default=0)
+        mats.add_column(col, justify="left" if i < 2 else "right", no_wrap=i == 0,
+                        overflow="ellipsis" if i == 0 else "fold",
+                        min_width=widest if i >= 1 else None, max_width=20 if i == 0 else None)
+    for row in rows:
+        mats.add_row(*row)
     out_console.print(mats)
 
     ex = result.exchanges.sort_values("quantity", ascending=False).head(top)

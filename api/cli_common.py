@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from enum import StrEnum
+from enum import Enum, StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import typer
 from rich.console import Console
@@ -80,21 +81,21 @@ def _flag(name: str) -> str:
 
 
 def _cli_type(annotation: Any) -> Any:
-    """The type typer parses a MatchOptions field as (the model validates the value)."""
-    from symbiosis.matching.options import Method, Objective
-
-    text = str(annotation)
-    if annotation is bool:
+    """The type typer parses a MatchOptions field as (the model then validates the value):
+    the field's own type with `Annotated` metadata and `None` stripped; the weights tuple is
+    read as its text form (`cost=1,co2=80`)."""
+    args = [a for a in get_args(annotation) if a is not type(None)] \
+        if get_origin(annotation) in (Union, UnionType) else [annotation]
+    base = args[0]
+    if get_origin(base) is Annotated:
+        base = get_args(base)[0]
+    if base is bool:
         return bool
-    if "Objective" in text:
-        return Objective
-    if "Method" in text:
-        return Method
-    if "tuple" in text:  # weights: `cost=1,co2=80`
-        return str | None
-    if "int" in text:
-        return int | None
-    return float | None
+    if isinstance(base, type) and issubclass(base, Enum):
+        return base
+    if base in (int, float):
+        return base | None
+    return str | None
 
 
 def with_match_options(*, exclude: tuple[str, ...] = (),

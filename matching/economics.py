@@ -16,8 +16,23 @@ For an arc a from offer o (material m, unit u) to need n, per offer unit shipped
 | displaced_n  | kg CO2e per need unit: carbon.csv, else the built-in carbon.csv table |
 | freight_m    | kg CO2e per unit-km: transport.csv, else road_freight_co2_kg_per_tkm  |
 
-Built-in road rates apply to materials measured in tonnes; heat and water move by pipe,
-whose cost and emissions are zero unless transport.csv gives them.
+Built-in road rates apply to materials measured in tonnes. Heat and water move by pipe:
+a pipe costs per km per year whatever it carries (annualised capital plus operation,
+`symbiosis/data/pipe_costs.csv`, overridden by transport.csv's `cny_per_km_year`). An
+exchange's pipe costs pipe_m x km_a CNY/yr; in the cost objective (linear) each unit on the
+arc carries pipe_m x km_a / cap_a with cap_a = min(offer quantity + stock, need / ratio),
+the arc's full-load share (exact when the arc runs full, optimistic otherwise), while the
+reported exchange figures charge the whole pipe.
+
+Disposal cost floor: with `disposal_tax_floor` (a run option, off by default) an offer's
+disposal cost is at least the environmental protection tax on its material
+(`symbiosis/data/ep_tax_solid_waste.csv`, Environmental Protection Tax Law, schedule 1: coal
+gangue 5, tailings 15, smelting slag, fly ash, bottom ash and other solid waste 25 CNY/t).
+The tax is due on solid waste stored or disposed of other than in facilities meeting the
+standards, so the floor applies only where the user states it.
+
+`costs_given` (in `info`) says whether the dataset gives any avoided cost (disposal or
+virgin cost, or the tax floor): without one no saving figure is computed.
 """
 
 from __future__ import annotations
@@ -35,7 +50,7 @@ from symbiosis.dataset import Dataset
 from symbiosis.matching.candidates import Candidates
 from symbiosis.types import FloatArray
 
-__all__ = ["ArcValues", "EconomicSettings", "arc_values", "material_rates"]
+__all__ = ["ArcValues", "EconomicSettings", "arc_values", "disposal_tax", "material_rates"]
 
 RATE_FACTOR = "road_freight_cost_cny_per_tkm"
 LOADING_FACTOR = "loading_cost_cny_per_t"
@@ -48,6 +63,7 @@ class EconomicSettings:
 
     transport_rate: float | None = None  # CNY per t-km, materials measured in tonnes
     loading_cost: float | None = None  # CNY per t
+    disposal_tax_floor: bool = False  # disposal cost >= the environmental protection tax
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,8 @@ class ArcValues:
     co2_avoided_kg: FloatArray
     co2_transport_kg: FloatArray
     info: dict[str, Any]
+    pipe_fixed: FloatArray | None = None  # CNY/yr of the pipe an exchange on the arc needs
+    pipe_unit: FloatArray | None = None  # its full-load share per unit (inside `transport`)
 
     @cached_property
     def saving(self) -> FloatArray:
@@ -157,6 +175,46 @@ def _displacement(dataset: Dataset, materials: list[str]) -> tuple[dict[str, flo
     return out, used
 
 
+def _data_rows(name: str) -> list[dict[str, str]]:
+    import csv
+    from importlib import resources
+
+    text = resources.files("symbiosis").joinpath("data", name).read_text(encoding="utf-8")
+    return [{k: (v or "").strip() for k, v in row.items()}
+            for row in csv.DictReader(text.splitlines())]
+
+
+def _pipe_rates(dataset: Dataset, materials: list[str]) -> tuple[dict[str, float],
+                                                                  list[dict[str, Any]]]:
+    """CNY per km per year of pipe for each offered heat or water material, and its source:
+    transport.csv's `cny_per_km_year` for the material, else pipe_costs.csv by family."""
+    tax, table = dataset.taxonomy, dataset.transport
+    built_in = {r["family"]: r for r in _data_rows("pipe_costs.csv")}
+    out: dict[str, float] = {}
+    origin: list[dict[str, Any]] = []
+    for m in materials:
+        family = str(tax.materials[m].family)
+        if family not in built_in:
+            continue
+        own = _value(table, m, "cny_per_km_year") if "cny_per_km_year" in table else None
+        if own is not None:
+            value, src = own, f"{dataset.source}: transport.csv ({m})"
+        else:
+            row = built_in[family]
+            value = float(row["cny_per_km_year"])
+            src = f"pipe_costs.csv ({family}): {row['source']} [{row['confidence']}]"
+        out[m] = value
+        origin.append({"material": m, "field": "cny_per_km_year", "value": value,
+                       "source": src})
+    return out, origin
+
+
+def disposal_tax() -> dict[str, tuple[float, str]]:
+    """CNY per t of environmental protection tax per material, and its source."""
+    return {r["material"]: (float(r["cny_per_t"]), r["source"])
+            for r in _data_rows("ep_tax_solid_waste.csv")}
+
+
 def arc_values(dataset: Dataset, cand: Candidates,
                settings: EconomicSettings | None = None) -> ArcValues:
     """CNY and kg CO2e per offer unit for every candidate arc (vectorised over arcs)."""
@@ -182,8 +240,31 @@ def arc_values(dataset: Dataset, cand: Candidates,
         return np.nan_to_num(values, nan=0.0)
 
     km = cand.distance_km
+    pipes, pipe_origin = _pipe_rates(dataset, used_offer)
+    pipe_of_offer = np.array([pipes.get(str(m), 0.0) for m in offer_mat])
+    pipe_fixed = pipe_of_offer[o] * km if len(o) else np.zeros(0)
+    cap = np.zeros(len(o))
+    if len(o):
+        stock = offers["stock"].to_numpy(float) if "stock" in offers else \
+            np.zeros(len(offers))
+        avail = offers["quantity"].to_numpy(float) + np.nan_to_num(stock, nan=0.0)
+        cap = np.minimum(avail[o], needs["quantity"].to_numpy(float)[n] / cand.ratio)
+    pipe_unit = np.divide(pipe_fixed, cap, out=np.zeros(len(o)), where=cap > 0)
+    disposal = cost(offers, "disposal_cost")
+    floor_used: list[dict[str, Any]] = []
+    if settings.disposal_tax_floor:
+        schedule = disposal_tax()
+        for m in sorted({str(x) for x in offer_mat}):
+            if m in schedule and tax_unit(dataset, m) == "t":
+                rows = offer_mat == m
+                disposal[rows] = np.maximum(disposal[rows], schedule[m][0])
+                floor_used.append({"material": m, "field": "disposal_cost_floor",
+                                   "value": schedule[m][0], "source": schedule[m][1]})
+    given = bool(offers["disposal_cost"].notna().any() or needs["virgin_cost"].notna().any()
+                 or floor_used)
     info = {
-        "rates": rate_origin,
+        "rates": rate_origin + pipe_origin + floor_used,
+        "costs_given": given,
         "carbon_factors": carbon_used,
         "coverage": {
             "offers_with_disposal_cost": int(offers["disposal_cost"].notna().sum()),
@@ -194,11 +275,18 @@ def arc_values(dataset: Dataset, cand: Candidates,
         },
     }
     return ArcValues(
-        avoided_disposal=cost(offers, "disposal_cost")[o],
+        avoided_disposal=disposal[o],
         avoided_virgin=cand.ratio * cost(needs, "virgin_cost")[n],
-        transport=arc_rates[:, 0] * km + arc_rates[:, 1],
+        transport=arc_rates[:, 0] * km + arc_rates[:, 1] + pipe_unit,
         treatment=cost(offers, "treatment_cost")[o],
         co2_avoided_kg=cand.ratio * disp_of_need[n],
         co2_transport_kg=arc_rates[:, 2] * km,
         info=info,
+        pipe_fixed=pipe_fixed,
+        pipe_unit=pipe_unit,
     )
+
+
+def tax_unit(dataset: Dataset, material: str) -> str:
+    """The unit a material is measured in (the tax schedule is per tonne)."""
+    return dataset.taxonomy.materials[material].unit

@@ -21,6 +21,7 @@ from symbiosis.jsonio import atomic_write_text, json_safe
 from symbiosis.matching.candidates import Candidates
 from symbiosis.matching.explain import explain_exchanges, explain_unmatched
 from symbiosis.matching.flow import SolverStatus, relative_gap
+from symbiosis.matching.official_rate import bulk_solid_waste
 from symbiosis.matching.summary import Headline, MatchSummary, RunParameters, SolverSummary
 from symbiosis.tabular import frame_csv_text
 
@@ -62,6 +63,8 @@ PRICE_NOTE = {
                   "evenly between supplier and receiver (the supplier pays treatment and "
                   "haulage; negative = a gate fee it pays the receiver)",
 }
+NO_COSTS = ("not computed: the dataset gives no costs (no disposal_cost on offers, no "
+            "virgin_cost on needs)")
 FLOW_EPS = 1e-9  # flows below this (in offer units) are solver noise, not exchanges
 CO2_FACTOR_KEY = "road_freight_co2_kg_per_tkm"
 
@@ -82,6 +85,8 @@ class SolverFacts:
     meaning: str = ("sum of quantity x distance_km at maximum delivery "
                     "(t-km + GJ-km + m3-km)")
     sense: str = "minimise"
+    exact: bool = True  # False: an integer scale rounded the data (see `note`)
+    note: str = ""
 
     @property
     def gap(self) -> float:
@@ -95,7 +100,8 @@ class SolverFacts:
             sense="maximise" if self.sense == "maximise" else "minimise", bound=self.bound,
             gap=self.gap, seconds=round(self.seconds, 4), methods=list(self.methods),
             delivered=self.delivered, components=self.components,
-            integer_scales={k: dict(v) for k, v in self.scales.items()})
+            integer_scales={k: dict(v) for k, v in self.scales.items()},
+            exact=self.exact, note=self.note)
 
 
 @dataclass(frozen=True)
@@ -250,11 +256,19 @@ def _value_columns(columns: dict[str, Any], values: ArcValues, valuation: Valuat
                    live: np.ndarray, q: np.ndarray, options: MatchOptions) -> str:
     """Money, carbon and the price split of each exchange; returns the price method."""
     saving = values.saving[live]
-    columns["saving_cny"] = q * saving
+    transport = q * values.transport[live]
+    if values.pipe_fixed is not None and values.pipe_unit is not None:
+        # an exchange by pipe pays the whole pipe, not the full-load share the LP saw
+        transport += values.pipe_fixed[live] - q * values.pipe_unit[live]
     columns["avoided_disposal_cny"] = q * values.avoided_disposal[live]
     columns["avoided_virgin_cny"] = q * values.avoided_virgin[live]
-    columns["transport_cny"] = q * values.transport[live]
+    columns["transport_cny"] = transport
     columns["treatment_cny"] = q * values.treatment[live]
+    columns["saving_cny"] = (columns["avoided_disposal_cny"] + columns["avoided_virgin_cny"]
+                             - transport - columns["treatment_cny"])
+    if not values.info.get("costs_given", True):  # no avoided cost given: no saving
+        for name in ("saving_cny", "avoided_disposal_cny", "avoided_virgin_cny"):
+            columns[name] = np.full(len(q), np.nan)
     columns["co2_avoided_t"] = q * values.co2_avoided_kg[live] / 1000.0
     columns["co2_transport_t"] = q * values.co2_transport_kg[live] / 1000.0
     columns["co2_net_t"] = q * values.co2_net_kg[live] / 1000.0
@@ -324,15 +338,18 @@ def _value_kpis(ex: pd.DataFrame, values: ArcValues, options: MatchOptions,
     tonne_rate = next((r for r in info["rates"] if r["field"] == "cny_per_unit_km"
                        and not r["source"].startswith("not modelled")), None)
     total = {c: float(ex[c].sum()) for c in VALUE_COLUMNS if c.endswith(("_cny", "_t"))}
+    known = bool(info.get("costs_given", True))
     return {
         "economics": {
             "currency": "CNY/yr",
-            "saving_cny": total["saving_cny"],
-            "avoided_disposal_cny": total["avoided_disposal_cny"],
-            "avoided_virgin_cny": total["avoided_virgin_cny"],
+            "computed": known,
+            "note": "" if known else NO_COSTS,
+            "saving_cny": total["saving_cny"] if known else None,
+            "avoided_disposal_cny": total["avoided_disposal_cny"] if known else None,
+            "avoided_virgin_cny": total["avoided_virgin_cny"] if known else None,
             "transport_cny": total["transport_cny"],
             "treatment_cny": total["treatment_cny"],
-            "exchanges_losing_money": int((ex["saving_cny"] < 0).sum()),
+            "exchanges_losing_money": int((ex["saving_cny"] < 0).sum()) if known else None,
             "transport_rate": None if tonne_rate is None else {
                 "value": tonne_rate["value"], "unit": "CNY/t·km",
                 "source": tonne_rate["source"],
@@ -432,6 +449,9 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
         "tonnes_matched": float(mass["matched"]),
         "tonnes_unmatched": float(mass["offered"]) - float(mass["matched"]),
         "utilization_rate": _rate(float(mass["matched"]), float(mass["offered"])),
+        "listed_surplus_share_matched": _rate(float(mass["matched"]),
+                                              float(mass["offered"])),
+        "bulk_solid_waste": bulk_solid_waste(dataset, status["matched"].to_numpy(float)),
         "utilization_target": {"value": 0.57, "source": "Hunan industrial green development "
                                "plan (2021-2025): bulk industrial solid waste comprehensive "
                                "utilization rate 57 % by 2025"},

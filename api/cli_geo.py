@@ -140,7 +140,6 @@ def site(
     from symbiosis import crs as c
     from symbiosis.errors import InvalidDataError, Problem
     from symbiosis.geo.zones import check_site, load_zones
-
     from symbiosis.i18n import t
 
     name = c.normalize_crs(crs)

@@ -13,7 +13,9 @@ For an arc a from offer o (material m, unit u) to need n, per offer unit shipped
 | rate_m       | CNY per unit-km: transport.csv row for m, else --transport-rate, else |
 |              | transport.csv's default row, else factor road_freight_cost_cny_per_tkm |
 | loading_m    | CNY per unit, resolved the same way (factor loading_cost_cny_per_t)   |
-| displaced_n  | kg CO2e per need unit: carbon.csv, else the built-in carbon.csv table |
+| displaced_n  | kg CO2e per need unit of what the need really stops using: its      |
+|              | `replaces`, else carbon.csv, else the conservative default per need |
+|              | material (need_replaces.csv), see `_displacement_per_need`          |
 | freight_m    | kg CO2e per unit-km: transport.csv, else road_freight_co2_kg_per_tkm  |
 
 Built-in road rates apply to materials measured in tonnes. Heat and water move by pipe:
@@ -143,9 +145,67 @@ def material_rates(dataset: Dataset, materials: Iterable[str],
     return _material_rates(dataset, list(materials), settings or EconomicSettings())[0]
 
 
+def _displacement_per_need(dataset: Dataset, used: np.ndarray
+                           ) -> tuple[FloatArray, list[dict[str, Any]]]:
+    """kg CO2e avoided per need unit for every need, against what it really stops using.
+
+    Order: the need's own `replaces` (replaced_inputs.csv); else the dataset's carbon.csv
+    row for its material; else the material's conservative default (need_replaces.csv);
+    else, for a need of a by-product (a grinding plant's slag intake), `other_byproduct` (0:
+    the intake is present demand, and switching supplier stops no virgin production); else
+    the built-in carbon table. `used` flags the needs on some arc;
+    factors are listed for those only.
+    """
+    needs = dataset.needs
+    inputs = {r["key"]: r for r in _data_rows("replaced_inputs.csv")}
+    defaults = {r["need_material"]: r["replaces"] for r in _data_rows("need_replaces.csv")}
+    own_rows = set(dataset.carbon["need_material"])
+    material = needs["material"].to_numpy(dtype=object)
+    stated = needs["replaces"].to_numpy(dtype=object) if "replaces" in needs else \
+        np.full(len(needs), "", dtype=object)
+    tax = dataset.taxonomy
+    keys = np.empty(len(needs), dtype=object)
+    for i, (m, r) in enumerate(zip(material, stated, strict=True)):
+        if r:
+            keys[i] = ("input", r)
+        elif m in own_rows:
+            keys[i] = ("table", m)
+        elif m in defaults:
+            keys[i] = ("input", defaults[m])
+        elif tax.materials[m].kind == "byproduct":
+            keys[i] = ("input", "other_byproduct")
+        elif m in tax.displacements:
+            keys[i] = ("table", m)
+        else:
+            keys[i] = ("table", m)
+    tables: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+    out = np.zeros(len(needs))
+    factors: list[dict[str, Any]] = []
+    _, table_rows = _displacement(dataset, sorted({k[1] for k in keys if k[0] == "table"}))
+    by_table = {row["need_material"]: row for row in table_rows}
+    for i, key in enumerate(keys):
+        m = str(material[i])
+        if (m, str(key)) not in tables:
+            if key[0] == "input":
+                row = inputs[key[1]]
+                entry = {"need_material": m, "displaced": f"{key[1]}: {row['name_en']}",
+                         "value": float(row["kg_co2e_per_unit"]), "unit": row["unit"],
+                         "source": row["source"], "confidence": row["confidence"]}
+            else:
+                entry = dict(by_table[key[1]])
+                entry["need_material"] = m
+            tables[(m, str(key))] = (float(str(entry["value"])), entry)
+        value, entry = tables[(m, str(key))]
+        if used[i] and entry not in factors:
+            factors.append(entry)
+        out[i] = value
+    return out, factors
+
+
 def _displacement(dataset: Dataset, materials: list[str]) -> tuple[dict[str, float],
                                                                    list[dict[str, Any]]]:
-    """kg CO2e avoided per need unit for each need material, with its source."""
+    """kg CO2e avoided per need unit for each need material, with its source (the carbon
+    tables: the dataset's carbon.csv, else the built-in one)."""
     tax, table = dataset.taxonomy, dataset.carbon
     own = dict(zip(table["need_material"], table["kg_co2e_per_unit"], strict=True))
     own_src = dict(zip(table["need_material"], table["source"], strict=True))
@@ -226,13 +286,15 @@ def arc_values(dataset: Dataset, cand: Candidates,
     used_offer = sorted({str(m) for m in offer_mat[np.unique(o)]}) if len(o) else []
     used_need = sorted({str(m) for m in need_mat[np.unique(n)]}) if len(n) else []
     rates, rate_origin = _material_rates(dataset, used_offer, settings)
-    displaced, carbon_used = _displacement(dataset, used_need)
+    on_arc = np.zeros(len(needs), dtype=bool)
+    on_arc[n] = True
+    disp_of_need, carbon_used = _displacement_per_need(dataset, on_arc)
+    del used_need
 
     per_offer_mat = {m: i for i, m in enumerate(used_offer)}
     table = np.array([rates[m] for m in used_offer] or [(0.0, 0.0, 0.0)])
     mat_idx = np.array([per_offer_mat.get(str(m), 0) for m in offer_mat], np.int64)
     arc_rates = table[mat_idx[o]] if len(o) else np.zeros((0, 3))
-    disp_of_need = np.array([displaced.get(str(m), 0.0) for m in need_mat])
 
     def cost(frame: pd.DataFrame, column: str) -> FloatArray:
         values = frame[column].to_numpy(dtype=float) if column in frame else \

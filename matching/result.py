@@ -237,6 +237,12 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
                                        "need_enterprise_id", "offer_id", "need_id"],
                                       kind="stable").reset_index(drop=True)
     status = _offer_status(dataset, cand, flows)
+    if "stock" in offers and offers["stock"].notna().any():
+        # matched counts this year's surplus first, then the stockpile (matching.flow)
+        stock = np.nan_to_num(offers["stock"].to_numpy(float), nan=0.0)
+        status["stock"] = stock
+        status["stock_used"] = np.clip(status["matched"].to_numpy(float)
+                                       - status["offered"].to_numpy(float), 0.0, stock)
     status["explanation"] = explain_unmatched(dataset, cand, flows,
                                               status["unmatched"].to_numpy(float), score,
                                               saving)

@@ -83,6 +83,7 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("quantity", "number", required=True, nonempty=True, check="positive"),
         ColumnSpec("unit"),
         ColumnSpec("virgin_cost", "number", check="nonnegative"),
+        ColumnSpec("replaces"),  # what the need uses today (symbiosis/data/replaced_inputs.csv)
     ),
     "substitutions": (
         ColumnSpec("need_material", required=True, nonempty=True),
@@ -536,6 +537,29 @@ def _check_baseline(offers: pd.DataFrame, label: str, problems: list[Problem]) -
                                 "cannot all come from this year's generation", "warning"))
 
 
+def replaced_input_keys() -> list[str]:
+    """The keys a need's `replaces` may take (symbiosis/data/replaced_inputs.csv)."""
+    from importlib import resources
+
+    text = resources.files("symbiosis").joinpath("data", "replaced_inputs.csv").read_text(
+        encoding="utf-8")
+    return [row["key"].strip() for row in csv.DictReader(text.splitlines())]
+
+
+def _check_replaces(needs: pd.DataFrame, label: str, problems: list[Problem]) -> None:
+    """`replaces` names what the need uses today, from the built-in list (blank = the need
+    material's conservative default)."""
+    if "replaces" not in needs:
+        return
+    keys = replaced_input_keys()
+    given = needs["replaces"] != ""
+    bad = given & ~needs["replaces"].isin(keys)
+    for value, row in zip(needs.loc[bad, "replaces"], needs.loc[bad, ROW], strict=True):
+        problems.append(Problem(label, int(row), "replaces",
+                                f"'{value}' is not a replaced input{_suggest(value, keys)}; "
+                                f"expected one of: {', '.join(keys)}"))
+
+
 def _check_requirements(needs: pd.DataFrame, label: str, problems: list[Problem]) -> None:
     for col in needs.columns:
         if not col.startswith("min."):
@@ -641,6 +665,7 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
         _check_baseline(offers, labels["offers"], problems)
     if needs is not None:
         _check_requirements(needs, labels["needs"], problems)
+        _check_replaces(needs, labels["needs"], problems)
 
     distances = parsed.get("distances")
     if distances is not None:

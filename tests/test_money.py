@@ -106,9 +106,9 @@ def test_heat_pipe_costs_per_km_per_year() -> None:
 def test_disposal_tax_floor_only_when_asked() -> None:
     """Fly ash (25 CNY/t) and coal gangue (5 CNY/t) with no disposal cost given: with the
     floor, avoided disposal is 100 x 25 + 50 x 5 = 2,750 CNY/yr; without it, not computed."""
-    offers = ASH + [{"id": "g", "enterprise_id": "A", "material": "coal_gangue",
+    offers = [*ASH, {"id": "g", "enterprise_id": "A", "material": "coal_gangue",
                      "quantity": 50}]
-    needs = ASH_NEED + [{"id": "m", "enterprise_id": "B", "material": "coal_gangue",
+    needs = [*ASH_NEED, {"id": "m", "enterprise_id": "B", "material": "coal_gangue",
                          "quantity": 50}]
     ds = dataset_from_records(records(offers, needs))
     on = solve_match(ds, MatchOptions(disposal_tax_floor=True))

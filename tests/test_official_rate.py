@@ -103,6 +103,9 @@ def test_stock_drawn_after_surplus_counts_in_both_terms(method: str) -> None:
     assert b.utilization_rate == pytest.approx(330 / 330)
     assert b.baseline_rate == pytest.approx(200 / 300)
     assert r.exchanges["quantity"].sum() == pytest.approx(130)
+    row = r.offers.set_index("offer_id").loc["o"]
+    assert (row["offered"], row["stock"]) == (100, 50)
+    assert row["stock_used"] == pytest.approx(30) and row["unmatched"] == 0
 
 
 @pytest.mark.parametrize("method", ["auto", "lp"])

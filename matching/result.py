@@ -383,8 +383,12 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
     ex_family = _family_of(dataset, ex["offer_material"])
     need_family = _family_of(dataset, needs["material"])
     families: dict[str, Any] = {}
+    # stockpile drawn per offer: counted with what was offered, so no share exceeds 1
+    drawn = status["stock_used"].to_numpy(float) if "stock_used" in status else \
+        np.zeros(len(status))
     for fam, unit in (("mass", "t"), ("energy", "GJ"), ("water", "m3")):
         offered = float(offers["quantity"].to_numpy()[off_family == fam].sum())
+        from_stock = float(drawn[off_family == fam].sum())
         needed = float(needs["quantity"].to_numpy()[need_family == fam].sum())
         sel = ex_family == fam
         matched = float(ex["quantity"].to_numpy()[sel].sum())
@@ -397,17 +401,18 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
             "needed": needed,
             "matched": matched,
             "met": float(ex["need_quantity"].to_numpy()[sel].sum()),
-            "utilization_rate": _rate(matched, offered),
+            "utilization_rate": _rate(matched, offered + from_stock),
             "unit_km": unit_km,
             "exchanges": int(sel.sum()),
         }
     mass = families.get("mass", {"offered": 0.0, "matched": 0.0, "unit_km": 0.0})
+    mass_drawn = float(drawn[off_family == "mass"].sum())
     tonne_km = float(mass["unit_km"])
     factor = tax.factors.get(CO2_FACTOR_KEY)
     co2_t = tonne_km * factor.value / 1000.0 if factor is not None else None
 
-    by_offer = status.groupby("material").agg(offered=("offered", "sum"),
-                                              matched=("matched", "sum"))
+    by_offer = status.assign(drawn=drawn).groupby("material").agg(
+        offered=("offered", "sum"), matched=("matched", "sum"), drawn=("drawn", "sum"))
     ex_by_offer = ex.groupby("offer_material").agg(exchanges=("quantity", "size"),
                                                    unit_km=("unit_km", "sum"))
     materials: dict[str, Any] = {}
@@ -421,8 +426,9 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
             "family": str(m.family),
             "offered": float(row["offered"]),
             "matched": float(row["matched"]),
-            "unmatched": float(row["offered"] - row["matched"]),
-            "utilization_rate": _rate(float(row["matched"]), float(row["offered"])),
+            "unmatched": float(row["offered"] + row["drawn"] - row["matched"]),
+            "utilization_rate": _rate(float(row["matched"]),
+                                      float(row["offered"] + row["drawn"])),
             "exchanges": int(extra["exchanges"]) if extra is not None else 0,
             "unit_km": float(extra["unit_km"]) if extra is not None else 0.0,
         }
@@ -453,10 +459,10 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
         "enterprise_pairs": len(pairs.drop_duplicates()),
         "tonnes_offered": float(mass["offered"]),
         "tonnes_matched": float(mass["matched"]),
-        "tonnes_unmatched": float(mass["offered"]) - float(mass["matched"]),
-        "utilization_rate": _rate(float(mass["matched"]), float(mass["offered"])),
+        "tonnes_unmatched": float(mass["offered"]) + mass_drawn - float(mass["matched"]),
+        "utilization_rate": _rate(float(mass["matched"]), float(mass["offered"]) + mass_drawn),
         "listed_surplus_share_matched": _rate(float(mass["matched"]),
-                                              float(mass["offered"])),
+                                              float(mass["offered"]) + mass_drawn),
         "bulk_solid_waste": bulk_solid_waste(dataset, status["matched"].to_numpy(float)),
         "utilization_target": {"value": 0.57, "source": "Hunan industrial green development "
                                "plan (2021-2025): bulk industrial solid waste comprehensive "

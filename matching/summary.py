@@ -355,9 +355,9 @@ class MatchSummary(_Model):
     tonnes_matched: float = Field(description="Mass-family quantity delivered, t/yr.")
     tonnes_unmatched: float
     utilization_rate: float | None = Field(
-        description="tonnes_matched / tonnes_offered (mass materials listed in the dataset): "
-                    "the share of listed surplus matched, NOT the official rate (see "
-                    "`bulk_solid_waste`).")
+        description="tonnes_matched / (tonnes_offered + stockpile drawn) (mass materials "
+                    "listed in the dataset): the share of listed surplus matched, NOT the "
+                    "official rate (see `bulk_solid_waste`).")
     listed_surplus_share_matched: float | None = Field(
         None, description="Share of listed surplus matched: the same figure as "
                           "utilization_rate, under its honest name.")

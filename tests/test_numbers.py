@@ -152,3 +152,93 @@ def test_scales_as_large_as_int64_allows_when_inexact() -> None:
     assert s.distance >= 10**12
     assert (12.3456789012345 * s.distance + 1) * 7 * 2 < 2**63
     assert s.quantity == 1 and s.quantity_exact
+
+
+def _highs_with_stock(sup: np.ndarray, stock: np.ndarray, dem: np.ndarray,
+                      arcs: list[tuple[int, int, float]]) -> tuple[float, float, float]:
+    """Three stages from the arrays alone: max delivered, min stock drawn, min km."""
+    n_a, n_o, n_n = len(arcs), len(sup), len(dem)
+    # variables: x_a (arcs), then y_o (stock drawn per offer)
+    rows, cols, vals = [], [], []
+    for a, (o, n, _) in enumerate(arcs):
+        rows += [o, n_o + n]
+        cols += [a, a]
+        vals += [1.0, 1.0]
+    for o in range(n_o):
+        rows.append(o)
+        cols.append(n_a + o)
+        vals.append(-1.0)
+    mat = coo_matrix((vals, (rows, cols)), shape=(n_o + n_n, n_a + n_o)).toarray()
+    b = np.concatenate([sup, dem])
+    bounds = [(0, None)] * n_a + [(0, float(s)) for s in stock]
+    ones_x = np.concatenate([np.ones(n_a), np.zeros(n_o)])
+    ones_y = np.concatenate([np.zeros(n_a), np.ones(n_o)])
+    km = np.concatenate([[k for _, _, k in arcs], np.zeros(n_o)])
+    first = linprog(-ones_x, A_ub=mat, b_ub=b, bounds=bounds, method="highs")
+    z1 = -first.fun
+    a2 = np.vstack([mat, -ones_x])
+    b2 = np.append(b, -z1 * (1 - 1e-10))
+    second = linprog(ones_y, A_ub=a2, b_ub=b2, bounds=bounds, method="highs")
+    z2 = second.fun
+    third = linprog(km, A_ub=np.vstack([a2, ones_y]), b_ub=np.append(b2, z2 * (1 + 1e-10)
+                                                                      + 1e-9),
+                    bounds=bounds, method="highs")
+    return z1, z2, float(third.fun)
+
+
+@pytest.mark.parametrize("method", ["auto", "lp"])
+@pytest.mark.parametrize("seed", range(6))
+def test_stockpiles_agree_with_highs(seed: int, method: str) -> None:
+    """Random fly-ash instances with stockpiles on some offers: delivered, stock drawn and
+    km at the engine's optimum equal HiGHS' three lexicographic stages."""
+    rng = np.random.default_rng(100 + seed)
+    n_o, n_n = int(rng.integers(2, 7)), int(rng.integers(2, 7))
+    sup = rng.uniform(1, 500, n_o)
+    stock = np.where(rng.random(n_o) < 0.6, rng.uniform(1, 400, n_o), 0.0)
+    dem = rng.uniform(1, 900, n_n)
+    ids_o = [f"S{i}" for i in range(n_o)]
+    ids_n = [f"R{j}" for j in range(n_n)]
+    km = {(a, b): float(rng.uniform(1, 100)) for a in ids_o for b in ids_n}
+    records = {
+        "enterprises": [{"id": i, "name": i, "lon": 112.9, "lat": 27.8} for i in ids_o + ids_n],
+        "offers": [{"id": f"o{i}", "enterprise_id": ids_o[i], "material": "fly_ash",
+                    "quantity": float(sup[i]), "stock": float(stock[i]) if stock[i] else ""}
+                   for i in range(n_o)],
+        "needs": [{"id": f"n{j}", "enterprise_id": ids_n[j], "material": "fly_ash",
+                   "quantity": float(dem[j])} for j in range(n_n)],
+        "distances": [{"from_id": a, "to_id": b, "distance_km": d} for (a, b), d in km.items()],
+    }
+    arcs = [(i, j, km[(ids_o[i], ids_n[j])]) for i in range(n_o) for j in range(n_n)]
+    z1, z2, z3 = _highs_with_stock(sup, stock, dem, arcs)
+    result = solve_match(dataset_from_records(records), MatchOptions(method=method))
+    bulk = result.summary.bulk_solid_waste
+    assert bulk is not None
+    # the LP fixes each stage to within 1e-9 of its optimum (LP_STAGE_TOLERANCE)
+    assert result.summary.tonnes_matched == pytest.approx(z1, rel=1e-8)
+    assert bulk.stock_used == pytest.approx(z2, rel=1e-7, abs=1e-6)
+    assert result.summary.tonne_km == pytest.approx(z3, rel=1e-7)
+
+
+def test_cli_never_says_gap_0_for_rounded_data(tmp_path: Path, run_cli: Any) -> None:
+    """km with 12 decimals cannot be scaled exactly: the CLI says the plan is optimal for
+    the rounded data and prints the bound's gap; exact km print gap 0."""
+    def folder(km: float, name: str) -> Path:
+        out = tmp_path / name
+        out.mkdir()
+        tables = {
+            "enterprises": "id,name,lon,lat\nA,A,112.9,27.8\nB,B,112.9,27.8\n",
+            "offers": "id,enterprise_id,material,quantity\no,A,fly_ash,7\n",
+            "needs": "id,enterprise_id,material,quantity\nn,B,fly_ash,7\n",
+            "distances": f"from_id,to_id,distance_km\nA,B,{km!r}\n",
+        }
+        for table, text in tables.items():
+            (out / f"{table}.csv").write_text(text, encoding="utf-8")
+        return out
+
+    rounded = run_cli("match", folder(10.123456789012, "r"), "--out", tmp_path / "o1")
+    assert rounded.returncode == 0, rounded.stderr
+    text = " ".join(rounded.stdout.split())
+    assert "for data rounded to the integer scale" in text and "gap <=" in text
+    exact = run_cli("match", folder(10.125, "e"), "--out", tmp_path / "o2")
+    text = " ".join(exact.stdout.split())
+    assert "gap 0" in text and "rounded" not in text

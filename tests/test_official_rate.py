@@ -103,6 +103,10 @@ def test_stock_drawn_after_surplus_counts_in_both_terms(method: str) -> None:
     assert b.utilization_rate == pytest.approx(330 / 330)
     assert b.baseline_rate == pytest.approx(200 / 300)
     assert r.exchanges["quantity"].sum() == pytest.approx(130)
+    # the listed share counts the stock drawn with what was offered: 130 / (100 + 30)
+    assert r.summary.utilization_rate == pytest.approx(1.0)
+    assert r.summary.tonnes_unmatched == pytest.approx(0.0)
+    assert r.summary.materials["steel_slag"].utilization_rate == pytest.approx(1.0)
     row = r.offers.set_index("offer_id").loc["o"]
     assert (row["offered"], row["stock"]) == (100, 50)
     assert row["stock_used"] == pytest.approx(30) and row["unmatched"] == 0

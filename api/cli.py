@@ -75,12 +75,12 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
     head.add_column(style="bold")
     head.add_column(justify="right")
     head.add_row(w("report.dataset"), Path(k.dataset).name)
+    _official_rows(head, k, w)  # the park's headline figure first: baseline -> plan
     head.add_row(w("cli.counts"),
                  f"{k.enterprises:,} / {k.offers:,} / {k.needs:,}")
     head.add_row(w("cli.candidate_arcs"), f"{k.candidate_arcs:,}")
     head.add_row(w("kpi.exchanges"), w("cli.exchanges_between", n=f"{k.exchanges:,}",
                                        pairs=f"{k.enterprise_pairs:,}"))
-    _official_rows(head, k, w)
     head.add_row(w("kpi.tonnes_offered"), f"{fmt(k.tonnes_offered)} {w('unit.t/yr')}")
     head.add_row(w("fig.matched"), f"{fmt(k.tonnes_matched)} {w('unit.t/yr')}")
     bulk = k.bulk_solid_waste

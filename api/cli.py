@@ -40,8 +40,11 @@ from symbiosis.errors import InvalidDataError, SymbiosisError
 from symbiosis.matching.options import MatchOptions
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from symbiosis.matching.frontier import Frontier
     from symbiosis.matching.result import MatchResult
+    from symbiosis.matching.summary import MatchSummary
 
 __all__ = ["app", "demo_dataset_path", "main"]
 
@@ -73,19 +76,18 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
     head.add_column(style="bold")
     head.add_column(justify="right")
     head.add_row(w("report.dataset"), Path(k.dataset).name)
+    _official_rows(head, k, w)  # the park's headline figure first: baseline -> plan
     head.add_row(w("cli.counts"),
                  f"{k.enterprises:,} / {k.offers:,} / {k.needs:,}")
     head.add_row(w("cli.candidate_arcs"), f"{k.candidate_arcs:,}")
     head.add_row(w("kpi.exchanges"), w("cli.exchanges_between", n=f"{k.exchanges:,}",
                                        pairs=f"{k.enterprise_pairs:,}"))
     head.add_row(w("kpi.tonnes_offered"), f"{fmt(k.tonnes_offered)} {w('unit.t/yr')}")
-    head.add_row(w("kpi.tonnes_matched"), f"{fmt(k.tonnes_matched)} {w('unit.t/yr')}")
-    rate = k.utilization_rate
-    target = k.utilization_target.value
-    flag = "" if rate is None else " " + w(
-        "cli.versus_target", verdict=w("kpi.target_met" if rate >= target
-                                       else "kpi.target_missed"), target=pct(target))
-    head.add_row(w("kpi.utilization_rate"), pct(rate) + flag)
+    head.add_row(w("fig.matched"), f"{fmt(k.tonnes_matched)} {w('unit.t/yr')}")
+    bulk = k.bulk_solid_waste
+    if bulk is not None and bulk.stock_used > 0:
+        head.add_row(w("fig.stock_used"), f"{fmt(bulk.stock_used)} {w('unit.t/yr')}")
+    head.add_row(w("fig.share_listed"), pct(k.utilization_rate))
     head.add_row(w("kpi.tonne_km"), f"{fmt(k.tonne_km)} {w('unit.t·km/yr')}, "
                                     + w("report.average_haul",
                                         km=fmt(k.average_haul_km, 1)))
@@ -98,13 +100,15 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
     if econ is not None:
         cov = econ.coverage
         known = cov.offers_with_disposal_cost + cov.needs_with_virgin_cost
-        note = "" if known else " " + w("cli.no_costs")
-        head.add_row(w("kpi.saving_cny"), f"{fmt(econ.saving_cny)} {cny}{note}")
-        head.add_row("  " + w("cli.avoided_parts"),
-                     f"{fmt(econ.avoided_disposal_cny)} + "
-                     f"{fmt(econ.avoided_virgin_cny)} {cny}")
-        head.add_row("  " + w("cli.cost_parts"), f"{fmt(econ.transport_cny)} + "
-                                                 f"{fmt(econ.treatment_cny)} {cny}")
+        if not known:
+            head.add_row(w("kpi.saving_cny"), w("fig.saving_not_computed"))
+        else:
+            head.add_row(w("kpi.saving_cny"), f"{fmt(econ.saving_cny)} {cny}")
+            head.add_row("  " + w("cli.avoided_parts"),
+                         f"{fmt(econ.avoided_disposal_cny)} + "
+                         f"{fmt(econ.avoided_virgin_cny)} {cny}")
+            head.add_row("  " + w("cli.cost_parts"), f"{fmt(econ.transport_cny)} + "
+                                                     f"{fmt(econ.treatment_cny)} {cny}")
     if carbon is not None:
         head.add_row(w("kpi.co2_net_t"), f"{fmt(carbon.net_t)} {w('unit.t CO2e/yr')}")
     for fam in ("energy", "water"):
@@ -114,11 +118,12 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
                          w("cli.of_offered", matched=fmt(f.matched),
                            offered=fmt(f.offered), unit=w(f"unit.{f.unit}"),
                            rate=pct(f.utilization_rate)))
-    gap = "0" if s.gap < 1e-12 else f"{s.gap:.1e}"
+    gap = "0" if s.gap < 1e-12 and s.exact else f"{s.gap:.1e}"
     objective = str(k.parameters.objective)
     head.add_row(w("report.objective"), w(f"obj.{objective}") if f"obj.{objective}" in
                  catalogue() else objective)
-    head.add_row(w("report.solver"), w("cli.solver_value", status=s.status,
+    head.add_row(w("report.solver"), w("cli.solver_value" if s.exact else "fig.solver_rounded",
+                                       status=s.status,
                                        methods=", ".join(s.methods) or w("cli.none"),
                                        seconds=f"{s.seconds:.2f}", gap=gap))
     out_console.print(head)
@@ -188,6 +193,36 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
                                  and not p.name.startswith(".")))
         out_console.print(w("cli.outputs_written", folder=f"[bold]{out_dir}[/bold]",
                             names=names))
+
+
+def _official_rows(head: Table, k: MatchSummary, w: Callable[..., str]) -> None:
+    """The headline's first rows: the bulk solid waste rate, baseline -> plan against the
+    target when the dataset gives a baseline; otherwise the share of listed surplus matched,
+    said to be no official rate, with no target claimed."""
+    bulk = k.bulk_solid_waste
+    if bulk is None or bulk.offers_counted == 0:
+        return
+
+    def verdict(met: bool | None) -> str:
+        return w("fig.no_target_claimed") if met is None else \
+            w("fig.target_met" if met else "fig.target_missed")
+
+    if not bulk.official:
+        head.add_row(w("fig.listed_rate"), w("fig.listed_note",
+                                             rate=pct(bulk.utilization_rate)))
+        return
+    head.add_row(w("fig.official_rate"),
+                 w("fig.baseline_to_plan", baseline=pct(bulk.baseline_rate),
+                   plan=pct(bulk.utilization_rate)) + "; "
+                 + w("fig.against_target", target=pct(bulk.target.value),
+                     verdict=verdict(bulk.target_met)))
+    head.add_row("", w("fig.official_parts", used=fmt(bulk.used_existing),
+                       matched=fmt(bulk.matched), generated=fmt(bulk.generated),
+                       stock=fmt(bulk.stock_used)))
+    for name, group in bulk.groups.items():
+        head.add_row("", w("fig.sub_target", group=w(f"fig.group.{name}"),
+                           rate=pct(group.utilization_rate), target=pct(group.target.value),
+                           verdict=verdict(group.target_met)))
 
 
 def _write_reports(out: Path, formats: str | None, lang: Lang) -> list[Path]:

@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,21 +140,40 @@ def site(
     from symbiosis import crs as c
     from symbiosis.errors import InvalidDataError, Problem
     from symbiosis.geo.zones import check_site, load_zones
+    from symbiosis.i18n import t
 
     name = c.normalize_crs(crs)
     if name is None:
         raise InvalidDataError([Problem("--crs", None, None, f"unknown coordinate system "
                                         f"'{crs}': use wgs84, gcj02, bd09 or EPSG:<code>")])
+    sector = sector.strip()
+    problems = _site_problems(lon, lat, sector, geographic=not name.startswith("EPSG:"))
+    if problems:
+        raise InvalidDataError(problems)
     x, y = c.to_wgs84([lon], [lat], name)
+    if problems := _site_problems(float(x[0]), float(y[0]), sector, geographic=True):
+        raise InvalidDataError([Problem("LON LAT", None, None,
+                                        f"({lon:g}, {lat:g}) in {name} is not a valid point: "
+                                        + p.message) for p in problems])
     findings = check_site(float(x[0]), float(y[0]), sector, load_zones(zones))
+    bad = [f for f in findings if not math.isfinite(float(f.get("distance_m", math.nan)))]
+    if bad:
+        raise InvalidDataError([Problem("LON LAT", None, None,
+                                        f"the distance to {f['zone']} could not be computed "
+                                        f"({f.get('distance_m')}): the site cannot be judged "
+                                        "allowed") for f in bad])
     allowed = all(f["allowed"] for f in findings)
+    checks = "zones and sector" if sector else "zones only"
     if as_json:
         sys.stdout.write(json.dumps({"lon": float(x[0]), "lat": float(y[0]), "sector": sector,
-                                     "allowed": allowed, "findings": findings},
+                                     "checks": checks, "allowed": allowed,
+                                     "findings": findings},
                                     ensure_ascii=False) + "\n")
     else:
         console = Console(highlight=False)
         console.print(f"Site ({x[0]:.6f}, {y[0]:.6f}) WGS 84, sector {sector or '-'}")
+        if not sector:
+            console.print(t("fig.site_zone_only"), style="yellow")
         if not findings:
             console.print("No shoreline or drinking-water zone in the zones file.")
         for f in findings:
@@ -162,6 +183,34 @@ def site(
         console.print("Allowed" if allowed else "Not allowed", style="bold")
     if not allowed:
         raise typer.Exit(1)
+
+
+# GB/T 4754-2017: a section letter (A-T) and/or a 2-digit division, 3-digit group or
+# 4-digit class; divisions run 01-97
+_GBT4754 = re.compile(r"^(?:[A-T]|[A-T]?(?:0[1-9]|[1-9]\d)\d{0,2})$")
+
+
+def _site_problems(lon: float, lat: float, sector: str, geographic: bool) -> list[Any]:
+    """Coordinates out of range (with a hint when LON and LAT look swapped) and a sector
+    that is not a GB/T 4754-2017 code, as Problems naming the argument."""
+    from symbiosis.errors import Problem
+
+    problems: list[Problem] = []
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        problems.append(Problem("LON LAT", None, None,
+                                f"({lon}, {lat}) is not a finite coordinate pair"))
+    elif geographic and not (abs(lon) <= 180 and abs(lat) <= 90):
+        swapped = abs(lat) <= 180 and abs(lon) <= 90
+        hint = (f"; are LON and LAT swapped? The command takes LON first: "
+                f"symbiosis site {lat:g} {lon:g} ..." if swapped else "")
+        problems.append(Problem("LON LAT", None, None,
+                                f"({lon:g}, {lat:g}) is out of range: longitude must be in "
+                                f"[-180, 180] and latitude in [-90, 90]{hint}"))
+    if sector and not _GBT4754.match(sector):
+        problems.append(Problem("--sector", None, None,
+                                f"'{sector}' is not a GB/T 4754-2017 code (a section letter "
+                                "A-T, or a 2-, 3- or 4-digit code such as 26, 261 or 2612)"))
+    return problems
 
 
 def register(app: typer.Typer) -> None:

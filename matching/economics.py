@@ -13,11 +13,28 @@ For an arc a from offer o (material m, unit u) to need n, per offer unit shipped
 | rate_m       | CNY per unit-km: transport.csv row for m, else --transport-rate, else |
 |              | transport.csv's default row, else factor road_freight_cost_cny_per_tkm |
 | loading_m    | CNY per unit, resolved the same way (factor loading_cost_cny_per_t)   |
-| displaced_n  | kg CO2e per need unit: carbon.csv, else the built-in carbon.csv table |
+| displaced_n  | kg CO2e per need unit of what the need really stops using: its      |
+|              | `replaces`, else carbon.csv, else the conservative default per need |
+|              | material (need_replaces.csv), see `_displacement_per_need`          |
 | freight_m    | kg CO2e per unit-km: transport.csv, else road_freight_co2_kg_per_tkm  |
 
-Built-in road rates apply to materials measured in tonnes; heat and water move by pipe,
-whose cost and emissions are zero unless transport.csv gives them.
+Built-in road rates apply to materials measured in tonnes. Heat and water move by pipe:
+a pipe costs per km per year whatever it carries (annualised capital plus operation,
+`symbiosis/data/pipe_costs.csv`, overridden by transport.csv's `cny_per_km_year`). An
+exchange's pipe costs pipe_m x km_a CNY/yr; in the cost objective (linear) each unit on the
+arc carries pipe_m x km_a / cap_a with cap_a = min(offer quantity + stock, need / ratio),
+the arc's full-load share (exact when the arc runs full, optimistic otherwise), while the
+reported exchange figures charge the whole pipe.
+
+Disposal cost floor: with `disposal_tax_floor` (a run option, off by default) an offer's
+disposal cost is at least the environmental protection tax on its material
+(`symbiosis/data/ep_tax_solid_waste.csv`, Environmental Protection Tax Law, schedule 1: coal
+gangue 5, tailings 15, smelting slag, fly ash, bottom ash and other solid waste 25 CNY/t).
+The tax is due on solid waste stored or disposed of other than in facilities meeting the
+standards, so the floor applies only where the user states it.
+
+`costs_given` (in `info`) says whether the dataset gives any avoided cost (disposal or
+virgin cost, or the tax floor): without one no saving figure is computed.
 """
 
 from __future__ import annotations
@@ -35,7 +52,7 @@ from symbiosis.dataset import Dataset
 from symbiosis.matching.candidates import Candidates
 from symbiosis.types import FloatArray
 
-__all__ = ["ArcValues", "EconomicSettings", "arc_values", "material_rates"]
+__all__ = ["ArcValues", "EconomicSettings", "arc_values", "disposal_tax", "material_rates"]
 
 RATE_FACTOR = "road_freight_cost_cny_per_tkm"
 LOADING_FACTOR = "loading_cost_cny_per_t"
@@ -48,6 +65,7 @@ class EconomicSettings:
 
     transport_rate: float | None = None  # CNY per t-km, materials measured in tonnes
     loading_cost: float | None = None  # CNY per t
+    disposal_tax_floor: bool = False  # disposal cost >= the environmental protection tax
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,8 @@ class ArcValues:
     co2_avoided_kg: FloatArray
     co2_transport_kg: FloatArray
     info: dict[str, Any]
+    pipe_fixed: FloatArray | None = None  # CNY/yr of the pipe an exchange on the arc needs
+    pipe_unit: FloatArray | None = None  # its full-load share per unit (inside `transport`)
 
     @cached_property
     def saving(self) -> FloatArray:
@@ -125,9 +145,67 @@ def material_rates(dataset: Dataset, materials: Iterable[str],
     return _material_rates(dataset, list(materials), settings or EconomicSettings())[0]
 
 
+def _displacement_per_need(dataset: Dataset, used: np.ndarray
+                           ) -> tuple[FloatArray, list[dict[str, Any]]]:
+    """kg CO2e avoided per need unit for every need, against what it really stops using.
+
+    Order: the need's own `replaces` (replaced_inputs.csv); else the dataset's carbon.csv
+    row for its material; else the material's conservative default (need_replaces.csv);
+    else, for a need of a by-product (a grinding plant's slag intake), `other_byproduct` (0:
+    the intake is present demand, and switching supplier stops no virgin production); else
+    the built-in carbon table. `used` flags the needs on some arc;
+    factors are listed for those only.
+    """
+    needs = dataset.needs
+    inputs = {r["key"]: r for r in _data_rows("replaced_inputs.csv")}
+    defaults = {r["need_material"]: r["replaces"] for r in _data_rows("need_replaces.csv")}
+    own_rows = set(dataset.carbon["need_material"])
+    material = needs["material"].to_numpy(dtype=object)
+    stated = needs["replaces"].to_numpy(dtype=object) if "replaces" in needs else \
+        np.full(len(needs), "", dtype=object)
+    tax = dataset.taxonomy
+    keys = np.empty(len(needs), dtype=object)
+    for i, (m, r) in enumerate(zip(material, stated, strict=True)):
+        if r:
+            keys[i] = ("input", r)
+        elif m in own_rows:
+            keys[i] = ("table", m)
+        elif m in defaults:
+            keys[i] = ("input", defaults[m])
+        elif tax.materials[m].kind == "byproduct":
+            keys[i] = ("input", "other_byproduct")
+        elif m in tax.displacements:
+            keys[i] = ("table", m)
+        else:
+            keys[i] = ("table", m)
+    tables: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+    out = np.zeros(len(needs))
+    factors: list[dict[str, Any]] = []
+    _, table_rows = _displacement(dataset, sorted({k[1] for k in keys if k[0] == "table"}))
+    by_table = {row["need_material"]: row for row in table_rows}
+    for i, key in enumerate(keys):
+        m = str(material[i])
+        if (m, str(key)) not in tables:
+            if key[0] == "input":
+                row = inputs[key[1]]
+                entry = {"need_material": m, "displaced": f"{key[1]}: {row['name_en']}",
+                         "value": float(row["kg_co2e_per_unit"]), "unit": row["unit"],
+                         "source": row["source"], "confidence": row["confidence"]}
+            else:
+                entry = dict(by_table[key[1]])
+                entry["need_material"] = m
+            tables[(m, str(key))] = (float(str(entry["value"])), entry)
+        value, entry = tables[(m, str(key))]
+        if used[i] and entry not in factors:
+            factors.append(entry)
+        out[i] = value
+    return out, factors
+
+
 def _displacement(dataset: Dataset, materials: list[str]) -> tuple[dict[str, float],
                                                                    list[dict[str, Any]]]:
-    """kg CO2e avoided per need unit for each need material, with its source."""
+    """kg CO2e avoided per need unit for each need material, with its source (the carbon
+    tables: the dataset's carbon.csv, else the built-in one)."""
     tax, table = dataset.taxonomy, dataset.carbon
     own = dict(zip(table["need_material"], table["kg_co2e_per_unit"], strict=True))
     own_src = dict(zip(table["need_material"], table["source"], strict=True))
@@ -157,6 +235,46 @@ def _displacement(dataset: Dataset, materials: list[str]) -> tuple[dict[str, flo
     return out, used
 
 
+def _data_rows(name: str) -> list[dict[str, str]]:
+    import csv
+    from importlib import resources
+
+    text = resources.files("symbiosis").joinpath("data", name).read_text(encoding="utf-8")
+    return [{k: (v or "").strip() for k, v in row.items()}
+            for row in csv.DictReader(text.splitlines())]
+
+
+def _pipe_rates(dataset: Dataset, materials: list[str]) -> tuple[dict[str, float],
+                                                                  list[dict[str, Any]]]:
+    """CNY per km per year of pipe for each offered heat or water material, and its source:
+    transport.csv's `cny_per_km_year` for the material, else pipe_costs.csv by family."""
+    tax, table = dataset.taxonomy, dataset.transport
+    built_in = {r["family"]: r for r in _data_rows("pipe_costs.csv")}
+    out: dict[str, float] = {}
+    origin: list[dict[str, Any]] = []
+    for m in materials:
+        family = str(tax.materials[m].family)
+        if family not in built_in:
+            continue
+        own = _value(table, m, "cny_per_km_year") if "cny_per_km_year" in table else None
+        if own is not None:
+            value, src = own, f"{dataset.source}: transport.csv ({m})"
+        else:
+            row = built_in[family]
+            value = float(row["cny_per_km_year"])
+            src = f"pipe_costs.csv ({family}): {row['source']} [{row['confidence']}]"
+        out[m] = value
+        origin.append({"material": m, "field": "cny_per_km_year", "value": value,
+                       "source": src})
+    return out, origin
+
+
+def disposal_tax() -> dict[str, tuple[float, str]]:
+    """CNY per t of environmental protection tax per material, and its source."""
+    return {r["material"]: (float(r["cny_per_t"]), r["source"])
+            for r in _data_rows("ep_tax_solid_waste.csv")}
+
+
 def arc_values(dataset: Dataset, cand: Candidates,
                settings: EconomicSettings | None = None) -> ArcValues:
     """CNY and kg CO2e per offer unit for every candidate arc (vectorised over arcs)."""
@@ -168,13 +286,15 @@ def arc_values(dataset: Dataset, cand: Candidates,
     used_offer = sorted({str(m) for m in offer_mat[np.unique(o)]}) if len(o) else []
     used_need = sorted({str(m) for m in need_mat[np.unique(n)]}) if len(n) else []
     rates, rate_origin = _material_rates(dataset, used_offer, settings)
-    displaced, carbon_used = _displacement(dataset, used_need)
+    on_arc = np.zeros(len(needs), dtype=bool)
+    on_arc[n] = True
+    disp_of_need, carbon_used = _displacement_per_need(dataset, on_arc)
+    del used_need
 
     per_offer_mat = {m: i for i, m in enumerate(used_offer)}
     table = np.array([rates[m] for m in used_offer] or [(0.0, 0.0, 0.0)])
     mat_idx = np.array([per_offer_mat.get(str(m), 0) for m in offer_mat], np.int64)
     arc_rates = table[mat_idx[o]] if len(o) else np.zeros((0, 3))
-    disp_of_need = np.array([displaced.get(str(m), 0.0) for m in need_mat])
 
     def cost(frame: pd.DataFrame, column: str) -> FloatArray:
         values = frame[column].to_numpy(dtype=float) if column in frame else \
@@ -182,8 +302,31 @@ def arc_values(dataset: Dataset, cand: Candidates,
         return np.nan_to_num(values, nan=0.0)
 
     km = cand.distance_km
+    pipes, pipe_origin = _pipe_rates(dataset, used_offer)
+    pipe_of_offer = np.array([pipes.get(str(m), 0.0) for m in offer_mat])
+    pipe_fixed = pipe_of_offer[o] * km if len(o) else np.zeros(0)
+    cap = np.zeros(len(o))
+    if len(o):
+        stock = offers["stock"].to_numpy(float) if "stock" in offers else \
+            np.zeros(len(offers))
+        avail = offers["quantity"].to_numpy(float) + np.nan_to_num(stock, nan=0.0)
+        cap = np.minimum(avail[o], needs["quantity"].to_numpy(float)[n] / cand.ratio)
+    pipe_unit = np.divide(pipe_fixed, cap, out=np.zeros(len(o)), where=cap > 0)
+    disposal = cost(offers, "disposal_cost")
+    floor_used: list[dict[str, Any]] = []
+    if settings.disposal_tax_floor:
+        schedule = disposal_tax()
+        for m in sorted({str(x) for x in offer_mat}):
+            if m in schedule and tax_unit(dataset, m) == "t":
+                rows = offer_mat == m
+                disposal[rows] = np.maximum(disposal[rows], schedule[m][0])
+                floor_used.append({"material": m, "field": "disposal_cost_floor",
+                                   "value": schedule[m][0], "source": schedule[m][1]})
+    given = bool(offers["disposal_cost"].notna().any() or needs["virgin_cost"].notna().any()
+                 or floor_used)
     info = {
-        "rates": rate_origin,
+        "rates": rate_origin + pipe_origin + floor_used,
+        "costs_given": given,
         "carbon_factors": carbon_used,
         "coverage": {
             "offers_with_disposal_cost": int(offers["disposal_cost"].notna().sum()),
@@ -194,11 +337,18 @@ def arc_values(dataset: Dataset, cand: Candidates,
         },
     }
     return ArcValues(
-        avoided_disposal=cost(offers, "disposal_cost")[o],
+        avoided_disposal=disposal[o],
         avoided_virgin=cand.ratio * cost(needs, "virgin_cost")[n],
-        transport=arc_rates[:, 0] * km + arc_rates[:, 1],
+        transport=arc_rates[:, 0] * km + arc_rates[:, 1] + pipe_unit,
         treatment=cost(offers, "treatment_cost")[o],
         co2_avoided_kg=cand.ratio * disp_of_need[n],
         co2_transport_kg=arc_rates[:, 2] * km,
         info=info,
+        pipe_fixed=pipe_fixed,
+        pipe_unit=pipe_unit,
     )
+
+
+def tax_unit(dataset: Dataset, material: str) -> str:
+    """The unit a material is measured in (the tax schedule is per tonne)."""
+    return dataset.taxonomy.materials[material].unit

@@ -26,21 +26,26 @@ __all__ = [
     "Scales",
     "SolverStatus",
     "choose_scales",
+    "cost_rounding_error",
     "relative_gap",
     "solve_generalized_max_weight_lp",
     "solve_generalized_transport_lp",
     "solve_min_cost_flow",
     "solve_transport_max_weight",
     "solve_transport_mcf",
+    "stock_penalty",
 ]
 
 
 INT64_MAX = 2**63 - 1
 # scaled quantity totals stay below 2**50 so every scaled value is exact in a float64 too
 MAX_SCALED_TOTAL = 2**50
-MAX_DECIMALS_QUANTITY = 6
-MAX_DECIMALS_DISTANCE = 3  # metres: finer than any road distance is known
-MAX_DECIMALS_WEIGHT = 6  # value objectives: 1e-6 CNY or t CO2e per unit
+MAX_SCALED_COST = 2**53  # scaled unit costs stay exact in a float64
+MAX_DECIMALS_QUANTITY = 6  # data with at most this many decimals are scaled exactly
+MAX_DECIMALS_DISTANCE = 6  # km: data with at most 6 decimals (mm) are scaled exactly
+MAX_DECIMALS_WEIGHT = 6  # value objectives: 1e-6 CNY or t CO2e per unit, exact
+MAX_DECIMALS_ANY = 15  # beyond this a float64 carries no more digits of a value near 1
+QUANTITY_RESOLUTION = 1e-6  # offer units: LP flows below this are dropped (solver slack)
 LP_STAGE_TOLERANCE = 1e-9  # relative slack on the stage-1 optimum fixed in stage 2
 
 
@@ -112,32 +117,77 @@ def _decimals_needed(values: FloatArray, max_decimals: int) -> tuple[int, bool]:
     return max_decimals, False
 
 
-def choose_scales(quantities: FloatArray, distances_km: FloatArray, num_nodes: int,
-                  max_cost_decimals: int = MAX_DECIMALS_DISTANCE) -> Scales:
-    """Pick power-of-ten scales for quantities and costs that keep OR-Tools within int64.
+def _largest_decimals(top: float, limit: float) -> int:
+    """The largest k (0..MAX_DECIMALS_ANY) with top x 10**k below `limit`; -1 if none."""
+    if top <= 0:
+        return MAX_DECIMALS_ANY
+    k = math.floor(math.log10(limit / top))
+    while k >= 0 and top * 10.0**k >= limit:  # log10 can round up at an exact power
+        k -= 1
+    return min(k, MAX_DECIMALS_ANY)
 
-    Guards: (a) OR-Tools multiplies costs by (num_nodes + 1) during cost scaling and refuses
-    (BAD_COST_RANGE) when (max_cost + 1) * (num_nodes + 1) would overflow; we keep a 2x
-    margin. (b) The scaled supply total stays below 2**50, so flows are exact in float64 and
-    sums of capacities cannot overflow. Scales are as fine as the data needs (exact when the
-    data has at most 6 decimals for quantities, 3 for km, or `max_cost_decimals` for other
-    unit costs) and coarser only when a guard binds.
+
+def choose_scales(quantities: FloatArray, distances_km: FloatArray, num_nodes: int,
+                  max_cost_decimals: int = MAX_DECIMALS_DISTANCE,
+                  penalty: bool = False) -> Scales:
+    """Pick power-of-ten scales for quantities and unit costs, per instance, as fine as
+    int64 allows.
+
+    Where the data have few decimals (at most `MAX_DECIMALS_QUANTITY` for quantities,
+    `max_cost_decimals` for km or other unit costs) the smallest exact scale is used: the
+    integer problem is the true problem. Otherwise the scale is the largest power of ten the
+    guards allow, and the scale is marked inexact (the caller reports an honest bound):
+    (a) OR-Tools multiplies costs by (num_nodes + 1) during cost scaling and refuses
+    (BAD_COST_RANGE) when (max_cost + 1) x (num_nodes + 1) would overflow; we keep a 2x
+    margin, and with `penalty` (a stockpile arc costing (nodes + 1) x max_cost + 1, see
+    `stock_penalty`) the margin covers that arc too. (b) Scaled quantity totals stay below
+    2**50 and scaled costs below 2**53, so every scaled value is exact in a float64.
+
+    Raises:
+        SolverError: the totals do not fit even at scale 1.
     """
     q_total = float(np.sum(quantities)) if len(quantities) else 0.0
-    q_dec, q_exact = _decimals_needed(np.asarray(quantities, float), MAX_DECIMALS_QUANTITY)
-    while q_dec > 0 and q_total * 10.0**q_dec >= MAX_SCALED_TOTAL:
-        q_dec, q_exact = q_dec - 1, False
     if q_total >= MAX_SCALED_TOTAL:
         raise SolverError(f"total quantity {q_total:.4g} is too large for exact integer flow")
-    d_max = float(np.max(distances_km)) if len(distances_km) else 0.0
-    d_dec, d_exact = _decimals_needed(np.asarray(distances_km, float), max_cost_decimals)
-    d_dec = max(d_dec, max_cost_decimals) if not d_exact else d_dec
-    limit = INT64_MAX / 2 / (num_nodes + 3)
-    while d_dec > 0 and (d_max * 10.0**d_dec + 1) >= limit:
-        d_dec, d_exact = d_dec - 1, False
+    q_dec, q_exact = _decimals_needed(np.asarray(quantities, float), MAX_DECIMALS_QUANTITY)
+    q_room = _largest_decimals(q_total, MAX_SCALED_TOTAL)
+    if not q_exact or q_dec > q_room:
+        q_dec, q_exact = max(q_room, 0), False
+    finite = np.asarray(distances_km, float)
+    finite = np.abs(finite[np.isfinite(finite)])
+    d_max = float(np.max(finite)) if len(finite) else 0.0
+    nodes = num_nodes + 3
+    limit = INT64_MAX / 2 / nodes
+    if penalty:
+        limit /= nodes
     if d_max + 1 >= limit:
         raise SolverError(f"distance {d_max:.4g} km is too large for {num_nodes} nodes")
+    d_dec, d_exact = _decimals_needed(finite, max_cost_decimals)
+    d_room = _largest_decimals(d_max + 1, min(limit, float(MAX_SCALED_COST)))
+    if not d_exact or d_dec > d_room:
+        d_dec, d_exact = max(d_room, 0), False
     return Scales(10**q_dec, 10**d_dec, q_exact, d_exact)
+
+
+def _scaled_costs(costs: FloatArray, scale: int) -> IntArray:
+    """Unit costs to integers, rounded to the nearest (error at most 0.5 / scale)."""
+    return np.rint(np.asarray(costs, float) * scale).astype(np.int64)
+
+
+def cost_rounding_error(costs: FloatArray, scale: int) -> float:
+    """max_a |cost_a - round(cost_a x scale) / scale|: how far the solver's costs are from
+    the true ones (0 when the scale is exact)."""
+    costs = np.asarray(costs, float)
+    if not len(costs):
+        return 0.0
+    return float(np.max(np.abs(costs - np.rint(costs * scale) / scale)))
+
+
+def stock_penalty(arc_costs: FloatArray, scale: int, num_nodes: int) -> int:
+    """Unit cost of a stockpile arc: more than any simple cycle's cost ((nodes + 1) x the
+    largest scaled arc cost + 1), so drawing one unit less from stock always pays."""
+    top = int(np.max(np.abs(_scaled_costs(arc_costs, scale)))) if len(arc_costs) else 0
+    return (num_nodes + 1) * top + 1
 
 
 def _to_scaled_int(values: FloatArray, scale: int) -> IntArray:
@@ -204,30 +254,51 @@ def solve_transport_mcf(
     arc_supply: IntArray,
     arc_demand: IntArray,
     arc_km: FloatArray,
+    stock: FloatArray | None = None,
 ) -> FlowSolution:
-    """Lexicographic transport: maximise the quantity shipped, then minimise sum(q x km).
+    """Lexicographic transport: maximise the quantity shipped, then draw as little from
+    stockpiles as that maximum allows, then minimise sum(q x km).
 
     A bipartite network (supply nodes, then demand nodes) solved exactly by OR-Tools'
     `solve_max_flow_with_min_cost`, which treats supplies and demands as upper bounds.
+    `supply` is this year's surplus per offer; `stock` (optional, same shape) the stockpile
+    the offer may also draw on. A stockpile is a node of its own feeding its offer through an
+    arc whose unit cost M exceeds the cost of any cycle of the network (M = (nodes + 1) x
+    the largest scaled arc cost + 1): of all maximum flows the solver returns one that draws
+    the least from stockpiles, and among those the least quantity x km. Every offer thus
+    uses its own surplus first, and no stockpile is drawn while a surplus that could take
+    its place is left. The penalty never enters the reported objective.
     """
     from ortools.graph.python import min_cost_flow  # lazy: keep start-up lean
 
     start = time.perf_counter()
     n_s, n_d, n_a = len(supply), len(demand), len(arc_km)
-    scales = choose_scales(np.concatenate([supply, demand]), arc_km, n_s + n_d)
+    stock = np.zeros(n_s) if stock is None else np.asarray(stock, float)
+    piles = np.flatnonzero(stock > 0)
+    n_p = len(piles)
+    scales = choose_scales(np.concatenate([supply, stock[piles], demand]), arc_km,
+                           n_s + n_d + n_p, penalty=n_p > 0)
     sup = _to_scaled_int(supply, scales.quantity)
+    pile = _to_scaled_int(stock[piles], scales.quantity)
     dem = _to_scaled_int(demand, scales.quantity)
     smcf = min_cost_flow.SimpleMinCostFlow()
     if n_a:
         # OR-Tools copies the arcs; the int64 staging arrays are dropped before the solve
         # (at 10^7-10^8 arcs they are the difference between fitting in memory or not)
         tails = np.asarray(arc_supply, np.int64)
-        cap = np.minimum(sup[tails], dem[arc_demand])
+        avail = sup.copy()
+        avail[piles] += pile
+        cap = np.minimum(avail[tails], dem[arc_demand])
         heads = np.add(arc_demand, n_s, dtype=np.int64)  # a new array: never the caller's
-        cost = np.rint(arc_km * scales.distance).astype(np.int64)
+        cost = _scaled_costs(arc_km, scales.distance)
         smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, cap, cost)
-        del tails, heads, cap, cost
-    smcf.set_nodes_supplies(np.arange(n_s + n_d), np.concatenate([sup, -dem]))
+        del tails, heads, cap, cost, avail
+    if n_p:
+        penalty = stock_penalty(arc_km, scales.distance, n_s + n_d + n_p)
+        smcf.add_arcs_with_capacity_and_unit_cost(
+            np.arange(n_s + n_d, n_s + n_d + n_p, dtype=np.int64), piles.astype(np.int64),
+            pile, np.full(n_p, penalty, np.int64))
+    smcf.set_nodes_supplies(np.arange(n_s + n_d + n_p), np.concatenate([sup, -dem, pile]))
     status = smcf.solve_max_flow_with_min_cost()
     mapped = _MCF_STATUS.get(status.name, SolverStatus.ERROR)
     seconds = time.perf_counter() - start
@@ -241,9 +312,27 @@ def solve_transport_mcf(
     flows /= scales.quantity
     shipped = float(flows.sum())
     objective = float(flows @ arc_km)
-    return FlowSolution(SolverStatus.OPTIMAL, flows, objective, objective,
+    return FlowSolution(SolverStatus.OPTIMAL, flows, objective,
+                        _rounded_bound(flows, arc_km, scales.distance, objective, "min"),
                         time.perf_counter() - start, "min_cost_flow",
                         stages=(shipped, objective), scales=scales)
+
+
+def _rounded_bound(flows: FloatArray, costs: FloatArray, scale: int, objective: float,
+                   sense: str) -> float:
+    """An honest bound on the true optimum when the solver saw rounded costs c'.
+
+    The plan x is optimal for c'; for every feasible y of the same delivered total F,
+    |c.y - c'.y| <= e F with e = max_a |c_a - c'_a|. So for a minimisation the true optimum
+    is at least c'.x - e F, and for a maximisation at most c'.x + e F. Equal to the objective
+    when the scale is exact (e = 0).
+    """
+    err = cost_rounding_error(costs, scale)
+    if err == 0.0:
+        return objective
+    seen = float(flows @ (np.rint(np.asarray(costs, float) * scale) / scale))
+    total = float(flows.sum())
+    return seen - err * total if sense == "min" else seen + err * total
 
 
 # OR-Tools versions whose private MathOpt core entry point `_lp_solve` was checked against
@@ -356,8 +445,10 @@ def _transport_proto(supply: FloatArray, demand: FloatArray, arc_supply: IntArra
     return proto
 
 
-def _add_row(proto: Any, coefficients: FloatArray, lower: float, upper: float) -> None:
-    """Append the row lower <= sum_a coefficients_a x_a <= upper (dense over all arcs)."""
+def _add_row(proto: Any, coefficients: FloatArray, lower: float, upper: float,
+             first: int = 0) -> None:
+    """Append the row lower <= sum_j coefficients_j v_(first + j) <= upper (dense over the
+    variables first .. first + len(coefficients) - 1; first = 0: the arcs)."""
     row = len(proto.linear_constraints.ids)
     n_a = len(coefficients)
     proto.linear_constraints.ids.append(row)
@@ -365,8 +456,48 @@ def _add_row(proto: Any, coefficients: FloatArray, lower: float, upper: float) -
     proto.linear_constraints.upper_bounds.append(upper)
     matrix = proto.linear_constraint_matrix
     matrix.row_ids.extend([row] * n_a)
-    matrix.column_ids.extend(range(n_a))
+    matrix.column_ids.extend(range(first, first + n_a))
     matrix.coefficients.extend(np.asarray(coefficients, float).tolist())
+
+
+def _add_stock_columns(proto: Any, stock: FloatArray, n_a: int) -> np.ndarray:
+    """Stockpile draws s_o (0 <= s_o <= stock_o) as variables n_a.. that raise offer o's row:
+    sum_{a out of o} x_a - s_o <= supply_o. The matrix stays sorted by (row, column) for
+    MathOpt by rebuilding it. Returns the offers with a stockpile."""
+    piles = np.flatnonzero(np.asarray(stock, float) > 0)
+    ids = np.arange(n_a, n_a + len(piles), dtype=np.int64)
+    proto.variables.ids.extend(ids.tolist())
+    proto.variables.lower_bounds.extend([0.0] * len(piles))
+    proto.variables.upper_bounds.extend(np.asarray(stock, float)[piles].tolist())
+    proto.variables.integers.extend([False] * len(piles))
+    m = proto.linear_constraint_matrix
+    rows = np.concatenate([np.fromiter(m.row_ids, np.int64), piles.astype(np.int64)])
+    cols = np.concatenate([np.fromiter(m.column_ids, np.int64), ids])
+    coef = np.concatenate([np.fromiter(m.coefficients, float), -np.ones(len(piles))])
+    order = np.lexsort((cols, rows))
+    del m.row_ids[:], m.column_ids[:], m.coefficients[:]
+    m.row_ids.extend(rows[order].tolist())
+    m.column_ids.extend(cols[order].tolist())
+    m.coefficients.extend(coef[order].tolist())
+    return piles
+
+
+def _set_objective(proto: Any, ids: np.ndarray, values: FloatArray, maximize: bool) -> None:
+    proto.objective.maximize = maximize
+    del proto.objective.linear_coefficients.ids[:]
+    del proto.objective.linear_coefficients.values[:]
+    proto.objective.linear_coefficients.ids.extend(np.asarray(ids, np.int64).tolist())
+    proto.objective.linear_coefficients.values.extend(np.asarray(values, float).tolist())
+
+
+def _drop_slack_flows(flows: FloatArray, delivered: float) -> FloatArray:
+    """Flows below the quantity resolution are the LP's tolerances at work (a stage fixed to
+    within LP_STAGE_TOLERANCE of its optimum leaves that much slack to spend), not exchanges:
+    set to 0. The resolution is QUANTITY_RESOLUTION or ten times the stage slack."""
+    floor = max(QUANTITY_RESOLUTION, 10 * LP_STAGE_TOLERANCE * abs(delivered))
+    out = np.maximum(flows, 0.0)
+    out[out < floor] = 0.0
+    return out
 
 
 def solve_generalized_transport_lp(
@@ -377,15 +508,22 @@ def solve_generalized_transport_lp(
     arc_km: FloatArray,
     arc_ratio: FloatArray,
     time_limit_s: float | None = None,
+    stock: FloatArray | None = None,
 ) -> FlowSolution:
-    """Lexicographic generalised transport as two LPs solved by GLOP through MathOpt.
+    """Lexicographic generalised transport as two (three with stockpiles) LPs solved by
+    GLOP through MathOpt.
 
-    Variables x_a >= 0 in offer units on each arc a = (s, d):
-        sum_{a out of s} x_a <= supply_s            (offer capacity)
+    Variables x_a >= 0 in offer units on each arc a = (s, d), and with `stock` a draw
+    0 <= y_s <= stock_s from each offer's stockpile:
+        sum_{a out of s} x_a <= supply_s + y_s      (offer capacity: surplus, then stock)
         sum_{a into d} ratio_a * x_a <= demand_d    (need capacity, in need units)
-    Stage 1 maximises z1 = sum_a x_a. Stage 2 adds sum_a x_a >= z1 * (1 - 1e-9) and minimises
+    Stage 1 maximises z1 = sum_a x_a. With stockpiles, stage 2 adds sum_a x_a >= z1 (1 -
+    1e-9) and minimises z2 = sum_s y_s (no stockpile is drawn while a surplus could take
+    its place). The last stage adds sum_s y_s <= z2 (1 + 1e-9) and minimises
     sum_a km_a * x_a. Exact for ratios other than 1, where min-cost flow does not apply.
-    Duals are stage 1's (offer units delivered per unit of capacity), all >= 0.
+    Flows below the quantity resolution (the stages' slack) are dropped
+    (`_drop_slack_flows`). Duals are stage 1's (offer units delivered per unit of
+    capacity), all >= 0.
     """
     from ortools.math_opt import result_pb2
 
@@ -394,6 +532,8 @@ def solve_generalized_transport_lp(
     n_rows = n_s + len(demand)
     proto = _transport_proto(supply, demand, arc_supply, arc_demand, arc_ratio,
                              np.ones(n_a), maximize=True)
+    piles = _add_stock_columns(proto, stock, n_a) if stock is not None \
+        else np.zeros(0, np.int64)
     optimal = result_pb2.TERMINATION_REASON_OPTIMAL
     first = _lp_solve(proto, time_limit_s)
     if first.termination.reason != optimal:
@@ -404,9 +544,19 @@ def solve_generalized_transport_lp(
     duals = _lp_duals(first, n_s, n_rows)
 
     _add_row(proto, np.ones(n_a), z1 * (1 - LP_STAGE_TOLERANCE), math.inf)
-    proto.objective.maximize = False
-    del proto.objective.linear_coefficients.values[:]
-    proto.objective.linear_coefficients.values.extend(arc_km.tolist())
+    stages = [z1]
+    if len(piles):
+        _set_objective(proto, np.arange(n_a, n_a + len(piles)), np.ones(len(piles)), False)
+        drawn = _lp_solve(proto, time_limit_s)
+        if drawn.termination.reason != optimal:
+            return FlowSolution(SolverStatus.ERROR, np.zeros(n_a), math.nan, math.nan,
+                                time.perf_counter() - start, "lp_glop",
+                                detail=f"stock stage: {drawn.termination.detail}")
+        z2 = float(drawn.termination.objective_bounds.primal_bound)
+        stages.append(z2)
+        _add_row(proto, np.ones(len(piles)), -math.inf,
+                 max(z2, 0.0) * (1 + LP_STAGE_TOLERANCE), first=n_a)
+    _set_objective(proto, np.arange(n_a), arc_km, False)
     second = _lp_solve(proto, time_limit_s)
     seconds = time.perf_counter() - start
     if second.termination.reason != optimal:
@@ -414,11 +564,11 @@ def solve_generalized_transport_lp(
                             "lp_glop",
                             detail=f"stage 2: {second.termination.detail or second.termination}")
     solution = second.solutions[0]
-    flows = np.maximum(_dense(solution.primal_solution.variable_values, n_a), 0.0)
+    flows = _drop_slack_flows(_dense(solution.primal_solution.variable_values, n_a), z1)
     objective = float(flows @ arc_km)
-    bound = float(second.termination.objective_bounds.dual_bound)
+    bound = min(float(second.termination.objective_bounds.dual_bound), objective)
     return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound, seconds, "lp_glop",
-                        stages=(z1, objective), duals=duals)
+                        stages=(*stages, objective), duals=duals)
 
 
 def _lp_duals(result: Any, n_s: int, n_rows: int) -> dict[str, FloatArray]:
@@ -463,7 +613,8 @@ def solve_generalized_max_weight_lp(
     if reason != result_pb2.TERMINATION_REASON_OPTIMAL:
         return FlowSolution(SolverStatus.ERROR, np.zeros(n_a), math.nan, math.nan, seconds,
                             "lp_glop", detail=str(result.termination.detail or reason))
-    flows = np.maximum(_dense(result.solutions[0].primal_solution.variable_values, n_a), 0.0)
+    flows = _drop_slack_flows(_dense(result.solutions[0].primal_solution.variable_values,
+                                     n_a), 0.0)
     objective = float(flows @ arc_weight)
     bound = float(result.termination.objective_bounds.dual_bound)
     return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound, seconds, "lp_glop",
@@ -502,7 +653,7 @@ def solve_transport_max_weight(
     heads = np.concatenate([np.asarray(arc_demand, np.int64) + n_s, np.full(n_s, sink),
                             np.full(n_d, sink)])
     caps = np.concatenate([np.minimum(sup[arc_supply], dem[arc_demand]), sup, dem])
-    costs = np.concatenate([-np.rint(weights * scales.distance).astype(np.int64),
+    costs = np.concatenate([-_scaled_costs(weights, scales.distance),
                             np.zeros(n_s + n_d, np.int64)])
     smcf = min_cost_flow.SimpleMinCostFlow()
     smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
@@ -517,6 +668,12 @@ def solve_transport_max_weight(
     flows = np.asarray(smcf.flows(np.arange(n_a)), np.float64) / scales.quantity \
         if n_a else np.zeros(0)
     objective = float(flows @ weights)
-    return FlowSolution(SolverStatus.OPTIMAL, flows, objective, objective,
+    # max-weight: shipping is optional, so F is not fixed; the bound uses the most any plan
+    # can ship (the total supply), which still holds for every feasible y
+    err = cost_rounding_error(weights, scales.distance)
+    bound = objective if err == 0.0 else float(
+        flows @ (np.rint(weights * scales.distance) / scales.distance)) + err * float(
+        np.sum(supply))
+    return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound,
                         time.perf_counter() - start, "min_cost_flow",
                         stages=(objective,), scales=scales)

@@ -144,10 +144,19 @@ def _solver_facts(flows: np.ndarray, costs: np.ndarray, solutions: list[FlowSolu
             raise SolverError(f"{sol.method} returned {sol.status}: {sol.detail}")
     objective = float(flows @ costs) if len(flows) else 0.0
     bound = sum(s.bound for s in solutions) if solutions else 0.0
+    inexact = sorted({what for s in solutions if s.scales is not None
+                      for what, exact in (("quantities", s.scales.quantity_exact),
+                                          (cost_scale, s.scales.distance_exact))
+                      if not exact})
     return SolverFacts(
         status=SolverStatus.OPTIMAL,
         objective=objective,
         bound=bound if math.isfinite(bound) else objective,
+        exact=not inexact,
+        note="" if not inexact else (
+            "min-cost flow saw " + " and ".join(inexact) + " rounded to its integer scale: "
+            "the plan is optimal for the rounded data; bound and gap say how far from the "
+            "true optimum it can be"),
         seconds=time.perf_counter() - t_solve,
         methods=tuple(sorted({s.method for s in solutions})),
         delivered=float(flows.sum()),
@@ -160,7 +169,8 @@ def _solver_facts(flows: np.ndarray, costs: np.ndarray, solutions: list[FlowSolu
 
 def _network_inputs(dataset: Dataset, cand: Candidates,
                     arcs: np.ndarray | None) -> tuple[np.ndarray, ...]:
-    """Supply, demand, arc ends and km of pure-network arcs (None = every arc), offer units.
+    """Supply (this year's surplus), demand, arc ends, km of pure-network arcs (None = every
+    arc) and each offer's stockpile, offer units.
 
     Nodes are all offers then all needs; those without an arc in `arcs` get no supply, so no
     renumbering pass over the arcs is needed. A need's demand is divided by its one ratio.
@@ -175,7 +185,16 @@ def _network_inputs(dataset: Dataset, cand: Candidates,
     need_ratio[need] = cand.ratio if every else cand.ratio[arcs]
     supply = np.where(used_o, dataset.offers["quantity"].to_numpy(float), 0.0)
     demand = np.where(used_n, dataset.needs["quantity"].to_numpy(float) / need_ratio, 0.0)
-    return supply, demand, offer, need, cand.distance_km if every else cand.distance_km[arcs]
+    stock = np.where(used_o, offer_stock(dataset), 0.0)
+    return (supply, demand, offer, need, cand.distance_km if every else cand.distance_km[arcs],
+            stock)
+
+
+def offer_stock(dataset: Dataset) -> np.ndarray:
+    """Each offer's stockpile that may also be drawn (`stock`, blank = 0), offer units."""
+    if "stock" not in dataset.offers:
+        return np.zeros(len(dataset.offers))
+    return np.nan_to_num(dataset.offers["stock"].to_numpy(float), nan=0.0)
 
 
 def _arc_components(offer: np.ndarray, need: np.ndarray, n_offers: int,
@@ -258,15 +277,19 @@ def _solve_value(dataset: Dataset, cand: Candidates, options: MatchOptions,
     solutions: list[FlowSolution] = []
     network = np.flatnonzero(~lp_comp[arc_comp])
     if len(network):
-        supply, demand, offer, need, _ = _network_inputs(dataset, sub, network)
-        sol = solve_transport_max_weight(supply, demand, offer, need,
+        supply, demand, offer, need, _, stock = _network_inputs(dataset, sub, network)
+        # value objectives draw on surplus and stockpile alike (both are offered); the
+        # report attributes delivered units to this year's surplus first
+        sol = solve_transport_max_weight(supply + stock, demand, offer, need,
                                          weights[live[network]])
         solutions.append(sol)
         flows[live[network]] = sol.flows
     for c in np.flatnonzero(lp_comp):
         arcs = np.flatnonzero(arc_comp == c)
         if len(arcs):
-            sol = solve_generalized_max_weight_lp(*sub.lp_inputs(dataset, arcs),
+            supply, demand, arc_s, arc_d = sub.lp_inputs(dataset, arcs)
+            supply = supply + offer_stock(dataset)[np.unique(sub.offer[arcs])]
+            sol = solve_generalized_max_weight_lp(supply, demand, arc_s, arc_d,
                                                   weights[live[arcs]], sub.ratio[arcs],
                                                   options.time_limit_s)
             solutions.append(sol)
@@ -278,10 +301,16 @@ def _solve_value(dataset: Dataset, cand: Candidates, options: MatchOptions,
 
 def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
                      values: ArcValues | None = None) -> tuple[np.ndarray, SolverFacts]:
-    """Flow per candidate arc (offer units) and the combined solver facts."""
+    """Flow per candidate arc (offer units) and the combined solver facts.
+
+    Raises:
+        SolverError: a money objective (cost, or weighted with a cost term) on a dataset that
+            gives no avoided cost: every saving would be a bare transport cost.
+    """
     if options.objective != "utilization":
         values = values if values is not None else arc_values(dataset, cand,
                                                               options.economics)
+        _require_costs(options, values)
         return _solve_value(dataset, cand, options, objective_weights(options, values))
     flows = np.zeros(len(cand))
     arc_comp, lp_comp = _lp_components(cand, len(dataset.needs), options.method)
@@ -297,9 +326,11 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
         for c in np.flatnonzero(lp_comp):
             arcs = np.flatnonzero(arc_comp == c)
             if len(arcs):
+                stock = offer_stock(dataset)[np.unique(cand.offer[arcs])]
                 solved.append((arcs, solve_generalized_transport_lp(
                     *cand.lp_inputs(dataset, arcs), cand.distance_km[arcs],
-                    cand.ratio[arcs], options.time_limit_s)))
+                    cand.ratio[arcs], options.time_limit_s,
+                    stock if stock.any() else None)))
     for where, sol in solved:
         if sol.status is not SolverStatus.OPTIMAL:
             continue  # _solver_facts raises, naming the solver
@@ -310,6 +341,16 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
     facts = _solver_facts(flows, cand.distance_km, [sol for _, sol in solved], t_solve,
                           "distance")
     return flows, facts
+
+
+def _require_costs(options: MatchOptions, values: ArcValues) -> None:
+    money = options.objective == "cost" or dict(options.weights).get("cost", 0.0) > 0
+    if money and not values.info.get("costs_given", True):
+        raise SolverError(
+            f"objective '{options.objective}' needs costs, and the dataset gives none: add "
+            "disposal_cost to offers and/or virgin_cost to needs (CNY per unit), or run "
+            "with --disposal-tax-floor where the environmental protection tax applies; "
+            "without costs every exchange would only cost transport")
 
 
 def solve_match(dataset: Dataset, options: MatchOptions | None = None,

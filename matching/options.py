@@ -119,6 +119,11 @@ class MatchParameters(BaseModel):
                           "the cited factor; transport.csv rows for a material still win).")
     loading_cost: Annotated[float, Field(ge=0, le=10000)] | None = Field(
         None, description="Loading and unloading in CNY per t (default 0: no cited figure).")
+    disposal_tax_floor: bool = Field(
+        False, description="Take each offer's disposal cost as at least the environmental "
+                           "protection tax on its material (Environmental Protection Tax "
+                           "Law, schedule 1: 5-25 CNY/t); only where the waste would "
+                           "otherwise be stored or disposed of in a way the tax applies to.")
     method: Method = Field(
         Method.auto, description="auto: min-cost flow where the model is a pure network, LP "
                                  "where a need is served at different ratios; mcf or lp to "
@@ -187,4 +192,5 @@ class MatchOptions(MatchParameters):
         """The run-level economic overrides (`matching.economics.EconomicSettings`)."""
         from symbiosis.matching.economics import EconomicSettings
 
-        return EconomicSettings(self.transport_rate, self.loading_cost)
+        return EconomicSettings(self.transport_rate, self.loading_cost,
+                                self.disposal_tax_floor)

@@ -23,6 +23,7 @@ from symbiosis.matching.candidates import Candidates
 from symbiosis.matching.explain import analyse_unmatched, explain_exchanges, reason_columns
 from symbiosis.matching.flow import SolverStatus, relative_gap
 from symbiosis.matching.hazardous import manifest_columns
+from symbiosis.matching.official_rate import bulk_solid_waste
 from symbiosis.matching.summary import Headline, MatchSummary, RunParameters, SolverSummary
 from symbiosis.tabular import frame_csv_text
 
@@ -64,6 +65,8 @@ PRICE_NOTE = {
                   "evenly between supplier and receiver (the supplier pays treatment and "
                   "haulage; negative = a gate fee it pays the receiver)",
 }
+NO_COSTS = ("not computed: the dataset gives no costs (no disposal_cost on offers, no "
+            "virgin_cost on needs)")
 FLOW_EPS = 1e-9  # flows below this (in offer units) are solver noise, not exchanges
 CO2_FACTOR_KEY = "road_freight_co2_kg_per_tkm"
 
@@ -84,6 +87,8 @@ class SolverFacts:
     meaning: str = ("sum of quantity x distance_km at maximum delivery "
                     "(t-km + GJ-km + m3-km)")
     sense: str = "minimise"
+    exact: bool = True  # False: an integer scale rounded the data (see `note`)
+    note: str = ""
 
     @property
     def gap(self) -> float:
@@ -97,7 +102,8 @@ class SolverFacts:
             sense="maximise" if self.sense == "maximise" else "minimise", bound=self.bound,
             gap=self.gap, seconds=round(self.seconds, 4), methods=list(self.methods),
             delivered=self.delivered, components=self.components,
-            integer_scales={k: dict(v) for k, v in self.scales.items()})
+            integer_scales={k: dict(v) for k, v in self.scales.items()},
+            exact=self.exact, note=self.note)
 
 
 @dataclass(frozen=True)
@@ -240,6 +246,12 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
                                       kind="stable").reset_index(drop=True)
     status = _offer_status(dataset, cand, flows, score, saving)
     status = with_admission_reasons(status, cand)  # quality not stated, no licence
+    if "stock" in offers and offers["stock"].notna().any():
+        # matched counts this year's surplus first, then the stockpile (matching.flow)
+        stock = np.nan_to_num(offers["stock"].to_numpy(float), nan=0.0)
+        status["stock"] = stock
+        status["stock_used"] = np.clip(status["matched"].to_numpy(float)
+                                       - status["offered"].to_numpy(float), 0.0, stock)
     if valuation is not None:
         status["marginal_value"] = valuation.offer_marginal
     need_frame = _need_status(dataset, cand, flows, valuation, options)
@@ -256,11 +268,19 @@ def _value_columns(columns: dict[str, Any], values: ArcValues, valuation: Valuat
                    live: np.ndarray, q: np.ndarray, options: MatchOptions) -> str:
     """Money, carbon and the price split of each exchange; returns the price method."""
     saving = values.saving[live]
-    columns["saving_cny"] = q * saving
+    transport = q * values.transport[live]
+    if values.pipe_fixed is not None and values.pipe_unit is not None:
+        # an exchange by pipe pays the whole pipe, not the full-load share the LP saw
+        transport += values.pipe_fixed[live] - q * values.pipe_unit[live]
     columns["avoided_disposal_cny"] = q * values.avoided_disposal[live]
     columns["avoided_virgin_cny"] = q * values.avoided_virgin[live]
-    columns["transport_cny"] = q * values.transport[live]
+    columns["transport_cny"] = transport
     columns["treatment_cny"] = q * values.treatment[live]
+    columns["saving_cny"] = (columns["avoided_disposal_cny"] + columns["avoided_virgin_cny"]
+                             - transport - columns["treatment_cny"])
+    if not values.info.get("costs_given", True):  # no avoided cost given: no saving
+        for name in ("saving_cny", "avoided_disposal_cny", "avoided_virgin_cny"):
+            columns[name] = np.full(len(q), np.nan)
     columns["co2_avoided_t"] = q * values.co2_avoided_kg[live] / 1000.0
     columns["co2_transport_t"] = q * values.co2_transport_kg[live] / 1000.0
     columns["co2_net_t"] = q * values.co2_net_kg[live] / 1000.0
@@ -330,15 +350,18 @@ def _value_kpis(ex: pd.DataFrame, values: ArcValues, options: MatchOptions,
     tonne_rate = next((r for r in info["rates"] if r["field"] == "cny_per_unit_km"
                        and not r["source"].startswith("not modelled")), None)
     total = {c: float(ex[c].sum()) for c in VALUE_COLUMNS if c.endswith(("_cny", "_t"))}
+    known = bool(info.get("costs_given", True))
     return {
         "economics": {
             "currency": "CNY/yr",
-            "saving_cny": total["saving_cny"],
-            "avoided_disposal_cny": total["avoided_disposal_cny"],
-            "avoided_virgin_cny": total["avoided_virgin_cny"],
+            "computed": known,
+            "note": "" if known else NO_COSTS,
+            "saving_cny": total["saving_cny"] if known else None,
+            "avoided_disposal_cny": total["avoided_disposal_cny"] if known else None,
+            "avoided_virgin_cny": total["avoided_virgin_cny"] if known else None,
             "transport_cny": total["transport_cny"],
             "treatment_cny": total["treatment_cny"],
-            "exchanges_losing_money": int((ex["saving_cny"] < 0).sum()),
+            "exchanges_losing_money": int((ex["saving_cny"] < 0).sum()) if known else None,
             "transport_rate": None if tonne_rate is None else {
                 "value": tonne_rate["value"], "unit": "CNY/t·km",
                 "source": tonne_rate["source"],
@@ -366,8 +389,12 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
     ex_family = _family_of(dataset, ex["offer_material"])
     need_family = _family_of(dataset, needs["material"])
     families: dict[str, Any] = {}
+    # stockpile drawn per offer: counted with what was offered, so no share exceeds 1
+    drawn = status["stock_used"].to_numpy(float) if "stock_used" in status else \
+        np.zeros(len(status))
     for fam, unit in (("mass", "t"), ("energy", "GJ"), ("water", "m3")):
         offered = float(offers["quantity"].to_numpy()[off_family == fam].sum())
+        from_stock = float(drawn[off_family == fam].sum())
         needed = float(needs["quantity"].to_numpy()[need_family == fam].sum())
         sel = ex_family == fam
         matched = float(ex["quantity"].to_numpy()[sel].sum())
@@ -380,17 +407,18 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
             "needed": needed,
             "matched": matched,
             "met": float(ex["need_quantity"].to_numpy()[sel].sum()),
-            "utilization_rate": _rate(matched, offered),
+            "utilization_rate": _rate(matched, offered + from_stock),
             "unit_km": unit_km,
             "exchanges": int(sel.sum()),
         }
     mass = families.get("mass", {"offered": 0.0, "matched": 0.0, "unit_km": 0.0})
+    mass_drawn = float(drawn[off_family == "mass"].sum())
     tonne_km = float(mass["unit_km"])
     factor = tax.factors.get(CO2_FACTOR_KEY)
     co2_t = tonne_km * factor.value / 1000.0 if factor is not None else None
 
-    by_offer = status.groupby("material").agg(offered=("offered", "sum"),
-                                              matched=("matched", "sum"))
+    by_offer = status.assign(drawn=drawn).groupby("material").agg(
+        offered=("offered", "sum"), matched=("matched", "sum"), drawn=("drawn", "sum"))
     ex_by_offer = ex.groupby("offer_material").agg(exchanges=("quantity", "size"),
                                                    unit_km=("unit_km", "sum"))
     materials: dict[str, Any] = {}
@@ -404,8 +432,9 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
             "family": str(m.family),
             "offered": float(row["offered"]),
             "matched": float(row["matched"]),
-            "unmatched": float(row["offered"] - row["matched"]),
-            "utilization_rate": _rate(float(row["matched"]), float(row["offered"])),
+            "unmatched": float(row["offered"] + row["drawn"] - row["matched"]),
+            "utilization_rate": _rate(float(row["matched"]),
+                                      float(row["offered"] + row["drawn"])),
             "exchanges": int(extra["exchanges"]) if extra is not None else 0,
             "unit_km": float(extra["unit_km"]) if extra is not None else 0.0,
         }
@@ -436,8 +465,11 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
         "enterprise_pairs": len(pairs.drop_duplicates()),
         "tonnes_offered": float(mass["offered"]),
         "tonnes_matched": float(mass["matched"]),
-        "tonnes_unmatched": float(mass["offered"]) - float(mass["matched"]),
-        "utilization_rate": _rate(float(mass["matched"]), float(mass["offered"])),
+        "tonnes_unmatched": float(mass["offered"]) + mass_drawn - float(mass["matched"]),
+        "utilization_rate": _rate(float(mass["matched"]), float(mass["offered"]) + mass_drawn),
+        "listed_surplus_share_matched": _rate(float(mass["matched"]),
+                                              float(mass["offered"]) + mass_drawn),
+        "bulk_solid_waste": bulk_solid_waste(dataset, status["matched"].to_numpy(float)),
         "utilization_target": {"value": 0.57, "source": "Hunan industrial green development "
                                "plan (2021-2025): bulk industrial solid waste comprehensive "
                                "utilization rate 57 % by 2025"},

@@ -20,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from symbiosis.jsonio import json_safe
 from symbiosis.matching.options import MatchParameters
 
-__all__ = ["SCHEMA_VERSION", "Carbon", "Economics", "Factor", "FamilyTotals", "Headline",
+__all__ = ["SCHEMA_VERSION", "BulkGroup", "BulkMaterial", "BulkSolidWaste", "BulkTotals",
+           "Carbon", "Economics", "Factor", "FamilyTotals", "Headline",
            "MatchSummary", "MaterialTotals", "NeedMaterialTotals", "RunParameters",
-           "SolverSummary", "Target", "stored_headline", "summary_schema"]
+           "SolverSummary", "SourcedTarget", "Target", "stored_headline", "summary_schema"]
 
 SCHEMA_VERSION: Literal[2] = 2  # 1: the untyped dict written before the schema existed
 Family = Literal["mass", "energy", "water"]
@@ -196,12 +197,15 @@ class Economics(_Model):
     """Money per year (CNY/yr) of the plan."""
 
     currency: str = "CNY/yr"
-    saving_cny: float
-    avoided_disposal_cny: float
-    avoided_virgin_cny: float
+    computed: bool = Field(True, description="False when the dataset gives no avoided cost "
+                           "(disposal or virgin): saving figures are then null.")
+    note: str = ""
+    saving_cny: float | None
+    avoided_disposal_cny: float | None
+    avoided_virgin_cny: float | None
     transport_cny: float
     treatment_cny: float
-    exchanges_losing_money: int
+    exchanges_losing_money: int | None
     transport_rate: TransportRate | None
     rates: list[RateSource]
     coverage: Coverage
@@ -229,6 +233,73 @@ class Carbon(_Model):
     factors: list[CarbonFactor]
 
 
+class SourcedTarget(_Model):
+    """A target rate with every source that states it."""
+
+    value: float = Field(description="Fraction, e.g. 0.57.")
+    sources: list[str]
+    confidence: str
+    note: str = ""
+
+
+class BulkTotals(_Model):
+    """Official-rate figures of a set of bulk offers, t/yr."""
+
+    generated: float = Field(description="This year's generation (产生量); blank = "
+                             "quantity + used_existing.")
+    used_existing: float = Field(description="Already utilised in-house or under existing "
+                                 "contracts, never reassigned.")
+    matched: float = Field(description="Delivered by the plan (surplus, then stockpile).")
+    matched_from_surplus: float
+    stock: float = Field(description="Historical stockpile offered (往年贮存量).")
+    stock_used: float = Field(description="Part of matched drawn from the stockpile.")
+    utilization_rate: float | None = Field(
+        description="(used_existing + matched) / (generated + stock_used).")
+    baseline_rate: float | None = Field(description="used_existing / generated.")
+
+
+class BulkMaterial(BulkTotals):
+    """One bulk material."""
+
+    name_en: str
+    name_zh: str
+    group: str
+    sub_target: SourcedTarget | None
+    sub_target_met: bool | None
+    scope_source: str
+    scope_confidence: str
+
+
+class BulkGroup(BulkTotals):
+    """A group of bulk materials with a sub-target (e.g. smelting slag excluding red mud)."""
+
+    materials: list[str]
+    target: SourcedTarget
+    target_met: bool | None
+
+
+class BulkSolidWaste(BulkTotals):
+    """大宗工业固废综合利用率 before (`baseline_rate`) and after the plan
+    (`utilization_rate`), against the 57 % target (see `matching.official_rate`).
+
+    `official` is False when the dataset gives no `generated`/`used_existing` values: the
+    rate then covers the listed surplus only, is not the official indicator, and
+    `target_met` is None."""
+
+    official: bool
+    unit: str = "t/yr"
+    target: SourcedTarget
+    target_met: bool | None
+    offers_counted: int
+    offers_with_baseline: int
+    materials_counted: list[str]
+    materials_excluded: list[str] = Field(description="Offered materials outside the bulk "
+                                          "scope (heat, water, non-bulk materials).")
+    materials: dict[str, BulkMaterial]
+    groups: dict[str, BulkGroup]
+    note: str
+
+
 class SolverSummary(_Model):
     """What the solvers did; `objective` of the final stage, its bound and relative gap."""
 
@@ -243,6 +314,10 @@ class SolverSummary(_Model):
     delivered: float
     components: int
     integer_scales: dict[str, dict[str, int]]
+    exact: bool = Field(True, description="False when an integer scale rounded quantities "
+                        "or costs: the plan is optimal for the rounded data and `bound` is "
+                        "an honest bound on the true optimum.")
+    note: str = ""
 
 
 class Headline(_Model):
@@ -280,7 +355,14 @@ class MatchSummary(_Model):
     tonnes_matched: float = Field(description="Mass-family quantity delivered, t/yr.")
     tonnes_unmatched: float
     utilization_rate: float | None = Field(
-        description="tonnes_matched / tonnes_offered (mass materials listed in the dataset).")
+        description="tonnes_matched / (tonnes_offered + stockpile drawn) (mass materials "
+                    "listed in the dataset): the share of listed surplus matched, NOT the "
+                    "official rate (see `bulk_solid_waste`).")
+    listed_surplus_share_matched: float | None = Field(
+        None, description="Share of listed surplus matched: the same figure as "
+                          "utilization_rate, under its honest name.")
+    bulk_solid_waste: BulkSolidWaste | None = Field(
+        None, description="The official 大宗工业固废综合利用率, baseline and plan.")
     utilization_target: Target
     tonne_km: float
     average_haul_km: float | None

@@ -37,7 +37,7 @@ TABLES = ("enterprises", "offers", "needs", "substitutions", "distances", "trans
 REQUIRED_TABLES = ("enterprises", "offers", "needs")
 ROW = "_row"  # spreadsheet row number carried alongside every parsed table
 
-Check = Literal["positive", "nonnegative", "lon", "lat"] | None
+Check = Literal["positive", "surplus", "nonnegative", "lon", "lat"] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +66,15 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         _TEXT_ID,
         ColumnSpec("enterprise_id", required=True, nonempty=True),
         ColumnSpec("material", required=True, nonempty=True),
-        ColumnSpec("quantity", "number", required=True, nonempty=True, check="positive"),
+        # > 0, or 0 on a row that states a baseline (see _check_baseline)
+        ColumnSpec("quantity", "number", required=True, nonempty=True, check="surplus"),
         ColumnSpec("unit"),
         ColumnSpec("disposal_cost", "number", check="nonnegative"),
         ColumnSpec("treatment_cost", "number", check="nonnegative"),
+        # the official rate's baseline, in the material's unit per year (_check_baseline)
+        ColumnSpec("generated", "number", check="nonnegative"),
+        ColumnSpec("used_existing", "number", check="nonnegative"),
+        ColumnSpec("stock", "number", check="nonnegative"),
     ),
     "needs": (
         _TEXT_ID,
@@ -78,6 +83,7 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("quantity", "number", required=True, nonempty=True, check="positive"),
         ColumnSpec("unit"),
         ColumnSpec("virgin_cost", "number", check="nonnegative"),
+        ColumnSpec("replaces"),  # what the need uses today (symbiosis/data/replaced_inputs.csv)
     ),
     "substitutions": (
         ColumnSpec("need_material", required=True, nonempty=True),
@@ -95,6 +101,7 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("cny_per_unit_km", "number", check="nonnegative"),
         ColumnSpec("loading_cny_per_unit", "number", check="nonnegative"),
         ColumnSpec("kg_co2e_per_unit_km", "number", check="nonnegative"),
+        ColumnSpec("cny_per_km_year", "number", check="nonnegative"),  # pipes: heat, water
         ColumnSpec("source"),
     ),
     # carbon overrides: kg CO2e of virgin production avoided per unit of a need material
@@ -387,6 +394,9 @@ def _parse_table(
         if spec.check == "positive":
             fail = ok & (numbers <= 0)
             msg = "must be > 0, got {}"
+        elif spec.check == "surplus":  # offers: 0 is judged by _check_baseline
+            fail = ok & (numbers < 0)
+            msg = "must be > 0, got {}"
         elif spec.check == "nonnegative":
             fail = ok & (numbers < 0)
             msg = "must be >= 0, got {}"
@@ -506,6 +516,67 @@ def _check_materials(frame: pd.DataFrame, label: str, taxonomy: Taxonomy,
             problems.append(Problem(label, int(row), "unit",
                                     f"'{value}' is measured in {materials[value].unit} "
                                     f"per year, not '{unit}'"))
+
+
+BASELINE_COLUMNS = ("generated", "used_existing", "stock")
+
+
+def _check_baseline(offers: pd.DataFrame, label: str, problems: list[Problem]) -> None:
+    """The official rate's columns on offers, in the material's unit per year.
+
+    `generated` (产生量, this year's generation; blank = quantity + used_existing),
+    `used_existing` (already utilised in-house or under existing contracts; blank = 0),
+    `stock` (historical stockpile that may also be offered, 往年贮存量; blank = 0).
+    Errors: `quantity` 0 on a row that states none of them (nothing to offer: the contract's
+    `quantity > 0`); `generated` below `used_existing` (more used than generated this year).
+    Warning: `generated` below `used_existing + quantity` (the surplus offered cannot come
+    from this year's generation; the rate is still computed as stated).
+    """
+    qty = offers["quantity"].to_numpy(float)
+    gen = offers["generated"].to_numpy(float)
+    used = offers["used_existing"].to_numpy(float)
+    stated = np.zeros(len(offers), dtype=bool)
+    for col in BASELINE_COLUMNS:
+        stated |= np.isfinite(offers[col].to_numpy(float))
+    rows = offers[ROW].to_numpy()
+    for i in np.flatnonzero((qty == 0) & ~stated):
+        problems.append(Problem(label, int(rows[i]), "quantity",
+                                "must be > 0, got 0"))
+    both = np.isfinite(gen) & np.isfinite(used)
+    for i in np.flatnonzero(both & (gen < used)):
+        problems.append(Problem(label, int(rows[i]), "generated",
+                                f"generated {gen[i]:g} is below used_existing {used[i]:g}"))
+    surplus = np.isfinite(gen) & np.isfinite(qty) & (gen >= np.nan_to_num(used))
+    short = surplus & (gen < np.nan_to_num(used) + qty) & ~np.isclose(
+        gen, np.nan_to_num(used) + qty, rtol=1e-12, atol=0.0)
+    for i in np.flatnonzero(short):
+        problems.append(Problem(label, int(rows[i]), "generated",
+                                f"generated {gen[i]:g} is below used_existing + quantity "
+                                f"({np.nan_to_num(used[i]) + qty[i]:g}): the offered surplus "
+                                "cannot all come from this year's generation", "warning"))
+
+
+def replaced_input_keys() -> list[str]:
+    """The keys a need's `replaces` may take (symbiosis/data/replaced_inputs.csv)."""
+    from importlib import resources
+
+    text = resources.files("symbiosis").joinpath("data", "replaced_inputs.csv").read_text(
+        encoding="utf-8")
+    return [row["key"].strip() for row in csv.DictReader(text.splitlines())]
+
+
+def _check_replaces(needs: pd.DataFrame, label: str, problems: list[Problem]) -> None:
+    """`replaces` names what the need uses today, from the built-in list (blank = the need
+    material's conservative default)."""
+    if "replaces" not in needs:
+        return
+    keys = replaced_input_keys()
+    given = needs["replaces"] != ""
+    bad = given & ~needs["replaces"].isin(keys)
+    for value, row in zip(needs.loc[bad, "replaces"], needs.loc[bad, ROW], strict=True):
+        problems.append(Problem(label, int(row), "replaces",
+                                f"'{value}' is not a replaced input{_suggest(value, keys)}; "
+                                f"expected one of: {', '.join(keys)}"))
 
 
 def _check_requirements(needs: pd.DataFrame, label: str, problems: list[Problem]) -> None:
@@ -740,8 +811,11 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
         missing = frame["id"] == ""
         frame.loc[missing, "id"] = [f"{prefix}{r}" for r in frame.loc[missing, ROW]]
         _check_duplicates(frame, "id", label, problems)
+    if offers is not None:
+        _check_baseline(offers, labels["offers"], problems)
     if needs is not None:
         _check_requirements(needs, labels["needs"], problems)
+        _check_replaces(needs, labels["needs"], problems)
 
     distances = parsed.get("distances")
     if distances is not None:
@@ -773,7 +847,8 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
         named = transport[transport["material"] != ""]
         _check_materials(named, label, taxonomy, problems)
         _check_duplicates(transport, "material", label, problems, blank="(every material)")
-        values = transport[["cny_per_unit_km", "loading_cny_per_unit", "kg_co2e_per_unit_km"]]
+        values = transport[["cny_per_unit_km", "loading_cny_per_unit", "kg_co2e_per_unit_km",
+                            "cny_per_km_year"]]
         for row in transport.loc[values.isna().all(axis=1).to_numpy(), ROW]:
             problems.append(Problem(label, int(row), "cny_per_unit_km",
                                     "the row sets no value (cny_per_unit_km, "

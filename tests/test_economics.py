@@ -70,9 +70,10 @@ def test_arc_values_hand_computed() -> None:
     assert values.saving[i1] == pytest.approx(58.0)
     assert values.saving[i2] == pytest.approx(38.0)
     assert values.transport[i2] == pytest.approx(17.0)
-    # 850 kg CO2e per t of cement admixture (carbon.csv), minus 0.1 kg/t-km haulage
-    assert values.co2_net_kg[i1] == pytest.approx(849.0)
-    assert values.co2_net_kg[i2] == pytest.approx(847.0)
+    # a cement admixture need replaces limestone by default (4.8 kg CO2e/t, not clinker:
+    # need_replaces.csv), minus 0.1 kg/t-km haulage
+    assert values.co2_net_kg[i1] == pytest.approx(3.8)
+    assert values.co2_net_kg[i2] == pytest.approx(1.8)
 
 
 def test_cost_objective_plan_prices_and_gains_hand_solved() -> None:
@@ -149,14 +150,15 @@ def test_cost_objective_never_forces_a_losing_exchange() -> None:
 
 
 def test_co2_and_cost_objectives_choose_differently() -> None:
-    """Fly ash can go to cement (850 kg CO2e/t displaced, virgin 30 CNY/t) or raw meal
+    """Fly ash can go to cement raising its admixture share (replaces clinker: 850 kg
+    CO2e/t displaced, virgin 30 CNY/t) or raw meal
     (4.8 kg/t, virgin 90 CNY/t), 40 t each, 40 t offered, both at 10 km: cost sends it to raw
     meal, CO2 to cement."""
     ds = make(ent("S", "C", "M"),
               [{"id": "o", "enterprise_id": "S", "material": "fly_ash", "quantity": 40,
                 "q.loi_pct": 3, "q.so3_pct": 1}],
               [{"id": "cem", "enterprise_id": "C", "material": "cement_admixture",
-                "quantity": 40, "virgin_cost": 30},
+                "quantity": 40, "virgin_cost": 30, "replaces": "clinker"},
                {"id": "raw", "enterprise_id": "M", "material": "raw_meal_sial", "quantity": 40,
                 "virgin_cost": 90}],
               [{"from_id": "S", "to_id": "C", "distance_km": 10},

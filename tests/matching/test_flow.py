@@ -18,7 +18,7 @@ from symbiosis.matching.flow import (
     solve_transport_mcf,
 )
 
-MCF_DIR = Path(__file__).parent / "data" / "mcf"
+MCF_DIR = Path(__file__).resolve().parents[1] / "data" / "mcf"
 
 
 def read_dimacs(path: Path) -> tuple[np.ndarray, ...]:

@@ -11,7 +11,7 @@ from api_support import LiveServer
 
 from symbiosis.i18n import LANGS, catalogue
 
-WEB = Path(__file__).resolve().parents[1] / "api" / "web"
+WEB = Path(__file__).resolve().parents[2] / "api" / "web"
 
 
 def test_served_catalogue_equals_the_python_one(live_api: LiveServer) -> None:

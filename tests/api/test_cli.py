@@ -38,7 +38,7 @@ class BadCase:
     xlsx: bool = False
 
 
-# one case per category of problem; tests/test_dataset.py covers every variant in-process
+# one case per category of problem; tests/symbiosis/test_dataset.py covers every variant in-process
 BAD_CASES = [
     BadCase("missing_file", lambda d: d.remove("offers"),
             ("offers.csv: required file is missing",)),

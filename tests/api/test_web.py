@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(
     reason=f"no Chromium at {CHROMIUM} (install Debian's chromium or set SYMBIOSIS_CHROMIUM)")
 
 TIMEOUT_MS = 60_000  # generous: the machine is shared; these are not timing assertions
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 

@@ -21,7 +21,7 @@ from symbiosis.taxonomy import load_taxonomy
 if TYPE_CHECKING:
     from store_support import Neo4jServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PARK = "Xiangtan Economic Development Zone (illustrative)"
 
 

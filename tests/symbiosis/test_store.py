@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from symbiosis.dataset import Dataset
 
 BACKENDS = ["sqlite", "neo4j"]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=BACKENDS)

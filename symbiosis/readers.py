@@ -181,13 +181,15 @@ def xlsx_grids(path: Path, problems: list[Problem]) -> dict[str, Sheet] | None:
             sheets[ws.title] = sheet
     finally:
         book.close()
-    if any("" in row for s in sheets.values() for row in s.grid):
+    blanks = [name for name, s in sheets.items() if any("" in row for row in s.grid)]
+    if blanks:  # only an empty cell may hide a formula without a saved value
         try:
             formulas = openpyxl.load_workbook(path, read_only=True, data_only=False)
         except Exception:
             return sheets
         try:
-            for name, sheet in sheets.items():
+            for name in blanks:
+                sheet = sheets[name]
                 for r, row in enumerate(formulas[name].iter_rows(values_only=True)):
                     for c, value in enumerate(row):
                         is_formula = (isinstance(value, str) and value.startswith("=")) or \

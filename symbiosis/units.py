@@ -46,6 +46,11 @@ class Unit:
     factor: float
     per: str
 
+    @property
+    def key(self) -> tuple[str, float, str]:
+        """What makes two spellings the same unit (`t` and `吨`)."""
+        return (self.family, self.factor, self.per)
+
 
 def _key(text: str) -> str:
     import unicodedata
@@ -59,6 +64,7 @@ def _table() -> dict[str, tuple[str, float]]:
         return {_key(r["unit"]): (r["family"], float(r["factor"])) for r in csv.DictReader(f)}
 
 
+@cache
 def lookup(text: str) -> Unit | None:
     """The unit a cell names, or None if it is not one we know."""
     key = _key(text)
@@ -91,64 +97,67 @@ def convert_quantities(frame: pd.DataFrame, positions: Mapping[str, int],
     m = positions.get("material")
     if u is None and not cell_units:
         return
-    quantities = frame[q].copy()
-    unit_cells = frame[u].copy() if u is not None else pd.Series("", index=frame.index)
-    for i, idx in enumerate(frame.index):
-        row = int(frame[ROW].iat[i])
+    # plain lists: a province has hundreds of thousands of rows, and pandas per-cell access
+    # costs microseconds each
+    quantities = frame[q].tolist()
+    unit_cells = frame[u].tolist() if u is not None else [""] * len(frame)
+    materials = frame[m].tolist() if m is not None else [""] * len(frame)
+    rows = frame[ROW].tolist()
+    rates = {c: frame[positions[c]].tolist() for c in RATE_COLUMNS if c in positions}
+    for i, idx in enumerate(frame.index.tolist()):
         in_cell = cell_units.get(int(idx), "")
-        stated = str(unit_cells.iat[i])
-        text = in_cell or stated
-        if not text:
+        stated = str(unit_cells[i])
+        material = taxonomy.materials.get(str(materials[i]))
+        if not in_cell and (not stated or (material is not None and stated == material.unit)):
             continue
+        text = in_cell or stated
         unit = lookup(text)
+        row = int(rows[i])
         where = shown.get("unit", "unit") if not in_cell else shown["quantity"]
         if unit is None:
             problems.append(Problem(label, row, where,
                                     f"unknown unit '{text}'; use one of {known_units()}"))
-            unit_cells.iat[i] = ""  # reported here, not again as a mismatch
+            unit_cells[i] = ""  # reported here, not again as a mismatch
             continue
-        if in_cell and stated and (lookup(stated) or unit) != unit:
+        other = lookup(stated) if in_cell and stated else None
+        if in_cell and stated and (other is None or other.key != unit.key):
             problems.append(Problem(label, row, shown["quantity"],
                                     f"the cell says '{in_cell}' but the unit column says "
                                     f"'{stated}'"))
-            unit_cells.iat[i] = ""  # reported here, not again as a mismatch
+            unit_cells[i] = ""  # reported here, not again as a mismatch
             continue
-        material = taxonomy.materials.get(str(frame[m].iat[i])) if m is not None else None
         target = material.unit if material is not None else _BASE[unit.family]
         if UNIT_FAMILY.get(target, unit.family) != unit.family:
             problems.append(Problem(label, row, where,
                                     f"'{text}' is a unit of {unit.family} but "
                                     f"'{material.slug if material else ''}' is measured in "
                                     f"{target} ({UNIT_FAMILY.get(target)})"))
-            unit_cells.iat[i] = ""  # reported here, not again as a mismatch
+            unit_cells[i] = ""  # reported here, not again as a mismatch
             continue
         try:
-            value = float(quantities.iat[i])
+            value = float(quantities[i])
         except ValueError:
             continue  # reported by the contract checks
-        factor = unit.factor * _period_factor(frame, i, unit, positions, shown, label,
-                                              problems)
+        factor = unit.factor * _period_factor(rates, i, row, unit, shown, label, problems)
         if not np.isfinite(factor):
-            unit_cells.iat[i] = ""  # reported, not again as a mismatch
+            unit_cells[i] = ""  # reported, not again as a mismatch
             continue
         if factor != 1.0 or in_cell:
-            quantities.iat[i] = f"{value * factor:.15g}"
-        unit_cells.iat[i] = target
-    frame[q] = quantities
+            quantities[i] = f"{value * factor:.15g}"
+        unit_cells[i] = target
+    frame[q] = pd.Series(quantities, index=frame.index, dtype=frame[q].dtype)
     if u is not None:
-        frame[u] = unit_cells
+        frame[u] = pd.Series(unit_cells, index=frame.index, dtype=frame[u].dtype)
 
 
-def _period_factor(frame: pd.DataFrame, i: int, unit: Unit, positions: Mapping[str, int],
+def _period_factor(rates: Mapping[str, list[Any]], i: int, row: int, unit: Unit,
                    shown: Mapping[str, str], label: str, problems: list[Problem]) -> float:
     """Periods per year for a per-day or per-hour unit (NaN, with an error, when the row
     does not say how long the plant runs)."""
     if unit.per == "yr":
         return 1.0
     column = "operating_days" if unit.per == "d" else "operating_hours"
-    row = int(frame[ROW].iat[i])
-    pos = positions.get(column)
-    text = str(frame[pos].iat[i]) if pos is not None else ""
+    text = str(rates[column][i]) if column in rates else ""
     try:
         value = float(text)
     except ValueError:
@@ -161,7 +170,7 @@ def _period_factor(frame: pd.DataFrame, i: int, unit: Unit, positions: Mapping[s
         return float("nan")
     if not 0 < value <= _RATE_LIMITS[column]:
         problems.append(Problem(label, row, shown.get(column, column),
-                            f"{column} must be in (0, {_RATE_LIMITS[column]:g}], got {text}"))
+                                f"{column} must be in (0, {_RATE_LIMITS[column]:g}], got {text}"))
         return float("nan")
     return value
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import math
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -355,3 +356,33 @@ def test_parse_number_forms() -> None:
     assert readers.parse_number("9.5%").value == 9.5
     assert readers.parse_number("1,5").value is None
     assert readers.ROW == ROW
+
+
+def test_formula_with_a_saved_value_uses_the_value(dataset_tables: DatasetTables,
+                                                   tmp_path: Path) -> None:
+    """A formula saved by Excel carries its value (`<v>`): that value is read, silently."""
+    path = dataset_tables.write_xlsx(tmp_path / "ds.xlsx")
+    book = openpyxl.load_workbook(path)
+    book["offers"]["D3"] = "=200+300"
+    book.save(path)
+    saved = tmp_path / "saved.xlsx"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(saved, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if b"<f>200+300</f><v />" in data:
+                data = data.replace(b"<f>200+300</f><v />", b"<f>200+300</f><v>500</v>")
+            dst.writestr(item, data)
+    dataset = load_dataset(saved)
+    assert dataset.offers.loc["OF2", "quantity"] == 500.0
+    assert dataset.warnings == ()
+
+
+def test_unit_in_the_cell_must_agree_with_the_unit_column(dataset_tables: DatasetTables,
+                                                          tmp_path: Path) -> None:
+    """`1.2万吨` under a unit column saying `t` is a contradiction, not a guess."""
+    dataset_tables.set("offers", 2, "quantity", "1.2万吨")
+    problems = [p for p in validate_dataset(dataset_tables.write_csv(tmp_path / "ds"))
+                if p.severity == "error"]
+    assert _messages(problems) == [
+        ("offers.csv", 2, "quantity", "the cell says '万吨' but the unit column says 't'",
+         "error")]

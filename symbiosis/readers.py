@@ -424,8 +424,8 @@ def _normalise_numbers(frame: pd.DataFrame, pos: int, label: str, shown: str, na
     frame[pos] = new
     for note, rows in found.items():
         if note == "percent":
-            what = ("read as the percentage shown (0.095 formatted as 9.5 % -> 9.5)"
-                    if name.endswith("_pct") else "read as fractions (9.5 % -> 0.095)")
+            what = ("read as the percentage shown (e.g. 0.095 shown as 9.5 % -> 9.5)"
+                    if name.endswith("_pct") else "read as fractions (e.g. 9.5 % -> 0.095)")
             problems.append(Problem(label, rows[0], shown,
                                     f"percent values {what}: rows {_rows_text(rows)}",
                                     "warning"))

@@ -300,7 +300,7 @@ def test_percent_formatted_cell_reads_as_the_percentage_shown(
     assert dataset.offers.loc["OF1", "q.loi_pct"] == 9.5
     assert _messages(list(dataset.warnings)) == [
         ("ds.xlsx[offers]", 2, "q.loi_pct", "percent values read as the percentage shown "
-         "(0.095 formatted as 9.5 % -> 9.5): rows 2", "warning")]
+         "(e.g. 0.095 shown as 9.5 % -> 9.5): rows 2", "warning")]
 
 
 @pytest.mark.parametrize(("text", "expected", "note"), [

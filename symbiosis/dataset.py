@@ -8,19 +8,19 @@ know are warnings, not errors: users keep notes and contacts in their sheets.
 
 from __future__ import annotations
 
-import csv
 import difflib
-import io
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from symbiosis import readers
+from symbiosis.contract import Contract, load_contract, suggest_material
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.taxonomy import HW_CODE, Taxonomy, load_taxonomy
 
@@ -189,17 +189,17 @@ def _empty_frame(specs: Iterable[ColumnSpec]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- reading
 
 
-def _decode(path: Path, problems: list[Problem]) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Excel on a Chinese Windows saves CSV as GBK/GB18030 by default
-        text = data.decode("gb18030", errors="replace")
-        problems.append(
-            Problem(str(path), None, None, "not UTF-8; read as GB18030 (GBK)", "warning")
-        )
-        return text
+def _contract() -> Contract:
+    """The alias tables for the contract as SPECS states it now (symbiosis.contract)."""
+    rates = readers.units.RATE_COLUMNS
+    return load_contract(TABLES, tuple(
+        (t, tuple(s.name for s in SPECS[t]) + (rates if t in ("offers", "needs") else ()))
+        for t in TABLES))
+
+
+def _decode(path: Path, problems: list[Problem]) -> str | None:
+    """UTF-8 (BOM or not), UTF-16 (Excel's "Unicode text") or GB18030; see readers.decode."""
+    return readers.decode(path, problems)
 
 
 def _table_from_rows(label: str, header: list[str], rows: pd.DataFrame) -> RawTable:
@@ -215,63 +215,55 @@ def _table_from_rows(label: str, header: list[str], rows: pd.DataFrame) -> RawTa
     return RawTable(label, header, rows.reset_index(drop=True))
 
 
-def _read_csv(path: Path, problems: list[Problem]) -> RawTable | None:
+def _read_csv(path: Path, problems: list[Problem], table: str = "",
+              renames: readers.Renames | None = None) -> RawTable | None:
+    """One CSV file (comma- or tab-separated), its header found below any title rows."""
     text = _decode(path, problems)
-    label = str(path)
-    first_line = text.split("\n", 1)[0]
-    header = [h.strip() for h in next(csv.reader([first_line]), [])]
-    if not any(header):
-        problems.append(Problem(label, 1, None, "the file has no header row"))
+    if text is None:
         return None
-    try:
-        rows = pd.read_csv(
-            io.StringIO(text),
-            header=None,
-            skiprows=1,
-            names=list(range(len(header))),
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-        )
-    except pd.errors.ParserError as exc:
-        if not re.search(r"saw \d+", str(exc)):
-            problems.append(Problem(label, None, None, f"cannot parse CSV: {exc}"))
-            return None
-        rows = _read_ragged_csv(text, label, len(header), problems)
-    except pd.errors.EmptyDataError:
-        rows = pd.DataFrame(columns=list(range(len(header))))
-    return _table_from_rows(label, header, rows)
+    label = str(path)
+    found = readers.grid_table(label, table, readers.csv_grid(text), _contract(), problems,
+                               flag_long=True)
+    if found is None:
+        return None
+    header, frame, header_row = found
+    if renames is not None:
+        renames.header_row[label] = header_row
+    return RawTable(label, header, frame)
 
 
-def _read_ragged_csv(text: str, label: str, width: int,
-                     problems: list[Problem]) -> pd.DataFrame:
-    """Slow path for a CSV with rows longer than its header: flag every such row (counted
-    as records, like the fast path) and keep its first `width` fields so the rest of the
-    file is still checked."""
-    body: list[list[str]] = []
-    for i, record in enumerate(csv.reader(io.StringIO(text))):
-        if i == 0:
-            continue
-        if len(record) > width:
-            problems.append(Problem(label, i + 1, None,
-                                    f"row has {len(record)} fields but the header has {width}"))
-        body.append((record + [""] * width)[:width])
-    return pd.DataFrame(body, columns=list(range(width)), dtype=object)
-
-
-def _read_csv_folder(folder: Path, problems: list[Problem]) -> dict[str, RawTable]:
+def _read_csv_folder(folder: Path, problems: list[Problem],
+                     renames: readers.Renames | None = None) -> dict[str, RawTable]:
     tables: dict[str, RawTable] = {}
+    named = _files_by_table(folder)
     for name in TABLES:
-        path = folder / f"{name}.csv"
+        path = named.get(name, folder / f"{name}.csv")
         if not path.exists():
             if name in REQUIRED_TABLES:
                 problems.append(Problem(str(path), None, None, "required file is missing"))
             continue
-        table = _read_csv(path, problems)
+        table = _read_csv(path, problems, name, renames)
         if table is not None:
             tables[name] = table
     return tables
+
+
+def _files_by_table(folder: Path) -> dict[str, Path]:
+    """CSV (or tab-separated .txt) files named by a contract table or one of its aliases
+    (企业.csv, 副产物供给.csv ...); the contract's own name wins."""
+    contract = _contract()
+    found: dict[str, Path] = {}
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return found
+    for path in entries:
+        if path.suffix.lower() not in (".csv", ".txt"):
+            continue
+        table = contract.table_of(path.stem)
+        if table is not None and (table not in found or path.stem == table):
+            found[table] = path
+    return found
 
 
 def _cell_text(value: object) -> str:
@@ -282,38 +274,37 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def _read_xlsx(path: Path, problems: list[Problem]) -> dict[str, RawTable]:
-    import openpyxl  # lazy: only workbooks need it
-
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a damaged or foreign file
-        problems.append(Problem(str(path), None, None, f"cannot open workbook: {exc}"))
+def _read_xlsx(path: Path, problems: list[Problem],
+               renames: readers.Renames | None = None) -> dict[str, RawTable]:
+    """Sheets found by contract name or alias (企业, 副产物供给 ...); see readers.xlsx_grids
+    for merged cells, formulas and percent formats."""
+    sheets = readers.xlsx_grids(path, problems)
+    if sheets is None:
         return {}
-    sheets = {name.strip().lower(): name for name in book.sheetnames}
+    contract = _contract()
+    by_table: dict[str, str] = {}
+    for title in sheets:
+        table = contract.table_of(title)
+        if table is not None and (table not in by_table or title.strip().lower() == table):
+            by_table[table] = title
     tables: dict[str, RawTable] = {}
-    try:
-        for name in TABLES:
-            label = f"{path}[{name}]"
-            if name not in sheets:
-                if name in REQUIRED_TABLES:
-                    problems.append(Problem(str(path), None, None,
-                                            f"required sheet '{name}' is missing"))
-                continue
-            values = list(book[sheets[name]].iter_rows(values_only=True))
-            if not values or not any(v is not None for v in values[0]):
-                problems.append(Problem(label, 1, None, "the sheet has no header row"))
-                continue
-            header = [_cell_text(v).strip() for v in values[0]]
-            while header and header[-1] == "":
-                header.pop()
-            width = len(header)
-            body = [[_cell_text(v) for v in row[:width]] + [""] * (width - len(row))
-                    for row in values[1:]]
-            frame = pd.DataFrame(body, columns=list(range(width)), dtype=object)
-            tables[name] = _table_from_rows(label, header, frame)
-    finally:
-        book.close()
+    for name in TABLES:
+        if name not in by_table:
+            if name in REQUIRED_TABLES:
+                problems.append(Problem(str(path), None, None,
+                                        f"required sheet '{name}' is missing; the workbook "
+                                        f"has {', '.join(repr(t) for t in sheets)}"))
+            continue
+        title = by_table[name]
+        label = f"{path}[{title}]"
+        found = readers.grid_table(label, name, sheets[title].grid, contract, problems,
+                                   sheet=sheets[title])
+        if found is None:
+            continue
+        header, frame, header_row = found
+        if renames is not None:
+            renames.header_row[label] = header_row
+        tables[name] = RawTable(label, header, frame)
     return tables
 
 
@@ -506,7 +497,8 @@ def _check_materials(frame: pd.DataFrame, label: str, taxonomy: Taxonomy,
     for value, row in zip(frame.loc[unknown, column], frame.loc[unknown, ROW],
                           strict=True):
         problems.append(Problem(label, int(row), column,
-                                f"unknown material '{value}'{_suggest(value, materials)}"))
+                                f"unknown material '{value}'"
+                                f"{suggest_material(value, taxonomy)}"))
     if "unit" not in frame:
         return
     given = (frame["unit"] != "") & ~unknown
@@ -908,14 +900,15 @@ def _warn_unused_attributes(offers: pd.DataFrame, needs: pd.DataFrame,
 # ----------------------------------------------------------------------------- public API
 
 
-def _read_tables(path: Path, problems: list[Problem]) -> dict[str, RawTable]:
+def _read_tables(path: Path, problems: list[Problem],
+                 renames: readers.Renames | None = None) -> dict[str, RawTable]:
     if path.is_dir():
-        return _read_csv_folder(path, problems)
+        return _read_csv_folder(path, problems, renames)
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         if not path.exists():
             problems.append(Problem(str(path), None, None, "file not found"))
             return {}
-        return _read_xlsx(path, problems)
+        return _read_xlsx(path, problems, renames)
     if not path.exists():
         problems.append(Problem(str(path), None, None,
                                 "not found (expected a folder of CSV files or an .xlsx)"))
@@ -925,12 +918,28 @@ def _read_tables(path: Path, problems: list[Problem]) -> dict[str, RawTable]:
     return {}
 
 
+def _normalised_build(tables: dict[str, RawTable], source: str, problems: list[Problem],
+                      taxonomy: Taxonomy, renames: readers.Renames) -> Dataset | None:
+    """Aliases, numbers and units as offices write them (symbiosis.readers.normalise), then
+    the contract checks; problems name columns and rows as the user's sheet shows them."""
+    contract = _contract()
+    tables = readers.normalise(tables, SPECS, PREFIXES, taxonomy, contract, problems,
+                               renames)
+    dataset = _build(tables, source, problems, taxonomy)
+    problems[:] = readers.restore(problems, renames)
+    if dataset is not None:
+        dataset = replace(dataset, warnings=tuple(p for p in problems
+                                                  if p.severity == "warning"))
+    return dataset
+
+
 def validate_dataset(path: str | Path, taxonomy: Taxonomy | None = None) -> list[Problem]:
     """Every problem (errors and warnings) in the dataset at `path`, in file order."""
     problems: list[Problem] = []
-    tables = _read_tables(Path(path), problems)
+    renames = readers.Renames()
+    tables = _read_tables(Path(path), problems, renames)
     if tables:
-        _build(tables, str(path), problems, taxonomy or load_taxonomy())
+        _normalised_build(tables, str(path), problems, taxonomy or load_taxonomy(), renames)
     return problems
 
 
@@ -942,9 +951,10 @@ def load_dataset(path: str | Path, taxonomy: Taxonomy | None = None) -> Dataset:
             first; warnings do not raise.
     """
     problems: list[Problem] = []
-    tables = _read_tables(Path(path), problems)
-    dataset = _build(tables, str(path), problems, taxonomy or load_taxonomy()) if tables \
-        else None
+    renames = readers.Renames()
+    tables = _read_tables(Path(path), problems, renames)
+    dataset = _normalised_build(tables, str(path), problems, taxonomy or load_taxonomy(),
+                                renames) if tables else None
     if dataset is None:
         raise InvalidDataError(problems)
     return dataset
@@ -976,8 +986,8 @@ def dataset_from_records(
         body = [[_cell_text(row.get(h)) for h in header] for row in rows]
         frame = pd.DataFrame(body, columns=list(range(len(header))), dtype=object)
         tables[name] = _table_from_rows(name, header, frame)
-    dataset = _build(tables, source, problems, taxonomy or load_taxonomy()) \
-        if not problems else None
+    dataset = _normalised_build(tables, source, problems, taxonomy or load_taxonomy(),
+                                readers.Renames()) if not problems else None
     if dataset is None:
         raise InvalidDataError(problems)
     return dataset

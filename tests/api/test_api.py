@@ -142,7 +142,8 @@ def test_listing_errors_name_the_field_and_change_nothing(live_api: LiveServer) 
                      422, "invalid_dataset")
         assert bad["problems"] == [{"file": "body", "row": None, "column": "material",
                                     "message": "unknown material 'fly_ahs' (did you mean "
-                                               "'fly_ash'?)", "severity": "error"}]
+                                               "'fly_ash' (粉煤灰, Coal fly ash)?)",
+                                    "severity": "error"}]
         _error(c.post("/api/offers", json={"enterprise_id": "XT-PWR1", "material": "fly_ash",
                                            "quantity": -1}), 422, "invalid_request")
         _error(c.post("/api/offers", json={"enterprise_id": "NOPE", "material": "fly_ash",

@@ -57,12 +57,13 @@ BAD_CASES = [
              "(are lon and lat swapped?)")),
     BadCase("references_and_duplicates",
             lambda d: d.set("offers", 4, "enterprise_id", "STL2")
-                       .set("offers", 2, "material", "flyash")
+                       .set("offers", 2, "material", "fly_asj")
                        .set("offers", 3, "id", "OF1")
                        .append("enterprises", ["CEM1", "Second kiln", "3011", "113", "27.9"]),
             ("offers.csv:4:enterprise_id: 'STL2' is not an id in enterprises.csv "
              "(did you mean 'STL1'?)",
-             "offers.csv:2:material: unknown material 'flyash' (did you mean 'fly_ash'?)",
+             "offers.csv:2:material: unknown material 'fly_asj' "
+             "(did you mean 'fly_ash' (粉煤灰, Coal fly ash)?)",
              "offers.csv:3:id: duplicate id 'OF1' (first at row 2)",
              "enterprises.csv:6:id: duplicate id 'CEM1' (first at row 3)")),
     BadCase("distances_and_substitutions",
@@ -93,7 +94,8 @@ BAD_CASES = [
             lambda d: d.set("offers", 3, "quantity", "-3").insert_blank("needs", 2)
                        .set("needs", 4, "unit", "m3"),
             ("[offers]:3:quantity: must be > 0, got -3",
-             "[needs]:4:unit: 'set_retarder' is measured in t per year, not 'm3'"),
+             "[needs]:4:unit: 'm3' is a unit of water but 'set_retarder' is measured in t "
+             "(mass)"),
             xlsx=True),
 ]
 

@@ -368,7 +368,8 @@ def test_transport_and_carbon_tables_are_validated() -> None:
                      {"need_material": "cement_admixture", "kg_co2e_per_unit": "lots"}])
     shown = {str(p) for p in err.value.problems if p.severity == "error"}
     assert shown == {
-        "transport:2:material: unknown material 'fly_ashh' (did you mean 'fly_ash'?)",
+        "transport:2:material: unknown material 'fly_ashh' "
+        "(did you mean 'fly_ash' (粉煤灰, Coal fly ash)?)",
         "transport:3:cny_per_unit_km: must be >= 0, got -1",
         "transport:4:material: duplicate value '(every material)' (first at row 3)",
         "carbon:3:kg_co2e_per_unit: not a finite number: 'lots'",

@@ -157,7 +157,7 @@ def test_every_bad_change_is_reported_at_its_index(small_rows: DatasetRows) -> N
 
 
 def test_value_problems_of_added_rows_point_at_the_change(small_rows: DatasetRows) -> None:
-    changes = [SetQuantity("offer", "OF1", 10),
+    changes = [SetQuantity("offer", "OF1", 2000),
                AddEnterprise({"id": "N1", "name": "n", "lon": 500, "lat": 27.9},
                              offers=[{"material": "fly_ash", "quantity": 5,
                                       "treatment_cost": -3, "q.loi_pct": "high"}])]

@@ -77,11 +77,13 @@ CASES = [
          (("offers", 4, "enterprise_id", "'STL2' is not an id in {ent} (did you mean 'STL1'?)",
            E),)),
     Case("unknown_material_with_suggestion",
-         lambda d: d.set("offers", 2, "material", "flyash"),
-         (("offers", 2, "material", "unknown material 'flyash' (did you mean 'fly_ash'?)", E),)),
+         lambda d: d.set("offers", 2, "material", "fly_asj"),
+         (("offers", 2, "material",
+           "unknown material 'fly_asj' (did you mean 'fly_ash' (粉煤灰, Coal fly ash)?)", E),)),
     Case("unit_contradicts_material",
          lambda d: d.set("offers", 2, "unit", "GJ"),
-         (("offers", 2, "unit", "'fly_ash' is measured in t per year, not 'GJ'", E),)),
+         (("offers", 2, "unit", "'GJ' is a unit of energy but 'fly_ash' is measured in t "
+           "(mass)", E),)),
     Case("distances_unknown_id",
          lambda d: d.set("distances", 2, "to_id", "CEM9").set("distances", 3, "from_id", "QQQ"),
          (("distances", 2, "to_id", "'CEM9' is not an id in {ent}", E),
@@ -144,12 +146,13 @@ CASES = [
     Case("several_errors_in_every_file",
          lambda d: d.set("enterprises", 3, "lat", "abc")
                     .set("offers", 4, "quantity", "-3")
-                    .set("needs", 2, "material", "flyash")
+                    .set("needs", 2, "material", "fly_asj")
                     .set("substitutions", 4, "ratio", "0")
                     .set("distances", 3, "to_id", "CEM9"),
          (("enterprises", 3, "lat", "not a finite number: 'abc'", E),
           ("offers", 4, "quantity", "must be > 0, got -3", E),
-          ("needs", 2, "material", "unknown material 'flyash' (did you mean 'fly_ash'?)", E),
+          ("needs", 2, "material",
+           "unknown material 'fly_asj' (did you mean 'fly_ash' (粉煤灰, Coal fly ash)?)", E),
           ("substitutions", 4, "ratio", "must be > 0, got 0", E),
           ("distances", 3, "to_id", "'CEM9' is not an id in {ent}", E))),
     Case("unusable_table_does_not_hide_other_files",
@@ -247,7 +250,8 @@ def test_missing_required_sheet(dataset_tables: DatasetTables, tmp_path: Path) -
     book = dataset_tables.remove("offers").write_xlsx(tmp_path / "ds.xlsx")
     problems = validate_dataset(book)
     assert [(p.file, p.row, p.column, p.message) for p in problems] == [
-        (str(book), None, None, "required sheet 'offers' is missing"),
+        (str(book), None, None, "required sheet 'offers' is missing; the workbook has "
+         "'enterprises', 'needs', 'substitutions', 'distances'"),
     ]
 
 

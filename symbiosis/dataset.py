@@ -8,6 +8,7 @@ know are warnings, not errors: users keep notes and contacts in their sheets.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import math
 import re

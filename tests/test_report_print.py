@@ -242,3 +242,36 @@ def test_pdf_is_printed_on_a4(run_dir: Path) -> None:
     assert not (run_dir / "report.html").exists()  # the PDF alone leaves no page behind
     assert not list(run_dir.glob(".*"))
     shutil.copy(run_dir / "report.pdf", _artifacts() / "report-zh.pdf")
+
+
+# --------------------------------------------------------------------------- fonts
+
+# the same glyph drawn from two different characters: equal pixels mean both are the
+# "missing glyph" box, i.e. no font drew Chinese
+GLYPHS_DIFFER = """() => {
+  const draw = ch => { const c = document.createElement('canvas'); c.width = c.height = 40;
+    const g = c.getContext('2d'); g.font = '32px sans-serif'; g.fillText(ch, 2, 34);
+    return Array.from(g.getImageData(0, 0, 40, 40).data).join(','); };
+  return draw('汉') !== draw('园');
+}"""
+
+
+@needs_chromium
+def test_chinese_renders_with_a_cjk_font_or_the_user_is_told(
+        run_dir: Path, browser: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from symbiosis.api.report.fonts import cjk_font, no_cjk_font_message
+
+    font = cjk_font()
+    page = browser.new_page()
+    try:
+        page.goto((run_dir / "summary.json").as_uri())
+        drawn = page.evaluate(GLYPHS_DIFFER)
+    finally:
+        page.close()
+    # matplotlib and Chromium see the same system fonts (fontconfig)
+    assert drawn == (font is not None)
+    with caplog.at_level("WARNING"):
+        write_report(run_dir, "zh", ("pdf",))
+    warned = [r.getMessage() for r in caplog.records if "CJK" in r.getMessage()]
+    assert warned == ([] if font else [f"report.pdf: {no_cjk_font_message()}"])
+    assert "fonts-noto-cjk" in no_cjk_font_message()

@@ -4,9 +4,11 @@ half-written file."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from symbiosis.api.report.fonts import cjk_font, no_cjk_font_message
 from symbiosis.api.report.html import render_report_html
 from symbiosis.api.report.model import build_report, check_lang, read_run
 from symbiosis.api.report.pdf import print_pdf
@@ -17,6 +19,8 @@ __all__ = ["DEFAULT_FORMATS", "REPORT_FORMATS", "write_report"]
 
 REPORT_FORMATS = ("html", "xlsx", "pdf")
 DEFAULT_FORMATS = ("html", "xlsx")
+
+log = logging.getLogger(__name__)
 
 
 def write_report(out_dir: str | Path, lang: str = "en",
@@ -50,6 +54,8 @@ def write_report(out_dir: str | Path, lang: str = "en",
         written.append(atomic_write(out / "report.html",
                                     lambda p: p.write_text(page, encoding="utf-8")))
     if "pdf" in formats:
+        if lang == "zh" and cjk_font() is None:
+            log.warning("report.pdf: %s", no_cjk_font_message())
         # printed from a private copy of the page, so a PDF alone leaves no report.html
         source = out / ".report.pdf.html"
         try:

@@ -3,6 +3,7 @@ HTML page (plotly, its JavaScript inline; the page around it from a Jinja2 templ
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 from markupsafe import Markup, escape
 
+from symbiosis.api.report.fonts import cjk_font, no_cjk_font_message
 from symbiosis.api.report.html import environment, html_lang, translator
 from symbiosis.api.report.model import Kind, check_lang, fmt_value, is_missing, num
 from symbiosis.i18n import t
@@ -18,21 +20,12 @@ from symbiosis.jsonio import atomic_write
 
 __all__ = ["FRONTIER_COLUMNS", "write_frontier_plots"]
 
+log = logging.getLogger(__name__)
+
 FRONTIER_COLUMNS = ("utilization_rate", "tonnes_matched", "saving_cny", "co2_net_t",
                     "tonne_km")
 _FRONTIER_KINDS: dict[str, Kind] = {"utilization_rate": "pct", "co2_net_t": "co2",
                                     "exchanges": "int"}
-
-
-def _cjk_font() -> str | None:
-    """An installed font family that draws Chinese, or None (matplotlib has none built in)."""
-    from matplotlib import font_manager
-
-    wanted = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
-              "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Microsoft YaHei", "SimHei",
-              "PingFang SC", "Hiragino Sans GB", "AR PL UMing CN", "Droid Sans Fallback")
-    have = {f.name for f in font_manager.fontManager.ttflist}
-    return next((w for w in wanted if w in have), None)
 
 
 def _safe_plan(plan: object) -> str:
@@ -67,8 +60,10 @@ def _frontier_png(frame: pd.DataFrame, x: str, y: str, lang: str, path: Path,
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-    font = _cjk_font() if lang == "zh" else None
+    font = cjk_font() if lang == "zh" else None
     text_lang = "zh" if font else "en"  # Chinese labels only when a font can draw them
+    if lang == "zh" and font is None:
+        log.warning("frontier.png in English: %s", no_cjk_font_message())
     fig = Figure(figsize=(7.5, 5.0), dpi=120, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()

@@ -275,3 +275,18 @@ def test_chinese_renders_with_a_cjk_font_or_the_user_is_told(
     warned = [r.getMessage() for r in caplog.records if "CJK" in r.getMessage()]
     assert warned == ([] if font else [f"report.pdf: {no_cjk_font_message()}"])
     assert "fonts-noto-cjk" in no_cjk_font_message()
+
+
+def test_frontier_axes_do_not_exaggerate_a_small_change() -> None:
+    from symbiosis.api.report.plots import honest_limits
+
+    # 75.0 % to 75.1 %: shown on a 5-point window around it, not as a steep line
+    assert honest_limits(pd.Series([0.750, 0.751]), rate=True) == pytest.approx((0.7255, 0.7755))
+    # near 100 % the window stays within 0..1
+    assert honest_limits(pd.Series([0.999, 1.0]), rate=True) == pytest.approx((0.95, 1.0))
+    # 1,000,000 to 1,001,000 CNY: a window of 5 % of the largest value
+    assert honest_limits(pd.Series([1_000_000.0, 1_001_000.0]), rate=False) == \
+        pytest.approx((975_475.0, 1_025_525.0))
+    # data that already span enough keep matplotlib's limits
+    assert honest_limits(pd.Series([0.55, 0.80]), rate=True) is None
+    assert honest_limits(pd.Series([float("nan")]), rate=True) is None

@@ -54,6 +54,10 @@ def test_sources_shown_are_documents_not_web_copies() -> None:
         "monitoring pilot to May 2015, as reported by sxcoal.com (reference/coefficients/a.csv)")
     assert (text, dropped) == ("Ministry of Transport road-freight monitoring pilot to May "
                                "2015", True)
+    assert official_source("MoT pilot 2015, as reported by sxcoal.com (reference/coefficients/"
+                           "coefficients.csv china_truck_cost_FTL)") == ("MoT pilot 2015", True)
+    assert official_source("Recovered heat (factors.csv steam_loss_frac_max)") \
+        == ("Recovered heat", False)
     assert official_source("GB 175-2023 5.2.3; see https://github.com/someone/slag-notes") \
         == ("GB 175-2023 5.2.3", True)
     # an official host and a paper stay as written

@@ -816,8 +816,7 @@ _URL = re.compile(r"(?:https?://)?(?:[\w-]+\.)+(?:com|net|org|io|cn|uk|int|eu|go
 # what a source text says about where a copy was read: dropped with the copy
 _COPY_PHRASE = re.compile(r",?\s*(?:as )?(?:reported|mirrored|copied|quoted) (?:by|on|at) "
                           r"(?P<host>\S+)", re.IGNORECASE)
-_INTERNAL = re.compile(r"\(?\b[\w.-]+\.csv\b(?:\s+[a-z0-9_]+\b)?\)?:?\s*"
-                       r"|\(?\breference/[^\s);]*\)?")
+_INTERNAL = re.compile(r"\(?\b(?:reference/[^\s);]*|[\w.-]+\.csv\b)(?:\s+\w+\b)?\)?:?\s*")
 
 
 def official_source(text: str) -> tuple[str, bool]:

@@ -225,17 +225,23 @@ def _official_rows(head: Table, k: MatchSummary, w: Callable[..., str]) -> None:
                            verdict=verdict(group.target_met)))
 
 
-def _write_reports(out: Path, formats: str | None, lang: Lang) -> list[Path]:
+def _write_reports(out: Path, formats: str | None, lang: Lang,
+                   top: int | None = None) -> list[Path]:
     if not formats:
         return []
-    from symbiosis.api.report import write_report
+    from symbiosis.api.report import REPORT_FORMATS, chromium_path, write_report
 
     wanted = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
-    bad = [f for f in wanted if f not in ("html", "xlsx")]
+    bad = [f for f in wanted if f not in REPORT_FORMATS]
     if bad:
-        raise typer.BadParameter(f"unknown report format(s) {', '.join(bad)}; use html, xlsx",
-                                 param_hint="--report")
-    return write_report(out, lang=lang.value, formats=wanted)
+        raise typer.BadParameter(f"unknown report format(s) {', '.join(bad)}; use "
+                                 f"{', '.join(REPORT_FORMATS)}", param_hint="--report")
+    if "pdf" in wanted and chromium_path() is None:
+        err_console.print("warning: report.pdf skipped: no Chromium found to print it (install "
+                          "Debian's chromium, or set SYMBIOSIS_CHROMIUM)", style="yellow",
+                          markup=False)
+        wanted = tuple(f for f in wanted if f != "pdf")
+    return write_report(out, lang=lang.value, formats=wanted, top=top) if wanted else []
 
 
 def run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
@@ -269,7 +275,7 @@ def run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
         write_outputs(result, out, started_at=t_start)
         written = cli_geo.export(ctx, result, out) if ctx is not None and geo and geo.export \
             else []
-        _write_reports(out, report, lang)
+        _write_reports(out, report, lang, top or None)
         if save:
             status.update("Recording the run in the store ...")
             saved = cli_store.save_run(dataset, result, store)
@@ -286,7 +292,8 @@ def run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
 
 
 ReportOpt = Annotated[str | None, typer.Option(
-    "--report", help="Also write report.html and/or report.xlsx: html, xlsx or html,xlsx.",
+    "--report", help="Also write report.html, report.xlsx and/or report.pdf (printed by "
+    "headless Chromium): html, xlsx, pdf or a comma-separated list such as html,pdf.",
     show_default=False)]
 
 
@@ -425,14 +432,18 @@ def report(
     out_dir: Annotated[Path, typer.Argument(help="A folder written by `symbiosis match`.",
                                             show_default=False)],
     lang: LangOpt = Lang.en,
-    formats: Annotated[str, typer.Option("--format", help="html, xlsx or html,xlsx.")]
+    formats: Annotated[str, typer.Option("--format", help="html, xlsx, pdf or a "
+                                         "comma-separated list such as html,xlsx.")]
     = "html,xlsx",
+    top: Annotated[int | None, typer.Option("--top", min=1, help="Rows in the page's long "
+                                            "tables (the workbook lists all).")] = None,
 ) -> None:
-    """(Re)write report.html / report.xlsx for a match output folder, in Chinese or English."""
+    """(Re)write report.html / report.xlsx / report.pdf for a match output folder, in Chinese
+    or English."""
     if not (out_dir / "summary.json").is_file():
         raise typer.BadParameter(f"{out_dir} has no summary.json; run `symbiosis match` "
                                  "first", param_hint="OUT_DIR")
-    written = _write_reports(out_dir, formats, lang)
+    written = _write_reports(out_dir, formats, lang, top)
     out_console.print("Written: " + ", ".join(str(p) for p in written))
 
 

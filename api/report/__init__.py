@@ -10,6 +10,9 @@ produced them), not from the in-memory result, so a stored run can be reported a
 - `html` + `templates/`: the page, from Jinja2 templates with autoescape;
 - `xlsx`: the workbook (openpyxl);
 - `plots`: the frontier PNG and interactive HTML;
+- `numbers`: the one rule for writing amounts (three significant figures, 万/亿);
+- `pdf`: report.html printed to PDF by headless Chromium;
+- `fonts`: the CJK font for plots (and the warning when there is none);
 - `files`: write_report, atomic writes.
 
 Every word comes from the message catalogue (`symbiosis.i18n`).
@@ -17,18 +20,24 @@ Every word comes from the message catalogue (`symbiosis.i18n`).
 
 from __future__ import annotations
 
-from symbiosis.api.report.files import REPORT_FORMATS, write_report
+from symbiosis.api.report.files import DEFAULT_FORMATS, REPORT_FORMATS, write_report
 from symbiosis.api.report.html import build_report_html
 from symbiosis.api.report.model import LANGS, fmt_value, read_outputs
+from symbiosis.api.report.numbers import fmt_amount
+from symbiosis.api.report.pdf import PdfUnavailableError, chromium_path
 from symbiosis.api.report.plots import FRONTIER_COLUMNS, write_frontier_plots
 from symbiosis.api.report.xlsx import build_report_xlsx
 
 __all__ = [
+    "DEFAULT_FORMATS",
     "FRONTIER_COLUMNS",
     "LANGS",
     "REPORT_FORMATS",
+    "PdfUnavailableError",
     "build_report_html",
     "build_report_xlsx",
+    "chromium_path",
+    "fmt_amount",
     "fmt_value",
     "read_outputs",
     "write_frontier_plots",

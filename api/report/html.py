@@ -63,9 +63,17 @@ def translator(lang: str) -> Callable[..., str]:
 def render_report_html(report: Report, folder: str) -> str:
     """The page of a built report; `folder` is named in the footer."""
     kpi_by_key = {k.key: k for k in report.kpis}
+    lang = report.lang
+
+    def fmt(value: object, kind: Kind) -> str:
+        return fmt_value(value, kind, lang)
+
+    def cell(value: object, kind: Kind) -> str:
+        return fmt(value, kind) if num(value) is not None or is_missing(value) else str(value)
+
     return environment().get_template("report.html.j2").render(
-        report=report, folder=folder, kpi_by_key=kpi_by_key, tr=translator(report.lang),
-        html_lang=html_lang(report.lang))
+        report=report, folder=folder, kpi_by_key=kpi_by_key, tr=translator(lang),
+        html_lang=html_lang(lang), fmt=fmt, cell=cell)
 
 
 def build_report_html(summary: dict[str, Any], exchanges: pd.DataFrame, offers: pd.DataFrame,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from symbiosis.api.report.numbers import fmt_amount
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.i18n import catalogue, t
 from symbiosis.taxonomy import load_taxonomy
@@ -41,9 +43,11 @@ __all__ = [
     "Table",
     "build_report",
     "check_lang",
+    "dataset_name",
     "fmt_value",
     "is_missing",
     "num",
+    "official_source",
     "read_outputs",
     "read_run",
     "read_summary",
@@ -74,6 +78,8 @@ _LEGACY_REASONS = {
 
 Kind = Literal["text", "int", "qty", "km", "money", "co2", "price", "pct", "ratio", "gap",
                "seconds", "num", "factor"]
+# kinds written with significant figures (numbers.fmt_amount), not fixed decimals
+_AMOUNTS = frozenset({"qty", "km", "money", "co2"})
 # display digits per value kind
 _DIGITS: dict[str, int] = {"int": 0, "qty": 0, "km": 1, "money": 0, "co2": 1, "price": 2,
                            "ratio": 3, "seconds": 3, "num": 2}
@@ -113,9 +119,11 @@ def num(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def fmt_value(value: object, kind: Kind) -> str:
-    """A value as the report prints it: thousands separators, one decimal for percentages,
-    "–" for a missing number."""
+def fmt_value(value: object, kind: Kind, lang: str = "en") -> str:
+    """A value as the report prints it: amounts (quantities, money, CO2, distances) with
+    three significant figures in the reader's units (万/亿 in Chinese, `numbers.fmt_amount`),
+    counts exact with thousands separators, one decimal for percentages, "–" for a missing
+    number."""
     if kind == "text":
         return "" if is_missing(value) else str(value)
     if is_missing(value):
@@ -130,6 +138,8 @@ def fmt_value(value: object, kind: Kind) -> str:
         return "0" if abs(number) < 1e-12 else f"{number:.1e}"
     if kind == "factor":  # a coefficient: its significant digits, not a fixed decimal count
         return f"{number:,.6g}"
+    if kind in _AMOUNTS:
+        return fmt_amount(number, lang)
     digits = _DIGITS[kind]
     if abs(number) < 0.5 * 10 ** -digits:
         number = 0.0  # no "-0"
@@ -162,6 +172,11 @@ class Kpi:
     def flagged(self) -> bool:
         """True when the figure rests on a low-confidence or unverified factor."""
         return _flagged(self.source, self.confidence)
+
+    @property
+    def shown_source(self) -> str:
+        """The source as a reader sees it: the document, not a web copy (`official_source`)."""
+        return official_source(self.source)[0]
 
 
 @dataclass(frozen=True)
@@ -211,6 +226,15 @@ class Report:
     target_source: str
     dataset: str
     co2_factor: tuple[str, str] | None = None
+    # the one-page summary: its tiles, the largest exchanges by name, what blocks the rest
+    summary_tiles: list[Kpi] = field(default_factory=list)
+    top_exchanges: Table | None = None
+    blockers: Table | None = None
+    # per park (summary.json `parks`, when the run had park polygons)
+    parks: Table | None = None
+    park_split: Table | None = None
+    # the methods appendix: one paragraph per method, in the report's language
+    methods: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -528,9 +552,35 @@ _EXCHANGE_DETAIL_SPEC: Spec = [
 ]
 
 
+def _enterprise_namer(enterprises: pd.DataFrame | None) -> Callable[[object], str]:
+    """enterprise id -> "name (id)" from enterprises.csv when it names them, else the id."""
+    names: dict[str, str] = {}
+    if enterprises is not None and {"enterprise_id", "name"} <= set(enterprises.columns):
+        for eid, label in zip(enterprises["enterprise_id"], enterprises["name"], strict=True):
+            if not is_missing(label) and str(label).strip():
+                names[str(eid)] = str(label).strip()
+
+    def name(eid: object) -> str:
+        text = "" if is_missing(eid) else str(eid)
+        return f"{names[text]} ({text})" if text in names else text
+
+    return name
+
+
+# the page's exchange table: what a reader needs to recognise an exchange; the workbook
+# keeps every column (the alternatives each exchange beat made page rows 15 lines tall)
+_PAGE_EXCHANGE_COLUMNS = frozenset({
+    "offer_enterprise_id", "need_enterprise_id", "offer_material", "need_material", "quantity",
+    "unit", "distance_km", "saving_cny", "co2_net_t"})
+
+
 def _exchanges_table(exchanges: pd.DataFrame, lang: str, name: Callable[[object], str],
-                     top: int | None) -> Table:
+                     top: int | None, who: Callable[[object], str] | None = None) -> Table:
     frame = exchanges.copy()
+    if who is not None:
+        for col in ("offer_enterprise_id", "need_enterprise_id"):
+            if col in frame.columns:
+                frame[col] = frame[col].map(who)
     for col in ("offer_material", "need_material"):
         if col in frame.columns:
             frame[col] = frame[col].map(name)
@@ -538,7 +588,8 @@ def _exchanges_table(exchanges: pd.DataFrame, lang: str, name: Callable[[object]
         frame["unit"] = frame["unit"].map(lambda u: unit_label(str(u), lang))
     if "quantity" in frame.columns:
         frame = frame.sort_values("quantity", ascending=False, kind="stable")
-    spec = [*_EXCHANGE_SPEC] if top is not None else [*_EXCHANGE_SPEC, *_EXCHANGE_DETAIL_SPEC]
+    spec = [c for c in _EXCHANGE_SPEC if c[0] in _PAGE_EXCHANGE_COLUMNS] if top is not None \
+        else [*_EXCHANGE_SPEC, *_EXCHANGE_DETAIL_SPEC]
     return _table("exchanges", "largest_exchanges" if top is not None else "exchanges_sheet",
                   "sheet_exchanges", frame.head(top) if top is not None else frame, spec, lang,
                   total=len(frame))
@@ -557,8 +608,11 @@ def reason_text(reason: object, lang: str) -> str:
 
 
 def _unmatched_table(offers: pd.DataFrame, summary: Mapping[str, Any], lang: str,
-                     name: Callable[[object], str], top: int | None) -> Table:
+                     name: Callable[[object], str], top: int | None,
+                     who: Callable[[object], str] | None = None) -> Table:
     frame = offers.copy()
+    if who is not None and "enterprise_id" in frame.columns:
+        frame["enterprise_id"] = frame["enterprise_id"].map(who)
     if "unmatched" in frame.columns:
         frame = frame[frame["unmatched"].fillna(0) > 0]
         frame = frame.sort_values("unmatched", ascending=False, kind="stable")
@@ -569,8 +623,10 @@ def _unmatched_table(offers: pd.DataFrame, summary: Mapping[str, Any], lang: str
         frame["material"] = frame["material"].map(name)
     if "reason" in frame.columns:
         frame["reason"] = frame["reason"].map(lambda r: reason_text(r, lang))
+    offer_id: Spec = [] if top is not None else [("offer_id", "col_offer_id", "text")]
     spec: Spec = [
-        ("offer_id", "col_offer_id", "text"), ("enterprise_id", "col_enterprise", "text"),
+        *offer_id,
+        ("enterprise_id", "col_enterprise", "text"),
         ("material", "col_material", "text"), ("unit", "unit", "text"),
         ("offered", "col_offered", "qty"), ("unmatched", "col_unmatched", "qty"),
         ("candidate_needs", "col_candidates", "int"), ("reason", "col_reason", "text"),
@@ -631,7 +687,10 @@ def _sources_table(summary: Mapping[str, Any], exchanges: pd.DataFrame, lang: st
 
     def add(item: str, value: object, unit: str, source: str, confidence: str,
             kind: Kind | None = None) -> None:
-        rows.append([item, value, unit, source, confidence,
+        shown, dropped = official_source(source)
+        if dropped:
+            shown = f"{shown} ({t('report.copy_dropped', lang)})"
+        rows.append([item, value, unit, shown, confidence,
                      t("report.unverified", lang) if _flagged(source, confidence) else ""])
         kinds.append(kind)
 
@@ -719,7 +778,7 @@ def _meta(summary: Mapping[str, Any], lang: str) -> list[tuple[str, str]]:
     params = _part(summary, "parameters")
     meta = []
     if summary.get("dataset"):
-        meta.append((t("report.dataset", lang), str(summary["dataset"])))
+        meta.append((t("report.dataset", lang), dataset_name(summary)))
     if params.get("objective"):
         objective = str(params["objective"])
         meta.append((t("report.objective", lang),
@@ -741,15 +800,197 @@ def _co2_factor(summary: Mapping[str, Any]) -> tuple[str, str] | None:
     return fmt_value(factor["value"], "factor"), str(factor.get("unit", ""))
 
 
-def build_report(run: RunOutputs, lang: str, page: bool) -> Report:
-    """The language-resolved content of a report; `page` cuts long tables for the HTML.
+def dataset_name(summary: Mapping[str, Any]) -> str:
+    """The dataset's own name (its folder's or file's name), never the path it was read
+    from: a report printed for a park office must not show an install path."""
+    return Path(str(summary.get("dataset") or "")).name
+
+
+# --------------------------------------------------------------------------- sources
+
+# hosts of official documents a source may link to: governments, standards bodies, the IPCC
+_OFFICIAL_HOSTS = ("gov.cn", "doi.org", "samr.gov.cn", "gov.uk", "ipcc.ch", "ipcc-nggip.iges.or.jp",
+                   "iso.org", "europa.eu", "epa.gov", "unfccc.int")
+_URL = re.compile(r"(?:https?://)?(?:[\w-]+\.)+(?:com|net|org|io|cn|uk|int|eu|gov|jp)"
+                  r"(?:/\S*)?", re.IGNORECASE)
+# what a source text says about where a copy was read: dropped with the copy
+_COPY_PHRASE = re.compile(r",?\s*(?:as )?(?:reported|mirrored|copied|quoted) (?:by|on|at) "
+                          r"(?P<host>\S+)", re.IGNORECASE)
+_INTERNAL = re.compile(r"\(?\b(?:reference/[^\s);]*|[\w.-]+\.csv\b)(?:\s+\w+\b)?\)?:?\s*")
+
+
+def official_source(text: str) -> tuple[str, bool]:
+    """A source as the methods appendix shows it: the standard, law, official document or
+    paper it names, without internal file references (`factors.csv key:`,
+    `reference/...`) and without web copies on hosts that are not official (a personal
+    repository, a company's mirror). Returns the text and whether a copy was dropped."""
+    dropped = False
+
+    def is_official(host: str) -> bool:
+        bare = re.sub(r"^(?:https?://)?", "", host.lower()).split("/")[0]
+        return any(bare == h or bare.endswith("." + h) for h in _OFFICIAL_HOSTS)
+
+    def drop_phrase(match: re.Match[str]) -> str:
+        nonlocal dropped
+        if is_official(match.group("host")):
+            return match.group(0)
+        dropped = True
+        return ""
+
+    def drop_url(match: re.Match[str]) -> str:
+        nonlocal dropped
+        token = match.group(0)
+        host = re.sub(r"^https?://", "", token, flags=re.IGNORECASE).split("/")[0]
+        if is_official(token) or "." not in host or token[:1].isdigit():
+            return token
+        dropped = True
+        return ""
+
+    out = _INTERNAL.sub("", text)
+    out = _COPY_PHRASE.sub(drop_phrase, out)
+    out = _URL.sub(drop_url, out)
+    out = re.sub(r"\(\s*\)|\s{2,}", " ", out)
+    out = re.sub(r"[;,]?\s*\bsee\s*$", "", out.strip()).strip(" ,;:")
+    return out, dropped
+
+
+def _methods(summary: Mapping[str, Any], lang: str) -> list[str]:
+    """The methods appendix, one paragraph per method the run used."""
+    keys = ["report.method_plan", "report.method_rate", "report.method_distance"]
+    if summary.get("transport_co2_t") is not None or _part(summary, "carbon"):
+        keys.append("report.method_co2")
+    if _part(summary, "economics"):
+        keys.append("report.method_money")
+    keys.append("report.method_figures")
+    return [t(k, lang) for k in keys]
+
+
+# --------------------------------------------------------------------------- one-page summary
+
+SUMMARY_TOP_EXCHANGES = 10
+
+
+def _summary_tiles(by_key: Mapping[str, Kpi]) -> list[Kpi]:
+    """The tiles of the one-page summary: rate, tonnes, CO2, money, exchanges.
+
+    SLOT bulk_solid_waste: the official utilization rate (baseline -> plan against the
+    57 % target, summary.json `bulk_solid_waste`) is wired here and in the template's
+    `official_rate` block after that section lands; until then the rate tile is the run's
+    own rate over the offered tonnes."""
+    keys = ("utilization_rate", "tonnes_matched", "carbon.net_t", "transport_co2_t",
+            "economics.saving_cny", "exchanges")
+    tiles = [by_key[k] for k in keys if k in by_key]
+    if "carbon.net_t" in by_key:  # the net figure already counts the transport
+        tiles = [k for k in tiles if k.key != "transport_co2_t"]
+    return tiles
+
+
+def _top_exchanges_table(exchanges: pd.DataFrame, lang: str, name: Callable[[object], str],
+                         who: Callable[[object], str], top: int) -> Table:
+    """The largest exchanges by quantity, each named as "supplier -> receiver: material"."""
+    frame = exchanges.copy()
+    if "quantity" in frame.columns:
+        frame = frame.sort_values("quantity", ascending=False, kind="stable")
+    total = len(frame)
+    frame = frame.head(top)
+    arrow = " → "
+    records = [{
+        "exchange": f"{who(r.get('offer_enterprise_id'))}{arrow}"
+                    f"{who(r.get('need_enterprise_id'))}",
+        "material": name(r.get("offer_material")) + (
+            f"{arrow}{name(r.get('need_material'))}"
+            if r.get("need_material") not in (None, "", r.get("offer_material")) else ""),
+        "quantity": r.get("quantity"), "unit": unit_label(str(r.get("unit", "")), lang),
+        "distance_km": r.get("distance_km"), "saving_cny": r.get("saving_cny")}
+        for r in frame.to_dict("records")]
+    spec: Spec = [("exchange", "col_exchange", "text"), ("material", "col_material", "text"),
+                  ("quantity", "col_quantity", "qty"), ("unit", "unit", "text"),
+                  ("distance_km", "col_distance_km", "km"),
+                  ("saving_cny", "col_saving_cny", "money")]
+    out = pd.DataFrame(records, columns=[c[0] for c in spec])
+    if "saving_cny" not in exchanges.columns:
+        out = out.drop(columns="saving_cny")
+    return _table("top_exchanges", "top_exchanges", "sheet_summary", out, spec, lang,
+                  total=total)
+
+
+def _blockers_table(offers: pd.DataFrame, summary: Mapping[str, Any], lang: str) -> Table:
+    """What blocks the rest: the unmatched quantity per reason (first reason code of an
+    offer) and unit, largest first."""
+    spec: Spec = [("reason", "col_reason", "text"), ("unit", "unit", "text"),
+                  ("unmatched", "col_unmatched", "qty"), ("offers", "col_offers", "int")]
+    mats = _part(summary, "materials")
+    frame = offers.copy()
+    if not {"unmatched", "reason"} <= set(frame.columns):
+        frame = pd.DataFrame(columns=["reason", "unit", "unmatched", "offers"])
+    else:
+        frame = frame[frame["unmatched"].fillna(0) > 0]
+        frame = frame.assign(
+            reason=frame["reason"].map(lambda r: str(r).split(";")[0].strip() or "-"),
+            unit=frame["material"].map(
+                lambda m: str((mats.get(str(m)) or {}).get("unit", ""))
+            ) if "material" in frame.columns else "")
+        frame = (frame.groupby(["reason", "unit"], as_index=False)
+                 .agg(unmatched=("unmatched", "sum"), offers=("unmatched", "size"))
+                 .sort_values("unmatched", ascending=False, kind="stable"))
+        frame["reason"] = frame["reason"].map(lambda r: reason_text(r, lang))
+        frame["unit"] = frame["unit"].map(lambda u: unit_label(u, lang))
+    table = _table("blockers", "blockers", "sheet_blockers", frame, spec, lang)
+    if table.total == 0:
+        table.note = t("report.none_unmatched", lang)
+    return table
+
+
+def _parks_tables(summary: Mapping[str, Any], lang: str) -> tuple[Table | None, Table | None]:
+    """Per park (offered, matched, rate, exchanges) and the within/across/outside split."""
+    parks = _part(summary, "parks")
+    per_park = _part(parks, "parks")
+    if not per_park:
+        return None, None
+    frame = pd.DataFrame([
+        {"park": str(n), "enterprises": p.get("enterprises"),
+         "offered_t": num(p.get("offered_t")), "matched_t": num(p.get("matched_t")),
+         "utilization_rate": num(p.get("utilization_rate")),
+         "exchanges_from_park": p.get("exchanges_from_park"),
+         "exchanges_within_park": p.get("exchanges_within_park")}
+        for n, p in per_park.items() if isinstance(p, dict)])
+    frame = frame.sort_values("offered_t", ascending=False, kind="stable")
+    spec: Spec = [("park", "col_park", "text"), ("enterprises", "col_enterprises", "int"),
+                  ("offered_t", "col_offered_t", "qty"), ("matched_t", "col_matched_t", "qty"),
+                  ("utilization_rate", "col_rate", "pct"),
+                  ("exchanges_from_park", "col_from_park", "int"),
+                  ("exchanges_within_park", "col_within_park", "int")]
+    table = _table("parks", "parks", "sheet_parks", frame, spec, lang)
+    split = _part(parks, "exchanges")
+    records = []
+    for kind in ("within_park", "across_parks", "outside_parks"):
+        part = split.get(kind)
+        if isinstance(part, dict):
+            qty = part.get("quantity") or {}
+            records.append({
+                "kind": t(f"report.split_{kind}", lang), "exchanges": part.get("exchanges"),
+                "quantity_t": num(qty.get("t")) if isinstance(qty, dict) else None,
+                "t_km": num(part.get("t_km"))})
+    split_spec: Spec = [("kind", "col_split", "text"), ("exchanges", "col_exchanges", "int"),
+                        ("quantity_t", "col_quantity_t", "qty"), ("t_km", "col_t_km", "qty")]
+    split_table = _table("park_split", "park_split", "sheet_park_split", pd.DataFrame(records),
+                         split_spec, lang) if records else None
+    return table, split_table
+
+
+def build_report(run: RunOutputs, lang: str, page: bool, top: int | None = None) -> Report:
+    """The language-resolved content of a report; `page` cuts long tables for the HTML
+    (to `top` rows when given, else the HTML_TOP_* defaults).
 
     Raises:
-        ValueError: an unknown language.
+        ValueError: an unknown language, or `top` below 1.
     """
     check_lang(lang)
+    if top is not None and top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
     summary = run.summary
     name = _material_namer(summary, lang)
+    who = _enterprise_namer(run.enterprises)
     kpis = _kpis(summary, lang)
     by_key = {k.key: k for k in kpis}
     headline = [by_key[k] for k in ("utilization_rate", "tonnes_matched", "tonne_km",
@@ -759,15 +1000,17 @@ def build_report(run: RunOutputs, lang: str, page: bool) -> Report:
                                                _families_table(summary, lang))
                            if table is not None]
     tables.append(_exchanges_table(run.exchanges, lang, name,
-                                   HTML_TOP_EXCHANGES if page else None))
+                                   (top or HTML_TOP_EXCHANGES) if page else None, who))
     tables.append(_unmatched_table(run.offers, summary, lang, name,
-                                   HTML_TOP_UNMATCHED if page else None))
+                                   (top or HTML_TOP_UNMATCHED) if page else None, who))
     if run.enterprises is not None:
         tables.append(_enterprises_table(run.enterprises, lang))
     if run.needs is not None:
-        tables.append(_needs_table(run.needs, lang, name, HTML_TOP_NEEDS if page else None))
+        tables.append(_needs_table(run.needs, lang, name,
+                                   (top or HTML_TOP_NEEDS) if page else None))
     target = _part(summary, "utilization_target")
-    dataset = Path(str(summary.get("dataset") or "")).name
+    dataset = dataset_name(summary)
+    parks, park_split = _parks_tables(summary, lang)
     return Report(
         lang=lang,
         title=t("report.title", lang) + (f" — {dataset}" if dataset else ""),
@@ -776,4 +1019,9 @@ def build_report(run: RunOutputs, lang: str, page: bool) -> Report:
         sources=_sources_table(summary, run.exchanges, lang, name),
         rate=num(summary.get("utilization_rate")), target=num(target.get("value")),
         target_source=str(target.get("source", "")), dataset=dataset,
-        co2_factor=_co2_factor(summary))
+        co2_factor=_co2_factor(summary),
+        summary_tiles=_summary_tiles(by_key),
+        top_exchanges=_top_exchanges_table(run.exchanges, lang, name, who,
+                                           SUMMARY_TOP_EXCHANGES),
+        blockers=_blockers_table(run.offers, summary, lang),
+        parks=parks, park_split=park_split, methods=_methods(summary, lang))

@@ -3,6 +3,7 @@ HTML page (plotly, its JavaScript inline; the page around it from a Jinja2 templ
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,28 +12,21 @@ from urllib.parse import urlsplit
 import pandas as pd
 from markupsafe import Markup, escape
 
+from symbiosis.api.report.fonts import cjk_font, no_cjk_font_message
 from symbiosis.api.report.html import environment, html_lang, translator
 from symbiosis.api.report.model import Kind, check_lang, fmt_value, is_missing, num
+from symbiosis.api.report.numbers import fmt_amount
 from symbiosis.i18n import t
 from symbiosis.jsonio import atomic_write
 
 __all__ = ["FRONTIER_COLUMNS", "write_frontier_plots"]
 
+log = logging.getLogger(__name__)
+
 FRONTIER_COLUMNS = ("utilization_rate", "tonnes_matched", "saving_cny", "co2_net_t",
                     "tonne_km")
 _FRONTIER_KINDS: dict[str, Kind] = {"utilization_rate": "pct", "co2_net_t": "co2",
                                     "exchanges": "int"}
-
-
-def _cjk_font() -> str | None:
-    """An installed font family that draws Chinese, or None (matplotlib has none built in)."""
-    from matplotlib import font_manager
-
-    wanted = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
-              "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Microsoft YaHei", "SimHei",
-              "PingFang SC", "Hiragino Sans GB", "AR PL UMing CN", "Droid Sans Fallback")
-    have = {f.name for f in font_manager.fontManager.ttflist}
-    return next((w for w in wanted if w in have), None)
 
 
 def _safe_plan(plan: object) -> str:
@@ -61,14 +55,41 @@ def _target_placement(frame: pd.DataFrame, x: str, y: str, target: float | None)
     return "line"
 
 
+# the narrowest span an axis shows, so a tiny change is not drawn as a steep line: 5
+# percentage points for a rate, 5 % of the largest magnitude for an amount
+MIN_RATE_SPAN = 0.05
+MIN_RELATIVE_SPAN = 0.05
+
+
+def honest_limits(values: pd.Series, rate: bool) -> tuple[float, float] | None:
+    """Axis limits at least MIN_RATE_SPAN (a rate, kept within 0..1) or MIN_RELATIVE_SPAN of
+    the largest magnitude (an amount) wide, centred on the data; None when the data already
+    span that much (matplotlib's own limits are then fine) or there is no finite value."""
+    finite = pd.to_numeric(values, errors="coerce").dropna()
+    if finite.empty:
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    span = MIN_RATE_SPAN if rate else MIN_RELATIVE_SPAN * max(abs(low), abs(high), 1e-9)
+    if high - low >= span:
+        return None
+    mid = (low + high) / 2
+    lo, hi = mid - span / 2, mid + span / 2
+    if rate:
+        lo, hi = (0.0, span) if lo < 0 else (1.0 - span, 1.0) if hi > 1 else (lo, hi)
+    return lo, hi
+
+
 def _frontier_png(frame: pd.DataFrame, x: str, y: str, lang: str, path: Path,
                   target: float | None) -> None:
+    from matplotlib import rc_context, rcParams
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-    font = _cjk_font() if lang == "zh" else None
+    font = cjk_font() if lang == "zh" else None
     text_lang = "zh" if font else "en"  # Chinese labels only when a font can draw them
+    if lang == "zh" and font is None:
+        log.warning("frontier.png in English: %s", no_cjk_font_message())
     fig = Figure(figsize=(7.5, 5.0), dpi=120, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -77,11 +98,17 @@ def _frontier_png(frame: pd.DataFrame, x: str, y: str, lang: str, path: Path,
         ax.annotate(str(point), (xv, yv), textcoords="offset points", xytext=(5, 5),
                     fontsize=8)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
-    for axis, col in ((ax.xaxis, x), (ax.yaxis, y)):
-        if col == "utilization_rate":
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+    for axis, col, set_limits in ((ax.xaxis, x, ax.set_xlim), (ax.yaxis, y, ax.set_ylim)):
+        rate = col == "utilization_rate"
+        if rate:
             axis.set_major_formatter(PercentFormatter(1.0, decimals=1))
-        else:
-            axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+        else:  # the report's amounts (万/亿 in Chinese): no "1e6" offset, no false digits
+            axis.set_major_formatter(FuncFormatter(
+                lambda v, _pos: fmt_amount(v, text_lang)))
+        limits = honest_limits(frame[col], rate)
+        if limits is not None:
+            set_limits(*limits)
     kw: dict[str, Any] = {"fontfamily": font} if font else {}
     title = t("report.frontier_title", text_lang)
     placed = _target_placement(frame, x, y, target)
@@ -96,7 +123,9 @@ def _frontier_png(frame: pd.DataFrame, x: str, y: str, lang: str, path: Path,
     ax.set_ylabel(t(f"axis.{y}", text_lang), **kw)
     ax.set_title(title, **kw)
     ax.grid(True, alpha=0.3)
-    fig.savefig(path, format="png")
+    # tick labels too are drawn in the CJK font (万/亿 in Chinese amounts)
+    with rc_context({"font.sans-serif": [font, *rcParams["font.sans-serif"]]} if font else {}):
+        fig.savefig(path, format="png")
 
 
 @dataclass(frozen=True)

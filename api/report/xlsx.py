@@ -118,14 +118,16 @@ def render_report_xlsx(report: Report, path: Path) -> None:
                 Column("source", t("report.source", lang), "text"),
                 Column("confidence", t("report.confidence", lang), "text"),
                 Column("key", t("report.key", lang), "text")]
-    kpi_rows = [[k.label, k.value, k.unit, k.source,
+    kpi_rows = [[k.label, k.value, k.unit, k.shown_source,
                  t("report.unverified", lang)
                  if k.flagged and k.confidence.lower() in ("", "unverified") else k.confidence,
                  k.key] for k in report.kpis]
     kpi_kinds = [k.kind for k in report.kpis]
     _write_sheet(kpi_sheet, kpi_cols, kpi_rows,
                  lambda i, j, kind: kpi_kinds[i - 2] if j == 2 else kind)
-    for table in report.tables:
+    # the one-page summary's tables and the parks, in the page's order, then the details
+    summary_tables = [report.top_exchanges, report.blockers, report.parks, report.park_split]
+    for table in [*(x for x in summary_tables if x is not None), *report.tables]:
         ws = book.create_sheet(_sheet_title(table.sheet, used))
         _write_sheet(ws, table.columns, table.rows)
     sources = report.sources
@@ -133,7 +135,7 @@ def render_report_xlsx(report: Report, path: Path) -> None:
         ws = book.create_sheet(_sheet_title(t("report.sheet_solver", lang), used))
         solver_kinds = [k.kind for k in report.solver]
         _write_sheet(ws, kpi_cols[:4] + kpi_cols[5:],
-                     [[k.label, k.value, k.unit, k.source, k.key] for k in report.solver],
+                     [[k.label, k.value, k.unit, k.shown_source, k.key] for k in report.solver],
                      lambda i, j, kind: solver_kinds[i - 2] if j == 2 else kind)
     ws = book.create_sheet(_sheet_title(sources.sheet, used))
     _write_sheet(ws, sources.columns, sources.rows,

@@ -99,6 +99,31 @@
     return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(value);
   }
 
+  // Amounts as the report writes them (api/report/numbers.py, fmt_amount): three
+  // significant figures in the reader's units, 万/亿 in Chinese, million/billion in English.
+  const AMOUNT_SCALES = { zh: [[1e8, "亿"], [1e4, "万"]], en: [[1e9, " billion"], [1e6, " million"]] };
+
+  function plainSignificant(value, sig) {
+    const rounded = Number(value.toPrecision(sig));
+    const magnitude = rounded === 0 ? 0 : Math.floor(Math.log10(Math.abs(rounded)));
+    const digits = Math.max(0, sig - 1 - magnitude);
+    let text = rounded.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+    if (text.includes(".")) text = text.replace(/0+$/, "").replace(/\.$/, "");
+    return text === "-0" ? "0" : text;
+  }
+
+  function formatAmount(value, lang = state.lang, sig = 3) {
+    if (value === null || value === undefined || value === "" || !Number.isFinite(Number(value))) return "—";
+    const number = Number(value);
+    if (number === 0) return "0";
+    const rounded = Number(number.toPrecision(sig));
+    for (const [threshold, suffix] of AMOUNT_SCALES[lang] || AMOUNT_SCALES.en) {
+      if (Math.abs(rounded) >= threshold) return plainSignificant(rounded / threshold, sig) + suffix;
+    }
+    return plainSignificant(rounded, sig);
+  }
+  window.symbiosisFormatAmount = formatAmount;  // for the browser test that compares it with Python
+
   function fmtPercent(value, digits = 1) {
     if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
     return new Intl.NumberFormat(locale(), {
@@ -253,8 +278,17 @@
     box.append(el("strong", {}, code), ": ", err.message || String(err));
     if (err.requestId) box.append(` (${t("request_id")} ${err.requestId})`);
     if (err.problems && err.problems.length) {
-      box.append(el("ul", {}, err.problems.map((p) => el("li", {},
-        [p.file, p.row, p.column].filter((x) => x !== null && x !== undefined && x !== "")
+      // errors and warnings counted apart, errors first, each line marked with its kind
+      const isWarning = (p) => p.severity === "warning";
+      const errors = err.problems.filter((p) => !isWarning(p));
+      const warnings = err.problems.filter(isWarning);
+      box.append(el("p", { id: "problem-counts" }, t("problem_counts", {
+        errors: fmtNumber(errors.length), warnings: fmtNumber(warnings.length) })));
+      box.append(el("ul", {}, [...errors, ...warnings].map((p) => el("li", {
+        class: isWarning(p) ? "problem-warning" : "problem-error",
+        "data-severity": isWarning(p) ? "warning" : "error",
+      }, `${isWarning(p) ? t("warning_word") : t("error_word")} `
+        + [p.file, p.row, p.column].filter((x) => x !== null && x !== undefined && x !== "")
           .join(":") + (p.message ? `: ${p.message}` : "")))));
     }
   }
@@ -446,9 +480,9 @@
       sub.append(" · ", el("span", { class: meets ? "verdict-meets" : "verdict-below" },
         meets ? `✓ ${t("kpi.target_met")}` : `✗ ${t("kpi.target_missed")}`));
     }
-    $("kpi-tonne-km").textContent = fmtNumber(k ? k.tonne_km : null);
-    $("kpi-co2").textContent = fmtNumber(k ? k.co2_net_t : null);
-    $("kpi-saving").textContent = fmtNumber(k ? k.saving_cny : null);
+    $("kpi-tonne-km").textContent = formatAmount(k ? k.tonne_km : null);
+    $("kpi-co2").textContent = formatAmount(k ? k.co2_net_t : null);
+    $("kpi-saving").textContent = formatAmount(k ? k.saving_cny : null);
   }
 
   // ---------------------------------------------------------------- map
@@ -492,7 +526,7 @@
       if (!groups.has(key)) groups.set(key, { material: x.offer_material, bucket, x: [], y: [], text: [] });
       const g = groups.get(key);
       const label = `${esc(a.name)} → ${esc(b.name)}<br>${esc(materialName(x.offer_material))}: `
-        + `${fmtNumber(x.quantity)} ${esc(perYear(unit))} · ${fmtNumber(x.distance_km, 1)} ${t("unit.km")}`;
+        + `${formatAmount(x.quantity)} ${esc(perYear(unit))} · ${formatAmount(x.distance_km)} ${t("unit.km")}`;
       g.x.push(Number(a.lon), Number(b.lon), null);
       g.y.push(Number(a.lat), Number(b.lat), null);
       g.text.push(label, label, null);
@@ -570,8 +604,28 @@
   }
 
   // ---------------------------------------------------------------- Sankey
+  /** The unit families the run's exchanges use; the Sankey offers only these. */
+  function presentFamilies() {
+    const present = new Set();
+    for (const x of exchanges()) present.add(materialFamily(x.offer_material, x.unit || materialUnit(x.offer_material)));
+    return present;
+  }
+
+  function renderSankeyFamilies() {
+    const select = $("sankey-family");
+    const present = presentFamilies();
+    for (const option of select.options) option.hidden = present.size > 0 && !present.has(option.value);
+    select.disabled = present.size === 0;
+    if (present.size && !present.has(select.value)) {
+      const first = [...select.options].find((o) => present.has(o.value));
+      if (first) select.value = first.value;
+    }
+    $("sankey-panel").hidden = Boolean(state.result) && present.size === 0;
+  }
+
   function renderSankey() {
     if (!window.Plotly) return;
+    renderSankeyFamilies();
     const family = $("sankey-family").value;
     const byId = enterpriseIndex();
     const links = new Map();
@@ -610,7 +664,7 @@
         source, target, value: list.map((l) => l.value),
         label: list.map((l) => materialName(l.material)),
         color: list.map((l) => rgba(materialColour(l.material), 0.55)),
-        customdata: list.map((l) => `${fmtNumber(l.value)} ${perYear(l.unit)}`),
+        customdata: list.map((l) => `${formatAmount(l.value)} ${perYear(l.unit)}`),
         hovertemplate: "%{source.label} → %{target.label}<br>%{label}: %{customdata}<extra></extra>",
       },
     };
@@ -631,7 +685,7 @@
     for (const [slug, value] of totals) {
       ul.append(el("li", {},
         el("span", { class: "swatch", style: `background:${materialColour(slug)}`, "aria-hidden": "true" }),
-        ` ${materialName(slug)}: ${fmtNumber(value)} ${perYear(materialUnit(slug))}`));
+        ` ${materialName(slug)}: ${formatAmount(value)} ${perYear(materialUnit(slug))}`));
     }
     $("sankey").after(ul);
   }
@@ -784,6 +838,54 @@
     ["co2_net_t", 0], ["saving_cny", 0], ["exchanges", 0],
   ];
 
+  /** "What changed that matters": the headline deltas with their cause (a rate that moved
+   * because the offered tonnes, its denominator, changed), then the five largest changes of
+   * exchanged quantity; the full tables follow it. */
+  function compareSummary(c, diff, name) {
+    const base = c.baseline || {};
+    const scen = c.scenario || {};
+    const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+    const lines = [];
+    const rate0 = num(base.utilization_rate);
+    const rate1 = num(scen.utilization_rate);
+    if (rate0 !== null && rate1 !== null && Math.abs(rate1 - rate0) >= 0.0005) {
+      const off0 = num(base.tonnes_offered);
+      const off1 = num(scen.tonnes_offered);
+      const got0 = num(base.tonnes_matched);
+      const got1 = num(scen.tonnes_matched);
+      const pp = `${rate1 > rate0 ? "+" : ""}${fmtNumber((rate1 - rate0) * 100, 1)} pp`;
+      let cause = "";
+      if (off0 !== null && off1 !== null && Math.abs(off1 - off0) > 0.5) {
+        cause = t(off1 < off0 ? "cause_smaller_denominator" : "cause_larger_denominator", {
+          before: formatAmount(off0), after: formatAmount(off1), unit: perYear("t") });
+        if (got0 !== null && got1 !== null && Math.abs(got1 - got0) > 0.5) {
+          cause += `; ${t("cause_matched", { before: formatAmount(got0), after: formatAmount(got1), unit: perYear("t") })}`;
+        }
+      } else if (got0 !== null && got1 !== null) {
+        cause = t("cause_matched", { before: formatAmount(got0), after: formatAmount(got1), unit: perYear("t") });
+      }
+      lines.push(el("li", { "data-key": "utilization_rate" },
+        `${t("kpi.utilization_short")} ${fmtPercent(rate0)} → ${fmtPercent(rate1)} (${pp})${cause ? ` — ${cause}` : ""}`));
+    }
+    for (const key of ["tonnes_matched", "co2_net_t", "saving_cny"]) {
+      const v0 = num(base[key]);
+      const v1 = num(scen[key]);
+      if (v0 === null || v1 === null || Math.abs(v1 - v0) < Math.max(1, Math.abs(v0) * 0.001)) continue;
+      lines.push(el("li", { "data-key": key },
+        `${t(`axis.${key}`)}: ${formatAmount(v0)} → ${formatAmount(v1)} (${v1 > v0 ? "+" : ""}${formatAmount(v1 - v0)})`));
+    }
+    const size = (r) => Math.abs((Number(r.quantity_after) || 0) - (Number(r.quantity_before) || 0));
+    const largest = [...diff].filter((r) => size(r) > 0).sort((p, q) => size(q) - size(p)).slice(0, 5);
+    return el("div", { id: "compare-summary" },
+      el("h3", {}, t("what_matters")),
+      lines.length ? el("ul", { id: "compare-kpi-causes" }, lines) : el("p", { class: "muted" }, t("no_kpi_change")),
+      largest.length ? el("h4", {}, t("largest_changes", { n: fmtNumber(largest.length), total: fmtNumber(diff.length) })) : "",
+      largest.length ? el("ol", { id: "compare-largest" }, largest.map((r) => el("li", {},
+        `${name(r.offer_enterprise_id)} → ${name(r.need_enterprise_id)}, ${materialName(r.offer_material)}: `
+        + `${formatAmount(Number(r.quantity_before) || 0)} → ${formatAmount(Number(r.quantity_after) || 0)} `
+        + `${perYear(materialUnit(r.offer_material, r.unit))}`))) : "");
+  }
+
   function renderCompare() {
     const box = $("compare-result");
     box.replaceChildren();
@@ -831,6 +933,7 @@
         el("td", { class: "num" }, fmtNumber(r.distance_km, 1)))))))
       : el("p", { class: "muted" }, t("no_changed_exchanges"));
     box.append(
+      compareSummary(c, diff, name),
       el("div", { class: "compare-columns" }, table,
         el("div", {}, el("h3", {}, t("applied_changes")), el("ul", { id: "compare-changes" },
           sentences.map((s) => el("li", {}, s))))),

@@ -348,7 +348,7 @@ def test_match_cost_objective_writes_prices_and_money(demo_path: Path, run_cli: 
     (("--objective", "weighted"), "weighted objective needs weights"),
     (("--weights", "cost=1"), "weights apply to the weighted objective"),
     (("--objective", "weighted", "--weights", "cost=lots"), "not a number"),
-    (("--report", "pdf"), "unknown report format"),
+    (("--report", "docx"), "unknown report format"),
 ])
 def test_match_value_options_usage_errors(args: tuple[str, ...], message: str,
                                           demo_path: Path, run_cli: CliRunner,

@@ -25,6 +25,7 @@ from symbiosis.api.report import (
     write_report,
 )
 from symbiosis.api.report.model import reason_text
+from symbiosis.api.report.numbers import fmt_amount
 from symbiosis.dataset import load_dataset
 from symbiosis.errors import InvalidDataError
 from symbiosis.i18n import catalogue
@@ -105,9 +106,10 @@ def test_html_report_shows_the_demo_kpis_in_both_languages(core_dir: Path) -> No
     for lang, page in pages.items():
         assert rate in page
         assert "57.0 %" in page  # the provincial target, one decimal like every percentage
-        assert f"{summary['tonnes_matched']:,.0f}" in page
-        assert f"{summary['tonne_km']:,.0f}" in page
-        assert f"{summary['transport_co2_t']:,.1f}" in page
+        # amounts with three significant figures in the reader's units (万/亿 in Chinese)
+        for key in ("tonnes_matched", "tonne_km", "transport_co2_t"):
+            assert f">{fmt_amount(summary[key], lang)}<" in page, key
+        assert f"{summary['tonnes_matched']:,.0f}" not in page  # no spurious precision
         assert "optimal" in page
         assert f'lang="{"zh-CN" if lang == "zh" else "en"}"' in page
     for m in summary["materials"].values():
@@ -159,8 +161,10 @@ def test_xlsx_kpis_are_numbers_equal_to_summary(core_dir: Path) -> None:
     assert solver["solver.status"].value == "optimal"
 
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["KPIs", "Materials", "Families", "Exchanges",
-                               "Unmatched offers", "Solver", "Sources"]
+    # the page's order: KPIs, the one-page summary's tables, then the details
+    assert book.sheetnames == ["KPIs", "Summary", "Unmatched by reason", "Materials",
+                               "Families", "Exchanges", "Unmatched offers", "Solver",
+                               "Sources"]
     for sheet in book.worksheets:
         assert sheet.freeze_panes == "A2"
         assert all(c.font.bold for c in sheet[1])
@@ -190,7 +194,7 @@ def test_xlsx_in_chinese_round_trips(core_dir: Path) -> None:
     write_report(out_dir, "zh")
     path = out_dir / "report.xlsx"
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames[:2] == ["关键指标", "物料"]
+    assert book.sheetnames[:4] == ["关键指标", "摘要", "未匹配原因", "物料"]
     assert book["关键指标"]["A2"].value == "大宗工业固废综合利用率"
     names = [r[0] for r in _sheet_rows(path, "物料")]
     assert names == [m["name_zh"] for m in summary["materials"].values()]
@@ -265,14 +269,19 @@ def test_money_carbon_gains_and_marginal_values_appear_with_exact_figures(
     for title in ("Money", "Carbon", "Enterprise gains", "Where expanding a receiver pays most",
                   "Net saving", "Net saving (CNY/yr)", "Explanation"):
         assert title in page, title
-    for figure in ("123,456,789", "80,000,000", "90,000,000", "45,000,001", "1,543,210",
-                   "2,345,678.3", "2,316,415.4", "29,262.8", "17.25", "30"):
+    # three significant figures (numbers.fmt_amount); prices keep their cents
+    for figure in ("123 million", "80 million", "90 million", "45 million", "1.54 million",
+                   "2.35 million", "2.32 million", "29,300", "17.25", "30"):
         assert figure in page, figure
+    assert "123,456,789" not in page and "29,262.8" not in page
     assert "China road freight index 2024 (test figure)" in page
     assert "core midpoint" in page and "nearest need 210 km away" in page
-    assert "none nearer" in page  # the alternatives each exchange beat
+    # the alternatives each exchange beat: in the workbook, not on the printed page
+    assert "none nearer" not in page
+    assert any("none nearer" in str(c) for r in _sheet_rows(out_dir / "report.xlsx",
+                                                             "Exchanges") for c in r)
     # the low-confidence stone factor is flagged; the needs table lists the paying need first
-    assert re.search(r'<tr class="flag"><td>[^<]*crushed stone', page)
+    assert re.search(r'<tr class="flag"><td[^>]*>[^<]*crushed stone', page)
     assert page.index("ND-C") < page.index("ND-A") and "ND-B" not in page
 
     path = out_dir / "report.xlsx"
@@ -305,11 +314,11 @@ def test_report_of_the_run_as_written(out_dir: Path) -> None:
     kpis = _kpi_values(out_dir / "report.xlsx")
     if "economics" in summary:
         assert "Money" in page
-        assert f"{summary['economics']['saving_cny']:,.0f}" in page
+        assert fmt_amount(summary["economics"]["saving_cny"]) in page
         assert kpis["economics.saving_cny"].value == pytest.approx(
             summary["economics"]["saving_cny"], rel=1e-15)
     if "carbon" in summary:
-        assert f"{summary['carbon']['net_t']:,.1f}" in page
+        assert fmt_amount(summary["carbon"]["net_t"]) in page
     for name, title in (("enterprises.csv", "Enterprises"), ("needs.csv", "Needs")):
         assert (title in book.sheetnames) == (out_dir / name).is_file()
         if (out_dir / name).is_file():
@@ -346,8 +355,10 @@ def test_bad_folder_and_arguments(tmp_path: Path, out_dir: Path) -> None:
         write_report(out_dir)
     with pytest.raises(ValueError, match="unknown language"):
         write_report(out_dir, "fr")
-    with pytest.raises(ValueError, match="unknown report format 'pdf'"):
-        write_report(out_dir, "en", ("pdf",))
+    with pytest.raises(ValueError, match="unknown report format 'docx'"):
+        write_report(out_dir, "en", ("docx",))
+    with pytest.raises(ValueError, match="top must be at least 1"):
+        write_report(out_dir, "en", ("html",), top=0)
 
 
 def test_empty_run_still_reports(tmp_path: Path) -> None:
@@ -394,7 +405,7 @@ def test_frontier_plots(tmp_path: Path, lang: str) -> None:
     assert r'"points\u002f00\u002fexchanges.csv"' in page
     assert '<a href="points/01/exchanges.csv">' in page
     assert "javascript:alert" not in page  # a plan that is not a relative path is not linked
-    assert "33,000,000" in page and "<td class=\"n\">59</td>" in page
+    assert "33 million" in page and "<td class=\"n\">59</td>" in page
     assert '"x0":0.57' in page  # the target line falls among the points
     if lang == "zh":
         assert "权衡前沿" in page

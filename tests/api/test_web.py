@@ -48,6 +48,12 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+def _py_amount(value: float, lang: str = "en") -> str:
+    from symbiosis.api.report.numbers import fmt_amount
+
+    return fmt_amount(value, lang)
+
+
 def _latest_region_run(live: LiveServer) -> dict[str, Any]:
     with live.client() as client:
         runs = client.get("/api/runs", params={"status": "succeeded"}).json()["data"]
@@ -140,8 +146,33 @@ def test_web_page_in_chromium(live_api: LiveServer, browser: Any) -> None:
         legend = page.locator("#map .legend").text_content() or ""
         assert "Coal fly ash" in legend
 
-        # the Sankey (tonnes) renders nodes
+        # the Sankey (tonnes) renders nodes; it offers only the unit families present
         assert page.locator("#sankey .sankey .sankey-node").count() > 0
+        families = {r["family"] for r in page.evaluate("""() => [...document.querySelectorAll(
+            '#sankey-family option')].filter(o => !o.hidden).map(o => ({family: o.value}))""")}
+        units = {x["unit"] for x in result["exchanges"]}
+        assert families == {f for f, u in (("mass", "t"), ("energy", "GJ"), ("water", "m3"))
+                            if u in units}
+        # every symbol on the map is explained: the legend and the key below it
+        expect(page.locator("#map-key")).to_contain_text("square root of the quantity")
+        # tiles: amounts with three significant figures, none wider than its tile
+        assert page.locator("#kpi-saving").inner_text() == _py_amount(run["kpis"]["saving_cny"])
+        assert page.evaluate("""() => [...document.querySelectorAll('.tile, .tile *')]
+            .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1).length""") == 0
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+        # the page's amount rule is the report's (numbers.fmt_amount), in both languages
+        samples = [3_800_830.9, 687_239_873, 29_262.8, 17.25, 9_995, 999_999, -1_234_567,
+                   0.01234, 0, 100_000_000, 1e4, 123.456]
+        for lang in ("en", "zh"):
+            shown = page.evaluate("([v, l]) => v.map(x => window.symbiosisFormatAmount(x, l))",
+                                  [samples, lang])
+            assert shown == [_py_amount(v, lang) for v in samples], lang
+
+        # reopening the page opens on the latest stored run, not on empty tiles
+        page.reload()
+        expect(status).to_have_text("Ready.")
+        expect(page.locator("#kpi-utilization")).to_have_text(f"{rate * 100:.1f}%")
+        assert page.locator("#map-empty").is_hidden()
 
         # the scenario panel: remove a supplier, compare, both columns shown
         supplier = result["exchanges"][0]["offer_enterprise_id"]
@@ -169,6 +200,17 @@ def test_web_page_in_chromium(live_api: LiveServer, browser: Any) -> None:
         expect(page.locator("#compare-changes li")).to_have_count(2)
         expect(page.locator("#compare-changes")).to_contain_text("PLAN-CEM1")
         assert page.locator("#compare-diff tbody tr").count() > 0
+        # "what changed that matters" comes first: the rate's move with its cause (the
+        # removed supplier's tonnes leave the denominator), then the five largest changes
+        summary = page.locator("#compare-summary")
+        expect(summary).to_contain_text("What changed that matters")
+        assert page.evaluate("""() => document.getElementById('compare-summary')
+            .compareDocumentPosition(document.getElementById('compare-table'))
+            & Node.DOCUMENT_POSITION_FOLLOWING""")
+        expect(page.locator("#compare-kpi-causes li[data-key=utilization_rate]")).to_contain_text(
+            "the denominator shrank")
+        expect(page.locator("#compare-largest li")).to_have_count(
+            min(5, page.locator("#compare-diff tbody tr").count()))
 
         # gaps: the unused by-products listed, absorbers' locations drawn on the map
         page.get_by_role("button", name="Gaps").click()
@@ -230,6 +272,12 @@ def test_web_page_error_message_and_browser_language(live_api: LiveServer,
         page.get_by_role("button", name="上传").click()
         expect(alert).to_contain_text("invalid_dataset")
         expect(alert.locator("li")).to_contain_text(["offers.csv:2:quantity"])
+        # errors and warnings are counted apart and each line says which it is
+        errors = alert.locator("li[data-severity=error]").count()
+        warnings = alert.locator("li[data-severity=warning]").count()
+        assert errors >= 1
+        expect(page.locator("#problem-counts")).to_have_text(f"{errors} 个错误，{warnings} 条警告")
+        expect(alert.locator("li[data-severity=error]").first).to_contain_text("错误：")
     finally:
         context.close()
 

@@ -235,6 +235,10 @@ class Report:
     park_split: Table | None = None
     # the methods appendix: one paragraph per method, in the report's language
     methods: list[str] = field(default_factory=list)
+    # the bulk solid waste rate (summary.json `bulk_solid_waste`): its lines, first in the
+    # summary; `official` says whether it is the official indicator (baseline columns given)
+    official_lines: list[str] = field(default_factory=list)
+    official: bool = False
 
 
 @dataclass(frozen=True)
@@ -870,13 +874,45 @@ def _methods(summary: Mapping[str, Any], lang: str) -> list[str]:
 SUMMARY_TOP_EXCHANGES = 10
 
 
+def _official_lines(summary: Mapping[str, Any], lang: str) -> tuple[list[str], bool]:
+    """The bulk solid waste rate as the CLI states it (the same catalogue sentences):
+    baseline -> plan against the target when the dataset gives a baseline; else the share of
+    listed surplus matched, said not to be the official rate, with no target claimed."""
+    bulk = _part(summary, "bulk_solid_waste")
+    if not bulk or not bulk.get("offers_counted"):
+        return [], False
+
+    def pct_text(value: object) -> str:
+        return fmt_value(num(value), "pct", lang)
+
+    def verdict(met: object) -> str:
+        return t("fig.no_target_claimed", lang) if met is None else \
+            t("fig.target_met" if met else "fig.target_missed", lang)
+
+    if not bulk.get("official"):
+        return [t("fig.listed_rate", lang) + ": "
+                + t("fig.listed_note", lang, rate=pct_text(bulk.get("utilization_rate")))], False
+    target = bulk.get("target") or {}
+    lines = [t("fig.official_rate", lang) + ": "
+             + t("fig.baseline_to_plan", lang, baseline=pct_text(bulk.get("baseline_rate")),
+                 plan=pct_text(bulk.get("utilization_rate"))) + "; "
+             + t("fig.against_target", lang, target=pct_text(target.get("value")),
+                 verdict=verdict(bulk.get("target_met")))]
+    for name, group in (bulk.get("groups") or {}).items():
+        group_target = group.get("target") or {}
+        lines.append(t("fig.sub_target", lang, group=t(f"fig.group.{name}", lang),
+                       rate=pct_text(group.get("utilization_rate")),
+                       target=pct_text(group_target.get("value")),
+                       verdict=verdict(group.get("target_met"))).strip())
+    return lines, True
+
+
 def _summary_tiles(by_key: Mapping[str, Kpi]) -> list[Kpi]:
     """The tiles of the one-page summary: rate, tonnes, CO2, money, exchanges.
 
-    SLOT bulk_solid_waste: the official utilization rate (baseline -> plan against the
-    57 % target, summary.json `bulk_solid_waste`) is wired here and in the template's
-    `official_rate` block after that section lands; until then the rate tile is the run's
-    own rate over the offered tonnes."""
+    The bulk solid waste rate (summary.json `bulk_solid_waste`) leads the summary in the
+    template's `official_rate` block (`_official_lines`); the rate tile is the share of the
+    listed surplus matched, and claims the target only when the official rate does."""
     keys = ("utilization_rate", "tonnes_matched", "carbon.net_t", "transport_co2_t",
             "economics.saving_cny", "exchanges")
     tiles = [by_key[k] for k in keys if k in by_key]
@@ -1011,17 +1047,22 @@ def build_report(run: RunOutputs, lang: str, page: bool, top: int | None = None)
     target = _part(summary, "utilization_target")
     dataset = dataset_name(summary)
     parks, park_split = _parks_tables(summary, lang)
+    official_lines, official = _official_lines(summary, lang)
+    # a target is claimed (the tile's verdict and gauge) only for the official indicator
+    bulk = _part(summary, "bulk_solid_waste")
+    rate = num(bulk.get("utilization_rate")) if official else num(summary.get("utilization_rate"))
     return Report(
         lang=lang,
         title=t("report.title", lang) + (f" — {dataset}" if dataset else ""),
         meta=_meta(summary, lang), headline=headline, kpis=kpis,
         solver=_solver(summary, lang), tables=tables,
         sources=_sources_table(summary, run.exchanges, lang, name),
-        rate=num(summary.get("utilization_rate")), target=num(target.get("value")),
+        rate=rate, target=num(target.get("value")) if official else None,
         target_source=str(target.get("source", "")), dataset=dataset,
         co2_factor=_co2_factor(summary),
         summary_tiles=_summary_tiles(by_key),
         top_exchanges=_top_exchanges_table(run.exchanges, lang, name, who,
                                            SUMMARY_TOP_EXCHANGES),
         blockers=_blockers_table(run.offers, summary, lang),
-        parks=parks, park_split=park_split, methods=_methods(summary, lang))
+        parks=parks, park_split=park_split, methods=_methods(summary, lang),
+        official_lines=official_lines, official=official)

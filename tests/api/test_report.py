@@ -116,10 +116,11 @@ def test_html_report_shows_the_demo_kpis_in_both_languages(core_dir: Path) -> No
         assert f">{m['name_zh']}<" in pages["zh"]
         assert f">{m['name_en']}<" in pages["en"]
         assert f">{m['name_zh']}<" not in pages["en"]
-    assert "大宗工业固废综合利用率" in pages["zh"] and "大宗工业固废综合利用率" not in pages["en"]
-    assert "Bulk solid waste comprehensive utilization rate" in pages["en"]
-    # the demo meets the target; tailings find no compatible need and say so
-    assert "meets the target" in pages["en"] and "达到目标" in pages["zh"]
+    # the demo gives no generation or existing use: its rate is the share of the listed
+    # surplus matched, said not to be the official indicator, and no target is claimed
+    assert "所列富余量匹配比例" in pages["zh"] and "Share of listed surplus matched" in pages["en"]
+    assert "NOT the official rate" in pages["en"] and "并非官方综合利用率" in pages["zh"]
+    assert "meets the target" not in pages["en"] and "达到目标" not in pages["zh"]
     # offers.csv's reason codes (UnmatchedReason) are shown in the report's language
     assert "beyond reach" in pages["en"] and "超出运输半径" in pages["zh"]
     assert "beyond_reach" not in pages["en"] and "beyond_reach" not in pages["zh"]
@@ -195,7 +196,7 @@ def test_xlsx_in_chinese_round_trips(core_dir: Path) -> None:
     path = out_dir / "report.xlsx"
     book = openpyxl.load_workbook(path)
     assert book.sheetnames[:4] == ["关键指标", "摘要", "未匹配原因", "物料"]
-    assert book["关键指标"]["A2"].value == "大宗工业固废综合利用率"
+    assert book["关键指标"]["A2"].value == "所列富余量匹配比例（固体）"
     names = [r[0] for r in _sheet_rows(path, "物料")]
     assert names == [m["name_zh"] for m in summary["materials"].values()]
     assert _kpi_values(path)["tonnes_matched"].value == summary["tonnes_matched"]
@@ -515,3 +516,31 @@ def test_a_chinese_report_shows_no_english_label(out_dir: Path) -> None:
 def test_reasons_in_chinese(reason: str, zh: str) -> None:
     """Reason codes (matching.reasons), several at once, and older folders' sentences."""
     assert reason_text(reason, "zh") == zh
+
+
+def test_the_report_leads_with_the_official_rate_when_the_baseline_is_given(
+        tmp_path: Path) -> None:
+    """Fly ash: 100 t generated, 40 t used today, 60 t listed; a cement plant takes 30 t.
+    Official rate (40 + 30) / 100 = 70 %, baseline 40 %: the summary says so first, against
+    the 57 % target (met)."""
+    from symbiosis import dataset_from_records
+    from symbiosis.matching import solve_match, write_outputs
+
+    ds = dataset_from_records({
+        "enterprises": [{"id": i, "name": i, "lon": 112.9, "lat": 27.8} for i in "PC"],
+        "offers": [{"id": "o", "enterprise_id": "P", "material": "fly_ash", "quantity": 60,
+                    "generated": 100, "used_existing": 40, "q.loi_pct": 5, "q.so3_pct": 2}],
+        "needs": [{"id": "n", "enterprise_id": "C", "material": "cement_admixture",
+                   "quantity": 30}],
+        "distances": [{"from_id": "P", "to_id": "C", "distance_km": 10}]})
+    result = solve_match(ds)
+    assert result.summary.bulk_solid_waste is not None
+    assert result.summary.bulk_solid_waste.utilization_rate == pytest.approx(0.7)
+    write_outputs(result, tmp_path)
+    write_report(tmp_path, "en", formats=("html",))
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    summary_part = page[page.index('id="summary"'):]
+    first = summary_part[summary_part.index('<div class="official">'):]
+    assert first.startswith('<div class="official"><p>Bulk solid waste utilization rate '
+                            "(official): 40.0 % today -&gt; 70.0 % with the plan; "
+                            "target 57.0 %: met</p>")

@@ -24,7 +24,7 @@ from symbiosis.dataset import load_dataset
 from symbiosis.matching.model import solve_match
 from symbiosis.matching.result import write_outputs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_MS = 60_000  # generous: the machine is shared; not a timing assertion
 A4_PRINT_WIDTH_PX = 688  # 210 mm - 2 x 12 mm of @page margin, at 96 px per inch (rounded down)
 

@@ -22,7 +22,7 @@ from symbiosis.matching.options import MatchParameters
 
 __all__ = ["SCHEMA_VERSION", "Carbon", "Economics", "Factor", "FamilyTotals", "Headline",
            "MatchSummary", "MaterialTotals", "NeedMaterialTotals", "RunParameters",
-           "SolverSummary", "Target", "stored_headline", "summary_schema"]
+           "SolverSummary", "SparseCertificate", "Target", "stored_headline", "summary_schema"]
 
 SCHEMA_VERSION: Literal[2] = 2  # 1: the untyped dict written before the schema existed
 Family = Literal["mass", "energy", "water"]
@@ -229,6 +229,22 @@ class Carbon(_Model):
     factors: list[CarbonFactor]
 
 
+class SparseCertificate(_Model):
+    """The certificate of a sparse solve (`matching.sparse`): the model was solved on a
+    subset of the arcs, grown by pricing until no candidate arc had a negative reduced cost,
+    which proves the plan optimal for the full model."""
+
+    rounds: int = Field(description="Sparse solves run (the last one priced out nothing).")
+    arcs_priced: int = Field(description="Reduced costs computed, over all rounds.")
+    arcs_added: int = Field(description="Arcs that priced out and joined the set.")
+    arcs_solved: int = Field(description="Arcs in the final sparse set.")
+    arcs_total: int = Field(description="Candidate arcs of the full model.")
+    k: int = Field(description="Nearest arcs per offer and per need in the first set.")
+    big_m: int = Field(description="Cost of an unserved unit in the priced single-stage "
+                                   "model (distance-scale integers).")
+    violations: int = Field(description="Negative reduced costs left (0: certified).")
+
+
 class SolverSummary(_Model):
     """What the solvers did; `objective` of the final stage, its bound and relative gap."""
 
@@ -243,6 +259,8 @@ class SolverSummary(_Model):
     delivered: float
     components: int
     integer_scales: dict[str, dict[str, int]]
+    certificate: SparseCertificate | None = Field(
+        default=None, description="With a sparse solve: how its optimality was proved.")
 
 
 class Headline(_Model):

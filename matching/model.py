@@ -43,7 +43,6 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError

@@ -45,6 +45,14 @@ Bellman-Ford. An excluded arc o -> n (flow 0, capacity > 0) prices out when
 c_a + p_o - p_n < 0. When none does, p is a feasible dual of the full network with x
 complementary: x is optimal for the full model.
 
+Partial pricing: a round adds, of the arcs that price out, the ADD_PER_NODE most negative
+out of every offer and into every need (the rest are priced again against the next
+potentials); termination holds because each round adds at least one arc of a finite set.
+
+What is not streamed yet: the arcs are priced in PRICE_CHUNK slices of the candidate
+arrays that `matching.candidates` built in full, not generated chunk by chunk from the
+spatial index, so the peak memory of the candidate build is unchanged.
+
 `certified_min_cost_flow` is the same loop for a general network (DIMACS semantics, used to
 check the method on published optima): artificial arcs to and from a hub node at cost
 (n x max|c| + 1) keep every sparse subproblem feasible and never carry flow at the optimum
@@ -87,8 +95,9 @@ class Certificate:
     """The facts that certify a sparse optimum: `rounds` solves, `arcs_priced` reduced
     costs computed in all, `arcs_added` arcs that priced out and joined the set,
     `arcs_solved` arcs in the final set out of `arcs_total`, `big_m` the unserved-supply
-    cost (integer, distance scale units; 0 for a general network's hub arcs not used),
-    `violations` reduced costs < 0 left at the end (0 when certified)."""
+    cost (integer, distance-scale units; for a general network the hub arcs' cost),
+    `violations` reduced costs < 0 left at the end (0: the loop only stops there, and
+    raises after MAX_ROUNDS), `added_per_round` the arcs each round added (last: 0)."""
 
     rounds: int = 0
     arcs_priced: int = 0

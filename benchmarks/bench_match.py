@@ -6,7 +6,12 @@ RSS, print the engine's own `timings_s` from OUTDIR/summary.json, then run bare_
 child process too (same start-up costs) and print the wall-time ratio engine/floor and whether
 tonnes_matched and tonne_km agree (relative 1e-6). Prints figures; never decides pass or fail.
 
+Each engine method (`--methods dense,sparse` by default: `symbiosis match --method M`) runs
+in the same window as the floor; the sparse run also prints its certificate (rounds, arcs
+solved, added by pricing, reduced costs computed), and the methods' results are compared.
+
 Usage: python benchmarks/bench_match.py [--sizes 100,3000,30000,100000] [--repeat K]
+       [--methods dense,sparse]
 """
 
 from __future__ import annotations
@@ -165,16 +170,20 @@ def _best(runs: list[ChildRun]) -> ChildRun:
 
 
 def run_engine(
-    engine: str, dataset: Path, tag: str, repeat: int, timeout_s: float | None
+    engine: str, dataset: Path, tag: str, repeat: int, timeout_s: float | None,
+    method: str | None = None,
 ) -> ChildRun:
-    """Run `symbiosis match` K times and return the best run with summary.json attached."""
+    """Run `symbiosis match [--method METHOD]` K times and return the best run with
+    summary.json attached."""
     runs = []
+    extra = ["--method", method] if method else []
+    label = f"{tag}_{method}" if method else tag
     for k in range(repeat):
-        outdir = WORK_DIR / "out" / f"engine_{tag}"
+        outdir = WORK_DIR / "out" / f"engine_{label}"
         shutil.rmtree(outdir, ignore_errors=True)
         r = run_child(
-            [engine, "match", str(dataset), "--out", str(outdir)],
-            WORK_DIR / "logs" / f"engine_{tag}_{k}.log",
+            [engine, "match", str(dataset), "--out", str(outdir), *extra],
+            WORK_DIR / "logs" / f"engine_{label}_{k}.log",
             timeout_s,
         )
         summary = outdir / "summary.json"
@@ -232,35 +241,14 @@ def _print_phases(title: str, timings: Any, keys: tuple[str, ...]) -> None:
 
 
 def bench_size(
-    n: int, seed: int, engine: str | None, repeat: int, timeout_s: float | None
-) -> dict[str, Any]:
-    """Benchmark one size; print its details and return one table row."""
+    n: int, seed: int, engine: str | None, repeat: int, timeout_s: float | None,
+    methods: tuple[str, ...] = ("",),
+) -> list[dict[str, Any]]:
+    """Benchmark one size, the engine once per method (`--method`; "" = the default),
+    interleaved with the floor in the same window; print details, return table rows."""
     dataset = dataset_for(n, seed)
     tag = dataset.name
     print(f"\n== {tag} ==", flush=True)
-    row: dict[str, Any] = {"size": n, "dataset": tag}
-    eng: ChildRun | None = None
-    if engine is not None:
-        eng = run_engine(engine, dataset, tag, repeat, timeout_s)
-        s = eng.data
-        print(
-            f"  engine         wall {eng.wall_s:.3f} s, exit {eng.returncode}, peak RSS "
-            f"{eng.maxrss_mb:,.0f} MiB (process tree {eng.tree_peak_mb:,.0f} MiB)"
-        )
-        if eng.returncode != 0 or "_error" in s:
-            print(
-                f"  engine FAILED ({s.get('_error', 'exit ' + str(eng.returncode))}); "
-                f"log {eng.log}:\n{_tail(eng.log)}"
-            )
-        else:
-            _print_phases("engine phases", s.get("timings_s"), ENGINE_PHASES)
-            solver = s.get("solver")
-            solver = solver if isinstance(solver, dict) else {}
-            print(
-                f"  engine result  tonnes_matched {_fmt(s.get('tonnes_matched'))}, "
-                f"tonne_km {_fmt(s.get('tonne_km'))}, solver {solver.get('status', '-')} "
-                f"{_fmt(solver.get('seconds'), '.3f')} s"
-            )
     flo = run_floor(dataset, tag, repeat, timeout_s)
     f = flo.data
     print(
@@ -276,15 +264,47 @@ def bench_size(
             f"tonne_km {_fmt(f.get('tonne_km'))}, {f.get('arcs', 0):,} arcs "
             f"({f.get('arc_method')}), imports {_fmt(f.get('import_s'), '.2f')} s"
         )
-    row.update(
-        {
-            "arcs": f.get("arcs"),
+    base = {"size": n, "dataset": tag, "arcs": f.get("arcs"),
             "floor_s": flo.wall_s if flo.returncode == 0 else None,
-            "floor_mb": flo.tree_peak_mb,
-        }
-    )
-    if eng is not None and eng.returncode == 0 and "_error" not in eng.data:
+            "floor_mb": flo.tree_peak_mb}
+    if engine is None:
+        return [base]
+    rows = []
+    for method in methods:
+        row = {**base, "method": method or "default"}
+        eng = run_engine(engine, dataset, tag, repeat, timeout_s, method or None)
         s = eng.data
+        print(
+            f"  engine {row['method']:<7} wall {eng.wall_s:.3f} s, exit {eng.returncode}, "
+            f"peak RSS {eng.maxrss_mb:,.0f} MiB (process tree {eng.tree_peak_mb:,.0f} MiB)"
+        )
+        if eng.returncode != 0 or "_error" in s:
+            print(
+                f"  engine FAILED ({s.get('_error', 'exit ' + str(eng.returncode))}); "
+                f"log {eng.log}:\n{_tail(eng.log)}"
+            )
+            rows.append({**row, "engine_s": "failed"})
+            continue
+        _print_phases("engine phases", s.get("timings_s"), ENGINE_PHASES)
+        solver = s.get("solver")
+        solver = solver if isinstance(solver, dict) else {}
+        print(
+            f"  engine result  tonnes_matched {_fmt(s.get('tonnes_matched'))}, "
+            f"tonne_km {_fmt(s.get('tonne_km'))}, solver {solver.get('status', '-')} "
+            f"{_fmt(solver.get('seconds'), '.3f')} s"
+        )
+        cert = solver.get("certificate")
+        if isinstance(cert, dict):
+            row.update(rounds=cert.get("rounds"), solved=cert.get("arcs_solved"),
+                       added=cert.get("arcs_added"))
+            print(
+                f"  sparse         {cert.get('rounds')} rounds, solved on "
+                f"{_fmt(cert.get('arcs_solved'), ',.0f')} of "
+                f"{_fmt(cert.get('arcs_total'), ',.0f')} arcs, "
+                f"{_fmt(cert.get('arcs_added'), ',.0f')} added by pricing, "
+                f"{_fmt(cert.get('arcs_priced'), ',.0f')} reduced costs, "
+                f"{cert.get('violations')} left"
+            )
         row.update(
             {
                 "engine_s": eng.wall_s,
@@ -292,22 +312,33 @@ def bench_size(
                 "ratio": eng.wall_s / flo.wall_s if row["floor_s"] else None,
                 "t_agree": _agree(s.get("tonnes_matched"), f.get("tonnes_matched")),
                 "tkm_agree": _agree(s.get("tonne_km"), f.get("tonne_km")),
+                "tonnes": s.get("tonnes_matched"),
+                "tkm": s.get("tonne_km"),
             }
         )
         print(
             f"  engine/floor   {_fmt(row['ratio'], '.2f')}x wall; tonnes_matched agree "
             f"{row['t_agree']}, tonne_km agree {row['tkm_agree']}"
         )
-    elif eng is not None:
-        row["engine_s"] = "failed"
-    return row
+        rows.append(row)
+    done = [r for r in rows if isinstance(r.get("engine_s"), float)]
+    if len(done) > 1:
+        first = done[0]
+        for r in done[1:]:
+            print(
+                f"  {r['method']} vs {first['method']}: tonnes_matched agree "
+                f"{_agree(r['tonnes'], first['tonnes'])}, tonne_km agree "
+                f"{_agree(r['tkm'], first['tkm'])}"
+            )
+    return rows
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    """The closing summary table, one row per size."""
+    """The closing summary table, one row per size and engine method."""
     head = (
-        f"{'size':>8} {'arcs':>12} {'engine s':>9} {'engine MiB':>10} {'floor s':>8} "
-        f"{'floor MiB':>9} {'ratio':>6} {'t agree':>7} {'t-km agree':>10}"
+        f"{'size':>8} {'arcs':>12} {'method':>8} {'engine s':>9} {'engine MiB':>10} "
+        f"{'floor s':>8} {'floor MiB':>9} {'ratio':>6} {'t agree':>7} {'t-km agree':>10} "
+        f"{'rounds':>6} {'arcs solved':>11} {'added':>7}"
     )
     print("\n" + head + "\n" + "-" * len(head))
     for r in rows:
@@ -315,10 +346,12 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         eng_s = eng if isinstance(eng, str) else _fmt(eng, ".2f")
         arcs = _fmt(r.get("arcs"), ",.0f")
         print(
-            f"{r['size']:>8,} {arcs:>12} {eng_s:>9} {_fmt(r.get('engine_mb'), ',.0f'):>10} "
+            f"{r['size']:>8,} {arcs:>12} {r.get('method', '-'):>8} {eng_s:>9} "
+            f"{_fmt(r.get('engine_mb'), ',.0f'):>10} "
             f"{_fmt(r.get('floor_s'), '.2f'):>8} {_fmt(r.get('floor_mb'), ',.0f'):>9} "
             f"{_fmt(r.get('ratio'), '.2f'):>6} {r.get('t_agree', '-'):>7} "
-            f"{r.get('tkm_agree', '-'):>10}"
+            f"{r.get('tkm_agree', '-'):>10} {_fmt(r.get('rounds'), ',.0f'):>6} "
+            f"{_fmt(r.get('solved'), ',.0f'):>11} {_fmt(r.get('added'), ',.0f'):>7}"
         )
 
 
@@ -335,6 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=None, help="seconds per child run")
     ap.add_argument("--engine", default=None, help="path of the symbiosis executable")
     ap.add_argument("--floor-only", action="store_true", help="skip the engine")
+    ap.add_argument(
+        "--methods",
+        default="dense,sparse",
+        help="engine --method values to run, comma-separated ('' = the engine's default)",
+    )
     args = ap.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
 
@@ -347,7 +385,12 @@ def main(argv: list[str] | None = None) -> int:
             "--engine PATH). Running the bare floor only.",
             flush=True,
         )
-    rows = [bench_size(n, args.seed, engine, max(1, args.repeat), args.timeout) for n in sizes]
+    methods = tuple(m.strip() for m in args.methods.split(",")) or ("",)
+    rows = [
+        row
+        for n in sizes
+        for row in bench_size(n, args.seed, engine, max(1, args.repeat), args.timeout, methods)
+    ]
     print_table(rows)
     if missing:
         print("\nengine columns are empty: symbiosis is not installed")

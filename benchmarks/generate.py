@@ -90,7 +90,7 @@ SECTORS: tuple[Sector, ...] = (
     Sector("3011", "cement", 0.07,
            (Item("waste_heat", 0.5, 200_000),),
            (Item("cement_admixture", 1.0, 200_000), Item("set_retarder", 0.95, 50_000),
-            Item("raw_meal", 1.0, 100_000))),
+            Item("raw_meal_sial", 1.0, 100_000))),
     Sector("3021", "ready-mixed concrete", 0.14, (),
            (Item("concrete_admixture", 1.0, 20_000), Item("aggregate", 0.7, 50_000))),
     Sector("3024", "gypsum board", 0.03, (), (Item("wallboard_gypsum", 1.0, 120_000),)),

@@ -34,6 +34,7 @@ __all__ = [
     "solve_transport_max_weight",
     "solve_transport_mcf",
     "stock_penalty",
+    "to_scaled_int",
 ]
 
 
@@ -190,7 +191,7 @@ def stock_penalty(arc_costs: FloatArray, scale: int, num_nodes: int) -> int:
     return (num_nodes + 1) * top + 1
 
 
-def _to_scaled_int(values: FloatArray, scale: int) -> IntArray:
+def to_scaled_int(values: FloatArray, scale: int) -> IntArray:
     """Scale to integers: round values that are integral up to float noise, floor the rest,
     so a scaled capacity never exceeds the true one (a need is never over-served)."""
     scaled = np.asarray(values, float) * scale
@@ -278,9 +279,9 @@ def solve_transport_mcf(
     n_p = len(piles)
     scales = choose_scales(np.concatenate([supply, stock[piles], demand]), arc_km,
                            n_s + n_d + n_p, penalty=n_p > 0)
-    sup = _to_scaled_int(supply, scales.quantity)
-    pile = _to_scaled_int(stock[piles], scales.quantity)
-    dem = _to_scaled_int(demand, scales.quantity)
+    sup = to_scaled_int(supply, scales.quantity)
+    pile = to_scaled_int(stock[piles], scales.quantity)
+    dem = to_scaled_int(demand, scales.quantity)
     smcf = min_cost_flow.SimpleMinCostFlow()
     if n_a:
         # OR-Tools copies the arcs; the int64 staging arrays are dropped before the solve
@@ -645,8 +646,8 @@ def solve_transport_max_weight(
         raise SolverError("max-weight transport takes positive weights only")
     scales = choose_scales(np.concatenate([supply, demand]), weights, n_s + n_d + 1,
                            MAX_DECIMALS_WEIGHT)
-    sup = _to_scaled_int(supply, scales.quantity)
-    dem = _to_scaled_int(demand, scales.quantity)
+    sup = to_scaled_int(supply, scales.quantity)
+    dem = to_scaled_int(demand, scales.quantity)
     sink = n_s + n_d
     tails = np.concatenate([np.asarray(arc_supply, np.int64), np.arange(n_s),
                             np.arange(n_s, n_s + n_d)])

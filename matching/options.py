@@ -45,11 +45,16 @@ class Objective(StrEnum):
 
 
 class Method(StrEnum):
-    """Solver choice; `auto` uses min-cost flow wherever the model is a pure network."""
+    """Solver choice; `auto` uses min-cost flow wherever the model is a pure network, on
+    every candidate arc (`dense`); `sparse` solves the default objective's min-cost flow on
+    the nearest arcs and proves the plan optimal by pricing every other arc
+    (`matching.sparse`)."""
 
     auto = "auto"
     mcf = "mcf"
     lp = "lp"
+    sparse = "sparse"
+    dense = "dense"
 
 
 Weights = tuple[tuple[str, float], ...]
@@ -127,7 +132,9 @@ class MatchParameters(BaseModel):
     method: Method = Field(
         Method.auto, description="auto: min-cost flow where the model is a pure network, LP "
                                  "where a need is served at different ratios; mcf or lp to "
-                                 "force one.")
+                                 "force one; sparse or dense to force the arc set of the "
+                                 "min-cost flow (sparse: solved on the nearest arcs and "
+                                 "proved optimal by pricing every other arc).")
     time_limit_s: Annotated[float, Field(gt=0, le=86400)] | None = Field(
         None, description="Time limit in seconds for each LP solve.")
     accept_unstated_quality: bool = Field(

@@ -23,7 +23,8 @@ from symbiosis.matching.options import MatchParameters
 __all__ = ["SCHEMA_VERSION", "BulkGroup", "BulkMaterial", "BulkSolidWaste", "BulkTotals",
            "Carbon", "Economics", "Factor", "FamilyTotals", "Headline",
            "MatchSummary", "MaterialTotals", "NeedMaterialTotals", "RunParameters",
-           "SolverSummary", "SourcedTarget", "Target", "stored_headline", "summary_schema"]
+           "SolverSummary", "SourcedTarget", "SparseCertificate", "Target", "stored_headline",
+           "summary_schema"]
 
 SCHEMA_VERSION: Literal[2] = 2  # 1: the untyped dict written before the schema existed
 Family = Literal["mass", "energy", "water"]
@@ -299,6 +300,21 @@ class BulkSolidWaste(BulkTotals):
     groups: dict[str, BulkGroup]
     note: str
 
+class SparseCertificate(_Model):
+    """The certificate of a sparse solve (`matching.sparse`): the model was solved on a
+    subset of the arcs, grown by pricing until no candidate arc had a negative reduced cost,
+    which proves the plan optimal for the full model."""
+
+    rounds: int = Field(description="Sparse solves run (the last one priced out nothing).")
+    arcs_priced: int = Field(description="Reduced costs computed, over all rounds.")
+    arcs_added: int = Field(description="Arcs that priced out and joined the set.")
+    arcs_solved: int = Field(description="Arcs in the final sparse set.")
+    arcs_total: int = Field(description="Candidate arcs of the full model.")
+    k: int = Field(description="Nearest arcs per offer and per need in the first set.")
+    big_m: int = Field(description="Cost of an unserved unit in the priced single-stage "
+                                   "model (distance-scale integers).")
+    violations: int = Field(description="Negative reduced costs left (0: certified).")
+
 
 class SolverSummary(_Model):
     """What the solvers did; `objective` of the final stage, its bound and relative gap."""
@@ -318,6 +334,8 @@ class SolverSummary(_Model):
                         "or costs: the plan is optimal for the rounded data and `bound` is "
                         "an honest bound on the true optimum.")
     note: str = ""
+    certificate: SparseCertificate | None = Field(
+        default=None, description="With a sparse solve: how its optimality was proved.")
 
 
 class Headline(_Model):

@@ -1,0 +1,385 @@
+"""Certified sparse solve: min-cost flow on a few arcs, priced against all of them.
+
+The optimum of the default objective uses about 1 % of the candidate arcs of a province, so
+the model is solved on a sparse set (the `k` nearest arcs of every offer and of every need),
+then every excluded arc is priced with the optimal node potentials (reduced costs), in
+chunks; arcs that price out (negative reduced cost) join the set and the model is solved
+again, until none does. LP duality then certifies that the sparse optimum is the optimum of
+the full model (every arc of the full model has a non-negative reduced cost at a feasible
+flow that is optimal on the sparse set: the complementary-slackness conditions of the full
+min-cost-flow LP hold).
+
+The lexicographic default as one min-cost flow (what the potentials price)
+-------------------------------------------------------------------------
+
+Nodes: every offer o (supply q_o), every need n, a sink t (demand sum_o q_o). Arcs:
+o -> n for every candidate arc (integer cost c_a = rint(km_a x s), s the distance scale of
+the solve, capacity min(q_o, d_n)); o -> t "unserved" (cost M, capacity q_o); n -> t
+(cost 0, capacity d_n, in offer units: d_n / ratio_n). With
+
+    M = K x c_max + 1,   K = min(#offers, #needs),   c_max = max_a c_a over ALL candidate arcs
+
+the min-cost flows of this network are exactly the lexicographic optima (maximise the
+quantity delivered, then minimise sum(q x km)):
+
+*Proof.* Let x be a min-cost flow and suppose some flow on the candidate arcs alone ships
+more. Then the residual graph of x restricted to candidate arcs holds an augmenting path P
+from an offer o with unserved supply (flow on o -> t) to a need n with spare capacity (the
+flow decomposition of the difference of the two flows gives one). P is a simple path that
+alternates forward arcs o' -> n' and backward arcs n' -> o', so it has at most K forward
+arcs, each costing at most c_max, and backward arcs cost <= 0: cost(P) <= K x c_max < M. The
+cycle t -> o (backward unserved arc, cost -M), P, n -> t (cost 0) is a residual cycle of
+cost < 0, contradicting the optimality of x. So every min-cost flow delivers the maximum;
+all such flows pay the same M x (unserved total), hence among them x minimises
+sum_a c_a x_a: the lexicographic optimum. Each unit family (and each connected component)
+is a separate part of the same network, so one M serves all families at once. []
+
+The sparse solve itself runs the exact lexicographic min-cost flow of `flow.py`
+(`solve_transport_mcf`) on the arcs of the set, which by the same proof is a min-cost flow of
+the network above restricted to those arcs (c_max over all arcs is >= c_max over the set).
+M only enters the potentials, which are computed in float64 on integers below 2**53 (exact).
+
+Potentials: shortest-path distances p from a virtual root (0-cost arcs to every node) in the
+residual graph of the sparse optimum (no negative cycle: it is optimal), by a vectorised
+Bellman-Ford. An excluded arc o -> n (flow 0, capacity > 0) prices out when
+c_a + p_o - p_n < 0. When none does, p is a feasible dual of the full network with x
+complementary: x is optimal for the full model.
+
+Partial pricing: a round adds, of the arcs that price out, the ADD_PER_NODE most negative
+out of every offer and into every need (the rest are priced again against the next
+potentials); termination holds because each round adds at least one arc of a finite set.
+
+What is not streamed yet: the arcs are priced in PRICE_CHUNK slices of the candidate
+arrays that `matching.candidates` built in full, not generated chunk by chunk from the
+spatial index, so the peak memory of the candidate build is unchanged.
+
+`certified_min_cost_flow` is the same loop for a general network (DIMACS semantics, used to
+check the method on published optima): artificial arcs to and from a hub node at cost
+(n x max|c| + 1) keep every sparse subproblem feasible and never carry flow at the optimum
+of a feasible instance (a flow on them would close a negative cycle with any feasible
+path: same argument).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
+from functools import partial
+
+import numpy as np
+
+from symbiosis.errors import SolverError
+from symbiosis.matching.flow import (
+    FlowSolution,
+    SolverStatus,
+    solve_min_cost_flow,
+    solve_transport_mcf,
+    to_scaled_int,
+)
+from symbiosis.matching.result import SolverFacts
+from symbiosis.matching.summary import SolverSummary, SparseCertificate
+from symbiosis.types import FloatArray, IntArray
+
+__all__ = ["DEFAULT_K", "PRICE_CHUNK", "Certificate", "CertifiedFacts",
+           "certified_min_cost_flow", "node_potentials", "solve_transport_sparse",
+           "sparse_start", "with_certificate"]
+
+DEFAULT_K = 20  # nearest arcs kept per offer and per need in the first sparse set
+PRICE_CHUNK = 1_000_000  # arcs priced at a time: the pricing never holds more temporaries
+ADD_PER_NODE = 16  # most violated arcs entering per offer and per need in one round
+MAX_ROUNDS = 1000  # every round adds >= 1 arc and the set is finite; this only guards bugs
+
+
+@dataclass
+class Certificate:
+    """The facts that certify a sparse optimum: `rounds` solves, `arcs_priced` reduced
+    costs computed in all, `arcs_added` arcs that priced out and joined the set,
+    `arcs_solved` arcs in the final set out of `arcs_total`, `big_m` the unserved-supply
+    cost (integer, distance-scale units; for a general network the hub arcs' cost),
+    `violations` reduced costs < 0 left at the end (0: the loop only stops there, and
+    raises after MAX_ROUNDS), `added_per_round` the arcs each round added (last: 0)."""
+
+    rounds: int = 0
+    arcs_priced: int = 0
+    arcs_added: int = 0
+    arcs_solved: int = 0
+    arcs_total: int = 0
+    k: int = DEFAULT_K
+    big_m: int = 0
+    violations: int = 0
+    added_per_round: list[int] = field(default_factory=list)
+
+    def merge(self, other: Certificate) -> Certificate:
+        """The facts of two independent parts taken together."""
+        return Certificate(
+            rounds=max(self.rounds, other.rounds),
+            arcs_priced=self.arcs_priced + other.arcs_priced,
+            arcs_added=self.arcs_added + other.arcs_added,
+            arcs_solved=self.arcs_solved + other.arcs_solved,
+            arcs_total=self.arcs_total + other.arcs_total, k=self.k,
+            big_m=max(self.big_m, other.big_m),
+            violations=self.violations + other.violations,
+            added_per_round=self.added_per_round + other.added_per_round)
+
+
+def node_potentials(n_nodes: int, tails: IntArray, heads: IntArray,
+                    costs: FloatArray) -> FloatArray:
+    """Shortest-path distance to every node from a virtual root joined to all nodes at cost
+    0 (so every distance is <= 0), over the arcs (tails, heads, costs) of a residual graph.
+
+    A frontier Bellman-Ford: each pass relaxes only the arcs out of nodes whose distance
+    fell in the previous pass, with numpy. Costs are integers held in float64 (exact below
+    2**53).
+
+    Raises:
+        SolverError: a negative cycle (the flow whose residual graph this is was not optimal).
+    """
+    dist = np.zeros(n_nodes)
+    order = np.argsort(tails, kind="stable")
+    tails, heads, costs = tails[order], heads[order], costs[order]
+    starts = np.searchsorted(tails, np.arange(n_nodes + 1))
+    changed = np.unique(tails)
+    for _ in range(n_nodes + 1):
+        if not len(changed):
+            return dist
+        lo, hi = starts[changed], starts[changed + 1]
+        counts = hi - lo
+        if not counts.sum():
+            return dist
+        pos = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        cand = dist[tails[pos]] + costs[pos]
+        better = cand < dist[heads[pos]]
+        if not better.any():
+            return dist
+        h, c = heads[pos][better], cand[better]
+        np.minimum.at(dist, h, c)
+        changed = np.unique(h)
+    raise SolverError("negative cycle in the residual graph: the sparse solve was not "
+                      "optimal")
+
+
+def sparse_start(tails: IntArray, heads: IntArray, costs: FloatArray,
+                 k: int = DEFAULT_K) -> IntArray:
+    """Positions of the `k` cheapest arcs out of every tail and into every head (sorted)."""
+    keep = np.zeros(len(tails), bool)
+    by_cost = np.argsort(costs, kind="stable")
+    for group in (tails, heads):
+        order = by_cost[np.argsort(group[by_cost], kind="stable")]  # by group, then cost
+        g = group[order]
+        first = np.r_[True, g[1:] != g[:-1]]
+        start = np.maximum.accumulate(np.where(first, np.arange(len(g)), 0))
+        keep[order[np.arange(len(g)) - start < k]] = True
+    return np.flatnonzero(keep)
+
+
+def _price(tails: IntArray, heads: IntArray, unit_cost: Callable[[slice], FloatArray],
+           p_tail: FloatArray, p_head: FloatArray, active: np.ndarray,
+           cert: Certificate, per_node: int | None = None) -> IntArray:
+    """Positions of excluded arcs whose reduced cost unit_cost + p_tail - p_head is
+    negative (costs are integers: < -0.5), priced PRICE_CHUNK arcs at a time; with
+    `per_node`, only the `per_node` most negative out of every tail and into every head."""
+    found: list[IntArray] = []
+    found_rc: list[FloatArray] = []
+    for chunk in _chunks(len(tails)):
+        out = ~active[chunk]
+        rc = unit_cost(chunk) + p_tail[tails[chunk]] - p_head[heads[chunk]]
+        bad = np.flatnonzero((rc < -0.5) & out)
+        cert.arcs_priced += int(out.sum())
+        if len(bad):
+            found.append(bad + chunk.start)
+            found_rc.append(rc[bad])
+    if not found:
+        return np.empty(0, np.int64)
+    bad, rc = np.concatenate(found), np.concatenate(found_rc)
+    if per_node is None:
+        return bad
+    # partial pricing: the most violated arcs of every node enter; the others are priced
+    # again next round against new potentials (they may no longer price out)
+    return bad[sparse_start(tails[bad], heads[bad], rc, per_node)]
+
+
+def _scaled(values: FloatArray, scale: float, chunk: slice) -> FloatArray:
+    """Integer costs of the arcs in `chunk` at `scale` (as the solver rounded them)."""
+    return np.rint(values[chunk] * scale)
+
+
+def _chunks(n: int) -> Iterator[slice]:
+    for start in range(0, n, PRICE_CHUNK):
+        yield slice(start, min(n, start + PRICE_CHUNK))
+
+
+def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
+                           arc_demand: IntArray, arc_km: FloatArray, k: int = DEFAULT_K
+                           ) -> tuple[FlowSolution, Certificate]:
+    """The lexicographic transport of `flow.solve_transport_mcf` (same arguments, same
+    optimum: maximum quantity shipped, then minimum sum(q x km)), solved on a sparse arc set
+    grown by pricing until no arc of the full set has a negative reduced cost (see the
+    module docstring). Returns the solution over all arcs and its certificate.
+
+    Raises:
+        SolverError: a sparse solve is not optimal, or the loop does not converge.
+    """
+    n_s, n_d, n_a = len(supply), len(demand), len(arc_km)
+    cert = Certificate(arcs_total=n_a, k=k)
+    if n_a == 0:
+        sol = solve_transport_mcf(supply, demand, arc_supply, arc_demand, arc_km)
+        return sol, cert
+    arc_supply = np.asarray(arc_supply, np.int64)
+    arc_demand = np.asarray(arc_demand, np.int64)
+    active = np.zeros(n_a, bool)
+    active[sparse_start(arc_supply, arc_demand, arc_km, k)] = True
+    sink = n_s + n_d
+    n_paths = min(int(np.count_nonzero(np.bincount(arc_supply, minlength=n_s))),
+            int(np.count_nonzero(np.bincount(arc_demand, minlength=n_d))))
+    km_max = float(arc_km.max())
+    seconds = 0.0
+    while True:
+        cert.rounds += 1
+        if cert.rounds > MAX_ROUNDS:
+            raise SolverError(f"sparse pricing did not converge in {MAX_ROUNDS} rounds")
+        arcs = np.flatnonzero(active)
+        sol = solve_transport_mcf(supply, demand, arc_supply[arcs], arc_demand[arcs],
+                                  arc_km[arcs])
+        seconds += sol.seconds
+        if sol.status is not SolverStatus.OPTIMAL:
+            return sol, cert
+        assert sol.scales is not None
+        scale = sol.scales.distance
+        # residual capacities in the solver's own integers (capacities floored as it did)
+        sup = to_scaled_int(supply, sol.scales.quantity)
+        dem = to_scaled_int(demand, sol.scales.quantity)
+        big_m = n_paths * int(np.rint(km_max * scale)) + 1
+        cert.big_m = big_m
+        o, n = arc_supply[arcs], arc_demand[arcs]
+        f = np.rint(sol.flows * sol.scales.quantity).astype(np.int64)
+        c = np.rint(arc_km[arcs] * scale)
+        shipped = np.bincount(o, weights=f, minlength=n_s).astype(np.int64)
+        received = np.bincount(n, weights=f, minlength=n_d).astype(np.int64)
+        fwd, bwd = f < np.minimum(sup[o], dem[n]), f > 0
+        offers, needs = np.arange(n_s), np.arange(n_d)
+        served = shipped > 0  # o -> t forward residual: unserved flow can fall
+        unserved = sup - shipped > 0  # t -> o: unserved flow can rise back
+        open_need = received < dem
+        taken = received > 0
+        tails = np.concatenate([o[fwd], n_s + n[bwd], offers[served], np.full(
+            int(unserved.sum()), sink), n_s + needs[open_need], np.full(int(taken.sum()),
+                                                                        sink)])
+        heads = np.concatenate([n_s + n[fwd], o[bwd], np.full(int(served.sum()), sink),
+                                offers[unserved], np.full(int(open_need.sum()), sink),
+                                n_s + needs[taken]])
+        costs = np.concatenate([c[fwd], -c[bwd], np.full(int(served.sum()), float(big_m)),
+                                np.full(int(unserved.sum()), -float(big_m)),
+                                np.zeros(int(open_need.sum())), np.zeros(int(taken.sum()))])
+        p = node_potentials(sink + 1, tails, heads, costs)
+
+        bad = _price(arc_supply, arc_demand, partial(_scaled, arc_km, scale), p[:n_s],
+                     p[n_s:sink], active, cert, ADD_PER_NODE)
+        # an arc whose capacity rounds to zero cannot carry flow: it never prices out
+        bad = bad[np.minimum(sup[arc_supply[bad]], dem[arc_demand[bad]]) > 0]
+        cert.added_per_round.append(len(bad))
+        if not len(bad):
+            break
+        cert.arcs_added += len(bad)
+        active[bad] = True
+    flows = np.zeros(n_a)
+    flows[arcs] = sol.flows
+    cert.arcs_solved = len(arcs)
+    objective = float(flows @ arc_km)
+    return FlowSolution(SolverStatus.OPTIMAL, flows, objective, objective, seconds,
+                        sol.method, stages=(float(flows.sum()), objective),
+                        scales=sol.scales), cert
+
+
+def certified_min_cost_flow(tails: IntArray, heads: IntArray, capacities: IntArray,
+                            unit_costs: IntArray, supplies: IntArray,
+                            lower: IntArray | None = None, k: int = DEFAULT_K
+                            ) -> tuple[SolverStatus, IntArray, int, Certificate]:
+    """`flow.solve_min_cost_flow` (integer DIMACS min-cost flow, same arguments and result)
+    solved on a sparse arc set grown by pricing (module docstring). Arcs with a lower bound
+    are always in the set. Status INFEASIBLE when the hub arcs still carry flow.
+
+    Raises:
+        SolverError: the loop does not converge.
+    """
+    tails = np.asarray(tails, np.int64)
+    heads = np.asarray(heads, np.int64)
+    caps = np.asarray(capacities, np.int64)
+    # an arc of capacity 0 never carries flow, so it never prices out
+    usable_cost = np.where(caps > 0, unit_costs, np.iinfo(np.int64).max // 4).astype(float)
+    costs = np.asarray(unit_costs, np.int64)
+    supply = np.asarray(supplies, np.int64)
+    lo = np.zeros(len(tails), np.int64) if lower is None else np.asarray(lower, np.int64)
+    n, n_a = len(supply), len(tails)
+    hub = n
+    big = (n + 1) * int(np.abs(costs).max(initial=0)) + 1
+    room = int(np.abs(supply).sum()) + int(caps.sum())
+    nodes = np.arange(n)
+    art_t = np.concatenate([nodes, np.full(n, hub)])
+    art_h = np.concatenate([np.full(n, hub), nodes])
+    art_cap = np.full(2 * n, room, np.int64)
+    art_cost = np.full(2 * n, big, np.int64)
+    cert = Certificate(arcs_total=n_a, k=k, big_m=big)
+    active = np.zeros(n_a, bool)
+    active[sparse_start(tails, heads, costs.astype(float), k)] = True
+    active |= lo > 0
+    while True:
+        cert.rounds += 1
+        if cert.rounds > MAX_ROUNDS:
+            raise SolverError(f"sparse pricing did not converge in {MAX_ROUNDS} rounds")
+        arcs = np.flatnonzero(active)
+        t_all = np.concatenate([tails[arcs], art_t])
+        h_all = np.concatenate([heads[arcs], art_h])
+        cap_all = np.concatenate([caps[arcs], art_cap])
+        cost_all = np.concatenate([costs[arcs], art_cost])
+        lo_all = np.concatenate([lo[arcs], np.zeros(2 * n, np.int64)])
+        status, f, _ = solve_min_cost_flow(t_all, h_all, cap_all, cost_all,
+                                           np.append(supply, 0), lo_all)
+        if status is not SolverStatus.OPTIMAL:
+            return status, np.zeros(n_a, np.int64), 0, cert
+        fwd, bwd = f < cap_all, f > lo_all
+        p = node_potentials(n + 1, np.concatenate([t_all[fwd], h_all[bwd]]),
+                            np.concatenate([h_all[fwd], t_all[bwd]]),
+                            np.concatenate([cost_all[fwd], -cost_all[bwd]]).astype(float))
+
+        bad = _price(tails, heads, partial(_scaled, usable_cost, 1.0), p, p, active, cert)
+        cert.added_per_round.append(len(bad))
+        if not len(bad):
+            break
+        cert.arcs_added += len(bad)
+        active[bad] = True
+    cert.arcs_solved = len(arcs)
+    flows = np.zeros(n_a, np.int64)
+    flows[arcs] = f[:len(arcs)]
+    if f[len(arcs):].any():
+        return SolverStatus.INFEASIBLE, flows, 0, cert
+    total = int(sum(int(a) * int(b) for a, b in zip(flows, costs, strict=True) if a))
+    return SolverStatus.OPTIMAL, flows, total, cert
+
+
+@dataclass(frozen=True)
+class CertifiedFacts(SolverFacts):
+    """Solver facts with the certificate of the sparse solves behind them."""
+
+    certificate: Certificate | None = None
+
+    def as_summary(self) -> SolverSummary:
+        """The `solver` object of summary.json, with its `certificate`."""
+        summary = super().as_summary()
+        if self.certificate is None:
+            return summary
+        c = self.certificate
+        return summary.model_copy(update={"certificate": SparseCertificate(
+            rounds=c.rounds, arcs_priced=c.arcs_priced, arcs_added=c.arcs_added,
+            arcs_solved=c.arcs_solved, arcs_total=c.arcs_total, k=c.k, big_m=c.big_m,
+            violations=c.violations)})
+
+
+def with_certificate(facts: SolverFacts, certificates: list[Certificate]) -> SolverFacts:
+    """`facts` carrying the merged certificate of `certificates` (unchanged when empty)."""
+    if not certificates:
+        return facts
+    merged = certificates[0]
+    for other in certificates[1:]:
+        merged = merged.merge(other)
+    return CertifiedFacts(**{f.name: getattr(facts, f.name) for f in fields(facts)},
+                          certificate=merged)

@@ -1,0 +1,193 @@
+"""The certified sparse solve: it equals the dense solve exactly (delivered, and
+quantity x km at the solver's integer scale) on random transport problems, on the published
+min-cost-flow optima and on datasets end to end, and its certificate adds up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from test_flow import MCF_DIR, published_optima, read_dimacs
+
+from symbiosis import Dataset, dataset_from_records, load_dataset
+from symbiosis.errors import SolverError
+from symbiosis.matching import MatchOptions, solve_match
+from symbiosis.matching.flow import SolverStatus, solve_min_cost_flow, solve_transport_mcf
+from symbiosis.matching.sparse import (
+    Certificate,
+    certified_min_cost_flow,
+    node_potentials,
+    solve_transport_sparse,
+    sparse_start,
+)
+
+
+def scaled_cost(flows: np.ndarray, km: np.ndarray, scale: int) -> int:
+    """sum(flow x km) with km as the solver saw them (integers at its distance scale)."""
+    return int(np.rint(flows * 1.0) @ np.rint(km * scale)) if len(km) else 0
+
+
+def check_certificate(cert: Certificate, start: int) -> None:
+    """The certificate's counts are consistent with each other."""
+    assert cert.violations == 0
+    assert cert.rounds == len(cert.added_per_round) >= 1
+    assert cert.added_per_round[-1] == 0  # the last round priced out nothing
+    assert cert.arcs_added == sum(cert.added_per_round)
+    assert cert.arcs_solved == start + cert.arcs_added <= cert.arcs_total
+    # every round prices every arc outside the set at that round
+    assert cert.arcs_priced >= (cert.arcs_total - cert.arcs_solved) * cert.rounds
+
+
+def test_hand_instance_from_an_empty_set() -> None:
+    """k = 0: the first sparse set is empty, so pricing alone must find the optimum.
+
+    o0 (1 t) reaches n0 at 1 km and n1 at 2 km, o1 (1 t) only n0 at 3 km; each need takes
+    1 t. The nearest plan (o0 -> n0) delivers 1 t; the optimum delivers 2 t:
+    o0 -> n1 and o1 -> n0, 2 + 3 = 5 t-km.
+    """
+    supply, demand = np.array([1.0, 1.0]), np.array([1.0, 1.0])
+    offer, need = np.array([0, 0, 1]), np.array([0, 1, 0])
+    km = np.array([1.0, 2.0, 3.0])
+    sol, cert = solve_transport_sparse(supply, demand, offer, need, km, k=0)
+    assert sol.status is SolverStatus.OPTIMAL
+    np.testing.assert_array_equal(sol.flows, [0.0, 1.0, 1.0])
+    assert sol.stages == (2.0, 5.0)
+    check_certificate(cert, start=0)
+    assert cert.rounds >= 2 and cert.arcs_added >= 2
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_sparse_equals_dense_on_random_transport(seed: int) -> None:
+    """Both stages equal exactly: delivered, and sum(q x km) in the solver's integers."""
+    rng = np.random.default_rng(seed)
+    n_s, n_d = (int(v) for v in rng.integers(1, 40, 2))
+    pairs = rng.choice(n_s * n_d, int(rng.integers(1, n_s * n_d + 1)), replace=False)
+    offer, need = pairs // n_d, pairs % n_d
+    supply = rng.integers(1, 60, n_s).astype(float)
+    demand = rng.integers(1, 60, n_d).astype(float)
+    if seed % 2:
+        supply, demand = supply / 10, demand / 4  # fractional quantities: quantity scale
+    km = np.round(rng.uniform(0, 150, len(pairs)), int(rng.integers(0, 4)))
+    k = int(rng.integers(0, 4))
+    dense = solve_transport_mcf(supply, demand, offer, need, km)
+    sparse, cert = solve_transport_sparse(supply, demand, offer, need, km, k=k)
+    assert sparse.status is dense.status is SolverStatus.OPTIMAL
+    assert dense.scales is not None and sparse.scales is not None
+    q = dense.scales.quantity
+    assert round(sparse.flows.sum() * q) == round(dense.flows.sum() * q)
+    scale = dense.scales.distance
+    assert scaled_cost(sparse.flows * q, km, scale) == scaled_cost(dense.flows * q, km, scale)
+    # the plan is feasible for the full model
+    assert np.all(np.bincount(offer, sparse.flows, n_s) <= supply + 1e-9)
+    assert np.all(np.bincount(need, sparse.flows, n_d) <= demand + 1e-9)
+    check_certificate(cert, start=len(sparse_start(offer, need, km, k)))
+
+
+@pytest.mark.parametrize(("instance", "optimum"), published_optima())
+def test_sparse_reproduces_published_min_cost_flow_optimum(instance: str,
+                                                           optimum: int) -> None:
+    """From the 2 cheapest arcs per node, pricing reaches each documented optimum."""
+    tails, heads, lower, cap, cost, supply = read_dimacs(MCF_DIR / instance)
+    status, flows, total, cert = certified_min_cost_flow(tails, heads, cap, cost, supply,
+                                                         lower, k=2)
+    assert status is SolverStatus.OPTIMAL
+    assert total == optimum
+    assert np.all(flows >= lower) and np.all(flows <= cap)
+    balance = np.zeros_like(supply)
+    np.add.at(balance, tails, flows)
+    np.subtract.at(balance, heads, flows)
+    np.testing.assert_array_equal(balance, supply)
+    start = len(np.union1d(sparse_start(tails, heads, cost.astype(float), 2),
+                           np.flatnonzero(lower > 0)))
+    check_certificate(cert, start)
+    _, _, dense_total = solve_min_cost_flow(tails, heads, cap, cost, supply, lower)
+    assert dense_total == total
+
+
+def test_general_network_infeasible_is_reported() -> None:
+    """Supply with no way out: the hub arcs keep the flow and the status says infeasible."""
+    status, flows, _, _ = certified_min_cost_flow(
+        np.array([0]), np.array([1]), np.array([1]), np.array([1]), np.array([2, -2]))
+    assert status is SolverStatus.INFEASIBLE
+    assert flows.tolist() == [1]
+
+
+def test_potentials_refuse_a_negative_cycle() -> None:
+    with pytest.raises(SolverError, match="negative cycle"):
+        node_potentials(2, np.array([0, 1]), np.array([1, 0]), np.array([1.0, -2.0]))
+
+
+def test_potentials_are_shortest_paths() -> None:
+    """0 -> 1 (-3), 1 -> 2 (2), 0 -> 2 (5): from a root joined to all at 0."""
+    p = node_potentials(3, np.array([0, 1, 0]), np.array([1, 2, 2]),
+                        np.array([-3.0, 2.0, 5.0]))
+    np.testing.assert_array_equal(p, [0.0, -3.0, -1.0])
+
+
+def test_sparse_method_end_to_end_on_the_demo(demo_path: Path) -> None:
+    """`method=sparse` on the bundled demo: the same delivery and t-km as dense, with a
+    certificate in summary.json's solver facts (and none on the dense run)."""
+    ds = load_dataset(demo_path)
+    dense = solve_match(ds, MatchOptions(method="dense", valuate=False)).summary
+    sparse = solve_match(ds, MatchOptions(method="sparse", valuate=False)).summary
+    assert sparse.solver.delivered == pytest.approx(dense.solver.delivered, rel=1e-12)
+    assert sparse.tonnes_matched == pytest.approx(dense.tonnes_matched, rel=1e-12)
+    # equal at the integer scale (metres): at most half a metre per tonne apart
+    assert abs(sparse.tonne_km - dense.tonne_km) <= 5e-4 * dense.tonnes_matched
+    assert dense.solver.certificate is None
+    cert = sparse.solver.certificate
+    assert cert is not None and cert.violations == 0
+    assert cert.arcs_solved <= cert.arcs_total and cert.rounds >= 1
+    assert sparse.model_dump()["solver"]["certificate"]["rounds"] == cert.rounds
+
+
+def random_dataset(seed: int) -> Dataset:
+    """100 gypsum offers and 25 small needs in one town, 25 large needs in another about
+    150 km away: the 20 nearest needs of every offer are the small local ones and each far
+    need's 20 nearest offers are only 20 of the 100, so most offers start without a way
+    to the far demand and pricing must add it."""
+    rng = np.random.default_rng(seed)
+    town = np.array([[112.5, 27.5]] * 125 + [[113.6, 28.4]] * 25)
+    pos = town + rng.random((150, 2)) * 0.1
+    enterprises = [{"id": f"E{i}", "name": f"E{i}", "lon": float(pos[i, 0]),
+                    "lat": float(pos[i, 1])} for i in range(150)]
+    offers = [{"id": f"O{i}", "enterprise_id": f"E{i}", "material": "fgd_gypsum",
+               "quantity": int(rng.integers(1_000, 20_000))} for i in range(100)]
+    needs = [{"id": f"N{j}", "enterprise_id": f"E{100 + j}",
+              "material": ("wallboard_gypsum", "set_retarder")[j % 2],
+              "quantity": int(rng.integers(100, 1_000) if j < 25
+                              else rng.integers(50_000, 100_000))} for j in range(50)]
+    return dataset_from_records({"enterprises": enterprises, "offers": offers,
+                                 "needs": needs})
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sparse_equals_dense_end_to_end_with_pricing(seed: int) -> None:
+    """Through solve_match: pricing adds arcs (the 20-nearest set is not enough), and
+    delivery and the solver's integer objective equal the dense run's."""
+    ds = random_dataset(seed)
+    common = {"max_km": 500, "accept_unstated_quality": True, "valuate": False}
+    dense = solve_match(ds, MatchOptions(method="dense", **common)).summary
+    sparse = solve_match(ds, MatchOptions(method="sparse", **common)).summary
+    cert = sparse.solver.certificate
+    assert cert is not None and cert.arcs_total == 100 * 50
+    assert cert.rounds >= 2 and cert.arcs_added > 0  # pricing found missing arcs
+    assert cert.arcs_solved < cert.arcs_total
+    assert sparse.tonnes_matched == dense.tonnes_matched
+    # whole metres x whole tonnes: the t-km of two optima differ by less than 1 m per t
+    assert abs(sparse.tonne_km - dense.tonne_km) < 1e-3 * dense.tonnes_matched
+
+
+def test_cli_method_sparse_writes_the_certificate(run_cli: Any, demo_path: Path,
+                                                  tmp_path: Path) -> None:
+    """`symbiosis match --method sparse` (a flag derived from MatchOptions) runs and
+    summary.json's solver facts carry the certificate."""
+    out = tmp_path / "out"
+    proc = run_cli("match", demo_path, "--out", out, "--method", "sparse")
+    assert proc.returncode == 0, proc.stderr
+    solver = json.loads((out / "summary.json").read_text(encoding="utf-8"))["solver"]
+    assert solver["certificate"]["violations"] == 0
+    assert solver["certificate"]["rounds"] >= 1

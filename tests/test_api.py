@@ -162,7 +162,7 @@ def test_offer_and_need_crud(live_api: LiveServer) -> None:
                                         "quality": {"loi_pct": 3.5, "new_attr": 1}})
         assert r.status_code == 201, r.text
         offer = r.json()
-        assert offer["id"] == "OF-XT-PWR1-fly_ash-2"  # the demo's own offer keeps its id
+        assert offer["id"] == "OF-000001"  # picked by the store: opaque, never reused
         assert offer["unit"] == "t" and offer["quantity"] == 1200.5
         assert offer["quality"] == {"loi_pct": 3.5, "new_attr": 1.0}
         oid = offer["id"]
@@ -172,7 +172,7 @@ def test_offer_and_need_crud(live_api: LiveServer) -> None:
         assert upd["disposal_cost"] == 25
         listed = c.get("/api/offers", params={"enterprise_id": "XT-PWR1",
                                               "material": "fly_ash"}).json()
-        assert sorted(o["id"] for o in listed["data"]) == ["OF-XT-PWR1-fly_ash", oid]
+        assert sorted(o["id"] for o in listed["data"]) == [oid, "OF-XT-PWR1-fly_ash"]
         assert c.delete(f"/api/offers/{oid}").status_code == 204
         _error(c.get(f"/api/offers/{oid}"), 404, "not_found")
 

@@ -30,7 +30,8 @@ __all__ = ["ApiError", "error_body", "forbidden", "install_error_handlers"]
 
 log = logging.getLogger("symbiosis.api")
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+                 405: "method_not_allowed", 409: "conflict", 412: "precondition_failed",
+                 413: "payload_too_large",
                  415: "unsupported_media_type", 422: "invalid_request",
                  503: "store_unavailable"}
 
@@ -105,7 +106,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailableError)
     async def _down(_: Request, exc: StoreUnavailableError) -> JSONResponse:
-        return _respond(503, "store_unavailable", str(exc))
+        return _respond(503, "store_unavailable", str(exc), headers={"Retry-After": "1"})
 
     @app.exception_handler(StoreError)
     async def _store(_: Request, exc: StoreError) -> JSONResponse:

@@ -85,7 +85,8 @@ class EnterpriseCreate(Model):
                       "sector": "3024", "lon": 113.12, "lat": 29.35,
                       "park": "Yueyang Green Chemical Industrial Park"}]})
 
-    id: Id
+    id: Id | None = Field(None, description="admin only; others get an id picked by the store "
+                                            "(E-000001 ...)")
     name: Text
     sector: Sector | None = None
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
@@ -139,7 +140,8 @@ class OfferCreate(Model):
                       "disposal_cost": 30, "treatment_cost": 10,
                       "quality": {"loi_pct": 4.5}}]})
 
-    id: Id | None = Field(None, description="default: OF-<enterprise>-<material>[-n]")
+    id: Id | None = Field(None, description="admin only; by default the store picks one "
+                                            "(OF-000001 ...)")
     enterprise_id: Id
     material: Annotated[str, Field(min_length=1, max_length=64, examples=["fly_ash"])]
     quantity: Quantity
@@ -183,7 +185,8 @@ class NeedCreate(Model):
                       "quantity": 30000, "virgin_cost": 60,
                       "min": {"caso4_2h2o_pct": 85}}]})
 
-    id: Id | None = Field(None, description="default: ND-<enterprise>-<material>[-n]")
+    id: Id | None = Field(None, description="admin only; by default the store picks one "
+                                            "(ND-000001 ...)")
     enterprise_id: Id
     material: Annotated[str, Field(min_length=1, max_length=64, examples=["set_retarder"])]
     quantity: Quantity

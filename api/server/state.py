@@ -232,6 +232,16 @@ class StateStore:
                              (now_iso(), key_id))
             return cur.rowcount == 1
 
+    def revoke_keys_of(self, enterprise_id: str) -> int:
+        """Revoke every active enterprise or recycler key of `enterprise_id` (its enterprise
+        was deleted: a key must never pass to whoever holds that id later). Returns how
+        many were revoked."""
+        with self._write() as db:
+            cur = db.execute("UPDATE api_keys SET revoked_at=? WHERE scope=? AND revoked_at "
+                             "IS NULL AND role IN ('enterprise', 'recycler')",
+                             (now_iso(), enterprise_id))
+            return int(cur.rowcount)
+
     # ------------------------------------------------------------------ parks
 
     def parks(self) -> dict[str, ParkInfo]:

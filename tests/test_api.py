@@ -535,7 +535,13 @@ def test_feedstock_search_hides_volumes_and_leads_to_a_proposal(fresh_api: LiveS
             band = hit["quantity_band"]
             assert band["min"] <= full["quantity"] and (band["max"] is None
                                                        or full["quantity"] < band["max"])
-        assert [h["distance_km"] for h in hits] == sorted(h["distance_km"] for h in hits)
+        assert "distance_km" not in text and "delivered_cost_cny_per_unit" not in text
+        lows = [h["distance_band"]["min"] for h in hits]
+        assert lows == sorted(lows)
+        for hit, full in zip(hits, exact, strict=True):
+            band = hit["distance_band"]
+            assert band["min"] <= full["distance_km"] and (band["max"] is None
+                                                           or full["distance_km"] < band["max"])
         need = c.get("/api/needs").json()["data"][0]
         proposal = c.post("/api/proposals", json={"offer_handle": hits[0]["handle"],
                                                   "need_id": need["id"], "quantity": 1000})

@@ -266,8 +266,8 @@ def get_enterprise(enterprise_id: str, svc: Svc, caller: Caller, response: Respo
 
 @router.patch("/enterprises/{enterprise_id}", response_model=EnterprisePublic,
               tags=["enterprises"], responses={412: {"model": ErrorResponse}},
-              summary="Change an enterprise (its own key may not move it to another park; "
-                      "If-Match: 412 if it changed since)")
+              summary="Change an enterprise (its own key may not move it to another park "
+                      "nor its site; If-Match: 412 if it changed since)")
 def update_enterprise(enterprise_id: str, body: EnterpriseUpdate, svc: Svc, caller: Caller,
                       response: Response, if_match: IfMatch = None) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True)
@@ -279,6 +279,12 @@ def update_enterprise(enterprise_id: str, body: EnterpriseUpdate, svc: Svc, call
         if "park" in fields and fields["park"] != blank(current.get("park")) \
                 and not caller.is_admin:
             raise forbidden("moving this enterprise to another park")
+        moved = [f for f in ("lon", "lat") if f in fields and fields[f] != current.get(f)]
+        if moved and caller.is_party_role:
+            # feedstock searches start from the registered site: a key that could move it
+            # could trilaterate its rivals (issue 18); the admin moves it, and the store
+            # version's source names who did
+            raise forbidden("moving this enterprise's site (ask the administrator)")
 
     values = {k: ("" if k == "park" and v is None else v) for k, v in fields.items()}
     snap, _ = svc.region.write(RowWrite("enterprises", "update", enterprise_id, values),

@@ -307,3 +307,94 @@ def test_park_and_sector_shown_only_where_k_suppliers_share_them(api: LiveServer
                 "ABCDEFGHIJKLMNOPQRST")[:2] == hit["sector_division"]
                 and (hit["park"] is None or ents[s]["park"] == hit["park"])]
             assert len(sharing) >= K_ANONYMITY
+
+
+# ------------------------------------------------------------------ bounds and 500s (item 4)
+
+
+def _zip(files: dict[str, bytes], method: int = 8) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def _workbook(demo_path: Path, tmp_path: Path) -> bytes:
+    """The demo as an .xlsx (one sheet per table)."""
+    import openpyxl
+
+    from symbiosis.dataset import TABLES
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for table in TABLES:
+        path = demo_path / f"{table}.csv"
+        if not path.exists():
+            continue
+        import csv
+
+        sheet = book.create_sheet(table)
+        with path.open(encoding="utf-8") as f:
+            for row in csv.reader(f):
+                sheet.append(row)
+    out = tmp_path / "demo.xlsx"
+    book.save(out)
+    return out.read_bytes()
+
+
+def _replace_member(data: bytes, member: str, content: bytes) -> bytes:
+    import io
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    files = {i.filename: src.read(i) for i in src.infolist()}
+    files[member] = content
+    return _zip(files)
+
+
+def test_parser_failures_are_4xx_never_500(api: LiveServer, demo_path: Path,
+                                           tmp_path: Path) -> None:
+    good_csv = (demo_path / "enterprises.csv").read_bytes()
+    crc = bytearray(_zip({"enterprises.csv": good_csv, "offers.csv": b"", "needs.csv": b""},
+                         method=0))  # stored: flip a byte of the data, the CRC no longer fits
+    at = bytes(crc).index(good_csv[:20]) + 5
+    crc[at] ^= 0x01
+    book = _workbook(demo_path, tmp_path)
+    broken = _replace_member(book, "xl/worksheets/sheet1.xml", b"<worksheet><sheetData><row>")
+    xxe = _replace_member(book, "xl/worksheets/sheet1.xml", (
+        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        b'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&x;</t></is></c></row>'
+        b'</sheetData></worksheet>'))
+    with api.client() as c:
+        version = c.get("/api/datasets").json()["data"][-1]["version"]
+        for name, data in (("crc.zip", bytes(crc)), ("broken.xlsx", broken),
+                           ("xxe.xlsx", xxe)):
+            r = c.post("/api/datasets", files={"file": (name, data)})
+            assert r.status_code == 422, (name, r.status_code, r.text[:300])
+            assert "root:" not in r.text  # no file content leaks back
+        assert c.get("/api/datasets").json()["data"][-1]["version"] == version
+    with api.client(api.key("recycler", "CS-BRK1")) as c:
+        need = c.get("/api/needs").json()["data"][0]["id"]
+        r = c.post("/api/proposals", json={"offer_handle": "fs_é中文", "need_id": need,
+                                           "quantity": 1})
+        assert r.status_code == 422
+
+
+def test_error_responses_are_capped(api: LiveServer) -> None:
+    from symbiosis.api.server.errors import MAX_PROBLEMS
+
+    rows = "\n".join(f"X{i},x,999,999" for i in range(3 * MAX_PROBLEMS))
+    data = _zip({"enterprises.csv": f"id,name,lon,lat\n{rows}\n".encode(),
+                 "offers.csv": b"id,enterprise_id,material,quantity\n",
+                 "needs.csv": b"id,enterprise_id,material,quantity\n"})
+    with api.client() as c:
+        r = c.post("/api/datasets", files={"file": ("many.zip", data)})
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert len(error["problems"]) == MAX_PROBLEMS
+    assert error["problems_omitted"] >= 2 * MAX_PROBLEMS

@@ -50,7 +50,9 @@ class ErrorDetail(BaseModel):
     message: str
     request_id: str
     problems: list[dict[str, Any]] | None = Field(
-        None, description="file, row, column, message, severity of each problem")
+        None, description="file, row, column, message, severity of each problem (at most "
+                          "200)")
+    problems_omitted: int | None = Field(None, description="problems beyond those listed")
 
 
 class ErrorResponse(BaseModel):
@@ -474,6 +476,7 @@ class ProposalCreate(Model):
         "examples": [{"offer_handle": "fs_3q2v0mXb1c4d", "need_id": "ND-CS-BRK1-brick",
                       "quantity": 20000}]})
 
-    offer_handle: Annotated[str, Field(min_length=1, max_length=64)]
+    offer_handle: Annotated[str, Field(min_length=1, max_length=64,
+                                       pattern=r"^[\x21-\x7e]+$")]  # printable ASCII
     need_id: Id
     quantity: Quantity

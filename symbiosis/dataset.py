@@ -253,6 +253,20 @@ def _read_ragged_csv(text: str, label: str, width: int,
     return pd.DataFrame(body, columns=list(range(width)), dtype=object)
 
 
+def _not_a_file(path: Path, problems: list[Problem]) -> bool:
+    """True, with a problem, if `path` is a folder, FIFO, device or socket: reading one
+    would raise or block forever (issue 18). `stat` does not open it, so it never blocks."""
+    import stat
+
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode):
+        return False
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+    problems.append(Problem(str(path), None, None, f"is {kind}; expected a regular file"))
+    return True
+
+
 def _read_csv_folder(folder: Path, problems: list[Problem]) -> dict[str, RawTable]:
     tables: dict[str, RawTable] = {}
     for name in TABLES:
@@ -260,6 +274,8 @@ def _read_csv_folder(folder: Path, problems: list[Problem]) -> dict[str, RawTabl
         if not path.exists():
             if name in REQUIRED_TABLES:
                 problems.append(Problem(str(path), None, None, "required file is missing"))
+            continue
+        if _not_a_file(path, problems):
             continue
         table = _read_csv(path, problems)
         if table is not None:
@@ -839,6 +855,8 @@ def _read_tables(path: Path, problems: list[Problem]) -> dict[str, RawTable]:
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         if not path.exists():
             problems.append(Problem(str(path), None, None, "file not found"))
+            return {}
+        if _not_a_file(path, problems):
             return {}
         return _read_xlsx(path, problems)
     if not path.exists():

@@ -519,7 +519,7 @@ def test_feedstock_search_hides_volumes_and_leads_to_a_proposal(fresh_api: LiveS
     with fresh_api.client() as admin:
         exact = admin.post("/api/feedstock/search", json={
             "material": "brick_feedstock", "lon": 113.06261, "lat": 28.27069,
-            "radius_km": 150}).json()["data"]
+            "radius_km": 200}).json()["data"]  # a party's 150 km is snapped up to 200
         _error(admin.post("/api/feedstock/search", json={"material": "fly_ash"}), 422,
                "invalid_request")
     with fresh_api.client(recycler) as c:

@@ -398,3 +398,29 @@ def test_error_responses_are_capped(api: LiveServer) -> None:
     error = r.json()["error"]
     assert len(error["problems"]) == MAX_PROBLEMS
     assert error["problems_omitted"] >= 2 * MAX_PROBLEMS
+
+
+def test_uploads_pass_the_api_bounds_and_attributes_come_from_the_taxonomy(
+        api: LiveServer, demo_path: Path) -> None:
+    ents = (demo_path / "enterprises.csv").read_text(encoding="utf-8")
+    header = ents.splitlines()[0].split(",")
+    row = dict.fromkeys(header, "") | {"id": "XT-BIG1", "name": "x" * 300, "lon": "112.9",
+                                      "lat": "27.9", "park": PARK}
+    csv_row = ",".join(row[c] for c in header)
+    data = _zip({"enterprises.csv": f"{','.join(header)}\n{csv_row}\n".encode(),
+                 "offers.csv": b"id,enterprise_id,material,quantity,q.made_up_attr\n"
+                               b"OF-BIG1,XT-BIG1,fly_ash,1e308,1\n",
+                 "needs.csv": b"id,enterprise_id,material,quantity\n"})
+    with api.client(api.key("park_manager", PARK)) as c:
+        r = c.post("/api/datasets", files={"file": ("bounds.zip", data)})
+        assert r.status_code == 422, r.text[:300]
+        where = {(p["file"], p["row"], p["column"]) for p in r.json()["error"]["problems"]}
+        assert ("bounds.zip/enterprises.csv", 2, "name") in where
+        assert ("bounds.zip/offers.csv", 2, "quantity") in where
+        assert ("bounds.zip/offers.csv", 1, "q.made_up_attr") in where
+    with api.client(api.key("enterprise", "XT-PWR1")) as c:
+        body = {"enterprise_id": "XT-PWR1", "material": "fly_ash", "quantity": 1}
+        r = c.post("/api/offers", json=body | {"quality": {"attr_3000": 1}})
+        assert r.status_code == 422 and r.json()["error"]["problems"][0]["column"] == \
+            "quality.attr_3000"
+        assert c.post("/api/offers", json=body | {"quantity": True}).status_code == 422

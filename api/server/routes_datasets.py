@@ -16,6 +16,7 @@ from fastapi import APIRouter, File, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from symbiosis.api.server.auth import Role
+from symbiosis.api.server.bounds import check_upload
 from symbiosis.api.server.deps import Caller, Svc, require
 from symbiosis.api.server.errors import ApiError
 from symbiosis.api.server.listings import remove_enterprises
@@ -177,6 +178,7 @@ def _import_upload(svc: Svc, caller: Caller, data: bytes, filename: str, limit: 
                                     f"{table} overrides are not kept by the store; runs "
                                     "through the API use the built-in factors",
                                     "warning").as_dict())
+    check_upload(rows_from_dataset(dataset), caller, svc.taxonomy, upload)
     source = f"api key {caller.key_id} ({caller.role}): upload {upload}"
     if caller.is_admin:
         snap = svc.region.edit(lambda rows: rows, source, dataset=dataset)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Response
 
 from symbiosis.api.server.auth import Principal, Role
+from symbiosis.api.server.bounds import check_attributes
 from symbiosis.api.server.deps import Caller, Svc, require
 from symbiosis.api.server.errors import ApiError, forbidden
 from symbiosis.api.server.listings import PREFIXES, enterprise_public, listing_public, row_etag
@@ -362,6 +363,8 @@ def _create_listing(table: Table, body: OfferCreate | NeedCreate, svc: Svc, call
     data = body.model_dump()
     attributes: dict[str, Any] = {f: data.pop(f) for f in ("quality", "min", "max")
                                   if f in data}
+    for field, values in attributes.items():
+        check_attributes(caller, svc.taxonomy, values or {}, field)
     data.pop("id")
     values = {**data, **{k: v for k, v in _attribute_columns(table, attributes).items()
                          if v is not None}}
@@ -386,6 +389,9 @@ def _update_listing(table: Table, listing_id: str, body: OfferUpdate | NeedUpdat
     data = body.model_dump(exclude_unset=True)
     attributes: dict[str, Any] = {f: data.pop(f) or {} for f in ("quality", "min", "max")
                                   if f in data}
+    for field, values in attributes.items():  # removing (null) is always allowed
+        check_attributes(caller, svc.taxonomy, [a for a, v in values.items() if v is not None],
+                         field)
     _no_nulls(data, ("material", "quantity"))
     values = {**data, **_attribute_columns(table, attributes)}
 

@@ -26,11 +26,12 @@ Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f
 Sector = Annotated[str, Field(pattern=r"^[A-T]?\d{2,4}$", examples=["4411"],
                               description="GB/T 4754-2017 industry code")]
 Attr = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
-Quantity = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False,
+# strict: JSON true/false are not numbers (integers still are)
+Quantity = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False, strict=True,
                                   description="per year, in the material's unit")]
-Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False,
+Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False, strict=True,
                                description="CNY per unit of the material")]
-Value = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
+Value = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False, strict=True)]
 
 
 # integer ids in paths: bounded so they always fit SQLite's 64-bit integers
@@ -91,8 +92,8 @@ class EnterpriseCreate(Model):
                                             "(E-000001 ...)")
     name: Text
     sector: Sector | None = None
-    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=True)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=True)
     park: Text | None = None
 
 
@@ -104,8 +105,8 @@ class EnterpriseUpdate(Model):
 
     name: Text | None = None
     sector: Sector | None = None
-    lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
-    lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
+    lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False, strict=True)
+    lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False, strict=True)
     park: Text | None = None
 
 

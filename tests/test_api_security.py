@@ -424,3 +424,41 @@ def test_uploads_pass_the_api_bounds_and_attributes_come_from_the_taxonomy(
         assert r.status_code == 422 and r.json()["error"]["problems"][0]["column"] == \
             "quality.attr_3000"
         assert c.post("/api/offers", json=body | {"quantity": True}).status_code == 422
+
+
+def test_a_reused_id_inherits_no_keys_and_no_proposals(tmp_path: Path, demo_path: Path
+                                                        ) -> None:
+    """The issue's takeover: after a deletion, whoever is given the id again (here by an
+    import, the only way now) must not read the old holder's proposals nor use its key."""
+    live = start_server(tmp_path / "srv", demo_path)
+    try:
+        region = live.app.state.services.region
+        with live.client() as admin:
+            home = admin.get("/api/enterprises/CS-BRK1").json()
+            exact = admin.post("/api/feedstock/search", json={
+                "material": "brick_feedstock", "lon": home["lon"], "lat": home["lat"],
+                "radius_km": 200}).json()["data"]
+        supplier = exact[0]["enterprise_id"]
+        with live.client(live.key("recycler", "CS-BRK1")) as c:
+            hits = c.post("/api/feedstock/search", json={"material": "brick_feedstock",
+                                                         "radius_km": 200}).json()["data"]
+            need = c.get("/api/needs").json()["data"][0]["id"]
+            assert c.post("/api/proposals", json={"offer_handle": hits[0]["handle"],
+                                                  "need_id": need, "quantity": 1000}
+                          ).status_code == 201
+        old_key = live.key("enterprise", supplier)
+        with live.client(old_key) as c:
+            assert c.get("/api/proposals").json()["count"] == 1
+        before = region.snapshot().rows
+        with live.client() as admin:
+            assert admin.delete(f"/api/enterprises/{supplier}").status_code == 204
+        region.edit(lambda _rows: before, "tests: an import brings the id back")
+        with live.client(old_key) as c:
+            assert c.get("/api/proposals").status_code == 401
+        live.keys.pop(f"enterprise:{supplier}")
+        with live.client(live.key("enterprise", supplier)) as c:
+            assert c.get("/api/proposals").json()["count"] == 0
+        with live.client(live.key("recycler", "CS-BRK1")) as c:
+            assert c.get("/api/proposals").json()["count"] == 1  # the other side keeps it
+    finally:
+        live.stop()

@@ -58,6 +58,7 @@ def principal(
         # its enterprise is gone (deleted through the API, or by an import): the key dies
         # with it, so it can never act for whoever is given that id later
         svc.state.revoke_keys_of(caller.scope)
+        svc.state.retire_party(caller.scope)
         raise ApiError(401, "unauthorized", "the API key is not valid or was revoked")
     request.state.key_id = caller.key_id
     return caller

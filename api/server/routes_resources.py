@@ -308,6 +308,7 @@ def delete_enterprise(enterprise_id: str, svc: Svc, caller: Caller, if_match: If
     svc.region.write(RowWrite("enterprises", "delete", enterprise_id),
                      f"{_who(caller)}: delete enterprise {enterprise_id}", check)
     svc.state.revoke_keys_of(enterprise_id)
+    svc.state.retire_party(enterprise_id)
     return Response(status_code=204)
 
 

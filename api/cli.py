@@ -36,6 +36,7 @@ from symbiosis.api.cli_common import (
     with_match_options,
 )
 from symbiosis.api.cli_geo import GeoRequest
+from symbiosis.api.staging import staged_folder
 from symbiosis.errors import InvalidDataError, SymbiosisError
 from symbiosis.matching.options import MatchOptions
 
@@ -272,10 +273,13 @@ def run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
         if ctx is not None:
             result = cli_geo.with_geography(ctx, result)
         status.update("Writing outputs ...")
-        write_outputs(result, out, started_at=t_start)
-        written = cli_geo.export(ctx, result, out) if ctx is not None and geo and geo.export \
-            else []
-        _write_reports(out, report, lang, top or None)
+        with staged_folder(out) as staged:  # --out ends complete or untouched
+            write_outputs(result, staged, started_at=t_start)
+            written = cli_geo.export(ctx, result, staged) \
+                if ctx is not None and geo and geo.export else []
+            _write_reports(staged, report, lang, top or None)
+        written = [out / p.relative_to(staged) if p.is_relative_to(staged) else p
+                   for p in written]
         if save:
             status.update("Recording the run in the store ...")
             saved = cli_store.save_run(dataset, result, store)

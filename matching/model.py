@@ -365,8 +365,9 @@ def _solve_network_by_method(dataset: Dataset, cand: Candidates, arcs: np.ndarra
     (`_solve_network`, split into worker processes on very large instances). Same optimum
     either way; a network with stockpiles (offers' `stock`) is solved densely whatever the
     method, and carries no certificate. `auto` stays dense: on the 3,000-enterprise
-    benchmark province OR-Tools solves all 280,000 arcs in about the time of two sparse rounds, and the certified loop
-    needs three to five (benchmarks/bench_match.py prints both).
+    benchmark province OR-Tools solves all 280,000 arcs in about the time of two sparse
+    rounds, and the certified loop needs three to five (benchmarks/bench_match.py prints
+    both).
     """
     if options.method is not Method.sparse:
         return _solve_network(dataset, cand, arcs, options.jobs)

@@ -233,6 +233,20 @@ def _read_csv(path: Path, problems: list[Problem], table: str = "",
     return RawTable(label, header, frame)
 
 
+def _not_a_file(path: Path, problems: list[Problem]) -> bool:
+    """True, with a problem, if `path` is a folder, FIFO, device or socket: reading one
+    would raise or block forever (issue 18). `stat` does not open it, so it never blocks."""
+    import stat
+
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode):
+        return False
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+    problems.append(Problem(str(path), None, None, f"is {kind}; expected a regular file"))
+    return True
+
+
 def _read_csv_folder(folder: Path, problems: list[Problem],
                      renames: readers.Renames | None = None) -> dict[str, RawTable]:
     tables: dict[str, RawTable] = {}
@@ -242,6 +256,8 @@ def _read_csv_folder(folder: Path, problems: list[Problem],
         if not path.exists():
             if name in REQUIRED_TABLES:
                 problems.append(Problem(str(path), None, None, "required file is missing"))
+            continue
+        if _not_a_file(path, problems):
             continue
         table = _read_csv(path, problems, name, renames)
         if table is not None:
@@ -908,6 +924,8 @@ def _read_tables(path: Path, problems: list[Problem],
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         if not path.exists():
             problems.append(Problem(str(path), None, None, "file not found"))
+            return {}
+        if _not_a_file(path, problems):
             return {}
         return _read_xlsx(path, problems, renames)
     if not path.exists():

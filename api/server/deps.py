@@ -9,7 +9,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from symbiosis.api.server.auth import Principal, Role, authenticate
-from symbiosis.api.server.errors import forbidden
+from symbiosis.api.server.errors import ApiError, forbidden
 
 if TYPE_CHECKING:
     from symbiosis.api.server.jobs import RunManager
@@ -49,9 +49,17 @@ def principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     header: Annotated[str | None, Security(_header)],
 ) -> Principal:
-    """The caller behind the request's key (401 without a valid key)."""
+    """The caller behind the request's key (401 without a valid key, or for an enterprise
+    or recycler key whose enterprise is no longer in the store: that key is revoked)."""
     value = bearer.credentials if bearer is not None else header
-    caller = authenticate(services(request).state, value)
+    svc = services(request)
+    caller = authenticate(svc.state, value)
+    if caller.is_party_role and caller.scope not in svc.region.snapshot().enterprises:
+        # its enterprise is gone (deleted through the API, or by an import): the key dies
+        # with it, so it can never act for whoever is given that id later
+        svc.state.revoke_keys_of(caller.scope)
+        svc.state.retire_party(caller.scope)
+        raise ApiError(401, "unauthorized", "the API key is not valid or was revoked")
     request.state.key_id = caller.key_id
     return caller
 

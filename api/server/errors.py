@@ -9,6 +9,7 @@ payload_too_large, store_unavailable, internal); problems use the dataset report
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,11 +27,14 @@ from symbiosis.errors import (
     SymbiosisError,
 )
 
-__all__ = ["ApiError", "error_body", "forbidden", "install_error_handlers"]
+__all__ = ["MAX_PROBLEMS", "ApiError", "error_body", "forbidden", "install_error_handlers"]
+
+MAX_PROBLEMS = 200  # problems listed in one error response; the rest are counted
 
 log = logging.getLogger("symbiosis.api")
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+                 405: "method_not_allowed", 409: "conflict", 412: "precondition_failed",
+                 413: "payload_too_large",
                  415: "unsupported_media_type", 422: "invalid_request",
                  503: "store_unavailable"}
 
@@ -58,7 +62,9 @@ def error_body(code: str, message: str, problems: list[Problem] | None = None
     body: dict[str, Any] = {"code": code, "message": message,
                             "request_id": request_id_var.get()}
     if problems:
-        body["problems"] = [p.as_dict() for p in problems]
+        body["problems"] = [p.as_dict() for p in problems[:MAX_PROBLEMS]]
+        if len(problems) > MAX_PROBLEMS:  # a 300k-row upload gave a 39.5 MB body (issue 18)
+            body["problems_omitted"] = len(problems) - MAX_PROBLEMS
     return {"error": body}
 
 
@@ -105,7 +111,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreUnavailableError)
     async def _down(_: Request, exc: StoreUnavailableError) -> JSONResponse:
-        return _respond(503, "store_unavailable", str(exc))
+        return _respond(503, "store_unavailable", str(exc), headers={"Retry-After": "1"})
+
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def _sqlite(_: Request, exc: sqlite3.DatabaseError) -> JSONResponse:
+        # locked beyond the busy timeout, disk I/O error, disk full: the store (or the
+        # server's own state file) cannot answer now; the request changed nothing
+        log.warning("store I/O error: %s", exc)
+        return _respond(503, "store_unavailable", "the store cannot be reached or written "
+                                                  "right now; retry", headers={"Retry-After": "1"})
 
     @app.exception_handler(StoreError)
     async def _store(_: Request, exc: StoreError) -> JSONResponse:

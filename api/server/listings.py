@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -13,7 +15,7 @@ from symbiosis.types import Row
 
 __all__ = [
     "enterprise_public", "listing_public", "new_listing_id", "put_listing", "remove_enterprise",
-    "remove_enterprises",
+    "remove_enterprises", "row_etag",
 ]
 
 # API field -> stored column prefix, per listing table
@@ -26,6 +28,13 @@ def enterprise_public(row: Row) -> dict[str, Any]:
     return {"id": str(row["id"]), "name": blank(row.get("name")),
             "sector": blank(row.get("sector")), "lon": float(row["lon"]),
             "lat": float(row["lat"]), "park": blank(row.get("park"))}
+
+
+def row_etag(public: Mapping[str, Any]) -> str:
+    """A strong ETag (RFC 9110 8.8.3) of a row's public form: a hash of its canonical JSON,
+    so it changes with any field and is the same in every process."""
+    text = json.dumps(public, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return '"' + hashlib.sha256(text.encode("ascii")).hexdigest()[:32] + '"'
 
 
 def listing_public(table: str, row: Row, taxonomy: Taxonomy) -> dict[str, Any]:

@@ -9,11 +9,12 @@ snapshot, rebuilt only when the store's version changes (also by a CLI import).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from symbiosis.errors import InvalidDataError, Problem
+from symbiosis.errors import InvalidDataError, Problem, StoreUnavailableError
 from symbiosis.store import (
     DatasetRows,
     DatasetVersion,
@@ -23,12 +24,18 @@ from symbiosis.store import (
     dataset_from_rows,
     rows_from_dataset,
 )
+from symbiosis.store.base import StoreConflictError
+from symbiosis.store.records import RowWrite, apply_row_write, next_row_id
 from symbiosis.types import Row
 
 if TYPE_CHECKING:
     from symbiosis.dataset import Dataset
 
-__all__ = ["EMPTY_ROWS", "Region", "Snapshot", "blank"]
+__all__ = ["EMPTY_ROWS", "WRITE_ATTEMPTS", "Region", "Snapshot", "blank"]
+
+# compare-and-swap attempts of one row write before answering 503 (another process, e.g.
+# `symbiosis db import` or a second server on the same store, kept moving the version)
+WRITE_ATTEMPTS = 20
 
 EMPTY_ROWS = DatasetRows(
     enterprises=[], offers=[], needs=[], distances=[], substitutions=None,
@@ -117,6 +124,59 @@ class Region:
             version = self.store.import_dataset(dataset, source=source)
             self._snapshot = Snapshot(version, rows_from_dataset(dataset), dataset)
             return self._snapshot
+
+    def write(self, write: RowWrite, source: str,
+              check: Callable[[Snapshot], None] | None = None) -> tuple[Snapshot, str]:
+        """Write ONE row (`RowWrite`) as one store transaction, validated as a file would be.
+
+        Under the region lock: `check(snapshot)` (visibility, If-Match: it raises to refuse),
+        then the dataset with the row applied is validated (the same `dataset_from_rows` as
+        `edit`; an `add` without id is validated under a free placeholder id), then the store
+        writes the row with compare-and-swap on the version the check and validation saw. The
+        id of an `add` without one is picked by the store inside its transaction. If another
+        process moved the version in between, the whole step runs again on fresh data (up to
+        `WRITE_ATTEMPTS` times), so no acknowledged write is lost or applied to stale data.
+
+        Returns the new snapshot and the row's id.
+
+        Raises:
+            InvalidDataError: the row breaks the dataset contract (problems refer to `body`).
+            StoreConflictError: an `add` with an id that exists or was deleted.
+            StoreError: no dataset yet, an unknown enterprise.
+            StoreUnavailableError: the version kept moving (answered 503 with Retry-After).
+        """
+        for attempt in range(WRITE_ATTEMPTS):
+            with self._lock:
+                snap = self.snapshot()
+                if check is not None:
+                    check(snap)
+                table = write.table
+                probe = None
+                if write.action == "add" and write.id is None:
+                    taken = {str(r["id"]) for r in getattr(snap.rows, table)}
+                    probe = next_row_id(table, 0, taken)[0]
+                applied = apply_row_write(snap.rows, write, set(), probe)
+                if write.action != "delete":
+                    body = getattr(applied.rows, table)
+                    at = next(i for i, r in enumerate(body) if r["id"] == applied.id)
+                    try:
+                        dataset_from_rows(applied.rows, source="api")
+                    except InvalidDataError as exc:
+                        raise InvalidDataError(_refocus(exc.problems, (table, at))) from None
+                try:
+                    result = self.store.write_row(write, expected_version=snap.version_number,
+                                                  source=source)
+                except StoreConflictError:
+                    if self.store.current_version() == snap.version:
+                        raise  # not a race: the id exists or was retired
+                    self._snapshot = None  # lost the race: read again, check and retry
+                else:
+                    done = apply_row_write(snap.rows, write, set(), result.id)
+                    self._snapshot = Snapshot(result.version, done.rows)
+                    return self._snapshot, result.id
+            time.sleep(0.005 * (attempt + 1))  # outside the lock: let the other writer finish
+        raise StoreUnavailableError(
+            f"the store kept changing under this write ({WRITE_ATTEMPTS} attempts); retry")
 
     # the store's runs, under the same lock
 

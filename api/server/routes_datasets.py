@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import tempfile
 import zipfile
+import zlib
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
@@ -15,12 +16,13 @@ from fastapi import APIRouter, File, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from symbiosis.api.server.auth import Role
+from symbiosis.api.server.bounds import check_upload
 from symbiosis.api.server.deps import Caller, Svc, require
 from symbiosis.api.server.errors import ApiError
 from symbiosis.api.server.listings import remove_enterprises
 from symbiosis.api.server.region import blank
 from symbiosis.dataset import TABLES, load_dataset
-from symbiosis.errors import InvalidDataError, Problem
+from symbiosis.errors import InvalidDataError, Problem, SymbiosisError
 from symbiosis.store import DatasetRows, dataset_from_rows, rows_from_dataset
 
 __all__ = ["router"]
@@ -63,7 +65,14 @@ def _extract_zip(data: bytes, folder: Path, upload: str, limit: int) -> None:
                                                 f"two {name} files: {seen[name]} and "
                                                 f"{m.filename}")])
             seen[name] = m.filename
-            (folder / name).write_bytes(archive.read(m))
+            try:
+                content = archive.read(m)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError,
+                    RuntimeError, ValueError) as exc:  # bad CRC, broken deflate, encrypted
+                raise InvalidDataError([Problem(f"{upload}/{m.filename}", None, None,
+                                                f"cannot unpack this member: {exc}")]) \
+                    from None
+            (folder / name).write_bytes(content)
 
 
 def _load_upload(data: bytes, filename: str, folder: Path, limit: int
@@ -77,15 +86,23 @@ def _load_upload(data: bytes, filename: str, folder: Path, limit: int
     if is_xlsx:
         path = folder / "dataset.xlsx"
         path.write_bytes(data)
-        try:
-            dataset = load_dataset(path)
-        except InvalidDataError as exc:
-            raise InvalidDataError(_relabel(exc.problems, path, upload)) from None
         import openpyxl
 
-        book = openpyxl.load_workbook(path, read_only=True)
-        sheets = [s.strip().lower() for s in book.sheetnames]
-        book.close()
+        try:
+            dataset = load_dataset(path)
+            book = openpyxl.load_workbook(path, read_only=True)
+            sheets = [s.strip().lower() for s in book.sheetnames]
+            book.close()
+        except InvalidDataError as exc:
+            raise InvalidDataError(_relabel(exc.problems, path, upload)) from None
+        except SymbiosisError:
+            raise
+        except Exception as exc:  # openpyxl, zipfile and the (defused) XML
+            # parsers raise many types for a damaged or hostile workbook (bad CRC, broken
+            # XML, an external entity): all mean "not a workbook we can read", a 422
+            raise InvalidDataError([Problem(upload, None, None, "not a readable .xlsx "
+                                            f"workbook ({type(exc).__name__}: "
+                                            f"{str(exc)[:200]})")]) from None
         return dataset, sheets, _relabel(list(dataset.warnings), path, upload)
     _extract_zip(data, folder, upload, limit)
     try:
@@ -161,6 +178,7 @@ def _import_upload(svc: Svc, caller: Caller, data: bytes, filename: str, limit: 
                                     f"{table} overrides are not kept by the store; runs "
                                     "through the API use the built-in factors",
                                     "warning").as_dict())
+    check_upload(rows_from_dataset(dataset), caller, svc.taxonomy, upload)
     source = f"api key {caller.key_id} ({caller.role}): upload {upload}"
     if caller.is_admin:
         snap = svc.region.edit(lambda rows: rows, source, dataset=dataset)

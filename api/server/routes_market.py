@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from symbiosis.api.server.anonymity import Describer, banded_radius_km, public_hit
 from symbiosis.api.server.auth import Principal, Role
 from symbiosis.api.server.deps import Caller, Services, Svc, require
 from symbiosis.api.server.errors import ApiError, forbidden
@@ -119,8 +120,9 @@ def _visible_proposal(svc: Svc, caller: Principal, proposal_id: int) -> Proposal
 
 @router.post("/feedstock/search", tags=["feedstock"],
              summary="Feedstock by material (and what substitutes for it), quality limits and "
-                     "radius; recyclers and enterprises search from their own site and see "
-                     "quantity bands, not volumes or names")
+                     "radius; recyclers and enterprises search from their own site (radius "
+                     "snapped up to a distance band) and see quantity, distance and cost "
+                     "bands, park and sector only where >= 3 suppliers share them")
 def feedstock(body: FeedstockQuery, svc: Svc, caller: Caller) -> dict[str, Any]:
     require(caller, Role.admin, Role.enterprise, Role.recycler)
     snap = svc.region.snapshot()
@@ -132,23 +134,29 @@ def feedstock(body: FeedstockQuery, svc: Svc, caller: Caller) -> dict[str, Any]:
         if site is None:
             raise forbidden("searching: the key's enterprise is no longer listed")
         lon, lat, own = float(site["lon"]), float(site["lat"]), caller.scope
+        radius_km = banded_radius_km(body.radius_km)
     elif body.lon is None or body.lat is None:
         raise ApiError(422, "invalid_request", "give lon and lat to search around",
                        [Problem("body", None, f, "required for an admin search")
                         for f in ("lon", "lat") if getattr(body, f) is None])
     else:
-        lon, lat = body.lon, body.lat
-    hits = search_feedstock(snap.dataset(), body.material, lon, lat, body.radius_km,
+        lon, lat, radius_km = body.lon, body.lat, body.radius_km
+    hits = search_feedstock(snap.dataset(), body.material, lon, lat, radius_km,
                             include_substitutes=body.include_substitutes, limits=body.limits,
                             sort=body.sort, limit=body.limit, exclude_enterprise=own)
     data = []
+    describer = None if caller.is_admin else Describer(snap)
     for hit in hits:
         item = hit.as_public(offer_handle(svc.handle_secret, hit.offer_id))
-        if caller.is_admin:
+        if describer is None:
             item |= {"offer_id": hit.offer_id, "enterprise_id": hit.enterprise_id,
                      "quantity": hit.quantity, "distance_km": hit.distance_km}
+        else:  # bands and k-anonymous descriptions only (api/server/anonymity.py)
+            item = public_hit(item, hit.distance_km, hit.delivered_cost_cny_per_unit,
+                              describer.describe(hit.enterprise_id))
         data.append(item)
-    return {"data": data, "count": len(data), "origin": {"lon": lon, "lat": lat}}
+    return {"data": data, "count": len(data), "origin": {"lon": lon, "lat": lat},
+            "radius_km": radius_km}
 
 
 @router.post("/runs/{run_id}/proposals", status_code=201,

@@ -9,24 +9,20 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from symbiosis.api.server.auth import Principal, Role
+from symbiosis.api.server.bounds import check_attributes
 from symbiosis.api.server.deps import Caller, Svc, require
 from symbiosis.api.server.errors import ApiError, forbidden
-from symbiosis.api.server.listings import (
-    enterprise_public,
-    listing_public,
-    new_listing_id,
-    put_listing,
-    remove_enterprise,
-)
+from symbiosis.api.server.listings import PREFIXES, enterprise_public, listing_public, row_etag
 from symbiosis.api.server.region import Snapshot, blank
 from symbiosis.api.server.schemas import (
     EnterpriseCreate,
     EnterprisePublic,
     EnterprisesPublic,
     EnterpriseUpdate,
+    ErrorResponse,
     ListingPage,
     NeedCreate,
     NeedPublic,
@@ -39,6 +35,7 @@ from symbiosis.api.server.schemas import (
     ParksPublic,
     ParkUpdate,
 )
+from symbiosis.store.records import RowWrite
 
 __all__ = ["router"]
 
@@ -47,6 +44,25 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
 Filter = Annotated[str | None, Query(max_length=200)]
 Table = Literal["offers", "needs"]
+IfMatch = Annotated[str | None, Header(max_length=2000, description="the ETag of the version "
+                                       "the change is based on; 412 if the row changed since")]
+
+
+def _tagged(response: Response, public: dict[str, Any]) -> dict[str, Any]:
+    """Set the ETag of a row's public form on the response; returns the form."""
+    response.headers["ETag"] = row_etag(public)
+    return public
+
+
+def _check_match(if_match: str | None, public: dict[str, Any]) -> None:
+    """412 unless If-Match is absent, `*`, or lists the row's current ETag (RFC 9110
+    13.1.1: strong comparison; a weak W/ tag never matches)."""
+    if if_match is None or if_match.strip() == "*":
+        return
+    tags = [t.strip() for t in if_match.split(",")]
+    if row_etag(public) not in tags:
+        raise ApiError(412, "precondition_failed", "the row changed since that version "
+                                                   "(If-Match); read it again")
 
 
 def _page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
@@ -213,63 +229,86 @@ def list_enterprises(svc: Svc, caller: Caller, park: Filter = None, sector: Filt
             "count": len(rows)}
 
 
+def _own_id(caller: Principal, given: str | None) -> None:
+    """Only an administrator chooses ids: anyone else could probe which ids exist (409 or
+    201) and read enterprise and material from default ids; the store picks opaque ones."""
+    if given is not None and not caller.is_admin:
+        from symbiosis.errors import Problem
+
+        raise ApiError(422, "invalid_request", "only an administrator may choose an id",
+                       [Problem("body", None, "id", "leave it out: the store picks one")])
+
+
 @router.post("/enterprises", response_model=EnterprisePublic, status_code=201,
              tags=["enterprises"], summary="Add an enterprise (admin; park manager: in its park)")
-def create_enterprise(body: EnterpriseCreate, svc: Svc, caller: Caller) -> dict[str, Any]:
+def create_enterprise(body: EnterpriseCreate, svc: Svc, caller: Caller, response: Response
+                      ) -> dict[str, Any]:
     require(caller, Role.admin, Role.park_manager)
     row = body.model_dump()
     if caller.role is Role.park_manager:
         if row["park"] not in (None, caller.scope):
             raise forbidden("another park")
         row["park"] = caller.scope
-    if body.id in svc.region.snapshot().enterprises:
-        raise ApiError(409, "conflict", f"enterprise '{body.id}' already exists")
-
-    def add(rows: Any) -> Any:
-        return replace(rows, enterprises=[*rows.enterprises, row])
-
-    snap = svc.region.edit(add, f"{_who(caller)}: add enterprise {body.id}",
-                           ("enterprises", len(svc.region.snapshot().rows.enterprises)))
-    return enterprise_public(snap.enterprises[body.id])
+    _own_id(caller, body.id)
+    values = {k: v for k, v in row.items() if k != "id"}
+    snap, new_id = svc.region.write(
+        RowWrite("enterprises", "add", body.id, values),
+        f"{_who(caller)}: add enterprise {body.id or '(new id)'}")
+    return _tagged(response, enterprise_public(snap.enterprises[new_id]))
 
 
 @router.get("/enterprises/{enterprise_id}", response_model=EnterprisePublic,
-            tags=["enterprises"], summary="One enterprise")
-def get_enterprise(enterprise_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
-    return enterprise_public(_visible_enterprise(caller, svc.region.snapshot(), enterprise_id))
+            tags=["enterprises"], summary="One enterprise (ETag: its version, for If-Match)")
+def get_enterprise(enterprise_id: str, svc: Svc, caller: Caller, response: Response
+                   ) -> dict[str, Any]:
+    row = _visible_enterprise(caller, svc.region.snapshot(), enterprise_id)
+    return _tagged(response, enterprise_public(row))
 
 
 @router.patch("/enterprises/{enterprise_id}", response_model=EnterprisePublic,
-              tags=["enterprises"],
-              summary="Change an enterprise (its own key may not move it to another park)")
-def update_enterprise(enterprise_id: str, body: EnterpriseUpdate, svc: Svc, caller: Caller
-                      ) -> dict[str, Any]:
-    snap = svc.region.snapshot()
-    current = _visible_enterprise(caller, snap, enterprise_id)
+              tags=["enterprises"], responses={412: {"model": ErrorResponse}},
+              summary="Change an enterprise (its own key may not move it to another park "
+                      "nor its site; If-Match: 412 if it changed since)")
+def update_enterprise(enterprise_id: str, body: EnterpriseUpdate, svc: Svc, caller: Caller,
+                      response: Response, if_match: IfMatch = None) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True)
     _no_nulls(fields, ("lon", "lat"))
-    if "park" in fields and fields["park"] != blank(current.get("park")) \
-            and not caller.is_admin:
-        raise forbidden("moving this enterprise to another park")
-    index = next(i for i, e in enumerate(snap.rows.enterprises) if e["id"] == enterprise_id)
 
-    def update(rows: Any) -> Any:
-        ents = list(rows.enterprises)
-        ents[index] = {**ents[index], **fields}
-        return replace(rows, enterprises=ents)
+    def check(snap: Snapshot) -> None:
+        current = _visible_enterprise(caller, snap, enterprise_id)
+        _check_match(if_match, enterprise_public(current))
+        if "park" in fields and fields["park"] != blank(current.get("park")) \
+                and not caller.is_admin:
+            raise forbidden("moving this enterprise to another park")
+        moved = [f for f in ("lon", "lat") if f in fields and fields[f] != current.get(f)]
+        if moved and caller.is_party_role:
+            # feedstock searches start from the registered site: a key that could move it
+            # could trilaterate its rivals (issue 18); the admin moves it, and the store
+            # version's source names who did
+            raise forbidden("moving this enterprise's site (ask the administrator)")
 
-    new = svc.region.edit(update, f"{_who(caller)}: update enterprise {enterprise_id}",
-                          ("enterprises", index))
-    return enterprise_public(new.enterprises[enterprise_id])
+    values = {k: ("" if k == "park" and v is None else v) for k, v in fields.items()}
+    snap, _ = svc.region.write(RowWrite("enterprises", "update", enterprise_id, values),
+                               f"{_who(caller)}: update enterprise {enterprise_id}", check)
+    return _tagged(response, enterprise_public(snap.enterprises[enterprise_id]))
 
 
 @router.delete("/enterprises/{enterprise_id}", status_code=204, tags=["enterprises"],
-               summary="Delete an enterprise with its offers and needs (admin, park manager)")
-def delete_enterprise(enterprise_id: str, svc: Svc, caller: Caller) -> Response:
+               responses={412: {"model": ErrorResponse}},
+               summary="Delete an enterprise with its offers and needs (admin, park manager); "
+                       "its keys are revoked and its id is never used again")
+def delete_enterprise(enterprise_id: str, svc: Svc, caller: Caller, if_match: IfMatch = None
+                      ) -> Response:
     require(caller, Role.admin, Role.park_manager)
-    _visible_enterprise(caller, svc.region.snapshot(), enterprise_id)
-    svc.region.edit(lambda rows: remove_enterprise(rows, enterprise_id),
-                    f"{_who(caller)}: delete enterprise {enterprise_id}")
+
+    def check(snap: Snapshot) -> None:
+        _check_match(if_match, enterprise_public(_visible_enterprise(caller, snap,
+                                                                     enterprise_id)))
+
+    svc.region.write(RowWrite("enterprises", "delete", enterprise_id),
+                     f"{_who(caller)}: delete enterprise {enterprise_id}", check)
+    svc.state.revoke_keys_of(enterprise_id)
+    svc.state.retire_party(enterprise_id)
     return Response(status_code=204)
 
 
@@ -313,60 +352,68 @@ def _list_listings(table: Table, svc: Svc, caller: Caller, enterprise_id: str | 
                      for r in rows[offset:offset + limit]], "count": len(rows)}
 
 
-def _create_listing(table: Table, body: OfferCreate | NeedCreate, svc: Svc, caller: Caller
-                    ) -> dict[str, Any]:
-    snap = svc.region.snapshot()
-    owner = snap.enterprises.get(body.enterprise_id)
-    if not caller.sees_enterprise(owner):
-        raise forbidden("this enterprise")
-    if owner is None:
-        raise ApiError(422, "invalid_request", f"no enterprise '{body.enterprise_id}'")
-    existing = snap.offers if table == "offers" else snap.needs
-    if body.id is not None and body.id in existing:
-        raise ApiError(409, "conflict", f"{table[:-1]} '{body.id}' already exists")
-    listing_id = body.id or new_listing_id(snap, table, body.enterprise_id, body.material)
+def _attribute_columns(table: Table, attributes: dict[str, Any]) -> dict[str, Any]:
+    """API attribute fields (quality / min / max) -> stored columns (None removes)."""
+    return {PREFIXES[table][field] + attr: value
+            for field, values in attributes.items() for attr, value in (values or {}).items()}
+
+
+def _create_listing(table: Table, body: OfferCreate | NeedCreate, svc: Svc, caller: Caller,
+                    response: Response) -> dict[str, Any]:
+    _own_id(caller, body.id)
     data = body.model_dump()
     attributes: dict[str, Any] = {f: data.pop(f) for f in ("quality", "min", "max")
                                   if f in data}
+    for field, values in attributes.items():
+        check_attributes(caller, svc.taxonomy, values or {}, field)
     data.pop("id")
+    values = {**data, **{k: v for k, v in _attribute_columns(table, attributes).items()
+                         if v is not None}}
 
-    def put(rows: Any) -> Any:
-        return put_listing(rows, table, listing_id, data, attributes)[0]
+    def check(snap: Snapshot) -> None:
+        owner = snap.enterprises.get(body.enterprise_id)
+        if not caller.sees_enterprise(owner):
+            raise forbidden("this enterprise")
+        if owner is None:
+            raise ApiError(422, "invalid_request", f"no enterprise '{body.enterprise_id}'")
 
-    index = len(getattr(snap.rows, table))
-    new = svc.region.edit(put, f"{_who(caller)}: add {table[:-1]} {listing_id}",
-                          (table, index))
-    rows = new.offers if table == "offers" else new.needs
-    return listing_public(table, rows[listing_id], svc.taxonomy)
+    snap, new_id = svc.region.write(
+        RowWrite(table, "add", body.id, values),
+        f"{_who(caller)}: add {table[:-1]} {body.id or '(new id)'}", check)
+    rows = snap.offers if table == "offers" else snap.needs
+    return _tagged(response, listing_public(table, rows[new_id], svc.taxonomy))
 
 
 def _update_listing(table: Table, listing_id: str, body: OfferUpdate | NeedUpdate, svc: Svc,
-                    caller: Caller) -> dict[str, Any]:
-    snap = svc.region.snapshot()
-    _visible_listing(caller, snap, table, listing_id)
+                    caller: Caller, response: Response, if_match: str | None
+                    ) -> dict[str, Any]:
     data = body.model_dump(exclude_unset=True)
     attributes: dict[str, Any] = {f: data.pop(f) or {} for f in ("quality", "min", "max")
                                   if f in data}
+    for field, values in attributes.items():  # removing (null) is always allowed
+        check_attributes(caller, svc.taxonomy, [a for a, v in values.items() if v is not None],
+                         field)
     _no_nulls(data, ("material", "quantity"))
-    index = next(i for i, r in enumerate(getattr(snap.rows, table)) if r["id"] == listing_id)
+    values = {**data, **_attribute_columns(table, attributes)}
 
-    def put(rows: Any) -> Any:
-        return put_listing(rows, table, listing_id, data, attributes)[0]
+    def check(snap: Snapshot) -> None:
+        row = _visible_listing(caller, snap, table, listing_id)
+        _check_match(if_match, listing_public(table, row, svc.taxonomy))
 
-    new = svc.region.edit(put, f"{_who(caller)}: update {table[:-1]} {listing_id}",
-                          (table, index))
-    rows = new.offers if table == "offers" else new.needs
-    return listing_public(table, rows[listing_id], svc.taxonomy)
+    snap, _ = svc.region.write(RowWrite(table, "update", listing_id, values),
+                               f"{_who(caller)}: update {table[:-1]} {listing_id}", check)
+    rows = snap.offers if table == "offers" else snap.needs
+    return _tagged(response, listing_public(table, rows[listing_id], svc.taxonomy))
 
 
-def _delete_listing(table: Table, listing_id: str, svc: Svc, caller: Caller) -> Response:
-    _visible_listing(caller, svc.region.snapshot(), table, listing_id)
+def _delete_listing(table: Table, listing_id: str, svc: Svc, caller: Caller,
+                    if_match: str | None) -> Response:
+    def check(snap: Snapshot) -> None:
+        row = _visible_listing(caller, snap, table, listing_id)
+        _check_match(if_match, listing_public(table, row, svc.taxonomy))
 
-    def drop(rows: Any) -> Any:
-        return replace(rows, **{table: [r for r in getattr(rows, table)
-                                        if r["id"] != listing_id]})
-
-    svc.region.edit(drop, f"{_who(caller)}: delete {table[:-1]} {listing_id}")
+    svc.region.write(RowWrite(table, "delete", listing_id),
+                     f"{_who(caller)}: delete {table[:-1]} {listing_id}", check)
     return Response(status_code=204)
 
 
@@ -380,28 +427,30 @@ def list_offers(svc: Svc, caller: Caller, enterprise_id: Filter = None,
 
 @router.post("/offers", response_model=OfferPublic, status_code=201, tags=["offers"],
              summary="Add an offer (its enterprise's key, its park manager, admin)")
-def create_offer(body: OfferCreate, svc: Svc, caller: Caller) -> dict[str, Any]:
-    return _create_listing("offers", body, svc, caller)
+def create_offer(body: OfferCreate, svc: Svc, caller: Caller, response: Response
+                 ) -> dict[str, Any]:
+    return _create_listing("offers", body, svc, caller, response)
 
 
 @router.get("/offers/{offer_id}", response_model=OfferPublic, tags=["offers"],
             summary="One offer")
-def get_offer(offer_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+def get_offer(offer_id: str, svc: Svc, caller: Caller, response: Response) -> dict[str, Any]:
     row = _visible_listing(caller, svc.region.snapshot(), "offers", offer_id)
-    return listing_public("offers", row, svc.taxonomy)
+    return _tagged(response, listing_public("offers", row, svc.taxonomy))
 
 
 @router.patch("/offers/{offer_id}", response_model=OfferPublic, tags=["offers"],
               summary="Change an offer")
-def update_offer(offer_id: str, body: OfferUpdate, svc: Svc, caller: Caller
-                 ) -> dict[str, Any]:
-    return _update_listing("offers", offer_id, body, svc, caller)
+def update_offer(offer_id: str, body: OfferUpdate, svc: Svc, caller: Caller,
+                 response: Response, if_match: IfMatch = None) -> dict[str, Any]:
+    return _update_listing("offers", offer_id, body, svc, caller, response, if_match)
 
 
 @router.delete("/offers/{offer_id}", status_code=204, tags=["offers"],
                summary="Delete an offer")
-def delete_offer(offer_id: str, svc: Svc, caller: Caller) -> Response:
-    return _delete_listing("offers", offer_id, svc, caller)
+def delete_offer(offer_id: str, svc: Svc, caller: Caller, if_match: IfMatch = None
+                 ) -> Response:
+    return _delete_listing("offers", offer_id, svc, caller, if_match)
 
 
 @router.get("/needs", response_model=ListingPage, tags=["needs"],
@@ -414,22 +463,25 @@ def list_needs(svc: Svc, caller: Caller, enterprise_id: Filter = None,
 
 @router.post("/needs", response_model=NeedPublic, status_code=201, tags=["needs"],
              summary="Add a need (its enterprise's key, its park manager, admin)")
-def create_need(body: NeedCreate, svc: Svc, caller: Caller) -> dict[str, Any]:
-    return _create_listing("needs", body, svc, caller)
+def create_need(body: NeedCreate, svc: Svc, caller: Caller, response: Response
+                ) -> dict[str, Any]:
+    return _create_listing("needs", body, svc, caller, response)
 
 
 @router.get("/needs/{need_id}", response_model=NeedPublic, tags=["needs"], summary="One need")
-def get_need(need_id: str, svc: Svc, caller: Caller) -> dict[str, Any]:
+def get_need(need_id: str, svc: Svc, caller: Caller, response: Response) -> dict[str, Any]:
     row = _visible_listing(caller, svc.region.snapshot(), "needs", need_id)
-    return listing_public("needs", row, svc.taxonomy)
+    return _tagged(response, listing_public("needs", row, svc.taxonomy))
 
 
 @router.patch("/needs/{need_id}", response_model=NeedPublic, tags=["needs"],
               summary="Change a need")
-def update_need(need_id: str, body: NeedUpdate, svc: Svc, caller: Caller) -> dict[str, Any]:
-    return _update_listing("needs", need_id, body, svc, caller)
+def update_need(need_id: str, body: NeedUpdate, svc: Svc, caller: Caller, response: Response,
+                if_match: IfMatch = None) -> dict[str, Any]:
+    return _update_listing("needs", need_id, body, svc, caller, response, if_match)
 
 
 @router.delete("/needs/{need_id}", status_code=204, tags=["needs"], summary="Delete a need")
-def delete_need(need_id: str, svc: Svc, caller: Caller) -> Response:
-    return _delete_listing("needs", need_id, svc, caller)
+def delete_need(need_id: str, svc: Svc, caller: Caller, if_match: IfMatch = None
+                ) -> Response:
+    return _delete_listing("needs", need_id, svc, caller, if_match)

@@ -26,11 +26,12 @@ Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f
 Sector = Annotated[str, Field(pattern=r"^[A-T]?\d{2,4}$", examples=["4411"],
                               description="GB/T 4754-2017 industry code")]
 Attr = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
-Quantity = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False,
+# strict: JSON true/false are not numbers (integers still are)
+Quantity = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False, strict=True,
                                   description="per year, in the material's unit")]
-Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False,
+Money = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False, strict=True,
                                description="CNY per unit of the material")]
-Value = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False)]
+Value = Annotated[float, Field(ge=-1e9, le=1e9, allow_inf_nan=False, strict=True)]
 
 
 # integer ids in paths: bounded so they always fit SQLite's 64-bit integers
@@ -50,7 +51,9 @@ class ErrorDetail(BaseModel):
     message: str
     request_id: str
     problems: list[dict[str, Any]] | None = Field(
-        None, description="file, row, column, message, severity of each problem")
+        None, description="file, row, column, message, severity of each problem (at most "
+                          "200)")
+    problems_omitted: int | None = Field(None, description="problems beyond those listed")
 
 
 class ErrorResponse(BaseModel):
@@ -85,11 +88,12 @@ class EnterpriseCreate(Model):
                       "sector": "3024", "lon": 113.12, "lat": 29.35,
                       "park": "Yueyang Green Chemical Industrial Park"}]})
 
-    id: Id
+    id: Id | None = Field(None, description="admin only; others get an id picked by the store "
+                                            "(E-000001 ...)")
     name: Text
     sector: Sector | None = None
-    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False, strict=True)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False, strict=True)
     park: Text | None = None
 
 
@@ -101,8 +105,8 @@ class EnterpriseUpdate(Model):
 
     name: Text | None = None
     sector: Sector | None = None
-    lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False)
-    lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
+    lon: float | None = Field(None, ge=-180, le=180, allow_inf_nan=False, strict=True)
+    lat: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False, strict=True)
     park: Text | None = None
 
 
@@ -139,7 +143,8 @@ class OfferCreate(Model):
                       "disposal_cost": 30, "treatment_cost": 10,
                       "quality": {"loi_pct": 4.5}}]})
 
-    id: Id | None = Field(None, description="default: OF-<enterprise>-<material>[-n]")
+    id: Id | None = Field(None, description="admin only; by default the store picks one "
+                                            "(OF-000001 ...)")
     enterprise_id: Id
     material: Annotated[str, Field(min_length=1, max_length=64, examples=["fly_ash"])]
     quantity: Quantity
@@ -183,7 +188,8 @@ class NeedCreate(Model):
                       "quantity": 30000, "virgin_cost": 60,
                       "min": {"caso4_2h2o_pct": 85}}]})
 
-    id: Id | None = Field(None, description="default: ND-<enterprise>-<material>[-n]")
+    id: Id | None = Field(None, description="admin only; by default the store picks one "
+                                            "(ND-000001 ...)")
     enterprise_id: Id
     material: Annotated[str, Field(min_length=1, max_length=64, examples=["set_retarder"])]
     quantity: Quantity
@@ -471,6 +477,7 @@ class ProposalCreate(Model):
         "examples": [{"offer_handle": "fs_3q2v0mXb1c4d", "need_id": "ND-CS-BRK1-brick",
                       "quantity": 20000}]})
 
-    offer_handle: Annotated[str, Field(min_length=1, max_length=64)]
+    offer_handle: Annotated[str, Field(min_length=1, max_length=64,
+                                       pattern=r"^[\x21-\x7e]+$")]  # printable ASCII
     need_id: Id
     quantity: Quantity

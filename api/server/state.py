@@ -232,6 +232,28 @@ class StateStore:
                              (now_iso(), key_id))
             return cur.rowcount == 1
 
+    def revoke_keys_of(self, enterprise_id: str) -> int:
+        """Revoke every active enterprise or recycler key of `enterprise_id` (its enterprise
+        was deleted: a key must never pass to whoever holds that id later). Returns how
+        many were revoked."""
+        with self._write() as db:
+            cur = db.execute("UPDATE api_keys SET revoked_at=? WHERE scope=? AND revoked_at "
+                             "IS NULL AND role IN ('enterprise', 'recycler')",
+                             (now_iso(), enterprise_id))
+            return int(cur.rowcount)
+
+    def retire_party(self, enterprise_id: str) -> int:
+        """Detach a deleted enterprise's proposals from its id (the party id becomes
+        `<id>#deleted-<time>`), so whoever holds that id later sees none of them; the
+        other side and the park managers still do. Returns how many were detached."""
+        mark = f"{enterprise_id}#deleted-{now_iso()}"
+        with self._write() as db:
+            n = db.execute("UPDATE proposals SET supplier_id=? WHERE supplier_id=?",
+                           (mark, enterprise_id)).rowcount
+            n += db.execute("UPDATE proposals SET receiver_id=? WHERE receiver_id=?",
+                            (mark, enterprise_id)).rowcount
+            return int(n)
+
     # ------------------------------------------------------------------ parks
 
     def parks(self) -> dict[str, ParkInfo]:

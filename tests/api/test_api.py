@@ -163,7 +163,7 @@ def test_offer_and_need_crud(live_api: LiveServer) -> None:
                                         "quality": {"loi_pct": 3.5, "new_attr": 1}})
         assert r.status_code == 201, r.text
         offer = r.json()
-        assert offer["id"] == "OF-XT-PWR1-fly_ash-2"  # the demo's own offer keeps its id
+        assert offer["id"] == "OF-000001"  # picked by the store: opaque, never reused
         assert offer["unit"] == "t" and offer["quantity"] == 1200.5
         assert offer["quality"] == {"loi_pct": 3.5, "new_attr": 1.0}
         oid = offer["id"]
@@ -173,7 +173,7 @@ def test_offer_and_need_crud(live_api: LiveServer) -> None:
         assert upd["disposal_cost"] == 25
         listed = c.get("/api/offers", params={"enterprise_id": "XT-PWR1",
                                               "material": "fly_ash"}).json()
-        assert sorted(o["id"] for o in listed["data"]) == ["OF-XT-PWR1-fly_ash", oid]
+        assert sorted(o["id"] for o in listed["data"]) == [oid, "OF-XT-PWR1-fly_ash"]
         assert c.delete(f"/api/offers/{oid}").status_code == 204
         _error(c.get(f"/api/offers/{oid}"), 404, "not_found")
 
@@ -520,7 +520,7 @@ def test_feedstock_search_hides_volumes_and_leads_to_a_proposal(fresh_api: LiveS
     with fresh_api.client() as admin:
         exact = admin.post("/api/feedstock/search", json={
             "material": "brick_feedstock", "lon": 113.06261, "lat": 28.27069,
-            "radius_km": 150}).json()["data"]
+            "radius_km": 200}).json()["data"]  # a party's 150 km is snapped up to 200
         _error(admin.post("/api/feedstock/search", json={"material": "fly_ash"}), 422,
                "invalid_request")
     with fresh_api.client(recycler) as c:
@@ -536,7 +536,13 @@ def test_feedstock_search_hides_volumes_and_leads_to_a_proposal(fresh_api: LiveS
             band = hit["quantity_band"]
             assert band["min"] <= full["quantity"] and (band["max"] is None
                                                        or full["quantity"] < band["max"])
-        assert [h["distance_km"] for h in hits] == sorted(h["distance_km"] for h in hits)
+        assert "distance_km" not in text and "delivered_cost_cny_per_unit" not in text
+        lows = [h["distance_band"]["min"] for h in hits]
+        assert lows == sorted(lows)
+        for hit, full in zip(hits, exact, strict=True):
+            band = hit["distance_band"]
+            assert band["min"] <= full["distance_km"] and (band["max"] is None
+                                                           or full["distance_km"] < band["max"])
         need = c.get("/api/needs").json()["data"][0]
         proposal = c.post("/api/proposals", json={"offer_handle": hits[0]["handle"],
                                                   "need_id": need["id"], "quantity": 1000})

@@ -147,6 +147,17 @@ def _cell_text(value: object, number_format: str = "General") -> str:
     return str(value)
 
 
+def _mark_formulas(sheet: Sheet, worksheet: Any) -> None:
+    """List in `sheet.formulas` the empty cells that hold a formula without a saved value."""
+    for r, row in enumerate(worksheet.iter_rows(values_only=True)):
+        for c, value in enumerate(row):
+            is_formula = (isinstance(value, str) and value.startswith("=")) or \
+                type(value).__name__ in ("ArrayFormula", "DataTableFormula")
+            if is_formula and r < len(sheet.grid) and c < len(sheet.grid[r]) \
+                    and sheet.grid[r][c] == "":
+                sheet.formulas.append((r, c))
+
+
 def xlsx_grids(path: Path, problems: list[Problem]) -> dict[str, Sheet] | None:
     """Every worksheet of a workbook as text, by its own name; None if it cannot be opened.
 
@@ -156,8 +167,11 @@ def xlsx_grids(path: Path, problems: list[Problem]) -> dict[str, Sheet] | None:
     """
     import openpyxl  # lazy: only workbooks need it
 
+    # the file is opened here, not by openpyxl: a workbook that fails to parse leaves no
+    # file handle behind (openpyxl's own ZipFile is not closed when parsing raises)
     try:
-        book = openpyxl.load_workbook(path, data_only=True)
+        with path.open("rb") as handle:
+            book = openpyxl.load_workbook(handle, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a damaged or foreign file
         problems.append(Problem(str(path), None, None, f"cannot open workbook: {exc}"))
         return None
@@ -183,22 +197,16 @@ def xlsx_grids(path: Path, problems: list[Problem]) -> dict[str, Sheet] | None:
         book.close()
     blanks = [name for name, s in sheets.items() if any("" in row for row in s.grid)]
     if blanks:  # only an empty cell may hide a formula without a saved value
-        try:
-            formulas = openpyxl.load_workbook(path, read_only=True, data_only=False)
-        except Exception:
-            return sheets
-        try:
-            for name in blanks:
-                sheet = sheets[name]
-                for r, row in enumerate(formulas[name].iter_rows(values_only=True)):
-                    for c, value in enumerate(row):
-                        is_formula = (isinstance(value, str) and value.startswith("=")) or \
-                            type(value).__name__ in ("ArrayFormula", "DataTableFormula")
-                        if is_formula and r < len(sheet.grid) and c < len(sheet.grid[r]) \
-                                and sheet.grid[r][c] == "":
-                            sheet.formulas.append((r, c))
-        finally:
-            formulas.close()
+        with path.open("rb") as handle:
+            try:
+                formulas = openpyxl.load_workbook(handle, read_only=True, data_only=False)
+            except Exception:
+                return sheets
+            try:
+                for name in blanks:
+                    _mark_formulas(sheets[name], formulas[name])
+            finally:
+                formulas.close()
     return sheets
 
 

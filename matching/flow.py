@@ -130,7 +130,7 @@ def _largest_decimals(top: float, limit: float) -> int:
 
 def choose_scales(quantities: FloatArray, distances_km: FloatArray, num_nodes: int,
                   max_cost_decimals: int = MAX_DECIMALS_DISTANCE,
-                  penalty: bool = False) -> Scales:
+                  penalty: bool = False, cost_limit: float = MAX_SCALED_COST) -> Scales:
     """Pick power-of-ten scales for quantities and unit costs, per instance, as fine as
     int64 allows.
 
@@ -142,7 +142,9 @@ def choose_scales(quantities: FloatArray, distances_km: FloatArray, num_nodes: i
     (BAD_COST_RANGE) when (max_cost + 1) x (num_nodes + 1) would overflow; we keep a 2x
     margin, and with `penalty` (a stockpile arc costing (nodes + 1) x max_cost + 1, see
     `stock_penalty`) the margin covers that arc too. (b) Scaled quantity totals stay below
-    2**50 and scaled costs below 2**53, so every scaled value is exact in a float64.
+    2**50 and scaled costs below 2**53 (or the caller's lower `cost_limit`: the sparse solve
+    prices sums of many costs and needs them below 2**53 too), so every scaled value is
+    exact in a float64.
 
     Raises:
         SolverError: the totals do not fit even at scale 1.
@@ -164,7 +166,7 @@ def choose_scales(quantities: FloatArray, distances_km: FloatArray, num_nodes: i
     if d_max + 1 >= limit:
         raise SolverError(f"distance {d_max:.4g} km is too large for {num_nodes} nodes")
     d_dec, d_exact = _decimals_needed(finite, max_cost_decimals)
-    d_room = _largest_decimals(d_max + 1, min(limit, float(MAX_SCALED_COST)))
+    d_room = _largest_decimals(d_max + 1, min(limit, float(MAX_SCALED_COST), cost_limit))
     if not d_exact or d_dec > d_room:
         d_dec, d_exact = max(d_room, 0), False
     return Scales(10**q_dec, 10**d_dec, q_exact, d_exact)
@@ -256,6 +258,7 @@ def solve_transport_mcf(
     arc_demand: IntArray,
     arc_km: FloatArray,
     stock: FloatArray | None = None,
+    cost_limit: float = MAX_SCALED_COST,
 ) -> FlowSolution:
     """Lexicographic transport: maximise the quantity shipped, then draw as little from
     stockpiles as that maximum allows, then minimise sum(q x km).
@@ -278,7 +281,7 @@ def solve_transport_mcf(
     piles = np.flatnonzero(stock > 0)
     n_p = len(piles)
     scales = choose_scales(np.concatenate([supply, stock[piles], demand]), arc_km,
-                           n_s + n_d + n_p, penalty=n_p > 0)
+                           n_s + n_d + n_p, penalty=n_p > 0, cost_limit=cost_limit)
     sup = to_scaled_int(supply, scales.quantity)
     pile = to_scaled_int(stock[piles], scales.quantity)
     dem = to_scaled_int(demand, scales.quantity)

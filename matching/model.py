@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -323,14 +324,16 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
     t_solve = time.perf_counter()
     solved: list[tuple[np.ndarray | None, FlowSolution]] = []
     certificates: list[Certificate] = []
+    notes: list[str] = []  # why a sparse request was solved densely
     if not lp_comp.any():
         if len(cand):
-            solved += _solve_network_by_method(dataset, cand, None, options, certificates)
+            solved += _solve_network_by_method(dataset, cand, None, options, certificates,
+                                           notes)
     else:
         network = np.flatnonzero(~lp_comp[arc_comp])
         if len(network):
             solved += _solve_network_by_method(dataset, cand, network, options,
-                                               certificates)
+                                               certificates, notes)
         for c in np.flatnonzero(lp_comp):
             arcs = np.flatnonzero(arc_comp == c)
             if len(arcs):
@@ -348,6 +351,8 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
             flows[where] = sol.flows
     facts = _solver_facts(flows, cand.distance_km, [sol for _, sol in solved], t_solve,
                           "distance")
+    if notes:
+        facts = replace(facts, note="; ".join([facts.note, *notes] if facts.note else notes))
     return flows, with_certificate(facts, certificates)
 
 
@@ -355,8 +360,8 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
 # the certified sparse solve (matching.sparse): which arc set the min-cost flow runs on
 
 def _solve_network_by_method(dataset: Dataset, cand: Candidates, arcs: np.ndarray | None,
-                             options: MatchOptions, certificates: list[Certificate]
-                             ) -> list[tuple[np.ndarray | None, FlowSolution]]:
+                             options: MatchOptions, certificates: list[Certificate],
+                             notes: list[str]) -> list[tuple[np.ndarray | None, FlowSolution]]:
     """Min-cost flow of the default objective on pure-network arcs (None = every arc).
 
     Method `sparse` solves on a sparse arc set certified by pricing every arc
@@ -371,12 +376,18 @@ def _solve_network_by_method(dataset: Dataset, cand: Candidates, arcs: np.ndarra
     """
     if options.method is not Method.sparse:
         return _solve_network(dataset, cand, arcs, options.jobs)
-    from symbiosis.matching.sparse import solve_transport_sparse
+    from symbiosis.matching.sparse import SparsePrecisionError, solve_transport_sparse
 
     supply, demand, offer, need, km, stock = _network_inputs(dataset, cand, arcs)
     if stock.any():  # stockpile arcs are not priced by the sparse loop: solved densely
+        notes.append("method sparse: offers with stockpiles are solved densely (no "
+                      "certificate)")
         return _solve_network(dataset, cand, arcs, options.jobs)
-    solution, certificate = solve_transport_sparse(supply, demand, offer, need, km)
+    try:
+        solution, certificate = solve_transport_sparse(supply, demand, offer, need, km)
+    except SparsePrecisionError as exc:
+        notes.append(f"method sparse: solved densely instead ({exc})")
+        return _solve_network(dataset, cand, arcs, options.jobs)
     certificates.append(certificate)
     return [(arcs, solution)]
 

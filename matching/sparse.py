@@ -80,9 +80,19 @@ from symbiosis.matching.result import SolverFacts
 from symbiosis.matching.summary import SolverSummary, SparseCertificate
 from symbiosis.types import FloatArray, IntArray
 
-__all__ = ["DEFAULT_K", "PRICE_CHUNK", "Certificate", "CertifiedFacts",
-           "certified_min_cost_flow", "node_potentials", "solve_transport_sparse",
-           "sparse_start", "with_certificate"]
+__all__ = [
+    "DEFAULT_K",
+    "EXACT_FLOAT_INT",
+    "PRICE_CHUNK",
+    "Certificate",
+    "CertifiedFacts",
+    "SparsePrecisionError",
+    "certified_min_cost_flow",
+    "node_potentials",
+    "solve_transport_sparse",
+    "sparse_start",
+    "with_certificate",
+]
 
 DEFAULT_K = 20  # nearest arcs kept per offer and per need in the first sparse set
 PRICE_CHUNK = 1_000_000  # arcs priced at a time: the pricing never holds more temporaries
@@ -120,6 +130,13 @@ class Certificate:
             big_m=max(self.big_m, other.big_m),
             violations=self.violations + other.violations,
             added_per_round=self.added_per_round + other.added_per_round)
+
+
+EXACT_FLOAT_INT = 2**53  # every integer below this is exact in a float64
+
+
+class SparsePrecisionError(SolverError):
+    """The instance's integer costs are too fine for exact float64 pricing: solve densely."""
 
 
 def node_potentials(n_nodes: int, tails: IntArray, heads: IntArray,
@@ -232,6 +249,9 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
     n_paths = min(int(np.count_nonzero(np.bincount(arc_supply, minlength=n_s))),
             int(np.count_nonzero(np.bincount(arc_demand, minlength=n_d))))
     km_max = float(arc_km.max())
+    # every solve uses a distance scale whose unserved-supply cost (paths x largest cost)
+    # stays an exact float64 integer, so the pricing below is exact
+    cost_limit = EXACT_FLOAT_INT / (n_paths + 2)
     seconds = 0.0
     while True:
         cert.rounds += 1
@@ -239,7 +259,7 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
             raise SolverError(f"sparse pricing did not converge in {MAX_ROUNDS} rounds")
         arcs = np.flatnonzero(active)
         sol = solve_transport_mcf(supply, demand, arc_supply[arcs], arc_demand[arcs],
-                                  arc_km[arcs])
+                                  arc_km[arcs], cost_limit=cost_limit)
         seconds += sol.seconds
         if sol.status is not SolverStatus.OPTIMAL:
             return sol, cert
@@ -249,6 +269,11 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
         sup = to_scaled_int(supply, sol.scales.quantity)
         dem = to_scaled_int(demand, sol.scales.quantity)
         big_m = n_paths * int(np.rint(km_max * scale)) + 1
+        if big_m >= EXACT_FLOAT_INT:
+            raise SparsePrecisionError(
+                f"sparse pricing is exact only for integer costs below 2**53; at this "
+                f"instance's distance scale ({scale} per km) the unserved-supply cost is "
+                f"{big_m:.3g}")
         cert.big_m = big_m
         o, n = arc_supply[arcs], arc_demand[arcs]
         f = np.rint(sol.flows * sol.scales.quantity).astype(np.int64)

@@ -258,6 +258,7 @@ def solve_transport_mcf(
     arc_demand: IntArray,
     arc_km: FloatArray,
     stock: FloatArray | None = None,
+    *,
     cost_limit: float = MAX_SCALED_COST,
 ) -> FlowSolution:
     """Lexicographic transport: maximise the quantity shipped, then draw as little from

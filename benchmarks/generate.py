@@ -29,6 +29,7 @@ Quantities are whole units per year (t, GJ, m3), lognormal around plant-size med
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -300,6 +301,32 @@ def _items(rng: np.random.Generator, sectors: np.ndarray, side: str) -> pd.DataF
     return df.sort_values(["enterprise", "material"], kind="stable", ignore_index=True)
 
 
+def _compliant_quality() -> dict[str, dict[str, float]]:
+    """Per offered material, a value of every attribute its rules limit that meets all of
+    them (read from the engine's rule_limits.csv with the csv module, as taxonomy.py reads
+    the rules): every generated offer states a compliant quality, so the unstated-quality
+    default drops no arc and the floor, which models no quality, builds the same arcs."""
+    limits: dict[tuple[str, str], dict[str, list[float]]] = {}
+    path = Path(__file__).resolve().parents[1] / "symbiosis" / "data" / "rule_limits.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            bounds = limits.setdefault((row["offer_material"], row["attribute"]),
+                                       {"min": [], "max": []})
+            bounds[row["bound"]].append(float(row["value"]))
+    out: dict[str, dict[str, float]] = {}
+    for (material, attribute), bounds in limits.items():
+        low = max(bounds["min"]) if bounds["min"] else None
+        high = min(bounds["max"]) if bounds["max"] else None
+        if low is not None and high is not None:
+            value = (low + high) / 2
+        elif high is not None:
+            value = high / 2
+        else:
+            value = (low or 0.0) * 1.2 + 1.0
+        out.setdefault(material, {})[attribute] = value
+    return out
+
+
 def build(n: int, seed: int = 0, out: Path | None = None, layout: str | None = None) -> Path:
     """Write a seeded dataset of `n` enterprises to `out` (a CSV folder) and return its path.
 
@@ -349,6 +376,11 @@ def build(n: int, seed: int = 0, out: Path | None = None, layout: str | None = N
                 "quantity": frame["quantity"].to_numpy(),
             }
         )
+        if fname == "offers.csv":
+            quality = _compliant_quality()
+            for attribute in sorted({a for attrs in quality.values() for a in attrs}):
+                table[f"q.{attribute}"] = [quality.get(m, {}).get(attribute)
+                                          for m in table["material"]]
         table.to_csv(out / fname, index=False)
     return out
 

@@ -312,7 +312,21 @@ def _write_html(path: Path, layers: dict[str, Any], segments: np.ndarray | None,
                 title: str) -> Path:
     import plotly.graph_objects as go
 
+    from symbiosis.geo.basemap import basemap_within
+
     fig = go.Figure()
+    x0, y0, x1, y1 = _extent(layers)
+    base = basemap_within((x0, y0, x1, y1), margin_deg=0.5)
+    if base.rings:  # the offline basemap (geo.basemap): boundaries and place labels
+        bx, by = base.lines()
+        fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", name="provincial boundary",
+                                 hoverinfo="skip", line={"color": "#9a9a9a", "width": 1}))
+    labels = [p for p in base.places if x0 <= p.lon <= x1 and y0 <= p.lat <= y1]
+    if labels:
+        fig.add_trace(go.Scatter(
+            x=[p.lon for p in labels], y=[p.lat for p in labels], mode="text",
+            text=[p.name_en.upper() if p.kind == "province" else p.name_en for p in labels],
+            name="places", hoverinfo="skip", textfont={"color": "#666666"}))
     if segments is not None and len(segments):
         n = len(segments)
         rx = np.column_stack([segments[:, 0, 0], segments[:, 1, 0], np.full(n, np.nan)]).ravel()
@@ -351,9 +365,11 @@ def _write_html(path: Path, layers: dict[str, Any], segments: np.ndarray | None,
               in zip(pts["id"], pts["name"], pts["role"], pts["park"], strict=True)],
         hoverinfo="text"))
     fig.update_layout(title=title, plot_bgcolor="white", paper_bgcolor="white",
-                      xaxis={"title": "longitude (WGS 84)", "showgrid": False},
+                      xaxis={"title": "longitude (WGS 84)", "showgrid": False,
+                             "range": [x0, x1], "constrain": "domain"},
                       yaxis={"title": "latitude (WGS 84)", "showgrid": False,
-                             "scaleanchor": "x", "scaleratio": _aspect(pts)},
+                             "scaleanchor": "x", "scaleratio": _aspect(pts),
+                             "range": [y0, y1], "constrain": "domain"},
                       legend={"title": {"text": "exchanged material"}}, height=850)
     path.write_text(fig.to_html(full_html=True, include_plotlyjs=True), encoding="utf-8")
     return path

@@ -114,7 +114,8 @@ def test_exports_read_back(run, tmp_path: Path) -> None:  # type: ignore[no-unty
     call = html[html.index("Plotly.newPlot("):]
     traces, _ = json.JSONDecoder().raw_decode(call[call.index("["):])
     assert {t["type"] for t in traces} == {"scatter", "scattergl"}
-    assert {t["name"] for t in traces} >= {"fly_ash", "enterprises", "roads"}
+    assert {t["name"] for t in traces} >= {"fly_ash", "enterprises", "roads",
+                                          "provincial boundary"}
 
 
 def test_parks_file_problems(tmp_path: Path) -> None:

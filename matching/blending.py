@@ -80,6 +80,7 @@ if TYPE_CHECKING:
 __all__ = ["BLEND_COLUMNS", "BlendLimit", "Grades", "blend_frame", "blend_needs",
            "prepare_grades", "solve_graded"]
 
+STAGE_TOLERANCE_MAX = 1e-6  # widest relative slack a stage's optimum is kept within
 NOT_BLENDED = frozenset({TEMPERATURE})  # judged per arc at delivery, never averaged
 BLEND_COLUMNS = ["need_id", "need_enterprise_id", "need_material", "attribute", "bound",
                  "limit", "average", "quantity", "offers", "scope", "source"]
@@ -314,12 +315,13 @@ def _objective(proto: Any, c: NDArray[np.float64], maximize: bool) -> None:
     proto.objective.linear_coefficients.values.extend(c[nz].tolist())
 
 
-def _fix(proto: Any, c: NDArray[np.float64], value: float, maximize: bool) -> None:
-    """Append the row keeping objective c within LP_STAGE_TOLERANCE of `value`."""
+def _fix(proto: Any, c: NDArray[np.float64], value: float, maximize: bool,
+         tolerance: float = LP_STAGE_TOLERANCE) -> int:
+    """Append the row keeping objective c within `tolerance` (relative, at least that much
+    absolute) of `value`; returns the row's position."""
     nz = np.flatnonzero(c)
     row = len(proto.linear_constraints.ids)
-    slack = LP_STAGE_TOLERANCE * max(abs(value), 1.0) if value == 0 else \
-        LP_STAGE_TOLERANCE * abs(value)
+    slack = tolerance * max(abs(value), 1.0)
     proto.linear_constraints.ids.append(row)
     proto.linear_constraints.lower_bounds.append(value - slack if maximize else -math.inf)
     proto.linear_constraints.upper_bounds.append(math.inf if maximize else value + slack)
@@ -327,6 +329,17 @@ def _fix(proto: Any, c: NDArray[np.float64], value: float, maximize: bool) -> No
     m.row_ids.extend([row] * len(nz))
     m.column_ids.extend(nz.tolist())
     m.coefficients.extend(c[nz].tolist())
+    return row
+
+
+def _loosen(proto: Any, fixed: list[tuple[int, float, bool]], tolerance: float) -> None:
+    """Widen every stage-fixing row to `tolerance` (relative) around its stage value."""
+    for row, value, maximize in fixed:
+        slack = tolerance * max(abs(value), 1.0)
+        if maximize:
+            proto.linear_constraints.lower_bounds[row] = value - slack
+        else:
+            proto.linear_constraints.upper_bounds[row] = value + slack
 
 
 def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
@@ -406,10 +419,21 @@ def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
         stages.append(("cascaded heat", cascaded, True))
     stages.append(("unit-km", unit_km, False))
     values: list[float] = []
+    fixed: list[tuple[int, float, bool]] = []
+    widest = LP_STAGE_TOLERANCE
     result = None
     for k, (name, c, maximize) in enumerate(stages):
         _objective(proto, c, maximize)
         result = _lp_solve(proto, time_limit_s)
+        tolerance = LP_STAGE_TOLERANCE
+        while result.termination.reason == result_pb2.TERMINATION_REASON_INFEASIBLE \
+                and fixed and tolerance < STAGE_TOLERANCE_MAX:
+            # GLOP's feasibility tolerance (about 1e-6 absolute) can leave an earlier
+            # stage's reported optimum just out of reach: widen the fixing rows
+            tolerance *= 10
+            _loosen(proto, fixed, tolerance)
+            result = _lp_solve(proto, time_limit_s)
+        widest = max(widest, tolerance)
         if result.termination.reason != result_pb2.TERMINATION_REASON_OPTIMAL:
             return FlowSolution(SolverStatus.ERROR, np.zeros(n_a), math.nan, math.nan,
                                 time.perf_counter() - start, "lp_blend",
@@ -419,15 +443,17 @@ def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
         value = float(result.termination.objective_bounds.primal_bound)
         values.append(value)
         if k + 1 < len(stages):
-            _fix(proto, c, value, maximize)
+            fixed.append((_fix(proto, c, value, maximize), value, maximize))
     assert result is not None
     x = _dense(result.solutions[0].primal_solution.variable_values, n_v)[:n_a]
     flows = _drop_slack_flows(x, values[0])
     objective = float(flows @ km)
     bound = min(float(result.termination.objective_bounds.dual_bound), objective)
+    note = "" if widest <= LP_STAGE_TOLERANCE else (
+        f"earlier stages held to within {widest:g} (relative) of their optimum")
     return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound,
                         time.perf_counter() - start, "lp_blend",
-                        stages=(*values[:-1], objective))
+                        stages=(*values[:-1], objective), detail=note)
 
 
 # --------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ import numpy as np
 
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError
+from symbiosis.i18n import t
 from symbiosis.matching.blending import Grades, annotate, prepare_grades, solve_graded
 from symbiosis.matching.candidates import Candidates, candidates_for
 from symbiosis.matching.economics import ArcValues, arc_values
@@ -442,9 +443,7 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     timings["solve"] = facts.seconds
     score, valuation, warnings = None, None, []
     if grades is not None and options.valuate:
-        warnings.append("prices and marginal values not derived: the run blends offers or "
-                        "cascades heat (matching.blending), which the dual values do not "
-                        "cover")
+        warnings.append(t("blending.no_prices"))
     elif options.valuate:
         try:
             score, valuation = _valuate(dataset, cand, flows, facts, options, values)

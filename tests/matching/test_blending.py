@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -194,3 +195,32 @@ def test_graded_lp_agrees_with_an_independent_lp(seed: int) -> None:
     assert result.summary.tonne_km == pytest.approx(unit_km, rel=1e-6, abs=1e-5)
     live = result.blends[result.blends["quantity"] > 0]
     assert (live["average"] <= live["limit"] + 1e-6).all()
+
+
+def test_the_cli_blends_with_the_flag_and_prints_the_blend(tmp_path: Path,
+                                                           run_cli: Any) -> None:
+    """`symbiosis match DATA --blend` blends (no blend column in the data), writes
+    blends.csv and prints the blends table; without the flag nothing is matched."""
+    folder = tmp_path / "ash"
+    folder.mkdir()
+    (folder / "enterprises.csv").write_text(
+        "id,name,lon,lat\nA,A,112.9,20\nB,B,112.9,21\nC,C,112.9,22\n", encoding="utf-8")
+    (folder / "distances.csv").write_text(
+        "from_id,to_id,distance_km\nA,C,2\nB,C,3\n", encoding="utf-8")
+    (folder / "offers.csv").write_text(
+        "id,enterprise_id,material,quantity,q.loi_pct,q.so3_pct,q.fineness_45um_pct\n"
+        "a,A,fly_ash,100,10,1,20\nb,B,fly_ash,60,4,3,20\n", encoding="utf-8")
+    (folder / "needs.csv").write_text(
+        "id,enterprise_id,material,quantity,max.loi_pct,max.so3_pct\n"
+        "n,C,fly_ash,200,7,2.5\n", encoding="utf-8")
+    proc = run_cli("match", folder, "--out", tmp_path / "out", "--blend")
+    assert proc.returncode == 0, proc.stderr
+    assert "Blends" in proc.stdout
+    with (tmp_path / "out" / "blends.csv").open(encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["attribute"]: float(r["average"]) for r in rows} == pytest.approx(
+        {"loi_pct": 7.0, "so3_pct": 2.0})
+    plain = run_cli("match", folder, "--out", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    with (tmp_path / "plain" / "exchanges.csv").open(encoding="utf-8-sig") as f:
+        assert list(csv.DictReader(f)) == []

@@ -18,7 +18,8 @@ the value objectives (cost, CO2, weighted) that maximise sum_a w_a x_a.
 Materials linked by rules form independent components (unit families never mix). A
 component in which every need sees a single ratio is a pure network (divide d_n by its
 ratio) and goes to OR-Tools min-cost flow; a component with a need served at two different
-ratios is a generalised flow and goes to the GLOP LP.
+ratios is a generalised flow and goes to the GLOP LP. A component holding a need that
+blends offers or a heat cascade's return goes to the graded LP (`matching.blending`).
 
 Value objectives (`cost`, `co2`, `weighted`; see `matching.economics` for w_a):
 
@@ -442,7 +443,7 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     timings["build"] = max(0.0, t2 - t1 - facts.seconds)
     timings["solve"] = facts.seconds
     score, valuation, warnings = None, None, []
-    if grades is not None and options.valuate:
+    if grades is not None and options.valuate and grades.graded_arcs(cand).any():
         warnings.append(t("blending.no_prices"))
     elif options.valuate:
         try:

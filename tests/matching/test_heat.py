@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from grades_support import grid, row
+from scipy.optimize import linprog
 
 from symbiosis.dataset import load_dataset
 from symbiosis.errors import InvalidDataError
@@ -132,3 +133,99 @@ def test_bad_cascade_input_names_file_row_and_column(tmp_path: Path, cells: str,
     assert [(Path(p.file).name, p.row, p.column) for p in errors] == [
         ("needs.csv", 2, column)]
     assert message in errors[0].message
+
+
+def _random_cascade(seed: int) -> tuple[list[dict[str, object]], list[dict[str, object]],
+                                         dict[tuple[str, str], float], str]:
+    rng = np.random.default_rng(seed)
+    n_s, n_u = 2, 5
+    names = "ABCDEFGHIJ"[:n_s + n_u]
+    offers = [row(f"s{i}", names[i], "waste_heat", float(rng.integers(100, 500)),
+                  medium="steam", **{"q.temperature_c": float(rng.integers(180, 300))})
+              for i in range(n_s)]
+    needs = []
+    for j in range(n_u):
+        floor = float(rng.integers(60, 200))
+        cols: dict[str, object] = {"min.temperature_c": floor}
+        if rng.random() < 0.6:
+            cols.update(return_temperature_c=floor - 30, return_share=0.5)
+        needs.append(row(f"u{j}", names[n_s + j], "process_heat",
+                         float(rng.integers(50, 300)), **cols))
+    links = {(names[a], names[b]): float(np.round(rng.uniform(0.5, 6.0), 2))
+             for a in range(len(names)) for b in range(a + 1, len(names))}
+    return offers, needs, links, names
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_cascades_keep_every_floor_and_every_return_bound(seed: int) -> None:
+    """Random heat users, some giving heat back: every exchange arrives at or above its
+    need's floor, no need receives more than it asks, no offer gives more than it has, and
+    no return gives more than its share of what its user received."""
+    offers, needs, links, names = _random_cascade(seed)
+    data = grid(names, links, offers, needs)
+    result = solve_match(data)
+    ex = result.exchanges
+    floors = data.needs["min.temperature_c"]
+    assert (ex["delivered_temperature_c"].to_numpy()
+            >= floors.loc[ex["need_id"]].to_numpy() - 1e-9).all()
+    got = ex.groupby("need_id")["need_quantity"].sum()
+    assert (got <= data.needs.loc[got.index, "quantity"] * (1 + 1e-9)).all()
+    listed = ex[~ex["offer_id"].str.startswith("return:")].groupby("offer_id")["quantity"]
+    assert (listed.sum() <= data.offers.loc[listed.sum().index, "quantity"] + 1e-6).all()
+    for rid, sent in ex[ex["offer_id"].str.startswith("return:")].groupby(
+            "offer_id")["quantity"].sum().items():
+        user = rid.removeprefix("return:")
+        assert sent <= 0.5 * got.get(user, 0.0) + 1e-6
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_cascades_agree_with_an_independent_lp(seed: int) -> None:
+    """The same random cascades written as one LP from the raw rows (steam 10 °C and 2 %
+    per km, hot-water returns 1 °C and 1 % per km, floors at delivery) and solved by scipy's
+    HiGHS in three stages (listed heat, cascaded heat, GJ-km): the engine's figures match."""
+    offers, needs, links, _ = _random_cascade(seed)
+    km = {**links, **{(b, a): d for (a, b), d in links.items()}}
+    arcs = []  # (source kind, source index, need index, km, ratio)
+    for i, o in enumerate(offers):
+        for j, n in enumerate(needs):
+            d = km[(str(o["enterprise_id"]), str(n["enterprise_id"]))]
+            if float(o["q.temperature_c"]) - 10 * d >= float(n["min.temperature_c"]):
+                arcs.append(("s", i, j, d, 1 - 0.02 * d))
+    for i, u in enumerate(needs):
+        if "return_share" not in u:
+            continue
+        for j, n in enumerate(needs):
+            if i == j:
+                continue
+            d = km[(str(u["enterprise_id"]), str(n["enterprise_id"]))]
+            if float(u["return_temperature_c"]) - d >= float(n["min.temperature_c"]):
+                arcs.append(("r", i, j, d, 1 - 0.01 * d))
+    rows, rhs = [], []
+    for i, o in enumerate(offers):
+        rows.append([1.0 if a[0] == "s" and a[1] == i else 0.0 for a in arcs])
+        rhs.append(float(o["quantity"]))
+    for j, n in enumerate(needs):
+        rows.append([a[4] if a[2] == j else 0.0 for a in arcs])
+        rhs.append(float(n["quantity"]))
+    for i, u in enumerate(needs):
+        share = float(u.get("return_share", 0.0))  # type: ignore[arg-type]
+        rows.append([(1.0 if a[0] == "r" and a[1] == i else 0.0)
+                     - (share * a[4] if a[2] == i else 0.0) for a in arcs])
+        rhs.append(0.0)
+    a_ub, b_ub = np.array(rows), np.array(rhs)
+    listed = np.array([1.0 if a[0] == "s" else 0.0 for a in arcs])
+    cascaded = 1.0 - listed
+    dist = np.array([a[3] for a in arcs])
+    z = []
+    for c, sign in ((listed, -1.0), (cascaded, -1.0), (dist, 1.0)):
+        res = linprog(sign * c, A_ub=a_ub, b_ub=b_ub, method="highs")
+        assert res.status == 0
+        z.append(sign * res.fun)
+        a_ub = np.vstack([a_ub, sign * c])  # keep this stage at its optimum
+        b_ub = np.append(b_ub, res.fun + 1e-9 * max(1.0, abs(res.fun)))
+    result = solve_match(grid("ABCDEFG", links, offers, needs))
+    ex = result.exchanges
+    is_return = ex["offer_id"].str.startswith("return:")
+    assert ex.loc[~is_return, "quantity"].sum() == pytest.approx(z[0], rel=1e-7, abs=1e-6)
+    assert ex.loc[is_return, "quantity"].sum() == pytest.approx(z[1], rel=1e-6, abs=1e-5)
+    assert result.solver.objective == pytest.approx(z[2], rel=1e-6, abs=1e-5)

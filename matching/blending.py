@@ -67,6 +67,7 @@ from symbiosis.matching.heat import (
     delivered_temperature,
     heat_applies,
     offer_media,
+    too_cold,
     with_heat_at_delivery,
     with_return_offers,
 )
@@ -509,4 +510,18 @@ def annotate(result: MatchResult, dataset: Dataset, cand: Candidates,
         ex["delivered_temperature_c"] = arrived
         if "cascade_of" in dataset.offers:
             ex["cascade_of"] = dataset.offers["cascade_of"].to_numpy(dtype=object)[pos]
-    return replace(result, exchanges=ex, blends=blend_frame(dataset, cand, flows, grades))
+    offers = result.offers
+    if grades.heat and "reason" in offers and "explanation" in offers:
+        cold = offers["reason"].astype(str).str.contains("quality").to_numpy() & \
+            (offers["unmatched"].to_numpy(float) > 0)
+        rows = dataset.offers.index.get_indexer(offers.loc[cold, "offer_id"])
+        texts = too_cold(dataset, cand, rows, cand.max_km)
+        if texts:
+            offers = offers.copy()
+            expl = offers["explanation"].to_numpy(dtype=object).copy()
+            for k, r in zip(np.flatnonzero(cold), rows, strict=True):
+                if int(r) in texts:
+                    expl[k] = texts[int(r)]
+            offers["explanation"] = expl
+    return replace(result, exchanges=ex, offers=offers,
+                   blends=blend_frame(dataset, cand, flows, grades))

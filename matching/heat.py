@@ -41,10 +41,11 @@ from numpy.typing import NDArray
 
 from symbiosis.dataset import Dataset
 from symbiosis.grades import default_medium, heat_pipes
-from symbiosis.matching.candidates import Candidates
+from symbiosis.i18n import t
+from symbiosis.matching.candidates import Candidates, reach_km
 
 __all__ = ["RETURN_PREFIX", "cascade_needs", "delivered_temperature", "heat_applies",
-           "offer_media", "with_heat_at_delivery", "with_return_offers"]
+           "offer_media", "too_cold", "with_heat_at_delivery", "with_return_offers"]
 
 RETURN_PREFIX = "return:"
 TEMPERATURE = "temperature_c"
@@ -159,3 +160,50 @@ def with_return_offers(dataset: Dataset) -> Dataset:
     extra["cascade_of"] = needs.index.to_numpy(dtype=object)
     extra = extra.astype(offers.dtypes.to_dict())
     return replace(dataset, offers=pd.concat([offers, extra]))
+
+
+def too_cold(dataset: Dataset, cand: Candidates, offer_rows: NDArray[np.integer],
+             max_km: float | None, lang: str = "en") -> dict[int, str]:
+    """For heat offers at `offer_rows`: why the nearest compatible need in reach has no arc
+    because the heat arrives below its floor, as a sentence (offer row -> text); offers with
+    no such need are left out. Floors as in `with_heat_at_delivery`."""
+    offers, needs, tax = dataset.offers, dataset.needs, dataset.taxonomy
+    column = f"q.{TEMPERATURE}"
+    if column not in offers or not len(offer_rows):
+        return {}
+    ent = dataset.enterprises.index
+    off_ent = ent.get_indexer(offers["enterprise_id"]).astype(np.int64)
+    need_ent = ent.get_indexer(needs["enterprise_id"]).astype(np.int64)
+    measure = cand.distance_rule(dataset)
+    media = offer_media(dataset)
+    own = needs[f"min.{TEMPERATURE}"].to_numpy(float) if f"min.{TEMPERATURE}" in needs \
+        else np.full(len(needs), np.nan)
+    need_mat = needs["material"].to_numpy(dtype=object)
+    out: dict[int, str] = {}
+    for o in (int(x) for x in offer_rows):
+        temp = float(offers[column].iat[o])
+        if not np.isfinite(temp) or not media[o]:
+            continue
+        material = str(offers["material"].iat[o])
+        best: tuple[float, int, float, float] | None = None
+        for need_material in sorted(set(need_mat.tolist())):
+            rule = tax.rule(need_material, material)
+            if rule is None:
+                continue
+            rows = np.flatnonzero(need_mat == need_material)
+            _, j, km, _ = measure.within(off_ent[[o]], need_ent[rows],
+                                         reach_km(tax, material, max_km), material, log=False)
+            rule_floor = max((lim.value for lim in rule.limits if lim.attribute == TEMPERATURE
+                              and lim.bound == "min"), default=-np.inf)
+            for n, d in zip(rows[j], km, strict=True):
+                floor = own[n] if np.isfinite(own[n]) else rule_floor
+                arrived = temp - heat_pipes()[media[o]].temperature_drop_c_per_km * d
+                if arrived < floor and (best is None or d < best[0]):
+                    best = (float(d), int(n), float(arrived), float(floor))
+        if best is not None:
+            d, n, arrived, floor = best
+            out[o] = t("heat.too_cold", lang, need=str(needs.index[n]),
+                       enterprise=str(needs["enterprise_id"].iat[n]), km=d, supply=temp,
+                       medium=t(f"heat.medium_{media[o]}", lang), arrived=arrived,
+                       floor=floor)
+    return out

@@ -229,3 +229,14 @@ def test_random_cascades_agree_with_an_independent_lp(seed: int) -> None:
     assert ex.loc[~is_return, "quantity"].sum() == pytest.approx(z[0], rel=1e-7, abs=1e-6)
     assert ex.loc[is_return, "quantity"].sum() == pytest.approx(z[1], rel=1e-6, abs=1e-5)
     assert result.solver.objective == pytest.approx(z[2], rel=1e-6, abs=1e-5)
+
+
+def test_heat_that_arrives_too_cold_says_so() -> None:
+    """The reason names the delivered temperature, not a source check that passed."""
+    offers = [row("s", "S", "waste_heat", 100, medium="steam", **{"q.temperature_c": 200})]
+    needs = [row("n", "U", "process_heat", 1000, **{"min.temperature_c": 160})]
+    result = solve_match(grid("SU", {("S", "U"): 5.0}, offers, needs))
+    status = result.offers.set_index("offer_id").loc["s"]
+    assert status["reason"] == "quality"
+    assert status["explanation"] == ("n at U needs 160 °C; steam leaving at 200 °C arrives "
+                                     "at 150 °C after 5.0 km of pipe")

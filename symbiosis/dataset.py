@@ -881,7 +881,7 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
 
     if ent is None or offers is None or needs is None:
         return None
-    needs = check_grades(offers, needs, labels, problems)
+    needs = check_grades(offers, needs, labels, problems, taxonomy)
     _warn_unused_attributes(offers, needs, labels, taxonomy, problems)
     if licences is not None and not any(p.severity == "error" for p in problems):
         needs = _apply_licence_caps(needs, labels["needs"], licences, labels["licences"],

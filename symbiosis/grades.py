@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from symbiosis.errors import Problem
+from symbiosis.taxonomy import Taxonomy
 
 __all__ = ["BLEND_NO", "BLEND_YES", "MEDIA", "PipeCoefficients", "WaterLimit",
            "check_grades", "default_medium", "heat_pipes", "water_classes"]
@@ -103,7 +104,7 @@ def default_medium(temperature_c: float) -> str:
 
 
 def check_grades(offers: pd.DataFrame, needs: pd.DataFrame, labels: Mapping[str, str],
-                 problems: list[Problem]) -> pd.DataFrame:
+                 problems: list[Problem], taxonomy: Taxonomy | None = None) -> pd.DataFrame:
     """Check the grade columns (module docstring) and return `needs` with each
     `water_class`'s limits filled in as `max.<attribute>` where the need sets none.
 
@@ -113,7 +114,8 @@ def check_grades(offers: pd.DataFrame, needs: pd.DataFrame, labels: Mapping[str,
 
     Problems (file:row:column): an unknown medium, blend value or water class; a
     `return_share` above 1; a `return_temperature_c` without a `return_share` or the other
-    way round, or not below the need's own `min.temperature_c`.
+    way round, or not below the need's own `min.temperature_c`; a return on a need whose
+    material is not heat (energy family of `taxonomy`).
     """
     lab_o, lab_n = labels.get("offers", "offers"), labels.get("needs", "needs")
     if "medium" in offers:
@@ -132,19 +134,27 @@ def check_grades(offers: pd.DataFrame, needs: pd.DataFrame, labels: Mapping[str,
             problems.append(Problem(lab_n, int(row), "blend",
                                     f"'{value}' is not yes or no (是 / 否)"))
         needs["blend"] = np.where(low.isin(BLEND_YES), "yes", "").astype(object)
-    _check_cascade(needs, lab_n, problems)
+    _check_cascade(needs, lab_n, problems, taxonomy)
     if "water_class" in needs:
         needs = _apply_water_classes(offers, needs, lab_n, problems)
     return needs
 
 
-def _check_cascade(needs: pd.DataFrame, label: str, problems: list[Problem]) -> None:
+def _check_cascade(needs: pd.DataFrame, label: str, problems: list[Problem],
+                   taxonomy: Taxonomy | None) -> None:
     if "return_temperature_c" not in needs and "return_share" not in needs:
         return
     temp = needs.get("return_temperature_c", pd.Series(np.nan, index=needs.index))
     share = needs.get("return_share", pd.Series(np.nan, index=needs.index))
     t, s = temp.to_numpy(float), share.to_numpy(float)
     rows = needs[ROW].to_numpy()
+    if taxonomy is not None:
+        family = {slug: str(m.family) for slug, m in taxonomy.materials.items()}
+        heat = needs["material"].map(family).to_numpy(dtype=object) == "energy"
+        for i in np.flatnonzero((np.isfinite(t) | np.isfinite(s)) & ~heat):
+            problems.append(Problem(label, int(rows[i]), "return_share",
+                                    f"only a heat need gives heat back; "
+                                    f"'{needs['material'].iat[i]}' is not heat"))
     for i in np.flatnonzero(np.isfinite(s) & (s > 1)):
         problems.append(Problem(label, int(rows[i]), "return_share",
                                 f"must be a share between 0 and 1, got {s[i]:g}"))

@@ -240,3 +240,21 @@ def test_heat_that_arrives_too_cold_says_so() -> None:
     assert status["reason"] == "quality"
     assert status["explanation"] == ("n at U needs 160 °C; steam leaving at 200 °C arrives "
                                      "at 150 °C after 5.0 km of pipe")
+
+
+def test_a_return_on_a_need_that_is_not_heat_is_an_error(tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "enterprises.csv").write_text(
+        "id,name,lon,lat\nS,S,112.9,28.0\nA,A,112.9,28.01\n", encoding="utf-8")
+    (folder / "offers.csv").write_text(
+        "id,enterprise_id,material,quantity,q.loi_pct\ns,S,fly_ash,100,5\n", encoding="utf-8")
+    (folder / "needs.csv").write_text(
+        "id,enterprise_id,material,quantity,return_temperature_c,return_share\n"
+        "a,A,fly_ash,100,60,0.5\n", encoding="utf-8")
+    with pytest.raises(InvalidDataError) as err:
+        load_dataset(folder)
+    errors = [p for p in err.value.problems if p.severity == "error"]
+    assert [(Path(p.file).name, p.row, p.column) for p in errors] == [
+        ("needs.csv", 2, "return_share")]
+    assert "not heat" in errors[0].message

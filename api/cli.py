@@ -173,8 +173,9 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
                 cells.append(fmt(row.saving_cny))
             t.add_row(*cells)
         out_console.print(t)
-    blends = result.blends[result.blends["quantity"] > 0].head(top) \
-        if len(result.blends) else result.blends
+    blends = result.blends[(result.blends["quantity"] > 0)
+                           & result.blends["offers"].str.contains(";")].head(top) \
+        if len(result.blends) else result.blends  # two offers or more: a real blend
     if len(blends):  # graded runs (matching.blending)
         t = Table(title=w("blending.title"), title_justify="left")
         for key, just in (("blending.col_need", "left"), ("blending.col_attribute", "left"),

@@ -19,7 +19,7 @@ import typer
 from rich.cells import cell_len
 from rich.table import Table
 
-from symbiosis.api import cli_geo, cli_serve, cli_store
+from symbiosis.api import cli_geo, cli_serve, cli_store, cli_template
 from symbiosis.api.cli_common import (
     AsJson,
     DatasetArg,
@@ -536,6 +536,7 @@ def materials() -> None:
 cli_geo.register(app)  # site
 cli_store.register(app)  # db, runs, analyze
 cli_serve.register(app)  # serve, keys
+cli_template.register(app)  # template, estimate
 
 
 def main() -> None:

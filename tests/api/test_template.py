@@ -126,7 +126,24 @@ def test_estimate_writes_a_dataset_that_matches(run_cli: CliRunner, tmp_path: Pa
         "est-E01-bottom_ash", "est-E01-fgd_gypsum"]
     match = run_cli("match", out, "--out", tmp_path / "run", "--json")
     assert match.returncode == 0, match.stderr
-    json.loads(match.stdout)
+    # the only exchange: the estimated bottom ash to the cement plant's admixture need (the
+    # reported fly ash states no quality, so no rule admits it); all of it rests on an
+    # estimate, and at the low end (23,520 t) the route would carry only that
+    summary = json.loads(match.stdout)
+    assert summary["estimates"] == {
+        "offers": 2, "needs": 0, "tonnes_offered": 37_800 + 62_330,
+        "tonnes_offered_low": 23_520 + 49_100, "tonnes_offered_high": 55_440 + 79_860,
+        "tonnes_matched": 37_800, "tonnes_matched_if_low": 23_520, "share_of_matched": 1.0,
+        "tonnes_into_estimated_needs": 0}
+    with (tmp_path / "run" / "exchanges.csv").open(encoding="utf-8-sig") as f:
+        (exchange,) = list(csv.DictReader(f))
+    assert (exchange["offer_id"], exchange["offer_estimated"], exchange["quantity"]) == (
+        "est-E01-bottom_ash", "yes", "37800")
+    assert (exchange["offer_enterprise_name"], exchange["need_enterprise_name"]) == (
+        "湘江电厂（示例）", "湘潭水泥（示例）")
+    with (tmp_path / "run" / "offers.csv").open(encoding="utf-8-sig") as f:
+        flags = {r["offer_id"]: r["estimated"] for r in csv.DictReader(f)}
+    assert flags == {"O1": "no", "est-E01-bottom_ash": "yes", "est-E01-fgd_gypsum": "yes"}
 
 
 def test_estimate_without_capacities_fails_cleanly(run_cli: CliRunner, tmp_path: Path) -> None:

@@ -409,6 +409,10 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     (geo.GeoDistances) brings road distances and zone rules."""
     options = options or MatchOptions()
     timings = {} if timings is None else timings
+    from symbiosis.matching.milp import solve_match_milp, wants_milp
+
+    if wants_milp(dataset, options):  # lots, partners, contracts, trucks (issue 16)
+        return solve_match_milp(dataset, options, timings, distances)
     t0 = time.perf_counter()
     cand = candidates_for(dataset, options, distances)
     t1 = time.perf_counter()

@@ -156,7 +156,7 @@ _ARC_FIELDS = ("arcs", "offer", "need", "ratio", "weight", "fixed", "trip", "tru
 def _trips_of(model: MilpModel, x: FloatArray) -> FloatArray:
     """Whole trips per arc for quantities x (0 where no truck)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        trips = np.ceil(x / model.truck - 1e-9)
+        trips = np.ceil(x / model.truck - 1e-7)
     return np.where(np.isfinite(model.truck) & (x > _EPS), np.maximum(trips, 1.0), 0.0)
 
 
@@ -341,17 +341,23 @@ def round_and_repair(model: MilpModel, start: FloatArray) -> FloatArray:
                 q = full
         return q if value(a, q) > 0 else 0.0
 
+    counted = np.zeros(m, bool)  # an exchange (or a contract) counted as a partner
+
     def put(a: int, q: float) -> None:
         o, n = offer[a], need[a]
-        if x[a] <= _EPS and q > _EPS:
+        if not counted[a] and q > _EPS:
+            counted[a] = True
             cnt_o[o] += 1
             cnt_n[n] += 1
         res_o[o] -= q - x[a]
         res_n[n] -= (q - x[a]) * ratio[a]
         x[a] = q
 
-    for a in np.flatnonzero(model.forced):
-        put(int(a), float(max(floor[a], 0.0)))
+    for a in np.flatnonzero(model.forced).tolist():  # contracts: partners even at 0
+        counted[a] = True
+        cnt_o[offer[a]] += 1
+        cnt_n[need[a]] += 1
+        put(a, float(max(floor[a], 0.0)))
     with np.errstate(invalid="ignore", divide="ignore"):
         spread = w - fixed / upper - np.where(trip > 0, trip / truck, 0.0)
     first = np.flatnonzero((start > _EPS) & ~model.forced)
@@ -369,7 +375,7 @@ def round_and_repair(model: MilpModel, start: FloatArray) -> FloatArray:
         if spread[a] <= 0 and not model.forced[a]:
             break
         o, n = offer[a], need[a]
-        new = x[a] <= _EPS
+        new = not counted[a]
         if new and ((lim_o[o] and cnt_o[o] >= lim_o[o]) or (lim_n[n] and cnt_n[n] >= lim_n[n])):
             continue
         room = min(x[a] + res_o[o], x[a] + res_n[n] / ratio[a], upper[a])
@@ -487,21 +493,27 @@ def _proto(model: MilpModel) -> tuple[Any, IntArray, IntArray]:
     return proto, with_y, with_t
 
 
-_HIGHS_ROW = re.compile(r"\|\s*(\S+)\s+(\S+)\s+(\S+%|Large|inf)\s*\|.*\s(\d+(?:\.\d+)?)s\s*$")
+_HIGHS_TIME = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
 def _parse_progress(lines: list[str]) -> tuple[tuple[float, float, float], ...]:
-    """(seconds, incumbent, bound) from HiGHS's branch-and-bound log rows."""
+    """(seconds, incumbent, bound) from HiGHS's branch-and-bound log rows, which read
+    `[src] nodes queue leaves explored% BestBound BestSol Gap cuts inlp confl lpiters Ts`."""
     out: list[tuple[float, float, float]] = []
     for line in lines:
-        match = _HIGHS_ROW.search(line)
-        if match is None:
+        tokens = line.split()
+        if len(tokens) < 10:
+            continue
+        when = _HIGHS_TIME.match(tokens[-1])
+        pct = next((i for i, tok in enumerate(tokens) if tok.endswith("%")), None)
+        if when is None or pct is None or pct + 2 >= len(tokens):
             continue
         try:
-            bound, best = float(match.group(1)), float(match.group(2))
+            bound, best = float(tokens[pct + 1]), float(tokens[pct + 2])
         except ValueError:
             continue
-        out.append((float(match.group(4)), best, bound))
+        if math.isfinite(best) and math.isfinite(bound):  # JSON has no infinities
+            out.append((float(when.group(1)), best, bound))
     return tuple(out)
 
 
@@ -549,6 +561,11 @@ def _solve_batch(model: MilpModel, hint: FloatArray, time_limit_s: float, gap: f
         dense = np.zeros(len(values))
         dense[np.fromiter(sparse.ids, np.int64)] = np.fromiter(sparse.values, float)
         got = np.clip(dense[:len(model)], 0.0, model.upper)
+        # within the solver's tolerances: no flow without its exchange, no load above its
+        # whole trips (else a 30.0000001-t load would count a fourth truck)
+        got[with_y[np.rint(dense[len(model) + np.arange(len(with_y))]) < 0.5]] = 0.0
+        trips = np.rint(dense[len(model) + len(with_y) + np.arange(len(with_t))])
+        got[with_t] = np.minimum(got[with_t], trips * model.truck[with_t])
         got[got < 1e-7 * np.maximum(1.0, model.upper)] = 0.0
         if plan_value(model, got) >= hint_value and _feasible(model, got):
             x = got

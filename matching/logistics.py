@@ -8,7 +8,7 @@ For candidate arc a from offer o to need n (ratio r_a, km_a), in offer units per
 |---------|-------------------------------------------------------------------------------|
 | U_a     | min(q_o + stock_o, d_n / r_a): the most the arc can carry (the tight big-M)   |
 | L_a     | max(min_lot_o, min_lot_n / r_a): the least an exchange on it may carry        |
-| F_a     | contract_cost_o + contract_cost_n (CNY/yr); --contract-cost where neither     |
+| F_a     | contract_cny_per_year of offer + need (CNY/yr); --contract-cost where neither |
 |         | listing states one                                                            |
 | P_a     | pipe_m x km_a (CNY/yr): heat and water, `matching.economics` (pipe_costs.csv, |
 |         | annualised capital at a stated rate and life + O&M; transport.csv overrides)  |
@@ -99,7 +99,7 @@ def integer_features(dataset: Dataset, options: MatchParameters) -> list[str]:
     and the continuous models already charge it (as the full-load share).
     """
     found: list[str] = []
-    for column in ("min_lot", "max_partners", "contract_cost"):
+    for column in ("min_lot", "max_partners", "contract_cny_per_year"):
         if any(column in f and f[column].notna().any()
                for f in (dataset.offers, dataset.needs)):
             found.append(column)
@@ -188,7 +188,8 @@ def arc_logistics(dataset: Dataset, cand: Candidates, options: MatchParameters,
     upper = np.minimum(supply[o], demand[n] / ratio)
     lot = np.maximum(np.nan_to_num(_column(offers, "min_lot"), nan=0.0)[o],
                      np.nan_to_num(_column(needs, "min_lot"), nan=0.0)[n] / ratio)
-    c_o, c_n = _column(offers, "contract_cost")[o], _column(needs, "contract_cost")[n]
+    c_o = _column(offers, "contract_cny_per_year")[o]
+    c_n = _column(needs, "contract_cny_per_year")[n]
     neither = ~np.isfinite(c_o) & ~np.isfinite(c_n)
     contract = np.where(neither, float(options.contract_cost or 0.0),
                         np.nan_to_num(c_o, nan=0.0) + np.nan_to_num(c_n, nan=0.0))

@@ -86,7 +86,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH_ARCS", "DEFAULT_TIME_LIMIT_S", "MilpModel", "MilpOutcome", "build_model",
            "continuous_plan", "plan_value", "round_and_repair", "solve_match_milp",
-           "solve_model", "wants_milp"]
+           "solve_model", "spread_weights", "wants_milp"]
 
 DEFAULT_TIME_LIMIT_S = 60.0
 BATCH_ARCS = 4000  # small components are solved together up to this many arcs
@@ -267,13 +267,19 @@ def _check_forced_needs(dataset: Dataset, cand: Candidates, logistics: ArcLogist
 # ----------------------------------------------------------------------------- continuous
 
 
+def spread_weights(model: MilpModel) -> FloatArray:
+    """w_a - (F_a + P_a) / U_a - c_a / K_a: the value per unit with fixed and trip costs
+    spread over full load (the LP relaxation's objective)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(model.weight - model.fixed / model.upper - np.where(
+            model.trip > 0, model.trip / model.truck, 0.0), float)
+
+
 def continuous_plan(model: MilpModel) -> tuple[FloatArray, float]:
     """The LP relaxation without lot and partner rows: fixed and trip costs spread over full
     load (F/U and c/K per unit). Returns (quantities, its optimum): the optimum bounds the
     MILP from above (y >= x/U and T >= x/K in any feasible point, and fewer rows)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        spread = model.weight - model.fixed / model.upper - np.where(
-            model.trip > 0, model.trip / model.truck, 0.0)
+    spread = spread_weights(model)
     live = np.flatnonzero(spread > 0)
     x = np.zeros(len(model))
     if not len(live):
@@ -358,8 +364,7 @@ def round_and_repair(model: MilpModel, start: FloatArray) -> FloatArray:
         cnt_o[offer[a]] += 1
         cnt_n[need[a]] += 1
         put(a, float(max(floor[a], 0.0)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        spread = w - fixed / upper - np.where(trip > 0, trip / truck, 0.0)
+    spread = spread_weights(model)
     first = np.flatnonzero((start > _EPS) & ~model.forced)
     first = first[np.argsort(-spread[first], kind="stable")]
     for a in first.tolist():
@@ -526,8 +531,9 @@ def _solve_batch(model: MilpModel, hint: FloatArray, time_limit_s: float, gap: f
 
     start = time.perf_counter()
     proto, with_y, with_t = _proto(model)
+    left = time_limit_s - (time.perf_counter() - start)  # the build counts against it
     params = parameters.SolveParameters(
-        time_limit=datetime.timedelta(seconds=max(time_limit_s, 0.05)),
+        time_limit=datetime.timedelta(seconds=max(left, 0.05)),
         relative_gap_tolerance=gap, absolute_gap_tolerance=1e-6,
         threads=None if solver == "highs" else 1)  # HiGHS takes threads only globally
     model_params = model_parameters_pb2.ModelSolveParametersProto()
@@ -638,6 +644,7 @@ class MilpOutcome:
     components: int
     batches: int
     batches_at_target: int
+    batches_solved: int = 0
     progress: tuple[tuple[float, float, float], ...] = ()
     notes: tuple[str, ...] = field(default=())
 
@@ -663,12 +670,17 @@ def solve_model(model: MilpModel, time_limit_s: float, gap: float,
         x = start.copy()
     t_heur = time.perf_counter() - t0
     heuristic = plan_value(model, x)
+    # the LP decomposes by component: its value on a batch's arcs is the batch's LP optimum
+    # (plus the integer-scale slack of the min-cost flow, charged to every batch)
+    lp_value = spread_weights(model) * lp_x
+    lp_slack = max(lp_bound - float(lp_value.sum()), 0.0)
     labels = _components(model) if len(model) else np.zeros(0, np.int64)
     batches = _batches(labels)
     sizes = np.array([len(b) for b in batches], float)
     remaining = sizes.sum()
     bound = 0.0
     at_target = 0
+    solved = 0  # batches that went to MathOpt (the others were proved by the LP bound)
     progress: tuple[tuple[float, float, float], ...] = ()
     biggest = int(np.argmax(sizes)) if len(sizes) else -1
     for i, idx in enumerate(batches):
@@ -676,6 +688,13 @@ def solve_model(model: MilpModel, time_limit_s: float, gap: float,
         budget = max(time_limit_s - elapsed, 0.05) * sizes[i] / max(remaining, 1.0)
         remaining -= sizes[i]
         sub = model.subset(idx)
+        batch_lp = float(lp_value[idx].sum()) + lp_slack
+        here = plan_value(sub, x[idx])
+        if batch_lp - here <= gap * max(1.0, abs(here)):  # the LP bound proves it already
+            bound += max(batch_lp, here)
+            at_target += 1
+            continue
+        solved += 1
         res = _solve_batch(sub, x[idx], budget, gap, solver)
         x[idx] = res.x
         bound += res.bound
@@ -691,7 +710,8 @@ def solve_model(model: MilpModel, time_limit_s: float, gap: float,
                        seconds=time.perf_counter() - t0, heuristic_objective=heuristic,
                        heuristic_seconds=t_heur, continuous_bound=lp_bound,
                        components=len(np.unique(labels)), batches=len(batches),
-                       batches_at_target=at_target, progress=progress)
+                       batches_at_target=at_target, batches_solved=solved,
+                       progress=progress)
 
 
 # ----------------------------------------------------------------------------- explanations
@@ -825,7 +845,8 @@ def _relaxations(dataset: Dataset, cand: Candidates, options: MatchOptions,
             current = float(lims[idx])
             lims[idx] += 1
             relaxed = float(lims[idx])
-            changed = replace(logistics, **{f"{side}_partners": lims})
+            changed = (replace(logistics, offer_partners=lims) if side == "offer"
+                       else replace(logistics, need_partners=lims))
         model, _ = build_model(dataset, cand, options, values, changed)
         labels = _components(model)
         touched = np.unique(labels[(model.offer if side == "offer" else model.need) == idx])
@@ -967,6 +988,7 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
         "heuristic_seconds": round(outcome.heuristic_seconds, 4),
         "continuous_bound": outcome.continuous_bound, "components": outcome.components,
         "batches": outcome.batches, "batches_at_target": outcome.batches_at_target,
+        "batches_solved": outcome.batches_solved,
         "arcs": len(model), "arcs_pruned": int(len(cand) - len(model)),
         "binaries": int(model.binary.sum()), "trip_integers": int(model.trips.sum()),
         "features": features, "progress": [list(p) for p in outcome.progress],

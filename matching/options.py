@@ -145,7 +145,7 @@ class MatchParameters(BaseModel):
     # issue 16: integer logistics (matching.milp); any of these selects the MILP under auto
     contract_cost: Annotated[float, Field(ge=0, le=1e9)] | None = Field(
         None, description="Fixed cost of one exchange contract in CNY/yr, where neither "
-                          "side states contract_cost (method milp).")
+                          "side states contract_cny_per_year (method milp).")
     max_partners: Annotated[int, Field(ge=1, le=100000)] | None = Field(
         None, description="Most exchanges per offer and per need, where the listing states "
                           "no max_partners (method milp).")

@@ -348,6 +348,8 @@ class MilpSection(_Model):
     components: int
     batches: int
     batches_at_target: int
+    batches_solved: int = Field(0, description="Batches sent to MathOpt; the others were "
+                                "proved within the gap by the LP bound alone.")
     arcs: int
     arcs_pruned: int
     binaries: int

@@ -56,7 +56,7 @@ _TEXT_ID = ColumnSpec("id")
 LOGISTICS_COLUMNS = (  # issue 16: lots, partners, contracts (symbiosis.logistics_checks)
     ColumnSpec("min_lot", "number", check="nonnegative"),
     ColumnSpec("max_partners", "number", check="positive"),
-    ColumnSpec("contract_cost", "number", check="nonnegative"),
+    ColumnSpec("contract_cny_per_year", "number", check="nonnegative"),
 )
 SPECS: dict[str, tuple[ColumnSpec, ...]] = {
     "enterprises": (

@@ -7,7 +7,7 @@ The inputs, all optional (units per year in the material's unit: t, GJ, m3):
 |------------------|--------------------|---------------------------------------------------------|
 | offers, needs    | `min_lot`          | smallest annual quantity of one exchange (<= quantity)  |
 | offers, needs    | `max_partners`     | most exchanges of the listing (a positive integer)      |
-| offers, needs    | `contract_cost`    | CNY/yr this side pays per exchange contract (>= 0)      |
+| offers, needs    | `contract_cny_per_year` | CNY/yr this side pays per exchange contract (>= 0) |
 | transport        | `truck_capacity_t` | payload of one truck, t (a positive integer)            |
 | transport        | `cny_per_trip_km`  | CNY per truck trip per km (>= 0)                        |
 | contracts        | `offer_id, need_id, quantity` | an existing contract that must stay, with |

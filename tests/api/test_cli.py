@@ -46,7 +46,7 @@ BAD_CASES = [
             ("offers.csv:1:quantiy: warning: unknown column, ignored (did you mean "
              "'quantity'?); expected columns: id, enterprise_id, material, quantity, unit, "
              "disposal_cost, treatment_cost, generated, used_existing, stock, min_lot, "
-             "max_partners, contract_cost, q.<attribute>",
+             "max_partners, contract_cny_per_year, q.<attribute>",
              "offers.csv:1:quantity: required column is missing")),
     BadCase("bad_values",
             lambda d: d.set("offers", 3, "quantity", "abc").set("needs", 2, "quantity", "0")

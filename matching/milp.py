@@ -223,7 +223,7 @@ def build_model(dataset: Dataset, cand: Candidates, options: MatchOptions,
     floor[logistics.forced] = np.maximum(floor[logistics.forced], logistics.forced_min)
     if (floor[forced] > upper[forced] * (1 + 1e-9)).any():
         bad = np.flatnonzero(forced & (floor > upper * (1 + 1e-9)))
-        raise InfeasibleError(_contract_text(dataset, cand, bad, "keeps more than its "
+        raise InfeasibleError(_contract_text(dataset, cand, bad, "keep more than their "
                                              "offer or need can carry"))
     _check_forced_needs(dataset, cand, logistics)
     keep = np.flatnonzero(code == KEPT)

@@ -410,3 +410,20 @@ def test_bad_options_are_refused() -> None:
                 {"mip_solver": "cplex"}):
         with pytest.raises(OptionsError):
             MatchOptions(**bad)
+
+
+def test_highs_progress_rows_are_read_from_its_log() -> None:
+    """Rows of HiGHS 1.x's branch-and-bound table (as MathOpt relays them): seconds,
+    incumbent, bound; rows without an incumbent and other lines are skipped."""
+    from symbiosis.matching.milp import _parse_progress
+
+    lines = [
+        "Src  Proc. InQueue |  Leaves   Expl. | BestBound       BestSol              Gap |"
+        "   Cuts   InLp Confl. | LpIters     Time",
+        " H       0       0         0   0.00%   1.2e+05         -inf                 inf"
+        "        0      0      0         0     0.1s",
+        "         0       0         0   0.00%   1584439813      1581463934         0.19%"
+        "        0      0      0      2855     1.2s",
+        "Solving report",
+    ]
+    assert _parse_progress(lines) == ((1.2, 1581463934.0, 1584439813.0),)

@@ -334,6 +334,51 @@ class SparseCertificate(_Model):
     violations: int = Field(description="Negative reduced costs left (0: certified).")
 
 
+class MilpRelaxation(_Model):
+    """What relaxing one binding limit is worth (re-solved with only that limit relaxed)."""
+
+    limit: Literal["min_lot", "max_partners"]
+    side: Literal["offer", "need"]
+    listing: str = Field(description="The offer or need id.")
+    current: float
+    relaxed: float = Field(description="min_lot: 0; max_partners: one more.")
+    objective_before: float = Field(description="The plan's objective on the components "
+                                    "the listing touches.")
+    objective_after: float
+    gain: float = Field(description="objective_after - objective_before (objective units).")
+    gain_bound: float = Field(description="At most this much (the re-solve's bound).")
+    seconds: float
+
+
+class MilpSection(_Model):
+    """The integer-logistics solve (`matching.milp`): incumbent, bound and gap always."""
+
+    solver: str
+    time_limit_s: float
+    gap_target: float
+    incumbent: float
+    bound: float
+    gap: float
+    heuristic_objective: float = Field(description="The round-and-repair plan's objective.")
+    heuristic_seconds: float
+    continuous_bound: float = Field(description="The LP relaxation's optimum (fixed and trip "
+                                    "costs spread over full load).")
+    components: int
+    batches: int
+    batches_at_target: int
+    batches_solved: int = Field(0, description="Batches sent to MathOpt; the others were "
+                                "proved within the gap by the LP bound alone.")
+    arcs: int
+    arcs_pruned: int
+    binaries: int
+    trip_integers: int
+    features: list[str]
+    progress: list[list[float]] = Field(description="[seconds, incumbent, bound] of the "
+                                        "largest batch, from the HiGHS log.")
+    relaxations: list[MilpRelaxation]
+    scope: str
+
+
 class SolverSummary(_Model):
     """What the solvers did; `objective` of the final stage, its bound and relative gap."""
 
@@ -354,6 +399,8 @@ class SolverSummary(_Model):
     note: str = ""
     certificate: SparseCertificate | None = Field(
         default=None, description="With a sparse solve: how its optimality was proved.")
+    milp: MilpSection | None = Field(
+        default=None, description="With the integer-logistics MILP (issue 16).")
 
 
 class Headline(_Model):

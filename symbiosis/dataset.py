@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from symbiosis import readers
+from symbiosis import logistics_checks, readers
 from symbiosis.contract import Contract, load_contract, suggest_material
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.grades import check_grades
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 TABLES = ("enterprises", "offers", "needs", "substitutions", "distances", "transport",
-          "carbon", "hazardous", "licences")
+          "carbon", "hazardous", "licences", "contracts")
 REQUIRED_TABLES = ("enterprises", "offers", "needs")
 ROW = "_row"  # spreadsheet row number carried alongside every parsed table
 
@@ -63,6 +63,11 @@ _ESTIMATE_SPECS = (
     ColumnSpec("estimate_source"),
     ColumnSpec("estimate_confidence"),
 )
+LOGISTICS_COLUMNS = (  # issue 16: lots, partners, contracts (symbiosis.logistics_checks)
+    ColumnSpec("min_lot", "number", check="nonnegative"),
+    ColumnSpec("max_partners", "number", check="positive"),
+    ColumnSpec("contract_cny_per_year", "number", check="nonnegative"),
+)
 SPECS: dict[str, tuple[ColumnSpec, ...]] = {
     "enterprises": (
         ColumnSpec("id", required=True, nonempty=True),
@@ -88,6 +93,7 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("stock", "number", check="nonnegative"),
         ColumnSpec("medium"),  # heat: steam or hot_water (symbiosis.grades)
         *_ESTIMATE_SPECS,
+        *LOGISTICS_COLUMNS,  # issue 16: symbiosis.logistics_checks
     ),
     "needs": (
         _TEXT_ID,
@@ -103,6 +109,7 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("return_temperature_c", "number"),
         ColumnSpec("return_share", "number", check="nonnegative"),
         *_ESTIMATE_SPECS,
+        *LOGISTICS_COLUMNS,  # issue 16: symbiosis.logistics_checks
     ),
     "substitutions": (
         ColumnSpec("need_material", required=True, nonempty=True),
@@ -122,6 +129,8 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("kg_co2e_per_unit_km", "number", check="nonnegative"),
         ColumnSpec("cny_per_km_year", "number", check="nonnegative"),  # pipes: heat, water
         ColumnSpec("source"),
+        ColumnSpec("truck_capacity_t", "number", check="positive"),  # issue 16: whole t
+        ColumnSpec("cny_per_trip_km", "number", check="nonnegative"),
     ),
     # carbon overrides: kg CO2e of virgin production avoided per unit of a need material
     "carbon": (
@@ -144,6 +153,12 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("hw_code", required=True, nonempty=True),
         ColumnSpec("capacity", "number", required=True, nonempty=True, check="positive"),
         ColumnSpec("valid_until", required=True, nonempty=True),
+    ),
+    # existing contracts that must stay in the plan (issue 16, symbiosis.logistics_checks)
+    "contracts": (
+        ColumnSpec("offer_id", required=True, nonempty=True),
+        ColumnSpec("need_id", required=True, nonempty=True),
+        ColumnSpec("quantity", "number", check="positive"),
     ),
 }
 # numeric attribute columns: quality on offers, requirements on needs
@@ -187,6 +202,8 @@ class Dataset:
     transport: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["transport"]))
     carbon: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["carbon"]))
     licences: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["licences"]))
+    # offer_id, need_id, quantity, row (contracts.csv row, for messages); issue 16
+    contracts: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["contracts"]))
 
     @property
     def quality_columns(self) -> list[str]:
@@ -884,6 +901,13 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
     if needs is not None:
         _check_requirements(needs, labels["needs"], problems)
         _check_replaces(needs, labels["needs"], problems)
+    for kind, frame in (("offers", offers), ("needs", needs)):
+        if frame is not None:
+            logistics_checks.check_listing_logistics(frame, labels[kind], problems)
+    contracts = parsed.get("contracts")
+    if contracts is not None:
+        logistics_checks.check_contracts(contracts, labels["contracts"], offers, needs,
+                                         problems)
 
     distances = parsed.get("distances")
     if distances is not None:
@@ -916,7 +940,8 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
         _check_materials(named, label, taxonomy, problems)
         _check_duplicates(transport, "material", label, problems, blank="(every material)")
         values = transport[["cny_per_unit_km", "loading_cny_per_unit", "kg_co2e_per_unit_km",
-                            "cny_per_km_year"]]
+                            "cny_per_km_year", "truck_capacity_t", "cny_per_trip_km"]]
+        logistics_checks.check_truck_columns(transport, label, problems)
         for row in transport.loc[values.isna().all(axis=1).to_numpy(), ROW]:
             problems.append(Problem(label, int(row), "cny_per_unit_km",
                                     "the row sets no value (cny_per_unit_km, "
@@ -954,6 +979,8 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
                 if carbon is not None else _empty_frame(SPECS["carbon"])),
         licences=(licences.drop(columns=[ROW]).reset_index(drop=True)
                   if licences is not None else _empty_frame(SPECS["licences"])),
+        contracts=(contracts.rename(columns={ROW: "row"}).reset_index(drop=True)
+                   if contracts is not None else _empty_frame(SPECS["contracts"])),
     )
 
 

@@ -428,3 +428,15 @@ def test_highs_progress_rows_are_read_from_its_log() -> None:
         "Solving report",
     ]
     assert _parse_progress(lines) == ((1.2, 1581463934.0, 1584439813.0),)
+
+
+def test_integer_logistics_with_blending_is_refused_not_silently_ungraded() -> None:
+    """The MILP does not model blends: asking for both is an OptionsError, never a plan
+    that quietly drops the blend limits."""
+    from symbiosis.errors import OptionsError
+
+    ds = make([ash("O1", "A", 100, min_lot=40, **{"q.loi_pct": 5.0})],
+              [ash("N1", "B", 60, **{"max.loi_pct": 8.0})], [km("A", "B", 10)])
+    with pytest.raises(OptionsError, match="blending"):
+        solve_match(ds, MatchOptions(blend=True))
+    assert plan(solve_match(ds)) == {("O1", "N1"): 60.0}

@@ -442,8 +442,8 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
         if blend_needs(dataset, options.blend).any() or heat_applies(
                 dataset, options.heat_at_delivery):
             raise OptionsError(
-                "blend", "integer logistics (min_lot, max_partners, contracts, trucks) cannot yet be "
-                "combined with blending or heat by temperature: run them separately")
+                "blend", "integer logistics (min_lot, max_partners, contracts, trucks) "
+                "cannot yet be combined with blending or heat by temperature: run them separately")
         return solve_match_milp(dataset, options, timings, distances)
     t0 = time.perf_counter()
     cand = candidates_for(dataset, options, distances)

@@ -15,7 +15,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from symbiosis.api.server.anonymity import Describer, banded_radius_km, public_hit
+from symbiosis.api.server.anonymity import (
+    Describer,
+    banded_radius_km,
+    order_hits,
+    public_hit,
+)
 from symbiosis.api.server.auth import Principal, Role
 from symbiosis.api.server.deps import Caller, Services, Svc, require
 from symbiosis.api.server.errors import ApiError, forbidden
@@ -141,9 +146,14 @@ def feedstock(body: FeedstockQuery, svc: Svc, caller: Caller) -> dict[str, Any]:
                         for f in ("lon", "lat") if getattr(body, f) is None])
     else:
         lon, lat, radius_km = body.lon, body.lat, body.radius_km
-    hits = search_feedstock(snap.dataset(), body.material, lon, lat, radius_km,
+    dataset = snap.dataset()
+    hits = search_feedstock(dataset, body.material, lon, lat, radius_km,
                             include_substitutes=body.include_substitutes, limits=body.limits,
-                            sort=body.sort, limit=body.limit, exclude_enterprise=own)
+                            sort=body.sort,
+                            limit=body.limit if own is None else 2**62,  # all, cut below
+                            exclude_enterprise=own)
+    if own is not None:  # band order, then a keyed hash: the rank tells no exact distance
+        hits = order_hits(hits, body.sort, svc.handle_secret, caller.scope)[:body.limit]
     data = []
     describer = None if caller.is_admin else Describer(snap)
     for hit in hits:

@@ -130,7 +130,8 @@ def db_import(dataset: DatasetArg, store: StoreOpt = None,
     out_console.print(f"Imported [bold]{dataset}[/bold] into {url} as version "
                       f"{version.version}: {version.enterprises:,} enterprises, "
                       f"{version.offers:,} offers, {version.needs:,} needs, {parks} parks "
-                      f"({time.perf_counter() - t0:.2f} s)")
+                      f"({time.perf_counter() - t0:.2f} s); it replaced version "
+                      f"{expect_version}")
 
 
 @db_app.command("export")

@@ -217,16 +217,25 @@ def _import_upload(svc: Svc, caller: Caller, data: bytes, filename: str, limit: 
                                     "warning").as_dict())
     check_upload(rows_from_dataset(dataset), caller, svc.taxonomy, upload)
     source = f"api key {caller.key_id} ({caller.role}): upload {upload}"
+    seen: list[int] = []
+
+    def checked(snap: Snapshot) -> None:
+        if check is not None:
+            check(snap)
+        seen.append(snap.version_number or 0)
+
     if caller.is_admin:
-        snap = svc.region.edit(lambda rows: rows, source, dataset=dataset, check=check)
+        snap = svc.region.edit(lambda rows: rows, source, dataset=dataset, check=checked)
     else:
         uploaded = rows_from_dataset(dataset)
         scope = caller.scope
         snap = svc.region.edit(lambda current: _park_merge(current, uploaded, scope, upload),
-                               source, check=check)
+                               source, check=checked)
     version = snap.version
     assert version is not None
+    replaced = seen[-1]  # the version the compare-and-swap import replaced
     return {"version": version.version, "hash": version.hash, "etag": snap.etag,
+            "replaced": replaced,
             "enterprises": version.enterprises, "offers": version.offers,
             "needs": version.needs, "warnings": warnings}
 

@@ -95,7 +95,9 @@ class Repository(Protocol):
         the transaction. `expected_version`: the version the caller read; if the store's
         current version is another, nothing is written (compare-and-swap). Deleted ids are
         retired and never created again by `write_row` (an import replaces the whole
-        dataset and may bring any id back: it is the administrator's word).
+        dataset and may bring any id back: it is the administrator's word). `source` is
+        recorded with the version; a `{id}` in it is replaced by the row's id (the one the
+        store picked, for an `add` without one), so the history names every row written.
 
         Raises:
             StoreConflictError: the version moved on, or the id exists or was retired.

@@ -441,7 +441,8 @@ class GraphRepository:
             new = applied.rows
             number = int(tx.run(WRITE_VERSION, {
                 "import_id": token, "hash": new.content_hash(),
-                "source": source or f"{write.action} {table} {applied.id}",
+                "source": source.replace("{id}", applied.id)
+                or f"{write.action} {table} {applied.id}",
                 "imported_at": at, "n_enterprises": len(new.enterprises),
                 "n_offers": len(new.offers), "n_needs": len(new.needs),
                 "offer_columns": list(new.offer_columns),

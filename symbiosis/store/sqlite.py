@@ -367,7 +367,9 @@ class SqliteRepository:
             db.executemany("INSERT INTO retired (tbl, id, retired_at) VALUES (?, ?, ?)",
                            [(t, i, at) for t, ids in applied.retired.items() for i in ids])
             version = self._record_version(
-                db, applied.rows, source or f"{write.action} {table} {applied.id}", at)
+                db, applied.rows,
+                source.replace("{id}", applied.id) or f"{write.action} {table} {applied.id}",
+                at)
         return RowWriteResult(applied.id, version,
                               tuple(i for ids in applied.retired.values() for i in ids))
 

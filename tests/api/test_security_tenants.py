@@ -5,14 +5,22 @@ Real servers over real HTTP on real SQLite files, other OS processes as the riva
 
 from __future__ import annotations
 
+import io
+import re
+import threading
+import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openpyxl
 import pandas as pd
 from api_support import LiveServer, start_server
 
 from symbiosis.bands import distance_band
+from symbiosis.store import open_store
+
+if TYPE_CHECKING:
+    from conftest import CliRunner
 
 # ------------------------------------------------------------------ answer order (item 3)
 
@@ -115,3 +123,182 @@ def test_xlsx_text_cells_starting_like_formulas_are_neutralised(tmp_path: Path) 
     frame = pd.read_excel(path, sheet_name=None)
     assert any(("'" + payloads[0]) in set(map(str, f.to_numpy().ravel()))
                for f in frame.values())
+
+
+# ------------------------------------------------------------------ whole-dataset writes (item 1)
+
+
+def _demo_zip(demo_path: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for path in sorted(demo_path.glob("*.csv")):
+            z.write(path, path.name)
+    return buffer.getvalue()
+
+
+def _flat(text: str) -> str:
+    """A CLI message on one line (the console wraps long lines)."""
+    return " ".join(text.split())
+
+
+def _store_url(live: LiveServer) -> str:
+    return f"sqlite://{live.folder / 'store.db'}"
+
+
+def test_stale_uploads_and_imports_are_refused_and_change_nothing(
+        tmp_path: Path, demo_path: Path, run_cli: CliRunner) -> None:
+    """The issue's revert, both ways round, with the versions named: an API upload based on
+    a version a CLI import replaced gets 412; a CLI import based on a version an API edit
+    replaced exits 1; in both cases the other side's write is still there."""
+    live = start_server(tmp_path / "srv", demo_path)
+    try:
+        upload = _demo_zip(demo_path)
+        with live.client() as admin:
+            current = admin.get("/api/datasets/current")
+            assert current.status_code == 200
+            tag, base = current.headers["ETag"], current.json()["version"]
+            assert current.json()["etag"] == tag
+            # a CLI import (another process) moves the dataset on
+            done = run_cli("db", "import", demo_path, "--store", _store_url(live))
+            assert done.returncode == 0, done.stderr
+            assert f"as version {base + 1}:" in _flat(done.stdout)
+            assert f"it replaced version {base}" in _flat(done.stdout)
+            stale = admin.post("/api/datasets", files={"file": ("d.zip", upload)},
+                               headers={"If-Match": tag})
+            assert stale.status_code == 412, stale.text
+            assert stale.json()["error"]["code"] == "precondition_failed"
+            fresh = admin.get("/api/datasets/current").headers["ETag"]
+            assert fresh != tag
+            ok = admin.post("/api/datasets", files={"file": ("d.zip", upload)},
+                            headers={"If-Match": fresh})
+            assert ok.status_code == 201 and ok.json()["replaced"] == base + 1
+            assert ok.headers["ETag"] == ok.json()["etag"]
+            at = ok.json()["version"]
+            # an API edit lands after the version a CLI import was told to replace
+            made = admin.post("/api/offers", json={"enterprise_id": "XT-PWR1",
+                                                   "material": "fly_ash", "quantity": 7})
+            assert made.status_code == 201
+        refused = run_cli("db", "import", demo_path, "--store", _store_url(live),
+                          "--expect-version", str(at))
+        assert refused.returncode == 1
+        message = _flat(refused.stderr)
+        assert "nothing imported" in message and "Traceback" not in message
+        assert f"is at version {at + 1}" in message
+        with open_store(_store_url(live)) as store:
+            assert made.json()["id"] in {o["id"] for o in store.dataset_rows().offers}
+            assert [v.version for v in store.versions()][-1] == at + 1
+        with live.client() as admin:  # the server's view agrees
+            assert admin.get(f"/api/offers/{made.json()['id']}").status_code == 200
+    finally:
+        live.stop()
+
+
+def test_concurrent_api_edits_uploads_and_cli_imports_lose_nothing(
+        tmp_path: Path, demo_path: Path, run_cli: CliRunner) -> None:
+    """Two API clients add offers while `symbiosis db import` (other OS processes) and API
+    uploads replace the dataset. A whole-dataset write either replaces exactly the version
+    before it (it saw every write it replaces) or is refused with nothing written; every
+    acknowledged row write is in the store's history, and the final data is the last
+    replacement plus every write acknowledged after it: 0 writes lost."""
+    live = start_server(tmp_path / "srv", demo_path)
+    url = _store_url(live)
+    imports_each = 2
+    stop = threading.Event()
+    pause = threading.Event()  # set: writers hold still so a replacement gets through
+    acked: list[str] = []
+    replaced: list[tuple[int, int, str]] = []  # (new version, version it replaced, who)
+    refusals: list[str] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    upload = _demo_zip(demo_path)
+
+    def writer(n: int) -> None:
+        with live.client() as c:
+            i = 0
+            while not stop.is_set():
+                if pause.is_set():
+                    stop.wait(0.05)
+                    continue
+                r = c.post("/api/offers", json={"enterprise_id": "XT-PWR1",
+                                                "material": "fly_ash", "quantity": 1 + i})
+                i += 1
+                with lock:
+                    if r.status_code == 201:
+                        acked.append(r.json()["id"])
+                    else:
+                        errors.append(f"writer {n}: {r.status_code} {r.text[:200]}")
+
+    def replace_until_done(attempt: Any) -> None:
+        for _ in range(imports_each):
+            for tries in range(1, 200):
+                if tries > 3:
+                    pause.set()  # let it through in the end (no endless live-lock)
+                if attempt():
+                    break
+            pause.clear()
+
+    def cli_import() -> bool:
+        done = run_cli("db", "import", demo_path, "--store", url)
+        if done.returncode == 0:
+            m = re.search(r"as version (\d+):.*it replaced version (\d+)", _flat(done.stdout))
+            assert m is not None, done.stdout
+            with lock:
+                replaced.append((int(m.group(1)), int(m.group(2)), "cli"))
+            return True
+        with lock:
+            if "nothing imported" in _flat(done.stderr) and "another writer changed it" in \
+                    _flat(done.stderr):
+                refusals.append("cli")
+            else:
+                errors.append(f"cli: {done.returncode} {done.stderr[-300:]}")
+        return False
+
+    def api_upload() -> bool:
+        with live.client() as c:
+            r = c.post("/api/datasets", files={"file": ("d.zip", upload)})
+        with lock:
+            if r.status_code == 201:
+                replaced.append((r.json()["version"], r.json()["replaced"], "api"))
+                return True
+            if r.status_code == 409 and r.json()["error"]["code"] == "conflict":
+                refusals.append("api")
+            else:
+                errors.append(f"upload: {r.status_code} {r.text[:200]}")
+        return False
+
+    try:
+        with live.client() as c:  # build the routes once (see test_api_security)
+            assert c.get("/api/offers", params={"limit": 1}).status_code == 200
+        writers = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+        replacers = [threading.Thread(target=replace_until_done, args=(f,))
+                     for f in (cli_import, api_upload)]
+        for t in writers + replacers:
+            t.start()
+        for t in replacers:
+            t.join()
+        stop.set()
+        for t in writers:
+            t.join()
+        assert errors == []
+        assert len(replaced) == 2 * imports_each and acked
+        # every replacement replaced the version right before it: it saw all it replaced
+        assert all(new == old + 1 for new, old, _ in replaced), replaced
+        with open_store(url) as store:
+            versions = store.versions()
+            rows = store.dataset_rows()
+        by_offer = {}
+        for v in versions:
+            m = re.search(r"add offer (OF-\d+)", v.source)
+            if m:
+                by_offer[m.group(1)] = v.version
+        assert set(acked) <= set(by_offer)  # every acknowledged write was committed
+        last = max(new for new, _, _ in replaced)
+        demo = {str(i) for i in pd.read_csv(demo_path / "offers.csv")["id"]}
+        expected = demo | {o for o in acked if by_offer[o] > last}
+        assert {str(o["id"]) for o in rows.offers} == expected
+        print(f"writes acknowledged {len(acked)}, replacements {len(replaced)}, "
+              f"refused {len(refusals)} ({refusals.count('cli')} CLI), lost 0")
+    finally:
+        stop.set()
+        pause.clear()
+        live.stop()

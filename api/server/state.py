@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from symbiosis.store.base import now_iso
-from symbiosis.store.sqlite import connect_sqlite
+from symbiosis.store.sqlite import BUSY_TIMEOUT_S, connect_sqlite
 
 __all__ = ["ApiKey", "Job", "ParkInfo", "Proposal", "ProposalEvent", "StateStore"]
 
@@ -155,10 +155,10 @@ def _job(row: tuple[Any, ...]) -> Job:
 class StateStore:
     """The server's SQLite file, created (with its folder) on first use."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path).expanduser()
         self._lock = threading.Lock()
-        self._db = connect_sqlite(self.path, "the server state")
+        self._db = connect_sqlite(self.path, "the server state", busy_timeout_s)
         self._migrate()
 
     # ------------------------------------------------------------------ plumbing

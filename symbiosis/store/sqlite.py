@@ -103,18 +103,19 @@ MIGRATIONS: tuple[str, ...] = (
 BUSY_TIMEOUT_S = 60.0
 
 
-def connect_sqlite(path: Path, what: str) -> sqlite3.Connection:
+def connect_sqlite(path: Path, what: str, busy_timeout_s: float = BUSY_TIMEOUT_S
+                   ) -> sqlite3.Connection:
     """Open (creating its folder) a SQLite file the way every SQLite file of the project is
     opened: autocommit (transactions are explicit), WAL journal (readers never block the
     writer), foreign keys on, synchronous=NORMAL (durable at checkpoint, safe under WAL),
-    BUSY_TIMEOUT_S to wait for another writer; usable from several threads.
+    `busy_timeout_s` to wait for another writer's lock; usable from several threads.
 
     Raises:
         StoreUnavailableError: the file cannot be created or opened (`what` names it).
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+        db = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None,
                              check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
@@ -127,10 +128,11 @@ def connect_sqlite(path: Path, what: str) -> sqlite3.Connection:
 class SqliteRepository:
     """`Repository` on a SQLite file, created (with its folder) on first use."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path).expanduser()
         self.url = f"sqlite://{self.path}"
-        self._db = connect_sqlite(self.path, "the store")
+        self._busy_timeout_s = busy_timeout_s
+        self._db = connect_sqlite(self.path, "the store", busy_timeout_s)
         self.init()
 
     # ------------------------------------------------------------------ plumbing
@@ -142,7 +144,8 @@ class SqliteRepository:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StoreUnavailableError(f"the store {self.path} stayed locked by another "
-                                        f"writer for {BUSY_TIMEOUT_S:g} s: {exc}") from exc
+                                        f"writer for {self._busy_timeout_s:g} s: {exc}"
+                                        ) from exc
         try:
             yield self._db
         except BaseException:

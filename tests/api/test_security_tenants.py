@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 import threading
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import openpyxl
 import pandas as pd
 from api_support import LiveServer, start_server
@@ -301,4 +304,74 @@ def test_concurrent_api_edits_uploads_and_cli_imports_lose_nothing(
     finally:
         stop.set()
         pause.clear()
+        live.stop()
+
+
+# ------------------------------------------------------------------ 503 on a locked store (item 2)
+
+# another process holding the write lock of a SQLite file (as a long `db import` or a
+# backup tool does) until its standard input closes
+_LOCKER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+db.execute("ROLLBACK")
+db.close()
+"""
+
+
+def _locked(path: Path) -> subprocess.Popen[str]:
+    locker = subprocess.Popen([sys.executable, "-c", _LOCKER, str(path)], text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
+    return locker
+
+
+def _release(locker: subprocess.Popen[str]) -> None:
+    assert locker.stdin is not None and locker.stdout is not None
+    locker.stdin.close()
+    assert locker.wait(timeout=600) == 0
+    locker.stdout.close()
+
+
+def _assert_503(r: httpx.Response) -> None:
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "store_unavailable"
+    assert int(r.headers["Retry-After"]) >= 1
+
+
+def test_a_store_locked_by_another_process_answers_503_with_retry_after(
+        tmp_path: Path, demo_path: Path) -> None:
+    live = start_server(tmp_path / "srv", demo_path, store_busy_s=0.2)
+    try:
+        body = {"enterprise_id": "XT-PWR1", "material": "fly_ash", "quantity": 3}
+        with live.client() as c:
+            assert c.post("/api/offers", json=body).status_code == 201  # routes built
+            count = c.get("/api/offers", params={"limit": 1}).json()["count"]
+            locker = _locked(live.folder / "store.db")
+            try:
+                _assert_503(c.post("/api/offers", json=body))
+                _assert_503(c.patch("/api/enterprises/XT-PWR1", json={"name": "x"}))
+                _assert_503(c.post("/api/datasets",
+                                   files={"file": ("d.zip", _demo_zip(demo_path))}))
+                # readers are not blocked (WAL) and see nothing of the refused writes
+                listed = c.get("/api/offers", params={"limit": 1})
+                assert listed.status_code == 200 and listed.json()["count"] == count
+            finally:
+                _release(locker)
+            assert c.get("/api/enterprises/XT-PWR1").json()["name"] != "x"
+            assert c.post("/api/offers", json=body).status_code == 201  # retried: fine
+            assert c.get("/api/offers", params={"limit": 1}).json()["count"] == count + 1
+            # the server's own state file (keys, jobs, proposals) locked the same way
+            locker = _locked(live.folder / "api.db")
+            try:
+                _assert_503(c.post("/api/keys", json={"role": "enterprise",
+                                                      "scope": "XT-PWR1", "label": "x"}))
+            finally:
+                _release(locker)
+            assert c.post("/api/keys", json={"role": "enterprise", "scope": "XT-PWR1",
+                                             "label": "x"}).status_code == 201
+    finally:
         live.stop()

@@ -220,6 +220,16 @@ class Region:
         raise StoreUnavailableError(
             f"the store kept changing under this write ({WRITE_ATTEMPTS} attempts); retry")
 
+    def uid_of(self, enterprise_id: str) -> str | None:
+        """The internal identity of the enterprise with this display id now (None: none)."""
+        with self._lock:
+            return self.store.enterprise_uid(enterprise_id)
+
+    def uids(self) -> dict[str, str]:
+        """Every current enterprise's internal identity, by display id."""
+        with self._lock:
+            return self.store.enterprise_uids()
+
     # the store's runs, under the same lock
 
     def save_run(self, record: RunRecord) -> RunInfo:

@@ -75,6 +75,9 @@ class Repository(Protocol):
         never given to a later enterprise with the same display id (API keys and proposals
         bind to it)."""
 
+    def enterprise_uid(self, enterprise_id: str) -> str | None:
+        """The identity of the current enterprise with this display id (None: none)."""
+
     def current_version(self) -> DatasetVersion | None:
         """The version the current data came from (None for an empty store)."""
 

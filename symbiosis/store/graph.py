@@ -474,6 +474,12 @@ class GraphRepository:
             "reading identities", "MATCH (e:Enterprise) WHERE e.listed "
             "RETURN e.id AS id, e.uid AS uid")}
 
+    def enterprise_uid(self, enterprise_id: str) -> str | None:
+        """The internal identity of the current enterprise `enterprise_id` (None: none)."""
+        found = self._query("reading an identity", "MATCH (e:Enterprise {id: $id}) "
+                            "WHERE e.listed RETURN e.uid AS uid", id=enterprise_id)
+        return str(found[0]["uid"]) if found and found[0]["uid"] is not None else None
+
     def current_version(self) -> DatasetVersion | None:
         """The version of the current data."""
         found = self._versions("MATCH (m:Meta {key: 'store'}) WHERE v.version = m.current")

@@ -259,6 +259,12 @@ class SqliteRepository:
         """The internal identity of every current enterprise, by display id."""
         return dict(self._db.execute("SELECT id, uid FROM enterprises").fetchall())
 
+    def enterprise_uid(self, enterprise_id: str) -> str | None:
+        """The internal identity of the current enterprise `enterprise_id` (None: none)."""
+        row = self._db.execute("SELECT uid FROM enterprises WHERE id = ?",
+                               (enterprise_id,)).fetchone()
+        return None if row is None else str(row[0])
+
     def _version(self, row: tuple[Any, ...] | None) -> DatasetVersion | None:
         return None if row is None else DatasetVersion(*row)
 

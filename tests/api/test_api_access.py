@@ -134,6 +134,8 @@ ROUTES: dict[tuple[str, str], tuple[set[str], Callable[[World], Call]]] = {
     ("POST", "/api/datasets"): ({"admin", "park_manager"}, lambda w: (
         "POST", "/api/datasets", {"files": {"file": ("d.zip", _zip())}})),
     ("GET", "/api/datasets"): ({"admin"}, lambda w: ("GET", "/api/datasets", {})),
+    ("GET", "/api/datasets/current"): ({"admin", "park_manager"}, lambda w: (
+        "GET", "/api/datasets/current", {})),
     ("POST", "/api/runs"): ({"admin", "park_manager"}, lambda w: (
         "POST", "/api/runs", {"json": {"park": PARK}})),
     ("GET", "/api/runs"): ({"admin", "park_manager"}, lambda w: ("GET", "/api/runs", {})),

@@ -25,7 +25,7 @@ from symbiosis.store import open_store
 if TYPE_CHECKING:
     from conftest import CliRunner
 
-# ------------------------------------------------------------------ answer order (item 3)
+# ---------------- answer order (item 3)
 
 
 def _exact_hits(live: LiveServer, material: str, site: str) -> list[Any]:
@@ -88,7 +88,7 @@ def test_feedstock_order_reveals_no_more_than_the_bands(tmp_path: Path, demo_pat
         live.stop()
 
 
-# ------------------------------------------------------------------ workbooks (item 5)
+# ---------------- workbooks (item 5)
 
 
 def test_xlsx_text_cells_starting_like_formulas_are_neutralised(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_xlsx_text_cells_starting_like_formulas_are_neutralised(tmp_path: Path) 
                for f in frame.values())
 
 
-# ------------------------------------------------------------------ whole-dataset writes (item 1)
+# ---------------- whole-dataset writes (item 1)
 
 
 def _demo_zip(demo_path: Path) -> bytes:
@@ -307,7 +307,7 @@ def test_concurrent_api_edits_uploads_and_cli_imports_lose_nothing(
         live.stop()
 
 
-# ------------------------------------------------------------------ 503 on a locked store (item 2)
+# ---------------- 503 on a locked store (item 2)
 
 # another process holding the write lock of a SQLite file (as a long `db import` or a
 # backup tool does) until its standard input closes
@@ -373,5 +373,121 @@ def test_a_store_locked_by_another_process_answers_503_with_retry_after(
                 _release(locker)
             assert c.post("/api/keys", json={"role": "enterprise", "scope": "XT-PWR1",
                                              "label": "x"}).status_code == 201
+    finally:
+        live.stop()
+
+
+# ---------------- keys bound to identities (item 4)
+
+
+def _demo_without(demo_path: Path, enterprise_id: str, folder: Path) -> Path:
+    """The demo dataset without one enterprise (its listings and road distances too)."""
+    folder.mkdir(parents=True)
+    for path in demo_path.glob("*.csv"):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for column in ("id", "enterprise_id", "from_id", "to_id"):
+            if column in frame and (path.stem == "enterprises") == (column == "id"):
+                frame = frame[frame[column] != enterprise_id]
+        frame.to_csv(folder / path.name, index=False)
+    return folder
+
+
+def _propose_to(live: LiveServer) -> str:
+    """CS-BRK1 proposes to take the first offer its search shows; returns the supplier."""
+    with live.client(live.key("recycler", "CS-BRK1")) as c:
+        hit = c.post("/api/feedstock/search", json={"material": "brick_feedstock",
+                                                    "radius_km": 200}).json()["data"][0]
+        need = c.get("/api/needs").json()["data"][0]["id"]
+        assert c.post("/api/proposals", json={"offer_handle": hit["handle"], "need_id": need,
+                                              "quantity": 1000}).status_code == 201
+    offers = live.app.state.services.region.snapshot().rows.offers
+    return next(str(o["enterprise_id"]) for o in offers
+                if _handle(live, str(o["id"])) == hit["handle"])
+
+
+def _handle(live: LiveServer, offer_id: str) -> str:
+    from symbiosis.api.server.routes_market import offer_handle
+
+    return offer_handle(live.app.state.services.handle_secret, offer_id)
+
+
+def test_a_key_dies_when_imports_give_its_id_to_another_enterprise(
+        tmp_path: Path, demo_path: Path, run_cli: CliRunner) -> None:
+    """No API call in between: `db import` (another process) drops the enterprise, a second
+    one brings the display id back. The old key and the old holder's proposals stay with
+    the old identity: 401 for the key, none of the proposals for the new holder."""
+    live = start_server(tmp_path / "srv", demo_path)
+    try:
+        supplier = _propose_to(live)
+        old_key = live.key("enterprise", supplier)
+        with live.client(old_key) as c:
+            assert c.get("/api/proposals").json()["count"] == 1
+        url = _store_url(live)
+        without = _demo_without(demo_path, supplier, tmp_path / "without")
+        for folder in (without, demo_path):
+            done = run_cli("db", "import", folder, "--store", url)
+            assert done.returncode == 0, done.stderr
+        with live.client(old_key) as c:
+            assert c.get("/api/proposals").status_code == 401
+            assert c.get(f"/api/enterprises/{supplier}").status_code == 401
+        live.keys.pop(f"enterprise:{supplier}")
+        with live.client(live.key("enterprise", supplier)) as c:
+            assert c.get("/api/proposals").json()["count"] == 0
+        with live.client(live.key("recycler", "CS-BRK1")) as c:
+            assert c.get("/api/proposals").json()["count"] == 1  # the other side keeps it
+    finally:
+        live.stop()
+
+
+def test_a_state_file_from_before_identities_is_migrated(tmp_path: Path, demo_path: Path,
+                                                         run_cli: CliRunner) -> None:
+    """A state file of schema 1 (keys and proposals by display id only): the server binds
+    them to the identities holding those ids when it starts; after that a reused id gets
+    nothing of them."""
+    import hashlib
+    import sqlite3
+
+    from symbiosis.api.server.state import MIGRATIONS
+    from symbiosis.dataset import load_dataset
+
+    folder = tmp_path / "srv"
+    folder.mkdir()
+    url = f"sqlite://{folder / 'store.db'}"
+    with open_store(url) as store:
+        store.import_dataset(load_dataset(demo_path))
+        uids = store.enterprise_uids()
+    supplier, secret = "XT-PWR1", "s" * 43
+    key = f"sk_{'ab' * 6}_{secret}"
+    db = sqlite3.connect(folder / "api.db", isolation_level=None)
+    for statement in filter(str.strip, MIGRATIONS[0].split(";")):
+        db.execute(statement)
+    db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    db.execute("INSERT INTO api_keys VALUES (?, ?, 'enterprise', ?, 'old', "
+               "'2026-11-01T00:00:00+00:00', NULL)",
+               ("ab" * 6, hashlib.sha256(secret.encode()).hexdigest(), supplier))
+    db.execute("INSERT INTO proposals (source, offer_id, need_id, supplier_id, receiver_id, "
+               "offer_material, need_material, unit, quantity, distance_km, status, "
+               "created_at, created_by) VALUES ('request:x', 'O', 'N', ?, 'CS-BRK1', "
+               "'fly_ash', 'brick_feedstock', 't', 10, 60, 'proposed', "
+               "'2026-11-01T00:00:00+00:00', 'x')", (supplier,))
+    db.close()
+    live = start_server(folder)
+    try:
+        with live.client(key) as c:
+            assert c.get("/api/proposals").json()["count"] == 1
+        db = sqlite3.connect(folder / "api.db")
+        try:
+            assert db.execute("SELECT subject FROM api_keys WHERE id = ?",
+                              ("ab" * 6,)).fetchone() == (uids[supplier],)
+            assert db.execute("SELECT supplier_uid, receiver_uid FROM proposals").fetchone() \
+                == (uids[supplier], uids["CS-BRK1"])
+        finally:
+            db.close()
+        for dataset in (_demo_without(demo_path, supplier, tmp_path / "without"), demo_path):
+            assert run_cli("db", "import", dataset, "--store", url).returncode == 0
+        with live.client(key) as c:
+            assert c.get("/api/proposals").status_code == 401
+        with live.client(live.key("enterprise", supplier)) as c:
+            assert c.get("/api/proposals").json()["count"] == 0
     finally:
         live.stop()

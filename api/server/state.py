@@ -373,17 +373,26 @@ class StateStore:
                    store_run_id: int | None) -> None:
         """Store a succeeded job's KPIs and result (gzip JSON)."""
         blob = gzip.compress(json.dumps(result, allow_nan=False).encode("utf-8"), 5)
-        with self._write() as db:
+        with self._write() as db:  # a job cancelled meanwhile stays cancelled
             db.execute("UPDATE jobs SET status='succeeded', phase='done', progress=1, "
-                       "finished_at=?, kpis=?, result=?, store_run_id=? WHERE id=?",
+                       "finished_at=?, kpis=?, result=?, store_run_id=? WHERE id=? AND "
+                       "status IN ('queued', 'running')",
                        (now_iso(), json.dumps(kpis, allow_nan=False), blob, store_run_id,
                         job_id))
 
     def fail_job(self, job_id: int, error: str) -> None:
-        """Mark a job failed with a message a user can act on."""
+        """Mark an unfinished job failed with a message a user can act on."""
         with self._write() as db:
             db.execute("UPDATE jobs SET status='failed', phase='failed', finished_at=?, "
-                       "error=? WHERE id=?", (now_iso(), error, job_id))
+                       "error=? WHERE id=? AND status IN ('queued', 'running')",
+                       (now_iso(), error, job_id))
+
+    def cancel_job(self, job_id: int, reason: str) -> bool:
+        """Mark a queued or running job cancelled; False if it had finished."""
+        with self._write() as db:
+            return db.execute("UPDATE jobs SET status='cancelled', phase='cancelled', "
+                              "finished_at=?, error=? WHERE id=? AND status IN ('queued', "
+                              "'running')", (now_iso(), reason, job_id)).rowcount == 1
 
     def fail_unfinished(self, error: str) -> int:
         """Fail jobs a previous server process left queued or running."""

@@ -491,3 +491,213 @@ def test_a_state_file_from_before_identities_is_migrated(tmp_path: Path, demo_pa
             assert c.get("/api/proposals").json()["count"] == 0
     finally:
         live.stop()
+
+
+# ---------------- worker processes (item 6)
+
+# a region whose dense solve takes seconds (2,000 suppliers and 2,000 users within 90 km of
+# each other: 4 M candidate arcs), so a run is still solving when it is stopped
+BIG_N = 2000
+
+
+def _write_big(folder: Path, n: int = BIG_N, seed: int = 7) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [f"S{i:05d}" for i in range(n)] + [f"C{i:05d}" for i in range(n)]
+    pd.DataFrame({"id": ids, "name": ids, "sector": ["4411"] * n + ["3011"] * n,
+                  "lon": (112.5 + rng.random(2 * n) * 0.8).round(5),
+                  "lat": (27.6 + rng.random(2 * n) * 0.8).round(5), "park": ""}
+                 ).to_csv(folder / "enterprises.csv", index=False)
+    pd.DataFrame({"id": [f"O{i:05d}" for i in range(n)], "enterprise_id": ids[:n],
+                  "material": "fly_ash", "quantity": rng.integers(100, 10000, n)}
+                 ).to_csv(folder / "offers.csv", index=False)
+    pd.DataFrame({"id": [f"N{i:05d}" for i in range(n)], "enterprise_id": ids[n:],
+                  "material": "cement_admixture", "quantity": rng.integers(100, 10000, n)}
+                 ).to_csv(folder / "needs.csv", index=False)
+    return folder
+
+
+def _gone(pid: int) -> bool:
+    """True once `pid` has exited (no such process, or a zombie nobody reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (from /proc: parent links)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return {p for p in found if not _gone(p)}
+
+
+def _poll(condition: Any, what: str, deadline_s: float = 300.0) -> Any:
+    """Wait for `condition()` to be truthy (a liveness check, not a timing assertion)."""
+    import time
+
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"still waiting for {what} after {deadline_s:g} s")
+
+
+def _job_phase(state_db: Path, job_id: int) -> tuple[str, str]:
+    import sqlite3
+
+    db = sqlite3.connect(state_db)
+    try:
+        status, phase = db.execute("SELECT status, phase FROM jobs WHERE id = ?",
+                                   (job_id,)).fetchone()
+    finally:
+        db.close()
+    return str(status), str(phase)
+
+
+def test_a_running_solve_is_cancelled_at_once(tmp_path: Path) -> None:
+    import time
+
+    big = _write_big(tmp_path / "big")
+    live = start_server(tmp_path / "srv", big, process_min_enterprises=1)
+    jobs = live.app.state.services.jobs
+    try:
+        with live.client() as c:
+            job = c.post("/api/runs", json={}).json()["id"]
+            _poll(lambda: c.get(f"/api/runs/{job}").json()["phase"] == "solve",
+                  "the run to reach its solve")
+            pid = jobs.worker_pid(job)
+            assert pid is not None and not _gone(pid)
+            asked = time.perf_counter()
+            r = c.post(f"/api/runs/{job}/cancel")
+            assert r.status_code == 200, r.text
+            assert r.json()["status"] == "cancelled"
+            _poll(lambda: _gone(pid), "the worker process to end")
+            stopped_s = time.perf_counter() - asked
+            now = c.get(f"/api/runs/{job}").json()
+            assert now["status"] == "cancelled" and now["kpis"] is None
+            assert "cancelled by api key" in now["error"]
+            assert c.get(f"/api/runs/{job}/result").status_code == 409
+            assert c.post(f"/api/runs/{job}/cancel").status_code == 409  # nothing to stop
+            _poll(lambda: jobs.worker_pid(job) is None, "the job thread to let go")
+            assert c.get(f"/api/runs/{job}").json()["status"] == "cancelled"
+            region = live.app.state.services.region
+            with region.lock:
+                assert all(r.parameters.get("api_job") != job for r in region.store.runs())
+        print(f"cancel to worker gone: {stopped_s:.3f} s")
+    finally:
+        live.stop()
+
+
+def _serve(folder: Path, big: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`symbiosis serve` as its own process (the real launcher) on a store holding `big`,
+    every run in a worker process."""
+    import os
+
+    from api_support import ADMIN_KEY, free_port
+
+    from symbiosis.dataset import load_dataset
+
+    folder.mkdir(parents=True)
+    with open_store(f"sqlite://{folder / 'store.db'}") as store:
+        store.import_dataset(load_dataset(big))
+    port = free_port()
+    env = {**os.environ, "SYMBIOSIS_ADMIN_KEY": ADMIN_KEY,
+           "SYMBIOSIS_PROCESS_MIN_ENTERPRISES": "1"}
+    log = (folder / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from symbiosis.api.cli import main; main()", "serve",
+         "--store", f"sqlite://{folder / 'store.db'}", "--state", str(folder / "api.db"),
+         "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert server.poll() is None, (folder / "server.log").read_text()
+        try:
+            return httpx.get(url + "/health", timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    _poll(up, "the server to answer")
+    return server, url
+
+
+def _start_solving(url: str, folder: Path, server: subprocess.Popen[bytes]
+                   ) -> tuple[int, set[int]]:
+    """Start a run and wait until its worker process is solving; returns the job and the
+    server's child processes."""
+    from api_support import ADMIN_KEY
+
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                      timeout=120) as c:
+        job = int(c.post("/api/runs", json={}).json()["id"])
+    _poll(lambda: _job_phase(folder / "api.db", job)[1] == "solve",
+          "the run to reach its solve")
+    children = _descendants(server.pid)
+    assert children  # the worker (and multiprocessing's resource tracker)
+    return job, children
+
+
+def test_workers_die_with_a_killed_server(tmp_path: Path) -> None:
+    """SIGKILL leaves the server no chance to clean up: its worker must still go, at once,
+    without finishing the solve it was in (it never reaches the report phase)."""
+    import signal
+
+    folder = tmp_path / "srv"
+    server, url = _serve(folder, _write_big(tmp_path / "big"))
+    try:
+        job, children = _start_solving(url, folder, server)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=600)
+        _poll(lambda: all(_gone(p) for p in children), "the workers to end")
+        assert _job_phase(folder / "api.db", job) == ("running", "solve")
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def test_sigterm_stops_the_server_without_waiting_for_a_solve(tmp_path: Path) -> None:
+    import signal
+
+    folder = tmp_path / "srv"
+    server, url = _serve(folder, _write_big(tmp_path / "big"))
+    try:
+        job, children = _start_solving(url, folder, server)
+        server.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught
+        assert server.wait(timeout=600) in (0, -signal.SIGTERM)
+        assert '"run stopped"' in (folder / "server.log").read_text()  # by its own shutdown
+        _poll(lambda: all(_gone(p) for p in children), "the workers to end")
+        # the run was stopped, not finished: failed, saying why, at its solve phase
+        assert _job_phase(folder / "api.db", job) == ("failed", "failed")
+        import sqlite3
+
+        db = sqlite3.connect(folder / "api.db")
+        try:
+            error, kpis = db.execute("SELECT error, kpis FROM jobs WHERE id = ?",
+                                     (job,)).fetchone()
+        finally:
+            db.close()
+        assert "server stopped" in error and kpis is None
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()

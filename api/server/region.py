@@ -8,6 +8,7 @@ snapshot, rebuilt only when the store's version changes (also by a CLI import).
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -33,9 +34,11 @@ if TYPE_CHECKING:
 
 __all__ = ["EMPTY_ROWS", "WRITE_ATTEMPTS", "Region", "Snapshot", "blank", "dataset_etag"]
 
-# compare-and-swap attempts of one row write before answering 503 (another process, e.g.
-# `symbiosis db import` or a second server on the same store, kept moving the version)
-WRITE_ATTEMPTS = 20
+# compare-and-swap attempts of one write before answering 503 (another process, e.g.
+# `symbiosis db import` or a second server on the same store, kept moving the version);
+# between attempts a random wait of up to 5 ms x 2^attempt (capped at 0.5 s): random, so
+# servers that lost to each other do not retry in step (full-jitter exponential backoff)
+WRITE_ATTEMPTS = 40
 
 EMPTY_ROWS = DatasetRows(
     enterprises=[], offers=[], needs=[], distances=[], substitutions=None,
@@ -163,7 +166,7 @@ class Region:
                     self._snapshot = Snapshot(version, rows_from_dataset(new_dataset),
                                               new_dataset)
                     return self._snapshot
-            time.sleep(0.005 * (attempt + 1))  # outside the lock: let the other writer finish
+            _backoff(attempt)  # outside the lock: let the other writer finish
         raise StoreUnavailableError(
             f"the store kept changing under this write ({WRITE_ATTEMPTS} attempts); retry")
 
@@ -216,7 +219,7 @@ class Region:
                     done = apply_row_write(snap.rows, write, set(), result.id)
                     self._snapshot = Snapshot(result.version, done.rows)
                     return self._snapshot, result.id
-            time.sleep(0.005 * (attempt + 1))  # outside the lock: let the other writer finish
+            _backoff(attempt)  # outside the lock: let the other writer finish
         raise StoreUnavailableError(
             f"the store kept changing under this write ({WRITE_ATTEMPTS} attempts); retry")
 
@@ -251,6 +254,12 @@ class Region:
         """Close the store."""
         with self._lock:
             self.store.close()
+
+
+def _backoff(attempt: int) -> None:
+    """Wait a random time before compare-and-swap attempt `attempt + 1` (see
+    WRITE_ATTEMPTS)."""
+    time.sleep(random.uniform(0.0, min(0.5, 0.005 * 2 ** attempt)))
 
 
 def _refocus(problems: list[Problem], focus: tuple[str, int] | None) -> list[Problem]:

@@ -19,7 +19,7 @@ import typer
 from rich.cells import cell_len
 from rich.table import Table
 
-from symbiosis.api import cli_geo, cli_serve, cli_store
+from symbiosis.api import cli_geo, cli_serve, cli_store, cli_template
 from symbiosis.api.cli_common import (
     AsJson,
     DatasetArg,
@@ -89,6 +89,11 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
     if bulk is not None and bulk.stock_used > 0:
         head.add_row(w("fig.stock_used"), f"{fmt(bulk.stock_used)} {w('unit.t/yr')}")
     head.add_row(w("fig.share_listed"), pct(k.utilization_rate))
+    if k.estimates is not None:  # listings estimated from capacities (symbiosis estimate)
+        e = k.estimates
+        head.add_row(w("estimate.cli_matched"),
+                     w("estimate.cli_matched_value", t=fmt(e.tonnes_matched),
+                       share=pct(e.share_of_matched), low=fmt(e.tonnes_matched_if_low)))
     head.add_row(w("kpi.tonne_km"), f"{fmt(k.tonne_km)} {w('unit.t·km/yr')}, "
                                     + w("report.average_haul",
                                         km=fmt(k.average_haul_km, 1)))
@@ -172,6 +177,20 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
             if money:
                 cells.append(fmt(row.saving_cny))
             t.add_row(*cells)
+        out_console.print(t)
+    blends = result.blends[(result.blends["quantity"] > 0)
+                           & result.blends["offers"].str.contains(";")].head(top) \
+        if len(result.blends) else result.blends  # two offers or more: a real blend
+    if len(blends):  # graded runs (matching.blending)
+        t = Table(title=w("blending.title"), title_justify="left")
+        for key, just in (("blending.col_need", "left"), ("blending.col_attribute", "left"),
+                          ("blending.col_average", "right"), ("blending.col_limit", "right"),
+                          ("blending.col_offers", "left")):
+            t.add_column(w(key), justify=just)  # type: ignore[arg-type]
+        for b in blends.itertuples():
+            sign = "≤" if b.bound == "max" else "≥"
+            t.add_row(f"{b.need_id} ({b.need_enterprise_id})", str(b.attribute),
+                      fmt(b.average, 2), f"{sign} {fmt(b.limit, 2)}", str(b.offers))
         out_console.print(t)
 
     unmatched = result.offers[result.offers["unmatched"] > 0]
@@ -536,6 +555,7 @@ def materials() -> None:
 cli_geo.register(app)  # site
 cli_store.register(app)  # db, runs, analyze
 cli_serve.register(app)  # serve, keys
+cli_template.register(app)  # template, estimate
 
 
 def main() -> None:

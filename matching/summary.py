@@ -86,6 +86,24 @@ class ParksSummary(_Model):
     assigned_by_polygon: int = 0
 
 
+class EstimatesSummary(_Model):
+    """How much of the plan rests on listings estimated from capacities (symbiosis.estimate);
+    mass only, t/yr."""
+
+    offers: int
+    needs: int
+    tonnes_offered: float = Field(description="Central estimates of the estimated offers.")
+    tonnes_offered_low: float
+    tonnes_offered_high: float
+    tonnes_matched: float = Field(description="Taken by the plan from estimated offers.")
+    tonnes_matched_if_low: float = Field(
+        description="What the plan's routes would carry from them if every estimate were at "
+                    "its low end: sum of min(matched, low) over the estimated offers.")
+    share_of_matched: float | None = Field(
+        description="tonnes_matched / all mass matched.")
+    tonnes_into_estimated_needs: float
+
+
 class ZonesSummary(_Model):
     """Restricted zones and what they changed (geo.zones); rows as geo writes them."""
 
@@ -394,6 +412,8 @@ class MatchSummary(_Model):
     roads: RoadsSummary | None = Field(None, description="With a road network.")
     parks: ParksSummary | None = Field(None, description="With parks.")
     zones: ZonesSummary | None = Field(None, description="With restricted zones.")
+    estimates: EstimatesSummary | None = Field(
+        None, description="With listings estimated from capacities (estimated = yes).")
     warnings: list[str] = Field(default_factory=list)
     solver: SolverSummary
     timings_s: dict[str, float] = Field(default_factory=dict)

@@ -23,6 +23,7 @@ import pandas as pd
 from symbiosis import readers
 from symbiosis.contract import Contract, load_contract, suggest_material
 from symbiosis.errors import InvalidDataError, Problem
+from symbiosis.grades import check_grades
 from symbiosis.taxonomy import HW_CODE, Taxonomy, load_taxonomy
 
 __all__ = [
@@ -53,6 +54,15 @@ class ColumnSpec:
 
 
 _TEXT_ID = ColumnSpec("id")
+# estimated listings (symbiosis.estimate writes them; checked by _check_estimates)
+_ESTIMATE_SPECS = (
+    ColumnSpec("estimated"),
+    ColumnSpec("quantity_low", "number", check="nonnegative"),
+    ColumnSpec("quantity_high", "number", check="nonnegative"),
+    ColumnSpec("estimate_basis"),
+    ColumnSpec("estimate_source"),
+    ColumnSpec("estimate_confidence"),
+)
 SPECS: dict[str, tuple[ColumnSpec, ...]] = {
     "enterprises": (
         ColumnSpec("id", required=True, nonempty=True),
@@ -76,6 +86,8 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("generated", "number", check="nonnegative"),
         ColumnSpec("used_existing", "number", check="nonnegative"),
         ColumnSpec("stock", "number", check="nonnegative"),
+        ColumnSpec("medium"),  # heat: steam or hot_water (symbiosis.grades)
+        *_ESTIMATE_SPECS,
     ),
     "needs": (
         _TEXT_ID,
@@ -85,6 +97,12 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("unit"),
         ColumnSpec("virgin_cost", "number", check="nonnegative"),
         ColumnSpec("replaces"),  # what the need uses today (symbiosis/data/replaced_inputs.csv)
+        # grades (symbiosis.grades): blending, GB/T 19923 water class, heat cascade return
+        ColumnSpec("blend"),
+        ColumnSpec("water_class"),
+        ColumnSpec("return_temperature_c", "number"),
+        ColumnSpec("return_share", "number", check="nonnegative"),
+        *_ESTIMATE_SPECS,
     ),
     "substitutions": (
         ColumnSpec("need_material", required=True, nonempty=True),
@@ -453,6 +471,17 @@ def _to_wgs84(ent: pd.DataFrame, label: str, problems: list[Problem]) -> pd.Data
     good = np.isfinite(lon) & np.isfinite(lat)
     for name in sorted(set(canon) - {"?", c.WGS84}):
         rows = (canon == name).to_numpy() & good
+        if name in (c.GCJ02, c.BD09):  # the offsets exist only in China (c.in_china)
+            abroad = rows & ~c.in_china(lon, lat)
+            if abroad.any():
+                listed = ", ".join(str(r) for r in ent.loc[abroad, ROW].head(5))
+                more = f" and {int(abroad.sum()) - 5} more" if abroad.sum() > 5 else ""
+                problems.append(Problem(label, int(ent.loc[abroad, ROW].iloc[0]), "crs",
+                                        f"{c.CRS_NAMES[name]} applies only in China; "
+                                        f"rows {listed}{more} lie outside it and are kept "
+                                        "as given (read as WGS 84)", "warning"))
+            rows &= ~abroad
+        before = lon[rows].copy(), lat[rows].copy()
         if name == c.GCJ02:
             lon[rows], lat[rows] = c.gcj02_to_wgs84(lon[rows], lat[rows])
         elif name == c.BD09:
@@ -469,9 +498,10 @@ def _to_wgs84(ent: pd.DataFrame, label: str, problems: list[Problem]) -> pd.Data
                                  strict=True):
                 problems.append(Problem(label, int(row), "lon",
                                         f"({x:g}, {y:g}) is not a valid point in {name}"))
-        if rows.any():
+        moved = int(((lon[rows] != before[0]) | (lat[rows] != before[1])).sum())
+        if moved:  # only rows whose coordinates changed
             problems.append(Problem(label, None, "crs",
-                                    f"converted {int(rows.sum())} enterprise(s) from "
+                                    f"converted {moved} enterprise(s) from "
                                     f"{c.CRS_NAMES.get(name, name)} to WGS 84", "warning"))
     out = ent.copy()
     out["lon"], out["lat"] = lon, lat
@@ -525,6 +555,32 @@ def _check_materials(frame: pd.DataFrame, label: str, taxonomy: Taxonomy,
             problems.append(Problem(label, int(row), "unit",
                                     f"'{value}' is measured in {materials[value].unit} "
                                     f"per year, not '{unit}'"))
+
+
+_YES = {"yes": "yes", "y": "yes", "true": "yes", "1": "yes", "是": "yes", "估算": "yes",
+        "no": "no", "n": "no", "false": "no", "0": "no", "否": "no", "": ""}
+
+
+def _check_estimates(frame: pd.DataFrame, label: str, problems: list[Problem]) -> None:
+    """`estimated` is yes/no (是/否; blank = no) and an estimated row's range holds its
+    quantity: quantity_low <= quantity <= quantity_high (symbiosis.estimate writes them).
+    The column is rewritten as `yes` or `no`."""
+    flag = frame["estimated"].astype(str).str.strip().str.lower().map(_YES)
+    for value, row in zip(frame.loc[flag.isna(), "estimated"], frame.loc[flag.isna(), ROW],
+                          strict=True):
+        problems.append(Problem(label, int(row), "estimated",
+                                f"'{value}' is not yes or no (是/否)"))
+    frame["estimated"] = flag.fillna("").replace("", "no").to_numpy(dtype=object)
+    q = frame["quantity"].to_numpy(float)
+    lo = frame["quantity_low"].to_numpy(float)
+    hi = frame["quantity_high"].to_numpy(float)
+    bad_lo = np.isfinite(lo) & np.isfinite(q) & (lo > q)
+    bad_hi = np.isfinite(hi) & np.isfinite(q) & (hi < q)
+    for i in np.flatnonzero(bad_lo | bad_hi):
+        col = "quantity_low" if bad_lo[i] else "quantity_high"
+        problems.append(Problem(label, int(frame[ROW].iat[i]), col,
+                                f"the range {lo[i]:g}-{hi[i]:g} does not hold the quantity "
+                                f"{q[i]:g}"))
 
 
 BASELINE_COLUMNS = ("generated", "used_existing", "stock")
@@ -820,6 +876,9 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
         missing = frame["id"] == ""
         frame.loc[missing, "id"] = [f"{prefix}{r}" for r in frame.loc[missing, ROW]]
         _check_duplicates(frame, "id", label, problems)
+    for kind, frame in (("offers", offers), ("needs", needs)):
+        if frame is not None:
+            _check_estimates(frame, labels[kind], problems)
     if offers is not None:
         _check_baseline(offers, labels["offers"], problems)
     if needs is not None:
@@ -874,6 +933,7 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
 
     if ent is None or offers is None or needs is None:
         return None
+    needs = check_grades(offers, needs, labels, problems, taxonomy)
     _warn_unused_attributes(offers, needs, labels, taxonomy, problems)
     if licences is not None and not any(p.severity == "error" for p in problems):
         needs = _apply_licence_caps(needs, labels["needs"], licences, labels["licences"],

@@ -106,7 +106,7 @@ def test_xlsx_text_cells_starting_like_formulas_are_neutralised(tmp_path: Path) 
     assert len(unmatched) >= len(payloads)
     for i, text in zip(unmatched, payloads, strict=False):
         offers.loc[i, "enterprise_id"] = text
-    path = build_report_xlsx(result.summary.to_dict(), result.exchanges,
+    path = build_report_xlsx(result.summary, result.exchanges,
                              offers.set_index("offer_id"), None, None, "en",
                              tmp_path / "evil.xlsx")
     book = openpyxl.load_workbook(path)

@@ -45,7 +45,7 @@ EXCHANGE_COLUMNS = [
 # added when the run has economics: CNY and t CO2e per exchange per year, and the split
 VALUE_COLUMNS = [
     "saving_cny", "avoided_disposal_cny", "avoided_virgin_cny", "transport_cny",
-    "treatment_cny", "co2_avoided_t", "co2_transport_t", "co2_net_t",
+    "treatment_cny", "co2_avoided_t", "co2_transport_t", "co2_processing_t", "co2_net_t",
     "price_cny_per_unit", "price_low_cny_per_unit", "price_high_cny_per_unit",
     "even_split_price_cny_per_unit", "supplier_gain_cny", "receiver_gain_cny",
 ]
@@ -283,6 +283,9 @@ def _value_columns(columns: dict[str, Any], values: ArcValues, valuation: Valuat
             columns[name] = np.full(len(q), np.nan)
     columns["co2_avoided_t"] = q * values.co2_avoided_kg[live] / 1000.0
     columns["co2_transport_t"] = q * values.co2_transport_kg[live] / 1000.0
+    processing = values.co2_processing_kg if values.co2_processing_kg is not None else \
+        np.zeros(len(values.co2_avoided_kg))
+    columns["co2_processing_t"] = q * processing[live] / 1000.0
     columns["co2_net_t"] = q * values.co2_net_kg[live] / 1000.0
     # what the supplier nets per unit before any price: avoided disposal - costs it bears
     own = (values.avoided_disposal[live] - values.treatment[live] - values.transport[live])
@@ -375,8 +378,10 @@ def _value_kpis(ex: pd.DataFrame, values: ArcValues, options: MatchOptions,
             "unit": "t CO2e/yr",
             "avoided_t": total["co2_avoided_t"],
             "transport_t": total["co2_transport_t"],
+            "processing_t": total["co2_processing_t"],
             "net_t": total["co2_net_t"],
             "factors": info["carbon_factors"],
+            "processing": info.get("processing", []),
         },
     }
 

@@ -224,14 +224,29 @@ class CarbonFactor(_Model):
     confidence: str
 
 
+class ProcessingPower(_Model):
+    """Grinding or treatment power a use needs, charged at the national grid factor."""
+
+    need_material: str
+    offer_material: str
+    kwh_per_unit: float
+    unit: str
+    kg_co2e_per_unit: float
+    source: str
+    confidence: str
+    grid_factor: dict[str, Any]
+
+
 class Carbon(_Model):
-    """CO2e per year of the plan (t CO2e/yr)."""
+    """CO2e per year of the plan (t CO2e/yr): net = avoided - transport - processing."""
 
     unit: str = "t CO2e/yr"
     avoided_t: float
     transport_t: float
+    processing_t: float = Field(0.0, description="Grinding/treatment power x grid factor.")
     net_t: float
     factors: list[CarbonFactor]
+    processing: list[ProcessingPower] = Field(default_factory=list)
 
 
 class SourcedTarget(_Model):

@@ -315,6 +315,34 @@ class BulkSolidWaste(BulkTotals):
     groups: dict[str, BulkGroup]
     note: str
 
+class ParkExchanges(_Model):
+    """Exchanges of one kind (inside the park, out of it, into it) in a park-scoped run."""
+
+    exchanges: int
+    tonnes: float = Field(description="Mass-family quantity, t/yr.")
+    tonne_km: float
+    by_family: dict[str, float] = Field(description="Offer units per family, per year.")
+    share_of_tonnes: float | None
+
+
+class ParkScope(_Model):
+    """One park's slice of the region's plan (`matching.park_scope`): its own official rate
+    over its offers wherever they are used, and intra-park vs cross-boundary exchanges."""
+
+    park: str
+    enterprises: int
+    offers: int
+    needs: int
+    partners_outside: int = Field(description="Enterprises outside the park it trades with.")
+    tonnes_offered: float
+    tonnes_matched: float
+    listed_surplus_share_matched: float | None
+    bulk_solid_waste: BulkSolidWaste
+    exchanges: dict[str, ParkExchanges] = Field(
+        description="intra_park, outbound (park supplier), inbound (park receiver).")
+    note: str
+
+
 class SparseCertificate(_Model):
     """The certificate of a sparse solve (`matching.sparse`): the model was solved on a
     subset of the arcs, grown by pricing until no candidate arc had a negative reduced cost,
@@ -409,6 +437,7 @@ class MatchSummary(_Model):
     roads: RoadsSummary | None = Field(None, description="With a road network.")
     parks: ParksSummary | None = Field(None, description="With parks.")
     zones: ZonesSummary | None = Field(None, description="With restricted zones.")
+    park_scope: ParkScope | None = Field(None, description="With a park-scoped run (--park).")
     warnings: list[str] = Field(default_factory=list)
     solver: SolverSummary
     timings_s: dict[str, float] = Field(default_factory=dict)

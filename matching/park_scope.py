@@ -8,7 +8,8 @@ disagree), and this module reports the park's slice of it:
 - `bulk_solid_waste`: the official-rate formula of `matching.official_rate` applied to the
   park's offers only: the park's generation, its existing utilisation, and what the plan
   delivers from them wherever the taker is (inside the park or 54 km away outside it);
-- `listed_surplus_share_matched`: the same over the park's listed surplus (mass materials);
+- `listed_surplus_share_matched`: the same over the park's listed surplus (mass materials,
+  slag powders left out as in the region's share);
 - `exchanges`: the plan's exchanges that touch the park, split into `intra_park` (both ends
   in the park), `outbound` (park supplier, outside receiver) and `inbound` (outside
   supplier, park receiver): count, mass tonnes and t-km of each, and the offer units of
@@ -26,12 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from symbiosis.bulk import load_bulk_scope
 from symbiosis.dataset import Dataset
 from symbiosis.errors import OptionsError
 from symbiosis.matching.official_rate import bulk_solid_waste
 from symbiosis.matching.result import MatchResult
 
-__all__ = ["SCOPES", "exchange_scope", "park_enterprises", "park_scope", "with_park_scope"]
+__all__ = ["SCOPES", "exchange_scope", "park_enterprises", "park_result", "park_scope",
+           "with_park_scope"]
 
 SCOPES = ("intra_park", "outbound", "inbound")
 
@@ -103,7 +106,9 @@ def park_scope(dataset: Dataset, result: MatchResult, park: str) -> dict[str, An
     own = replace(dataset, offers=offers[mine])
     rate = bulk_solid_waste(own, matched[mine])
     fam = {slug: str(m.family) for slug, m in dataset.taxonomy.materials.items()}
-    mass = offers["material"].map(fam).to_numpy(dtype=object) == "mass"
+    scope_data = load_bulk_scope()
+    mass = (offers["material"].map(fam).to_numpy(dtype=object) == "mass") & ~np.array(
+        [scope_data.is_derived(str(m)) for m in offers["material"]], dtype=bool)
     stock = np.nan_to_num(offers["stock"].to_numpy(float), nan=0.0) if "stock" in offers \
         else np.zeros(len(offers))
     qty = offers["quantity"].to_numpy(float)
@@ -112,6 +117,8 @@ def park_scope(dataset: Dataset, result: MatchResult, park: str) -> dict[str, An
     placed = float(matched[mine & mass].sum())
     ex = result.exchanges
     scope = exchange_scope(ex, inside)
+    touch = scope != ""
+    money = result.summary.economics
     needs = dataset.needs
     need_mine = needs["enterprise_id"].astype(str).isin(inside).to_numpy()
     return {
@@ -129,6 +136,10 @@ def park_scope(dataset: Dataset, result: MatchResult, park: str) -> dict[str, An
         "listed_surplus_share_matched": placed / listed if listed > 0 else None,
         "bulk_solid_waste": rate,
         "exchanges": _split(dataset, ex, scope),
+        "co2_net_t": float(ex["co2_net_t"].to_numpy(float)[touch].sum())
+        if "co2_net_t" in ex else None,
+        "saving_cny": float(ex["saving_cny"].to_numpy(float)[touch].sum())
+        if "saving_cny" in ex and money is not None and money.computed else None,
         "note": ("the park's enterprises planned with every partner in reach inside and "
                  "outside the park (the region's plan); the park's rate counts what its "
                  "offers deliver wherever the taker is"),
@@ -142,3 +153,41 @@ def with_park_scope(result: MatchResult, dataset: Dataset, park: str) -> MatchRe
         OptionsError: no enterprise of the dataset is in `park`.
     """
     return result.with_summary(park_scope=park_scope(dataset, result, park))
+
+
+def park_result(result: MatchResult, dataset: Dataset, park: str) -> MatchResult:
+    """What a park's manager is shown of the region's plan (an API park run): the summary
+    with `park_scope`; the exchanges touching the park, each with its `park_scope` kind and
+    the outside party's enterprise and listing ids blanked (its distance, material and
+    quantity stay; the `alternatives` column, which names other parties, is dropped); the
+    park's own offers, needs and enterprises.
+
+    Raises:
+        OptionsError: no enterprise of the dataset is in `park`.
+    """
+    inside = park_enterprises(dataset, park)
+    scoped = with_park_scope(result, dataset, park)
+    ex = scoped.exchanges
+    kind = exchange_scope(ex, inside)
+    keep = kind != ""
+    shown = ex.loc[keep].copy()
+    kind = kind[keep]
+    for side, outside in (("offer", "inbound"), ("need", "outbound")):
+        mask = kind == outside
+        for column in (f"{side}_enterprise_id", f"{side}_id"):
+            if column in shown:
+                shown[column] = shown[column].astype(object)
+                shown.loc[mask, column] = ""
+    shown["park_scope"] = kind
+    # the ranked alternatives name other suppliers and takers, outside ones included
+    shown = shown.drop(columns=["alternatives"], errors="ignore")
+    shown = shown.reset_index(drop=True)
+
+    def own(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+        if column not in frame:
+            return frame
+        return frame.loc[frame[column].astype(str).isin(inside).to_numpy()]
+
+    return replace(scoped, exchanges=shown, offers=own(scoped.offers, "enterprise_id"),
+                   needs=own(scoped.needs, "enterprise_id"),
+                   enterprises=own(scoped.enterprises, "enterprise_id"))

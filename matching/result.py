@@ -386,6 +386,23 @@ def _value_kpis(ex: pd.DataFrame, values: ArcValues, options: MatchOptions,
     }
 
 
+def _listed_share(dataset: Dataset, status: pd.DataFrame, family: np.ndarray,
+                  drawn: np.ndarray) -> float | None:
+    """Share of listed surplus matched: matched / (offered + stockpile drawn) over the mass
+    offers, leaving out products ground from another listed by-product (slag powder, steel
+    slag powder; `symbiosis.bulk` derived_from): a grinding plant's powder is the same
+    tonnes as the slag it took in, counted there already (issue 13, item 8)."""
+    from symbiosis.bulk import load_bulk_scope
+
+    scope = load_bulk_scope()
+    derived = np.array([scope.is_derived(str(m)) for m in dataset.offers["material"]],
+                       dtype=bool)
+    sel = (family == "mass") & ~derived
+    offered = float(dataset.offers["quantity"].to_numpy(float)[sel].sum())
+    matched = float(status["matched"].to_numpy(float)[sel].sum())
+    return _rate(matched, offered + float(drawn[sel].sum()))
+
+
 def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataFrame,
           options: MatchOptions) -> dict[str, Any]:
     tax = dataset.taxonomy
@@ -471,9 +488,8 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
         "tonnes_offered": float(mass["offered"]),
         "tonnes_matched": float(mass["matched"]),
         "tonnes_unmatched": float(mass["offered"]) + mass_drawn - float(mass["matched"]),
-        "utilization_rate": _rate(float(mass["matched"]), float(mass["offered"]) + mass_drawn),
-        "listed_surplus_share_matched": _rate(float(mass["matched"]),
-                                              float(mass["offered"]) + mass_drawn),
+        "utilization_rate": _listed_share(dataset, status, off_family, drawn),
+        "listed_surplus_share_matched": _listed_share(dataset, status, off_family, drawn),
         "bulk_solid_waste": bulk_solid_waste(dataset, status["matched"].to_numpy(float)),
         "utilization_target": {"value": 0.57, "source": "Hunan industrial green development "
                                "plan (2021-2025): bulk industrial solid waste comprehensive "

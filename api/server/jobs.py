@@ -46,9 +46,11 @@ def options_from(parameters: dict[str, Any]) -> MatchOptions:
 
 
 def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress,
-               dataset: Dataset | None = None) -> dict[str, Any]:
+               dataset: Dataset | None = None, park: str | None = None) -> dict[str, Any]:
     """Validate (unless `dataset` is the rows already validated), solve and package one
-    run: what the state file and the store keep."""
+    run: what the state file and the store keep. With `park`, `rows` are the whole region
+    (the park's enterprises plan with every partner in reach, in or out of the park) and
+    what is kept is the park's view (`matching.park_scope.park_result`)."""
     from symbiosis.matching.model import solve_match
     from symbiosis.store import dataset_from_rows
 
@@ -58,9 +60,16 @@ def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress
     options = options_from(parameters)
     progress("solve", 0.2)
     result = solve_match(dataset, options)
+    if park is not None:
+        from symbiosis.matching.park_scope import park_result
+
+        result = park_result(result, dataset, park)
     progress("report", 0.9)
     record = RunRecord.from_result(result, rows.content_hash())
     enterprises = dataset.enterprises.reset_index().rename(columns={"enterprise_id": "id"})
+    if park is not None:
+        enterprises = enterprises.loc[(enterprises["park"].astype(str).str.strip()
+                                       == park.strip()).to_numpy()]
     keep = [c for c in ("id", "name", "sector", "lon", "lat", "park") if c in enterprises]
     body = {
         "summary": result.summary.to_dict(),
@@ -73,13 +82,14 @@ def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress
 
 
 def _solve_in_worker(rows: DatasetRows, parameters: dict[str, Any], state_path: str,
-                     job_id: int) -> dict[str, Any]:
+                     job_id: int, park: str | None = None) -> dict[str, Any]:
     """The worker-process entry point (validates again: shipping a frame costs as much):
     progress goes straight to the state file."""
     state = StateStore(state_path)
     try:
         return solve_rows(rows, parameters,
-                          lambda phase, share: state.job_progress(job_id, phase, share))
+                          lambda phase, share: state.job_progress(job_id, phase, share),
+                          park=park)
     finally:
         state.close()
 
@@ -139,11 +149,11 @@ class RunManager:
             if len(rows.enterprises) >= self.process_min_enterprises:
                 self.state.job_progress(job_id, "queued for a worker process", 0.01)
                 out = self._pool().submit(_solve_in_worker, rows, parameters,
-                                          str(self.state.path), job_id).result()
+                                          str(self.state.path), job_id, park).result()
             else:
                 out = solve_rows(rows, parameters,
                                  lambda phase, share: self.state.job_progress(
-                                     job_id, phase, share), dataset)
+                                     job_id, phase, share), dataset, park)
             record: RunRecord = out["record"]
             stored = self.region.save_run(RunRecord(
                 parameters={**record.parameters, "park": park, "api_job": job_id},

@@ -126,3 +126,22 @@ def test_cli_park_option(run_cli: CliRunner, tmp_path: Path) -> None:
     assert "no enterprise is in park 'Nowhere'" in bad.stderr
     assert "Traceback" not in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_headline_of_a_park_run_is_the_parks() -> None:
+    """The tiles of a park run: the park's official rate (100 %, baseline 0 %), its
+    exchanges (3) and t-km (1,000 x 5 + 504,000 x 54 + 300 x 20), its 4 enterprises."""
+    ds = region()
+    head = with_park_scope(solve_match(ds, OPTIONS), ds, "Xiangtan").headline()
+    assert head.park == "Xiangtan"
+    assert head.bulk_official is True
+    assert head.bulk_rate == 1.0 and head.bulk_baseline_rate == 0.0
+    assert head.bulk_target_met is True
+    assert head.exchanges == 3 and head.enterprises == 4
+    assert head.tonne_km == 5_000 + 504_000 * 54 + 6_000
+    assert head.tonnes_offered == 505_000.0
+    assert head.economics_computed is False and head.saving_cny is None
+    assert head.solver_exact is True
+    region_head = solve_match(ds, OPTIONS).headline()
+    assert region_head.park is None and region_head.enterprises == 6
+    assert region_head.bulk_official is True

@@ -89,7 +89,9 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
     bulk = k.bulk_solid_waste
     if bulk is not None and bulk.stock_used > 0:
         head.add_row(w("fig.stock_used"), f"{fmt(bulk.stock_used)} {w('unit.t/yr')}")
-    head.add_row(w("fig.share_listed"), pct(k.utilization_rate))
+    head.add_row(w("fig.share_listed"), pct(k.listed_surplus_share_matched
+                                            if k.listed_surplus_share_matched is not None
+                                            else k.utilization_rate))
     head.add_row(w("kpi.tonne_km"), f"{fmt(k.tonne_km)} {w('unit.t·km/yr')}, "
                                     + w("report.average_haul",
                                         km=fmt(k.average_haul_km, 1)))

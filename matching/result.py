@@ -488,7 +488,7 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
         "tonnes_offered": float(mass["offered"]),
         "tonnes_matched": float(mass["matched"]),
         "tonnes_unmatched": float(mass["offered"]) + mass_drawn - float(mass["matched"]),
-        "utilization_rate": _listed_share(dataset, status, off_family, drawn),
+        "utilization_rate": _rate(float(mass["matched"]), float(mass["offered"]) + mass_drawn),
         "listed_surplus_share_matched": _listed_share(dataset, status, off_family, drawn),
         "bulk_solid_waste": bulk_solid_waste(dataset, status["matched"].to_numpy(float)),
         "utilization_target": {"value": 0.57, "source": "Hunan industrial green development "

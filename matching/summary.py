@@ -431,13 +431,13 @@ class MatchSummary(_Model):
     tonnes_matched: float = Field(description="Mass-family quantity delivered, t/yr.")
     tonnes_unmatched: float
     utilization_rate: float | None = Field(
-        description="matched / (offered + stockpile drawn) over the mass materials listed, "
-                    "slag powders left out (their tonnes were counted as the slag the "
-                    "grinding plant took in): the share of listed surplus matched, NOT the "
-                    "official rate (see `bulk_solid_waste`).")
+        description="tonnes_matched / (tonnes_offered + stockpile drawn) (mass materials "
+                    "listed in the dataset, the CLI contract's figure), NOT the official "
+                    "rate (see `bulk_solid_waste`).")
     listed_surplus_share_matched: float | None = Field(
-        None, description="Share of listed surplus matched: the same figure as "
-                          "utilization_rate, under its honest name.")
+        None, description="Share of listed surplus matched: utilization_rate without slag "
+                          "powder and steel slag powder, whose tonnes were counted as the "
+                          "slag the grinding plant took in (no tonne counted twice).")
     bulk_solid_waste: BulkSolidWaste | None = Field(
         None, description="The official 大宗工业固废综合利用率, baseline and plan.")
     utilization_target: Target

@@ -145,3 +145,18 @@ def test_headline_of_a_park_run_is_the_parks() -> None:
     region_head = solve_match(ds, OPTIONS).headline()
     assert region_head.park is None and region_head.enterprises == 6
     assert region_head.bulk_official is True
+
+
+def test_per_park_gaps_see_outside_takers() -> None:
+    """The park's gaps come from the region's plan: the fly ash the concrete plant outside
+    takes is no gap; the island's plan would call 503,700 t of it unmatched."""
+    from symbiosis.matching.gaps import find_gaps
+    from symbiosis.matching.park_scope import park_result
+
+    ds = region()
+    seen = park_result(solve_match(ds, OPTIONS), ds, "Xiangtan")
+    assert find_gaps(ds, seen, OPTIONS).unmatched == ()
+    assert set(seen.offers["enterprise_id"]) == {"P", "Q"}
+    island_ds = dataset_from_rows(park_rows(rows_from_dataset(ds), "Xiangtan"), source="t")
+    island = find_gaps(island_ds, solve_match(island_ds, OPTIONS), OPTIONS)
+    assert [(u.material, u.quantity) for u in island.unmatched] == [("fly_ash", 503_700.0)]

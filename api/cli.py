@@ -77,6 +77,7 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
     head.add_column(style="bold")
     head.add_column(justify="right")
     head.add_row(w("report.dataset"), Path(k.dataset).name)
+    _park_rows(head, k, w)  # a park-scoped run: the park's own rate first
     _official_rows(head, k, w)  # the park's headline figure first: baseline -> plan
     head.add_row(w("cli.counts"),
                  f"{k.enterprises:,} / {k.offers:,} / {k.needs:,}")
@@ -88,7 +89,9 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
     bulk = k.bulk_solid_waste
     if bulk is not None and bulk.stock_used > 0:
         head.add_row(w("fig.stock_used"), f"{fmt(bulk.stock_used)} {w('unit.t/yr')}")
-    head.add_row(w("fig.share_listed"), pct(k.utilization_rate))
+    head.add_row(w("fig.share_listed"), pct(k.listed_surplus_share_matched
+                                            if k.listed_surplus_share_matched is not None
+                                            else k.utilization_rate))
     if k.estimates is not None:  # listings estimated from capacities (symbiosis estimate)
         e = k.estimates
         head.add_row(w("estimate.cli_matched"),
@@ -245,6 +248,23 @@ def _official_rows(head: Table, k: MatchSummary, w: Callable[..., str]) -> None:
                            verdict=verdict(group.target_met)))
 
 
+def _park_rows(head: Table, k: MatchSummary, w: Callable[..., str]) -> None:
+    """A park-scoped run (--park): the park's own rate over its offers wherever used, and
+    its exchanges inside, out of and into the park (matching.park_scope)."""
+    p = k.park_scope
+    if p is None:
+        return
+    bulk = p.bulk_solid_waste
+    rate = w("fig.baseline_to_plan", baseline=pct(bulk.baseline_rate),
+             plan=pct(bulk.utilization_rate)) if bulk.official else \
+        w("fig.listed_note", rate=pct(bulk.utilization_rate))
+    head.add_row(w("fig.park_rate", park=p.park), rate)
+    x = p.exchanges
+    head.add_row("", w("fig.park_split", intra=fmt(x["intra_park"].tonnes),
+                       outbound=fmt(x["outbound"].tonnes), inbound=fmt(x["inbound"].tonnes),
+                       partners=p.partners_outside))
+
+
 def _write_reports(out: Path, formats: str | None, lang: Lang,
                    top: int | None = None) -> list[Path]:
     if not formats:
@@ -267,7 +287,7 @@ def _write_reports(out: Path, formats: str | None, lang: Lang,
 def run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
                as_json: bool, top: int, report: str | None = None,
                lang: Lang = Lang.en, geo: GeoRequest | None = None, save: bool = False,
-               store: str | None = None) -> None:
+               store: str | None = None, park: str | None = None) -> None:
     t_start = time.perf_counter()
     with err_console.status("Loading dataset ...", spinner="dots") as status:
         from symbiosis.dataset import load_dataset
@@ -291,6 +311,10 @@ def run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
                              distances=ctx.distances if ctx is not None else None)
         if ctx is not None:
             result = cli_geo.with_geography(ctx, result)
+        if park is not None:  # the park with every partner in reach, in or out of it
+            from symbiosis.matching.park_scope import with_park_scope
+
+            result = with_park_scope(result, dataset, park)
         status.update("Writing outputs ...")
         with staged_folder(out) as staged:  # --out ends complete or untouched
             write_outputs(result, staged, started_at=t_start)
@@ -342,6 +366,10 @@ def match(
         "--store", help="Store URL for --save: sqlite:///path, neo4j://host:7687 or "
                         "bolt://host:7687 (default: $SYMBIOSIS_STORE, else a SQLite file "
                         "under ~/.local/share/symbiosis).")] = None,
+    park: Annotated[str | None, typer.Option(
+        "--park", help="Report one park's figures (its own bulk solid waste rate, exchanges "
+                       "inside and across its boundary) out of a plan with every partner in "
+                       "reach, inside and outside the park.")] = None,
 ) -> None:
     """Find the optimal exchanges for DATASET and write exchanges.csv, offers.csv,
     needs.csv, enterprises.csv and summary.json.
@@ -351,7 +379,7 @@ def match(
     """
     out_dir = out if out is not None else Path("symbiosis-out") / (dataset.stem or "dataset")
     run_match(dataset, out_dir, options, quiet, as_json, top, report, lang,
-               cli_geo.GeoRequest(roads, parks, zones, geo), save, store)
+               cli_geo.GeoRequest(roads, parks, zones, geo), save, store, park=park)
 
 
 @app.command("map")

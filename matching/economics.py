@@ -3,7 +3,7 @@
 For an arc a from offer o (material m, unit u) to need n, per offer unit shipped:
 
     saving_a   = disposal_o + ratio_a * virgin_n - (rate_m * km_a + loading_m) - treatment_o
-    co2_net_a  = ratio_a * displaced_n - freight_m * km_a                     (kg CO2e)
+    co2_net_a  = ratio_a * displaced_n - freight_m * km_a - kwh_a * grid        (kg CO2e)
 
 | symbol       | attribute                                                             |
 |--------------|-----------------------------------------------------------------------|
@@ -17,6 +17,12 @@ For an arc a from offer o (material m, unit u) to need n, per offer unit shipped
 |              | `replaces`, else carbon.csv, else the conservative default per need |
 |              | material (need_replaces.csv), see `_displacement_per_need`          |
 | freight_m    | kg CO2e per unit-km: transport.csv, else road_freight_co2_kg_per_tkm  |
+|              | (GB/T 51366-2019 Appendix D, heavy 30 t diesel truck, 0.078)          |
+| kwh_a        | grinding or treatment power per offer unit the use needs              |
+|              | (`symbiosis/data/processing_energy.csv`, by need and offer material;  |
+|              | 0 where no row: no processing step beyond what the need does anyway)  |
+| grid         | factor grid_co2_kg_per_kwh: the national average electricity CO2      |
+|              | factor (MEE and NBS, 2023 factor, 0.5306 kg CO2/kWh)                  |
 
 Built-in road rates apply to materials measured in tonnes. Heat and water move by pipe:
 a pipe costs per km per year whatever it carries (annualised capital plus operation,
@@ -57,6 +63,7 @@ __all__ = ["ArcValues", "EconomicSettings", "arc_values", "disposal_tax", "mater
 RATE_FACTOR = "road_freight_cost_cny_per_tkm"
 LOADING_FACTOR = "loading_cost_cny_per_t"
 FREIGHT_CO2_FACTOR = "road_freight_co2_kg_per_tkm"
+GRID_FACTOR = "grid_co2_kg_per_kwh"
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ class ArcValues:
     info: dict[str, Any]
     pipe_fixed: FloatArray | None = None  # CNY/yr of the pipe an exchange on the arc needs
     pipe_unit: FloatArray | None = None  # its full-load share per unit (inside `transport`)
+    co2_processing_kg: FloatArray | None = None  # grinding/treatment power, kg CO2e per unit
 
     @cached_property
     def saving(self) -> FloatArray:
@@ -90,8 +98,10 @@ class ArcValues:
 
     @cached_property
     def co2_net_kg(self) -> FloatArray:
-        """kg CO2e avoided net of haulage per offer unit shipped (may be negative)."""
-        return self.co2_avoided_kg - self.co2_transport_kg
+        """kg CO2e avoided net of haulage and processing power per offer unit shipped
+        (may be negative)."""
+        net = self.co2_avoided_kg - self.co2_transport_kg
+        return net if self.co2_processing_kg is None else net - self.co2_processing_kg
 
 
 def _value(frame: pd.DataFrame, material: str, column: str) -> float | None:
@@ -269,6 +279,38 @@ def _pipe_rates(dataset: Dataset, materials: list[str]) -> tuple[dict[str, float
     return out, origin
 
 
+def _processing_power(dataset: Dataset, cand: Candidates
+                      ) -> tuple[FloatArray, list[dict[str, Any]]]:
+    """kg CO2e per offer unit of the grinding or treatment power each arc's use needs
+    (processing_energy.csv kWh/unit x the national grid factor), and the rows used.
+
+    A pair without a row needs no processing step beyond what the receiving plant does
+    with its present input anyway, and is charged nothing."""
+    offers, needs = dataset.offers, dataset.needs
+    grid = dataset.taxonomy.factors.get(GRID_FACTOR)
+    out = np.zeros(len(cand))
+    if grid is None or not len(cand):
+        return out, []
+    table = {(r["need_material"], r["offer_material"]): r
+             for r in _data_rows("processing_energy.csv")}
+    offer_mat = offers["material"].to_numpy(dtype=object)[cand.offer]
+    need_mat = needs["material"].to_numpy(dtype=object)[cand.need]
+    used: list[dict[str, Any]] = []
+    for (need_m, offer_m), row in table.items():
+        sel = (need_mat == need_m) & (offer_mat == offer_m)
+        kwh = float(row["kwh_per_unit"])
+        if not sel.any() or kwh == 0:
+            continue
+        out[sel] = kwh * grid.value
+        used.append({"need_material": need_m, "offer_material": offer_m,
+                     "kwh_per_unit": kwh, "unit": row["unit"],
+                     "kg_co2e_per_unit": kwh * grid.value, "source": row["source"],
+                     "confidence": row["confidence"],
+                     "grid_factor": {"value": grid.value, "unit": grid.unit,
+                                     "source": grid.source, "confidence": grid.confidence}})
+    return out, used
+
+
 def disposal_tax() -> dict[str, tuple[float, str]]:
     """CNY per t of environmental protection tax per material, and its source."""
     return {r["material"]: (float(r["cny_per_t"]), r["source"])
@@ -322,12 +364,14 @@ def arc_values(dataset: Dataset, cand: Candidates,
                 disposal[rows] = np.maximum(disposal[rows], schedule[m][0])
                 floor_used.append({"material": m, "field": "disposal_cost_floor",
                                    "value": schedule[m][0], "source": schedule[m][1]})
+    processing, processing_used = _processing_power(dataset, cand)
     given = bool(offers["disposal_cost"].notna().any() or needs["virgin_cost"].notna().any()
                  or floor_used)
     info = {
         "rates": rate_origin + pipe_origin + floor_used,
         "costs_given": given,
         "carbon_factors": carbon_used,
+        "processing": processing_used,
         "coverage": {
             "offers_with_disposal_cost": int(offers["disposal_cost"].notna().sum()),
             "offers_with_treatment_cost": int(offers["treatment_cost"].notna().sum()),
@@ -346,6 +390,7 @@ def arc_values(dataset: Dataset, cand: Candidates,
         info=info,
         pipe_fixed=pipe_fixed,
         pipe_unit=pipe_unit,
+        co2_processing_kg=processing,
     )
 
 

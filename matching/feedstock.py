@@ -20,8 +20,11 @@ the built-in factor; heat and water by pipe cost nothing unless transport.csv sa
 treatment_o is the offer's `treatment_cost` (blank = 0). The radius is the searcher's
 own: the materials' default reaches do not apply here.
 
-Quality: a hit must meet the rule's limits where the offer states the attribute (an
-unstated one passes and is named in `unverified`, as candidate arcs are flagged), and
+Quality: a hit must state and meet every limit of its rule, as a match run's candidate
+arcs must (issue 13: unstated quality is blocked by default); with the run option
+`accept_unstated_quality` an unstated attribute passes and is named in `unverified`, as
+candidate arcs are flagged. `material` may also be a Chinese or English name or synonym
+(粉煤灰, "fly ash"); an unknown one gets a did-you-mean in both languages. And
 every `limits` bound the searcher gives with a stated value: an offer that does not state
 an attribute the searcher asked for is left out, as a need's own min./max. requirement
 leaves it out of a match run.
@@ -39,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from symbiosis.bands import quantity_band
+from symbiosis.contract import match_key, material_resolver, suggest_material
 from symbiosis.dataset import Dataset
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.geo.distance import DistanceRule, haversine_km
@@ -165,7 +169,7 @@ def _check(dataset: Dataset, material: str, lon: float, lat: float, radius_km: f
         problems.append(Problem(FILE, None, column, message))
 
     if material not in tax.materials:
-        bad("material", f"unknown material '{material}'{_suggest(material, tax.materials)}")
+        bad("material", f"unknown material '{material}'{suggest_material(material, tax)}")
     if not (isinstance(lon, int | float) and math.isfinite(lon) and abs(lon) <= 180):
         bad("lon", f"longitude must be a number in [-180, 180], got {lon!r}")
     if not (isinstance(lat, int | float) and math.isfinite(lat) and abs(lat) <= 90):
@@ -240,13 +244,19 @@ def search_feedstock(
     km are the match run's (listed distances, roads with `distances`); `options` gives the
     circuity (its reaches do not apply: the radius is the searcher's).
 
+    `options.accept_unstated_quality` lets offers that do not state a rule-limited
+    attribute through (named in `unverified`); by default they are left out.
+
     Raises:
         InvalidDataError: (file `search`) listing every bad argument, with a did-you-mean
-            for an unknown material or attribute.
+            for an unknown material (slug, Chinese and English name) or attribute.
     """
     limits = dict(limits or {})
     options = options or MatchOptions()
     circuity = options.circuity
+    if isinstance(material, str) and material not in dataset.taxonomy.materials:
+        # a Chinese or English name or a synonym (粉煤灰, "fly ash") names the same material
+        material = material_resolver(dataset.taxonomy).get(match_key(material), material)
     problems = _check(dataset, material, lon, lat, radius_km, limits, sort, limit, circuity,
                       exclude_enterprise)
     if problems:
@@ -302,6 +312,8 @@ def search_feedstock(
         for lim in source.limits:
             stated, passes = rule_limit_check(offers, lim)
             pick &= passes
+            if not options.accept_unstated_quality:
+                pick &= stated  # a standard's limit the offer does not state: no hit
             unverified.append(~stated)
             names.append(lim.attribute)
         rate, loading, _ = rates[source.material]

@@ -22,8 +22,10 @@ an enterprise's site; from a free point they are great circle x circuity (no tab
 it, and a road route from a point that is no enterprise is not computed). The suppliers left
 out are listed as beyond reach; the location is therefore never beyond the reach of a
 supplier it serves. Offers whose stated quality fails the rule's limits are left out of
-that absorber (`quality_excluded`). Needs left short are out of scope: a park manager looks
-for takers of its by-products here.
+that absorber (`quality_excluded`); offers that do not state an attribute the rule limits
+are left out too (`quality_not_stated`, with the attributes), as a match run leaves them
+out, unless the run accepts unstated quality (then `quality_unverified`). Needs left
+short are out of scope: a park manager looks for takers of its by-products here.
 """
 
 from __future__ import annotations
@@ -146,6 +148,9 @@ class Absorber:
     beyond_reach: tuple[str, ...]
     suppliers: tuple[str, ...]
     quality_excluded: float
+    quality_not_stated: float = 0.0
+    attributes_not_stated: tuple[str, ...] = ()
+    quality_unverified: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -165,6 +170,9 @@ class Absorber:
                              "beyond": list(self.beyond_reach)},
             "suppliers": list(self.suppliers),
             "quality_excluded": self.quality_excluded,
+            "quality_not_stated": {"quantity": self.quality_not_stated,
+                                   "attributes": list(self.attributes_not_stated)},
+            "quality_unverified": self.quality_unverified,
         }
 
 
@@ -298,13 +306,20 @@ def weighted_geometric_median(lon: ArrayLike, lat: ArrayLike,
 # ----------------------------------------------------------------------------- the gaps
 
 
-def _passes(offers: pd.DataFrame, limits: tuple[QualityLimit, ...]) -> NDArray[np.bool_]:
-    """Offers whose stated quality meets the rule's limits (an unstated value passes, as it
-    does in candidates: the buyer checks it on delivery)."""
+def _passes(offers: pd.DataFrame, limits: tuple[QualityLimit, ...]
+            ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], dict[str, NDArray[np.bool_]]]:
+    """Per offer: meets every stated limit; states every limited attribute; and per
+    limited attribute, which offers do not state it (as candidate arcs judge them)."""
     ok = np.ones(len(offers), dtype=bool)
+    stated_all = np.ones(len(offers), dtype=bool)
+    missing: dict[str, NDArray[np.bool_]] = {}
     for limit in limits:
-        ok &= rule_limit_check(offers, limit)[1]
-    return ok
+        stated, passes = rule_limit_check(offers, limit)
+        ok &= passes
+        stated_all &= stated
+        missing[limit.attribute] = missing.get(limit.attribute, np.zeros(len(offers), bool)) \
+            | ~stated
+    return ok, stated_all, missing
 
 
 def _uses(dataset: Dataset, material: str) -> list[str]:
@@ -361,14 +376,25 @@ def _haul_from(measure: DistanceRule, pos: NDArray[np.int64], p_lon: float, p_la
 
 
 def _absorber(dataset: Dataset, left: pd.DataFrame, material: str, need: str,
-              measure: DistanceRule, max_km: float | None) -> Absorber | None:
+              measure: DistanceRule, max_km: float | None,
+              accept_unstated: bool = False) -> Absorber | None:
+    """The absorber `need` for the unmatched offers `left` of `material`. Offers failing a
+    stated limit are `quality_excluded`; offers not stating a limited attribute are left
+    out as `quality_not_stated` (with the attributes), unless `accept_unstated`, which
+    keeps them and counts them as `quality_unverified` (the run's rule, issue 13)."""
     tax = dataset.taxonomy
     rule = tax.rule(need, material)
     if rule is None:
         return None
     quality = dataset.offers.loc[left["offer_id"].to_numpy()]
-    ok = _passes(quality, rule.limits)
-    excluded = float(left.loc[~ok, "unmatched"].sum()) * rule.ratio
+    meets, stated, missing = _passes(quality, rule.limits)
+    unmatched = left["unmatched"].to_numpy(float)
+    excluded = float(unmatched[~meets].sum()) * rule.ratio
+    silent = meets & ~stated
+    ok = meets if accept_unstated else meets & stated
+    not_stated = 0.0 if accept_unstated else float(unmatched[silent].sum()) * rule.ratio
+    unverified = float(unmatched[silent].sum()) * rule.ratio if accept_unstated else 0.0
+    attributes = tuple(sorted(a for a, gone in missing.items() if (gone & meets).any()))
     kept = left.loc[ok]
     if kept.empty:
         return None
@@ -396,6 +422,9 @@ def _absorber(dataset: Dataset, left: pd.DataFrame, material: str, need: str,
         beyond_reach=tuple(sorted(str(e) for e in by_ent.index[~served])),
         suppliers=tuple(str(e) for e in by_ent.index),
         quality_excluded=excluded,
+        quality_not_stated=not_stated,
+        attributes_not_stated=attributes,
+        quality_unverified=unverified,
     )
 
 
@@ -428,7 +457,8 @@ def find_gaps(dataset: Dataset, result: MatchResult,
             quantity=float(group["unmatched"].sum()), offers=len(group),
             reasons=MappingProxyType({str(k): int(reasons[k]) for k in sorted(reasons.index)})))
         for need in _uses(dataset, slug):
-            found = _absorber(dataset, group, slug, need, measure, options.max_km)
+            found = _absorber(dataset, group, slug, need, measure, options.max_km,
+                              options.accept_unstated_quality)
             if found is not None:
                 absorbers.append(found)
     unmatched.sort(key=lambda u: -u.quantity)

@@ -47,7 +47,7 @@ EXCHANGE_COLUMNS = [
 # added when the run has economics: CNY and t CO2e per exchange per year, and the split
 VALUE_COLUMNS = [
     "saving_cny", "avoided_disposal_cny", "avoided_virgin_cny", "transport_cny",
-    "treatment_cny", "co2_avoided_t", "co2_transport_t", "co2_net_t",
+    "treatment_cny", "co2_avoided_t", "co2_transport_t", "co2_processing_t", "co2_net_t",
     "price_cny_per_unit", "price_low_cny_per_unit", "price_high_cny_per_unit",
     "even_split_price_cny_per_unit", "supplier_gain_cny", "receiver_gain_cny",
 ]
@@ -340,6 +340,9 @@ def _value_columns(columns: dict[str, Any], values: ArcValues, valuation: Valuat
             columns[name] = np.full(len(q), np.nan)
     columns["co2_avoided_t"] = q * values.co2_avoided_kg[live] / 1000.0
     columns["co2_transport_t"] = q * values.co2_transport_kg[live] / 1000.0
+    processing = values.co2_processing_kg if values.co2_processing_kg is not None else \
+        np.zeros(len(values.co2_avoided_kg))
+    columns["co2_processing_t"] = q * processing[live] / 1000.0
     columns["co2_net_t"] = q * values.co2_net_kg[live] / 1000.0
     # what the supplier nets per unit before any price: avoided disposal - costs it bears
     own = (values.avoided_disposal[live] - values.treatment[live] - values.transport[live])
@@ -432,10 +435,29 @@ def _value_kpis(ex: pd.DataFrame, values: ArcValues, options: MatchOptions,
             "unit": "t CO2e/yr",
             "avoided_t": total["co2_avoided_t"],
             "transport_t": total["co2_transport_t"],
+            "processing_t": total["co2_processing_t"],
             "net_t": total["co2_net_t"],
             "factors": info["carbon_factors"],
+            "processing": info.get("processing", []),
         },
     }
+
+
+def _listed_share(dataset: Dataset, status: pd.DataFrame, family: np.ndarray,
+                  drawn: np.ndarray) -> float | None:
+    """Share of listed surplus matched: matched / (offered + stockpile drawn) over the mass
+    offers, leaving out products ground from another listed by-product (slag powder, steel
+    slag powder; `symbiosis.bulk` derived_from): a grinding plant's powder is the same
+    tonnes as the slag it took in, counted there already (issue 13, item 8)."""
+    from symbiosis.bulk import load_bulk_scope
+
+    scope = load_bulk_scope()
+    derived = np.array([scope.is_derived(str(m)) for m in dataset.offers["material"]],
+                       dtype=bool)
+    sel = (family == "mass") & ~derived
+    offered = float(dataset.offers["quantity"].to_numpy(float)[sel].sum())
+    matched = float(status["matched"].to_numpy(float)[sel].sum())
+    return _rate(matched, offered + float(drawn[sel].sum()))
 
 
 def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataFrame,
@@ -527,8 +549,7 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
         "tonnes_matched": float(mass["matched"]),
         "tonnes_unmatched": float(mass["offered"]) + mass_drawn - float(mass["matched"]),
         "utilization_rate": _rate(float(mass["matched"]), float(mass["offered"]) + mass_drawn),
-        "listed_surplus_share_matched": _rate(float(mass["matched"]),
-                                              float(mass["offered"]) + mass_drawn),
+        "listed_surplus_share_matched": _listed_share(dataset, status, off_family, drawn),
         "bulk_solid_waste": bulk_solid_waste(dataset, status["matched"].to_numpy(float)),
         "utilization_target": {"value": 0.57, "source": "Hunan industrial green development "
                                "plan (2021-2025): bulk industrial solid waste comprehensive "

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from symbiosis.contract import suggest_material
 from symbiosis.dataset import PREFIXES, SPECS, Dataset
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.matching.model import MatchOptions, solve_match
@@ -357,7 +358,7 @@ def _new_listings(state: _State, index: int, ent_id: str, table: str, given: Any
         elif material not in state.taxonomy.materials:
             problems.append(Problem(FILE, index, f"{where}.material",
                                     f"unknown material '{material}'"
-                                    f"{_suggest(material, list(state.taxonomy.materials))}"))
+                                    f"{suggest_material(material, state.taxonomy)}"))
             ok = False
         if _positive(listing.get("quantity")) is None:
             problems.append(Problem(FILE, index, f"{where}.quantity",

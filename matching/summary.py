@@ -242,14 +242,29 @@ class CarbonFactor(_Model):
     confidence: str
 
 
+class ProcessingPower(_Model):
+    """Grinding or treatment power a use needs, charged at the national grid factor."""
+
+    need_material: str
+    offer_material: str
+    kwh_per_unit: float
+    unit: str
+    kg_co2e_per_unit: float
+    source: str
+    confidence: str
+    grid_factor: dict[str, Any]
+
+
 class Carbon(_Model):
-    """CO2e per year of the plan (t CO2e/yr)."""
+    """CO2e per year of the plan (t CO2e/yr): net = avoided - transport - processing."""
 
     unit: str = "t CO2e/yr"
     avoided_t: float
     transport_t: float
+    processing_t: float = Field(0.0, description="Grinding/treatment power x grid factor.")
     net_t: float
     factors: list[CarbonFactor]
+    processing: list[ProcessingPower] = Field(default_factory=list)
 
 
 class SourcedTarget(_Model):
@@ -317,6 +332,37 @@ class BulkSolidWaste(BulkTotals):
     materials: dict[str, BulkMaterial]
     groups: dict[str, BulkGroup]
     note: str
+
+class ParkExchanges(_Model):
+    """Exchanges of one kind (inside the park, out of it, into it) in a park-scoped run."""
+
+    exchanges: int
+    tonnes: float = Field(description="Mass-family quantity, t/yr.")
+    tonne_km: float
+    by_family: dict[str, float] = Field(description="Offer units per family, per year.")
+    share_of_tonnes: float | None
+
+
+class ParkScope(_Model):
+    """One park's slice of the region's plan (`matching.park_scope`): its own official rate
+    over its offers wherever they are used, and intra-park vs cross-boundary exchanges."""
+
+    park: str
+    enterprises: int
+    offers: int
+    needs: int
+    partners_outside: int = Field(description="Enterprises outside the park it trades with.")
+    tonnes_offered: float
+    tonnes_matched: float
+    listed_surplus_share_matched: float | None
+    bulk_solid_waste: BulkSolidWaste
+    exchanges: dict[str, ParkExchanges] = Field(
+        description="intra_park, outbound (park supplier), inbound (park receiver).")
+    co2_net_t: float | None = Field(None, description="Over the exchanges touching the park.")
+    saving_cny: float | None = Field(None, description="Over the exchanges touching the "
+                                                       "park; None without costs.")
+    note: str
+
 
 class SparseCertificate(_Model):
     """The certificate of a sparse solve (`matching.sparse`): the model was solved on a
@@ -420,6 +466,18 @@ class Headline(_Model):
     transport_cny: float | None
     exchanges: int
     enterprises: int
+    bulk_official: bool | None = Field(
+        None, description="True: bulk_rate is the official 大宗工业固废综合利用率; False: it "
+                          "covers the listed surplus only (no target claimed).")
+    bulk_rate: float | None = Field(None, description="bulk_solid_waste.utilization_rate.")
+    bulk_baseline_rate: float | None = None
+    bulk_target_met: bool | None = None
+    economics_computed: bool | None = Field(
+        None, description="False: the dataset gives no costs, no saving is computed.")
+    solver_exact: bool | None = Field(
+        None, description="False: an integer scale rounded the data (see solver.note).")
+    park: str | None = Field(None, description="A park-scoped run: the figures are the "
+                                               "park's (its offers, exchanges touching it).")
 
 
 class MatchSummary(_Model):
@@ -439,11 +497,12 @@ class MatchSummary(_Model):
     tonnes_unmatched: float
     utilization_rate: float | None = Field(
         description="tonnes_matched / (tonnes_offered + stockpile drawn) (mass materials "
-                    "listed in the dataset): the share of listed surplus matched, NOT the "
-                    "official rate (see `bulk_solid_waste`).")
+                    "listed in the dataset, the CLI contract's figure), NOT the official "
+                    "rate (see `bulk_solid_waste`).")
     listed_surplus_share_matched: float | None = Field(
-        None, description="Share of listed surplus matched: the same figure as "
-                          "utilization_rate, under its honest name.")
+        None, description="Share of listed surplus matched: utilization_rate without slag "
+                          "powder and steel slag powder, whose tonnes were counted as the "
+                          "slag the grinding plant took in (no tonne counted twice).")
     bulk_solid_waste: BulkSolidWaste | None = Field(
         None, description="The official 大宗工业固废综合利用率, baseline and plan.")
     utilization_target: Target
@@ -461,6 +520,7 @@ class MatchSummary(_Model):
     zones: ZonesSummary | None = Field(None, description="With restricted zones.")
     estimates: EstimatesSummary | None = Field(
         None, description="With listings estimated from capacities (estimated = yes).")
+    park_scope: ParkScope | None = Field(None, description="With a park-scoped run (--park).")
     warnings: list[str] = Field(default_factory=list)
     solver: SolverSummary
     timings_s: dict[str, float] = Field(default_factory=dict)
@@ -471,23 +531,8 @@ class MatchSummary(_Model):
         return {k: round(float(v), 4) for k, v in value.items()}
 
     def headline(self) -> Headline:
-        """The headline figures."""
-        return Headline(
-            utilization_rate=self.utilization_rate,
-            utilization_target=self.utilization_target.value,
-            tonnes_offered=self.tonnes_offered,
-            tonnes_matched=self.tonnes_matched,
-            tonnes_unmatched=self.tonnes_unmatched,
-            tonne_km=self.tonne_km,
-            average_haul_km=self.average_haul_km,
-            co2_net_t=self.carbon.net_t if self.carbon else None,
-            co2_avoided_t=self.carbon.avoided_t if self.carbon else None,
-            co2_transport_t=self.carbon.transport_t if self.carbon else None,
-            saving_cny=self.economics.saving_cny if self.economics else None,
-            transport_cny=self.economics.transport_cny if self.economics else None,
-            exchanges=self.exchanges,
-            enterprises=self.enterprises,
-        )
+        """The headline figures (a park-scoped run: the park's, see `stored_headline`)."""
+        return stored_headline(self.model_dump(mode="json"))
 
     def to_json(self) -> str:
         """summary.json's text: NaN and infinities as null, non-ASCII kept."""
@@ -506,19 +551,52 @@ def stored_headline(body: Mapping[str, Any]) -> Headline:
     carbon = body.get("carbon") or {}
     money = body.get("economics") or {}
     target = body.get("utilization_target")
-    return Headline(
-        utilization_rate=body.get("utilization_rate"),
-        utilization_target=target.get("value", 0.57) if isinstance(target, Mapping)
+    base: dict[str, Any] = {
+        "utilization_rate": body.get("utilization_rate"),
+        "utilization_target": target.get("value", 0.57) if isinstance(target, Mapping)
         else float(target if target is not None else 0.57),
-        tonnes_offered=body.get("tonnes_offered", 0.0),
-        tonnes_matched=body.get("tonnes_matched", 0.0),
-        tonnes_unmatched=body.get("tonnes_unmatched", 0.0),
-        tonne_km=body.get("tonne_km", 0.0),
-        average_haul_km=body.get("average_haul_km"),
-        co2_net_t=carbon.get("net_t"), co2_avoided_t=carbon.get("avoided_t"),
-        co2_transport_t=carbon.get("transport_t"),
-        saving_cny=money.get("saving_cny"), transport_cny=money.get("transport_cny"),
-        exchanges=body.get("exchanges", 0), enterprises=body.get("enterprises", 0))
+        "tonnes_offered": body.get("tonnes_offered", 0.0),
+        "tonnes_matched": body.get("tonnes_matched", 0.0),
+        "tonnes_unmatched": body.get("tonnes_unmatched", 0.0),
+        "tonne_km": body.get("tonne_km", 0.0),
+        "average_haul_km": body.get("average_haul_km"),
+        "co2_net_t": carbon.get("net_t"), "co2_avoided_t": carbon.get("avoided_t"),
+        "co2_transport_t": carbon.get("transport_t"),
+        "saving_cny": money.get("saving_cny"), "transport_cny": money.get("transport_cny"),
+        "exchanges": body.get("exchanges", 0), "enterprises": body.get("enterprises", 0),
+    }
+    base.update(_headline_extras(body))
+    return Headline(**base)
+
+
+def _headline_extras(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The official rate, whether money and the plan are exact, and for a park-scoped run
+    the park's own figures in place of the region's (bodies without them give None)."""
+    money = body.get("economics") or {}
+    solver = body.get("solver") or {}
+    bulk = body.get("bulk_solid_waste") or {}
+    out: dict[str, Any] = {"economics_computed": money.get("computed"),
+                           "solver_exact": solver.get("exact")}
+    park = body.get("park_scope")
+    if isinstance(park, Mapping):
+        bulk = park.get("bulk_solid_waste") or {}
+        split = park.get("exchanges") or {}
+        tonne_km = sum(float(v.get("tonne_km", 0.0)) for v in split.values())
+        tonnes = sum(float(v.get("tonnes", 0.0)) for v in split.values())
+        offered, matched = park.get("tonnes_offered", 0.0), park.get("tonnes_matched", 0.0)
+        out.update(park=park.get("park"), enterprises=park.get("enterprises", 0),
+                   exchanges=sum(int(v.get("exchanges", 0)) for v in split.values()),
+                   utilization_rate=park.get("listed_surplus_share_matched"),
+                   tonnes_offered=offered, tonnes_matched=matched,
+                   tonnes_unmatched=max(0.0, float(offered) - float(matched)),
+                   tonne_km=tonne_km, average_haul_km=tonne_km / tonnes if tonnes else None,
+                   co2_net_t=park.get("co2_net_t"), co2_avoided_t=None,
+                   co2_transport_t=None, saving_cny=park.get("saving_cny"),
+                   transport_cny=None)
+    out.update(bulk_official=bulk.get("official"), bulk_rate=bulk.get("utilization_rate"),
+               bulk_baseline_rate=bulk.get("baseline_rate"),
+               bulk_target_met=bulk.get("target_met"))
+    return out
 
 
 def summary_schema() -> dict[str, Any]:

@@ -37,6 +37,7 @@ class ScopeEntry:
     source: str
     confidence: str
     note: str = ""
+    derived_from: str = ""  # a product ground from this listed by-product (slag powder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,13 @@ class BulkScope:
         entry = self.entries.get(material)
         return entry is not None and entry.bulk
 
+    def is_derived(self, material: str) -> bool:
+        """True when `material` is a product made from another listed by-product (slag
+        powder from granulated slag): its tonnes were counted where the by-product was
+        taken in, so no share counts them again."""
+        entry = self.entries.get(material)
+        return entry is not None and bool(entry.derived_from)
+
     @property
     def total(self) -> TargetEntry:
         """The overall target (57 %)."""
@@ -83,7 +91,8 @@ def _rows(name: str) -> list[dict[str, str]]:
 def load_bulk_scope() -> BulkScope:
     """The built-in scope and targets (read once per process)."""
     entries = {r["material"]: ScopeEntry(r["material"], r["bulk"].lower() == "true",
-                                         r["group"], r["source"], r["confidence"], r["note"])
+                                         r["group"], r["source"], r["confidence"], r["note"],
+                                         r.get("derived_from", ""))
                for r in _rows("bulk_solid_waste.csv")}
     targets = {r["scope"]: TargetEntry(r["scope"], float(r["value"]), r["source"],
                                        r["confidence"], r["note"])

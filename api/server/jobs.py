@@ -66,9 +66,11 @@ def options_from(parameters: dict[str, Any]) -> MatchOptions:
 
 
 def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress,
-               dataset: Dataset | None = None) -> dict[str, Any]:
+               dataset: Dataset | None = None, park: str | None = None) -> dict[str, Any]:
     """Validate (unless `dataset` is the rows already validated), solve and package one
-    run: what the state file and the store keep."""
+    run: what the state file and the store keep. With `park`, `rows` are the whole region
+    (the park's enterprises plan with every partner in reach, in or out of the park) and
+    what is kept is the park's view (`matching.park_scope.park_result`)."""
     from symbiosis.matching.model import solve_match
     from symbiosis.store import dataset_from_rows
 
@@ -78,9 +80,16 @@ def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress
     options = options_from(parameters)
     progress("solve", 0.2)
     result = solve_match(dataset, options)
+    if park is not None:
+        from symbiosis.matching.park_scope import park_result
+
+        result = park_result(result, dataset, park)
     progress("report", 0.9)
     record = RunRecord.from_result(result, rows.content_hash())
     enterprises = dataset.enterprises.reset_index().rename(columns={"enterprise_id": "id"})
+    if park is not None:
+        enterprises = enterprises.loc[(enterprises["park"].astype(str).str.strip()
+                                       == park.strip()).to_numpy()]
     keep = [c for c in ("id", "name", "sector", "lon", "lat", "park") if c in enterprises]
     body = {
         "summary": result.summary.to_dict(),
@@ -93,13 +102,14 @@ def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress
 
 
 def _solve_in_worker(rows: DatasetRows, parameters: dict[str, Any], state_path: str,
-                     job_id: int) -> dict[str, Any]:
+                     job_id: int, park: str | None = None) -> dict[str, Any]:
     """The worker-process entry point (validates again: shipping a frame costs as much):
     progress goes straight to the state file."""
     state = StateStore(state_path)
     try:
         return solve_rows(rows, parameters,
-                          lambda phase, share: state.job_progress(job_id, phase, share))
+                          lambda phase, share: state.job_progress(job_id, phase, share),
+                          park=park)
     finally:
         state.close()
 
@@ -138,12 +148,12 @@ def _die_with_parent(lifeline: Connection, server_pid: int) -> None:
 
 def _worker_main(lifeline: Connection, results: Connection, server_pid: int,
                  rows: DatasetRows, parameters: dict[str, Any], state_path: str,
-                 job_id: int) -> None:
+                 job_id: int, park: str | None = None) -> None:
     """A worker process: solve one run, send ("ok", output) or ("error", message) back."""
     _die_with_parent(lifeline, server_pid)
     try:
         answer: tuple[str, Any] = ("ok", _solve_in_worker(rows, parameters, state_path,
-                                                          job_id))
+                                                          job_id, park))
     except SymbiosisError as exc:
         answer = ("error", str(exc))
     except Exception as exc:  # a bug: the job says so
@@ -237,8 +247,8 @@ class RunManager:
             if job_id in self._stopping or self._closing:
                 raise _CancelledError(job_id)
 
-    def _in_process(self, job_id: int, rows: DatasetRows, parameters: dict[str, Any]
-                    ) -> dict[str, Any]:
+    def _in_process(self, job_id: int, rows: DatasetRows, parameters: dict[str, Any],
+                    park: str | None = None) -> dict[str, Any]:
         """Solve in a spawned worker process that dies with the server (`_die_with_parent`)
         and that `cancel` and `close` terminate."""
         ctx = multiprocessing.get_context("spawn")
@@ -246,7 +256,7 @@ class RunManager:
         result_read, result_write = ctx.Pipe(duplex=False)
         worker = ctx.Process(target=_worker_main, name=f"symbiosis-run-{job_id}", daemon=True,
                              args=(life_read, result_write, os.getpid(), rows, parameters,
-                                   str(self.state.path), job_id))
+                                   str(self.state.path), job_id, park))
         try:
             with self._lock:
                 if job_id in self._stopping or self._closing:
@@ -282,13 +292,13 @@ class RunManager:
             self._check(job_id)
             if len(rows.enterprises) >= self.process_min_enterprises:
                 self.state.job_progress(job_id, "queued for a worker process", 0.01)
-                out = self._in_process(job_id, rows, parameters)
+                out = self._in_process(job_id, rows, parameters, park)
             else:
                 def progress(phase: str, share: float) -> None:
                     self._check(job_id)  # a cancelled run stops between its phases
                     self.state.job_progress(job_id, phase, share)
 
-                out = solve_rows(rows, parameters, progress, dataset)
+                out = solve_rows(rows, parameters, progress, dataset, park)
                 self._check(job_id)
             record: RunRecord = out["record"]
             stored = self.region.save_run(RunRecord(

@@ -79,10 +79,12 @@ def start_run(body: RunOptions, svc: Svc, caller: Caller,
                                            "the result before answering 202")] = 0
               ) -> Any:
     snap = svc.region.snapshot()
-    rows = scoped_rows(caller, snap, body.park)
+    scoped_rows(caller, snap, body.park)  # may the caller run it, has the park enterprises
+    # a park is not an island: its enterprises plan with every partner in reach (the whole
+    # region's rows); the job keeps the park's view of that plan (jobs.solve_rows)
     parameters = body.model_dump(mode="json", exclude={"park"})
-    job = svc.jobs.submit(rows, parameters, body.park, snap.version_number, caller.key_id,
-                          snap.dataset() if body.park is None and snap.version else None)
+    job = svc.jobs.submit(snap.rows, parameters, body.park, snap.version_number,
+                          caller.key_id, snap.dataset() if snap.version else None)
     svc.jobs.wait(job.id, min(wait, svc.settings.max_wait_s))
     now = svc.state.job(job.id)
     assert now is not None
@@ -168,6 +170,8 @@ def get_exchanges_geojson(run_id: RecordId, svc: Svc, caller: Caller) -> Respons
     where = {e["id"]: (e["lon"], e["lat"]) for e in result["enterprises"]}
     features = []
     for x in result["exchanges"]:
+        if x["offer_enterprise_id"] not in where or x["need_enterprise_id"] not in where:
+            continue  # a park run's partner outside the park is not shown
         a, b = where[x["offer_enterprise_id"]], where[x["need_enterprise_id"]]
         features.append({"type": "Feature",
                          "geometry": {"type": "LineString", "coordinates": [list(a), list(b)]},

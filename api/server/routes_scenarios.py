@@ -96,7 +96,13 @@ def gaps(svc: Svc, caller: Caller, query: Annotated[GapsQuery, Query()]) -> dict
 
     snap = svc.region.snapshot()
     rows = scoped_rows(caller, snap, query.park)
-    dataset = snap.dataset() if query.park is None else dataset_from_rows(rows, source="store")
+    # a park is not an island (issue 12): its offers are planned with every taker in reach,
+    # in or out of the park, and only what the region's plan leaves is a gap of the park
+    dataset = snap.dataset() if snap.version else dataset_from_rows(rows, source="store")
     options = options_from(query.model_dump(exclude={"park"}))
     result = solve_match(dataset, options)
+    if query.park is not None:
+        from symbiosis.matching.park_scope import park_result
+
+        result = park_result(result, dataset, query.park)
     return {"park": query.park, **find_gaps(dataset, result, options).as_dict()}

@@ -494,22 +494,35 @@
   function renderTiles() {
     const k = kpis();
     const tile = $("tile-utilization");
-    const rate = k ? k.utilization_rate : null;
+    // the bulk solid waste rate (issue 12): official when the data give a baseline, else the
+    // share of listed surplus, which claims no target; older runs: utilization_rate
+    const official = k ? k.bulk_official : undefined;
+    const rate = k ? (typeof k.bulk_rate === "number" ? k.bulk_rate : k.utilization_rate) : null;
     const target = k && typeof k.utilization_target === "number" ? k.utilization_target : 0.57;
+    const title = tile.querySelector("h3");
+    title.dataset.i18n = official === true ? "fig.official_rate"
+      : official === false ? "fig.listed_rate" : "kpi.utilization_rate";
+    title.textContent = t(title.dataset.i18n);
     $("kpi-utilization").textContent = fmtPercent(rate);
     $("kpi-utilization").dataset.value = rate ?? "";
     const sub = $("kpi-utilization-target");
-    sub.replaceChildren(`${t("kpi.target")} ${fmtPercent(target, 0)}`);
+    sub.replaceChildren(official === false ? t("fig.tile_no_target")
+      : `${t("kpi.target")} ${fmtPercent(target, 0)}`);
+    if (official === true && typeof k.bulk_baseline_rate === "number") {
+      sub.append(" · ", t("fig.tile_baseline", { rate: fmtPercent(k.bulk_baseline_rate) }));
+    }
+    if (k && k.solver_exact === false) sub.append(" · ", t("fig.tile_inexact"));
     tile.classList.remove("meets", "below");
-    if (typeof rate === "number") {
-      const meets = rate >= target;
+    if (typeof rate === "number" && official !== false) {
+      const meets = typeof k.bulk_target_met === "boolean" ? k.bulk_target_met : rate >= target;
       tile.classList.add(meets ? "meets" : "below");
       sub.append(" · ", el("span", { class: meets ? "verdict-meets" : "verdict-below" },
         meets ? `✓ ${t("kpi.target_met")}` : `✗ ${t("kpi.target_missed")}`));
     }
     $("kpi-tonne-km").textContent = formatAmount(k ? k.tonne_km : null);
     $("kpi-co2").textContent = formatAmount(k ? k.co2_net_t : null);
-    $("kpi-saving").textContent = formatAmount(k ? k.saving_cny : null);
+    $("kpi-saving").textContent = k && k.economics_computed === false
+      ? t("fig.tile_no_costs") : formatAmount(k ? k.saving_cny : null);
   }
 
   // ---------------------------------------------------------------- map

@@ -133,7 +133,8 @@ WRITE_VERSION = """
 MATCH (m:Meta {key: 'store'})
 WITH m, coalesce(m.versions, 0) + 1 AS v
 SET m.versions = v, m.current = v, m.offer_columns = $offer_columns,
-    m.need_columns = $need_columns, m.has_substitutions = $has_substitutions
+    m.need_columns = $need_columns, m.has_substitutions = $has_substitutions,
+    m.hazardous_json = $hazardous_json, m.licences_json = $licences_json
 CREATE (:Version {version: v, import_id: $import_id, hash: $hash, source: $source,
                   imported_at: $imported_at, enterprises: $n_enterprises,
                   offers: $n_offers, needs: $n_needs})
@@ -325,7 +326,9 @@ class GraphRepository:
                   "n_enterprises": len(rows.enterprises), "n_offers": len(rows.offers),
                   "n_needs": len(rows.needs), "offer_columns": list(rows.offer_columns),
                   "need_columns": list(rows.need_columns),
-                  "has_substitutions": rows.substitutions is not None}
+                  "has_substitutions": rows.substitutions is not None,
+                  "hazardous_json": json.dumps(rows.hazardous),
+                  "licences_json": json.dumps(rows.licences)}
         tables: list[tuple[str, str, list[dict[str, Any]]]] = [
             ("enterprises", WRITE_ENTERPRISES,
              [{**e, "seq": i} for i, e in enumerate(rows.enterprises)]),
@@ -447,7 +450,9 @@ class GraphRepository:
                 "n_offers": len(new.offers), "n_needs": len(new.needs),
                 "offer_columns": list(new.offer_columns),
                 "need_columns": list(new.need_columns),
-                "has_substitutions": new.substitutions is not None}).single()["v"])
+                "has_substitutions": new.substitutions is not None,
+                "hazardous_json": json.dumps(new.hazardous),
+                "licences_json": json.dumps(new.licences)}).single()["v"])
             retired_ids = tuple(g["id"] for g in gone)
             tx.run("MATCH (v:Version {version: $v}) SET v.row_id = $id, v.retired = $r",
                    v=number, id=applied.id, r=list(retired_ids)).consume()
@@ -491,7 +496,8 @@ class GraphRepository:
 
     _META = ("MATCH (m:Meta {key: 'store'}) RETURN m.current AS current, "
              "m.offer_columns AS offer_columns, m.need_columns AS need_columns, "
-             "m.has_substitutions AS has_substitutions")
+             "m.has_substitutions AS has_substitutions, m.hazardous_json AS hazardous_json, "
+             "m.licences_json AS licences_json")
 
     def dataset_rows(self) -> DatasetRows:
         """The current data. Neo4j reads are read-committed, so the rows are read in one
@@ -553,7 +559,9 @@ class GraphRepository:
                      "ORDER BY s.seq")
         return DatasetRows(ent, listings["offers"], listings["needs"], dist,
                            subs if meta["has_substitutions"] else None,
-                           tuple(meta["offer_columns"]), tuple(meta["need_columns"]))
+                           tuple(meta["offer_columns"]), tuple(meta["need_columns"]),
+                           hazardous=json.loads(meta.get("hazardous_json") or "[]"),
+                           licences=json.loads(meta.get("licences_json") or "[]"))
 
     def parks(self) -> list[Park]:
         """Parks with their listed enterprises."""

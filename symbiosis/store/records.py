@@ -68,14 +68,23 @@ class DatasetRows:
     substitutions: list[Row] | None
     offer_columns: tuple[str, ...]
     need_columns: tuple[str, ...]
+    # hazardous.csv declarations (material, hw_code) and licences.csv rows (enterprise_id,
+    # hw_code, capacity, valid_until): kept so store and API runs see them (issue 13)
+    hazardous: list[Row] = field(default_factory=list)
+    licences: list[Row] = field(default_factory=list)
 
     def content_hash(self) -> str:
-        """sha256 of the canonical JSON of every row: equal data, equal hash."""
-        body = {
+        """sha256 of the canonical JSON of every row: equal data, equal hash (a dataset
+        without hazardous declarations or licences hashes as it did before they existed)."""
+        body: dict[str, Any] = {
             "enterprises": self.enterprises, "offers": self.offers, "needs": self.needs,
             "distances": self.distances, "substitutions": self.substitutions,
             "offer_columns": list(self.offer_columns), "need_columns": list(self.need_columns),
         }
+        if self.hazardous:
+            body["hazardous"] = self.hazardous
+        if self.licences:
+            body["licences"] = self.licences
         text = json.dumps(body, sort_keys=True, ensure_ascii=False, allow_nan=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -180,7 +189,28 @@ def rows_from_dataset(dataset: Dataset) -> DatasetRows:
         substitutions=subs,
         offer_columns=("id", *dataset.offers.columns),
         need_columns=("id", *dataset.needs.columns),
+        hazardous=_hazardous_rows(dataset),
+        licences=[{c: plain_value(row.get(c)) for c in LICENCE_FIELDS}
+                  for row in dataset.licences.to_dict("records")],
     )
+
+
+LICENCE_FIELDS = ("enterprise_id", "hw_code", "capacity", "valid_until")
+
+
+def _hazardous_rows(dataset: Dataset) -> list[Row]:
+    """The dataset's hazardous.csv declarations, read back from its taxonomy: every
+    material hazardous here but not (or under another code) in the built-in taxonomy."""
+    from symbiosis.taxonomy import load_taxonomy
+
+    built_in = load_taxonomy().materials
+    out: list[Row] = []
+    for slug, mat in dataset.taxonomy.materials.items():
+        known = built_in.get(slug)
+        if mat.hazardous and mat.hw_code and (
+                known is None or not known.hazardous or known.hw_code != mat.hw_code):
+            out.append({"material": slug, "hw_code": mat.hw_code})
+    return out
 
 
 def _text(value: Any) -> str:
@@ -203,6 +233,12 @@ def _tables(rows: DatasetRows) -> dict[str, tuple[list[str], list[Row]]]:
     if rows.substitutions is not None:
         tables["substitutions"] = (["need_material", "offer_material", "ratio"],
                                    rows.substitutions)
+    if rows.hazardous:
+        tables["hazardous"] = (["material", "hw_code"], rows.hazardous)
+    known = {str(e["id"]) for e in rows.enterprises}
+    licences = [r for r in rows.licences if str(r.get("enterprise_id")) in known]
+    if licences:  # a receiver deleted by a single-row write takes its licences with it
+        tables["licences"] = (list(LICENCE_FIELDS), licences)
     return tables
 
 
@@ -243,6 +279,7 @@ def subset_rows(rows: DatasetRows, enterprise_ids: set[str] | frozenset[str]) ->
         offers=[o for o in rows.offers if o["enterprise_id"] in keep],
         needs=[n for n in rows.needs if n["enterprise_id"] in keep],
         distances=[d for d in rows.distances if d["from_id"] in keep and d["to_id"] in keep],
+        licences=[r for r in rows.licences if r.get("enterprise_id") in keep],
     )
 
 

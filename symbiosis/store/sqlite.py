@@ -220,7 +220,8 @@ class SqliteRepository:
                               for s in rows.substitutions], progress)
             meta = {"offer_columns": list(rows.offer_columns),
                     "need_columns": list(rows.need_columns),
-                    "has_substitutions": rows.substitutions is not None}
+                    "has_substitutions": rows.substitutions is not None,
+                    "hazardous": rows.hazardous, "licences": rows.licences}
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('dataset', ?)",
                        (json.dumps(meta),))
             cur = db.execute(
@@ -319,7 +320,9 @@ class SqliteRepository:
                            "FROM substitutions ORDER BY rowid")]
         return DatasetRows(ent, listings["offers"], listings["needs"], dist,
                            subs if meta["has_substitutions"] else None,
-                           tuple(meta["offer_columns"]), tuple(meta["need_columns"]))
+                           tuple(meta["offer_columns"]), tuple(meta["need_columns"]),
+                           hazardous=meta.get("hazardous", []),
+                           licences=meta.get("licences", []))
 
     def write_row(self, write: RowWrite, *, expected_version: int | None = None,
                   source: str = "") -> RowWriteResult:
@@ -388,7 +391,8 @@ class SqliteRepository:
         transaction."""
         meta = {"offer_columns": list(rows.offer_columns),
                 "need_columns": list(rows.need_columns),
-                "has_substitutions": rows.substitutions is not None}
+                "has_substitutions": rows.substitutions is not None,
+                "hazardous": rows.hazardous, "licences": rows.licences}
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('dataset', ?)",
                    (json.dumps(meta),))
         values = (rows.content_hash(), source, at, len(rows.enterprises), len(rows.offers),

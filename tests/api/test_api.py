@@ -392,15 +392,27 @@ def test_the_api_on_a_bolt_graph_store(neo4j_server: Neo4jServer, tmp_path: Path
 
 
 def test_park_run_stays_inside_the_park(live_api: LiveServer) -> None:
+    """A park run plans the park with every partner in reach (issue 12: a park is not an
+    island) but shows only the park: each exchange touches it, an outside party is blank,
+    and the KPIs are the park's."""
     key = live_api.key("park_manager", PARK)
     with live_api.client(key) as c:
         run = _run(c, park=PARK)
         result = c.get(f"/api/runs/{run['id']}/result").json()
         ids = {e["id"] for e in c.get("/api/enterprises").json()["data"]}
         assert {e["id"] for e in result["enterprises"]} == ids
-        assert all(x["offer_enterprise_id"] in ids and x["need_enterprise_id"] in ids
-                   for x in result["exchanges"])
+        for x in result["exchanges"]:
+            ends = (x["offer_enterprise_id"], x["need_enterprise_id"])
+            assert any(e in ids for e in ends) and all(e in ids or e == "" for e in ends)
+            assert x["park_scope"] == ("intra_park" if all(e in ids for e in ends) else
+                                       "outbound" if ends[0] in ids else "inbound")
+            assert "alternatives" not in x
+        scope = result["summary"]["park_scope"]
+        assert scope["park"] == PARK and scope["enterprises"] == len(ids)
         assert run["park"] == PARK and run["kpis"]["enterprises"] == len(ids)
+        assert run["kpis"]["park"] == PARK
+        geo = c.get(f"/api/runs/{run['id']}/exchanges.geojson")
+        assert geo.status_code == 200
         assert [r["id"] for r in c.get("/api/runs").json()["data"]] == [run["id"]]
 
 

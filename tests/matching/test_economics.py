@@ -166,9 +166,9 @@ def test_co2_and_cost_objectives_choose_differently() -> None:
     assert plan(solve_match(ds, MatchOptions(objective="cost"))) == {("o", "raw"): 40.0}
     result = solve_match(ds, MatchOptions(objective="co2"))
     assert plan(result) == {("o", "cem"): 40.0}
-    # 40 t x (850 - 0.10163 x 10) kg
-    assert result.summary.to_dict()["carbon"]["net_t"] == pytest.approx(40 * (850 - 1.0163) / 1000)
-    assert result.solver.objective == pytest.approx(40 * (850 - 1.0163) / 1000)
+    # 40 t x (850 - 0.078 x 10) kg (GB/T 51366-2019 heavy 30 t diesel truck)
+    assert result.summary.to_dict()["carbon"]["net_t"] == pytest.approx(40 * (850 - 0.78) / 1000)
+    assert result.solver.objective == pytest.approx(40 * (850 - 0.78) / 1000)
 
 
 @pytest.mark.parametrize(("weights", "single"), [("cost=1", "cost"), ("co2=1", "co2")])
@@ -440,3 +440,45 @@ def test_explanations_name_the_reason_and_the_competitors() -> None:
     assert alternatives[("near", "cem")] == ("bricks at BRK (7.0 km, saving -2.97 CNY/t): "
                                              "also used")
     assert alternatives[("far", "cem")] == "the only compatible need in reach"
+
+
+def test_grinding_power_is_charged_against_the_credit() -> None:
+    """Granulated slag to a grinding plant (a by-product intake: no credit) and to a cement
+    mill raising its admixture share (replaces clinker, 850 kg/t), 100 t each at 10 km.
+    Each tonne is ground: 45 kWh/t (processing_energy.csv) x 0.5306 kg CO2/kWh (MEE/NBS
+    2023 national grid factor) = 23.877 kg; road 0.078 kg/t-km (GB/T 51366-2019).
+    Grinding plant: 100 x (0 - 0.78 - 23.877) kg; cement mill: 100 x (850 - 0.78 - 23.877)."""
+    ds = make(ent("S", "G", "C"),
+              [{"id": "o", "enterprise_id": "S", "material": "bf_slag", "quantity": 200}],
+              [{"id": "g", "enterprise_id": "G", "material": "bf_slag", "quantity": 100},
+               {"id": "c", "enterprise_id": "C", "material": "cement_admixture",
+                "quantity": 100, "replaces": "clinker"}],
+              [{"from_id": "S", "to_id": "G", "distance_km": 10},
+               {"from_id": "S", "to_id": "C", "distance_km": 10}])
+    result = solve_match(ds, MatchOptions(accept_unstated_quality=True))
+    assert plan(result) == {("o", "g"): 100.0, ("o", "c"): 100.0}
+    carbon = result.summary.to_dict()["carbon"]
+    grind = 45 * 0.5306
+    assert carbon["processing_t"] == pytest.approx(2 * 100 * grind / 1000)
+    assert carbon["transport_t"] == pytest.approx(2 * 100 * 0.78 / 1000)
+    assert carbon["avoided_t"] == pytest.approx(100 * 850 / 1000)
+    assert carbon["net_t"] == pytest.approx((100 * 850 - 200 * (0.78 + grind)) / 1000)
+    ex = result.exchanges.set_index("need_id")
+    assert ex.loc["g", "co2_net_t"] == pytest.approx(-100 * (0.78 + grind) / 1000)
+    assert ex.loc["c", "co2_processing_t"] == pytest.approx(100 * grind / 1000)
+    rows = {(p["need_material"], p["offer_material"]): p for p in carbon["processing"]}
+    assert set(rows) == {("bf_slag", "bf_slag"), ("cement_admixture", "bf_slag")}
+    assert rows[("bf_slag", "bf_slag")]["grid_factor"]["value"] == 0.5306
+
+
+def test_no_processing_row_no_charge() -> None:
+    """Fly ash to a concrete admixture need: no processing row, nothing charged."""
+    ds = make(ent("S", "R"),
+              [{"id": "o", "enterprise_id": "S", "material": "fly_ash", "quantity": 10}],
+              [{"id": "n", "enterprise_id": "R", "material": "concrete_admixture",
+                "quantity": 10}],
+              [{"from_id": "S", "to_id": "R", "distance_km": 5}])
+    result = solve_match(ds, MatchOptions(accept_unstated_quality=True))
+    carbon = result.summary.to_dict()["carbon"]
+    assert carbon["processing_t"] == 0.0
+    assert carbon["processing"] == []

@@ -26,6 +26,17 @@ STEP_KM = 1.3 * R_KM * math.pi / 1800.0
 POINT = (112.0, 28.0)
 
 
+ACCEPT = MatchOptions(accept_unstated_quality=True)
+
+
+def find(*args: Any, **kwargs: Any) -> list[FeedstockHit]:
+    """search_feedstock with unstated quality accepted (the run option), as most of these
+    cases are about distances, costs and ranking; the default is tested on its own."""
+    kwargs["options"] = ACCEPT if kwargs.get("options") is None else \
+        kwargs["options"].model_copy(update={"accept_unstated_quality": True})
+    return search_feedstock(*args, **kwargs)
+
+
 def _dataset() -> Dataset:
     """FA1 (power plant, 28.1 N): 1,234 t fly ash, LOI 4.0 %, treatment 10 CNY/t, and 333 t
     FGD gypsum. FA2 (power plant, 28.3 N): 567 t fly ash, LOI 9.0 % (above the 8 % cement
@@ -65,7 +76,7 @@ def _keys(hits: list[FeedstockHit]) -> list[tuple[str, str | None]]:
 
 
 def test_exact_distances_and_delivered_costs(ds: Dataset) -> None:
-    hits = search_feedstock(ds, "fly_ash", *POINT, 50.0)
+    hits = find(ds, "fly_ash", *POINT, 50.0)
     assert _keys(hits) == [("o-fa1", None), ("o-sl1", "cement_admixture"),
                            ("o-sl1", "concrete_admixture"), ("o-fa2", None)]
     fa1, sl1, fa2 = hits[0], hits[1], hits[3]
@@ -86,79 +97,79 @@ def test_exact_distances_and_delivered_costs(ds: Dataset) -> None:
 
 
 def test_radius_boundary_is_inclusive(ds: Dataset) -> None:
-    exact = search_feedstock(ds, "fly_ash", *POINT, STEP_KM * (1 + 1e-12),
+    exact = find(ds, "fly_ash", *POINT, STEP_KM * (1 + 1e-12),
                              include_substitutes=False)
     assert _keys(exact) == [("o-fa1", None)]
-    just_short = search_feedstock(ds, "fly_ash", *POINT, STEP_KM * (1 - 1e-12),
+    just_short = find(ds, "fly_ash", *POINT, STEP_KM * (1 - 1e-12),
                                   include_substitutes=False)
     assert just_short == []
-    on_it = search_feedstock(ds, "fly_ash", *POINT, exact[0].distance_km,
+    on_it = find(ds, "fly_ash", *POINT, exact[0].distance_km,
                              include_substitutes=False)
     assert _keys(on_it) == [("o-fa1", None)]
-    assert _keys(search_feedstock(ds, "fly_ash", *POINT, 0.0)) == []
-    assert len(search_feedstock(ds, "fly_ash", *POINT, math.inf)) == 4
+    assert _keys(find(ds, "fly_ash", *POINT, 0.0)) == []
+    assert len(find(ds, "fly_ash", *POINT, math.inf)) == 4
 
 
 def test_substitutes_on_and_off(ds: Dataset) -> None:
-    off = search_feedstock(ds, "fly_ash", *POINT, 50.0, include_substitutes=False)
+    off = find(ds, "fly_ash", *POINT, 50.0, include_substitutes=False)
     assert _keys(off) == [("o-fa1", None), ("o-fa2", None)]
     # gypsum shares no use with fly ash, and fly ash's road-base use is not one of slag
     # powder's
-    on = search_feedstock(ds, "fly_ash", *POINT, 50.0)
+    on = find(ds, "fly_ash", *POINT, 50.0)
     assert "o-gy1" not in {h.offer_id for h in on}
     assert {h.serves for h in on} == {None, "cement_admixture", "concrete_admixture"}
     # from the slag powder's side, fly ash stands in for cement and concrete admixture;
     # the 9 % LOI ash for neither (both limit LOI to 8 %)
-    slag = search_feedstock(ds, "slag_powder", *POINT, 50.0)
+    slag = find(ds, "slag_powder", *POINT, 50.0)
     assert _keys(slag) == [("o-fa1", "cement_admixture"), ("o-fa1", "concrete_admixture"),
                            ("o-sl1", None)]
     assert slag[1].unverified == ("fineness_45um_pct", "so3_pct")
 
 
 def test_a_need_material_finds_every_source_with_its_ratio(ds: Dataset) -> None:
-    hits = search_feedstock(ds, "concrete_admixture", *POINT, 50.0)
+    hits = find(ds, "concrete_admixture", *POINT, 50.0)
     # the 9 % LOI ash fails the 8 % limit of GB/T 1596 grade II; the gypsum serves no
     # concrete; the slag powder meets LOI <= 1 %
     assert _keys(hits) == [("o-fa1", "concrete_admixture"), ("o-sl1", "concrete_admixture")]
     assert [h.ratio for h in hits] == [1.0, 1.0]
-    gypsum = search_feedstock(ds, "set_retarder", *POINT, 50.0, include_substitutes=False)
+    gypsum = find(ds, "set_retarder", *POINT, 50.0, include_substitutes=False)
     assert _keys(gypsum) == [("o-gy1", "set_retarder")]
 
 
 def test_quality_limits_need_a_stated_value(ds: Dataset) -> None:
-    hits = search_feedstock(ds, "fly_ash", *POINT, 50.0, limits={"max.loi_pct": 8})
+    hits = find(ds, "fly_ash", *POINT, 50.0, limits={"max.loi_pct": 8})
     assert {h.offer_id for h in hits} == {"o-fa1", "o-sl1"}
-    assert _keys(search_feedstock(ds, "fly_ash", *POINT, 50.0,
+    assert _keys(find(ds, "fly_ash", *POINT, 50.0,
                                   limits={"min.loi_pct": 4, "max.loi_pct": 4.0})) == \
         [("o-fa1", None)]
     # the gypsum states no LOI, so a searcher asking for one does not get it
-    assert search_feedstock(ds, "set_retarder", *POINT, 50.0,
+    assert find(ds, "set_retarder", *POINT, 50.0,
                             limits={"max.loi_pct": 50}) == []
     # SO3 is a known attribute (a rule limits it) that no offer here states
-    assert search_feedstock(ds, "fly_ash", *POINT, 50.0, limits={"max.so3_pct": 4}) == []
+    assert find(ds, "fly_ash", *POINT, 50.0, limits={"max.so3_pct": 4}) == []
 
 
 def test_sorting_both_ways_and_limit(ds: Dataset) -> None:
-    by_cost = search_feedstock(ds, "fly_ash", *POINT, 50.0, sort="delivered_cost")
+    by_cost = find(ds, "fly_ash", *POINT, 50.0, sort="delivered_cost")
     assert _keys(by_cost) == [("o-sl1", "cement_admixture"), ("o-sl1", "concrete_admixture"),
                               ("o-fa1", None), ("o-fa2", None)]
     costs = [h.delivered_cost_cny_per_unit for h in by_cost]
     assert costs == sorted(costs)
-    by_km = search_feedstock(ds, "fly_ash", *POINT, 50.0, sort="distance")
+    by_km = find(ds, "fly_ash", *POINT, 50.0, sort="distance")
     assert [h.distance_km for h in by_km] == sorted(h.distance_km for h in by_km)
-    assert _keys(search_feedstock(ds, "fly_ash", *POINT, 50.0, limit=2)) == \
+    assert _keys(find(ds, "fly_ash", *POINT, 50.0, limit=2)) == \
         [("o-fa1", None), ("o-sl1", "cement_admixture")]
 
 
 def test_searching_as_an_enterprise_uses_its_listed_distances(ds: Dataset) -> None:
-    hits = search_feedstock(ds, "fly_ash", *POINT, 50.0, include_substitutes=False,
+    hits = find(ds, "fly_ash", *POINT, 50.0, include_substitutes=False,
                             exclude_enterprise="CM1", sort="delivered_cost")
     # FA2 is 3 x 14.46 = 43.4 km by great circle x 1.3 but listed at 30 km: at 17 CNY/t
     # it now beats FA1 (0.5 x 14.46 + 2 + 10 = 19.23)
     assert [(h.offer_id, h.distance_km) for h in hits] == \
         [("o-fa2", 30.0), ("o-fa1", pytest.approx(STEP_KM, rel=1e-12))]
     assert hits[0].delivered_cost_cny_per_unit == 0.5 * 30 + 2
-    own = search_feedstock(ds, "fly_ash", 112.0, 28.1, 50.0, include_substitutes=False,
+    own = find(ds, "fly_ash", 112.0, 28.1, 50.0, include_substitutes=False,
                            exclude_enterprise="FA1")
     assert _keys(own) == [("o-fa2", None)]
     # a proposal from CM1's search keeps the km that search showed, listed or computed
@@ -175,7 +186,7 @@ def test_delivered_cost_is_what_a_match_run_charges(ds: Dataset) -> None:
     values = arc_values(ds, cand)
     run = {str(ds.offers.index[o]): float(t + tr)
            for o, t, tr in zip(cand.offer, values.transport, values.treatment, strict=True)}
-    hits = search_feedstock(ds, "cement_admixture", *POINT, 500.0, exclude_enterprise="CM1")
+    hits = find(ds, "cement_admixture", *POINT, 500.0, exclude_enterprise="CM1")
     assert {h.offer_id for h in hits} == {"o-fa1", "o-sl1"}  # FA2's 9 % LOI fails
     assert set(run) == {"o-fa1", "o-sl1"}
     for h in hits:
@@ -187,13 +198,14 @@ def test_bad_arguments_are_all_reported(ds: Dataset) -> None:
     bad = MatchOptions()
     object.__setattr__(bad, "circuity", 0.0)
     with pytest.raises(InvalidDataError) as exc:
-        search_feedstock(ds, "flyash", 200.0, 28.0, -1.0,
+        find(ds, "flyashh", 200.0, 28.0, -1.0,
                          limits={"max.loi": 3, "loi_pct": 1, "min.loi_pct": math.nan},
                          sort="price", limit=0, options=bad,  # type: ignore[arg-type]
                          exclude_enterprise="CM2")
     found = [(p.file, p.row, p.column, p.message) for p in exc.value.problems]
     assert found[0] == ("search", None, "material",
-                        "unknown material 'flyash' (did you mean 'fly_ash'?)")
+                        "unknown material 'flyashh' (did you mean 'fly_ash' (粉煤灰, Coal fly "
+                        "ash)?)")
     assert [c for _, _, c, _ in found] == [
         "material", "lon", "radius_km", "circuity", "sort", "limit", "exclude_enterprise",
         "max.loi", "loi_pct", "min.loi_pct"]
@@ -211,7 +223,7 @@ def _numbers(value: Any) -> list[float]:
 
 
 def test_public_form_leaks_neither_id_nor_quantity(ds: Dataset) -> None:
-    hits = search_feedstock(ds, "fly_ash", *POINT, 50.0)
+    hits = find(ds, "fly_ash", *POINT, 50.0)
     for k, hit in enumerate(hits):
         public = hit.as_public(f"h{k}")
         text = json.dumps(public, ensure_ascii=False, allow_nan=False)
@@ -236,7 +248,7 @@ def test_demo_feedstock_for_a_board_plant(demo_path: Path) -> None:
     (71.5 km, 5 CNY/t treatment) delivers cheaper at the built-in 0.424 CNY/t-km."""
     demo = load_dataset(demo_path)
     site = demo.enterprises.loc["HY-GYP1"]
-    hits = search_feedstock(demo, "wallboard_gypsum", float(site["lon"]), float(site["lat"]),
+    hits = find(demo, "wallboard_gypsum", float(site["lon"]), float(site["lat"]),
                             200.0, sort="delivered_cost", exclude_enterprise="HY-GYP1")
     assert [h.offer_id for h in hits][:2] == ["OF-LY-PWR1-fgd_gypsum",
                                               "OF-HY-PHO1-phosphogypsum_treated"]
@@ -247,3 +259,41 @@ def test_demo_feedstock_for_a_board_plant(demo_path: Path) -> None:
             rel=1e-12)
     costs = np.array([h.delivered_cost_cny_per_unit for h in hits])
     assert np.all(np.diff(costs) >= 0)
+
+
+def test_unstated_quality_is_no_hit_by_default(ds: Dataset) -> None:
+    """Without the run option a hit must state every attribute its rule limits (issue 13):
+    FA1 states LOI only, so its fly ash for cement (LOI, SO3 ... limited) is no hit; the
+    slag powder states the LOI its rule limits and is; with the option FA1 is found and
+    names what it does not state."""
+    assert _keys(search_feedstock(ds, "cement_admixture", *POINT, 50.0)) == [
+        ("o-sl1", "cement_admixture")]
+    accepted = {h.offer_id: h for h in find(ds, "cement_admixture", *POINT, 50.0)}
+    assert accepted["o-fa1"].unverified
+    stated = _dataset_stating_all("fly_ash", "cement_admixture")
+    hits = search_feedstock(stated, "cement_admixture", *POINT, 50.0)
+    assert [h.offer_id for h in hits] == ["o-fa1"] and hits[0].unverified == ()
+
+
+def _dataset_stating_all(material: str, need: str) -> Dataset:
+    """FA1 alone, stating every attribute the rule (need <- material) limits, at its limit."""
+    from symbiosis.taxonomy import load_taxonomy
+
+    rule = load_taxonomy().rule(need, material)
+    assert rule is not None and rule.limits
+    quality = {f"q.{lim.attribute}": lim.value for lim in rule.limits}
+    return dataset_from_records({
+        "enterprises": [{"id": "FA1", "name": "FA1", "lon": 112.0, "lat": 28.1},
+                        {"id": "CM1", "name": "CM1", "lon": 112.0, "lat": 28.0}],
+        "offers": [{"id": "o-fa1", "enterprise_id": "FA1", "material": material,
+                    "quantity": 10, **quality}],
+        "needs": [{"id": "n", "enterprise_id": "CM1", "material": need, "quantity": 1}]})
+
+
+def test_material_names_in_either_language(ds: Dataset) -> None:
+    """粉煤灰 and "Coal fly ash" search fly ash; a misspelling suggests in both languages."""
+    assert _keys(find(ds, "粉煤灰", *POINT, 50.0)) == _keys(find(ds, "fly_ash", *POINT, 50.0))
+    assert _keys(find(ds, "Coal fly ash", *POINT, 50.0)) == \
+        _keys(find(ds, "fly_ash", *POINT, 50.0))
+    with pytest.raises(InvalidDataError, match="did you mean 'fly_ash' \\(粉煤灰, Coal fly ash\\)"):
+        search_feedstock(ds, "fly_sh", *POINT, 50.0)

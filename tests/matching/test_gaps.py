@@ -300,4 +300,37 @@ def test_demo_gaps_invariants_and_json(demo_gaps: DemoGaps) -> None:
     assert list(body["absorbers"][0]) == [
         "offer_material", "need_material", "name_en", "name_zh", "unit", "ratio", "sectors",
         "quantity", "location", "mean_haul_km", "within_reach", "suppliers",
-        "quality_excluded"]
+        "quality_excluded", "quality_not_stated", "quality_unverified"]
+
+
+def test_gaps_honour_the_unstated_quality_rule() -> None:
+    """Two fly ash suppliers with no taker: S1 (100 t) states LOI 4 % and SO3 1 %, S2 (50 t)
+    states nothing. The cement-admixture absorber (LOI and SO3 limited, GB/T 1596-2017)
+    takes S1 only by default, 50 t `quality_not_stated` (loi_pct, so3_pct); with unstated
+    quality accepted it takes both, 50 t flagged `quality_unverified`. Road base (no limits)
+    takes both either way."""
+    ents = [{"id": i, "name": i, "lon": 112.9, "lat": lat}
+            for i, lat in (("S1", 27.0), ("S2", 27.1), ("K", 20.0))]
+    ds = dataset_from_records({
+        "enterprises": ents,
+        "offers": [{"id": "O1", "enterprise_id": "S1", "material": "fly_ash", "quantity": 100,
+                    "q.loi_pct": 4, "q.so3_pct": 1},
+                   {"id": "O2", "enterprise_id": "S2", "material": "fly_ash",
+                    "quantity": 50}],
+        "needs": [{"id": "N", "enterprise_id": "K", "material": "process_water",
+                   "quantity": 1}]})
+    by_need = {a.need_material: a for a in find_gaps(ds, solve_match(ds)).absorbers}
+    cement = by_need["cement_admixture"]
+    assert (cement.quantity, cement.suppliers) == (100.0, ("S1",))
+    assert cement.quality_not_stated == 50.0
+    assert cement.attributes_not_stated == ("loi_pct", "so3_pct")
+    assert cement.quality_unverified == 0.0
+    assert cement.as_dict()["quality_not_stated"] == {"quantity": 50.0,
+                                                      "attributes": ["loi_pct", "so3_pct"]}
+    assert by_need["road_base"].quantity == 150.0
+    accept = MatchOptions(accept_unstated_quality=True)
+    by_need = {a.need_material: a for a in find_gaps(ds, solve_match(ds, accept),
+                                                     accept).absorbers}
+    cement = by_need["cement_admixture"]
+    assert (cement.quantity, cement.suppliers) == (150.0, ("S1", "S2"))
+    assert (cement.quality_not_stated, cement.quality_unverified) == (0.0, 50.0)

@@ -236,3 +236,29 @@ def test_cli_leads_with_baseline_to_plan_against_target(tmp_path: Path, run_cli:
     assert [float(r["quantity"]) for r in ex] == [150.0]
     proc = run_cli("match", data, "--out", tmp_path / "out2", "--lang", "zh")
     assert "大宗工业固废综合利用率（官方口径）" in proc.stdout
+
+
+def test_slag_powder_is_not_counted_twice_in_the_listed_share() -> None:
+    """A steel works lists 100 t granulated slag; the grinding plant takes it in and lists
+    the 100 t of powder it grinds, of which a concrete plant takes 40 t. Counting the powder
+    too gives (100 + 40) / 200 = 70 %; the slag's tonnes were placed once, at the grinding
+    plant: the listed share is 100 / 100 = 100 %, as the official rate counts it (the
+    powder is outside the bulk scope). Tonnes offered and matched stay physical (200, 140),
+    and so does the contract's utilization_rate (140 / 200)."""
+    r = run([{"id": "slag", "enterprise_id": "S", "material": "bf_slag", "quantity": 100},
+             {"id": "pow", "enterprise_id": "G", "material": "slag_powder", "quantity": 100}],
+            [{"id": "mill", "enterprise_id": "G", "material": "bf_slag", "quantity": 100},
+             {"id": "mix", "enterprise_id": "C", "material": "concrete_admixture",
+              "quantity": 40}],
+            {("S", "G"): 10, ("G", "C"): 10}, accept_unstated_quality=True)
+    s = r.summary
+    assert s.tonnes_offered == 200.0 and s.tonnes_matched == 140.0
+    assert s.listed_surplus_share_matched == 1.0
+    assert s.utilization_rate == 0.7  # the CLI contract's matched / offered, all listings
+    assert s.materials["slag_powder"].matched == 40.0  # the powder's exchange is reported
+    assert s.bulk_solid_waste is not None
+    assert s.bulk_solid_waste.materials_counted == ["bf_slag"]
+    assert s.bulk_solid_waste.utilization_rate == 1.0
+    assert load_bulk_scope().is_derived("slag_powder")
+    assert load_bulk_scope().is_derived("steel_slag_powder")
+    assert not load_bulk_scope().is_derived("bf_slag")

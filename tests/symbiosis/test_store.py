@@ -561,3 +561,50 @@ def test_concurrent_row_writers_lose_nothing(store_url: str, tmp_path: Path,
         versions = store.versions()
         assert [v.version for v in versions] == list(range(1, 2 + 6 * n))
         assert versions[-1].hash == rows.content_hash()
+
+
+def test_hazardous_declarations_and_licences_persist(store_url: str) -> None:
+    """hazardous.csv and licences.csv survive the store (issue 13): the declared slag and
+    the licence come back, the run on the stored rows admits only the licensed kiln, and a
+    dataset without them keeps its old content hash."""
+    from symbiosis.dataset import dataset_from_records
+    from symbiosis.matching import solve_match
+
+    code = "321-002-48"
+    records: dict[str, list[dict[str, Any]]] = {
+        "enterprises": [{"id": i, "name": i, "lon": 112.9, "lat": 27.8} for i in "ABC"],
+        "offers": [{"id": "s", "enterprise_id": "A", "material": "smelting_slag",
+                    "quantity": 100}],
+        "needs": [{"id": "kB", "enterprise_id": "B", "material": "raw_meal_iron",
+                   "quantity": 20},
+                  {"id": "kC", "enterprise_id": "C", "material": "raw_meal_iron",
+                   "quantity": 20}],
+        "distances": [{"from_id": "A", "to_id": k, "distance_km": 10} for k in "BC"],
+        "hazardous": [{"material": "smelting_slag", "hw_code": code}],
+        "licences": [{"enterprise_id": "B", "hw_code": code, "capacity": 500,
+                      "valid_until": "2099-12-31"}]}
+    ds = dataset_from_records(records)
+    rows = rows_from_dataset(ds)
+    assert rows.hazardous == [{"material": "smelting_slag", "hw_code": code}]
+    assert rows.licences == [{"enterprise_id": "B", "hw_code": code, "capacity": 500.0,
+                              "valid_until": "2099-12-31"}]
+    with open_store(store_url) as store:
+        store.import_dataset(ds)
+        back = store.dataset_rows()
+    assert (back.hazardous, back.licences) == (rows.hazardous, rows.licences)
+    assert back.content_hash() == rows.content_hash()
+    again = dataset_from_rows(back)
+    assert again.taxonomy.materials["smelting_slag"].hazardous
+    flows = solve_match(again).exchanges
+    assert flows["need_id"].tolist() == ["kB"]
+    plain = {k: v for k, v in records.items() if k not in ("hazardous", "licences")}
+    bare = rows_from_dataset(dataset_from_records(plain))
+    assert (bare.hazardous, bare.licences) == ([], [])
+    import hashlib
+
+    old_body = {"enterprises": bare.enterprises, "offers": bare.offers, "needs": bare.needs,
+                "distances": bare.distances, "substitutions": bare.substitutions,
+                "offer_columns": list(bare.offer_columns),
+                "need_columns": list(bare.need_columns)}
+    text = json.dumps(old_body, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    assert bare.content_hash() == hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -140,7 +140,7 @@ def test_an_empty_store_shows_the_demo_labelled_as_demo_data(empty_api: LiveServ
 
     with empty_api.client(key=None) as client:
         demo = client.get("/api/demo").json()
-    rate = f"{demo['kpis']['utilization_rate'] * 100:.1f}%"
+    rate = f"{demo['kpis']['bulk_rate'] * 100:.1f}%"  # the first tile: the bulk rate
     context = browser.new_context(viewport={"width": 1366, "height": 1000}, locale="en-GB")
     try:
         page = context.new_page()

@@ -409,6 +409,12 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     (geo.GeoDistances) brings road distances and zone rules."""
     options = options or MatchOptions()
     timings = {} if timings is None else timings
+    from symbiosis.months import is_monthly
+
+    if is_monthly(dataset):  # months, profiles or storage: the time-expanded plan
+        from symbiosis.matching.monthly import solve_monthly
+
+        return solve_monthly(dataset, options, timings, distances)
     t0 = time.perf_counter()
     cand = candidates_for(dataset, options, distances)
     t1 = time.perf_counter()

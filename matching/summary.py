@@ -338,6 +338,54 @@ class SolverSummary(_Model):
         default=None, description="With a sparse solve: how its optimality was proved.")
 
 
+class MonthKpis(_Model):
+    """One month of a monthly plan, mass family (t), in the month itself (not per year)."""
+
+    month: int = Field(ge=1, le=12)
+    offered_t: float
+    needed_t: float
+    matched_t: float = Field(description="Offered tonnes delivered in the month.")
+    met_t: float = Field(description="Need tonnes met by the month's deliveries.")
+    tonne_km: float
+    stored_t: float = Field(description="Held in stores at the end of the month.")
+    exchanges: int = Field(description="Exchanges (all families) with a flow this month.")
+
+
+class StorageKpis(_Model):
+    """One store of storage.csv in the plan, in its material's unit."""
+
+    enterprise_id: str
+    material: str
+    side: Literal["supplier", "receiver"]
+    capacity: float
+    year_end: float = Field(description="Held on 31 December: not matched.")
+    lost: float
+    months_full: int
+    holding_cost_cny: float
+    marginal_used_per_unit: float | None = Field(
+        description="Offered units more delivered a year per extra unit of capacity "
+                    "(null: not computed).")
+    marginal_unit_km_per_unit: float | None = Field(
+        description="Change of unit-km a year per extra unit of capacity.")
+
+
+class MonthlySummary(_Model):
+    """A monthly plan (issue 15, `matching.monthly`): the months sum to the annual figures
+    above (tonnes_matched, tonne_km), which stay where they are."""
+
+    months: list[MonthKpis]
+    storage: list[StorageKpis]
+    profiles: dict[str, str] = Field(description="Profiles the listings named -> source.")
+    year_end_stock_t: float
+    lost_t: float
+    holding_cost_cny: float
+    method: str
+    note: str
+
+
+__all__ += ["MonthKpis", "MonthlySummary", "StorageKpis"]
+
+
 class Headline(_Model):
     """The headline figures: the web page's tiles, the API's run and scenario KPIs."""
 
@@ -394,6 +442,7 @@ class MatchSummary(_Model):
     roads: RoadsSummary | None = Field(None, description="With a road network.")
     parks: ParksSummary | None = Field(None, description="With parks.")
     zones: ZonesSummary | None = Field(None, description="With restricted zones.")
+    monthly: MonthlySummary | None = Field(None, description="With months or storage.")
     warnings: list[str] = Field(default_factory=list)
     solver: SolverSummary
     timings_s: dict[str, float] = Field(default_factory=dict)

@@ -20,7 +20,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from symbiosis import months as month_columns
 from symbiosis import readers
+from symbiosis import storage as storage_table
 from symbiosis.contract import Contract, load_contract, suggest_material
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.taxonomy import HW_CODE, Taxonomy, load_taxonomy
@@ -35,6 +37,7 @@ __all__ = [
 
 TABLES = ("enterprises", "offers", "needs", "substitutions", "distances", "transport",
           "carbon", "hazardous", "licences")
+TABLES = (*TABLES, "storage")  # issue 15: silos and yards (symbiosis.storage)
 REQUIRED_TABLES = ("enterprises", "offers", "needs")
 ROW = "_row"  # spreadsheet row number carried alongside every parsed table
 
@@ -50,9 +53,13 @@ class ColumnSpec:
     required: bool = False
     nonempty: bool = False
     check: Check = None
+    fill: bool = True  # False: an absent optional column stays absent (months, profile)
 
 
 _TEXT_ID = ColumnSpec("id")
+# issue 15: quantity per month (blank rows: spread by `profile` or evenly; symbiosis.months)
+_MONTH_SPECS = (*(ColumnSpec(c, "number", check="nonnegative", fill=False)
+                  for c in month_columns.MONTH_COLUMNS), ColumnSpec("profile", fill=False))
 SPECS: dict[str, tuple[ColumnSpec, ...]] = {
     "enterprises": (
         ColumnSpec("id", required=True, nonempty=True),
@@ -68,7 +75,8 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("enterprise_id", required=True, nonempty=True),
         ColumnSpec("material", required=True, nonempty=True),
         # > 0, or 0 on a row that states a baseline (see _check_baseline)
-        ColumnSpec("quantity", "number", required=True, nonempty=True, check="surplus"),
+        # blank = the sum of m01..m12 (symbiosis.months.check_months reports an empty one)
+        ColumnSpec("quantity", "number", required=True, check="surplus"),
         ColumnSpec("unit"),
         ColumnSpec("disposal_cost", "number", check="nonnegative"),
         ColumnSpec("treatment_cost", "number", check="nonnegative"),
@@ -76,15 +84,17 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("generated", "number", check="nonnegative"),
         ColumnSpec("used_existing", "number", check="nonnegative"),
         ColumnSpec("stock", "number", check="nonnegative"),
+        *_MONTH_SPECS,
     ),
     "needs": (
         _TEXT_ID,
         ColumnSpec("enterprise_id", required=True, nonempty=True),
         ColumnSpec("material", required=True, nonempty=True),
-        ColumnSpec("quantity", "number", required=True, nonempty=True, check="positive"),
+        ColumnSpec("quantity", "number", required=True, check="positive"),
         ColumnSpec("unit"),
         ColumnSpec("virgin_cost", "number", check="nonnegative"),
         ColumnSpec("replaces"),  # what the need uses today (symbiosis/data/replaced_inputs.csv)
+        *_MONTH_SPECS,
     ),
     "substitutions": (
         ColumnSpec("need_material", required=True, nonempty=True),
@@ -128,6 +138,15 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("valid_until", required=True, nonempty=True),
     ),
 }
+# issue 15: silos and yards, in the material's unit (symbiosis.storage checks the rest)
+SPECS["storage"] = (
+    ColumnSpec("enterprise_id", required=True, nonempty=True),
+    ColumnSpec("material", required=True, nonempty=True),
+    ColumnSpec("capacity", "number", required=True, nonempty=True, check="nonnegative"),
+    ColumnSpec("initial", "number", check="nonnegative"),
+    ColumnSpec("cost_per_unit_month", "number", check="nonnegative"),
+    ColumnSpec("loss_pct_per_month", "number", check="nonnegative"),
+)
 # numeric attribute columns: quality on offers, requirements on needs
 PREFIXES: dict[str, tuple[str, ...]] = {"offers": ("q.",), "needs": ("min.", "max.")}
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -169,6 +188,9 @@ class Dataset:
     transport: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["transport"]))
     carbon: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["carbon"]))
     licences: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["licences"]))
+    # silos and yards (symbiosis.storage): enterprise_id, material, capacity, initial,
+    # cost_per_unit_month, loss_pct_per_month; empty when the dataset has none
+    storage: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["storage"]))
 
     @property
     def quality_columns(self) -> list[str]:
@@ -424,7 +446,7 @@ def _parse_table(
         numbers[fail] = np.nan
         out[name] = numbers
     for spec in specs.values():  # optional columns absent from the file
-        if spec.name not in out:
+        if spec.name not in out and spec.fill:
             out[spec.name] = (np.full(len(frame), "", dtype=object) if spec.kind == "text"
                               else np.full(len(frame), np.nan))
     out[ROW] = rows
@@ -809,6 +831,10 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
     if "hazardous" in parsed:
         taxonomy = _apply_hazardous(parsed["hazardous"], labels["hazardous"], taxonomy,
                                     problems)
+    if offers is not None:
+        offers = month_columns.check_months(offers, labels["offers"], "offers", problems)
+    if needs is not None:
+        needs = month_columns.check_months(needs, labels["needs"], "needs", problems)
     for kind, frame, prefix in (("offers", offers, "O"), ("needs", needs, "N")):
         if frame is None:
             continue
@@ -872,6 +898,11 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
     if licences is not None:
         _check_licences(licences, labels["licences"], known, ent_file, problems)
 
+    storage = parsed.get("storage")
+    if storage is not None and offers is not None and needs is not None:
+        storage = storage_table.check_storage(storage, labels["storage"], known, ent_file,
+                                              taxonomy, offers, needs, problems)
+
     if ent is None or offers is None or needs is None:
         return None
     _warn_unused_attributes(offers, needs, labels, taxonomy, problems)
@@ -894,6 +925,8 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
                 if carbon is not None else _empty_frame(SPECS["carbon"])),
         licences=(licences.drop(columns=[ROW]).reset_index(drop=True)
                   if licences is not None else _empty_frame(SPECS["licences"])),
+        storage=(storage.drop(columns=[ROW]).reset_index(drop=True)
+                 if storage is not None else _empty_frame(SPECS["storage"])),
     )
 
 

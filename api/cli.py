@@ -20,6 +20,7 @@ from rich.cells import cell_len
 from rich.table import Table
 
 from symbiosis.api import cli_geo, cli_serve, cli_store
+from symbiosis.api import cli_months
 from symbiosis.api.cli_common import (
     AsJson,
     DatasetArg,
@@ -536,6 +537,7 @@ def materials() -> None:
 cli_geo.register(app)  # site
 cli_store.register(app)  # db, runs, analyze
 cli_serve.register(app)  # serve, keys
+cli_months.register(app)  # profiles (issue 15)
 
 
 def main() -> None:

@@ -61,7 +61,6 @@ import pandas as pd
 
 from symbiosis.dataset import Dataset
 from symbiosis.errors import OptionsError, SolverError
-from symbiosis.months import MONTHS, load_profiles, monthly_quantities
 from symbiosis.matching.candidates import Candidates, candidates_for
 from symbiosis.matching.flow import (
     LP_STAGE_TOLERANCE,
@@ -72,6 +71,7 @@ from symbiosis.matching.flow import (
 from symbiosis.matching.options import MatchOptions, Method
 from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
 from symbiosis.matching.summary import MonthKpis, MonthlySummary, StorageKpis
+from symbiosis.months import MONTHS, load_profiles, monthly_quantities
 
 if TYPE_CHECKING:
     from symbiosis.geo.provider import GeoDistances
@@ -171,7 +171,8 @@ def _store_units(dataset: Dataset, storage: pd.DataFrame, cand: Candidates,
 
 def build_network(dataset: Dataset, cand: Candidates, pure: bool) -> MonthlyNetwork:
     """The time-expanded network of `dataset` over the candidate arcs `cand`."""
-    n_o, n_n, n_a, T = len(dataset.offers), len(dataset.needs), len(cand), MONTHS
+    n_o, n_n, n_a = len(dataset.offers), len(dataset.needs), len(cand)
+    T = MONTHS  # noqa: N806 (the model's symbol)
     profiles = load_profiles()
     supply_ot = monthly_quantities(dataset.offers, profiles)
     demand_nt = monthly_quantities(dataset.needs, profiles)
@@ -335,22 +336,23 @@ def _lp_solve(net: MonthlyNetwork, capacity: np.ndarray) -> tuple[SolverStatus, 
                             (np.concatenate([net.tails, net.heads]),
                              np.concatenate([cols, cols]))),
                            shape=(net.n_nodes, n_arcs)).tocsr()
-    sources = np.flatnonzero(net.supply > 0)
     need_nodes = np.unique(net.tails[net.kind == 4])
+    # every offer and stockpile node, with or without supply this month (the sink is last)
+    sources = np.setdiff1d(np.arange(net.n_nodes - 1), need_nodes)
     a_ub = incidence[sources]
     b_ub = net.supply[sources]
     a_eq = incidence[need_nodes]
     b_eq = np.zeros(len(need_nodes))
     bounds = np.column_stack([np.zeros(n_arcs), capacity])
     deliver = (net.kind == 0).astype(float)
-    stages = [(-deliver, -1.0)]  # (objective, sign of the fixed row)
+    stages = [-deliver]  # each minimised, then fixed
     if (net.kind == 3).any():
-        stages.append(((net.kind == 3).astype(float), 1.0))
-    stages.append((net.km * (net.kind == 0), 1.0))
-    stages.append((((net.kind == 1) | (net.kind == 2)).astype(float), 1.0))
+        stages.append((net.kind == 3).astype(float))
+    stages.append(net.km * (net.kind == 0))
+    stages.append(((net.kind == 1) | (net.kind == 2)).astype(float))
     rows_ub, rhs_ub = [a_ub], [b_ub]
     x = np.zeros(n_arcs)
-    for objective, sign in stages:
+    for objective in stages:
         res = linprog(objective, A_ub=vstack(rows_ub).tocsr(), b_ub=np.concatenate(rhs_ub),
                       A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
         if res.status != 0:
@@ -541,7 +543,7 @@ def _storage_levels(dataset: Dataset, storage: pd.DataFrame, net: MonthlyNetwork
                     plan: MonthlyPlan) -> pd.DataFrame:
     """Per storage row: the level at the end of each month (listed units), the year-end
     stock, what was lost, the holding cost and the marginal value of capacity."""
-    T = MONTHS
+    T = MONTHS  # noqa: N806 (the model's symbol)
     levels = np.zeros((len(storage), T))
     lost = np.zeros(len(storage))
     for k in range(len(storage)):

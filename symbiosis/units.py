@@ -157,10 +157,8 @@ def convert_quantities(frame: pd.DataFrame, positions: Mapping[str, int],
         if value is not None and (factor != 1.0 or in_cell):
             quantities[i] = f"{value * factor:.15g}"
         for cells in months.values():
-            try:
-                cells[i] = f"{float(cells[i]) * factor:.15g}" if factor != 1.0 else cells[i]
-            except ValueError:
-                pass  # blank, or reported by the contract checks
+            if factor != 1.0 and _is_number(cells[i]):  # else blank, or reported later
+                cells[i] = f"{float(cells[i]) * factor:.15g}"
         unit_cells[i] = target
     frame[q] = pd.Series(quantities, index=frame.index, dtype=frame[q].dtype)
     for c, cells in months.items():
@@ -168,6 +166,14 @@ def convert_quantities(frame: pd.DataFrame, positions: Mapping[str, int],
                                         dtype=frame[positions[c]].dtype)
     if u is not None:
         frame[u] = pd.Series(unit_cells, index=frame.index, dtype=frame[u].dtype)
+
+
+def _is_number(text: Any) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _period_factor(rates: Mapping[str, list[Any]], i: int, row: int, unit: Unit,

@@ -19,8 +19,7 @@ import typer
 from rich.cells import cell_len
 from rich.table import Table
 
-from symbiosis.api import cli_geo, cli_serve, cli_store
-from symbiosis.api import cli_months
+from symbiosis.api import cli_geo, cli_months, cli_serve, cli_store
 from symbiosis.api.cli_common import (
     AsJson,
     DatasetArg,

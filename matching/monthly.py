@@ -225,10 +225,10 @@ def build_network(dataset: Dataset, cand: Candidates, pure: bool) -> MonthlyNetw
     for side, kind in (("supplier", 1), ("receiver", 2)):
         rows = np.flatnonzero(storage["side"].to_numpy(dtype=object) == side) if n_s else \
             np.zeros(0, np.int64)
-        for k in rows:
+        for k in rows.tolist():
             listing = storage["listing_id"].iat[k]
-            base = offer_pos[listing] * T if side == "supplier" else \
-                n_base + need_pos[listing] * T
+            base = int(offer_pos[listing] * T if side == "supplier" else
+                       n_base + need_pos[listing] * T)
             cap = float(storage["capacity"].iat[k]) * cap_units[k] - fifo_left[k, :T - 1]
             tails.append(base + months[:-1])
             heads.append(base + months[1:])

@@ -36,8 +36,7 @@ __all__ = [
 ]
 
 TABLES = ("enterprises", "offers", "needs", "substitutions", "distances", "transport",
-          "carbon", "hazardous", "licences")
-TABLES = (*TABLES, "storage")  # issue 15: silos and yards (symbiosis.storage)
+          "carbon", "hazardous", "licences", "storage")  # storage: issue 15, symbiosis.storage
 REQUIRED_TABLES = ("enterprises", "offers", "needs")
 ROW = "_row"  # spreadsheet row number carried alongside every parsed table
 

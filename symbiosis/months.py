@@ -112,19 +112,19 @@ def check_months(frame: pd.DataFrame, label: str, kind: str,
     profiles = load_profiles()
     if "profile" in frame.columns:
         named = frame["profile"].astype(str).to_numpy()
-        for i in np.flatnonzero((named != "") & ~np.isin(named, list(profiles))):
+        for i in np.flatnonzero((named != "") & ~np.isin(named, list(profiles))).tolist():
             close = difflib.get_close_matches(named[i], list(profiles), n=1, cutoff=0.6)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             problems.append(Problem(label, int(rows[i]), "profile",
                                     f"unknown profile '{named[i]}'{hint}; `symbiosis "
                                     f"profiles` lists them: {', '.join(profiles)}"))
-        for i in np.flatnonzero((named != "") & given):
+        for i in np.flatnonzero((named != "") & given).tolist():
             problems.append(Problem(label, int(rows[i]), "profile",
                                     f"the row gives months and profile '{named[i]}': the "
                                     "months are used", "warning"))
     scaled = values.copy()
     for i in range(len(frame)):
-        row = int(rows[i])
+        row: int = int(rows[i])
         if row in bad_rows:
             continue
         if not given[i]:

@@ -5,8 +5,8 @@ The annual instance of `generate.py` (cached by `bench_match.dataset_for`) gains
 
 - cement kilns' needs (sector 3011) name the `cement_kiln_hunan_staggered` profile;
 - thermal power offers (sector 4411) follow a seasonal load (more in winter and summer);
-- a silo at every thermal power plant for each material it offers (two months of output)
-  and at every cement plant for each material it needs (one month of intake), where the
+- a silo at every thermal power plant for each solid it offers (two months of output) and
+  at every cement plant for each solid it needs (one month of intake), where the
   enterprise lists that material once (one store serves one listing).
 
 Then `symbiosis match DIR --out OUT` runs as one child process (wall time, peak memory of
@@ -30,6 +30,7 @@ from bench_match import WORK_DIR, dataset_for, find_engine, run_child
 
 __all__ = ["build", "main"]
 
+NOT_STORED = ("waste_heat", "process_heat", "reclaimed_water")  # silos hold solids only
 POWER_SEASON = np.array([1.2, 1.15, 1.0, 0.85, 0.85, 0.95, 1.15, 1.2, 0.95, 0.85, 0.9, 1.1])
 
 
@@ -61,7 +62,8 @@ def build(n: int, seed: int = 0) -> Path:
 
     rows = []
     for frame, sec, months_held in ((offers, "4411", 2.0), (needs, "3011", 1.0)):
-        at = frame[frame["enterprise_id"].map(sector).eq(sec)]
+        at = frame[frame["enterprise_id"].map(sector).eq(sec)
+                   & ~frame["material"].isin(NOT_STORED)]
         once = at.groupby(["enterprise_id", "material"]).filter(lambda g: len(g) == 1)
         qty = once["quantity"].fillna(0).to_numpy(float)
         if frame is offers:

@@ -35,9 +35,10 @@ t-km do not add up); the last stage holds as little as the plan allows.
 
 Without losses and with one ratio per need this is a pure network, solved by OR-Tools
 `SimpleMinCostFlow.solve_max_flow_with_min_cost` in one call: the stockpile arcs cost more
-than any cycle (`matching.flow.stock_penalty`), distances are scaled by W = (storage arcs +
-1) and each unit-month held costs 1, so any cycle that saves one distance quantum outweighs
-every holding difference (a simple cycle crosses each storage arc at most once). Losses
+than any cycle (as `matching.flow.stock_penalty`), and each unit-month held costs one
+quantum of the distance scale, so holding is the last tie-break and the reported `bound`
+on the least unit-km allows for it (at most the stores' total capacity / scale, a few
+t-km in a province's billions; 0 when no store can hold). Losses
 (l > 0) or a need served at two ratios make it a generalised flow: the same model as an LP
 (HiGHS through scipy), stage by stage.
 
@@ -46,7 +47,9 @@ capacity raised by one quantum (one unit of the integer scale; one unit on the L
 every month, and the change in delivered units and unit-km per unit of capacity is
 reported (exact: the optimal value is piecewise linear in the capacity with breakpoints on
 the integer scale). Stores that never fill have marginal value 0 without a solve; at most
-`MAX_MARGINAL_SOLVES` full stores are re-solved, fullest first.
+`MAX_MARGINAL_SOLVES` full stores are re-solved, fullest first, and no more than
+`MARGINAL_ARC_BUDGET` arcs in all (a province gets one); the rest are reported as not
+computed.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from symbiosis.matching.flow import (
     LP_STAGE_TOLERANCE,
     SolverStatus,
     choose_scales,
+    cost_rounding_error,
     to_scaled_int,
 )
 from symbiosis.matching.options import MatchOptions, Method
@@ -76,10 +80,13 @@ from symbiosis.months import MONTHS, load_profiles, monthly_quantities
 if TYPE_CHECKING:
     from symbiosis.geo.provider import GeoDistances
 
-__all__ = ["MAX_MARGINAL_SOLVES", "MonthlyNetwork", "MonthlyPlan", "build_network",
-           "solve_monthly", "solve_network"]
+__all__ = ["MARGINAL_ARC_BUDGET", "MAX_MARGINAL_SOLVES", "MonthlyNetwork", "MonthlyPlan",
+           "build_network", "solve_monthly", "solve_network"]
 
-MAX_MARGINAL_SOLVES = 40
+MAX_MARGINAL_SOLVES = 40  # re-solves for stores' marginal values, fullest first
+# ... and at most this many network arcs re-solved in all: a province's 4 M-arc network
+# gets one re-solve (its fullest store), a park's forty
+MARGINAL_ARC_BUDGET = 5_000_000
 MONTH_NAMES = tuple(f"m{t:02d}" for t in range(1, MONTHS + 1))
 FLOW_EPS = 1e-9
 FULL_TOL = 1e-6  # a store within this (relative and absolute) of its capacity is full
@@ -132,6 +139,9 @@ class MonthlyPlan:
     scales: dict[str, int]
     exact: bool
     note: str = ""
+    bound: float = math.nan  # on the least unit-km (honest when distances were rounded)
+    marginal_seconds: float = 0.0
+    marginal_solves: int = 0
 
 
 STORE_COLUMNS = ("enterprise_id", "material", "capacity", "initial", "cost_per_unit_month",
@@ -277,11 +287,13 @@ class _Mcf:
         deliver = net.kind == 0
         store = (net.kind == 1) | (net.kind == 2)
         pile = net.kind == 3
-        self.weight = int(store.sum()) + 1  # W: one distance quantum beats all holding
+        self.weight = 1  # a unit-month held costs one distance quantum (see the bound)
         quantities = np.concatenate([net.supply[net.supply > 0],
                                      net.capacity[(net.kind == 4) | store]])
+        # the penalty guard always: potentials along the long paths of a time-expanded
+        # network overflow OR-Tools' cost scaling at the annual model's cost range
         self.scales = choose_scales(quantities, net.km[deliver] * self.weight,
-                                    2 * net.n_nodes, penalty=bool(pile.any()))
+                                    2 * net.n_nodes, penalty=True)
         q = self.scales.quantity
         cost = np.zeros(len(net.tails), np.int64)
         cost[deliver] = np.rint(net.km[deliver] * self.scales.distance).astype(np.int64) \
@@ -301,6 +313,7 @@ class _Mcf:
 
     def solve(self) -> tuple[SolverStatus, np.ndarray]:
         status = self.smcf.solve_max_flow_with_min_cost()
+        self.status_name = str(getattr(status, "name", status))
         if status != self.smcf.OPTIMAL:
             return SolverStatus.ERROR, np.zeros(len(self.net.tails))
         flows = np.asarray(self.smcf.flows(np.arange(len(self.net.tails))), np.float64)
@@ -379,16 +392,30 @@ def solve_network(net: MonthlyNetwork, n_stores: int,
     start = time.perf_counter()
     deliver = net.kind == 0
     mcf = _Mcf(net) if net.pure else None
+    notes: list[str] = []
     if mcf is not None:
         status, flows = mcf.solve()
         method = "min_cost_flow"
-    else:
+        if status is not SolverStatus.OPTIMAL:  # e.g. BAD_COST_RANGE: the LP is exact too
+            notes.append(f"min-cost flow returned {mcf.status_name}; solved as an LP")
+            mcf = None
+    if mcf is None:
         status, flows = _lp_solve(net, net.capacity)
         method = "lp_highs"
     if status is not SolverStatus.OPTIMAL:
         raise SolverError(f"monthly {method} returned {status}")
     delivered = float(flows[deliver].sum())
     unit_km = float(flows[deliver] @ net.km[deliver])
+    solved = time.perf_counter()
+    bound = unit_km
+    if mcf is not None:
+        # the plan is optimal for km rounded to the scale plus one quantum per unit-month
+        # held: the true least unit-km is within e x F + (most that can be held) / scale
+        err = cost_rounding_error(net.km[deliver], mcf.scales.distance)
+        seen = np.rint(net.km[deliver] * mcf.scales.distance) / mcf.scales.distance
+        held = float(net.capacity[(net.kind == 1) | (net.kind == 2)].sum())
+        bound = min(unit_km, float(flows[deliver] @ seen) - err * delivered
+                    - held / mcf.scales.distance)
     used = np.zeros(n_stores)
     per_km = np.zeros(n_stores)
     store_arcs = np.flatnonzero(net.store_of_arc >= 0)
@@ -396,13 +423,14 @@ def solve_network(net: MonthlyNetwork, n_stores: int,
                       - FULL_TOL]
     fill = np.bincount(net.store_of_arc[full], minlength=n_stores)
     binding = [int(k) for k in np.argsort(-fill, kind="stable") if fill[k] > 0]
-    notes = []
-    if len(binding) > max_marginal_solves:
-        notes.append(f"marginal values measured for the {max_marginal_solves} fullest of "
-                     f"{len(binding)} full stores; the others are not computed")
-        for k in binding[max_marginal_solves:]:
+    limit = min(max_marginal_solves, MARGINAL_ARC_BUDGET // max(1, len(net.tails)))
+    if len(binding) > limit:
+        notes.append(f"marginal values measured for the {limit} fullest of "
+                     f"{len(binding)} full stores (each is a full re-solve); the others are "
+                     "not computed")
+        for k in binding[limit:]:
             used[k] = per_km[k] = math.nan
-        binding = binding[:max_marginal_solves]
+        binding = binding[:limit]
     for k in binding:
         arcs = np.flatnonzero(net.store_of_arc == k)
         if mcf is not None:
@@ -423,10 +451,11 @@ def solve_network(net: MonthlyNetwork, n_stores: int,
     scales = {} if mcf is None else {"quantity": mcf.scales.quantity,
                                      "distance": mcf.scales.distance,
                                      "distance_weight": mcf.weight}
-    exact = mcf is None or (mcf.scales.quantity_exact and mcf.scales.distance_exact)
-    return MonthlyPlan(flows, status, delivered, unit_km, method,
-                       time.perf_counter() - start, used, per_km, scales, exact,
-                       "; ".join(notes))
+    exact = mcf is None or (mcf.scales.quantity_exact and bound == unit_km)
+    return MonthlyPlan(flows, status, delivered, unit_km, method, solved - start, used,
+                       per_km, scales, exact, "; ".join(notes), bound=bound,
+                       marginal_seconds=time.perf_counter() - solved,
+                       marginal_solves=len(binding))
 
 
 def _is_pure(dataset: Dataset, cand: Candidates, options: MatchOptions) -> bool:
@@ -439,7 +468,8 @@ def _is_pure(dataset: Dataset, cand: Candidates, options: MatchOptions) -> bool:
 
 def solve_monthly(dataset: Dataset, options: MatchOptions | None = None,
                   timings: dict[str, float] | None = None,
-                  distances: GeoDistances | None = None) -> MatchResult:
+                  distances: GeoDistances | None = None,
+                  max_marginal_solves: int = MAX_MARGINAL_SOLVES) -> MatchResult:
     """The monthly plan as a `MatchResult`: annual exchanges and KPIs are the sums of the
     months (exchanges.csv, summary.json as in an annual run), with `exchanges_monthly` and
     `storage` tables and the summary's `monthly` section.
@@ -464,8 +494,9 @@ def solve_monthly(dataset: Dataset, options: MatchOptions | None = None,
     storage = _stores(dataset)
     t2 = time.perf_counter()
     timings["build"] = t2 - t1
-    plan = solve_network(net, len(storage))
+    plan = solve_network(net, len(storage), max_marginal_solves)
     timings["solve"] = plan.seconds
+    timings["marginal_values"] = plan.marginal_seconds
     t3 = time.perf_counter()
     x = plan.flows[:net.n_delivery].reshape(len(cand), MONTHS) if len(cand) else \
         np.zeros((0, MONTHS))
@@ -476,7 +507,7 @@ def solve_monthly(dataset: Dataset, options: MatchOptions | None = None,
     if plan.note:
         note += "; " + plan.note
     facts = SolverFacts(
-        status=plan.status, objective=plan.unit_km, bound=plan.unit_km,
+        status=plan.status, objective=plan.unit_km, bound=plan.bound,
         seconds=plan.seconds, methods=(plan.method,), delivered=plan.delivered,
         components=1, scales={plan.method: plan.scales} if plan.scales else {},
         exact=plan.exact, note=note)
@@ -546,6 +577,8 @@ def _storage_levels(dataset: Dataset, storage: pd.DataFrame, net: MonthlyNetwork
     T = MONTHS  # noqa: N806 (the model's symbol)
     levels = np.zeros((len(storage), T))
     lost = np.zeros(len(storage))
+    inflow = np.bincount(net.heads, weights=plan.flows * net.gain, minlength=net.n_nodes)
+    outflow = np.bincount(net.tails, weights=plan.flows, minlength=net.n_nodes)
     for k in range(len(storage)):
         arcs = np.flatnonzero(net.store_of_arc == k)
         held = plan.flows[arcs] + net.fifo_left[k, :T - 1]
@@ -555,9 +588,7 @@ def _storage_levels(dataset: Dataset, storage: pd.DataFrame, net: MonthlyNetwork
         # December: what the node still holds after its last month (not matched)
         node = int(net.heads[arcs[-1]]) if len(arcs) else -1
         if node >= 0:
-            inflow = plan.flows[net.heads == node] * net.gain[net.heads == node]
-            outflow = plan.flows[net.tails == node]
-            left = float(inflow.sum() - outflow.sum()) + net.supply[node]
+            left = float(inflow[node] - outflow[node] + net.supply[node])
             levels[k, T - 1] = min(max(left, 0.0),
                                    float(storage["capacity"].iat[k]) * net.cap_units[k]) \
                 + net.fifo_left[k, T - 1]
@@ -624,7 +655,8 @@ def _monthly_summary(dataset: Dataset, cand: Candidates, x: np.ndarray,
             exchanges=int((xt > FLOW_EPS).sum()),
         ))
     stores = [StorageKpis(
-        enterprise_id=str(r.enterprise_id), material=str(r.material), side=str(r.side),
+        enterprise_id=str(r.enterprise_id), material=str(r.material),
+        side="supplier" if r.side == "supplier" else "receiver",
         capacity=float(r.capacity), year_end=float(r.year_end), lost=float(r.lost),
         months_full=int(r.months_full), holding_cost_cny=float(r.holding_cost_cny),
         marginal_used_per_unit=_finite(r.marginal_used_per_unit),

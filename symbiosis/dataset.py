@@ -387,7 +387,8 @@ def _parse_table(
                 usable = False
             continue
         ignored.add(name)
-        expected = list(specs) + [f"{p}<attribute>" for p in prefixes]
+        expected = [n for n, sp in specs.items() if sp.fill] + [f"{p}<attribute>"
+                                                                for p in prefixes]
         problems.append(Problem(label, 1, name,
                                 f"unknown column, ignored{_suggest(name, specs)}; "
                                 f"expected columns: {', '.join(expected)}", "warning"))

@@ -100,9 +100,11 @@ def check_months(frame: pd.DataFrame, label: str, kind: str,
     months = _has_months(frame)
     rows = frame[ROW].to_numpy()
     qty = frame["quantity"].to_numpy(float).copy()
+    # rows whose months or quantity did not parse are reported already: not checked again
     bad_rows = {p.row for p in problems
                 if p.file == label and p.severity == "error"
-                and p.column in (*months, "quantity")}
+                and (p.column in months or (p.column == "quantity" and p.message.startswith(
+                    ("not a finite number", "must be"))))}
     given = np.zeros(len(frame), dtype=bool)
     values = np.zeros((len(frame), len(months)))
     if months:

@@ -64,6 +64,15 @@ def check_storage(frame: pd.DataFrame, label: str, known: pd.Index | None, ent_f
     side = np.full(len(out), "", dtype=object)
     listing = np.full(len(out), "", dtype=object)
     seen: dict[tuple[str, str], int] = {}
+    # listings by enterprise, so a province's thousand stores do not each scan every row
+    offers_at: dict[tuple[str, str], list[int]] = {}
+    for j, (oe, om) in enumerate(zip(offers["enterprise_id"].astype(str),
+                                     offers["material"].astype(str), strict=True)):
+        offers_at.setdefault((oe, om), []).append(j)
+    needs_at: dict[str, list[int]] = {}
+    for j, ne in enumerate(needs["enterprise_id"].astype(str)):
+        needs_at.setdefault(ne, []).append(j)
+    need_mats = needs["material"].astype(str).to_numpy()
     for i in range(len(out)):
         e, m, row = ents[i], mats[i], int(rows[i])
         if known is not None and e and e not in known:
@@ -88,11 +97,10 @@ def check_storage(frame: pd.DataFrame, label: str, known: pd.Index | None, ent_f
                                     f"must be at most 100 (percent), got {loss[i]:g}"))
         if not e or not m:
             continue
-        o_rows = offers.loc[(offers["enterprise_id"] == e) & (offers["material"] == m)]
-        n_sel = (needs["enterprise_id"] == e) & needs["material"].map(
-            lambda need, m=m: taxonomy.rule(str(need), m) is not None
-            if str(need) in taxonomy.materials else False)
-        n_rows = needs.loc[n_sel.to_numpy(dtype=bool)]
+        o_rows = offers.iloc[offers_at.get((e, m), [])]
+        n_rows = needs.iloc[[j for j in needs_at.get(e, [])
+                             if need_mats[j] in taxonomy.materials
+                             and taxonomy.rule(need_mats[j], m) is not None]]
         if len(o_rows) and len(n_rows):
             problems.append(Problem(label, row, "material",
                                     f"'{e}' both offers and needs '{m}': a store serves one "

@@ -191,3 +191,22 @@ def test_cli_profiles_lists_the_hunan_kiln_profile_with_its_source(run_cli: Any)
     assert "cement_kiln_hunan_staggered" in proc.stdout and "85" in proc.stdout
     proc = run_cli("profiles", "--lang", "zh")
     assert proc.returncode == 0 and "错峰" in proc.stdout
+
+
+def test_months_and_storage_under_chinese_headers(tmp_path: Path) -> None:
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    (folder / "enterprises.csv").write_text("id,name,lon,lat\nPWR,电厂,112.90,27.86\n"
+                                            "CEM,水泥厂,113.00,27.86\n", encoding="utf-8")
+    (folder / "offers.csv").write_text("id,enterprise_id,material,quantity\n"
+                                       "OF1,PWR,fly_ash,1200\n", encoding="utf-8")
+    months = ",".join(f"{t}月" for t in range(1, 13))
+    (folder / "needs.csv").write_text(f"id,enterprise_id,material,quantity,{months}\n"
+                                      "ND1,CEM,fly_ash,,0,0,200,200,100,100,100,100,100,"
+                                      "100,100,100\n", encoding="utf-8")
+    (folder / "库存.csv").write_text("企业编号,物料,库容,期初库存\nPWR,粉煤灰,150,20\n",
+                                   encoding="utf-8")
+    data = load_dataset(folder)
+    assert monthly_quantities(data.needs)[0, :3].tolist() == [0, 0, 200]
+    assert data.storage[["enterprise_id", "material", "capacity", "initial"]].values.tolist() \
+        == [["PWR", "fly_ash", 150, 20]]

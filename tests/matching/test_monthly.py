@@ -314,8 +314,9 @@ def test_outputs_of_a_monthly_cli_run(tmp_path: Path, run_cli: Any) -> None:
     (folder / "distances.csv").write_text("from_id,to_id,distance_km\nPWR,CEM,10\n",
                                           encoding="utf-8")
     out = tmp_path / "out"
-    proc = run_cli("match", folder, "--out", out, "--quiet")
+    proc = run_cli("match", folder, "--out", out, "--quiet", "--report", "html")
     assert proc.returncode == 0, proc.stderr
+    assert (out / "monthly.png").read_bytes().startswith(b"\x89PNG")
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["tonnes_matched"] == 1150
     assert [m["matched_t"] for m in summary["monthly"]["months"]][:4] == [0, 0, 200, 150]

@@ -48,8 +48,8 @@ every month, and the change in delivered units and unit-km per unit of capacity 
 reported (exact: the optimal value is piecewise linear in the capacity with breakpoints on
 the integer scale). Stores that never fill have marginal value 0 without a solve; at most
 `MAX_MARGINAL_SOLVES` full stores are re-solved, fullest first, and no more than
-`MARGINAL_ARC_BUDGET` arcs in all (a province gets one); the rest are reported as not
-computed.
+`MARGINAL_ARC_BUDGET` arcs in all (a province's network gets none: one re-solve costs
+more than the plan); the rest are reported as not computed (null), with a note.
 """
 
 from __future__ import annotations
@@ -84,9 +84,9 @@ __all__ = ["MARGINAL_ARC_BUDGET", "MAX_MARGINAL_SOLVES", "MonthlyNetwork", "Mont
            "build_network", "solve_monthly", "solve_network"]
 
 MAX_MARGINAL_SOLVES = 40  # re-solves for stores' marginal values, fullest first
-# ... and at most this many network arcs re-solved in all: a province's 4 M-arc network
-# gets one re-solve (its fullest store), a park's forty
-MARGINAL_ARC_BUDGET = 5_000_000
+# ... and at most this many network arcs re-solved in all: a park's 100,000-arc network
+# gets twenty; a province's 4 M arcs none (one re-solve there costs more than the plan)
+MARGINAL_ARC_BUDGET = 2_000_000
 MONTH_NAMES = tuple(f"m{t:02d}" for t in range(1, MONTHS + 1))
 FLOW_EPS = 1e-9
 FULL_TOL = 1e-6  # a store within this (relative and absolute) of its capacity is full
@@ -227,7 +227,14 @@ def build_network(dataset: Dataset, cand: Candidates, pure: bool) -> MonthlyNetw
     need_total = demand.sum(axis=1)
     d_tail = (np.repeat(cand.offer.astype(np.int64) * T, T) + np.tile(months, n_a))
     d_head = (n_base + np.repeat(cand.need.astype(np.int64) * T, T) + np.tile(months, n_a))
-    d_cap = np.repeat(np.minimum(off_total[cand.offer], need_total[cand.need]), T)
+    # an arc never carries more than its offer has, nor more than its need takes in a year
+    # (in offer units; a need with a store may take more: what its store loses)
+    gain_a = cand.ratio / need_unit[cand.need]
+    stored = np.zeros(n_n, dtype=bool)
+    for listing in storage.loc[storage["side"] == "receiver", "listing_id"]:
+        stored[need_pos[listing]] = True
+    need_cap = np.where(stored[cand.need], np.inf, need_total[cand.need] / gain_a)
+    d_cap = np.repeat(np.minimum(off_total[cand.offer], need_cap), T)
     d_km = np.repeat(cand.distance_km.astype(float), T)
     d_gain = np.repeat(cand.ratio / need_unit[cand.need], T)
     tails, heads, caps, kms, gains, kinds, owner = [d_tail], [d_head], [d_cap], [d_km], \
@@ -358,7 +365,9 @@ def _lp_solve(net: MonthlyNetwork, capacity: np.ndarray) -> tuple[SolverStatus, 
     b_eq = np.zeros(len(need_nodes))
     bounds = np.column_stack([np.zeros(n_arcs), capacity])
     deliver = (net.kind == 0).astype(float)
-    stages = [-deliver]  # each minimised, then fixed
+    # stage 1: offered units delivered, less what receivers' stores lose (need units): a
+    # delivery only to be lost in a store is no use
+    stages = [-deliver + (1.0 - net.gain) * (net.kind == 2)]  # each minimised, then fixed
     if (net.kind == 3).any():
         stages.append((net.kind == 3).astype(float))
     stages.append(net.km * (net.kind == 0))
@@ -431,8 +440,9 @@ def solve_network(net: MonthlyNetwork, n_stores: int,
         for k in binding[limit:]:
             used[k] = per_km[k] = math.nan
         binding = binding[:limit]
+    arcs_of = _arcs_by_store(net, n_stores) if binding else []
     for k in binding:
-        arcs = np.flatnonzero(net.store_of_arc == k)
+        arcs = arcs_of[k]
         if mcf is not None:
             step = 1.0 / mcf.scales.quantity
             got, km = mcf.with_capacity(arcs, 1)
@@ -570,6 +580,15 @@ def _monthly_exchanges(dataset: Dataset, cand: Candidates, x: np.ndarray) -> pd.
                              kind="stable").reset_index(drop=True)
 
 
+def _arcs_by_store(net: MonthlyNetwork, n_stores: int) -> list[np.ndarray]:
+    """The network arcs of each store, in month order (one pass, not one scan per store)."""
+    at = np.flatnonzero(net.store_of_arc >= 0)
+    owner = net.store_of_arc[at]
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(n_stores + 1))
+    return [at[order[bounds[k]:bounds[k + 1]]] for k in range(n_stores)]
+
+
 def _storage_levels(dataset: Dataset, storage: pd.DataFrame, net: MonthlyNetwork,
                     plan: MonthlyPlan) -> pd.DataFrame:
     """Per storage row: the level at the end of each month (listed units), the year-end
@@ -578,9 +597,10 @@ def _storage_levels(dataset: Dataset, storage: pd.DataFrame, net: MonthlyNetwork
     levels = np.zeros((len(storage), T))
     lost = np.zeros(len(storage))
     inflow = np.bincount(net.heads, weights=plan.flows * net.gain, minlength=net.n_nodes)
+    arcs_of = _arcs_by_store(net, len(storage))
     outflow = np.bincount(net.tails, weights=plan.flows, minlength=net.n_nodes)
     for k in range(len(storage)):
-        arcs = np.flatnonzero(net.store_of_arc == k)
+        arcs = arcs_of[k]
         held = plan.flows[arcs] + net.fifo_left[k, :T - 1]
         keep = 1.0 - float(storage["loss_pct_per_month"].iat[k]) / 100.0
         lost[k] = float(held.sum() * (1.0 - keep))

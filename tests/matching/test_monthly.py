@@ -149,6 +149,17 @@ def test_losses_make_it_an_lp_with_the_hand_computed_plan() -> None:
     assert row["marginal_used_per_unit"] == pytest.approx(0.81, rel=1e-6)
 
 
+def test_a_lossy_silo_at_the_kiln_keeps_winter_deliveries_less_its_losses() -> None:
+    silo = [{"enterprise_id": "CEM", "material": "fly_ash", "capacity": 200,
+             "loss_pct_per_month": 10}]
+    result = solve_match(plant_and_kiln(silo))
+    # Jan 100 in, Feb 90 + 100, March 171 + 100 -> 200 used and 71 held, April 63.9 + 100
+    assert result.solver.methods == ("lp_highs",)
+    assert result.summary.tonnes_matched == pytest.approx(1200, rel=1e-7)
+    assert levels(result)[:4] == pytest.approx([100, 190, 71, 0], abs=1e-5)
+    assert result.tables["storage"]["lost"].iat[0] == pytest.approx(36.1, rel=1e-6)
+
+
 def test_a_need_named_by_the_hunan_kiln_profile_follows_its_operating_days() -> None:
     profile = load_profiles()["cement_kiln_hunan_staggered"]
     assert sum(profile.weights) == 365 - 85

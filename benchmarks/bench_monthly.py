@@ -106,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         if best is None or run.wall_s < best.wall_s:
             best = run
     assert best is not None
+    # the annual run of the same instance, in the same window: the ratio says what the
+    # twelve months cost on this machine as loaded now
+    annual_out = WORK_DIR / "out" / f"annual_{args.n}"
+    shutil.rmtree(annual_out, ignore_errors=True)
+    annual = run_child([engine, "match", str(dataset_for(args.n, args.seed)), "--out",
+                        str(annual_out), "--quiet"],
+                       WORK_DIR / "logs" / f"annual_{args.n}.log", args.timeout)
     s = best.data
     monthly = s["monthly"]
     stores = monthly["storage"]
@@ -120,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
           f"t-km {s['tonne_km']:,.0f}; year-end stock {monthly['year_end_stock_t']:,.0f} t")
     print(f"stores {len(stores)}, full in some month {len(full)}, marginal values measured "
           f"{len(measured)}")
+    if annual.returncode == 0:
+        a = json.loads((annual_out / "summary.json").read_text(encoding="utf-8"))
+        print(f"annual run of the same instance: wall {annual.wall_s:.2f} s, solve "
+              f"{a['timings_s'].get('solve', float('nan')):.2f} s; monthly / annual: wall "
+              f"{best.wall_s / annual.wall_s:.1f}x, solve "
+              f"{s['timings_s']['solve'] / a['timings_s']['solve']:.1f}x")
     print("matched per month (t): " + ", ".join(f"{m['matched_t']:,.0f}"
                                               for m in monthly["months"]))
     return 0

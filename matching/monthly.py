@@ -522,6 +522,14 @@ def solve_monthly(dataset: Dataset, options: MatchOptions | None = None,
         components=1, scales={plan.method: plan.scales} if plan.scales else {},
         exact=plan.exact, note=note)
     warnings: list[str] = []
+    from symbiosis.matching.blending import blend_needs
+    from symbiosis.matching.heat import heat_applies
+
+    if blend_needs(dataset, options.blend).any() or heat_applies(dataset,
+                                                                 options.heat_at_delivery):
+        warnings.append("blending and heat judged at delivery are not planned by month yet: "
+                        "the monthly plan takes each offer's quality on its own and heat as "
+                        "checked at the source (never above a limit, possibly less matched)")
     if options.valuate:
         warnings.append("prices and need marginal values are not derived for a monthly "
                         "plan; each store's marginal value is in storage.csv")

@@ -533,6 +533,15 @@ def solve_monthly(dataset: Dataset, options: MatchOptions | None = None,
     if options.valuate:
         warnings.append("prices and need marginal values are not derived for a monthly "
                         "plan; each store's marginal value is in storage.csv")
+    drawn = float(plan.flows[net.kind == 3].sum())
+    attributed = float(np.clip(
+        np.bincount(cand.offer, weights=annual, minlength=len(dataset.offers))
+        - dataset.offers["quantity"].to_numpy(float), 0.0, None).sum())
+    if drawn > attributed * (1 + 1e-9) + 1e-6:
+        warnings.append(f"the plan draws {drawn:,.6g} from stockpiles over the months (a "
+                        "month's surplus that no one takes is not kept); the annual figures "
+                        f"attribute deliveries to this year's surplus first and count "
+                        f"{attributed:,.6g} as drawn")
     result = assemble_result(annual_data, cand, annual, facts, options, timings,
                              warnings=tuple(warnings))
     monthly_ex = _monthly_exchanges(dataset, cand, x)
@@ -699,6 +708,7 @@ def _monthly_summary(dataset: Dataset, cand: Candidates, x: np.ndarray,
         year_end_stock_t=float(levels["year_end"].to_numpy(float)[mass_store].sum()),
         lost_t=float(levels["lost"].to_numpy(float)[mass_store].sum()),
         holding_cost_cny=float(levels["holding_cost_cny"].sum()),
+        stockpile_drawn=float(plan.flows[net.kind == 3].sum()),
         method="min_cost_flow" if pure else "lp_highs",
         note=("matched counts units delivered; what stays in a store at year end is not "
               "matched; a receiver's initial stock is used first and never counts as matched"

@@ -379,6 +379,11 @@ class MonthlySummary(_Model):
     year_end_stock_t: float
     lost_t: float
     holding_cost_cny: float
+    stockpile_drawn: float = Field(0.0, description="Drawn from offers' historical "
+                                   "stockpiles (`stock`) over the months, offer units (all "
+                                   "families): the plan's own figure, where the annual "
+                                   "figures attribute deliveries to this year's surplus "
+                                   "first.")
     method: str
     note: str
 

@@ -333,3 +333,17 @@ def test_outputs_of_a_monthly_cli_run(tmp_path: Path, run_cli: Any) -> None:
     assert [m["matched_t"] for m in summary["monthly"]["months"]][:4] == [0, 0, 200, 150]
     assert (out / "exchanges_monthly.csv").exists()
     assert "marginal_used_per_unit" in (out / "storage.csv").read_text(encoding="utf-8-sig")
+
+
+def test_stockpile_draws_by_month_are_reported_where_the_annual_split_differs() -> None:
+    from dataclasses import replace
+
+    data = plant_and_kiln()
+    offers = data.offers.copy()
+    offers["stock"] = 300.0
+    result = solve_match(replace(data, offers=offers))
+    # January's and February's ash has no taker; March and April draw 100 t each from the
+    # heap; the rest of the year the surplus is enough
+    assert monthly(result) == [0, 0, 200, 200] + [100] * 8
+    assert result.summary.monthly.stockpile_drawn == 200
+    assert any("draws 200 from stockpiles" in w for w in result.summary.warnings)

@@ -19,7 +19,7 @@ import typer
 from rich.cells import cell_len
 from rich.table import Table
 
-from symbiosis.api import cli_geo, cli_months, cli_serve, cli_store
+from symbiosis.api import cli_geo, cli_months, cli_serve, cli_store, cli_template
 from symbiosis.api.cli_common import (
     AsJson,
     DatasetArg,
@@ -89,6 +89,11 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
     if bulk is not None and bulk.stock_used > 0:
         head.add_row(w("fig.stock_used"), f"{fmt(bulk.stock_used)} {w('unit.t/yr')}")
     head.add_row(w("fig.share_listed"), pct(k.utilization_rate))
+    if k.estimates is not None:  # listings estimated from capacities (symbiosis estimate)
+        e = k.estimates
+        head.add_row(w("estimate.cli_matched"),
+                     w("estimate.cli_matched_value", t=fmt(e.tonnes_matched),
+                       share=pct(e.share_of_matched), low=fmt(e.tonnes_matched_if_low)))
     head.add_row(w("kpi.tonne_km"), f"{fmt(k.tonne_km)} {w('unit.t·km/yr')}, "
                                     + w("report.average_haul",
                                         km=fmt(k.average_haul_km, 1)))
@@ -550,6 +555,7 @@ def materials() -> None:
 cli_geo.register(app)  # site
 cli_store.register(app)  # db, runs, analyze
 cli_serve.register(app)  # serve, keys
+cli_template.register(app)  # template, estimate
 cli_months.register(app)  # profiles (issue 15)
 
 

@@ -64,9 +64,16 @@ def keys_create(
     if (parsed is Role.admin) != (scope == "*"):
         raise typer.BadParameter("the admin role takes scope '*', and only it",
                                  param_hint="--scope")
-    db = StateStore(_settings(store, state).state_path())
+    settings = _settings(store, state)
+    subject = None
+    if parsed in (Role.enterprise, Role.recycler):  # bind to the enterprise's identity
+        from symbiosis.store import open_store
+
+        with open_store(settings.store) as repo:
+            subject = repo.enterprise_uid(scope)
+    db = StateStore(settings.state_path())
     try:
-        key, record = issue_key(db, parsed, scope, label)
+        key, record = issue_key(db, parsed, scope, label, subject=subject)
     finally:
         db.close()
     typer.echo(key)

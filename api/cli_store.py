@@ -64,8 +64,9 @@ def save_run(dataset: Dataset, result: MatchResult, store: str | None) -> RunInf
     digest = rows_from_dataset(dataset).content_hash()
     with _open(store) as repo:
         version = repo.current_version()
-        if version is None or version.hash != digest:
-            version = repo.import_dataset(dataset)
+        if version is None or version.hash != digest:  # compare-and-swap on what was read
+            version = repo.import_dataset(
+                dataset, expected_version=version.version if version is not None else 0)
         record = RunRecord.from_result(result, digest)
         record = RunRecord(record.parameters, digest, record.summary, record.exchanges,
                            version=version.version)
@@ -89,23 +90,47 @@ def db_init(store: StoreOpt = None) -> None:
 
 
 @db_app.command("import")
-def db_import(dataset: DatasetArg, store: StoreOpt = None) -> None:
+def db_import(dataset: DatasetArg, store: StoreOpt = None,
+              expect_version: Annotated[int | None, typer.Option(
+                  "--expect-version", min=0, show_default=False,
+                  help="Import only if the store is still at this version (0: empty), as "
+                       "`symbiosis db history` showed it. Default: the version current when "
+                       "the command starts, so a write made while the dataset is checked "
+                       "(an API edit, another import) is never silently replaced.")] = None
+              ) -> None:
     """Validate DATASET, then make it the store's current data as a new version (all or
-    nothing: a bad dataset writes nothing)."""
+    nothing: a bad dataset writes nothing; a store that changed meanwhile writes nothing and
+    says so, exit 1)."""
     from symbiosis.dataset import load_dataset
+    from symbiosis.store import StoreConflictError
 
+    if expect_version is None:
+        with _open(store) as repo:  # the version this import replaces, before the slow part
+            current = repo.current_version()
+        expect_version = current.version if current is not None else 0
     data = load_dataset(dataset)  # InvalidDataError before anything is written
     if data.warnings:
         print_problems(list(data.warnings), err_console)
     t0 = time.perf_counter()
     with _open(store) as repo:
-        version = repo.import_dataset(data, source=str(dataset))
+        try:
+            version = repo.import_dataset(data, source=str(dataset),
+                                          expected_version=expect_version)
+        except StoreConflictError:
+            now = repo.current_version()
+            raise StoreConflictError(
+                f"nothing imported: the store {repo.url} is at version "
+                f"{now.version if now else 0} ({now.source if now else 'empty'}), not "
+                f"{expect_version}: another writer changed it while {dataset} was being "
+                "checked. Look at `symbiosis db history`, then import again (or pass "
+                "--expect-version with the version you mean to replace)") from None
         url = repo.url
         parks = len(repo.parks())
     out_console.print(f"Imported [bold]{dataset}[/bold] into {url} as version "
                       f"{version.version}: {version.enterprises:,} enterprises, "
                       f"{version.offers:,} offers, {version.needs:,} needs, {parks} parks "
-                      f"({time.perf_counter() - t0:.2f} s)")
+                      f"({time.perf_counter() - t0:.2f} s); it replaced version "
+                      f"{expect_version}")
 
 
 @db_app.command("export")

@@ -112,7 +112,7 @@ class GeoContext:
 
 def prepare_geo(dataset: Dataset, files: GeoFiles) -> GeoContext:
     """Load the given road network, parks and zones for `dataset`; assign parks."""
-    from symbiosis.geo.parks import assign_parks, load_parks
+    from symbiosis.geo.parks import assign_parks, empty_parks, load_parks
     from symbiosis.geo.zones import load_zones
 
     timings: dict[str, float] = {}
@@ -126,6 +126,7 @@ def prepare_geo(dataset: Dataset, files: GeoFiles) -> GeoContext:
             warnings.append(Problem(str(files.parks), None, None,
                                     f"assigned {assigned} enterprise(s) with an empty park "
                                     "cell to the park polygon they lie in", "warning"))
+        warnings += empty_parks(dataset, parks, str(files.parks))
     zones = load_zones(files.zones) if files.zones is not None else None
     timings["geo_files"] = time.perf_counter() - t
     router = None

@@ -39,6 +39,7 @@ __all__ = [
     "GeographicDistanceError",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
+    "check_layer_coordinates",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
     "metric_crs_for",
@@ -69,6 +70,59 @@ def read_layer(path: str | Path, what: str, layer: str | None = None) -> Any:
     except Exception as exc:  # pyogrio raises several types for unreadable files
         raise InvalidDataError([Problem(label, None, None, f"cannot read {what}: {exc}")]) \
             from exc
+
+
+_FIX_PROJECTED = ("save it with its CRS (a GeoPackage or shapefile with a .prj, e.g. EPSG:4547 "
+                  "CGCS2000 / 3-degree Gauss-Kruger CM 114E) or reproject it to WGS 84 "
+                  "lon/lat (EPSG:4326)")
+
+
+def check_layer_coordinates(frame: Any, label: str, what: str) -> list[Problem]:
+    """Errors for a vector layer whose coordinates cannot be what its CRS says.
+
+    - no CRS: an error; when the coordinates lie outside lon/lat range they are taken as
+      projected metres and the message says so and how to fix it;
+    - a geographic CRS (GeoJSON is always WGS 84 lon/lat, RFC 7946 section 4) with a
+      feature outside [-180, 180] x [-90, 90]: an error naming the feature
+      (`features[i].geometry`): lon and lat swapped when x fits a latitude and y a
+      longitude, else metres of a projected CRS written into a lon/lat file.
+
+    Without these checks such a layer is accepted, no enterprise falls in any park and the
+    park drops out of the KPIs without a word.
+    """
+    problems: list[Problem] = []
+    geoms = frame.geometry
+    present = geoms.notna().to_numpy() & ~geoms.is_empty.to_numpy()
+    bounds = geoms.bounds.to_numpy(float)  # minx, miny, maxx, maxy; NaN for empty
+    ax = np.nanmax(np.abs(bounds[:, [0, 2]]), axis=1, initial=0.0)
+    ay = np.nanmax(np.abs(bounds[:, [1, 3]]), axis=1, initial=0.0)
+    outside = present & ((ax > 180.0) | (ay > 90.0))
+    if frame.crs is None:
+        if outside.any():
+            problems.append(Problem(label, None, None,
+                                    f"the {what} layer has no coordinate system and its "
+                                    f"coordinates look projected (|x| up to {ax.max():.0f}, "
+                                    f"|y| up to {ay.max():.0f}: metres, not degrees); "
+                                    + _FIX_PROJECTED))
+        else:
+            problems.append(Problem(label, None, None,
+                                    "the layer has no coordinate system; save it with one "
+                                    "(e.g. EPSG:4326 or EPSG:4490)"))
+        return problems
+    if not frame.crs.is_geographic:
+        return problems
+    for i in np.flatnonzero(outside).tolist():
+        x0, y0 = bounds[i, 0], bounds[i, 1]
+        if ax[i] <= 90.0 and ay[i] <= 180.0:
+            why = (f"longitude and latitude look swapped (x {x0:g} reads as a latitude, y "
+                   f"{y0:g} as a longitude); write each point as [lon, lat]")
+        else:
+            why = (f"coordinates ({x0:.0f}, {y0:.0f}) are outside longitude/latitude range: "
+                   f"they look like metres of a projected CRS although the file says "
+                   f"{frame.crs.to_string()} (GeoJSON is always WGS 84 lon/lat); "
+                   + _FIX_PROJECTED)
+        problems.append(Problem(label, None, f"features[{i}].geometry", why))
+    return problems
 
 
 class GeographicDistanceError(SymbiosisError):

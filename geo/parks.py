@@ -19,9 +19,9 @@ import pandas as pd
 
 from symbiosis.dataset import Dataset
 from symbiosis.errors import InvalidDataError, Problem
-from symbiosis.geo.crs import read_layer
+from symbiosis.geo.crs import check_layer_coordinates, read_layer
 
-__all__ = ["assign_parks", "load_parks", "park_kpis"]
+__all__ = ["assign_parks", "empty_parks", "load_parks", "park_kpis"]
 
 def load_parks(path: str | Path) -> Any:
     """Park polygons (GeoDataFrame in WGS 84 with `name`); problems name file and feature.
@@ -31,9 +31,7 @@ def load_parks(path: str | Path) -> Any:
     """
     label = str(path)
     frame = read_layer(path, "parks")
-    problems: list[Problem] = []
-    if frame.crs is None:
-        problems.append(Problem(label, None, None, "the layer has no coordinate system"))
+    problems = check_layer_coordinates(frame, label, "parks")
     if "name" not in frame.columns:
         problems.append(Problem(label, None, "name", "required property is missing"))
         raise InvalidDataError(problems)
@@ -79,6 +77,31 @@ def assign_parks(dataset: Dataset, parks: Any) -> tuple[Dataset, int]:
     out = ent.copy()
     out["park"] = park
     return replace(dataset, enterprises=out), len(hits)
+
+
+def empty_parks(dataset: Dataset, parks: Any, label: str = "parks") -> list[Problem]:
+    """A warning for each park polygon that contains no enterprise of the dataset (whatever
+    its `park` cell says): its coordinates are likely wrong (swapped, another datum, another
+    place) or the park is not in this dataset, and its KPIs would silently be empty."""
+    import geopandas as gpd
+
+    ent = dataset.enterprises
+    if parks.empty:
+        return []
+    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(ent["lon"].to_numpy(float),
+                                                          ent["lat"].to_numpy(float)),
+                              crs="EPSG:4326")
+    frame = parks.reset_index(drop=True)
+    hits = gpd.sjoin(frame, points, how="inner", predicate="intersects")
+    found = set(hits.index.tolist())
+    out: list[Problem] = []
+    for i, name in enumerate(frame["name"]):
+        if i not in found:
+            out.append(Problem(label, None, f"features[{i}]",
+                               f"park '{name}' contains no enterprise of the dataset: check "
+                               "that its coordinates are lon/lat in WGS 84 and cover the "
+                               "enterprises' locations", "warning"))
+    return out
 
 
 def _family(dataset: Dataset, materials: pd.Series) -> pd.Series:

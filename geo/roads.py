@@ -177,10 +177,11 @@ def load_roads(path: str | Path, layer: str | None = None, crs: str | None = Non
     except Exception as exc:  # pyogrio raises several types for unreadable files
         raise InvalidDataError([Problem(label, None, None, f"cannot read roads: {exc}")]) \
             from exc
-    if frame.crs is None:
-        raise InvalidDataError([Problem(label, None, None,
-                                        "the layer has no coordinate system; save it with "
-                                        "one (e.g. EPSG:4326 or EPSG:4490)")])
+    from symbiosis.geo.crs import check_layer_coordinates
+
+    problems = check_layer_coordinates(frame, label, "roads")
+    if problems:
+        raise InvalidDataError(problems)
     kinds = set(frame.geom_type.dropna().unique())
     if not kinds or not kinds <= {"LineString", "MultiLineString"}:
         raise InvalidDataError([Problem(label, None, "geometry",

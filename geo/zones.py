@@ -38,7 +38,13 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from symbiosis.errors import InvalidDataError, Problem
-from symbiosis.geo.crs import metric_crs_for, project, read_layer, require_metric
+from symbiosis.geo.crs import (
+    check_layer_coordinates,
+    metric_crs_for,
+    project,
+    read_layer,
+    require_metric,
+)
 
 __all__ = [
     "KINDS",
@@ -136,9 +142,7 @@ def load_zones(path: str | Path, crs: str | None = None) -> Zones:
     """
     label = str(path)
     frame = read_layer(path, "zones")
-    problems: list[Problem] = []
-    if frame.crs is None:
-        problems.append(Problem(label, None, None, "the layer has no coordinate system"))
+    problems = check_layer_coordinates(frame, label, "zones")
     for col in ("kind", "name"):
         if col not in frame.columns:
             problems.append(Problem(label, None, col, "required property is missing"))

@@ -47,9 +47,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from symbiosis.dataset import Dataset
-from symbiosis.errors import SolverError
+from symbiosis.errors import OptionsError, SolverError
 from symbiosis.i18n import t
-from symbiosis.matching.blending import Grades, annotate, prepare_grades, solve_graded
+from symbiosis.matching.blending import (
+    Grades,
+    annotate,
+    blend_needs,
+    heat_applies,
+    prepare_grades,
+    solve_graded,
+)
 from symbiosis.matching.candidates import Candidates, candidates_for
 from symbiosis.matching.economics import ArcValues, arc_values
 from symbiosis.matching.flow import (
@@ -429,8 +436,21 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     (geo.GeoDistances) brings road distances and zone rules."""
     options = options or MatchOptions()
     timings = {} if timings is None else timings
+    from symbiosis.matching.milp import solve_match_milp, wants_milp
     from symbiosis.months import is_monthly
 
+    if wants_milp(dataset, options):  # lots, partners, contracts, trucks (issue 16)
+        if blend_needs(dataset, options.blend).any() or heat_applies(
+                dataset, options.heat_at_delivery):
+            raise OptionsError(
+                "blend", "integer logistics (min_lot, max_partners, contracts, trucks) "
+                "cannot yet be combined with blending or heat by temperature: run them separately")
+        if is_monthly(dataset):
+            raise OptionsError(
+                "min_lot", "integer logistics (min_lot, max_partners, contracts, trucks) "
+                "cannot yet be combined with a monthly plan (m01..m12, profile, storage.csv): "
+                "run them separately")
+        return solve_match_milp(dataset, options, timings, distances)
     if is_monthly(dataset):  # months, profiles or storage: the time-expanded plan
         from symbiosis.matching.monthly import solve_monthly
 

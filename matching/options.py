@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -55,6 +55,7 @@ class Method(StrEnum):
     lp = "lp"
     sparse = "sparse"
     dense = "dense"
+    milp = "milp"  # trucks, minimum lots, contracts, pipes (matching.milp); issue 16
 
 
 Weights = tuple[tuple[str, float], ...]
@@ -136,7 +137,8 @@ class MatchParameters(BaseModel):
                                  "min-cost flow (sparse: solved on the nearest arcs and "
                                  "proved optimal by pricing every other arc).")
     time_limit_s: Annotated[float, Field(gt=0, le=86400)] | None = Field(
-        None, description="Time limit in seconds for each LP solve.")
+        None, description="Time limit in seconds for each LP solve; with method milp, for "
+                          "the whole MILP (default 60).")
     accept_unstated_quality: bool = Field(
         False, description="Accept offers that do not state an attribute a rule limits; "
                            "each such exchange is flagged.")
@@ -150,6 +152,18 @@ class MatchParameters(BaseModel):
                            "arrives, after the pipe's temperature drop, and lose heat per km "
                            "(coefficients in symbiosis/data/heat_pipes.csv); automatic when "
                            "an offer states a medium or a need a return (heat cascade).")
+    # issue 16: integer logistics (matching.milp); any of these selects the MILP under auto
+    contract_cost: Annotated[float, Field(ge=0, le=1e9)] | None = Field(
+        None, description="Fixed cost of one exchange contract in CNY/yr, where neither "
+                          "side states contract_cny_per_year (method milp).")
+    max_partners: Annotated[int, Field(ge=1, le=100000)] | None = Field(
+        None, description="Most exchanges per offer and per need, where the listing states "
+                          "no max_partners (method milp).")
+    mip_gap: float = Field(
+        1e-4, ge=0, le=1, description="Relative gap at which the MILP stops (0.01 = proven "
+                                      "within 1 % of the optimum).")
+    mip_solver: Literal["highs", "scip"] = Field(
+        "highs", description="MILP solver shipped with OR-Tools (through MathOpt).")
 
     @field_validator("weights", mode="before")
     @classmethod

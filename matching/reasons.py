@@ -28,6 +28,10 @@ class UnmatchedReason(StrEnum):
     FORBIDDEN_ZONE = "forbidden_zone"  # the only routes cross a restricted zone
     KEPT_AS_STOCK = "kept_as_stock"  # held in storage at the end of the plan
     BELOW_RESOLUTION = "below_resolution"  # less than the solver's quantity resolution
+    # integer logistics (matching.milp, issue 16); labels in symbiosis/i18n/milp.json
+    BELOW_MIN_LOT = "below_min_lot"  # what is left is below an exchange's minimum lot
+    FIXED_COST = "fixed_cost"  # the exchange's fixed costs exceed what it would save
+    PARTNER_LIMIT = "partner_limit"  # the offer or the need has its most partners already
 
     def text(self, lang: str = "en") -> str:
         """The short label in `lang` (from the catalogue)."""

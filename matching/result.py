@@ -39,8 +39,10 @@ __all__ = ["EXCHANGE_COLUMNS", "MatchResult", "SolverFacts", "assemble_result",
 EXCHANGE_COLUMNS = [
     "offer_enterprise_id", "need_enterprise_id", "offer_material", "need_material",
     "quantity", "distance_km",
+    "offer_enterprise_name", "need_enterprise_name",  # names beside the ids (issue 14)
     "offer_id", "need_id", "unit", "need_quantity", "ratio", "unit_km", "distance_source",
     "rule", "rule_source", "quality_note",
+    "offer_estimated",  # yes: the offer's quantity was estimated (symbiosis.estimate)
 ]
 # added when the run has economics: CNY and t CO2e per exchange per year, and the split
 VALUE_COLUMNS = [
@@ -165,6 +167,55 @@ def _rate(matched: float, offered: float) -> float | None:
     return matched / offered if offered > 0 else None
 
 
+def _names(dataset: Dataset, ids: np.ndarray) -> np.ndarray:
+    """The enterprises' names for `ids` ("" where a name is empty)."""
+    names = dataset.enterprises["name"].astype(str)
+    return names.reindex(ids).fillna("").to_numpy(dtype=object)
+
+
+def _estimated(listings: pd.DataFrame) -> np.ndarray:
+    """`yes`/`no` per listing: was its quantity estimated from capacities (symbiosis.estimate)?"""
+    if "estimated" not in listings:
+        return np.full(len(listings), "no", dtype=object)
+    return np.where(listings["estimated"].to_numpy(dtype=object) == "yes", "yes", "no")
+
+
+def _estimates(dataset: Dataset, status: pd.DataFrame, ex: pd.DataFrame,
+               off_family: np.ndarray, need_family: np.ndarray,
+               mass_matched: float) -> dict[str, Any] | None:
+    """`summary["estimates"]`: how much of the plan rests on estimated listings (mass, t/yr).
+
+    For the estimated offers: the tonnage offered (central, and the sums of the lows and
+    highs), the tonnage the plan takes from them, that tonnage if every estimate were at its
+    low end (sum over offers of min(matched, low): the plan's routes cannot carry more than
+    the offer really gives) and its share of all mass matched. For the estimated needs: the
+    tonnage the plan delivers into them. None when the dataset has no estimated listing.
+    """
+    offers, needs = dataset.offers, dataset.needs
+    est_o = (_estimated(offers) == "yes") & (off_family == "mass")
+    est_n = (_estimated(needs) == "yes") & (need_family == "mass")
+    if not est_o.any() and not est_n.any():
+        return None
+    qty = offers["quantity"].to_numpy(float)
+    low = offers["quantity_low"].to_numpy(float) if "quantity_low" in offers else qty
+    high = offers["quantity_high"].to_numpy(float) if "quantity_high" in offers else qty
+    low, high = np.where(np.isfinite(low), low, qty), np.where(np.isfinite(high), high, qty)
+    matched = status["matched"].to_numpy(float)
+    from_est = float(matched[est_o].sum())
+    into = ex["need_id"].isin(needs.index[est_n]).to_numpy()
+    return {
+        "offers": int(est_o.sum()),
+        "needs": int(est_n.sum()),
+        "tonnes_offered": float(qty[est_o].sum()),
+        "tonnes_offered_low": float(low[est_o].sum()),
+        "tonnes_offered_high": float(high[est_o].sum()),
+        "tonnes_matched": from_est,
+        "tonnes_matched_if_low": float(np.minimum(matched[est_o], low[est_o]).sum()),
+        "share_of_matched": _rate(from_est, mass_matched),
+        "tonnes_into_estimated_needs": float(ex["need_quantity"].to_numpy(float)[into].sum()),
+    }
+
+
 def _offer_status(dataset: Dataset, cand: Candidates, flows: np.ndarray,
                   score: np.ndarray | None = None,
                   saving: np.ndarray | None = None) -> pd.DataFrame:
@@ -188,6 +239,7 @@ def _offer_status(dataset: Dataset, cand: Candidates, flows: np.ndarray,
         "candidate_needs": arcs,
         "reason": why["reason"].to_numpy(dtype=object),
         "explanation": why["explanation"].to_numpy(dtype=object),
+        "estimated": _estimated(offers),
     })
 
 
@@ -232,6 +284,9 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
         "rule": rule_keys[ridx] if len(ridx) else np.empty(0, dtype=object),
         "rule_source": rule_src[ridx] if len(ridx) else np.empty(0, dtype=object),
         "quality_note": quality,
+        "offer_enterprise_name": _names(dataset, offers["enterprise_id"].to_numpy()[o]),
+        "need_enterprise_name": _names(dataset, needs["enterprise_id"].to_numpy()[n]),
+        "offer_estimated": _estimated(offers)[o],
     }
     order = list(EXCHANGE_COLUMNS)
     legal = manifest_columns(dataset, o, n)  # legal status, transfer-manifest fields
@@ -453,7 +508,10 @@ def _kpis(dataset: Dataset, cand: Candidates, ex: pd.DataFrame, status: pd.DataF
             "met_rate": _rate(got, float(needed)),
         }
     pairs = ex[["offer_enterprise_id", "need_enterprise_id"]]
+    estimates = _estimates(dataset, status, ex, off_family, need_family,
+                           float(mass["matched"]))
     return {
+        "estimates": estimates,
         "dataset": dataset.source,
         "parameters": RunParameters(
             **options.parameters.model_dump(),

@@ -86,6 +86,24 @@ class ParksSummary(_Model):
     assigned_by_polygon: int = 0
 
 
+class EstimatesSummary(_Model):
+    """How much of the plan rests on listings estimated from capacities (symbiosis.estimate);
+    mass only, t/yr."""
+
+    offers: int
+    needs: int
+    tonnes_offered: float = Field(description="Central estimates of the estimated offers.")
+    tonnes_offered_low: float
+    tonnes_offered_high: float
+    tonnes_matched: float = Field(description="Taken by the plan from estimated offers.")
+    tonnes_matched_if_low: float = Field(
+        description="What the plan's routes would carry from them if every estimate were at "
+                    "its low end: sum of min(matched, low) over the estimated offers.")
+    share_of_matched: float | None = Field(
+        description="tonnes_matched / all mass matched.")
+    tonnes_into_estimated_needs: float
+
+
 class ZonesSummary(_Model):
     """Restricted zones and what they changed (geo.zones); rows as geo writes them."""
 
@@ -316,6 +334,51 @@ class SparseCertificate(_Model):
     violations: int = Field(description="Negative reduced costs left (0: certified).")
 
 
+class MilpRelaxation(_Model):
+    """What relaxing one binding limit is worth (re-solved with only that limit relaxed)."""
+
+    limit: Literal["min_lot", "max_partners"]
+    side: Literal["offer", "need"]
+    listing: str = Field(description="The offer or need id.")
+    current: float
+    relaxed: float = Field(description="min_lot: 0; max_partners: one more.")
+    objective_before: float = Field(description="The plan's objective on the components "
+                                    "the listing touches.")
+    objective_after: float
+    gain: float = Field(description="objective_after - objective_before (objective units).")
+    gain_bound: float = Field(description="At most this much (the re-solve's bound).")
+    seconds: float
+
+
+class MilpSection(_Model):
+    """The integer-logistics solve (`matching.milp`): incumbent, bound and gap always."""
+
+    solver: str
+    time_limit_s: float
+    gap_target: float
+    incumbent: float
+    bound: float
+    gap: float
+    heuristic_objective: float = Field(description="The round-and-repair plan's objective.")
+    heuristic_seconds: float
+    continuous_bound: float = Field(description="The LP relaxation's optimum (fixed and trip "
+                                    "costs spread over full load).")
+    components: int
+    batches: int
+    batches_at_target: int
+    batches_solved: int = Field(0, description="Batches sent to MathOpt; the others were "
+                                "proved within the gap by the LP bound alone.")
+    arcs: int
+    arcs_pruned: int
+    binaries: int
+    trip_integers: int
+    features: list[str]
+    progress: list[list[float]] = Field(description="[seconds, incumbent, bound] of the "
+                                        "largest batch, from the HiGHS log.")
+    relaxations: list[MilpRelaxation]
+    scope: str
+
+
 class SolverSummary(_Model):
     """What the solvers did; `objective` of the final stage, its bound and relative gap."""
 
@@ -336,6 +399,8 @@ class SolverSummary(_Model):
     note: str = ""
     certificate: SparseCertificate | None = Field(
         default=None, description="With a sparse solve: how its optimality was proved.")
+    milp: MilpSection | None = Field(
+        default=None, description="With the integer-logistics MILP (issue 16).")
 
 
 class MonthKpis(_Model):
@@ -447,6 +512,8 @@ class MatchSummary(_Model):
     roads: RoadsSummary | None = Field(None, description="With a road network.")
     parks: ParksSummary | None = Field(None, description="With parks.")
     zones: ZonesSummary | None = Field(None, description="With restricted zones.")
+    estimates: EstimatesSummary | None = Field(
+        None, description="With listings estimated from capacities (estimated = yes).")
     monthly: MonthlySummary | None = Field(None, description="With months or storage.")
     warnings: list[str] = Field(default_factory=list)
     solver: SolverSummary

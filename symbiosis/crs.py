@@ -42,6 +42,7 @@ __all__ = [
     "bd09_to_wgs84",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
+    "in_china",
     "normalize_crs",
     "outside_china",
     "to_wgs84",
@@ -88,6 +89,56 @@ def outside_china(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.bool_]:
     """
     lon, lat = np.asarray(lon, float), np.asarray(lat, float)
     return (lon < 72.004) | (lon > 137.8347) | (lat < 0.8293) | (lat > 55.8271)
+
+
+# A coarse outline of China (lon, lat), drawn by hand for this one test: mainland China,
+# Hainan, Taiwan, Hong Kong and Macau inside; Vietnam, Laos, Myanmar, Bhutan, Nepal, India,
+# Pakistan, Central Asia, Mongolia, Russia and the Korean peninsula outside. It is NOT a
+# boundary (errors up to a few tens of km near a land border; offshore islands of the South
+# China Sea are outside): it only decides whether a GCJ-02 or BD-09 offset can apply.
+# Our approximation, checked against the capitals and border towns in tests/symbiosis.
+_CHINA_OUTLINE: Final = np.array([
+    (121.5, 53.4), (123.6, 53.6), (125.8, 53.1), (127.6, 50.2), (130.6, 48.9),
+    (132.6, 47.7), (134.3, 48.45), (134.75, 48.3), (133.2, 45.1), (131.9, 45.3), (131.0, 44.9),
+    (131.3, 43.4), (130.7, 42.5), (129.0, 42.0), (128.0, 41.4), (126.6, 41.6),
+    (125.3, 40.5), (124.3, 39.9), (123.4, 37.2), (123.0, 31.0), (122.3, 25.6),
+    (122.2, 22.0), (120.8, 21.5), (118.0, 21.5), (112.0, 17.5), (108.5, 17.8),
+    (108.1, 21.2), (107.95, 21.53), (106.7, 22.0), (106.55, 22.4), (105.9, 22.9),
+    (105.3, 23.3), (104.3, 22.7), (103.95, 22.5), (103.0, 22.6), (102.1, 22.4),
+    (101.75, 21.15), (101.1, 21.6), (100.2, 21.45), (99.2, 22.1), (99.5, 22.95),
+    (98.7, 23.9), (97.7, 23.9), (97.6, 24.8), (98.7, 25.9), (98.7, 27.5), (97.5, 28.3),
+    (96.1, 29.4), (92.0, 27.85), (90.5, 28.3), (89.6, 28.2), (89.0, 27.6), (88.9, 27.3),
+    (88.1, 27.9), (86.0, 28.0), (84.0, 29.2), (81.0, 30.2), (79.0, 31.3), (78.4, 32.6),
+    (79.4, 33.2), (78.0, 35.5), (75.0, 37.0), (74.5, 38.5), (73.5, 39.5), (75.0, 40.4),
+    (76.5, 40.5), (78.0, 41.2), (80.2, 42.2), (80.2, 45.0), (82.5, 45.4), (83.0, 47.2),
+    (85.5, 47.1), (87.5, 49.1), (90.1, 47.8), (90.9, 46.0), (91.0, 45.2), (93.5, 44.9),
+    (95.4, 44.3), (96.4, 42.7), (100.0, 42.6), (104.5, 41.8), (106.8, 42.3),
+    (110.4, 42.7), (111.9, 43.6), (113.6, 44.8), (116.5, 46.4), (117.8, 46.6),
+    (119.9, 46.6), (119.7, 47.6), (117.8, 47.9), (115.6, 47.9), (116.3, 49.8),
+    (117.9, 49.6), (119.3, 50.3), (120.6, 52.0),
+])
+
+
+def in_china(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.bool_]:
+    """Points inside the coarse outline of China (`_CHINA_OUTLINE`), where GCJ-02 and
+    BD-09 offsets apply; even-odd ray casting, vectorised over the points.
+
+    `outside_china`'s box, which every public GCJ-02 implementation uses, also covers
+    northern Vietnam, Mongolia and Korea: rows there declared GCJ-02 would be shifted by
+    hundreds of metres that the map services never applied. This finer test is used to
+    refuse that shift (symbiosis.dataset warns and keeps the row as given).
+    """
+    x = np.asarray(lon, float).ravel()
+    y = np.asarray(lat, float).ravel()
+    vx, vy = _CHINA_OUTLINE[:, 0], _CHINA_OUTLINE[:, 1]
+    wx, wy = np.roll(vx, -1), np.roll(vy, -1)
+    inside = np.zeros(len(x), dtype=bool)
+    for x0, y0, x1, y1 in zip(vx, vy, wx, wy, strict=True):
+        crosses = (y0 > y) != (y1 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+        inside ^= crosses & (x < at)
+    return inside.reshape(np.shape(np.asarray(lon, float)))
 
 
 def _offset_m(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:

@@ -20,8 +20,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from symbiosis import logistics_checks, readers
 from symbiosis import months as month_columns
-from symbiosis import readers
 from symbiosis import storage as storage_table
 from symbiosis.contract import Contract, load_contract, suggest_material
 from symbiosis.errors import InvalidDataError, Problem
@@ -37,7 +37,8 @@ __all__ = [
 ]
 
 TABLES = ("enterprises", "offers", "needs", "substitutions", "distances", "transport",
-          "carbon", "hazardous", "licences", "storage")  # storage: issue 15, symbiosis.storage
+          "carbon", "hazardous", "licences", "contracts",
+          "storage")  # storage: issue 15, symbiosis.storage
 REQUIRED_TABLES = ("enterprises", "offers", "needs")
 ROW = "_row"  # spreadsheet row number carried alongside every parsed table
 
@@ -57,6 +58,20 @@ class ColumnSpec:
 
 
 _TEXT_ID = ColumnSpec("id")
+# estimated listings (symbiosis.estimate writes them; checked by _check_estimates)
+_ESTIMATE_SPECS = (
+    ColumnSpec("estimated"),
+    ColumnSpec("quantity_low", "number", check="nonnegative"),
+    ColumnSpec("quantity_high", "number", check="nonnegative"),
+    ColumnSpec("estimate_basis"),
+    ColumnSpec("estimate_source"),
+    ColumnSpec("estimate_confidence"),
+)
+LOGISTICS_COLUMNS = (  # issue 16: lots, partners, contracts (symbiosis.logistics_checks)
+    ColumnSpec("min_lot", "number", check="nonnegative"),
+    ColumnSpec("max_partners", "number", check="positive"),
+    ColumnSpec("contract_cny_per_year", "number", check="nonnegative"),
+)
 # issue 15: quantity per month (blank rows: spread by `profile` or evenly; symbiosis.months)
 _MONTH_SPECS = (*(ColumnSpec(c, "number", check="nonnegative", fill=False)
                   for c in month_columns.MONTH_COLUMNS), ColumnSpec("profile", fill=False))
@@ -85,6 +100,8 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("used_existing", "number", check="nonnegative"),
         ColumnSpec("stock", "number", check="nonnegative"),
         ColumnSpec("medium"),  # heat: steam or hot_water (symbiosis.grades)
+        *_ESTIMATE_SPECS,
+        *LOGISTICS_COLUMNS,  # issue 16: symbiosis.logistics_checks
         *_MONTH_SPECS,
     ),
     "needs": (
@@ -100,6 +117,8 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("water_class"),
         ColumnSpec("return_temperature_c", "number"),
         ColumnSpec("return_share", "number", check="nonnegative"),
+        *_ESTIMATE_SPECS,
+        *LOGISTICS_COLUMNS,  # issue 16: symbiosis.logistics_checks
         *_MONTH_SPECS,
     ),
     "substitutions": (
@@ -120,6 +139,8 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("kg_co2e_per_unit_km", "number", check="nonnegative"),
         ColumnSpec("cny_per_km_year", "number", check="nonnegative"),  # pipes: heat, water
         ColumnSpec("source"),
+        ColumnSpec("truck_capacity_t", "number", check="positive"),  # issue 16: whole t
+        ColumnSpec("cny_per_trip_km", "number", check="nonnegative"),
     ),
     # carbon overrides: kg CO2e of virgin production avoided per unit of a need material
     "carbon": (
@@ -142,6 +163,12 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("hw_code", required=True, nonempty=True),
         ColumnSpec("capacity", "number", required=True, nonempty=True, check="positive"),
         ColumnSpec("valid_until", required=True, nonempty=True),
+    ),
+    # existing contracts that must stay in the plan (issue 16, symbiosis.logistics_checks)
+    "contracts": (
+        ColumnSpec("offer_id", required=True, nonempty=True),
+        ColumnSpec("need_id", required=True, nonempty=True),
+        ColumnSpec("quantity", "number", check="positive"),
     ),
 }
 # issue 15: silos and yards, in the material's unit (symbiosis.storage checks the rest)
@@ -194,6 +221,8 @@ class Dataset:
     transport: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["transport"]))
     carbon: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["carbon"]))
     licences: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["licences"]))
+    # offer_id, need_id, quantity, row (contracts.csv row, for messages); issue 16
+    contracts: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["contracts"]))
     # silos and yards (symbiosis.storage): enterprise_id, material, capacity, initial,
     # cost_per_unit_month, loss_pct_per_month; empty when the dataset has none
     storage: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["storage"]))
@@ -482,6 +511,17 @@ def _to_wgs84(ent: pd.DataFrame, label: str, problems: list[Problem]) -> pd.Data
     good = np.isfinite(lon) & np.isfinite(lat)
     for name in sorted(set(canon) - {"?", c.WGS84}):
         rows = (canon == name).to_numpy() & good
+        if name in (c.GCJ02, c.BD09):  # the offsets exist only in China (c.in_china)
+            abroad = rows & ~c.in_china(lon, lat)
+            if abroad.any():
+                listed = ", ".join(str(r) for r in ent.loc[abroad, ROW].head(5))
+                more = f" and {int(abroad.sum()) - 5} more" if abroad.sum() > 5 else ""
+                problems.append(Problem(label, int(ent.loc[abroad, ROW].iloc[0]), "crs",
+                                        f"{c.CRS_NAMES[name]} applies only in China; "
+                                        f"rows {listed}{more} lie outside it and are kept "
+                                        "as given (read as WGS 84)", "warning"))
+            rows &= ~abroad
+        before = lon[rows].copy(), lat[rows].copy()
         if name == c.GCJ02:
             lon[rows], lat[rows] = c.gcj02_to_wgs84(lon[rows], lat[rows])
         elif name == c.BD09:
@@ -498,9 +538,10 @@ def _to_wgs84(ent: pd.DataFrame, label: str, problems: list[Problem]) -> pd.Data
                                  strict=True):
                 problems.append(Problem(label, int(row), "lon",
                                         f"({x:g}, {y:g}) is not a valid point in {name}"))
-        if rows.any():
+        moved = int(((lon[rows] != before[0]) | (lat[rows] != before[1])).sum())
+        if moved:  # only rows whose coordinates changed
             problems.append(Problem(label, None, "crs",
-                                    f"converted {int(rows.sum())} enterprise(s) from "
+                                    f"converted {moved} enterprise(s) from "
                                     f"{c.CRS_NAMES.get(name, name)} to WGS 84", "warning"))
     out = ent.copy()
     out["lon"], out["lat"] = lon, lat
@@ -554,6 +595,32 @@ def _check_materials(frame: pd.DataFrame, label: str, taxonomy: Taxonomy,
             problems.append(Problem(label, int(row), "unit",
                                     f"'{value}' is measured in {materials[value].unit} "
                                     f"per year, not '{unit}'"))
+
+
+_YES = {"yes": "yes", "y": "yes", "true": "yes", "1": "yes", "是": "yes", "估算": "yes",
+        "no": "no", "n": "no", "false": "no", "0": "no", "否": "no", "": ""}
+
+
+def _check_estimates(frame: pd.DataFrame, label: str, problems: list[Problem]) -> None:
+    """`estimated` is yes/no (是/否; blank = no) and an estimated row's range holds its
+    quantity: quantity_low <= quantity <= quantity_high (symbiosis.estimate writes them).
+    The column is rewritten as `yes` or `no`."""
+    flag = frame["estimated"].astype(str).str.strip().str.lower().map(_YES)
+    for value, row in zip(frame.loc[flag.isna(), "estimated"], frame.loc[flag.isna(), ROW],
+                          strict=True):
+        problems.append(Problem(label, int(row), "estimated",
+                                f"'{value}' is not yes or no (是/否)"))
+    frame["estimated"] = flag.fillna("").replace("", "no").to_numpy(dtype=object)
+    q = frame["quantity"].to_numpy(float)
+    lo = frame["quantity_low"].to_numpy(float)
+    hi = frame["quantity_high"].to_numpy(float)
+    bad_lo = np.isfinite(lo) & np.isfinite(q) & (lo > q)
+    bad_hi = np.isfinite(hi) & np.isfinite(q) & (hi < q)
+    for i in np.flatnonzero(bad_lo | bad_hi):
+        col = "quantity_low" if bad_lo[i] else "quantity_high"
+        problems.append(Problem(label, int(frame[ROW].iat[i]), col,
+                                f"the range {lo[i]:g}-{hi[i]:g} does not hold the quantity "
+                                f"{q[i]:g}"))
 
 
 BASELINE_COLUMNS = ("generated", "used_existing", "stock")
@@ -853,11 +920,21 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
         missing = frame["id"] == ""
         frame.loc[missing, "id"] = [f"{prefix}{r}" for r in frame.loc[missing, ROW]]
         _check_duplicates(frame, "id", label, problems)
+    for kind, frame in (("offers", offers), ("needs", needs)):
+        if frame is not None:
+            _check_estimates(frame, labels[kind], problems)
     if offers is not None:
         _check_baseline(offers, labels["offers"], problems)
     if needs is not None:
         _check_requirements(needs, labels["needs"], problems)
         _check_replaces(needs, labels["needs"], problems)
+    for kind, frame in (("offers", offers), ("needs", needs)):
+        if frame is not None:
+            logistics_checks.check_listing_logistics(frame, labels[kind], problems)
+    contracts = parsed.get("contracts")
+    if contracts is not None:
+        logistics_checks.check_contracts(contracts, labels["contracts"], offers, needs,
+                                         problems)
 
     distances = parsed.get("distances")
     if distances is not None:
@@ -890,7 +967,8 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
         _check_materials(named, label, taxonomy, problems)
         _check_duplicates(transport, "material", label, problems, blank="(every material)")
         values = transport[["cny_per_unit_km", "loading_cny_per_unit", "kg_co2e_per_unit_km",
-                            "cny_per_km_year"]]
+                            "cny_per_km_year", "truck_capacity_t", "cny_per_trip_km"]]
+        logistics_checks.check_truck_columns(transport, label, problems)
         for row in transport.loc[values.isna().all(axis=1).to_numpy(), ROW]:
             problems.append(Problem(label, int(row), "cny_per_unit_km",
                                     "the row sets no value (cny_per_unit_km, "
@@ -933,6 +1011,8 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
                 if carbon is not None else _empty_frame(SPECS["carbon"])),
         licences=(licences.drop(columns=[ROW]).reset_index(drop=True)
                   if licences is not None else _empty_frame(SPECS["licences"])),
+        contracts=(contracts.rename(columns={ROW: "row"}).reset_index(drop=True)
+                   if contracts is not None else _empty_frame(SPECS["contracts"])),
         storage=(storage.drop(columns=[ROW]).reset_index(drop=True)
                  if storage is not None else _empty_frame(SPECS["storage"])),
     )

@@ -67,7 +67,8 @@ HTML_TOP_NEEDS = 15
 TEXT_COLUMNS = frozenset({
     "offer_enterprise_id", "need_enterprise_id", "offer_material", "need_material", "offer_id",
     "need_id", "unit", "distance_source", "rule", "rule_source", "quality_note", "alternatives",
-    "enterprise_id", "material", "reason", "explanation", "name", "marginal_unit"})
+    "enterprise_id", "material", "reason", "explanation", "name", "marginal_unit",
+    "offer_enterprise_name", "need_enterprise_name", "offer_estimated", "estimated"})
 
 _LOW_CONFIDENCE = frozenset({"low", "unverified", "unknown", "guess"})
 # words in a source text that say the figure was not checked against a document
@@ -572,6 +573,7 @@ _EXCHANGE_DETAIL_SPEC: Spec = [
     ("rule", "col_rule", "text"),
     ("rule_source", "col_rule_source", "text"),
     ("quality_note", "col_quality_note", "text"),
+    ("offer_estimated", "col_offer_estimated", "text"),  # symbiosis estimate (issue 14)
 ]
 
 

@@ -1,5 +1,6 @@
 """The report as an XLSX workbook (openpyxl): one sheet per table of the report model, real
-numbers with Excel number formats, text cells that never turn into formulas, a bold frozen
+numbers with Excel number formats, text cells that never turn into formulas (string cells,
+formula-like text quoted as in the CSV writer), a bold frozen
 header row and column widths fitted to their text (openpyxl has no autofit; East Asian wide
 characters count twice)."""
 
@@ -25,11 +26,12 @@ from symbiosis.api.report.model import (
 )
 from symbiosis.i18n import t
 from symbiosis.matching.summary import MatchSummary
+from symbiosis.tabular import FORMULA_PREFIXES
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
 
-__all__ = ["build_report_xlsx", "render_report_xlsx"]
+__all__ = ["build_report_xlsx", "neutral_text", "render_report_xlsx"]
 
 # Excel number format per value kind
 _XLSX_FORMAT: dict[str, str] = {"int": "#,##0", "qty": "#,##0", "km": "#,##0.0",
@@ -59,10 +61,18 @@ def _put_cell(ws: Worksheet, row: int, col: int, value: object, kind: Kind) -> s
         return fmt_value(number, kind)
     if kind != "text" and is_missing(value):
         return ""
-    text = ILLEGAL_CHARACTERS_RE.sub("", fmt_value(value, "text"))
+    text = neutral_text(ILLEGAL_CHARACTERS_RE.sub("", fmt_value(value, "text")))
     cell.value = text
-    cell.data_type = "s"  # a value starting with "=" stays text, never a formula
+    cell.data_type = "s"  # a string cell: never parsed as a formula on open
     return text
+
+
+def neutral_text(text: str) -> str:
+    """A text cell neutralised as the CSV writer does it (`symbiosis.tabular.csv_cell`,
+    OWASP CSV-injection guidance): text starting with `=`, `+`, `-`, `@`, tab or CR gets a
+    leading single quote, so it stays text even when a user edits the cell or the sheet is
+    saved again as CSV. Numbers never come here (they are written as numbers)."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def _write_sheet(ws: Worksheet, columns: Sequence[Column], rows: Iterable[Sequence[Any]],

@@ -14,6 +14,9 @@ treatment cost followed from the exact delivered cost. (2) Re-identification: th
 - the park only where at least `K_ANONYMITY` suppliers (enterprises with an offer) are in
   it, the sector division only where at least `K_ANONYMITY` suppliers share it within the
   shown scope (the park if shown, else the region);
+- hits in band order, and within a band in the order of a keyed hash of (searcher, offer)
+  (`order_hits`): never by exact distance or cost, so neither the order nor which hits a
+  small `limit` keeps tells more than the bands (issue 18: the rank was a side channel);
 - searches only from the key's own registered site (lon/lat in the request: 403); the site
   is changed only by an administrator, and every change is a store version whose source
   names the key.
@@ -27,14 +30,20 @@ protecting privacy", Int. J. Uncertainty, Fuzziness and Knowledge-Based Systems 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from symbiosis.api.server.region import Snapshot, blank
 from symbiosis.bands import DISTANCE_BANDS_KM, Band, distance_band
 
-__all__ = ["COST_BANDS_CNY", "K_ANONYMITY", "Describer", "banded_radius_km", "cost_band"]
+if TYPE_CHECKING:
+    from symbiosis.matching.feedstock import FeedstockHit
+
+__all__ = ["COST_BANDS_CNY", "K_ANONYMITY", "Describer", "banded_radius_km", "cost_band",
+           "order_hits"]
 
 K_ANONYMITY = 3
 # upper bounds of the delivered-cost bands, CNY per unit (1-2-5 steps per decade)
@@ -99,3 +108,23 @@ def public_hit(item: dict[str, Any], distance_km: float, cost: float,
            if k not in ("distance_km", "delivered_cost_cny_per_unit")}
     return out | description | {"distance_band": distance_band(distance_km).as_dict(),
                                 "delivered_cost_band": cost_band(cost)}
+
+
+def order_hits(hits: list[FeedstockHit], sort: str, secret: bytes, requester: str
+               ) -> list[FeedstockHit]:
+    """`hits` as a party key sees them: by the band of the sort key (distance band, or
+    delivered-cost band for `sort="delivered_cost"`), then by HMAC-SHA256(`secret`,
+    requester + offer id + use). The order is a function of the bands and of values the
+    requester cannot link to a distance, and it is stable for one requester (paging and
+    repeated queries agree), different between requesters (no shared ranking to pool).
+    Call it on every hit in the banded radius, then cut to the requested limit."""
+    def key(hit: FeedstockHit) -> tuple[float, bytes]:
+        if sort == "delivered_cost":
+            low = cost_band(hit.delivered_cost_cny_per_unit)["min"]
+            rank = float("-inf") if low is None else float(str(low))
+        else:
+            rank = distance_band(hit.distance_km).low
+        tag = f"{requester}\x1f{hit.offer_id}\x1f{hit.serves or ''}".encode()
+        return rank, hmac.new(secret, tag, hashlib.sha256).digest()
+
+    return sorted(hits, key=key)

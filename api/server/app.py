@@ -86,9 +86,11 @@ def _bootstrap_admin(state: StateStore, key: str | None) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app, on the store and state file the settings name (created on first use)."""
     settings = settings or Settings()
-    state = StateStore(settings.state_path())
+    state = StateStore(settings.state_path(), busy_timeout_s=settings.store_busy_s)
     _bootstrap_admin(state, settings.admin_key)
-    region = Region(open_store(settings.store))
+    region = Region(open_store(settings.store, busy_timeout_s=settings.store_busy_s))
+    # state files from before identities: bind keys and proposal parties once (issue 18)
+    state.bind_identities(region.uids())
     services = Services(
         settings=settings, state=state, region=region,
         jobs=RunManager(region, state, settings.run_workers,

@@ -42,6 +42,7 @@ class Principal:
     role: Role
     scope: str
     label: str
+    subject: str | None = None  # a party key's enterprise identity (store uid)
 
     @property
     def is_admin(self) -> bool:
@@ -79,16 +80,18 @@ def split_key(key: str) -> tuple[str, str] | None:
 
 
 def issue_key(state: StateStore, role: Role, scope: str, label: str,
-              key: str | None = None) -> tuple[str, ApiKey]:
+              key: str | None = None, subject: str | None = None) -> tuple[str, ApiKey]:
     """Create a key (or adopt the given well-formed `key`); returns the key text, shown once,
-    and its stored record."""
+    and its stored record. `subject`: for an enterprise or recycler key, the internal
+    identity (store uid) of the enterprise `scope` names now: the key acts for that
+    enterprise only, never for a later holder of the same display id."""
     if key is None:
         key = f"sk_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
     parts = split_key(key)
     if parts is None:
         raise ValueError("a key must look like sk_<12 hex digits>_<43 URL-safe characters>")
     key_id, secret = parts
-    return key, state.add_key(key_id, _digest(secret), str(role), scope, label)
+    return key, state.add_key(key_id, _digest(secret), str(role), scope, label, subject)
 
 
 def authenticate(state: StateStore, header_value: str | None) -> Principal:
@@ -101,4 +104,4 @@ def authenticate(state: StateStore, header_value: str | None) -> Principal:
     if parts is None or record is None or record.revoked_at is not None \
             or not hmac.compare_digest(record.hash, _digest(parts[1])):
         raise ApiError(401, "unauthorized", "the API key is not valid or was revoked")
-    return Principal(record.id, Role(record.role), record.scope, record.label)
+    return Principal(record.id, Role(record.role), record.scope, record.label, record.subject)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request, Security
@@ -54,12 +54,22 @@ def principal(
     value = bearer.credentials if bearer is not None else header
     svc = services(request)
     caller = authenticate(svc.state, value)
-    if caller.is_party_role and caller.scope not in svc.region.snapshot().enterprises:
-        # its enterprise is gone (deleted through the API, or by an import): the key dies
-        # with it, so it can never act for whoever is given that id later
-        svc.state.revoke_keys_of(caller.scope)
-        svc.state.retire_party(caller.scope)
-        raise ApiError(401, "unauthorized", "the API key is not valid or was revoked")
+    if caller.is_party_role:
+        uid = svc.region.uid_of(caller.scope)
+        if uid is None:
+            # its enterprise is gone (deleted through the API, or by an import): the key dies
+            # with it, so it can never act for whoever is given that id later
+            svc.state.revoke_keys_of(caller.scope)
+            svc.state.retire_party(caller.scope)
+            raise ApiError(401, "unauthorized", "the API key is not valid or was revoked")
+        if caller.subject is None:  # a key from before identities: bound on first use
+            svc.state.bind_key(caller.key_id, uid)
+            caller = replace(caller, subject=uid)
+        elif caller.subject != uid:
+            # the display id now names another enterprise (deleted, then given again by an
+            # import): this key was for the old one and dies; the new holder's keys live on
+            svc.state.revoke_key(caller.key_id)
+            raise ApiError(401, "unauthorized", "the API key is not valid or was revoked")
     request.state.key_id = caller.key_id
     return caller
 

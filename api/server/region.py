@@ -8,6 +8,7 @@ snapshot, rebuilt only when the store's version changes (also by a CLI import).
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -31,17 +32,28 @@ from symbiosis.types import Row
 if TYPE_CHECKING:
     from symbiosis.dataset import Dataset
 
-__all__ = ["EMPTY_ROWS", "WRITE_ATTEMPTS", "Region", "Snapshot", "blank"]
+__all__ = ["EMPTY_ROWS", "WRITE_ATTEMPTS", "Region", "Snapshot", "blank", "dataset_etag"]
 
-# compare-and-swap attempts of one row write before answering 503 (another process, e.g.
-# `symbiosis db import` or a second server on the same store, kept moving the version)
-WRITE_ATTEMPTS = 20
+# compare-and-swap attempts of one write before answering 503 (another process, e.g.
+# `symbiosis db import` or a second server on the same store, kept moving the version);
+# between attempts a random wait of up to 5 ms x 2^attempt (capped at 0.5 s): random, so
+# servers that lost to each other do not retry in step (full-jitter exponential backoff)
+WRITE_ATTEMPTS = 40
 
 EMPTY_ROWS = DatasetRows(
     enterprises=[], offers=[], needs=[], distances=[], substitutions=None,
     offer_columns=("id", "enterprise_id", "material", "quantity", "unit", "disposal_cost",
                    "treatment_cost"),
     need_columns=("id", "enterprise_id", "material", "quantity", "unit", "virgin_cost"))
+
+
+def dataset_etag(version: DatasetVersion | None) -> str:
+    """The strong ETag of a dataset version (RFC 9110 8.8.3): its number and content hash,
+    so a tag from another store (or a store made again) never matches by number alone.
+    `"ds-0"` for an empty store."""
+    if version is None:
+        return '"ds-0"'
+    return f'"ds-{version.version}-{version.hash[:16]}"'
 
 
 def blank(value: Any) -> Any:
@@ -62,6 +74,11 @@ class Snapshot:
         self.enterprises: dict[str, Row] = {str(e["id"]): e for e in self.rows.enterprises}
         self.offers: dict[str, Row] = {str(o["id"]): o for o in self.rows.offers}
         self.needs: dict[str, Row] = {str(n["id"]): n for n in self.rows.needs}
+
+    @property
+    def etag(self) -> str:
+        """The ETag of this version (`dataset_etag`)."""
+        return dataset_etag(self.version)
 
     @property
     def version_number(self) -> int | None:
@@ -106,24 +123,52 @@ class Region:
             return self._snapshot
 
     def edit(self, change: Callable[[DatasetRows], DatasetRows], source: str,
-             focus: tuple[str, int] | None = None, dataset: Dataset | None = None
-             ) -> Snapshot:
+             focus: tuple[str, int] | None = None, dataset: Dataset | None = None,
+             check: Callable[[Snapshot], None] | None = None) -> Snapshot:
         """Apply `change` to the current rows, validate the whole dataset as a file would be
-        and import it as a new version; InvalidDataError leaves the store as it was.
+        and import it as a new version with compare-and-swap on the version it was computed
+        from; InvalidDataError leaves the store as it was.
+
+        Under the region lock: `check(snapshot)` (If-Match, the version an upload was based
+        on: it raises to refuse), `change`, validation, then the import, which writes only
+        if the store is still at the snapshot's version. If another process moved the
+        version in between, the whole step runs again on fresh data (`check` included, so a
+        caller that named a version gets its 412 or 409 then), up to `WRITE_ATTEMPTS` times:
+        an edit never silently reverts a write it did not see.
 
         `focus` = (table, index) of the row the request wrote: its problems are reported
-        against the request body's fields instead of a row number.
+        against the request body's fields instead of a row number. `dataset`: the
+        validated dataset of `change`'s answer, if the caller has it already (an upload).
+
+        Raises:
+            InvalidDataError: the new rows break the dataset contract.
+            StoreUnavailableError: the version kept moving (answered 503 with Retry-After).
         """
-        with self._lock:
-            new_rows = change(self.snapshot().rows)
-            if dataset is None:
+        for attempt in range(WRITE_ATTEMPTS):
+            with self._lock:
+                snap = self.snapshot()
+                if check is not None:
+                    check(snap)
+                new_rows = change(snap.rows)
+                new_dataset = dataset
+                if new_dataset is None:
+                    try:
+                        new_dataset = dataset_from_rows(new_rows, source="api")
+                    except InvalidDataError as exc:
+                        raise InvalidDataError(_refocus(exc.problems, focus)) from None
                 try:
-                    dataset = dataset_from_rows(new_rows, source="api")
-                except InvalidDataError as exc:
-                    raise InvalidDataError(_refocus(exc.problems, focus)) from None
-            version = self.store.import_dataset(dataset, source=source)
-            self._snapshot = Snapshot(version, rows_from_dataset(dataset), dataset)
-            return self._snapshot
+                    version = self.store.import_dataset(
+                        new_dataset, source=source,
+                        expected_version=snap.version_number or 0)
+                except StoreConflictError:
+                    self._snapshot = None  # lost the race: read again, check and retry
+                else:
+                    self._snapshot = Snapshot(version, rows_from_dataset(new_dataset),
+                                              new_dataset)
+                    return self._snapshot
+            _backoff(attempt)  # outside the lock: let the other writer finish
+        raise StoreUnavailableError(
+            f"the store kept changing under this write ({WRITE_ATTEMPTS} attempts); retry")
 
     def write(self, write: RowWrite, source: str,
               check: Callable[[Snapshot], None] | None = None) -> tuple[Snapshot, str]:
@@ -174,9 +219,19 @@ class Region:
                     done = apply_row_write(snap.rows, write, set(), result.id)
                     self._snapshot = Snapshot(result.version, done.rows)
                     return self._snapshot, result.id
-            time.sleep(0.005 * (attempt + 1))  # outside the lock: let the other writer finish
+            _backoff(attempt)  # outside the lock: let the other writer finish
         raise StoreUnavailableError(
             f"the store kept changing under this write ({WRITE_ATTEMPTS} attempts); retry")
+
+    def uid_of(self, enterprise_id: str) -> str | None:
+        """The internal identity of the enterprise with this display id now (None: none)."""
+        with self._lock:
+            return self.store.enterprise_uid(enterprise_id)
+
+    def uids(self) -> dict[str, str]:
+        """Every current enterprise's internal identity, by display id."""
+        with self._lock:
+            return self.store.enterprise_uids()
 
     # the store's runs, under the same lock
 
@@ -199,6 +254,12 @@ class Region:
         """Close the store."""
         with self._lock:
             self.store.close()
+
+
+def _backoff(attempt: int) -> None:
+    """Wait a random time before compare-and-swap attempt `attempt + 1` (see
+    WRITE_ATTEMPTS)."""
+    time.sleep(random.uniform(0.0, min(0.5, 0.005 * 2 ** attempt)))
 
 
 def _refocus(problems: list[Problem], focus: tuple[str, int] | None) -> list[Problem]:

@@ -78,7 +78,9 @@ def create_key(body: KeyCreate, svc: Svc, caller: Caller) -> dict[str, Any]:
     if role is Role.park_manager and body.scope not in svc.state.parks() and not any(
             e.get("park") == body.scope for e in snap.rows.enterprises):
         raise ApiError(422, "invalid_request", f"no park '{body.scope}'; register it first")
-    key, record = issue_key(svc.state, role, body.scope, body.label)
+    subject = svc.region.uid_of(body.scope) if role in (Role.enterprise, Role.recycler) \
+        else None
+    key, record = issue_key(svc.state, role, body.scope, body.label, subject=subject)
     return _key_public(record) | {"key": key}
 
 

@@ -1,6 +1,11 @@
 """Dataset uploads: a .zip of CSV files or an .xlsx workbook, validated exactly as the CLI
 validates a folder, imported all or nothing. An admin replaces the region; a park manager
-replaces its own park's enterprises and listings, leaving every other park as it was."""
+replaces its own park's enterprises and listings, leaving every other park as it was.
+
+An upload is version-checked (issue 18): it replaces the version named by If-Match (412 if
+the dataset moved on) or else the version current when it arrived (409 if another writer,
+e.g. `symbiosis db import` or a row edit, committed while it was being validated), and the
+store writes it with compare-and-swap, so it never silently reverts a write it did not see."""
 
 from __future__ import annotations
 
@@ -8,11 +13,12 @@ import io
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Header, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from symbiosis.api.server.auth import Role
@@ -20,10 +26,11 @@ from symbiosis.api.server.bounds import check_upload
 from symbiosis.api.server.deps import Caller, Svc, require
 from symbiosis.api.server.errors import ApiError
 from symbiosis.api.server.listings import remove_enterprises
-from symbiosis.api.server.region import blank
+from symbiosis.api.server.region import Snapshot, blank
+from symbiosis.api.server.schemas import ErrorResponse
 from symbiosis.dataset import TABLES, load_dataset
 from symbiosis.errors import InvalidDataError, Problem, SymbiosisError
-from symbiosis.store import DatasetRows, dataset_from_rows, rows_from_dataset
+from symbiosis.store import DatasetRows, DatasetVersion, rows_from_dataset
 
 __all__ = ["router"]
 
@@ -150,24 +157,54 @@ def _park_merge(current: DatasetRows, uploaded: DatasetRows, park: str, upload: 
         offer_columns=offer_columns, need_columns=need_columns)
 
 
+def _base_check(if_match: str | None, base: DatasetVersion | None
+                ) -> Callable[[Snapshot], None]:
+    """The version check of a whole-dataset write, run under the region lock right before
+    the compare-and-swap import: with If-Match, the current version must be the one named
+    (412 if not); without, the one current when the request arrived (409 if another writer
+    moved it while the upload was being checked). Nothing is imported in either case."""
+    def check(snap: Snapshot) -> None:
+        if if_match is not None and if_match.strip() != "*":
+            if snap.etag not in [t.strip() for t in if_match.split(",")]:
+                raise ApiError(412, "precondition_failed",
+                               f"the dataset is now at {snap.etag}, not the version named "
+                               "in If-Match; nothing was imported: read it again")
+        elif if_match is None and snap.version != base:
+            raise ApiError(409, "conflict",
+                           "another writer changed the dataset while this upload was being "
+                           f"checked (now {snap.etag}); nothing was imported: upload again")
+    return check
+
+
 @router.post("/datasets", status_code=201, summary="Upload a dataset (.zip of CSVs or .xlsx)",
-             responses={422: {"description": "every problem, as file, row, column, message"}})
-async def upload_dataset(svc: Svc, caller: Caller, file: Annotated[UploadFile, File(
-        description="a .zip holding enterprises.csv, offers.csv, needs.csv (and optional "
-                    "tables), or an .xlsx with those sheets")]) -> dict[str, Any]:
+             responses={409: {"model": ErrorResponse}, 412: {"model": ErrorResponse},
+                        422: {"description": "every problem, as file, row, column, message"}})
+async def upload_dataset(svc: Svc, caller: Caller, response: Response, file: Annotated[
+        UploadFile, File(description="a .zip holding enterprises.csv, offers.csv, needs.csv "
+                         "(and optional tables), or an .xlsx with those sheets")],
+        if_match: Annotated[str | None, Header(
+            max_length=2000, description="the dataset ETag (GET /api/datasets/current) the "
+            "upload replaces; 412 if the dataset changed since. Without it the upload "
+            "replaces the version current when it arrived (409 if another writer changes "
+            "it while the upload is checked)")] = None) -> dict[str, Any]:
     require(caller, Role.admin, Role.park_manager)
+    base = svc.region.snapshot().version  # before the (slow) parsing and validation
     limit = int(svc.settings.max_upload_mb * 1024 * 1024)
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise ApiError(413, "payload_too_large",
                        f"uploads are limited to {svc.settings.max_upload_mb:g} MB")
-    return await run_in_threadpool(_import_upload, svc, caller, data,
-                                   file.filename or "upload", limit * MAX_UNPACKED_FACTOR)
+    out = await run_in_threadpool(_import_upload, svc, caller, data,
+                                  file.filename or "upload", limit * MAX_UNPACKED_FACTOR,
+                                  _base_check(if_match, base))
+    response.headers["ETag"] = out["etag"]
+    return out
 
 
-def _import_upload(svc: Svc, caller: Caller, data: bytes, filename: str, limit: int
-                   ) -> dict[str, Any]:
-    """Validate and import an upload (in a worker thread); `limit` caps what a zip unpacks to."""
+def _import_upload(svc: Svc, caller: Caller, data: bytes, filename: str, limit: int,
+                   check: Callable[[Snapshot], None] | None = None) -> dict[str, Any]:
+    """Validate and import an upload (in a worker thread); `limit` caps what a zip unpacks
+    to; `check` refuses a dataset version the upload was not based on (`_base_check`)."""
     upload = PurePosixPath(filename).name or "upload"
     with tempfile.TemporaryDirectory(prefix="symbiosis-upload-") as tmp:
         dataset, tables, found = _load_upload(data, filename, Path(tmp), limit)
@@ -180,24 +217,41 @@ def _import_upload(svc: Svc, caller: Caller, data: bytes, filename: str, limit: 
                                     "warning").as_dict())
     check_upload(rows_from_dataset(dataset), caller, svc.taxonomy, upload)
     source = f"api key {caller.key_id} ({caller.role}): upload {upload}"
+    seen: list[int] = []
+
+    def checked(snap: Snapshot) -> None:
+        if check is not None:
+            check(snap)
+        seen.append(snap.version_number or 0)
+
     if caller.is_admin:
-        snap = svc.region.edit(lambda rows: rows, source, dataset=dataset)
+        snap = svc.region.edit(lambda rows: rows, source, dataset=dataset, check=checked)
     else:
         uploaded = rows_from_dataset(dataset)
-        with svc.region.lock:
-            current = svc.region.snapshot().rows
-            merged = _park_merge(current, uploaded, caller.scope, upload)
-            merged_dataset = dataset_from_rows(merged, source="api")
-            snap = svc.region.edit(lambda rows: merged, source, dataset=merged_dataset)
+        scope = caller.scope
+        snap = svc.region.edit(lambda current: _park_merge(current, uploaded, scope, upload),
+                               source, check=checked)
     version = snap.version
     assert version is not None
-    return {"version": version.version, "hash": version.hash,
+    replaced = seen[-1]  # the version the compare-and-swap import replaced
+    return {"version": version.version, "hash": version.hash, "etag": snap.etag,
+            "replaced": replaced,
             "enterprises": version.enterprises, "offers": version.offers,
             "needs": version.needs, "warnings": warnings}
 
 
 @router.get("/datasets", summary="Dataset versions, oldest first (admin)")
-def list_versions(svc: Svc, caller: Caller) -> dict[str, Any]:
+def list_versions(svc: Svc, caller: Caller, response: Response) -> dict[str, Any]:
     require(caller, Role.admin)
+    response.headers["ETag"] = svc.region.snapshot().etag
     versions = svc.region.versions()
     return {"data": [vars(v) for v in versions], "count": len(versions)}
+
+
+@router.get("/datasets/current", summary="The current dataset version and its ETag, for "
+                                         "If-Match on an upload (admin, park manager)")
+def current_version(svc: Svc, caller: Caller, response: Response) -> dict[str, Any]:
+    require(caller, Role.admin, Role.park_manager)
+    snap = svc.region.snapshot()
+    response.headers["ETag"] = snap.etag
+    return {"version": snap.version_number or 0, "etag": snap.etag}

@@ -15,7 +15,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from symbiosis.api.server.anonymity import Describer, banded_radius_km, public_hit
+from symbiosis.api.server.anonymity import (
+    Describer,
+    banded_radius_km,
+    order_hits,
+    public_hit,
+)
 from symbiosis.api.server.auth import Principal, Role
 from symbiosis.api.server.deps import Caller, Services, Svc, require
 from symbiosis.api.server.errors import ApiError, forbidden
@@ -47,10 +52,12 @@ def offer_by_handle(svc: Services, snap: Snapshot, handle: str) -> dict[str, Any
 
 
 def _side(caller: Principal, p: Proposal) -> str | None:
-    if caller.is_party_role:
-        if p.supplier_id == caller.scope:
+    """The caller's side of a proposal: its display id AND its enterprise's identity must
+    be the party's (a later holder of the same id is no party to it)."""
+    if caller.is_party_role and caller.subject is not None:
+        if p.supplier_id == caller.scope and p.supplier_uid == caller.subject:
             return "supplier"
-        if p.receiver_id == caller.scope:
+        if p.receiver_id == caller.scope and p.receiver_uid == caller.subject:
             return "receiver"
     return None
 
@@ -141,9 +148,14 @@ def feedstock(body: FeedstockQuery, svc: Svc, caller: Caller) -> dict[str, Any]:
                         for f in ("lon", "lat") if getattr(body, f) is None])
     else:
         lon, lat, radius_km = body.lon, body.lat, body.radius_km
-    hits = search_feedstock(snap.dataset(), body.material, lon, lat, radius_km,
+    dataset = snap.dataset()
+    hits = search_feedstock(dataset, body.material, lon, lat, radius_km,
                             include_substitutes=body.include_substitutes, limits=body.limits,
-                            sort=body.sort, limit=body.limit, exclude_enterprise=own)
+                            sort=body.sort,
+                            limit=body.limit if own is None else 2**62,  # all, cut below
+                            exclude_enterprise=own)
+    if own is not None:  # band order, then a keyed hash: the rank tells no exact distance
+        hits = order_hits(hits, body.sort, svc.handle_secret, caller.scope)[:body.limit]
     data = []
     describer = None if caller.is_admin else Describer(snap)
     for hit in hits:
@@ -175,6 +187,10 @@ def publish_run(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
              "unit": x.get("unit") or "", "quantity": float(x["quantity"]),
              "distance_km": float(x["distance_km"])}
             for x in result["exchanges"] if float(x["quantity"]) > 0]
+    uids = svc.region.uids()
+    for r in rows:
+        r["supplier_uid"], r["receiver_uid"] = (uids.get(r["supplier_id"]),
+                                                uids.get(r["receiver_id"]))
     side = "admin" if caller.is_admin else "park_manager"
     ids, created = svc.state.add_proposals(rows, caller.key_id, str(caller.role), side)
     data = [proposal_view(caller, snap, p) for p in (svc.state.proposal(i) for i in ids) if p]
@@ -208,7 +224,8 @@ def create_proposal(body: ProposalCreate, svc: Svc, caller: Caller) -> dict[str,
            "need_id": body.need_id, "supplier_id": supplier, "receiver_id": receiver,
            "supplier_park": snap.park_of(supplier), "receiver_park": snap.park_of(receiver),
            "offer_material": str(offer["material"]), "need_material": str(need["material"]),
-           "unit": unit, "quantity": body.quantity, "distance_km": km}
+           "unit": unit, "quantity": body.quantity, "distance_km": km,
+           "supplier_uid": svc.region.uid_of(supplier), "receiver_uid": caller.subject}
     ids, created = svc.state.add_proposals([row], caller.key_id, str(caller.role), "receiver")
     if not created:
         raise ApiError(409, "conflict", "you already proposed to take this offer into this "

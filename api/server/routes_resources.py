@@ -253,7 +253,7 @@ def create_enterprise(body: EnterpriseCreate, svc: Svc, caller: Caller, response
     values = {k: v for k, v in row.items() if k != "id"}
     snap, new_id = svc.region.write(
         RowWrite("enterprises", "add", body.id, values),
-        f"{_who(caller)}: add enterprise {body.id or '(new id)'}")
+        f"{_who(caller)}: add enterprise {body.id or '{id}'}")
     return _tagged(response, enterprise_public(snap.enterprises[new_id]))
 
 
@@ -379,7 +379,7 @@ def _create_listing(table: Table, body: OfferCreate | NeedCreate, svc: Svc, call
 
     snap, new_id = svc.region.write(
         RowWrite(table, "add", body.id, values),
-        f"{_who(caller)}: add {table[:-1]} {body.id or '(new id)'}", check)
+        f"{_who(caller)}: add {table[:-1]} {body.id or '{id}'}", check)
     rows = snap.offers if table == "offers" else snap.needs
     return _tagged(response, listing_public(table, rows[new_id], svc.taxonomy))
 

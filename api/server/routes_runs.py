@@ -16,6 +16,7 @@ from symbiosis.api.server.errors import ApiError, forbidden
 from symbiosis.api.server.jobs import job_public
 from symbiosis.api.server.region import Snapshot
 from symbiosis.api.server.schemas import (
+    ErrorResponse,
     RecordId,
     RunOptions,
     RunResult,
@@ -85,7 +86,7 @@ def start_run(body: RunOptions, svc: Svc, caller: Caller,
     svc.jobs.wait(job.id, min(wait, svc.settings.max_wait_s))
     now = svc.state.job(job.id)
     assert now is not None
-    done = now.status in ("succeeded", "failed")
+    done = now.status in ("succeeded", "failed", "cancelled")
     return JSONResponse(RunStatus(**job_public(now)).model_dump(mode="json"),
                         status_code=200 if done else 202,
                         headers={"Location": f"/api/runs/{job.id}"})
@@ -94,8 +95,8 @@ def start_run(body: RunOptions, svc: Svc, caller: Caller,
 @router.get("/runs", response_model=RunsPublic, summary="Runs the key may see, newest first")
 def list_runs(svc: Svc, caller: Caller,
               park: Annotated[str | None, Query(max_length=200)] = None,
-              status: Annotated[str | None, Query(pattern="^(queued|running|succeeded|failed)$"
-                                                  )] = None,
+              status: Annotated[str | None, Query(
+                  pattern="^(queued|running|succeeded|failed|cancelled)$")] = None,
               limit: Annotated[int, Query(ge=1, le=1000)] = 50,
               offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict[str, Any]:
     require(caller, Role.admin, Role.park_manager)
@@ -111,6 +112,20 @@ def list_runs(svc: Svc, caller: Caller,
 @router.get("/runs/{run_id}", response_model=RunStatus, summary="A run's status and KPIs")
 def get_run(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
     return job_public(_visible_job(svc, caller, run_id))
+
+
+@router.post("/runs/{run_id}/cancel", response_model=RunStatus,
+             responses={409: {"model": ErrorResponse}},
+             summary="Stop a queued or running run at once (its worker process is "
+                     "terminated); it ends `cancelled` with no result")
+def cancel_run(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
+    job = _visible_job(svc, caller, run_id)
+    if not svc.jobs.cancel(job.id, f"api key {caller.key_id} ({caller.role})"):
+        raise ApiError(409, "conflict", f"run {job.id} has finished ({job.status}); "
+                                        "there is nothing to cancel")
+    now = svc.state.job(job.id)
+    assert now is not None
+    return job_public(now)
 
 
 @router.get("/runs/{run_id}/result", summary="A run's full result: KPIs, summary.json, "

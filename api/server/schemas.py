@@ -361,7 +361,7 @@ class RunStatus(BaseModel):
                  "exchanges": 59}}]})
 
     id: int
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     progress: float
     phase: str
     park: str | None

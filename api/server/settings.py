@@ -37,6 +37,10 @@ class Settings(BaseSettings):
                                 "worker process, so the server keeps answering")
     max_upload_mb: float = Field(default=50.0, gt=0)
     max_wait_s: float = Field(default=30.0, ge=0)
+    store_busy_s: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="how long a write to a SQLite store or the state file waits for another "
+                    "writer's lock before the request is answered 503 with Retry-After")
 
     def state_path(self) -> Path:
         """Where the server's own SQLite file lives."""

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from symbiosis.store.base import now_iso
-from symbiosis.store.sqlite import connect_sqlite
+from symbiosis.store.sqlite import BUSY_TIMEOUT_S, connect_sqlite
 
 __all__ = ["ApiKey", "Job", "ParkInfo", "Proposal", "ProposalEvent", "StateStore"]
 
@@ -55,6 +55,13 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL, action TEXT NOT NULL, actor_side TEXT NOT NULL,
         key_id TEXT NOT NULL, role TEXT NOT NULL, note TEXT NOT NULL DEFAULT '');
     """,
+    # 2: enterprise and recycler keys, and proposal parties, bind to the enterprise's
+    # internal identity in the store (issue 18), not to its reusable display id
+    """
+    ALTER TABLE api_keys ADD COLUMN subject TEXT;
+    ALTER TABLE proposals ADD COLUMN supplier_uid TEXT;
+    ALTER TABLE proposals ADD COLUMN receiver_uid TEXT;
+    """,
 )
 
 
@@ -69,6 +76,7 @@ class ApiKey:
     label: str
     created_at: str
     revoked_at: str | None
+    subject: str | None = None  # the enterprise identity (store uid) of a party key
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,8 @@ class Proposal:
     receiver_accepted_at: str | None
     agreed_at: str | None
     declined_at: str | None
+    supplier_uid: str | None = None  # the parties' identities (store uids) when proposed
+    receiver_uid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,10 +165,10 @@ def _job(row: tuple[Any, ...]) -> Job:
 class StateStore:
     """The server's SQLite file, created (with its folder) on first use."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path).expanduser()
         self._lock = threading.Lock()
-        self._db = connect_sqlite(self.path, "the server state")
+        self._db = connect_sqlite(self.path, "the server state", busy_timeout_s)
         self._migrate()
 
     # ------------------------------------------------------------------ plumbing
@@ -208,13 +218,46 @@ class StateStore:
 
     # ------------------------------------------------------------------ keys
 
-    def add_key(self, key_id: str, digest: str, role: str, scope: str, label: str) -> ApiKey:
-        """Store a new key's hash."""
+    def add_key(self, key_id: str, digest: str, role: str, scope: str, label: str,
+                subject: str | None = None) -> ApiKey:
+        """Store a new key's hash (and, for a party key, its enterprise's identity)."""
         created = now_iso()
         with self._write() as db:
-            db.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                       (key_id, digest, role, scope, label, created))
-        return ApiKey(key_id, digest, role, scope, label, created, None)
+            db.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                       (key_id, digest, role, scope, label, created, subject))
+        return ApiKey(key_id, digest, role, scope, label, created, None, subject)
+
+    def bind_key(self, key_id: str, subject: str) -> bool:
+        """Bind a party key that has no identity yet (issued before identities existed, or
+        by `symbiosis keys create` without the store) to `subject`; False if it had one."""
+        with self._write() as db:
+            return db.execute("UPDATE api_keys SET subject=? WHERE id=? AND subject IS NULL",
+                              (subject, key_id)).rowcount == 1
+
+    def bind_identities(self, uids: dict[str, str]) -> tuple[int, int]:
+        """The migration to identities: every active party key without one, and every
+        proposal party without one, is bound to the identity that holds its display id
+        now (`uids`: display id -> store uid; the best evidence there is: whoever holds
+        the id when the server first runs with identities). Ids not held stay unbound: such
+        a key is refused at use, such a proposal is seen by no party. Returns how many
+        keys and proposal parties were bound."""
+        with self._write() as db:
+            keys = 0
+            for key_id, scope in db.execute(
+                    "SELECT id, scope FROM api_keys WHERE subject IS NULL AND revoked_at IS "
+                    "NULL AND role IN ('enterprise', 'recycler')").fetchall():
+                if scope in uids:
+                    keys += db.execute("UPDATE api_keys SET subject=? WHERE id=?",
+                                       (uids[scope], key_id)).rowcount
+            parties = 0
+            for side in ("supplier", "receiver"):
+                for pid, party in db.execute(
+                        f"SELECT id, {side}_id FROM proposals WHERE {side}_uid IS NULL"
+                        ).fetchall():
+                    if party in uids:
+                        parties += db.execute(f"UPDATE proposals SET {side}_uid=? WHERE id=?",
+                                              (uids[party], pid)).rowcount
+            return keys, parties
 
     def key(self, key_id: str) -> ApiKey | None:
         """A key by id (revoked ones included)."""
@@ -330,17 +373,26 @@ class StateStore:
                    store_run_id: int | None) -> None:
         """Store a succeeded job's KPIs and result (gzip JSON)."""
         blob = gzip.compress(json.dumps(result, allow_nan=False).encode("utf-8"), 5)
-        with self._write() as db:
+        with self._write() as db:  # a job cancelled meanwhile stays cancelled
             db.execute("UPDATE jobs SET status='succeeded', phase='done', progress=1, "
-                       "finished_at=?, kpis=?, result=?, store_run_id=? WHERE id=?",
+                       "finished_at=?, kpis=?, result=?, store_run_id=? WHERE id=? AND "
+                       "status IN ('queued', 'running')",
                        (now_iso(), json.dumps(kpis, allow_nan=False), blob, store_run_id,
                         job_id))
 
     def fail_job(self, job_id: int, error: str) -> None:
-        """Mark a job failed with a message a user can act on."""
+        """Mark an unfinished job failed with a message a user can act on."""
         with self._write() as db:
             db.execute("UPDATE jobs SET status='failed', phase='failed', finished_at=?, "
-                       "error=? WHERE id=?", (now_iso(), error, job_id))
+                       "error=? WHERE id=? AND status IN ('queued', 'running')",
+                       (now_iso(), error, job_id))
+
+    def cancel_job(self, job_id: int, reason: str) -> bool:
+        """Mark a queued or running job cancelled; False if it had finished."""
+        with self._write() as db:
+            return db.execute("UPDATE jobs SET status='cancelled', phase='cancelled', "
+                              "finished_at=?, error=? WHERE id=? AND status IN ('queued', "
+                              "'running')", (now_iso(), reason, job_id)).rowcount == 1
 
     def fail_unfinished(self, error: str) -> int:
         """Fail jobs a previous server process left queued or running."""
@@ -367,7 +419,8 @@ class StateStore:
     def add_proposals(self, rows: list[dict[str, Any]], key_id: str, role: str,
                       actor_side: str) -> tuple[list[int], int]:
         """Insert proposals (existing (source, offer, need) ones are kept); returns the ids
-        of every row asked for and how many were new. Each new one gets a 'proposed' event."""
+        of every row asked for and how many were new. Each new one gets a 'proposed' event.
+        A row's `supplier_uid` / `receiver_uid` are its parties' identities (None: none)."""
         ids: list[int] = []
         created = 0
         at = now_iso()
@@ -376,12 +429,14 @@ class StateStore:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO proposals (source, offer_id, need_id, supplier_id, "
                     "receiver_id, supplier_park, receiver_park, offer_material, need_material, "
-                    "unit, quantity, distance_km, status, created_at, created_by) VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'proposed', ?, ?)",
+                    "unit, quantity, distance_km, status, created_at, created_by, "
+                    "supplier_uid, receiver_uid) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'proposed', ?, ?, ?, ?)",
                     (r["source"], r["offer_id"], r["need_id"], r["supplier_id"],
                      r["receiver_id"], r["supplier_park"], r["receiver_park"],
                      r["offer_material"], r["need_material"], r["unit"], r["quantity"],
-                     r["distance_km"], at, key_id))
+                     r["distance_km"], at, key_id, r.get("supplier_uid"),
+                     r.get("receiver_uid")))
                 pid = int(db.execute("SELECT id FROM proposals WHERE source=? AND offer_id=? "
                                      "AND need_id=?", (r["source"], r["offer_id"],
                                                        r["need_id"])).fetchone()[0])

@@ -59,12 +59,15 @@ __all__ = [
 ]
 
 
-def open_store(url: str | None = None, *, retry_s: float | None = None) -> Repository:
+def open_store(url: str | None = None, *, retry_s: float | None = None,
+               busy_timeout_s: float | None = None) -> Repository:
     """Open (and create or migrate) the store at `url` (default: `default_store_url()`).
 
     A Bolt store retries a transaction that failed transiently (a refused or lost
     connection, a deadlock) for `retry_s` seconds (env SYMBIOSIS_STORE_RETRY_S, default 30)
-    with the driver's exponential backoff, then raises `StoreUnavailableError`.
+    with the driver's exponential backoff, then raises `StoreUnavailableError`. A SQLite
+    store's writer waits `busy_timeout_s` (default 60) for another writer's lock, then raises
+    `StoreUnavailableError`.
 
     Raises:
         StoreError: a bad URL, or a server that refused the schema or is not Neo4j 5.
@@ -75,7 +78,9 @@ def open_store(url: str | None = None, *, retry_s: float | None = None) -> Repos
         from symbiosis.store.sqlite import SqliteRepository
 
         assert target.path is not None
-        return SqliteRepository(target.path)
+        if busy_timeout_s is None:
+            return SqliteRepository(target.path)
+        return SqliteRepository(target.path, busy_timeout_s)
     from symbiosis.store.graph import GraphRepository
 
     if retry_s is None:

@@ -55,8 +55,28 @@ class Repository(Protocol):
         """Create (or migrate) the schema; safe to call on an existing store."""
 
     def import_dataset(self, dataset: Dataset, source: str = "",
-                       progress: Progress | None = None) -> DatasetVersion:
-        """Make `dataset` the store's current data as a new version, all or nothing."""
+                       progress: Progress | None = None, *,
+                       expected_version: int | None = None) -> DatasetVersion:
+        """Make `dataset` the store's current data as a new version, all or nothing.
+
+        `expected_version`: the version the caller based the import on (0: an empty
+        store); if the store's current version is another, nothing is written
+        (compare-and-swap, so an import never silently replaces a write it did not see).
+        An enterprise whose id is in the current data keeps its identity
+        (`enterprise_uids`); every other one gets a new identity.
+
+        Raises:
+            StoreConflictError: the version moved on.
+        """
+
+    def enterprise_uids(self) -> dict[str, str]:
+        """The internal, immutable identity of every current enterprise, by display id:
+        created with the enterprise, kept by updates and by imports that list it again,
+        never given to a later enterprise with the same display id (API keys and proposals
+        bind to it)."""
+
+    def enterprise_uid(self, enterprise_id: str) -> str | None:
+        """The identity of the current enterprise with this display id (None: none)."""
 
     def current_version(self) -> DatasetVersion | None:
         """The version the current data came from (None for an empty store)."""
@@ -78,7 +98,9 @@ class Repository(Protocol):
         the transaction. `expected_version`: the version the caller read; if the store's
         current version is another, nothing is written (compare-and-swap). Deleted ids are
         retired and never created again by `write_row` (an import replaces the whole
-        dataset and may bring any id back: it is the administrator's word).
+        dataset and may bring any id back: it is the administrator's word). `source` is
+        recorded with the version; a `{id}` in it is replaced by the row's id (the one the
+        store picked, for an `add` without one), so the history names every row written.
 
         Raises:
             StoreConflictError: the version moved on, or the id exists or was retired.

@@ -2,7 +2,7 @@
 
 Graph model (what Neo4j Browser or Bloom shows; README "The graph" documents every property)::
 
-    (:Park {name})<-[:IN]-(:Enterprise {id, name, sector, lon, lat, park, listed, seq})
+    (:Park {name})<-[:IN]-(:Enterprise {id, uid, name, sector, lon, lat, park, listed, seq})
     (:Enterprise)-[:OFFERS]->(:Offer {id, enterprise_id, material, quantity, extra, ...})
     (:Offer)-[:OF]->(:Material {slug, name_en, name_zh, unit, family, kind, hazardous})
     (:Enterprise)-[:NEEDS]->(:Need {id, enterprise_id, material, quantity, extra, ...})
@@ -85,13 +85,21 @@ CLEAR = (
     "MATCH (:Enterprise)-[r:ROAD]->(:Enterprise) DELETE r",
     "MATCH (:Material)-[r:SERVES]->(:Material) DELETE r",
     "MATCH (:Enterprise)-[r:IN]->(:Park) DELETE r",
-    "MATCH (e:Enterprise) WHERE e.listed SET e.listed = false",
+    # an enterprise listed now keeps its identity if the import lists it again
+    "MATCH (e:Enterprise) WHERE e.listed SET e.listed = false, e.was_listed = true",
 )
+AFTER_IMPORT = "MATCH (e:Enterprise) WHERE e.was_listed IS NOT NULL REMOVE e.was_listed"
+# a new internal identity (32 hex digits, as the SQLite store makes them)
+NEW_UID = "replace(randomUUID(), '-', '')"
+MIGRATE_UIDS = ("MATCH (e:Enterprise) WHERE e.listed AND e.uid IS NULL "
+                f"SET e.uid = {NEW_UID}")
 WRITE_ENTERPRISES = """
 UNWIND $rows AS r
 MERGE (e:Enterprise {id: r.id})
 SET e.name = r.name, e.sector = r.sector, e.lon = r.lon, e.lat = r.lat, e.park = r.park,
-    e.seq = r.seq, e.listed = true
+    e.seq = r.seq, e.listed = true,
+    e.uid = CASE WHEN e.was_listed AND e.uid IS NOT NULL THEN e.uid
+                 ELSE replace(randomUUID(), '-', '') END
 WITH e, r WHERE r.park IS NOT NULL AND r.park <> ''
 MERGE (p:Park {name: r.park})
 CREATE (e)-[:IN]->(p)
@@ -136,7 +144,8 @@ OPTIONAL MATCH (x:Enterprise) WHERE x.listed
 WITH coalesce(max(x.seq), -1) + 1 AS next
 MERGE (e:Enterprise {id: $row.id})
 SET e.name = $row.name, e.sector = $row.sector, e.lon = $row.lon, e.lat = $row.lat,
-    e.park = $row.park, e.listed = true, e.seq = CASE WHEN $add THEN next ELSE e.seq END
+    e.park = $row.park, e.listed = true, e.seq = CASE WHEN $add THEN next ELSE e.seq END,
+    e.uid = CASE WHEN $add THEN replace(randomUUID(), '-', '') ELSE e.uid END
 WITH e
 OPTIONAL MATCH (e)-[old:IN]->(:Park)
 DELETE old
@@ -287,6 +296,9 @@ class GraphRepository:
                     raise
         self._write("creating the store",
                     lambda tx: tx.run("MERGE (m:Meta {key: 'store'})").consume())
+        # stores written before enterprises had an identity: give each listed one its own
+        self._write("giving enterprises an identity",
+                    lambda tx: tx.run(MIGRATE_UIDS).consume())
 
     def close(self) -> None:
         """Close the driver and its connections."""
@@ -301,8 +313,11 @@ class GraphRepository:
     # ------------------------------------------------------------------ dataset
 
     def import_dataset(self, dataset: Dataset, source: str = "",
-                       progress: Progress | None = None) -> DatasetVersion:
-        """Replace the current data by `dataset` as a new version, in one transaction."""
+                       progress: Progress | None = None, *,
+                       expected_version: int | None = None) -> DatasetVersion:
+        """Replace the current data by `dataset` as a new version, in one transaction
+        (compare-and-swap on `expected_version`, 0 for an empty store). An enterprise
+        listed now keeps its identity (`enterprise_uids`); any other gets a new one."""
         rows = rows_from_dataset(dataset)
         import_id = uuid.uuid4().hex
         params = {"import_id": import_id, "hash": rows.content_hash(),
@@ -338,6 +353,13 @@ class GraphRepository:
             if done is not None:  # an earlier attempt committed; its answer was lost
                 return int(done["v"])
             tx.run(LOCK, token=import_id).consume()  # writers queue here
+            if expected_version is not None:
+                current = tx.run(self._META).single()["current"]
+                if (current or 0) != expected_version:
+                    raise StoreConflictError(
+                        f"the graph store at {self.url} is at version {current or 0}, not "
+                        f"{expected_version}: another writer changed it; nothing was "
+                        "written, read it again")
             for statement in CLEAR:
                 tx.run(statement).consume()
             for table, query, body in tables:
@@ -347,6 +369,7 @@ class GraphRepository:
                     written += len(batch)
                     if progress is not None:
                         progress(table, written)
+            tx.run(AFTER_IMPORT).consume()
             return int(tx.run(WRITE_VERSION, params).single()["v"])
 
         number = self._write("the import", work)
@@ -371,7 +394,7 @@ class GraphRepository:
             if meta is None or meta["current"] is None:
                 raise StoreError(f"the graph store at {self.url} holds no dataset yet; "
                                  "run `symbiosis db import DATASET` first")
-            if expected_version is not None and meta["current"] != expected_version:
+            if expected_version is not None and (meta["current"] or 0) != expected_version:
                 raise StoreConflictError(
                     f"the graph store at {self.url} is at version {meta['current']}, not "
                     f"{expected_version}: read it again")
@@ -418,7 +441,8 @@ class GraphRepository:
             new = applied.rows
             number = int(tx.run(WRITE_VERSION, {
                 "import_id": token, "hash": new.content_hash(),
-                "source": source or f"{write.action} {table} {applied.id}",
+                "source": source.replace("{id}", applied.id)
+                or f"{write.action} {table} {applied.id}",
                 "imported_at": at, "n_enterprises": len(new.enterprises),
                 "n_offers": len(new.offers), "n_needs": len(new.needs),
                 "offer_columns": list(new.offer_columns),
@@ -443,6 +467,18 @@ class GraphRepository:
     def _versions(self, where: str = "", **params: Any) -> list[DatasetVersion]:
         return [DatasetVersion(**r) for r in
                 self._query("reading versions", self._VERSION.format(where=where), **params)]
+
+    def enterprise_uids(self) -> dict[str, str]:
+        """The internal identity of every current enterprise, by display id."""
+        return {r["id"]: r["uid"] for r in self._query(
+            "reading identities", "MATCH (e:Enterprise) WHERE e.listed "
+            "RETURN e.id AS id, e.uid AS uid")}
+
+    def enterprise_uid(self, enterprise_id: str) -> str | None:
+        """The internal identity of the current enterprise `enterprise_id` (None: none)."""
+        found = self._query("reading an identity", "MATCH (e:Enterprise {id: $id}) "
+                            "WHERE e.listed RETURN e.uid AS uid", id=enterprise_id)
+        return str(found[0]["uid"]) if found and found[0]["uid"] is not None else None
 
     def current_version(self) -> DatasetVersion | None:
         """The version of the current data."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,22 +92,30 @@ MIGRATIONS: tuple[str, ...] = (
         tbl TEXT NOT NULL, id TEXT NOT NULL, retired_at TEXT NOT NULL,
         PRIMARY KEY (tbl, id));
     """,
+    # 3: every enterprise gets an internal identity that no later holder of its display id
+    # shares (issue 18: keys and proposals bind to it); existing rows get a fresh one each
+    """
+    ALTER TABLE enterprises ADD COLUMN uid TEXT;
+    UPDATE enterprises SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL;
+    CREATE UNIQUE INDEX enterprises_uid ON enterprises(uid);
+    """,
 )
 BUSY_TIMEOUT_S = 60.0
 
 
-def connect_sqlite(path: Path, what: str) -> sqlite3.Connection:
+def connect_sqlite(path: Path, what: str, busy_timeout_s: float = BUSY_TIMEOUT_S
+                   ) -> sqlite3.Connection:
     """Open (creating its folder) a SQLite file the way every SQLite file of the project is
     opened: autocommit (transactions are explicit), WAL journal (readers never block the
     writer), foreign keys on, synchronous=NORMAL (durable at checkpoint, safe under WAL),
-    BUSY_TIMEOUT_S to wait for another writer; usable from several threads.
+    `busy_timeout_s` to wait for another writer's lock; usable from several threads.
 
     Raises:
         StoreUnavailableError: the file cannot be created or opened (`what` names it).
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+        db = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None,
                              check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
@@ -119,10 +128,11 @@ def connect_sqlite(path: Path, what: str) -> sqlite3.Connection:
 class SqliteRepository:
     """`Repository` on a SQLite file, created (with its folder) on first use."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
         self.path = Path(path).expanduser()
         self.url = f"sqlite://{self.path}"
-        self._db = connect_sqlite(self.path, "the store")
+        self._busy_timeout_s = busy_timeout_s
+        self._db = connect_sqlite(self.path, "the store", busy_timeout_s)
         self.init()
 
     # ------------------------------------------------------------------ plumbing
@@ -134,7 +144,8 @@ class SqliteRepository:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StoreUnavailableError(f"the store {self.path} stayed locked by another "
-                                        f"writer for {BUSY_TIMEOUT_S:g} s: {exc}") from exc
+                                        f"writer for {self._busy_timeout_s:g} s: {exc}"
+                                        ) from exc
         try:
             yield self._db
         except BaseException:
@@ -171,21 +182,29 @@ class SqliteRepository:
     # ------------------------------------------------------------------ dataset
 
     def import_dataset(self, dataset: Dataset, source: str = "",
-                       progress: Progress | None = None) -> DatasetVersion:
-        """Replace the current data by `dataset` as a new version, in one transaction."""
+                       progress: Progress | None = None, *,
+                       expected_version: int | None = None) -> DatasetVersion:
+        """Replace the current data by `dataset` as a new version, in one transaction
+        (compare-and-swap on `expected_version`, 0 for an empty store). An enterprise whose
+        id is in the current data keeps its identity (`enterprise_uids`); any other gets a
+        new one."""
         rows = rows_from_dataset(dataset)
         digest = rows.content_hash()
         source = source or dataset.source
         with self._write() as db:
+            self._check_version(db, expected_version)
+            uids = dict(db.execute("SELECT id, uid FROM enterprises").fetchall())
             # runs and versions are history and stay; the current data is replaced
             for table in ("distances", "offers", "needs", "enterprises", "parks",
                           "substitutions"):
                 db.execute(f"DELETE FROM {table}")
             parks = sorted({str(e["park"]) for e in rows.enterprises if e["park"]})
             db.executemany("INSERT INTO parks (name) VALUES (?)", [(p,) for p in parks])
-            self._insert(db, "enterprises", ["id", "name", "sector", "lon", "lat", "park"],
+            self._insert(db, "enterprises",
+                         ["id", "name", "sector", "lon", "lat", "park", "uid"],
                          [[e["id"], e["name"], e["sector"], e["lon"], e["lat"],
-                           e["park"] or None] for e in rows.enterprises], progress)
+                           e["park"] or None, uids.get(e["id"]) or uuid.uuid4().hex]
+                          for e in rows.enterprises], progress)
             for table, body in (("offers", rows.offers), ("needs", rows.needs)):
                 extras = rows.extras(table)
                 self._insert(db, table, [*CORE_LISTING_FIELDS, "extra"],
@@ -224,6 +243,27 @@ class SqliteRepository:
             db.executemany(sql, values[start:start + BATCH_ROWS])
             if progress is not None:
                 progress(table, min(start + BATCH_ROWS, len(values)))
+
+    def _check_version(self, db: sqlite3.Connection, expected: int | None) -> int | None:
+        """The current version number (None: empty store), inside a write transaction;
+        StoreConflictError if `expected` is given (0: an empty store) and differs."""
+        current = db.execute("SELECT value FROM meta WHERE key = 'current'").fetchone()
+        number = int(current[0]) if current else None
+        if expected is not None and (number or 0) != expected:
+            raise StoreConflictError(
+                f"the store {self.path} is at version {number or 0}, not {expected}: "
+                "another writer changed it; nothing was written, read it again")
+        return number
+
+    def enterprise_uids(self) -> dict[str, str]:
+        """The internal identity of every current enterprise, by display id."""
+        return dict(self._db.execute("SELECT id, uid FROM enterprises").fetchall())
+
+    def enterprise_uid(self, enterprise_id: str) -> str | None:
+        """The internal identity of the current enterprise `enterprise_id` (None: none)."""
+        row = self._db.execute("SELECT uid FROM enterprises WHERE id = ?",
+                               (enterprise_id,)).fetchone()
+        return None if row is None else str(row[0])
 
     def _version(self, row: tuple[Any, ...] | None) -> DatasetVersion | None:
         return None if row is None else DatasetVersion(*row)
@@ -286,12 +326,7 @@ class SqliteRepository:
         """One row added, changed or deleted, and a new version, in one IMMEDIATE
         transaction (writers from every process queue on SQLite's write lock)."""
         with self._write() as db:
-            current = db.execute("SELECT value FROM meta WHERE key = 'current'").fetchone()
-            number = int(current[0]) if current else None
-            if expected_version is not None and number != expected_version:
-                raise StoreConflictError(
-                    f"the store {self.path} is at version {number}, not {expected_version}: "
-                    "read it again")
+            self._check_version(db, expected_version)
             rows = self._read_rows(db)
             table = write.table
             retired = {r[0] for r in db.execute("SELECT id FROM retired WHERE tbl = ?",
@@ -317,8 +352,9 @@ class SqliteRepository:
                     values = [row["name"], row["sector"], row["lon"], row["lat"],
                               row["park"] or None, applied.id]
                     if write.action == "add":
-                        db.execute("INSERT INTO enterprises (name, sector, lon, lat, park, id) "
-                                   "VALUES (?, ?, ?, ?, ?, ?)", values)
+                        db.execute("INSERT INTO enterprises (name, sector, lon, lat, park, id, "
+                                   "uid) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                   [*values, uuid.uuid4().hex])
                     else:
                         db.execute("UPDATE enterprises SET name = ?, sector = ?, lon = ?, "
                                    "lat = ?, park = ? WHERE id = ?", values)
@@ -340,7 +376,9 @@ class SqliteRepository:
             db.executemany("INSERT INTO retired (tbl, id, retired_at) VALUES (?, ?, ?)",
                            [(t, i, at) for t, ids in applied.retired.items() for i in ids])
             version = self._record_version(
-                db, applied.rows, source or f"{write.action} {table} {applied.id}", at)
+                db, applied.rows,
+                source.replace("{id}", applied.id) or f"{write.action} {table} {applied.id}",
+                at)
         return RowWriteResult(applied.id, version,
                               tuple(i for ids in applied.retired.values() for i in ids))
 

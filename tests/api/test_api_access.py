@@ -134,11 +134,15 @@ ROUTES: dict[tuple[str, str], tuple[set[str], Callable[[World], Call]]] = {
     ("POST", "/api/datasets"): ({"admin", "park_manager"}, lambda w: (
         "POST", "/api/datasets", {"files": {"file": ("d.zip", _zip())}})),
     ("GET", "/api/datasets"): ({"admin"}, lambda w: ("GET", "/api/datasets", {})),
+    ("GET", "/api/datasets/current"): ({"admin", "park_manager"}, lambda w: (
+        "GET", "/api/datasets/current", {})),
     ("POST", "/api/runs"): ({"admin", "park_manager"}, lambda w: (
         "POST", "/api/runs", {"json": {"park": PARK}})),
     ("GET", "/api/runs"): ({"admin", "park_manager"}, lambda w: ("GET", "/api/runs", {})),
     ("GET", "/api/runs/{run_id}"): ({"admin", "park_manager"}, lambda w: (
         "GET", f"/api/runs/{w.run_id}", {})),
+    ("POST", "/api/runs/{run_id}/cancel"): ({"admin", "park_manager"}, lambda w: (
+        "POST", f"/api/runs/{w.run_id}/cancel", {})),
     ("GET", "/api/runs/{run_id}/result"): ({"admin", "park_manager"}, lambda w: (
         "GET", f"/api/runs/{w.run_id}/result", {})),
     ("GET", "/api/runs/{run_id}/exchanges.csv"): ({"admin", "park_manager"}, lambda w: (
@@ -205,6 +209,7 @@ def _out_of_scope(w: World) -> list[tuple[str, Call]]:
         ("park_manager", ("POST", "/api/runs", {"json": {}})),
         ("park_manager", ("GET", "/api/runs", {"params": {"park": OTHER_PARK}})),
         ("park_manager", ("GET", f"/api/runs/{w.other_run_id}", {})),
+        ("park_manager", ("POST", f"/api/runs/{w.other_run_id}/cancel", {})),
         ("park_manager", ("GET", f"/api/runs/{w.other_run_id}/result", {})),
         ("park_manager", ("GET", f"/api/runs/{w.other_run_id}/exchanges.csv", {})),
         ("park_manager", ("GET", f"/api/runs/{w.other_run_id}/exchanges.geojson", {})),

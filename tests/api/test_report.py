@@ -345,7 +345,7 @@ def test_data_values_cannot_inject_markup_or_formulas(out_dir: Path) -> None:
     path = build_report_xlsx(summary, exchanges, offers, None, None, "en",
                              out_dir / "evil.xlsx")
     cell = openpyxl.load_workbook(path)["Unmatched offers"]["B2"]
-    assert cell.data_type == "s" and cell.value == offers["enterprise_id"].iloc[0]
+    assert cell.data_type == "s" and cell.value == "'" + offers["enterprise_id"].iloc[0]
 
 
 def test_bad_folder_and_arguments(tmp_path: Path, out_dir: Path) -> None:

@@ -19,7 +19,7 @@ import typer
 from rich.cells import cell_len
 from rich.table import Table
 
-from symbiosis.api import cli_geo, cli_serve, cli_store, cli_template
+from symbiosis.api import cli_geo, cli_months, cli_serve, cli_store, cli_template
 from symbiosis.api.cli_common import (
     AsJson,
     DatasetArg,
@@ -584,6 +584,7 @@ cli_geo.register(app)  # site
 cli_store.register(app)  # db, runs, analyze
 cli_serve.register(app)  # serve, keys
 cli_template.register(app)  # template, estimate
+cli_months.register(app)  # profiles (issue 15)
 
 
 def main() -> None:

@@ -437,6 +437,7 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     options = options or MatchOptions()
     timings = {} if timings is None else timings
     from symbiosis.matching.milp import solve_match_milp, wants_milp
+    from symbiosis.months import is_monthly
 
     if wants_milp(dataset, options):  # lots, partners, contracts, trucks (issue 16)
         if blend_needs(dataset, options.blend).any() or heat_applies(
@@ -444,7 +445,16 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
             raise OptionsError(
                 "blend", "integer logistics (min_lot, max_partners, contracts, trucks) "
                 "cannot yet be combined with blending or heat by temperature: run them separately")
+        if is_monthly(dataset):
+            raise OptionsError(
+                "min_lot", "integer logistics (min_lot, max_partners, contracts, trucks) "
+                "cannot yet be combined with a monthly plan (m01..m12, profile, storage.csv): "
+                "run them separately")
         return solve_match_milp(dataset, options, timings, distances)
+    if is_monthly(dataset):  # months, profiles or storage: the time-expanded plan
+        from symbiosis.matching.monthly import solve_monthly
+
+        return solve_monthly(dataset, options, timings, distances)
     t0 = time.perf_counter()
     cand = candidates_for(dataset, options, distances)
     dataset, cand, grades = prepare_grades(dataset, cand, options, distances)

@@ -128,6 +128,8 @@ class MatchResult:
     enterprises: pd.DataFrame = field(default_factory=pd.DataFrame)
     # graded runs (matching.blending): each blending need's average per limit
     blends: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # further tables written as <name>.csv (a monthly plan: exchanges_monthly, storage)
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def status(self) -> SolverStatus:
@@ -597,6 +599,8 @@ def write_outputs(result: MatchResult, out_dir: str | Path,
         put("enterprises.csv", frame_csv_text(result.enterprises))
     if len(result.blends.columns):
         put("blends.csv", frame_csv_text(result.blends))
+    for name, table in result.tables.items():
+        put(f"{name}.csv", frame_csv_text(table))
     summary = result.summary
     if started_at is not None:
         now = time.perf_counter()

@@ -449,6 +449,59 @@ class SolverSummary(_Model):
         default=None, description="With the integer-logistics MILP (issue 16).")
 
 
+class MonthKpis(_Model):
+    """One month of a monthly plan, mass family (t), in the month itself (not per year)."""
+
+    month: int = Field(ge=1, le=12)
+    offered_t: float
+    needed_t: float
+    matched_t: float = Field(description="Offered tonnes delivered in the month.")
+    met_t: float = Field(description="Need tonnes met by the month's deliveries.")
+    tonne_km: float
+    stored_t: float = Field(description="Held in stores at the end of the month.")
+    exchanges: int = Field(description="Exchanges (all families) with a flow this month.")
+
+
+class StorageKpis(_Model):
+    """One store of storage.csv in the plan, in its material's unit."""
+
+    enterprise_id: str
+    material: str
+    side: Literal["supplier", "receiver"]
+    capacity: float
+    year_end: float = Field(description="Held on 31 December: not matched.")
+    lost: float
+    months_full: int
+    holding_cost_cny: float
+    marginal_used_per_unit: float | None = Field(
+        description="Offered units more delivered a year per extra unit of capacity "
+                    "(null: not computed).")
+    marginal_unit_km_per_unit: float | None = Field(
+        description="Change of unit-km a year per extra unit of capacity.")
+
+
+class MonthlySummary(_Model):
+    """A monthly plan (issue 15, `matching.monthly`): the months sum to the annual figures
+    above (tonnes_matched, tonne_km), which stay where they are."""
+
+    months: list[MonthKpis]
+    storage: list[StorageKpis]
+    profiles: dict[str, str] = Field(description="Profiles the listings named -> source.")
+    year_end_stock_t: float
+    lost_t: float
+    holding_cost_cny: float
+    stockpile_drawn: float = Field(0.0, description="Drawn from offers' historical "
+                                   "stockpiles (`stock`) over the months, offer units (all "
+                                   "families): the plan's own figure, where the annual "
+                                   "figures attribute deliveries to this year's surplus "
+                                   "first.")
+    method: str
+    note: str
+
+
+__all__ += ["MonthKpis", "MonthlySummary", "StorageKpis"]
+
+
 class Headline(_Model):
     """The headline figures: the web page's tiles, the API's run and scenario KPIs."""
 
@@ -521,6 +574,7 @@ class MatchSummary(_Model):
     estimates: EstimatesSummary | None = Field(
         None, description="With listings estimated from capacities (estimated = yes).")
     park_scope: ParkScope | None = Field(None, description="With a park-scoped run (--park).")
+    monthly: MonthlySummary | None = Field(None, description="With months or storage.")
     warnings: list[str] = Field(default_factory=list)
     solver: SolverSummary
     timings_s: dict[str, float] = Field(default_factory=dict)

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from symbiosis import logistics_checks, readers
+from symbiosis import months as month_columns
+from symbiosis import storage as storage_table
 from symbiosis.contract import Contract, load_contract, suggest_material
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.grades import check_grades
@@ -35,7 +37,8 @@ __all__ = [
 ]
 
 TABLES = ("enterprises", "offers", "needs", "substitutions", "distances", "transport",
-          "carbon", "hazardous", "licences", "contracts")
+          "carbon", "hazardous", "licences", "contracts",
+          "storage")  # storage: issue 15, symbiosis.storage
 REQUIRED_TABLES = ("enterprises", "offers", "needs")
 ROW = "_row"  # spreadsheet row number carried alongside every parsed table
 
@@ -51,6 +54,7 @@ class ColumnSpec:
     required: bool = False
     nonempty: bool = False
     check: Check = None
+    fill: bool = True  # False: an absent optional column stays absent (months, profile)
 
 
 _TEXT_ID = ColumnSpec("id")
@@ -68,6 +72,9 @@ LOGISTICS_COLUMNS = (  # issue 16: lots, partners, contracts (symbiosis.logistic
     ColumnSpec("max_partners", "number", check="positive"),
     ColumnSpec("contract_cny_per_year", "number", check="nonnegative"),
 )
+# issue 15: quantity per month (blank rows: spread by `profile` or evenly; symbiosis.months)
+_MONTH_SPECS = (*(ColumnSpec(c, "number", check="nonnegative", fill=False)
+                  for c in month_columns.MONTH_COLUMNS), ColumnSpec("profile", fill=False))
 SPECS: dict[str, tuple[ColumnSpec, ...]] = {
     "enterprises": (
         ColumnSpec("id", required=True, nonempty=True),
@@ -83,7 +90,8 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("enterprise_id", required=True, nonempty=True),
         ColumnSpec("material", required=True, nonempty=True),
         # > 0, or 0 on a row that states a baseline (see _check_baseline)
-        ColumnSpec("quantity", "number", required=True, nonempty=True, check="surplus"),
+        # blank = the sum of m01..m12 (symbiosis.months.check_months reports an empty one)
+        ColumnSpec("quantity", "number", required=True, check="surplus"),
         ColumnSpec("unit"),
         ColumnSpec("disposal_cost", "number", check="nonnegative"),
         ColumnSpec("treatment_cost", "number", check="nonnegative"),
@@ -94,12 +102,13 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("medium"),  # heat: steam or hot_water (symbiosis.grades)
         *_ESTIMATE_SPECS,
         *LOGISTICS_COLUMNS,  # issue 16: symbiosis.logistics_checks
+        *_MONTH_SPECS,
     ),
     "needs": (
         _TEXT_ID,
         ColumnSpec("enterprise_id", required=True, nonempty=True),
         ColumnSpec("material", required=True, nonempty=True),
-        ColumnSpec("quantity", "number", required=True, nonempty=True, check="positive"),
+        ColumnSpec("quantity", "number", required=True, check="positive"),
         ColumnSpec("unit"),
         ColumnSpec("virgin_cost", "number", check="nonnegative"),
         ColumnSpec("replaces"),  # what the need uses today (symbiosis/data/replaced_inputs.csv)
@@ -110,6 +119,7 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("return_share", "number", check="nonnegative"),
         *_ESTIMATE_SPECS,
         *LOGISTICS_COLUMNS,  # issue 16: symbiosis.logistics_checks
+        *_MONTH_SPECS,
     ),
     "substitutions": (
         ColumnSpec("need_material", required=True, nonempty=True),
@@ -161,6 +171,15 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("quantity", "number", check="positive"),
     ),
 }
+# issue 15: silos and yards, in the material's unit (symbiosis.storage checks the rest)
+SPECS["storage"] = (
+    ColumnSpec("enterprise_id", required=True, nonempty=True),
+    ColumnSpec("material", required=True, nonempty=True),
+    ColumnSpec("capacity", "number", required=True, nonempty=True, check="nonnegative"),
+    ColumnSpec("initial", "number", check="nonnegative"),
+    ColumnSpec("cost_per_unit_month", "number", check="nonnegative"),
+    ColumnSpec("loss_pct_per_month", "number", check="nonnegative"),
+)
 # numeric attribute columns: quality on offers, requirements on needs
 PREFIXES: dict[str, tuple[str, ...]] = {"offers": ("q.",), "needs": ("min.", "max.")}
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -204,6 +223,9 @@ class Dataset:
     licences: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["licences"]))
     # offer_id, need_id, quantity, row (contracts.csv row, for messages); issue 16
     contracts: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["contracts"]))
+    # silos and yards (symbiosis.storage): enterprise_id, material, capacity, initial,
+    # cost_per_unit_month, loss_pct_per_month; empty when the dataset has none
+    storage: pd.DataFrame = field(default_factory=lambda: _empty_frame(SPECS["storage"]))
 
     @property
     def quality_columns(self) -> list[str]:
@@ -401,7 +423,8 @@ def _parse_table(
                 usable = False
             continue
         ignored.add(name)
-        expected = list(specs) + [f"{p}<attribute>" for p in prefixes]
+        expected = [n for n, sp in specs.items() if sp.fill] + [f"{p}<attribute>"
+                                                                for p in prefixes]
         problems.append(Problem(label, 1, name,
                                 f"unknown column, ignored{_suggest(name, specs)}; "
                                 f"expected columns: {', '.join(expected)}", "warning"))
@@ -459,7 +482,7 @@ def _parse_table(
         numbers[fail] = np.nan
         out[name] = numbers
     for spec in specs.values():  # optional columns absent from the file
-        if spec.name not in out:
+        if spec.name not in out and spec.fill:
             out[spec.name] = (np.full(len(frame), "", dtype=object) if spec.kind == "text"
                               else np.full(len(frame), np.nan))
     out[ROW] = rows
@@ -882,6 +905,10 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
     if "hazardous" in parsed:
         taxonomy = _apply_hazardous(parsed["hazardous"], labels["hazardous"], taxonomy,
                                     problems)
+    if offers is not None:
+        offers = month_columns.check_months(offers, labels["offers"], "offers", problems)
+    if needs is not None:
+        needs = month_columns.check_months(needs, labels["needs"], "needs", problems)
     for kind, frame, prefix in (("offers", offers, "O"), ("needs", needs, "N")):
         if frame is None:
             continue
@@ -956,6 +983,11 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
     if licences is not None:
         _check_licences(licences, labels["licences"], known, ent_file, problems)
 
+    storage = parsed.get("storage")
+    if storage is not None and offers is not None and needs is not None:
+        storage = storage_table.check_storage(storage, labels["storage"], known, ent_file,
+                                              taxonomy, offers, needs, problems)
+
     if ent is None or offers is None or needs is None:
         return None
     needs = check_grades(offers, needs, labels, problems, taxonomy)
@@ -981,6 +1013,8 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
                   if licences is not None else _empty_frame(SPECS["licences"])),
         contracts=(contracts.rename(columns={ROW: "row"}).reset_index(drop=True)
                    if contracts is not None else _empty_frame(SPECS["contracts"])),
+        storage=(storage.drop(columns=[ROW]).reset_index(drop=True)
+                 if storage is not None else _empty_frame(SPECS["storage"])),
     )
 
 

@@ -104,6 +104,9 @@ def convert_quantities(frame: pd.DataFrame, positions: Mapping[str, int],
     materials = frame[m].tolist() if m is not None else [""] * len(frame)
     rows = frame[ROW].tolist()
     rates = {c: frame[positions[c]].tolist() for c in RATE_COLUMNS if c in positions}
+    # issue 15: m01..m12 are in the row's unit too, converted with the same factor
+    months = {c: frame[p].tolist() for c, p in positions.items()
+              if len(c) == 3 and c[0] == "m" and c[1:].isdigit()}
     for i, idx in enumerate(frame.index.tolist()):
         in_cell = cell_units.get(int(idx), "")
         stated = str(unit_cells[i])
@@ -135,19 +138,42 @@ def convert_quantities(frame: pd.DataFrame, positions: Mapping[str, int],
             unit_cells[i] = ""  # reported here, not again as a mismatch
             continue
         try:
-            value = float(quantities[i])
+            value: float | None = float(quantities[i])
         except ValueError:
-            continue  # reported by the contract checks
+            value = None  # reported by the contract checks (or blank: the months' sum)
+        has_months = any(str(cells[i]).strip() for cells in months.values())
+        if value is None and not has_months:
+            continue
+        if has_months and unit.per != "yr":
+            problems.append(Problem(label, row, where,
+                                    f"'{text}' is a rate; monthly columns take an amount "
+                                    "(t, 吨, 万吨, GJ, m3 ...)"))
+            unit_cells[i] = ""  # reported here, not again as a mismatch
+            continue
         factor = unit.factor * _period_factor(rates, i, row, unit, shown, label, problems)
         if not np.isfinite(factor):
             unit_cells[i] = ""  # reported, not again as a mismatch
             continue
-        if factor != 1.0 or in_cell:
+        if value is not None and (factor != 1.0 or in_cell):
             quantities[i] = f"{value * factor:.15g}"
+        for cells in months.values():
+            if factor != 1.0 and _is_number(cells[i]):  # else blank, or reported later
+                cells[i] = f"{float(cells[i]) * factor:.15g}"
         unit_cells[i] = target
     frame[q] = pd.Series(quantities, index=frame.index, dtype=frame[q].dtype)
+    for c, cells in months.items():
+        frame[positions[c]] = pd.Series(cells, index=frame.index,
+                                        dtype=frame[positions[c]].dtype)
     if u is not None:
         frame[u] = pd.Series(unit_cells, index=frame.index, dtype=frame[u].dtype)
+
+
+def _is_number(text: Any) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _period_factor(rates: Mapping[str, list[Any]], i: int, row: int, unit: Unit,

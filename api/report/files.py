@@ -53,6 +53,10 @@ def write_report(out_dir: str | Path, lang: str = "en",
     if "html" in formats:
         written.append(atomic_write(out / "report.html",
                                     lambda p: p.write_text(page, encoding="utf-8")))
+        if run.summary.monthly is not None:  # issue 15: a monthly plan's chart
+            from symbiosis.api.report.plots import write_monthly_plot
+
+            written += write_monthly_plot(run.summary.monthly, out, lang)
     if "pdf" in formats:
         if lang == "zh" and cjk_font() is None:
             log.warning("report.pdf: %s", no_cjk_font_message())

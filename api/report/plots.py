@@ -315,3 +315,53 @@ def write_network_png(path: Path, report: dict[str, Any], lon: dict[str, float],
     """network.png (`network_figure`), written atomically."""
     fig = network_figure(report, lon, lat, edges, names)
     return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+
+
+def _monthly_png(monthly: Any, lang: str, path: Path) -> None:
+    from matplotlib import rc_context, rcParams
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    font = cjk_font() if lang == "zh" else None
+    text_lang = "zh" if font else "en"  # Chinese labels only when a font can draw them
+    if lang == "zh" and font is None:
+        log.warning("monthly.png in English: %s", no_cjk_font_message())
+    months = [m.month for m in monthly.months]
+    fig = Figure(figsize=(7.5, 4.5), dpi=120, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.bar(months, [m.matched_t for m in monthly.months], color="#1f5f99",
+           label=t("monthly.matched", text_lang))
+    ax.plot(months, [m.offered_t for m in monthly.months], "-o", color="#b26a00",
+            label=t("monthly.offered", text_lang))
+    ax.plot(months, [m.needed_t for m in monthly.months], "--s", color="#5a8f29",
+            label=t("monthly.needed", text_lang))
+    ax.plot(months, [m.stored_t for m in monthly.months], ":^", color="#7a4b9a",
+            label=t("monthly.stored", text_lang))
+    ax.set_xticks(months)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_amount(v, text_lang)))
+    kw: dict[str, Any] = {"fontfamily": font} if font else {}
+    ax.set_xlabel(t("monthly.month", text_lang), **kw)
+    ax.set_title(t("monthly.plot_title", text_lang), **kw)
+    ax.legend(loc="best", prop={"family": font} if font else None)
+    ax.grid(True, axis="y", alpha=0.3)
+    with rc_context({"font.sans-serif": [font, *rcParams["font.sans-serif"]]} if font else {}):
+        fig.savefig(path, format="png")
+
+
+def write_monthly_plot(monthly: Any, out_dir: str | Path, lang: str = "en") -> list[Path]:
+    """monthly.png of a monthly plan (issue 15): tonnes matched per month as bars, offered,
+    needed and held in stores as lines; `monthly` is summary.json's `monthly` section
+    (`matching.summary.MonthlySummary`). Chinese labels need a CJK font.
+
+    Raises:
+        ValueError: an unknown language.
+    """
+    check_lang(lang)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [atomic_write(out / "monthly.png", lambda p: _monthly_png(monthly, lang, p))]
+
+
+__all__ += ["write_monthly_plot"]

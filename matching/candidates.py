@@ -46,9 +46,9 @@ Int32Array = NDArray[np.int32]
 
 # streamed generation (`build_candidates(chunk_pairs=...)`): pairs a chunk aims at, and the
 # offers of the first chunk (a block of at most that many offers is searched in one call)
-CHUNK_PAIRS = 2_000_000
+CHUNK_PAIRS = 1_000_000
 CHUNK_FIRST_OFFERS = 4096
-CHUNK_MIN_OFFERS = 256
+CHUNK_MIN_OFFERS = 64
 
 
 @dataclass(frozen=True)
@@ -258,10 +258,10 @@ def build_candidates(
     index in chunks of offers sized to about `chunk_pairs` pairs, and each chunk is
     filtered (quality, licences) and stored compactly before the next one is searched, so
     the radius query's temporaries (about 150 bytes a pair: the k-d tree's pair list, the
-    haversine inputs, the sort) never exist for a whole block at once; None searches each
-    block in one call. The arcs, their order included, are the same whatever the chunking
-    (`tests/matching/test_candidates_stream.py`). With `distances` (roads, zones) each
-    block is searched in one call.
+    haversine inputs, the sort) never exist for a whole block at once (a national block has
+    tens of millions of pairs); None searches each block in one call. The arcs, their order
+    included, are the same whatever the chunking (`tests/matching/test_candidates_stream.py`).
+    With `distances` (roads, zones) each block is searched in one call.
 
     `distances` (geo.GeoDistances) replaces great-circle x circuity by road distances and
     applies zone rules to the computed (not distances.csv) arcs. A rule limit the offer
@@ -355,17 +355,22 @@ def _block_pairs(measure: DistanceRule, off_ent: IntArray, need_ent: IntArray,
     `within` returns the computed pairs by offer then need, then the listed pairs
     (distances.csv) by listed key, offer, need. Chunks of consecutive offers keep the
     computed pairs' order; the listed pairs, few, are held back and yielded last, sorted
-    the same way. The first chunk has CHUNK_FIRST_OFFERS offers; later ones are sized from
-    the pairs per offer seen so far, to about `chunk_pairs` pairs.
+    the same way. A block that cannot exceed `chunk_pairs` pairs (offers x needs) is searched
+    in one call; otherwise the first chunk has chunk_pairs / needs offers (as if every need
+    were in reach, kept between CHUNK_MIN_OFFERS and CHUNK_FIRST_OFFERS), later ones are
+    sized from the pairs per offer seen so far, to about `chunk_pairs` pairs.
     """
-    if chunk_pairs is None or len(offer_idx) <= CHUNK_FIRST_OFFERS:
+    first = min(CHUNK_FIRST_OFFERS,
+                max(CHUNK_MIN_OFFERS, (chunk_pairs or 0) // max(len(need_idx), 1)))
+    if chunk_pairs is None or len(offer_idx) * len(need_idx) <= chunk_pairs \
+            or len(offer_idx) <= first:
         i, j, km, code = measure.within(off_ent[offer_idx], need_ent[need_idx], reach,
                                         material)
         yield offer_idx[i], need_idx[j], km, code
         return
     table_code = DistanceSource.TABLE.code
     listed: list[tuple[IntArray, IntArray, NDArray[np.float64]]] = []
-    start, size, seen_offers, seen_pairs = 0, CHUNK_FIRST_OFFERS, 0, 0
+    start, size, seen_offers, seen_pairs = 0, first, 0, 0
     while start < len(offer_idx):
         rows = offer_idx[start:start + size]
         i, j, km, code = measure.within(off_ent[rows], need_ent[need_idx], reach, material)

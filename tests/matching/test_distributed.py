@@ -142,9 +142,8 @@ def test_engine_choice_is_checked() -> None:
         assert isinstance(engine, SerialEngine)
 
 
-def test_cli_analyze_and_robust_with_workers(run_cli: object, demo_path: Path,
-                                             tmp_path: Path) -> None:
-    """The commands' --workers starts a cluster and gives the serial run's files."""
+def test_cli_robust_with_workers(run_cli: object, demo_path: Path, tmp_path: Path) -> None:
+    """`symbiosis robust --workers 2` starts a cluster and writes the serial run's files."""
     run = run_cli  # type: ignore[assignment]
     for extra, name in (((), "serial"), (("--workers", "2"), "dask")):
         done = run("robust", demo_path, "--samples", "6", "--seed", "3", "-q",  # type: ignore[operator]

@@ -11,6 +11,7 @@ exactly in the samples with F > 1.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,24 @@ def test_robust_command_writes_its_files(run_cli: Any, demo_path: Path,
     bad = run_cli("robust", demo_path, "--distribution", "gamma", "--out", tmp_path / "b")
     assert bad.returncode == 2 and "--distribution" in bad.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_generated_moves_with_the_surplus() -> None:
+    """The offer states a baseline: 50 t used under existing contracts, 150 t generated, 100 t
+    surplus. A sample's extra or missing generation is surplus, so generated_k = 50 + 100 F
+    and, every sampled surplus fitting the 200 t of needs, the official rate stays
+    (50 + 100 F) / (50 + 100 F) = 1 in every sample (a fixed `generated` would give
+    (50 + 100 F) / 150 instead)."""
+    data = line()
+    offers = data.offers.copy()
+    offers["generated"], offers["used_existing"] = 150.0, 50.0
+    data = replace(data, offers=offers)
+    settings = RobustOptions(samples=10, seed=3, cv=0.3, vary="offers")
+    f = factors(3, 10, 0.3, Distribution.lognormal)
+    assert f.max() < 2 and f.min() < 1 < f.max()
+    result = robust_plan(data, MatchOptions(max_km=100), settings)
+    assert result.official
+    rate = result.kpis["bulk_rate"]
+    assert rate["nominal"] == 1.0
+    assert rate["min"] == pytest.approx(1.0, rel=1e-12)
+    assert rate["max"] == pytest.approx(1.0, rel=1e-12)

@@ -173,6 +173,20 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
                 cells.append(fmt(row.saving_cny))
             t.add_row(*cells)
         out_console.print(t)
+    blends = result.blends[(result.blends["quantity"] > 0)
+                           & result.blends["offers"].str.contains(";")].head(top) \
+        if len(result.blends) else result.blends  # two offers or more: a real blend
+    if len(blends):  # graded runs (matching.blending)
+        t = Table(title=w("blending.title"), title_justify="left")
+        for key, just in (("blending.col_need", "left"), ("blending.col_attribute", "left"),
+                          ("blending.col_average", "right"), ("blending.col_limit", "right"),
+                          ("blending.col_offers", "left")):
+            t.add_column(w(key), justify=just)  # type: ignore[arg-type]
+        for b in blends.itertuples():
+            sign = "≤" if b.bound == "max" else "≥"
+            t.add_row(f"{b.need_id} ({b.need_enterprise_id})", str(b.attribute),
+                      fmt(b.average, 2), f"{sign} {fmt(b.limit, 2)}", str(b.offers))
+        out_console.print(t)
 
     unmatched = result.offers[result.offers["unmatched"] > 0]
     unmatched = unmatched.sort_values("unmatched", ascending=False).head(top)

@@ -27,7 +27,6 @@ from symbiosis.api.cli_common import (
     print_problems,
     with_match_options,
 )
-from symbiosis.jsonio import atomic_write
 from symbiosis.matching.options import MatchOptions
 from symbiosis.matching.summary import stored_headline
 
@@ -251,38 +250,15 @@ def runs_diff(before: Annotated[int, typer.Argument(help="The earlier run.")],
 
 
 def _chart(report: dict[str, Any], dataset: Dataset, path: Path) -> None:
-    """network.png: the exchange network on its map (left), keystones (right)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """network.png: the exchange network on its map (left), keystones (right); drawn by
+    `api.report.plots.network_figure` (basemap, legends, labels without overlap)."""
+    from symbiosis.api.report.plots import write_network_png
 
     ent = dataset.enterprises
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.5))
-    keys = report["keystones"][:10]
-    top = {k["enterprise_id"] for k in keys[:5]}
-    nodes = {e["enterprise_id"] for e in report["enterprises"]}
-    for a, b in report.get("_edges", []):
-        left.annotate("", xy=(ent.at[b, "lon"], ent.at[b, "lat"]),
-                      xytext=(ent.at[a, "lon"], ent.at[a, "lat"]),
-                      arrowprops={"arrowstyle": "->", "color": "0.55", "lw": 0.6})
-    xs = [ent.at[n, "lon"] for n in nodes]
-    ys = [ent.at[n, "lat"] for n in nodes]
-    colors = ["tab:red" if n in top else "tab:blue" for n in nodes]
-    left.scatter(xs, ys, s=18, c=colors, zorder=3)
-    for n in top:
-        left.annotate(n, (ent.at[n, "lon"], ent.at[n, "lat"]), fontsize=7,
-                      xytext=(3, 3), textcoords="offset points")
-    left.set_title("Exchange network (red: top keystones)")
-    left.set_xlabel("longitude")
-    left.set_ylabel("latitude")
-    right.barh([k["enterprise_id"] for k in keys][::-1],
-               [k["tonnes_lost"] for k in keys][::-1], color="tab:red")
-    right.set_title("Keystones: solid by-product matched lost if it leaves")
-    right.set_xlabel("t/yr")
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
+    ids = ent.index.astype(str)
+    write_network_png(path, report, dict(zip(ids, ent["lon"].astype(float), strict=True)),
+                      dict(zip(ids, ent["lat"].astype(float), strict=True)),
+                      [(str(a), str(b)) for a, b in report.get("_edges", [])])
 
 
 @with_match_options(execution=("jobs",))

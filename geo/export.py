@@ -24,7 +24,7 @@ from symbiosis.dataset import Dataset
 from symbiosis.geo.provider import GeoDistances
 from symbiosis.geo.roads import RoadNetwork, RoadRouter
 
-__all__ = ["enterprise_points", "exchange_lines", "material_colour", "write_geo"]
+__all__ = ["enterprise_points", "exchange_lines", "map_figure", "material_colour", "write_geo"]
 
 # fixed colours for the built-in by-products (a palette readable on white)
 _COLOURS = {
@@ -178,22 +178,66 @@ def _aspect(points: Any) -> float:
     return 1.0 / max(math.cos(math.radians(lat)), 0.1)
 
 
-def _write_png(path: Path, layers: dict[str, Any], segments: np.ndarray | None,
-               title: str) -> Path:
-    import matplotlib
+# enterprise roles as map.png draws them (colour as enterprise_points gives, a shape each)
+_ROLE_MARKERS = {"supplier": "^", "user": "s", "supplier and user": "D", "unmatched": "o"}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _extent(layers: dict[str, Any]) -> tuple[float, float, float, float]:
+    """The map's lon/lat box: every enterprise and exchange, grown by 8 % (at least 0.05°)."""
+    boxes = [layers["enterprises"].total_bounds]
+    if len(layers["exchanges"]):
+        boxes.append(layers["exchanges"].total_bounds)
+    b = np.array(boxes, dtype=float)
+    x0, y0, x1, y1 = np.nanmin(b[:, 0]), np.nanmin(b[:, 1]), np.nanmax(b[:, 2]), \
+        np.nanmax(b[:, 3])
+    if not np.isfinite([x0, y0, x1, y1]).all():
+        return (108.0, 24.0, 115.0, 31.0)  # nothing to place: Hunan
+    pad = max(0.08 * max(x1 - x0, y1 - y0), 0.05)
+    return (float(x0 - pad), float(y0 - pad), float(x1 + pad), float(y1 + pad))
+
+
+def map_figure(layers: dict[str, Any], segments: np.ndarray | None, title: str) -> Any:
+    """map.png's figure: provincial boundaries and prefecture seats (`geo.basemap`) under
+    roads, parks, zones, exchange lines and enterprises; a legend beside the map naming
+    every symbol drawn (materials, enterprise roles, parks, zones, boundaries, seats);
+    labels placed without overlap (`geo.labels`). Lon/lat axes, WGS 84, no offset."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    fig, ax = plt.subplots(figsize=(10, 10), dpi=110)
+    from symbiosis.geo.basemap import basemap_within
+    from symbiosis.geo.labels import place_labels
+
+    fig = Figure(figsize=(12.5, 10), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x0, y0, x1, y1 = _extent(layers)
+    pts = layers["enterprises"]
+    handles: list[Any] = []
+    base = basemap_within((x0, y0, x1, y1), margin_deg=0.0)
+    if base.rings:
+        bx, by = base.lines()
+        ax.plot([np.nan if v is None else v for v in bx],
+                [np.nan if v is None else v for v in by], color="#8c8c8c", linewidth=0.9,
+                zorder=0.5)
+        handles.append(Line2D([0], [0], color="#8c8c8c", linewidth=0.9,
+                              label="provincial boundary"))
+    seats = [p for p in base.places if p.kind == "seat"]
+    if seats:
+        ax.scatter([p.lon for p in seats], [p.lat for p in seats], s=14, marker="s",
+                   facecolor="white", edgecolor="#555555", linewidths=0.8, zorder=1)
+        handles.append(Line2D([0], [0], marker="s", linestyle="", markerfacecolor="white",
+                              markeredgecolor="#555555", label="prefecture seat"))
     if segments is not None and len(segments):
         ax.add_collection(LineCollection(list(segments), colors="#d9d9d9", linewidths=0.4,
                                          zorder=1))
+        handles.append(Line2D([0], [0], color="#d9d9d9", linewidth=1.5, label="road"))
     if "parks" in layers and len(layers["parks"]):
         layers["parks"].plot(ax=ax, facecolor="#fff2cc", edgecolor="#b59b3a", linewidth=0.8,
                              zorder=2)
+        handles.append(Patch(facecolor="#fff2cc", edgecolor="#b59b3a", label="park"))
     if "zones" in layers and len(layers["zones"]):
         z = layers["zones"]
         water = z[z["kind"] == "drinking_water_protection"]
@@ -201,28 +245,52 @@ def _write_png(path: Path, layers: dict[str, Any], segments: np.ndarray | None,
         if len(water):
             water.plot(ax=ax, facecolor="#cfe8ff", edgecolor="#3a7bd5", hatch="//",
                        linewidth=0.8, zorder=2)
+            handles.append(Patch(facecolor="#cfe8ff", edgecolor="#3a7bd5", hatch="//",
+                                 label="drinking-water protection zone"))
         if len(shore):
-            shore.plot(ax=ax, color="#3a7bd5", linewidth=1.6, zorder=2)
-    lines = layers["exchanges"]
-    handles = []
-    for material, group in lines.groupby("material", sort=True):
+            shore.plot(ax=ax, color="#3a7bd5", linewidth=1.6, linestyle="--", zorder=2)
+            handles.append(Line2D([0], [0], color="#3a7bd5", linewidth=1.6, linestyle="--",
+                                  label="Yangtze shoreline (1 km rule)"))
+    for material, group in layers["exchanges"].groupby("material", sort=True):
         colour = material_colour(str(material))
         group.plot(ax=ax, color=colour, linewidth=group["width"].to_numpy(float), alpha=0.8,
                    zorder=3)
-        handles.append(Line2D([0], [0], color=colour, linewidth=3, label=str(material)))
-    pts = layers["enterprises"]
-    ax.scatter(pts.geometry.x, pts.geometry.y, s=18, c=pts["colour"].tolist(),
-               edgecolors="black", linewidths=0.4, zorder=4)
+        handles.append(Line2D([0], [0], color=colour, linewidth=3,
+                              label=f"exchange: {material}"))
+    for role, marker in _ROLE_MARKERS.items():
+        sel = pts[pts["role"] == role]
+        if not len(sel):
+            continue
+        colour = str(sel["colour"].iloc[0])
+        ax.scatter(sel.geometry.x, sel.geometry.y, s=26, marker=marker, c=colour,
+                   edgecolors="black", linewidths=0.4, zorder=4)
+        handles.append(Line2D([0], [0], marker=marker, linestyle="", markerfacecolor=colour,
+                              markeredgecolor="black", label=f"enterprise: {role}"))
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
     ax.set_aspect(_aspect(pts))
-    ax.set_xlabel("longitude (WGS 84)")
-    ax.set_ylabel("latitude (WGS 84)")
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.set_xlabel("longitude (°E, WGS 84)")
+    ax.set_ylabel("latitude (°N, WGS 84)")
     ax.set_title(title)
-    if handles:
-        ax.legend(handles=handles, loc="best", fontsize=8, title="exchanged material")
-    ax.autoscale_view()
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                       fontsize=8, title="legend", frameon=True, borderaxespad=0.0)
     fig.tight_layout()
+    # labels last, on the final layout: seats, then provinces, then parks
+    labels = [(p.lon, p.lat, p.name_en) for p in seats]
+    labels += [(p.lon, p.lat, p.name_en.upper()) for p in base.places if p.kind == "province"]
+    if "parks" in layers and len(layers["parks"]):
+        centres = layers["parks"].geometry.representative_point()
+        labels += [(float(c.x), float(c.y), str(n))
+                   for c, n in zip(centres, layers["parks"]["name"], strict=True)]
+    place_labels(ax, labels, fontsize=8, color="#333333", zorder=5)
+    return fig
+
+
+def _write_png(path: Path, layers: dict[str, Any], segments: np.ndarray | None,
+               title: str) -> Path:
+    fig = map_figure(layers, segments, title)
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 
@@ -244,7 +312,21 @@ def _write_html(path: Path, layers: dict[str, Any], segments: np.ndarray | None,
                 title: str) -> Path:
     import plotly.graph_objects as go
 
+    from symbiosis.geo.basemap import basemap_within
+
     fig = go.Figure()
+    x0, y0, x1, y1 = _extent(layers)
+    base = basemap_within((x0, y0, x1, y1), margin_deg=0.5)
+    if base.rings:  # the offline basemap (geo.basemap): boundaries and place labels
+        bx, by = base.lines()
+        fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", name="provincial boundary",
+                                 hoverinfo="skip", line={"color": "#9a9a9a", "width": 1}))
+    labels = [p for p in base.places if x0 <= p.lon <= x1 and y0 <= p.lat <= y1]
+    if labels:
+        fig.add_trace(go.Scatter(
+            x=[p.lon for p in labels], y=[p.lat for p in labels], mode="text",
+            text=[p.name_en.upper() if p.kind == "province" else p.name_en for p in labels],
+            name="places", hoverinfo="skip", textfont={"color": "#666666"}))
     if segments is not None and len(segments):
         n = len(segments)
         rx = np.column_stack([segments[:, 0, 0], segments[:, 1, 0], np.full(n, np.nan)]).ravel()
@@ -283,9 +365,11 @@ def _write_html(path: Path, layers: dict[str, Any], segments: np.ndarray | None,
               in zip(pts["id"], pts["name"], pts["role"], pts["park"], strict=True)],
         hoverinfo="text"))
     fig.update_layout(title=title, plot_bgcolor="white", paper_bgcolor="white",
-                      xaxis={"title": "longitude (WGS 84)", "showgrid": False},
+                      xaxis={"title": "longitude (WGS 84)", "showgrid": False,
+                             "range": [x0, x1], "constrain": "domain"},
                       yaxis={"title": "latitude (WGS 84)", "showgrid": False,
-                             "scaleanchor": "x", "scaleratio": _aspect(pts)},
+                             "scaleanchor": "x", "scaleratio": _aspect(pts),
+                             "range": [y0, y1], "constrain": "domain"},
                       legend={"title": {"text": "exchanged material"}}, height=850)
     path.write_text(fig.to_html(full_html=True, include_plotlyjs=True), encoding="utf-8")
     return path

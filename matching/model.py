@@ -18,7 +18,8 @@ the value objectives (cost, CO2, weighted) that maximise sum_a w_a x_a.
 Materials linked by rules form independent components (unit families never mix). A
 component in which every need sees a single ratio is a pure network (divide d_n by its
 ratio) and goes to OR-Tools min-cost flow; a component with a need served at two different
-ratios is a generalised flow and goes to the GLOP LP.
+ratios is a generalised flow and goes to the GLOP LP. A component holding a need that
+blends offers or a heat cascade's return goes to the graded LP (`matching.blending`).
 
 Value objectives (`cost`, `co2`, `weighted`; see `matching.economics` for w_a):
 
@@ -47,6 +48,8 @@ import numpy as np
 
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError
+from symbiosis.i18n import t
+from symbiosis.matching.blending import Grades, annotate, prepare_grades, solve_graded
 from symbiosis.matching.candidates import Candidates, candidates_for
 from symbiosis.matching.economics import ArcValues, arc_values
 from symbiosis.matching.flow import (
@@ -307,13 +310,22 @@ def _solve_value(dataset: Dataset, cand: Candidates, options: MatchOptions,
 
 
 def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
-                     values: ArcValues | None = None) -> tuple[np.ndarray, SolverFacts]:
-    """Flow per candidate arc (offer units) and the combined solver facts.
+                     values: ArcValues | None = None,
+                     grades: Grades | None = None) -> tuple[np.ndarray, SolverFacts]:
+    """Flow per candidate arc (offer units) and the combined solver facts. With `grades`
+    (`matching.blending.prepare_grades`) the components holding a blending need or a heat
+    cascade's return go to the graded LP.
 
     Raises:
         SolverError: a money objective (cost, or weighted with a cost term) on a dataset that
-            gives no avoided cost: every saving would be a bare transport cost.
+            gives no avoided cost: every saving would be a bare transport cost; or a value
+            objective with blending or a heat cascade (solved for utilization only).
     """
+    graded_comp = np.zeros(0, bool)
+    if grades is not None and options.objective != "utilization" \
+            and grades.graded_arcs(cand).any():
+        raise SolverError("blending and heat cascades are solved for the default "
+                          "objective (utilization) only")
     if options.objective != "utilization":
         values = values if values is not None else arc_values(dataset, cand,
                                                               options.economics)
@@ -321,6 +333,10 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
         return _solve_value(dataset, cand, options, objective_weights(options, values))
     flows = np.zeros(len(cand))
     arc_comp, lp_comp = _lp_components(cand, len(dataset.needs), options.method)
+    if grades is not None and len(cand):
+        graded_comp = np.zeros(len(lp_comp), bool)
+        graded_comp[np.unique(arc_comp[grades.graded_arcs(cand)])] = True
+        lp_comp = lp_comp | graded_comp  # off the min-cost flow; solved below
     t_solve = time.perf_counter()
     solved: list[tuple[np.ndarray | None, FlowSolution]] = []
     certificates: list[Certificate] = []
@@ -336,7 +352,11 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
                                                certificates, notes)
         for c in np.flatnonzero(lp_comp):
             arcs = np.flatnonzero(arc_comp == c)
-            if len(arcs):
+            if len(arcs) and c < len(graded_comp) and graded_comp[c]:
+                assert grades is not None
+                solved.append((arcs, solve_graded(dataset, cand, arcs, grades,
+                                                  options.time_limit_s)))
+            elif len(arcs):
                 stock = offer_stock(dataset)[np.unique(cand.offer[arcs])]
                 solved.append((arcs, solve_generalized_transport_lp(
                     *cand.lp_inputs(dataset, arcs), cand.distance_km[arcs],
@@ -411,18 +431,21 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     cand = candidates_for(dataset, options, distances)
+    dataset, cand, grades = prepare_grades(dataset, cand, options, distances)
     t1 = time.perf_counter()
     timings["candidates"] = t1 - t0
     # the default objective needs no money to solve: its per-arc values (six arrays the size
     # of the arcs) are built for the report, so they never add to the solver's peak memory
     values = arc_values(dataset, cand, options.economics) \
         if options.objective != "utilization" else None
-    flows, facts = solve_candidates(dataset, cand, options, values)
+    flows, facts = solve_candidates(dataset, cand, options, values, grades)
     t2 = time.perf_counter()
     timings["build"] = max(0.0, t2 - t1 - facts.seconds)
     timings["solve"] = facts.seconds
     score, valuation, warnings = None, None, []
-    if options.valuate:
+    if grades is not None and options.valuate and grades.graded_arcs(cand).any():
+        warnings.append(t("blending.no_prices"))
+    elif options.valuate:
         try:
             score, valuation = _valuate(dataset, cand, flows, facts, options, values)
         except SolverError as exc:  # the plan stands; only its prices are missing
@@ -433,6 +456,8 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
         values = arc_values(dataset, cand, options.economics)
     result = assemble_result(dataset, cand, flows, facts, options, timings, values,
                              valuation, score, tuple(warnings))
+    if grades is not None:
+        result = annotate(result, dataset, cand, flows, grades)
     timings["report"] = time.perf_counter() - t3
     return result.with_timings(timings)
 

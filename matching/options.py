@@ -140,6 +140,16 @@ class MatchParameters(BaseModel):
     accept_unstated_quality: bool = Field(
         False, description="Accept offers that do not state an attribute a rule limits; "
                            "each such exchange is flagged.")
+    blend: bool = Field(
+        False, description="Blend offers for every need with quality limits: several offers "
+                           "meet a limit on their mass-weighted average, an offer alone over "
+                           "it may take part (a need's blend=yes column does this for that "
+                           "need alone). Solved as an LP (matching.blending).")
+    heat_at_delivery: bool = Field(
+        False, description="Heat by temperature: check waste heat's temperature where it "
+                           "arrives, after the pipe's temperature drop, and lose heat per km "
+                           "(coefficients in symbiosis/data/heat_pipes.csv); automatic when "
+                           "an offer states a medium or a need a return (heat cascade).")
 
     @field_validator("weights", mode="before")
     @classmethod

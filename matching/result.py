@@ -124,6 +124,8 @@ class MatchResult:
     candidates: int
     needs: pd.DataFrame = field(default_factory=pd.DataFrame)
     enterprises: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # graded runs (matching.blending): each blending need's average per limit
+    blends: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def status(self) -> SolverStatus:
@@ -514,6 +516,8 @@ def write_outputs(result: MatchResult, out_dir: str | Path,
         put("needs.csv", frame_csv_text(result.needs))
     if len(result.enterprises.columns):
         put("enterprises.csv", frame_csv_text(result.enterprises))
+    if len(result.blends.columns):
+        put("blends.csv", frame_csv_text(result.blends))
     summary = result.summary
     if started_at is not None:
         now = time.perf_counter()

@@ -68,6 +68,7 @@ import pandas as pd
 from symbiosis.bulk import BulkScope, load_bulk_scope
 from symbiosis.dataset import Dataset
 from symbiosis.errors import OptionsError
+from symbiosis.matching.blending import Grades, prepare_grades
 from symbiosis.matching.candidates import Candidates, candidates_for
 from symbiosis.matching.model import solve_candidates
 from symbiosis.matching.official_rate import bulk_solid_waste
@@ -208,6 +209,7 @@ class _Shared:
     need_cv: np.ndarray
     mass_offer: np.ndarray
     scope: BulkScope
+    grades: Grades | None = None
 
 
 def _sampled(shared: _Shared, k: int) -> Dataset:
@@ -259,7 +261,7 @@ def _sample_task(shared: _Shared, k: int
                  ) -> tuple[np.ndarray, np.ndarray, dict[str, float | None]]:
     """Sample k solved (an engine task): live arcs, their flows, the KPIs."""
     ds = _sampled(shared, k)
-    flows, _ = solve_candidates(ds, shared.cand, shared.options)
+    flows, _ = solve_candidates(ds, shared.cand, shared.options, None, shared.grades)
     live = _live(ds, shared.cand, flows)
     return live.astype(np.int64), flows[live], _kpis(shared, ds, flows)
 
@@ -318,16 +320,18 @@ def robust_plan(dataset: Dataset, options: MatchOptions | None = None,
     start = time.perf_counter()
     options = (options or MatchOptions()).model_copy(update={"valuate": False})
     robust = robust or RobustOptions()
+    # blending needs and heat cascades graded as `solve_match` grades them (the cascade's
+    # return offers, added here, are sampled as offers)
+    dataset, cand, grades = prepare_grades(dataset, candidates_for(dataset, options), options)
     offer_cv = _listing_cv(dataset.offers, robust.cv)
     need_cv = _listing_cv(dataset.needs, robust.cv)
     if (offer_cv < 0).any() or (need_cv < 0).any():
         raise OptionsError("cv", "a listing's cv must be >= 0")
-    cand = candidates_for(dataset, options)
     fam = {slug: str(m.family) for slug, m in dataset.taxonomy.materials.items()}
     mass_offer = (dataset.offers["material"].map(fam) == "mass").to_numpy(dtype=bool)
     shared = _Shared(dataset, cand, options, robust, offer_cv, need_cv, mass_offer,
-                     load_bulk_scope())
-    nominal_flows, _ = solve_candidates(dataset, cand, options)
+                     load_bulk_scope(), grades)
+    nominal_flows, _ = solve_candidates(dataset, cand, options, None, grades)
     nominal = _kpis(shared, dataset, nominal_flows)
     official = bool(bulk_solid_waste(dataset, np.bincount(
         cand.offer, weights=nominal_flows, minlength=len(dataset.offers)),

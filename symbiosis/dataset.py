@@ -23,6 +23,7 @@ import pandas as pd
 from symbiosis import readers
 from symbiosis.contract import Contract, load_contract, suggest_material
 from symbiosis.errors import InvalidDataError, Problem
+from symbiosis.grades import check_grades
 from symbiosis.taxonomy import HW_CODE, Taxonomy, load_taxonomy
 
 __all__ = [
@@ -76,6 +77,7 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("generated", "number", check="nonnegative"),
         ColumnSpec("used_existing", "number", check="nonnegative"),
         ColumnSpec("stock", "number", check="nonnegative"),
+        ColumnSpec("medium"),  # heat: steam or hot_water (symbiosis.grades)
         # year-to-year coefficient of variation of quantity (`symbiosis robust`)
         ColumnSpec("cv", "number", check="nonnegative"),
     ),
@@ -87,6 +89,11 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("unit"),
         ColumnSpec("virgin_cost", "number", check="nonnegative"),
         ColumnSpec("replaces"),  # what the need uses today (symbiosis/data/replaced_inputs.csv)
+        # grades (symbiosis.grades): blending, GB/T 19923 water class, heat cascade return
+        ColumnSpec("blend"),
+        ColumnSpec("water_class"),
+        ColumnSpec("return_temperature_c", "number"),
+        ColumnSpec("return_share", "number", check="nonnegative"),
         ColumnSpec("cv", "number", check="nonnegative"),  # as offers (`symbiosis robust`)
     ),
     "substitutions": (
@@ -877,6 +884,7 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
 
     if ent is None or offers is None or needs is None:
         return None
+    needs = check_grades(offers, needs, labels, problems, taxonomy)
     _warn_unused_attributes(offers, needs, labels, taxonomy, problems)
     if licences is not None and not any(p.severity == "error" for p in problems):
         needs = _apply_licence_caps(needs, labels["needs"], licences, labels["licences"],

@@ -22,6 +22,7 @@ from symbiosis.api.report.model import (
     num,
 )
 from symbiosis.i18n import t
+from symbiosis.matching.summary import MatchSummary
 
 __all__ = ["build_report_html", "environment", "html_lang", "render_report_html", "translator"]
 
@@ -76,7 +77,7 @@ def render_report_html(report: Report, folder: str) -> str:
         html_lang=html_lang(lang), fmt=fmt, cell=cell)
 
 
-def build_report_html(summary: dict[str, Any], exchanges: pd.DataFrame, offers: pd.DataFrame,
+def build_report_html(summary: MatchSummary, exchanges: pd.DataFrame, offers: pd.DataFrame,
                       enterprises: pd.DataFrame | None, needs: pd.DataFrame | None,
                       lang: str = "en") -> str:
     """The report as one self-contained HTML page; every data value is HTML-escaped.

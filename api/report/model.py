@@ -1,11 +1,11 @@
 """The report model: a match output folder read once and turned into language-resolved KPI
 rows and tables with a value kind per column, which the HTML and XLSX writers only render.
 
-This is the only module that knows summary.json's keys and the output CSVs' columns: the
-folder is read by `read_run` (summary.json through `read_summary`, the one place that parses
-it), and `build_report` resolves every figure, label and table. When summary.json becomes a
-typed model (`matching.summary.MatchSummary`), `read_summary` and the accessors below are the
-only code to change.
+This is the only module that knows the output CSVs' columns: the folder is read by `read_run`
+(summary.json through `read_summary`, the one place that parses it, validated once into the
+typed `matching.summary.MatchSummary`), and `build_report` resolves every figure, label and
+table from the model's typed fields. A folder written before the schema existed
+(schema_version 1) is refused with its upgrade path: run `symbiosis match` into it again.
 
 Every optional figure (money, carbon, prices, marginal values) leaves its part out when the
 run did not produce it. Labels come from the message catalogue (`symbiosis.i18n`, keys
@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+from pydantic import ValidationError
 
 from symbiosis.api.report.numbers import fmt_amount
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.i18n import catalogue, t
+from symbiosis.matching.summary import SCHEMA_VERSION, MatchSummary, RateSource
 from symbiosis.taxonomy import load_taxonomy
 
 __all__ = [
@@ -243,10 +245,11 @@ class Report:
 
 @dataclass(frozen=True)
 class RunOutputs:
-    """The files of a match output folder: summary.json (as parsed by `read_summary`),
-    exchanges.csv, offers.csv, and enterprises.csv / needs.csv when the run wrote them."""
+    """The files of a match output folder: summary.json (validated once into
+    `MatchSummary` by `read_summary`), exchanges.csv, offers.csv, and enterprises.csv /
+    needs.csv when the run wrote them."""
 
-    summary: Mapping[str, Any]
+    summary: MatchSummary
     exchanges: pd.DataFrame
     offers: pd.DataFrame
     enterprises: pd.DataFrame | None = None
@@ -255,22 +258,58 @@ class RunOutputs:
 
 # --------------------------------------------------------------------------- reading
 
+UPGRADE_HINT = ("run `symbiosis match DATASET --out {folder}` again to rewrite the folder "
+                "with this version (summary.json schema_version {version}; "
+                "`symbiosis schema summary` prints the schema)")
 
-def read_summary(path: Path) -> dict[str, Any]:
-    """summary.json of a match output folder: the one place the report parses it.
+
+def _field(loc: Sequence[int | str]) -> str:
+    """A pydantic error location as a JSON field path: `economics.coverage.offers`,
+    `materials.fly_ash.unit`, `warnings[0]`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def read_summary(path: Path) -> MatchSummary:
+    """summary.json of a match output folder, validated once into `MatchSummary` (the
+    one place the report parses it).
+
+    An older folder (schema_version 1, i.e. no `schema_version`, or a version this code
+    does not know) is refused with the upgrade path: run `symbiosis match` again into
+    that folder. A body that names version 2 but breaks the schema lists every bad field.
 
     Raises:
-        InvalidDataError: not valid JSON, or not a JSON object (named `summary.json:line`).
+        InvalidDataError: not valid JSON, not a JSON object, an older or unknown schema
+            version (named `summary.json::schema_version`), or fields that break the schema
+            (each named `summary.json::<field path>`).
     """
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
+        body = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InvalidDataError([Problem(path.name, exc.lineno, None,
                                         f"not valid JSON: {exc.msg}")]) from exc
-    if not isinstance(summary, dict):
+    if not isinstance(body, dict):
         raise InvalidDataError([Problem(path.name, None, None,
                                         "expected a JSON object at the top level")])
-    return summary
+    version = body.get("schema_version", 1)
+    hint = UPGRADE_HINT.format(folder=path.parent, version=SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        what = "an older symbiosis" if isinstance(version, int) and version < SCHEMA_VERSION \
+            else "an unknown symbiosis"
+        raise InvalidDataError([Problem(
+            path.name, None, "schema_version",
+            f"written by {what} (schema_version {version!r}); this version reads "
+            f"schema_version {SCHEMA_VERSION}: {hint}")])
+    try:
+        return MatchSummary.model_validate(body)
+    except ValidationError as exc:
+        problems = [Problem(path.name, None, _field(err["loc"]), err["msg"])
+                    for err in exc.errors(include_url=False)]
+        problems.append(Problem(path.name, None, None,
+                                f"does not match the summary schema: {hint}"))
+        raise InvalidDataError(problems) from exc
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -312,7 +351,7 @@ def read_run(out_dir: str | Path) -> RunOutputs:
                       enterprises, needs)
 
 
-def read_outputs(out_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame,
+def read_outputs(out_dir: str | Path) -> tuple[MatchSummary, pd.DataFrame, pd.DataFrame,
                                                 pd.DataFrame | None, pd.DataFrame | None]:
     """summary, exchanges, offers, enterprises (or None) and needs (or None) of a match
     output folder (`read_run` as a tuple).
@@ -321,29 +360,23 @@ def read_outputs(out_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame, pd.
         InvalidDataError: as `read_run`.
     """
     run = read_run(out_dir)
-    return dict(run.summary), run.exchanges, run.offers, run.enterprises, run.needs
+    return run.summary, run.exchanges, run.offers, run.enterprises, run.needs
 
 
 # --------------------------------------------------------------------------- summary parts
 
 
-def _part(summary: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """A nested object of summary.json, or {} when absent or not an object."""
-    value = summary.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _material_namer(summary: Mapping[str, Any], lang: str) -> Callable[[object], str]:
+def _material_namer(summary: MatchSummary, lang: str) -> Callable[[object], str]:
     """slug -> display name: summary.json's names first, then the built-in taxonomy."""
     names: dict[str, str] = {}
-    key = "name_zh" if lang == "zh" else "name_en"
     for slug, m in load_taxonomy().materials.items():
         local = m.name_zh if lang == "zh" else m.name_en
         if local:
             names[slug] = local
-    for slug, m in _part(summary, "materials").items():
-        if isinstance(m, dict) and m.get(key):
-            names[str(slug)] = str(m[key])
+    for slug, mat in summary.materials.items():
+        local = mat.name_zh if lang == "zh" else mat.name_en
+        if local:
+            names[slug] = local
 
     def name(slug: object) -> str:
         text = "" if is_missing(slug) else str(slug)
@@ -352,100 +385,93 @@ def _material_namer(summary: Mapping[str, Any], lang: str) -> Callable[[object],
     return name
 
 
-def _kpis(summary: Mapping[str, Any], lang: str) -> list[Kpi]:
+def _material_unit(summary: MatchSummary, slug: object) -> str:
+    """The unit (t, GJ, m3) of an offered material, "" when the summary does not list it."""
+    mat = summary.materials.get(str(slug))
+    return mat.unit if mat is not None else ""
+
+
+def _kpis(summary: MatchSummary, lang: str) -> list[Kpi]:
     out: list[Kpi] = []
 
-    def add(key: str, group: str, value: object, kind: Kind, unit: str = "",
+    def add(key: str, group: str, value: float | int | None, kind: Kind, unit: str = "",
             source: str = "", confidence: str = "") -> None:
-        if is_missing(value) and kind != "text":
+        val = num(value)
+        if val is None:
             return
-        val: float | int | str | None
-        val = value if isinstance(value, str) else num(value)
-        if kind == "int" and isinstance(val, float) and val.is_integer():
-            val = int(val)
-        out.append(Kpi(key, t(f"report.{group}", lang), t(f"kpi.{key}", lang), val, kind,
+        shown: float | int = int(val) if kind == "int" and val.is_integer() else val
+        out.append(Kpi(key, t(f"report.{group}", lang), t(f"kpi.{key}", lang), shown, kind,
                        unit_label(unit, lang), source, confidence))
 
-    target = _part(summary, "utilization_target")
-    add("utilization_rate", "group_flows", summary.get("utilization_rate"), "pct",
+    target = summary.utilization_target
+    add("utilization_rate", "group_flows", summary.utilization_rate, "pct",
         source=t("kpi.utilization_basis", lang))
-    if "value" in target:
-        out.append(Kpi("utilization_target.value", t("report.group_flows", lang),
-                       t("kpi.utilization_target", lang), num(target.get("value")), "pct", "",
-                       str(target.get("source", ""))))
-    for key in ("tonnes_offered", "tonnes_matched", "tonnes_unmatched"):
-        add(key, "group_flows", summary.get(key), "qty", "t/yr")
-    add("exchanges", "group_flows", summary.get("exchanges"), "int")
-    add("enterprise_pairs", "group_flows", summary.get("enterprise_pairs"), "int")
-    add("tonne_km", "group_transport", summary.get("tonne_km"), "qty", "t·km/yr")
-    add("average_haul_km", "group_transport", summary.get("average_haul_km"), "km", "km")
-    factor = _part(summary, "transport_co2_factor")
-    add("transport_co2_t", "group_transport", summary.get("transport_co2_t"), "co2",
-        "t CO2e/yr", str(factor.get("source", "")), str(factor.get("confidence", "")))
+    out.append(Kpi("utilization_target.value", t("report.group_flows", lang),
+                   t("kpi.utilization_target", lang), num(target.value), "pct", "",
+                   target.source))
+    add("tonnes_offered", "group_flows", summary.tonnes_offered, "qty", "t/yr")
+    add("tonnes_matched", "group_flows", summary.tonnes_matched, "qty", "t/yr")
+    add("tonnes_unmatched", "group_flows", summary.tonnes_unmatched, "qty", "t/yr")
+    add("exchanges", "group_flows", summary.exchanges, "int")
+    add("enterprise_pairs", "group_flows", summary.enterprise_pairs, "int")
+    add("tonne_km", "group_transport", summary.tonne_km, "qty", "t·km/yr")
+    add("average_haul_km", "group_transport", summary.average_haul_km, "km", "km")
+    factor = summary.transport_co2_factor
+    add("transport_co2_t", "group_transport", summary.transport_co2_t, "co2", "t CO2e/yr",
+        factor.source if factor else "", factor.confidence if factor else "")
 
-    econ = _part(summary, "economics")
-    if econ:
-        currency = str(econ.get("currency", "CNY/yr"))
+    econ = summary.economics
+    if econ is not None:
         money = t("report.group_money", lang)
-        for key in ("saving_cny", "avoided_disposal_cny", "avoided_virgin_cny",
-                    "transport_cny", "treatment_cny"):
-            if key in econ and not is_missing(econ[key]):
-                source = ""
-                conf = ""
-                rate = econ.get("transport_rate")
-                if key == "transport_cny" and isinstance(rate, dict):
-                    source = str(rate.get("source", ""))
-                    conf = str(rate.get("confidence", ""))
-                out.append(Kpi(f"economics.{key}", money, t(f"kpi.{key}", lang),
-                               num(econ[key]), "money", unit_label(currency, lang), source,
-                               conf))
-        losing = num(econ.get("exchanges_losing_money"))
-        if losing is not None:
+        rate = econ.transport_rate
+        figures = (("saving_cny", econ.saving_cny), ("avoided_disposal_cny",
+                   econ.avoided_disposal_cny), ("avoided_virgin_cny", econ.avoided_virgin_cny),
+                   ("transport_cny", econ.transport_cny), ("treatment_cny", econ.treatment_cny))
+        for key, value in figures:
+            if num(value) is None:
+                continue
+            source, conf = (rate.source, rate.confidence) \
+                if key == "transport_cny" and rate is not None else ("", "")
+            out.append(Kpi(f"economics.{key}", money, t(f"kpi.{key}", lang), num(value),
+                           "money", unit_label(econ.currency, lang), source, conf))
+        if econ.exchanges_losing_money is not None:
             out.append(Kpi("economics.exchanges_losing_money", money,
-                           t("kpi.exchanges_losing_money", lang), int(losing), "int"))
-    carbon = _part(summary, "carbon")
-    if carbon:
-        unit = str(carbon.get("unit", "t CO2e/yr"))
-        for key, label in (("avoided_t", "co2_avoided_t"), ("transport_t", "co2_transport_t"),
-                           ("net_t", "co2_net_t")):
-            if key in carbon and not is_missing(carbon[key]):
-                factors = carbon.get("factors") or []
-                low = key != "transport_t" and any(
-                    isinstance(f, dict) and _flagged(str(f.get("source", "")),
-                                                     str(f.get("confidence", "")))
-                    for f in factors)
-                out.append(Kpi(f"carbon.{key}", t("report.group_carbon", lang),
-                               t(f"kpi.{label}", lang), num(carbon[key]), "co2",
-                               unit_label(unit, lang),
-                               "" if key == "transport_t" else t("report.see_sources", lang),
-                               "unverified" if low else ""))
+                           t("kpi.exchanges_losing_money", lang),
+                           econ.exchanges_losing_money, "int"))
+    carbon = summary.carbon
+    if carbon is not None:
+        low = any(_flagged(f.source, f.confidence) for f in carbon.factors)
+        for key, label, value in (("avoided_t", "co2_avoided_t", carbon.avoided_t),
+                                  ("transport_t", "co2_transport_t", carbon.transport_t),
+                                  ("net_t", "co2_net_t", carbon.net_t)):
+            if num(value) is None:
+                continue
+            own = key != "transport_t"
+            out.append(Kpi(f"carbon.{key}", t("report.group_carbon", lang),
+                           t(f"kpi.{label}", lang), num(value), "co2",
+                           unit_label(carbon.unit, lang),
+                           t("report.see_sources", lang) if own else "",
+                           "unverified" if own and low else ""))
     return out
 
 
-def _solver(summary: Mapping[str, Any], lang: str) -> list[Kpi]:
-    s = _part(summary, "solver")
-    if not s:
-        return []
+def _solver(summary: MatchSummary, lang: str) -> list[Kpi]:
+    s = summary.solver
     group = t("report.solver", lang)
-    out = []
-    if "status" in s:
-        out.append(Kpi("solver.status", group, t("report.status", lang), str(s["status"]),
-                       "text"))
-    if s.get("sense"):
-        out.append(Kpi("solver.sense", group, t("report.sense", lang), str(s["sense"]), "text"))
-    meaning = str(s.get("objective_meaning", ""))
-    specs: tuple[tuple[str, str, Kind], ...] = (
-        ("objective", "objective_value", "num"), ("bound", "bound", "num"),
-        ("gap", "gap", "gap"), ("seconds", "seconds", "seconds"))
-    for key, label, kind in specs:
-        value = num(s.get(key))
-        if key in s and value is not None:
+    out = [Kpi("solver.status", group, t("report.status", lang), s.status, "text"),
+           Kpi("solver.sense", group, t("report.sense", lang), s.sense, "text")]
+    specs: tuple[tuple[str, str, Kind, float], ...] = (
+        ("objective", "objective_value", "num", s.objective), ("bound", "bound", "num", s.bound),
+        ("gap", "gap", "gap", s.gap), ("seconds", "seconds", "seconds", s.seconds))
+    for key, label, kind, raw in specs:
+        value = num(raw)
+        if value is not None:
             out.append(Kpi(f"solver.{key}", group, t(f"report.{label}", lang), value, kind,
                            unit_label("s", lang) if key == "seconds" else "",
-                           meaning if key in ("objective", "bound") else ""))
-    if s.get("methods"):
+                           s.objective_meaning if key in ("objective", "bound") else ""))
+    if s.methods:
         out.append(Kpi("solver.methods", group, t("report.methods", lang),
-                       ", ".join(map(str, s["methods"])), "text"))
+                       ", ".join(s.methods), "text"))
     return out
 
 
@@ -473,18 +499,15 @@ def _table(key: str, title: str, sheet: str, frame: pd.DataFrame, spec: Spec, la
                  _rows(frame, columns), len(frame) if total is None else total)
 
 
-def _materials_table(summary: Mapping[str, Any], lang: str) -> Table | None:
-    mats = _part(summary, "materials")
-    if not mats:
+def _materials_table(summary: MatchSummary, lang: str) -> Table | None:
+    if not summary.materials:
         return None
-    key = "name_zh" if lang == "zh" else "name_en"
     frame = pd.DataFrame([
-        {"material": str(m.get(key) or slug), "unit": unit_label(str(m.get("unit", "")), lang),
-         "offered": num(m.get("offered")), "matched": num(m.get("matched")),
-         "unmatched": num(m.get("unmatched")),
-         "utilization_rate": num(m.get("utilization_rate")),
-         "exchanges": m.get("exchanges")}
-        for slug, m in mats.items() if isinstance(m, dict)])
+        {"material": (m.name_zh if lang == "zh" else m.name_en) or slug,
+         "unit": unit_label(m.unit, lang), "offered": num(m.offered),
+         "matched": num(m.matched), "unmatched": num(m.unmatched),
+         "utilization_rate": num(m.utilization_rate), "exchanges": m.exchanges}
+        for slug, m in summary.materials.items()])
     spec: Spec = [
         ("material", "col_material", "text"), ("unit", "unit", "text"),
         ("offered", "col_offered", "qty"), ("matched", "col_matched", "qty"),
@@ -493,23 +516,19 @@ def _materials_table(summary: Mapping[str, Any], lang: str) -> Table | None:
     return _table("materials", "materials", "sheet_materials", frame, spec, lang)
 
 
-def _families_table(summary: Mapping[str, Any], lang: str) -> Table | None:
-    fams = _part(summary, "families")
-    if not fams:
+def _families_table(summary: MatchSummary, lang: str) -> Table | None:
+    if not summary.families:
         return None
     records = []
-    for fam, f in fams.items():
-        if not isinstance(f, dict):
-            continue
-        unit_km = next((v for k, v in f.items() if k.endswith("_km")), None)
+    for fam, f in summary.families.items():
         label = f"family.{fam}"
         records.append({
             "family": t(label, lang) if _known(label) else str(fam),
-            "unit": unit_label(str(f.get("unit", "")), lang),
-            "offered": num(f.get("offered")), "needed": num(f.get("needed")),
-            "matched": num(f.get("matched")), "met": num(f.get("met")),
-            "utilization_rate": num(f.get("utilization_rate")),
-            "unit_km": num(unit_km), "exchanges": f.get("exchanges")})
+            "unit": unit_label(f.unit, lang),
+            "offered": num(f.offered), "needed": num(f.needed),
+            "matched": num(f.matched), "met": num(f.met),
+            "utilization_rate": num(f.utilization_rate),
+            "unit_km": num(f.unit_km), "exchanges": f.exchanges})
     spec: Spec = [
         ("family", "col_family", "text"), ("unit", "unit", "text"),
         ("offered", "col_offered", "qty"), ("needed", "col_needed", "qty"),
@@ -611,7 +630,7 @@ def reason_text(reason: object, lang: str) -> str:
     return text
 
 
-def _unmatched_table(offers: pd.DataFrame, summary: Mapping[str, Any], lang: str,
+def _unmatched_table(offers: pd.DataFrame, summary: MatchSummary, lang: str,
                      name: Callable[[object], str], top: int | None,
                      who: Callable[[object], str] | None = None) -> Table:
     frame = offers.copy()
@@ -620,10 +639,9 @@ def _unmatched_table(offers: pd.DataFrame, summary: Mapping[str, Any], lang: str
     if "unmatched" in frame.columns:
         frame = frame[frame["unmatched"].fillna(0) > 0]
         frame = frame.sort_values("unmatched", ascending=False, kind="stable")
-    mats = _part(summary, "materials")
     if "material" in frame.columns:
         frame["unit"] = frame["material"].map(
-            lambda m: unit_label(str((mats.get(str(m)) or {}).get("unit", "")), lang))
+            lambda m: unit_label(_material_unit(summary, m), lang))
         frame["material"] = frame["material"].map(name)
     if "reason" in frame.columns:
         frame["reason"] = frame["reason"].map(lambda r: reason_text(r, lang))
@@ -684,7 +702,7 @@ def _needs_table(needs: pd.DataFrame, lang: str, name: Callable[[object], str],
     return table
 
 
-def _sources_table(summary: Mapping[str, Any], exchanges: pd.DataFrame, lang: str,
+def _sources_table(summary: MatchSummary, exchanges: pd.DataFrame, lang: str,
                    name: Callable[[object], str]) -> Table:
     rows: list[list[Any]] = []
     kinds: list[Kind | None] = []
@@ -698,47 +716,36 @@ def _sources_table(summary: Mapping[str, Any], exchanges: pd.DataFrame, lang: st
                      t("report.unverified", lang) if _flagged(source, confidence) else ""])
         kinds.append(kind)
 
-    target = summary.get("utilization_target")
-    if isinstance(target, dict):
-        add(t("kpi.utilization_target", lang), num(target.get("value")), "",
-            str(target.get("source", "")), "", "pct")
-    factor = summary.get("transport_co2_factor")
-    if isinstance(factor, dict):
-        add(t("kpi.transport_co2_t", lang), num(factor.get("value")),
-            str(factor.get("unit", "")), str(factor.get("source", "")),
-            str(factor.get("confidence", "")))
-    econ = _part(summary, "economics")
-    if econ:
-        rate = econ.get("transport_rate")
-        if isinstance(rate, dict):
-            add(t("report.transport_rate", lang), num(rate.get("value")),
-                str(rate.get("unit", "")), str(rate.get("source", "")),
-                str(rate.get("confidence", "")))
-        cov = econ.get("coverage")
-        if isinstance(cov, dict):
-            for item, got, of in (("coverage_disposal", "offers_with_disposal_cost", "offers"),
-                                  ("coverage_treatment", "offers_with_treatment_cost",
-                                   "offers"),
-                                  ("coverage_virgin", "needs_with_virgin_cost", "needs")):
-                if got in cov:
-                    add(t(f"report.{item}", lang), num(cov.get(got)),
-                        t("report.of_n", lang, n=fmt_value(cov.get(of), "int")), "", "", "int")
-        _rate_rows(econ.get("rates"), add, name, lang)
-        prices = econ.get("prices")
-        if isinstance(prices, dict) and prices.get("method"):
-            method = str(prices["method"])
+    target = summary.utilization_target
+    add(t("kpi.utilization_target", lang), num(target.value), "", target.source, "", "pct")
+    factor = summary.transport_co2_factor
+    if factor is not None:
+        add(t("kpi.transport_co2_t", lang), num(factor.value), factor.unit, factor.source,
+            factor.confidence)
+    econ = summary.economics
+    if econ is not None:
+        rate = econ.transport_rate
+        if rate is not None:
+            add(t("report.transport_rate", lang), num(rate.value), rate.unit, rate.source,
+                rate.confidence)
+        cov = econ.coverage
+        for item, got, of in (("coverage_disposal", cov.offers_with_disposal_cost, cov.offers),
+                              ("coverage_treatment", cov.offers_with_treatment_cost,
+                               cov.offers),
+                              ("coverage_virgin", cov.needs_with_virgin_cost, cov.needs)):
+            add(t(f"report.{item}", lang), got, t("report.of_n", lang, n=fmt_value(of, "int")),
+                "", "", "int")
+        _rate_rows(econ.rates, add, name, lang)
+        method = econ.prices.method
+        if method:
             add(t("report.price_method", lang),
                 t(f"report.{method}", lang) if _known(f"report.{method}") else method, "",
-                str(prices.get("note", "")), "", "text")
-    carbon = _part(summary, "carbon")
-    for f in carbon.get("factors") or []:
-        if not isinstance(f, dict):
-            continue
-        item = f"{t('report.carbon_factor', lang)}: {name(f.get('displaced', ''))}"
-        if f.get("need_material"):
-            item += f" ({t('report.col_need_material', lang)}: {name(f['need_material'])})"
-        add(item, num(f.get("value")), str(f.get("unit", "")), str(f.get("source", "")),
-            str(f.get("confidence", "")))
+                econ.prices.note, "", "text")
+    for f in summary.carbon.factors if summary.carbon is not None else []:
+        item = f"{t('report.carbon_factor', lang)}: {name(f.displaced)}"
+        if f.need_material:
+            item += f" ({t('report.col_need_material', lang)}: {name(f.need_material)})"
+        add(item, num(f.value), f.unit, f.source, f.confidence)
     if {"rule", "rule_source"} <= set(exchanges.columns) and not exchanges.empty:
         used = exchanges[["rule", "rule_source"]].drop_duplicates().sort_values("rule")
         for rule, source in used.itertuples(index=False):
@@ -757,57 +764,48 @@ def _sources_table(summary: Mapping[str, Any], exchanges: pd.DataFrame, lang: st
                  rows, len(rows), flags=flags, row_kinds=kinds)
 
 
-def _rate_rows(rates: object, add: Callable[..., None], name: Callable[[object], str],
-               lang: str) -> None:
+def _rate_rows(rates: Sequence[RateSource], add: Callable[..., None],
+               name: Callable[[object], str], lang: str) -> None:
     """economics.rates (one entry per material and field) as one source row per distinct
     (field, value, source), naming the materials unless it applies to all of them."""
-    if not isinstance(rates, list):
-        return
     groups: dict[tuple[str, float | None, str], list[str]] = {}
-    every: set[str] = set()
+    every = {r.material for r in rates}
     for r in rates:
-        if not isinstance(r, dict):
-            continue
-        material = str(r.get("material", ""))
-        every.add(material)
-        key = (str(r.get("field", "")), num(r.get("value")), str(r.get("source", "")))
-        groups.setdefault(key, []).append(material)
+        groups.setdefault((r.field, num(r.value), r.source), []).append(r.material)
     for (fld, value, source), mats in groups.items():
         label = t(f"report.rate_{fld}", lang) if _known(f"report.rate_{fld}") else fld
         item = label if set(mats) == every else f"{label}: {', '.join(name(m) for m in mats)}"
         add(item, value, "", source, "")
 
 
-def _meta(summary: Mapping[str, Any], lang: str) -> list[tuple[str, str]]:
-    params = _part(summary, "parameters")
+def _meta(summary: MatchSummary, lang: str) -> list[tuple[str, str]]:
+    params = summary.parameters
     meta = []
-    if summary.get("dataset"):
+    if summary.dataset:
         meta.append((t("report.dataset", lang), dataset_name(summary)))
-    if params.get("objective"):
-        objective = str(params["objective"])
-        meta.append((t("report.objective", lang),
-                     t(f"obj.{objective}", lang) if _known(f"obj.{objective}") else objective))
-    if params.get("max_km") is not None:
+    objective = str(params.objective)
+    meta.append((t("report.objective", lang),
+                 t(f"obj.{objective}", lang) if _known(f"obj.{objective}") else objective))
+    if params.max_km is not None:
         meta.append((t("report.max_km", lang),
-                     f"{fmt_value(params['max_km'], 'km')} {unit_label('km', lang)}"))
-    elif params.get("reach"):
+                     f"{fmt_value(params.max_km, 'km')} {unit_label('km', lang)}"))
+    elif params.reach:
         meta.append((t("report.reach", lang), t("report.default_reach", lang)))
-    if params.get("circuity") is not None:
-        meta.append((t("report.circuity", lang), str(params["circuity"])))
+    meta.append((t("report.circuity", lang), f"{params.circuity:g}"))
     return meta
 
 
-def _co2_factor(summary: Mapping[str, Any]) -> tuple[str, str] | None:
-    factor = _part(summary, "transport_co2_factor")
-    if num(factor.get("value")) is None:
+def _co2_factor(summary: MatchSummary) -> tuple[str, str] | None:
+    factor = summary.transport_co2_factor
+    if factor is None or num(factor.value) is None:
         return None
-    return fmt_value(factor["value"], "factor"), str(factor.get("unit", ""))
+    return fmt_value(factor.value, "factor"), factor.unit
 
 
-def dataset_name(summary: Mapping[str, Any]) -> str:
+def dataset_name(summary: MatchSummary) -> str:
     """The dataset's own name (its folder's or file's name), never the path it was read
     from: a report printed for a park office must not show an install path."""
-    return Path(str(summary.get("dataset") or "")).name
+    return Path(summary.dataset).name
 
 
 # --------------------------------------------------------------------------- sources
@@ -858,12 +856,12 @@ def official_source(text: str) -> tuple[str, bool]:
     return out, dropped
 
 
-def _methods(summary: Mapping[str, Any], lang: str) -> list[str]:
+def _methods(summary: MatchSummary, lang: str) -> list[str]:
     """The methods appendix, one paragraph per method the run used."""
     keys = ["report.method_plan", "report.method_rate", "report.method_distance"]
-    if summary.get("transport_co2_t") is not None or _part(summary, "carbon"):
+    if summary.transport_co2_t is not None or summary.carbon is not None:
         keys.append("report.method_co2")
-    if _part(summary, "economics"):
+    if summary.economics is not None:
         keys.append("report.method_money")
     keys.append("report.method_figures")
     return [t(k, lang) for k in keys]
@@ -874,36 +872,34 @@ def _methods(summary: Mapping[str, Any], lang: str) -> list[str]:
 SUMMARY_TOP_EXCHANGES = 10
 
 
-def _official_lines(summary: Mapping[str, Any], lang: str) -> tuple[list[str], bool]:
+def _official_lines(summary: MatchSummary, lang: str) -> tuple[list[str], bool]:
     """The bulk solid waste rate as the CLI states it (the same catalogue sentences):
     baseline -> plan against the target when the dataset gives a baseline; else the share of
     listed surplus matched, said not to be the official rate, with no target claimed."""
-    bulk = _part(summary, "bulk_solid_waste")
-    if not bulk or not bulk.get("offers_counted"):
+    bulk = summary.bulk_solid_waste
+    if bulk is None or not bulk.offers_counted:
         return [], False
 
-    def pct_text(value: object) -> str:
+    def pct_text(value: float | None) -> str:
         return fmt_value(num(value), "pct", lang)
 
-    def verdict(met: object) -> str:
+    def verdict(met: bool | None) -> str:
         return t("fig.no_target_claimed", lang) if met is None else \
             t("fig.target_met" if met else "fig.target_missed", lang)
 
-    if not bulk.get("official"):
+    if not bulk.official:
         return [t("fig.listed_rate", lang) + ": "
-                + t("fig.listed_note", lang, rate=pct_text(bulk.get("utilization_rate")))], False
-    target = bulk.get("target") or {}
+                + t("fig.listed_note", lang, rate=pct_text(bulk.utilization_rate))], False
     lines = [t("fig.official_rate", lang) + ": "
-             + t("fig.baseline_to_plan", lang, baseline=pct_text(bulk.get("baseline_rate")),
-                 plan=pct_text(bulk.get("utilization_rate"))) + "; "
-             + t("fig.against_target", lang, target=pct_text(target.get("value")),
-                 verdict=verdict(bulk.get("target_met")))]
-    for name, group in (bulk.get("groups") or {}).items():
-        group_target = group.get("target") or {}
+             + t("fig.baseline_to_plan", lang, baseline=pct_text(bulk.baseline_rate),
+                 plan=pct_text(bulk.utilization_rate)) + "; "
+             + t("fig.against_target", lang, target=pct_text(bulk.target.value),
+                 verdict=verdict(bulk.target_met))]
+    for name, group in bulk.groups.items():
         lines.append(t("fig.sub_target", lang, group=t(f"fig.group.{name}", lang),
-                       rate=pct_text(group.get("utilization_rate")),
-                       target=pct_text(group_target.get("value")),
-                       verdict=verdict(group.get("target_met"))).strip())
+                       rate=pct_text(group.utilization_rate),
+                       target=pct_text(group.target.value),
+                       verdict=verdict(group.target_met)).strip())
     return lines, True
 
 
@@ -950,12 +946,11 @@ def _top_exchanges_table(exchanges: pd.DataFrame, lang: str, name: Callable[[obj
                   total=total)
 
 
-def _blockers_table(offers: pd.DataFrame, summary: Mapping[str, Any], lang: str) -> Table:
+def _blockers_table(offers: pd.DataFrame, summary: MatchSummary, lang: str) -> Table:
     """What blocks the rest: the unmatched quantity per reason (first reason code of an
     offer) and unit, largest first."""
     spec: Spec = [("reason", "col_reason", "text"), ("unit", "unit", "text"),
                   ("unmatched", "col_unmatched", "qty"), ("offers", "col_offers", "int")]
-    mats = _part(summary, "materials")
     frame = offers.copy()
     if not {"unmatched", "reason"} <= set(frame.columns):
         frame = pd.DataFrame(columns=["reason", "unit", "unmatched", "offers"])
@@ -963,9 +958,8 @@ def _blockers_table(offers: pd.DataFrame, summary: Mapping[str, Any], lang: str)
         frame = frame[frame["unmatched"].fillna(0) > 0]
         frame = frame.assign(
             reason=frame["reason"].map(lambda r: str(r).split(";")[0].strip() or "-"),
-            unit=frame["material"].map(
-                lambda m: str((mats.get(str(m)) or {}).get("unit", ""))
-            ) if "material" in frame.columns else "")
+            unit=frame["material"].map(lambda m: _material_unit(summary, m))
+            if "material" in frame.columns else "")
         frame = (frame.groupby(["reason", "unit"], as_index=False)
                  .agg(unmatched=("unmatched", "sum"), offers=("unmatched", "size"))
                  .sort_values("unmatched", ascending=False, kind="stable"))
@@ -977,19 +971,17 @@ def _blockers_table(offers: pd.DataFrame, summary: Mapping[str, Any], lang: str)
     return table
 
 
-def _parks_tables(summary: Mapping[str, Any], lang: str) -> tuple[Table | None, Table | None]:
+def _parks_tables(summary: MatchSummary, lang: str) -> tuple[Table | None, Table | None]:
     """Per park (offered, matched, rate, exchanges) and the within/across/outside split."""
-    parks = _part(summary, "parks")
-    per_park = _part(parks, "parks")
-    if not per_park:
+    parks = summary.parks
+    if parks is None or not parks.parks:
         return None, None
     frame = pd.DataFrame([
-        {"park": str(n), "enterprises": p.get("enterprises"),
-         "offered_t": num(p.get("offered_t")), "matched_t": num(p.get("matched_t")),
-         "utilization_rate": num(p.get("utilization_rate")),
-         "exchanges_from_park": p.get("exchanges_from_park"),
-         "exchanges_within_park": p.get("exchanges_within_park")}
-        for n, p in per_park.items() if isinstance(p, dict)])
+        {"park": name, "enterprises": p.enterprises, "offered_t": num(p.offered_t),
+         "matched_t": num(p.matched_t), "utilization_rate": num(p.utilization_rate),
+         "exchanges_from_park": p.exchanges_from_park,
+         "exchanges_within_park": p.exchanges_within_park}
+        for name, p in parks.parks.items()])
     frame = frame.sort_values("offered_t", ascending=False, kind="stable")
     spec: Spec = [("park", "col_park", "text"), ("enterprises", "col_enterprises", "int"),
                   ("offered_t", "col_offered_t", "qty"), ("matched_t", "col_matched_t", "qty"),
@@ -997,16 +989,11 @@ def _parks_tables(summary: Mapping[str, Any], lang: str) -> tuple[Table | None, 
                   ("exchanges_from_park", "col_from_park", "int"),
                   ("exchanges_within_park", "col_within_park", "int")]
     table = _table("parks", "parks", "sheet_parks", frame, spec, lang)
-    split = _part(parks, "exchanges")
-    records = []
-    for kind in ("within_park", "across_parks", "outside_parks"):
-        part = split.get(kind)
-        if isinstance(part, dict):
-            qty = part.get("quantity") or {}
-            records.append({
-                "kind": t(f"report.split_{kind}", lang), "exchanges": part.get("exchanges"),
-                "quantity_t": num(qty.get("t")) if isinstance(qty, dict) else None,
-                "t_km": num(part.get("t_km"))})
+    order = ("within_park", "across_parks", "outside_parks")
+    records = [{"kind": t(f"report.split_{kind}", lang), "exchanges": part.exchanges,
+                "quantity_t": num(part.quantity.get("t")), "t_km": num(part.t_km)}
+               for kind, part in sorted(parks.exchanges.items(),
+                                        key=lambda item: order.index(item[0]))]
     split_spec: Spec = [("kind", "col_split", "text"), ("exchanges", "col_exchanges", "int"),
                         ("quantity_t", "col_quantity_t", "qty"), ("t_km", "col_t_km", "qty")]
     split_table = _table("park_split", "park_split", "sheet_park_split", pd.DataFrame(records),
@@ -1044,21 +1031,22 @@ def build_report(run: RunOutputs, lang: str, page: bool, top: int | None = None)
     if run.needs is not None:
         tables.append(_needs_table(run.needs, lang, name,
                                    (top or HTML_TOP_NEEDS) if page else None))
-    target = _part(summary, "utilization_target")
+    target = summary.utilization_target
     dataset = dataset_name(summary)
     parks, park_split = _parks_tables(summary, lang)
     official_lines, official = _official_lines(summary, lang)
     # a target is claimed (the tile's verdict and gauge) only for the official indicator
-    bulk = _part(summary, "bulk_solid_waste")
-    rate = num(bulk.get("utilization_rate")) if official else num(summary.get("utilization_rate"))
+    bulk = summary.bulk_solid_waste
+    rate = num(bulk.utilization_rate) if official and bulk is not None \
+        else num(summary.utilization_rate)
     return Report(
         lang=lang,
         title=t("report.title", lang) + (f" — {dataset}" if dataset else ""),
         meta=_meta(summary, lang), headline=headline, kpis=kpis,
         solver=_solver(summary, lang), tables=tables,
         sources=_sources_table(summary, run.exchanges, lang, name),
-        rate=rate, target=num(target.get("value")) if official else None,
-        target_source=str(target.get("source", "")), dataset=dataset,
+        rate=rate, target=num(target.value) if official else None,
+        target_source=target.source, dataset=dataset,
         co2_factor=_co2_factor(summary),
         summary_tiles=_summary_tiles(by_key),
         top_exchanges=_top_exchanges_table(run.exchanges, lang, name, who,

@@ -4,6 +4,7 @@ HTML page (plotly, its JavaScript inline; the page around it from a Jinja2 templ
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from symbiosis.api.report.numbers import fmt_amount
 from symbiosis.i18n import t
 from symbiosis.jsonio import atomic_write
 
-__all__ = ["FRONTIER_COLUMNS", "write_frontier_plots"]
+__all__ = ["FRONTIER_COLUMNS", "network_figure", "write_frontier_plots", "write_network_png"]
 
 log = logging.getLogger(__name__)
 
@@ -219,3 +220,98 @@ def write_frontier_plots(frontier: pd.DataFrame, out_dir: str | Path, x: str, y:
                          lambda p: _frontier_png(frame, x, y, lang, p, target)),
             atomic_write(out / "frontier.html",
                          lambda p: _frontier_html(frame, x, y, lang, p, target))]
+
+
+# --------------------------------------------------------------------------- network.png
+
+NETWORK_LABELS = 10  # keystones named on the network map (placed without overlap)
+
+
+def network_figure(report: dict[str, Any], lon: dict[str, float], lat: dict[str, float],
+                   edges: list[tuple[str, str]], names: dict[str, str] | None = None) -> Any:
+    """network.png's figure (`symbiosis analyze`): the exchange network on its map (left:
+    provincial boundaries and prefecture seats from `geo.basemap`, one arrow per supplier ->
+    receiver link, the five top keystones in red) and the keystone ranking (right: the
+    solid by-product matched that is lost if each one leaves, t/yr).
+
+    `report` is `matching.network.analyze_network`'s answer (`keystones`, `enterprises`);
+    `lon`/`lat` map enterprise ids to WGS 84 degrees; `names` (optional) gives labels.
+    The top keystones are labelled by name without overlap (`geo.labels`, a label that fits
+    nowhere is left out); amounts on the bar axis are written as the report writes them
+    (three significant figures, no "1e6" offset); lon/lat axes without offset either.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter
+
+    from symbiosis.geo.basemap import basemap_within
+    from symbiosis.geo.labels import place_labels
+
+    fig = Figure(figsize=(13, 6))
+    canvas = FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
+    keys = list(report.get("keystones", []))[:NETWORK_LABELS]
+    top = [str(k["enterprise_id"]) for k in keys[:5]]
+    nodes = sorted({str(e["enterprise_id"]) for e in report.get("enterprises", [])}
+                   | {n for edge in edges for n in edge})
+    nodes = [n for n in nodes if n in lon and n in lat]
+    xs = [lon[n] for n in nodes]
+    ys = [lat[n] for n in nodes]
+    if xs:
+        pad = max(0.08 * max(max(xs) - min(xs), max(ys) - min(ys)), 0.05)
+        box = (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad)
+    else:
+        box = (108.8, 24.6, 114.3, 30.1)  # nothing to place: Hunan
+    handles: list[Any] = []
+    base = basemap_within(box, margin_deg=0.0)
+    if base.rings:
+        bx, by = base.lines()
+        left.plot([math.nan if v is None else v for v in bx],
+                  [math.nan if v is None else v for v in by], color="#b0b0b0", linewidth=0.8,
+                  zorder=0.5)
+        handles.append(Line2D([0], [0], color="#b0b0b0", linewidth=0.8,
+                              label="provincial boundary"))
+    for a, b in edges:
+        if a in lon and b in lon:
+            left.annotate("", xy=(lon[b], lat[b]), xytext=(lon[a], lat[a]),
+                          arrowprops={"arrowstyle": "->", "color": "0.55", "lw": 0.6})
+    if edges:
+        handles.append(Line2D([0], [0], color="0.55", linewidth=0.8, marker=">",
+                              markersize=4, label="exchange (supplier → receiver)"))
+    hot = set(top)
+    colours = ["tab:red" if n in hot else "tab:blue" for n in nodes]
+    left.scatter(xs, ys, s=18, c=colours, zorder=3)
+    handles += [Line2D([0], [0], marker="o", linestyle="", color="tab:red",
+                       label="top-5 keystone"),
+                Line2D([0], [0], marker="o", linestyle="", color="tab:blue",
+                       label="enterprise in the network")]
+    left.set_xlim(box[0], box[2])
+    left.set_ylim(box[1], box[3])
+    left.set_aspect(1.0 / max(math.cos(math.radians((box[1] + box[3]) / 2)), 0.1))
+    left.ticklabel_format(useOffset=False, style="plain")
+    left.set_title("Exchange network (red: top keystones)")
+    left.set_xlabel("longitude (°E)")
+    left.set_ylabel("latitude (°N)")
+    left.legend(handles=handles, loc="lower left", fontsize=7, framealpha=0.9)
+    label = (names or {}).get
+    right.barh([label(str(k["enterprise_id"])) or str(k["enterprise_id"]) for k in keys][::-1],
+               [float(k["tonnes_lost"]) for k in keys][::-1], color="tab:red",
+               label="solid by-product matched lost, t/yr")
+    right.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: fmt_amount(v)))
+    right.set_title("Keystones: solid by-product matched lost if it leaves")
+    right.set_xlabel("t/yr")
+    right.legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    legend_box = left.get_legend().get_window_extent(canvas.get_renderer())
+    place_labels(left, [(lon[n], lat[n], label(n) or n) for n in top if n in lon],
+                 fontsize=7, avoid=[legend_box], zorder=5)
+    return fig
+
+
+def write_network_png(path: Path, report: dict[str, Any], lon: dict[str, float],
+                      lat: dict[str, float], edges: list[tuple[str, str]],
+                      names: dict[str, str] | None = None) -> Path:
+    """network.png (`network_figure`), written atomically."""
+    fig = network_figure(report, lon, lat, edges, names)
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))

@@ -24,6 +24,7 @@ from symbiosis.api.report.model import (
     num,
 )
 from symbiosis.i18n import t
+from symbiosis.matching.summary import MatchSummary
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet
@@ -143,7 +144,7 @@ def render_report_xlsx(report: Report, path: Path) -> None:
     book.save(path)
 
 
-def build_report_xlsx(summary: dict[str, Any], exchanges: pd.DataFrame, offers: pd.DataFrame,
+def build_report_xlsx(summary: MatchSummary, exchanges: pd.DataFrame, offers: pd.DataFrame,
                       enterprises: pd.DataFrame | None, needs: pd.DataFrame | None,
                       lang: str, path: str | Path) -> Path:
     """The report as an XLSX workbook at `path` (overwritten in place; `write_report` gives

@@ -22,6 +22,7 @@ from symbiosis.api.server import (
     routes_admin,
     routes_datasets,
     routes_market,
+    routes_page,
     routes_resources,
     routes_runs,
     routes_scenarios,
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     app.include_router(routes_admin.router, responses=ERRORS)
+    app.include_router(routes_page.router)  # the page's basemap and demo fallback (no key)
     for module in (routes_resources, routes_datasets, routes_runs, routes_scenarios,
                    routes_market):
         app.include_router(module.router, responses=ERRORS)

@@ -47,6 +47,11 @@ def _changes(caller: Principal, body: ScenarioRequest) -> list[Any]:
     for change in body.changes:
         if isinstance(change, AddEnterprise):
             enterprise = change.enterprise.model_dump()
+            if change.crs != "wgs84":  # the CLI's conversion (symbiosis.crs), one point
+                from symbiosis.crs import to_wgs84
+
+                lon, lat = to_wgs84([enterprise["lon"]], [enterprise["lat"]], change.crs)
+                enterprise["lon"], enterprise["lat"] = float(lon[0]), float(lat[0])
             if caller.role is Role.park_manager:
                 if enterprise["park"] not in (None, caller.scope):
                     raise forbidden("adding an enterprise to another park")

@@ -411,6 +411,10 @@ class AddEnterprise(Model):
 
     op: Literal["add_enterprise"]
     enterprise: EnterpriseCreate
+    crs: Literal["wgs84", "gcj02", "bd09"] = Field(
+        "wgs84", description="the coordinate system of enterprise.lon/lat, as the CLI's "
+        "`crs`: wgs84 (GPS), gcj02 (Amap/Tencent), bd09 (Baidu); converted to WGS 84 "
+        "(symbiosis.crs) before the scenario is solved")
     offers: list[PlannedListing] = Field(default_factory=list, max_length=100)
     needs: list[PlannedListing] = Field(default_factory=list, max_length=100)
 

@@ -38,6 +38,7 @@
     lang: "en", key: null, me: null, materials: new Map(), parks: [], park: null,
     run: null, result: null, enterprises: [], listings: [], changes: [], gaps: null,
     sectorNames: new Map(), compare: null, error: null, status: ["", ""],
+    basemap: null, demo: false, demoReason: "",
   };
 
   const $ = (id) => document.getElementById(id);
@@ -319,6 +320,7 @@
   }
 
   function renderAll() {
+    renderDemo();
     renderTiles();
     renderRunInfo();
     renderMap();
@@ -357,6 +359,7 @@
 
   async function connect() {
     setStatus("st_loading");
+    state.demo = false;
     state.me = null;
     renderMe();
     state.me = await api("api/me");
@@ -406,8 +409,30 @@
       ...needs.map((n) => ({ ...n, listing: "need" })),
     ];
     await loadLatestRun();
+    state.demo = false;
+    if (!state.run && !state.enterprises.length) await loadDemo("demo_banner");
     renderAll();
     setStatus("st_ready");
+  }
+
+  // ---------------------------------------------------------------- demo fallback
+  /** Nothing stored to show (no key yet, or no enterprise in this selection): the bundled
+   * demo's result (GET api/demo, no key needed), under a banner that says it is demo data. */
+  async function loadDemo(reason) {
+    const resp = await fetch("api/demo", { headers: { Accept: "application/json" } });
+    if (!resp.ok) return;
+    state.result = await resp.json();
+    state.run = null;
+    state.enterprises = state.result.enterprises || [];
+    state.listings = [];
+    state.demo = true;
+    state.demoReason = reason;
+  }
+
+  function renderDemo() {
+    $("demo-banner").hidden = !state.demo;
+    $("demo-text").textContent = state.demo ? t(state.demoReason) : "";
+    document.body.classList.toggle("demo", state.demo);
   }
 
   async function loadLatestRun() {
@@ -441,6 +466,7 @@
       }
       state.run = run;
       state.result = await api(`api/runs/${encodeURIComponent(run.id)}/result`);
+      state.demo = false;
       state.gaps = null;
       renderAll();
       setStatus("st_succeeded");
@@ -451,6 +477,7 @@
 
   function renderRunInfo() {
     const run = state.run;
+    if (state.demo) { $("run-info").textContent = t("demo_badge"); return; }
     $("run-info").textContent = run ? t("run_info", {
       id: run.id,
       objective: t(`obj.${(run.parameters && run.parameters.objective) || "utilization"}`),
@@ -499,13 +526,82 @@
 
   function exchanges() { return (state.result && state.result.exchanges) || []; }
 
+  // ---------------------------------------------------------------- basemap
+  const HUNAN_BOX = { x0: 108.8, x1: 114.3, y0: 24.6, y1: 30.1 };  // when nothing is placed
+
+  /** The map's lon/lat box: every enterprise, grown by 8 % (at least 0.05°). */
+  function mapView(ents) {
+    const xs = ents.map((e) => Number(e.lon)).filter(Number.isFinite);
+    const ys = ents.map((e) => Number(e.lat)).filter(Number.isFinite);
+    if (!xs.length || !ys.length) return HUNAN_BOX;
+    const x0 = Math.min(...xs); const x1 = Math.max(...xs);
+    const y0 = Math.min(...ys); const y1 = Math.max(...ys);
+    const pad = Math.max(0.08 * Math.max(x1 - x0, y1 - y0), 0.05);
+    return { x0: x0 - pad, x1: x1 + pad, y0: y0 - pad, y1: y1 + pad };
+  }
+
+  /** The offline basemap (GET api/basemap: Natural Earth provinces, GeoNames seats) cut to
+   * the rings that meet `view` (grown by half a degree) and the labels inside it. */
+  function basemapTraces(view) {
+    const base = state.basemap;
+    if (!base) return [];
+    const m = 0.5;
+    const x = [];
+    const y = [];
+    let ring = [];
+    const flush = () => {
+      if (!ring.length) return;
+      const rx = ring.map((p) => p[0]);
+      const ry = ring.map((p) => p[1]);
+      if (Math.min(...rx) <= view.x1 + m && Math.max(...rx) >= view.x0 - m
+        && Math.min(...ry) <= view.y1 + m && Math.max(...ry) >= view.y0 - m) {
+        for (const [px, py] of ring) { x.push(px); y.push(py); }
+        x.push(null); y.push(null);
+      }
+      ring = [];
+    };
+    for (let i = 0; i < base.x.length; i++) {
+      if (base.x[i] === null) flush(); else ring.push([base.x[i], base.y[i]]);
+    }
+    flush();
+    const inside = (p) => p.lon >= view.x0 && p.lon <= view.x1 && p.lat >= view.y0 && p.lat <= view.y1;
+    const places = base.places.filter(inside);
+    const name = (p) => (state.lang === "zh" ? p.name_zh : p.name_en);
+    const traces = [];
+    if (x.length) {
+      traces.push({
+        type: "scatter", mode: "lines", x, y, name: t("basemap_boundary"), hoverinfo: "skip",
+        line: { color: "#9a9a9a", width: 1 }, meta: { kind: "basemap" },
+      });
+    }
+    for (const kind of ["province", "seat"]) {
+      const list = places.filter((p) => p.kind === kind);
+      if (!list.length) continue;
+      traces.push({
+        type: "scatter", mode: "text", x: list.map((p) => p.lon), y: list.map((p) => p.lat),
+        text: list.map(name), hoverinfo: "skip", name: t(kind === "seat" ? "basemap_places" : "basemap_boundary"),
+        showlegend: kind === "seat",
+        textfont: kind === "seat" ? { color: "#555", size: 11 } : { color: "#888", size: 14 },
+        meta: { kind: "places", level: kind },
+      });
+    }
+    return traces;
+  }
+
+  async function loadBasemap() {
+    const resp = await fetch("api/basemap", { headers: { Accept: "application/json" } });
+    if (resp.ok) state.basemap = await resp.json();
+  }
+
   function renderMap() {
     if (!window.Plotly) return;
     const div = $("map");
     const ents = mapEnterprises();
     const byId = enterpriseIndex();
     const rows = exchanges();
-    const traces = [];
+    const view = mapView(ents);
+    const traces = basemapTraces(view);
+    $("map-attribution").textContent = state.basemap ? state.basemap.attribution[state.lang] || "" : "";
 
     // exchange lines: one trace per material and width class (width ~ sqrt of the quantity
     // relative to the largest exchange of the same unit, as in geo/export.py)
@@ -590,11 +686,18 @@
     const meanLat = lats.length ? lats.reduce((s, v) => s + v, 0) / lats.length : 0;
     const layout = {
       margin: { l: 60, r: 10, t: 10, b: 50 }, hovermode: "closest",
+      height: Math.max(div.clientHeight, 540),  // an empty panel has no height of its own yet
       plot_bgcolor: "#fff", paper_bgcolor: "#fff",
       font: { family: getComputedStyle(document.documentElement).fontFamily },
-      xaxis: { title: { text: t("longitude") }, showgrid: false, zeroline: false },
+      // the data's box at the true scale: the plot area shrinks to fit it (constrain:
+      // domain) rather than the ranges growing to fill the panel
+      xaxis: {
+        title: { text: t("longitude") }, showgrid: false, zeroline: false,
+        range: [view.x0, view.x1], constrain: "domain",
+      },
       yaxis: {
         title: { text: t("latitude") }, showgrid: false, zeroline: false,
+        range: [view.y0, view.y1], constrain: "domain",
         scaleanchor: "x", scaleratio: 1 / Math.max(Math.cos(meanLat * Math.PI / 180), 0.1),
       },
       legend: { title: { text: t("legend_title") } },
@@ -774,6 +877,10 @@
     const lon = $("sc-lon").valueAsNumber;
     const lat = $("sc-lat").valueAsNumber;
     const change = { op: "add_enterprise", enterprise: { id, name, lon, lat }, offers: [], needs: [] };
+    // coordinates as read off a Chinese map service: the server converts them to WGS 84
+    // with the CLI's conversion (symbiosis.crs)
+    const crs = $("sc-crs").value;
+    if (crs !== "wgs84") change.crs = crs;
     if (sector) change.enterprise.sector = sector;
     if (state.park) change.enterprise.park = state.park;
     let ok = Boolean(id && name && Number.isFinite(lon) && Number.isFinite(lat));
@@ -1063,9 +1170,13 @@
     } catch (err) {
       showError({ code: "catalogue", message: `${String(err.message || err)}`, requestId: err.requestId });
     }
+    await loadBasemap().catch(() => {});  // the map draws without it if it fails
     applyLanguage();
     if (state.key) guarded(connect);
-    else setStatus("enter_key");
+    else {
+      setStatus("enter_key");
+      guarded(async () => { await loadDemo("demo_no_key"); renderAll(); setStatus("enter_key"); });
+    }
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -45,7 +45,8 @@ BAD_CASES = [
     BadCase("missing_column", lambda d: d.rename_column("offers", "quantity", "quantiy"),
             ("offers.csv:1:quantiy: warning: unknown column, ignored (did you mean "
              "'quantity'?); expected columns: id, enterprise_id, material, quantity, unit, "
-             "disposal_cost, treatment_cost, generated, used_existing, stock, cv, q.<attribute>",
+             "disposal_cost, treatment_cost, generated, used_existing, stock, medium, cv, "
+             "q.<attribute>",
              "offers.csv:1:quantity: required column is missing")),
     BadCase("bad_values",
             lambda d: d.set("offers", 3, "quantity", "abc").set("needs", 2, "quantity", "0")

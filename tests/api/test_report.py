@@ -214,8 +214,9 @@ def _with_money_and_carbon(out: Path) -> dict[str, Any]:
         "transport_rate": {"value": 0.45, "unit": "CNY/t·km",
                            "source": "China road freight index 2024 (test figure)",
                            "confidence": "medium"},
-        "coverage": {"offers_with_disposal_cost": 30, "offers": 35,
-                     "needs_with_virgin_cost": 40, "needs": 42},
+        "exchanges_losing_money": 2, "rates": [],
+        "coverage": {"offers_with_disposal_cost": 30, "offers_with_treatment_cost": 5,
+                     "offers": 35, "needs_with_virgin_cost": 40, "needs": 42},
         "prices": {"method": "core_midpoint", "note": "midpoint of the core interval"},
     }
     summary["carbon"] = {
@@ -330,8 +331,9 @@ def test_report_of_the_run_as_written(out_dir: Path) -> None:
 def test_data_values_cannot_inject_markup_or_formulas(out_dir: Path) -> None:
     summary, exchanges, offers, _, _ = read_outputs(out_dir)
     evil = "<script>alert('x')</script>"
-    summary["dataset"] = f"/tmp/{evil}"
-    summary["utilization_target"]["source"] = evil
+    summary = summary.model_copy(update={
+        "dataset": f"/tmp/{evil}",
+        "utilization_target": summary.utilization_target.model_copy(update={"source": evil})})
     exchanges.loc[0, "offer_enterprise_id"] = '"><img src=x onerror=alert(1)>'
     offers.loc[offers["unmatched"] > 0, "reason"] = evil
     offers["enterprise_id"] = "=HYPERLINK(\"http://example.com\",\"x\")"
@@ -362,10 +364,48 @@ def test_bad_folder_and_arguments(tmp_path: Path, out_dir: Path) -> None:
         write_report(out_dir, "en", ("html",), top=0)
 
 
-def test_empty_run_still_reports(tmp_path: Path) -> None:
-    """A run with no exchanges and a minimal summary: every missing key leaves its part out."""
-    summary = {"utilization_rate": None, "tonnes_matched": 0.0,
-               "utilization_target": {"value": 0.57, "source": "plan"}}
+def test_an_older_output_folder_is_refused_with_its_upgrade_path(out_dir: Path,
+                                                                 run_cli: Any) -> None:
+    """summary.json without `schema_version` (schema 1, before the typed summary): one
+    problem naming the field and the command that rewrites the folder; nothing written,
+    no traceback from the CLI."""
+    body = _summary(out_dir)
+    del body["schema_version"]
+    (out_dir / "summary.json").write_text(json.dumps(body), encoding="utf-8")
+    with pytest.raises(InvalidDataError) as err:
+        write_report(out_dir)
+    [problem] = err.value.problems
+    assert (problem.file, problem.column) == ("summary.json", "schema_version")
+    assert "older symbiosis (schema_version 1)" in problem.message
+    assert f"symbiosis match DATASET --out {out_dir}" in problem.message
+    assert not (out_dir / "report.html").exists()
+
+    proc = run_cli("report", out_dir, "--format", "html")
+    assert proc.returncode == 1
+    assert "summary.json::schema_version: written by an older symbiosis" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (out_dir / "report.html").exists()
+
+
+def test_a_summary_that_breaks_the_schema_names_every_bad_field(out_dir: Path) -> None:
+    body = _summary(out_dir)
+    body["tonnes_matched"] = "lots"
+    body["materials"]["fly_ash"]["unit"] = None
+    del body["solver"]["status"]
+    (out_dir / "summary.json").write_text(json.dumps(body), encoding="utf-8")
+    with pytest.raises(InvalidDataError) as err:
+        write_report(out_dir)
+    fields = {p.column for p in err.value.problems}
+    assert fields == {"tonnes_matched", "materials.fly_ash.unit", "solver.status", None}
+    assert "summary schema" in str(err.value.problems[-1])
+
+
+def test_empty_run_still_reports(tmp_path: Path, demo_out: Path) -> None:
+    """A run with no exchanges and none of the optional sections (money, carbon, parks, the
+    official rate, materials): each leaves its part out."""
+    summary = read_outputs(demo_out)[0].model_copy(update={
+        "utilization_rate": None, "tonnes_matched": 0.0, "exchanges": 0, "materials": {},
+        "families": {}, "economics": None, "carbon": None, "parks": None,
+        "bulk_solid_waste": None, "transport_co2_t": None, "transport_co2_factor": None})
     exchanges = pd.DataFrame(columns=["offer_enterprise_id", "need_enterprise_id", "quantity"])
     offers = pd.DataFrame(columns=["offer_id", "unmatched", "reason"])
     page = build_report_html(summary, exchanges, offers, None, None, "zh")

@@ -114,7 +114,8 @@ def test_exports_read_back(run, tmp_path: Path) -> None:  # type: ignore[no-unty
     call = html[html.index("Plotly.newPlot("):]
     traces, _ = json.JSONDecoder().raw_decode(call[call.index("["):])
     assert {t["type"] for t in traces} == {"scatter", "scattergl"}
-    assert {t["name"] for t in traces} >= {"fly_ash", "enterprises", "roads"}
+    assert {t["name"] for t in traces} >= {"fly_ash", "enterprises", "roads",
+                                          "provincial boundary"}
 
 
 def test_parks_file_problems(tmp_path: Path) -> None:
@@ -187,3 +188,71 @@ def test_cli_map_command(run_cli: CliRunner, dataset_tables: DatasetTables,
     lines = gpd.read_file(tmp_path / "m" / "exchanges.geojson")
     assert set(lines["route"]) == {"straight"}  # no roads beside this dataset
     assert len(lines) == len((tmp_path / "m" / "exchanges.csv").read_text().splitlines()) - 1
+
+
+def _legend_and_labels(fig):  # type: ignore[no-untyped-def]
+    from matplotlib.text import Annotation
+
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [a for a in ax.get_children() if isinstance(a, Annotation)]
+    return ax, legend, labels
+
+
+def test_map_png_has_a_legend_for_every_symbol_and_labels_that_do_not_overlap(
+        run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """map.png read through its matplotlib artists: the legend names the material, every
+    enterprise role drawn, the parks, the zone, the road and the basemap; the place labels
+    (parks here) lie inside the axes and do not overlap; the axes carry no offset text."""
+    from symbiosis.geo.export import enterprise_points, exchange_lines, map_figure
+
+    ctx, result = run
+    layers = {"enterprises": enterprise_points(ctx.dataset, result.exchanges),
+              "exchanges": exchange_lines(ctx.dataset, result.exchanges),
+              "parks": ctx.parks, "zones": ctx.zones.frame}
+    segments = np.array([[lonlat(-5, 0.1), lonlat(60, 0.1)]])
+    fig = map_figure(layers, segments, "world")
+    ax, legend, labels = _legend_and_labels(fig)
+    assert legend == ["provincial boundary", "road", "park",
+                      "drinking-water protection zone", "exchange: fly_ash",
+                      "enterprise: supplier", "enterprise: user"]
+    assert {a.get_text() for a in labels} >= {"Alpha", "Beta"}
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    boxes = [a.get_window_extent(renderer) for a in labels]
+    for i, box in enumerate(boxes):
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1, labels[i].get_text()
+        assert frame.y0 <= box.y0 and box.y1 <= frame.y1, labels[i].get_text()
+        assert not any(box.overlaps(other) for other in boxes[i + 1:]), labels[i].get_text()
+    assert ax.xaxis.get_offset_text().get_text() == ""
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    # the saved image has the legend: its box (right of the map) is not blank
+    fig.savefig(tmp_path / "map.png")
+    from matplotlib.image import imread
+
+    pixels = imread(tmp_path / "map.png")
+    box = ax.get_legend().get_window_extent(renderer)
+    height = pixels.shape[0]
+    region = pixels[int(height - box.y1):int(height - box.y0), int(box.x0):int(box.x1), :3]
+    assert region.size and (region < 0.5).mean() > 0.01  # dark legend text and symbols
+
+
+def test_labels_crowded_on_one_point_are_dropped_not_stacked() -> None:
+    """Twelve labels on one point: at most eight positions exist, so some are left out, and
+    those placed do not overlap."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from symbiosis.geo.labels import place_labels
+
+    fig = Figure(figsize=(4, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    placed = place_labels(ax, [(5.0, 5.0, f"label number {i}") for i in range(12)])
+    assert 1 <= len(placed) <= 8
+    renderer = fig.canvas.get_renderer()
+    boxes = [a.get_window_extent(renderer) for a in placed]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert [a.get_text() for a in placed] == [f"label number {i}" for i in range(len(placed))]

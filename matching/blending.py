@@ -1,0 +1,527 @@
+"""Blending and heat cascades: the graded LP, solved through OR-Tools MathOpt (GLOP).
+
+Where a need takes a blend (`MatchOptions.blend`, or the need's `blend` = yes), every
+offer that states the limited attributes may serve it, even one over a limit alone; the
+limits hold on the mass-weighted average of what the need receives. For a limit
+(attribute k, value L) of need n:
+
+    max limit:  sum_{a into n} (v_{o(a),k} - L) * x_a <= 0
+    min limit:  sum_{a into n} (L - v_{o(a),k}) * x_a <= 0
+
+over all arcs into n for the need's own `min.`/`max.` requirements (including its GB/T
+19923 water class), and over the arcs of one rule for that rule's limits (a standard's
+limit applies to the material it names: fly ash to GB/T 1596, slag to GB/T 18046).
+Weights are offer units (t, m3) of each offered material. An offer that does not state a
+limited attribute cannot be blended in (its value is unknown), whatever
+`accept_unstated_quality` says; temperature is never blended (heat is judged per arc at
+delivery, `matching.heat`).
+
+Heat cascade rows (`matching.heat.with_return_offers`): the return offer r of need i
+
+    sum_{a out of r} x_a - share_i * sum_{a into i} ratio_a * x_a <= 0
+
+The rest is the generalised transport LP of `matching.model`. Lexicographic stages, each
+fixed to within 1e-9 (relative) before the next:
+
+    1. maximise sum x_a over arcs of listed offers          (offered units delivered)
+    2. minimise sum s_o                                      (stockpile drawn; if any)
+    3. maximise sum x_a over arcs of return offers           (cascaded heat; if any)
+    4. minimise sum km_a * x_a                               (unit-km)
+
+| symbol  | attribute                                               |
+|---------|---------------------------------------------------------|
+| x_a     | flow on arc a, offer units/yr                           |
+| v_{o,k} | `offers["q.<k>"]`                                       |
+| L       | rule limit (rule_limits.csv) or need `min.`/`max.<k>`    |
+| share_i | `needs.return_share`                                    |
+| s_o     | stockpile drawn, 0 <= s_o <= `offers.stock`             |
+
+Components (materials joined by rules) with no blending need and no return offer stay
+with min-cost flow (or the ratio LP); this module solves only the others.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from symbiosis.dataset import Dataset
+from symbiosis.matching.candidates import Candidates, build_candidates, candidates_for
+from symbiosis.matching.flow import (
+    LP_STAGE_TOLERANCE,
+    FlowSolution,
+    SolverStatus,
+    _dense,
+    _drop_slack_flows,
+    _lp_solve,
+)
+from symbiosis.matching.heat import (
+    TEMPERATURE,
+    cascade_needs,
+    delivered_temperature,
+    heat_applies,
+    offer_media,
+    too_cold,
+    with_heat_at_delivery,
+    with_return_offers,
+)
+from symbiosis.taxonomy import QualityLimit, Rule
+
+if TYPE_CHECKING:
+    from symbiosis.geo.provider import GeoDistances
+    from symbiosis.matching.options import MatchOptions
+    from symbiosis.matching.result import MatchResult
+
+__all__ = ["BLEND_COLUMNS", "BlendLimit", "Grades", "blend_frame", "blend_needs",
+           "prepare_grades", "solve_graded"]
+
+STAGE_TOLERANCE_MAX = 1e-6  # widest relative slack a stage's optimum is kept within
+NOT_BLENDED = frozenset({TEMPERATURE})  # judged per arc at delivery, never averaged
+BLEND_COLUMNS = ["need_id", "need_enterprise_id", "need_material", "attribute", "bound",
+                 "limit", "average", "quantity", "offers", "scope", "source"]
+
+
+@dataclass(frozen=True)
+class BlendLimit:
+    """One linear blend row: need position, attribute, `min`/`max`, value, the rule it
+    belongs to (None: the need's own requirement, over every arc into the need)."""
+
+    need: int
+    attribute: str
+    bound: str
+    value: float
+    rule_key: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Grades:
+    """What a graded run adds to the plain model: blending needs and their limits, return
+    offers of the heat cascade (offer position -> need position and share), and whether
+    heat is judged at delivery."""
+
+    blend_need: NDArray[np.bool_]
+    limits: tuple[BlendLimit, ...] = ()
+    returns: dict[int, tuple[int, float]] = field(default_factory=dict)
+    heat: bool = False
+
+    def graded_arcs(self, cand: Candidates) -> NDArray[np.bool_]:
+        """Arcs that need the graded LP: into a blending need, or out of a return offer."""
+        mask = self.blend_need[cand.need] if len(self.blend_need) else \
+            np.zeros(len(cand), bool)
+        if self.returns:
+            mask = mask | np.isin(cand.offer, np.fromiter(self.returns, np.int64))
+        return mask
+
+
+def _need_own_limits(dataset: Dataset, n: int) -> list[tuple[str, str, float]]:
+    row = dataset.needs.iloc[n]
+    out = []
+    for column in dataset.needs.columns:
+        if column.startswith(("min.", "max.")):
+            value = float(row[column])
+            bound, attr = column.split(".", 1)
+            if math.isfinite(value) and attr not in NOT_BLENDED:
+                out.append((attr, bound, value))
+    return out
+
+
+def _rule_limits(rule: Rule | None) -> list[QualityLimit]:
+    return [] if rule is None else [lim for lim in rule.limits
+                                    if lim.attribute not in NOT_BLENDED]
+
+
+def blend_needs(dataset: Dataset, blend_all: bool) -> NDArray[np.bool_]:
+    """Needs that take a blend: `blend_all` or the need's `blend` = yes, and the need has a
+    blendable limit of its own or through a rule of the offers that can serve it."""
+    needs = dataset.needs
+    asked = np.full(len(needs), blend_all)
+    if "blend" in needs:
+        asked |= (needs["blend"].astype(str) == "yes").to_numpy()
+    tax = dataset.taxonomy
+    out = np.zeros(len(needs), bool)
+    offered = set(dataset.offers["material"])
+    for n in np.flatnonzero(asked):
+        mat = str(needs["material"].iat[n])
+        limited = bool(_need_own_limits(dataset, int(n))) or any(
+            _rule_limits(tax.rule(mat, om)) for om in tax.offer_materials_for(mat)
+            if om in offered)
+        out[n] = limited
+    return out
+
+
+def _relaxed_arcs(dataset: Dataset, cand: Candidates, blend: NDArray[np.bool_],
+                  options: MatchOptions, distances: GeoDistances | None,
+                  heat: bool, blending: bool = True) -> Candidates:
+    """`cand` with the arcs into the needs in `blend` rebuilt without the limits checked
+    later: the blendable ones (`blending`; only offers that state every limited attribute
+    are kept) and, when heat is judged at delivery (`heat`), the temperature at the
+    source."""
+    where = np.flatnonzero(blend)
+    needs = dataset.needs.iloc[where].copy()
+
+    def later(attribute: str) -> bool:
+        return (heat and attribute in NOT_BLENDED) or (
+            blending and attribute not in NOT_BLENDED)
+
+    for column in needs.columns:
+        if column.startswith(("min.", "max.")) and later(column.split(".", 1)[1]):
+            needs[column] = np.nan
+    tax = dataset.taxonomy
+    stripped = {key: replace(rule, limits=tuple(lim for lim in rule.limits
+                                                if not later(lim.attribute)))
+                for key, rule in tax.rules.items()}
+    sub = replace(dataset, needs=needs, taxonomy=replace(tax, rules=stripped))
+    extra = build_candidates(sub, options.max_km, options.circuity, distances,
+                             accept_unstated_quality=options.accept_unstated_quality)
+    need = where[extra.need]
+    offers = dataset.offers
+    keep = np.ones(len(extra), bool)
+    rules: list[Rule] = list(cand.rules)
+    index = {r.key: i for i, r in enumerate(rules)}
+    rule_map = np.zeros(len(extra.rules), np.int32)
+    for k, r in enumerate(extra.rules):
+        original = tax.rule(r.need_material, r.offer_material) or r
+        if original.key not in index:
+            index[original.key] = len(rules)
+            rules.append(original)
+        rule_map[k] = index[original.key]
+        attrs = [lim.attribute for lim in _rule_limits(original)] if blending else []
+        on_rule = extra.rule == k
+        for attr in attrs:
+            col = f"q.{attr}"
+            stated = offers[col].to_numpy(float)[extra.offer] if col in offers \
+                else np.full(len(extra), np.nan)
+            keep &= ~on_rule | np.isfinite(stated)
+    for j, n in enumerate(where if blending else ()):
+        own = [a for a, _, _ in _need_own_limits(dataset, int(n))]
+        into = extra.need == j
+        for attr in own:
+            col = f"q.{attr}"
+            stated = offers[col].to_numpy(float)[extra.offer] if col in offers \
+                else np.full(len(extra), np.nan)
+            keep &= ~into | np.isfinite(stated)
+    extra = extra.subset(np.flatnonzero(keep))
+    need = need[keep]
+    base = cand.subset(np.flatnonzero(~blend[cand.need]))
+    code = None
+    if base.distance_code is not None or extra.distance_code is not None:
+        code = np.concatenate([
+            base.distance_code if base.distance_code is not None
+            else base.from_table.astype(np.int8),
+            extra.distance_code if extra.distance_code is not None
+            else extra.from_table.astype(np.int8)])
+    return replace(
+        base,
+        offer=np.concatenate([base.offer, extra.offer]).astype(np.int32),
+        need=np.concatenate([base.need, need]).astype(np.int32),
+        distance_km=np.concatenate([base.distance_km, extra.distance_km]),
+        ratio=np.concatenate([base.ratio, extra.ratio]),
+        rule=np.concatenate([base.rule, rule_map[extra.rule]]).astype(np.int32),
+        from_table=np.concatenate([base.from_table, extra.from_table]),
+        quality_unverified=np.concatenate([base.quality_unverified,
+                                           extra.quality_unverified]),
+        rules=tuple(rules), distance_code=code)
+
+
+def _limits(dataset: Dataset, cand: Candidates, blend: NDArray[np.bool_]
+            ) -> tuple[BlendLimit, ...]:
+    out: list[BlendLimit] = []
+    needs = dataset.needs
+    for n in np.flatnonzero(blend):
+        for attr, bound, value in _need_own_limits(dataset, int(n)):
+            wc = str(needs["water_class"].iat[n]) if "water_class" in needs else ""
+            src = f"need's {bound}.{attr}" + (f" (GB/T 19923 class {wc})" if wc else "")
+            out.append(BlendLimit(int(n), attr, bound, value, None, src))
+        for r in sorted({int(i) for i in cand.rule[cand.need == n]}):
+            for lim in _rule_limits(cand.rules[r]):
+                out.append(BlendLimit(int(n), lim.attribute, lim.bound, lim.value,
+                                      cand.rules[r].key, lim.source))
+    return tuple(out)
+
+
+def prepare_grades(dataset: Dataset, cand: Candidates, options: MatchOptions,
+                   distances: GeoDistances | None = None
+                   ) -> tuple[Dataset, Candidates, Grades | None]:
+    """The dataset and arcs of a graded run, and what grades it (None: nothing does, the
+    run is the plain one). Adds the cascade's return offers (rebuilding the arcs), rebuilds
+    the arcs into blending needs, and judges heat at delivery (`matching.heat`)."""
+    blend = blend_needs(dataset, options.blend)
+    heat = heat_applies(dataset, options.heat_at_delivery)
+    if not blend.any() and not heat:
+        return dataset, cand, None
+    returns: dict[int, tuple[int, float]] = {}
+    if cascade_needs(dataset).any():
+        n_before = len(dataset.offers)
+        dataset = with_return_offers(dataset)
+        cand = candidates_for(dataset, options, distances)
+        need_pos = dataset.needs.index.get_indexer(
+            dataset.offers["cascade_of"].to_numpy(dtype=object)[n_before:])
+        share = dataset.needs["return_share"].to_numpy(float)
+        returns = {n_before + k: (int(p), float(share[p])) for k, p in enumerate(need_pos)}
+    if heat:  # temperature judged at delivery below, not at the source
+        cand = _relaxed_arcs(dataset, cand, np.ones(len(dataset.needs), bool), options,
+                             distances, heat=True, blending=False)
+    if blend.any():
+        cand = _relaxed_arcs(dataset, cand, blend, options, distances, heat)
+    if heat:
+        cand = with_heat_at_delivery(dataset, cand, options.accept_unstated_quality)
+    return dataset, cand, Grades(blend, _limits(dataset, cand, blend), returns, heat)
+
+
+# --------------------------------------------------------------------------------------
+# the LP
+
+
+def _proto(n_vars: int, upper: NDArray[np.float64], rows: NDArray[np.int64],
+           cols: NDArray[np.int64], coef: NDArray[np.float64],
+           row_upper: NDArray[np.float64]) -> Any:
+    """A MathOpt ModelProto: 0 <= v <= upper, rows sum coef * v <= row_upper (duplicate
+    (row, column) entries summed, zeros dropped, sorted as MathOpt requires)."""
+    from ortools.math_opt import model_pb2
+
+    n_rows = len(row_upper)
+    key = rows * max(n_vars, 1) + cols
+    uniq, inverse = np.unique(key, return_inverse=True)
+    summed = np.bincount(inverse, weights=coef, minlength=len(uniq))
+    nz = summed != 0
+    uniq, summed = uniq[nz], summed[nz]
+    proto = model_pb2.ModelProto()
+    proto.variables.ids.extend(range(n_vars))
+    proto.variables.lower_bounds.extend([0.0] * n_vars)
+    proto.variables.upper_bounds.extend(np.asarray(upper, float).tolist())
+    proto.variables.integers.extend([False] * n_vars)
+    proto.linear_constraints.ids.extend(range(n_rows))
+    proto.linear_constraints.lower_bounds.extend([-math.inf] * n_rows)
+    proto.linear_constraints.upper_bounds.extend(np.asarray(row_upper, float).tolist())
+    m = proto.linear_constraint_matrix
+    m.row_ids.extend((uniq // max(n_vars, 1)).tolist())
+    m.column_ids.extend((uniq % max(n_vars, 1)).tolist())
+    m.coefficients.extend(summed.tolist())
+    return proto
+
+
+def _objective(proto: Any, c: NDArray[np.float64], maximize: bool) -> None:
+    nz = np.flatnonzero(c)
+    proto.objective.maximize = maximize
+    del proto.objective.linear_coefficients.ids[:]
+    del proto.objective.linear_coefficients.values[:]
+    proto.objective.linear_coefficients.ids.extend(nz.tolist())
+    proto.objective.linear_coefficients.values.extend(c[nz].tolist())
+
+
+def _fix(proto: Any, c: NDArray[np.float64], value: float, maximize: bool,
+         tolerance: float = LP_STAGE_TOLERANCE) -> int:
+    """Append the row keeping objective c within `tolerance` (relative, at least that much
+    absolute) of `value`; returns the row's position."""
+    nz = np.flatnonzero(c)
+    row = len(proto.linear_constraints.ids)
+    slack = tolerance * max(abs(value), 1.0)
+    proto.linear_constraints.ids.append(row)
+    proto.linear_constraints.lower_bounds.append(value - slack if maximize else -math.inf)
+    proto.linear_constraints.upper_bounds.append(math.inf if maximize else value + slack)
+    m = proto.linear_constraint_matrix
+    m.row_ids.extend([row] * len(nz))
+    m.column_ids.extend(nz.tolist())
+    m.coefficients.extend(c[nz].tolist())
+    return row
+
+
+def _loosen(proto: Any, fixed: list[tuple[int, float, bool]], tolerance: float) -> None:
+    """Widen every stage-fixing row to `tolerance` (relative) around its stage value."""
+    for row, value, maximize in fixed:
+        slack = tolerance * max(abs(value), 1.0)
+        if maximize:
+            proto.linear_constraints.lower_bounds[row] = value - slack
+        else:
+            proto.linear_constraints.upper_bounds[row] = value + slack
+
+
+def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
+                 grades: Grades, time_limit_s: float | None = None) -> FlowSolution:
+    """The graded LP (module docstring) over the arcs at `arcs`; flows in offer units.
+
+    Returns a FlowSolution with status ERROR (naming the stage) when GLOP does not prove a
+    stage optimal; its `stages` are the values of the stages that ran.
+    """
+    from ortools.math_opt import result_pb2
+
+    start = time.perf_counter()
+    arcs = np.asarray(arcs, np.int64)
+    offer, need = cand.offer[arcs].astype(np.int64), cand.need[arcs].astype(np.int64)
+    ratio, km = cand.ratio[arcs], cand.distance_km[arcs]
+    n_a = len(arcs)
+    offers, needs = dataset.offers, dataset.needs
+    off_u, off_l = np.unique(offer, return_inverse=True)
+    need_u, need_l = np.unique(need, return_inverse=True)
+    n_o, n_n = len(off_u), len(need_u)
+    supply = offers["quantity"].to_numpy(float)[off_u]
+    stock = np.nan_to_num(offers["stock"].to_numpy(float), nan=0.0)[off_u] \
+        if "stock" in offers else np.zeros(n_o)
+    is_return = np.isin(off_u, np.fromiter(grades.returns, np.int64))
+    supply = np.where(is_return, 0.0, supply)
+    stock = np.where(is_return, 0.0, stock)
+    piles = np.flatnonzero(stock > 0)
+    n_v = n_a + len(piles)
+    upper = np.concatenate([np.full(n_a, np.inf), stock[piles]])
+    ar = np.arange(n_a, dtype=np.int64)
+    rows = [off_l, n_o + need_l, piles.astype(np.int64)]
+    cols = [ar, ar, n_a + np.arange(len(piles), dtype=np.int64)]
+    coef = [np.ones(n_a), ratio, -np.ones(len(piles))]
+    rhs = [supply, needs["quantity"].to_numpy(float)[need_u]]
+    next_row = n_o + n_n
+    # heat cascade: what a return offer gives is bounded by the heat its need receives
+    for r_local in np.flatnonzero(is_return):
+        n_pos, share = grades.returns[int(off_u[r_local])]
+        into = np.flatnonzero(need == n_pos)
+        rows.append(np.full(len(into), r_local, np.int64))
+        cols.append(into)
+        coef.append(-share * ratio[into])
+    # blend rows
+    q_cache: dict[str, NDArray[np.float64]] = {}
+    rule_key = np.array([r.key for r in cand.rules], dtype=object)[cand.rule[arcs]] \
+        if n_a else np.empty(0, dtype=object)
+    blend_rows: list[BlendLimit] = []
+    for lim in grades.limits:
+        into = need == lim.need
+        if lim.rule_key is not None:
+            into &= rule_key == lim.rule_key
+        sel = np.flatnonzero(into)
+        if not len(sel):
+            continue
+        if lim.attribute not in q_cache:
+            col = f"q.{lim.attribute}"
+            q_cache[lim.attribute] = offers[col].to_numpy(float) if col in offers \
+                else np.full(len(offers), np.nan)
+        v = q_cache[lim.attribute][offer[sel]]
+        c = (v - lim.value) if lim.bound == "max" else (lim.value - v)
+        rows.append(np.full(len(sel), next_row, np.int64))
+        cols.append(sel)
+        coef.append(np.nan_to_num(c, nan=0.0))
+        blend_rows.append(lim)
+        next_row += 1
+    rhs.append(np.zeros(next_row - n_o - n_n))
+    proto = _proto(n_v, upper, np.concatenate(rows), np.concatenate(cols),
+                   np.concatenate(coef), np.concatenate(rhs))
+    listed = np.concatenate([(~is_return[off_l]).astype(float), np.zeros(len(piles))])
+    cascaded = np.concatenate([is_return[off_l].astype(float), np.zeros(len(piles))])
+    drawn = np.concatenate([np.zeros(n_a), np.ones(len(piles))])
+    unit_km = np.concatenate([km, np.zeros(len(piles))])
+    stages: list[tuple[str, NDArray[np.float64], bool]] = [("delivered", listed, True)]
+    if len(piles):
+        stages.append(("stockpile drawn", drawn, False))
+    if is_return.any():
+        stages.append(("cascaded heat", cascaded, True))
+    stages.append(("unit-km", unit_km, False))
+    values: list[float] = []
+    fixed: list[tuple[int, float, bool]] = []
+    widest = LP_STAGE_TOLERANCE
+    result = None
+    for k, (name, c, maximize) in enumerate(stages):
+        _objective(proto, c, maximize)
+        result = _lp_solve(proto, time_limit_s)
+        tolerance = LP_STAGE_TOLERANCE
+        while result.termination.reason == result_pb2.TERMINATION_REASON_INFEASIBLE \
+                and fixed and tolerance < STAGE_TOLERANCE_MAX:
+            # GLOP's feasibility tolerance (about 1e-6 absolute) can leave an earlier
+            # stage's reported optimum just out of reach: widen the fixing rows
+            tolerance *= 10
+            _loosen(proto, fixed, tolerance)
+            result = _lp_solve(proto, time_limit_s)
+        widest = max(widest, tolerance)
+        if result.termination.reason != result_pb2.TERMINATION_REASON_OPTIMAL:
+            return FlowSolution(SolverStatus.ERROR, np.zeros(n_a), math.nan, math.nan,
+                                time.perf_counter() - start, "lp_blend",
+                                stages=tuple(values),
+                                detail=f"stage {k + 1} ({name}): "
+                                       f"{result.termination.detail or result.termination}")
+        value = float(result.termination.objective_bounds.primal_bound)
+        values.append(value)
+        if k + 1 < len(stages):
+            fixed.append((_fix(proto, c, value, maximize), value, maximize))
+    assert result is not None
+    x = _dense(result.solutions[0].primal_solution.variable_values, n_v)[:n_a]
+    flows = _drop_slack_flows(x, values[0])
+    objective = float(flows @ km)
+    bound = min(float(result.termination.objective_bounds.dual_bound), objective)
+    note = "" if widest <= LP_STAGE_TOLERANCE else (
+        f"earlier stages held to within {widest:g} (relative) of their optimum")
+    return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound,
+                        time.perf_counter() - start, "lp_blend",
+                        stages=(*values[:-1], objective), detail=note)
+
+
+# --------------------------------------------------------------------------------------
+# reports
+
+
+def blend_frame(dataset: Dataset, cand: Candidates, flows: NDArray[np.float64],
+                grades: Grades) -> pd.DataFrame:
+    """One row per blending need and limit (BLEND_COLUMNS): the mass-weighted average of
+    the attribute over what the need receives (over the rule's arcs for a rule limit)
+    against the limit, the quantity blended and the offers in the blend."""
+    needs, offers = dataset.needs, dataset.offers
+    live = flows > 0
+    rule_key = np.array([r.key for r in cand.rules], dtype=object)[cand.rule] \
+        if len(cand) else np.empty(0, dtype=object)
+    rows = []
+    for lim in grades.limits:
+        sel = live & (cand.need == lim.need)
+        if lim.rule_key is not None:
+            sel &= rule_key == lim.rule_key
+        idx = np.flatnonzero(sel)
+        qty = float(flows[idx].sum())
+        col = f"q.{lim.attribute}"
+        v = offers[col].to_numpy(float)[cand.offer[idx]] if col in offers \
+            else np.full(len(idx), np.nan)
+        avg = float(v @ flows[idx] / qty) if qty > 0 else math.nan
+        rows.append({
+            "need_id": needs.index[lim.need],
+            "need_enterprise_id": needs["enterprise_id"].iat[lim.need],
+            "need_material": needs["material"].iat[lim.need],
+            "attribute": lim.attribute, "bound": lim.bound, "limit": lim.value,
+            "average": avg, "quantity": qty,
+            "offers": ";".join(f"{offers.index[o]}={q:g}" for o, q in
+                               zip(cand.offer[idx], flows[idx], strict=True)),
+            "scope": "need" if lim.rule_key is None else lim.rule_key,
+            "source": lim.source,
+        })
+    return pd.DataFrame(rows, columns=BLEND_COLUMNS)
+
+
+def annotate(result: MatchResult, dataset: Dataset, cand: Candidates,
+             flows: NDArray[np.float64], grades: Grades) -> MatchResult:
+    """The result with its blends (`MatchResult.blends`, written as blends.csv) and, for
+    heat judged at delivery, each heat exchange's medium and delivered temperature."""
+    ex = result.exchanges.copy()
+    if grades.heat and len(ex) and f"q.{TEMPERATURE}" in dataset.offers:
+        pos = dataset.offers.index.get_indexer(ex["offer_id"])
+        temp = dataset.offers[f"q.{TEMPERATURE}"].to_numpy(float)[pos]
+        media = offer_media(dataset)[pos]
+        arrived = delivered_temperature(temp, media, ex["distance_km"].to_numpy(float))
+        ex["medium"] = media
+        ex["supply_temperature_c"] = temp
+        ex["delivered_temperature_c"] = arrived
+        if "cascade_of" in dataset.offers:
+            ex["cascade_of"] = dataset.offers["cascade_of"].to_numpy(dtype=object)[pos]
+    offers = result.offers
+    if grades.heat and "reason" in offers and "explanation" in offers:
+        cold = offers["reason"].astype(str).str.contains("quality").to_numpy() & \
+            (offers["unmatched"].to_numpy(float) > 0)
+        rows = dataset.offers.index.get_indexer(offers.loc[cold, "offer_id"])
+        texts = too_cold(dataset, cand, rows, cand.max_km)
+        if texts:
+            offers = offers.copy()
+            expl = offers["explanation"].to_numpy(dtype=object).copy()
+            for k, r in zip(np.flatnonzero(cold), rows, strict=True):
+                if int(r) in texts:
+                    expl[k] = texts[int(r)]
+            offers["explanation"] = expl
+    return replace(result, exchanges=ex, offers=offers,
+                   blends=blend_frame(dataset, cand, flows, grades))

@@ -323,7 +323,9 @@ def build_candidates(
     # and the joined arrays never coexist whole (a national instance: ~0.4 GiB less peak)
     sizes = np.array([len(p[0]) for p in parts], np.int64)
     rule_idx = np.repeat(np.array([p[5] for p in parts], np.int32), sizes)
-    fields: list[list[np.ndarray]] = [[p[k] for p in parts] for k in range(5)]
+    fields: list[list[np.ndarray]] = [[p[0] for p in parts], [p[1] for p in parts],
+                                      [p[2] for p in parts], [p[3] for p in parts],
+                                      [p[4] for p in parts]]
     del parts
     empty = (np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0),
              np.empty(0, bool), np.empty(0, bool))

@@ -123,6 +123,16 @@ def _call(task: Callable[[Any, Any], Any], item: Any, shared: Any) -> Any:
 _BATCH = itertools.count()
 
 
+def _warm() -> None:
+    """Import the solver stack in a worker before its first task (about 1 s of imports:
+    OR-Tools, pandas, the matching modules), so it is paid at start-up, not by a task."""
+    import symbiosis.matching.frontier
+    import symbiosis.matching.model
+    import symbiosis.matching.network
+    import symbiosis.matching.robust
+    import symbiosis.matching.scenario  # noqa: F401
+
+
 class DaskEngine:
     """Tasks on a Dask cluster through a `distributed.Client` (not owned: closing the
     client is the caller's business; `open_engine` does it)."""
@@ -192,6 +202,7 @@ def open_engine(scheduler: str | None = None, workers: int | None = None) -> Ite
     try:
         client = Client(cluster, set_as_default=False)
         try:
+            client.run(_warm)
             yield DaskEngine(client)
         finally:
             client.close()

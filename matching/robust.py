@@ -81,6 +81,7 @@ __all__ = ["KPI_NAMES", "ROBUST_COLUMNS", "Distribution", "RobustOptions", "Robu
            "robust_plan", "sample_factors"]
 
 FLOW_EPS = 1e-9  # relative: flows below this are solver noise (as matching.result)
+SAMPLE_TASKS = 32  # engine tasks a run's samples are split into (batches of samples)
 KPI_NAMES = ("bulk_rate", "share_matched", "tonnes_matched", "tonne_km")
 ROBUST_COLUMNS = ["offer_id", "need_id", "offer_enterprise_id", "need_enterprise_id",
                   "offer_material", "need_material", "distance_km", "unit", "plan_quantity",
@@ -266,6 +267,13 @@ def _sample_task(shared: _Shared, k: int
     return live.astype(np.int64), flows[live], _kpis(shared, ds, flows)
 
 
+def _batch_task(shared: _Shared, ks: list[int]
+                ) -> list[tuple[np.ndarray, np.ndarray, dict[str, float | None]]]:
+    """Several samples as one engine task: a sample of a park solves in milliseconds, less
+    than a Dask task's round trip."""
+    return [_sample_task(shared, k) for k in ks]
+
+
 def _firm(values: np.ndarray, reliability: float) -> np.ndarray:
     """Per row of `values` (arcs x samples): the largest x carried in >= reliability of the
     samples (the ceil(p S)-th largest)."""
@@ -337,8 +345,12 @@ def robust_plan(dataset: Dataset, options: MatchOptions | None = None,
         cand.offer, weights=nominal_flows, minlength=len(dataset.offers)),
         shared.scope)["official"])
     ks = list(range(robust.samples))
-    solved = (engine.map(_sample_task, ks, shared) if engine is not None
-              else [_sample_task(shared, k) for k in ks])
+    if engine is not None:  # about SAMPLE_TASKS tasks, in order (a sample's seed is its own)
+        size = max(1, math.ceil(len(ks) / SAMPLE_TASKS))
+        batches = [ks[i:i + size] for i in range(0, len(ks), size)]
+        solved = [s for batch in engine.map(_batch_task, batches, shared) for s in batch]
+    else:
+        solved = [_sample_task(shared, k) for k in ks]
     seen = np.unique(np.concatenate([live for live, _, _ in solved] +
                                     [_live(dataset, cand, nominal_flows)]))
     position = {int(a): i for i, a in enumerate(seen)}

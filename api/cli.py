@@ -19,7 +19,7 @@ import typer
 from rich.cells import cell_len
 from rich.table import Table
 
-from symbiosis.api import cli_geo, cli_months, cli_serve, cli_store, cli_template
+from symbiosis.api import cli_geo, cli_months, cli_robust, cli_serve, cli_store, cli_template
 from symbiosis.api.cli_common import (
     AsJson,
     DatasetArg,
@@ -420,6 +420,8 @@ def frontier(
     = None,
     lang: LangOpt = Lang.en,
     quiet: Quiet = False,
+    scheduler: cli_robust.SchedulerOpt = None,
+    workers: cli_robust.WorkersOpt = None,
 ) -> None:
     """Trade-off between two objectives (epsilon-constraint): frontier.csv, frontier.png,
     frontier.html and each point's full plan in points/NN/.
@@ -434,10 +436,12 @@ def frontier(
         Path("symbiosis-out") / f"{dataset.stem or 'dataset'}-frontier"
     with err_console.status("Solving the frontier ...", spinner="dots"):
         from symbiosis.dataset import load_dataset
+        from symbiosis.matching.distributed import open_engine
         from symbiosis.matching.frontier import pareto_frontier
 
         data = load_dataset(dataset)
-        result = pareto_frontier(data, (parts[0], parts[1]), points, options)
+        with open_engine(scheduler, workers) as engine:
+            result = pareto_frontier(data, (parts[0], parts[1]), points, options, engine)
         _write_frontier(result, out_dir, lang)
     if quiet:
         return
@@ -585,6 +589,7 @@ cli_store.register(app)  # db, runs, analyze
 cli_serve.register(app)  # serve, keys
 cli_template.register(app)  # template, estimate
 cli_months.register(app)  # profiles (issue 15)
+cli_robust.register(app)  # robust
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from symbiosis.api import cli_robust
 from symbiosis.api.cli_common import (
     DatasetArg,
     Top,
@@ -293,6 +294,8 @@ def analyze(
         "--out", "-o", help="Output folder (default: symbiosis-out/<dataset>-analysis).")
     ] = None,
     top: Top = 10,
+    scheduler: cli_robust.SchedulerOpt = None,
+    workers: cli_robust.WorkersOpt = None,
 ) -> None:
     """Read the network of DATASET's optimal match: size, keystones, loops, chains.
 
@@ -303,6 +306,7 @@ def analyze(
     """
     from symbiosis.dataset import load_dataset
     from symbiosis.matching.candidates import candidates_for
+    from symbiosis.matching.distributed import open_engine
     from symbiosis.matching.model import solve_match
     from symbiosis.matching.network import analyze_network, exchange_graph
 
@@ -311,7 +315,10 @@ def analyze(
         data = load_dataset(dataset)
         result = solve_match(data, options)
         cand = candidates_for(data, options)
-        report = analyze_network(data, result, options, jobs=options.jobs, cand=cand)
+        with open_engine(scheduler, workers) as engine:
+            # an engine only when asked: else the keystones' own process pool (--jobs)
+            report = analyze_network(data, result, options, jobs=options.jobs, cand=cand,
+                                     engine=engine if scheduler or workers else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "analysis.json").write_text(
         json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,12 @@ BLOCK_NO_LICENCE = "no_licence"  # detail: the hazardous-waste code
 
 IntArray = NDArray[np.int64]
 Int32Array = NDArray[np.int32]
+
+# streamed generation (`build_candidates(chunk_pairs=...)`): pairs a chunk aims at, and the
+# offers of the first chunk (a block of at most that many offers is searched in one call)
+CHUNK_PAIRS = 1_000_000
+CHUNK_FIRST_OFFERS = 4096
+CHUNK_MIN_OFFERS = 64
 
 
 @dataclass(frozen=True)
@@ -243,8 +250,18 @@ def build_candidates(
     *,
     accept_unstated_quality: bool = False,
     licences_as_of: dt.date | None = None,
+    chunk_pairs: int | None = CHUNK_PAIRS,
 ) -> Candidates:
     """All candidate arcs of `dataset` (see the module docstring for the exact rule).
+
+    The pairs of each (need material, offer material) block are generated from the spatial
+    index in chunks of offers sized to about `chunk_pairs` pairs, and each chunk is
+    filtered (quality, licences) and stored compactly before the next one is searched, so
+    the radius query's temporaries (about 150 bytes a pair: the k-d tree's pair list, the
+    haversine inputs, the sort) never exist for a whole block at once (a national block has
+    tens of millions of pairs); None searches each block in one call. The arcs, their order
+    included, are the same whatever the chunking (`tests/matching/test_candidates_stream.py`).
+    With `distances` (roads, zones) each block is searched in one call.
 
     `distances` (geo.GeoDistances) replaces great-circle x circuity by road distances and
     applies zone rules to the computed (not distances.csv) arcs. A rule limit the offer
@@ -268,7 +285,7 @@ def build_candidates(
     off_by_mat = _positions_by(offers["material"])
     need_by_mat = _positions_by(needs["material"])
     rules: list[Rule] = []
-    parts: list[tuple[IntArray, IntArray, np.ndarray, np.ndarray, int]] = []
+    parts: list[tuple[Int32Array, Int32Array, np.ndarray, np.ndarray, np.ndarray, int]] = []
     codes: list[np.ndarray] = []
     blocked: list[tuple[IntArray, str, str]] = []
     if distances is not None:
@@ -283,44 +300,97 @@ def build_candidates(
             if offer_idx is None or rule is None:
                 continue
             reach = reach_km(dataset.taxonomy, offer_mat, max_km)
-            i, j, km, code = measure.within(off_ent[offer_idx], need_ent[need_idx], reach,
-                                            offer_mat)
-            o, n = offer_idx[i], need_idx[j]
-            from_table = code == DistanceSource.TABLE.code
-            ok, unverified, missing = _quality_mask(dataset, rule, o, n,
-                                                    accept_unstated_quality)
-            blocked += [(pos, BLOCK_QUALITY_NOT_STATED, attr) for attr, pos in missing]
-            licensed = licensed_mask(dataset, offer_mat, n, licences_as_of)
-            if licensed is not None:
-                blocked.append((np.unique(o[ok & ~licensed]), BLOCK_NO_LICENCE,
-                                dataset.taxonomy.materials[offer_mat].hw_code))
-                ok &= licensed
             rules.append(rule)
-            parts.append((o[ok].astype(np.int32), n[ok].astype(np.int32), km[ok],
-                          np.column_stack([from_table[ok], unverified[ok]]), len(rules) - 1))
-            if distances is not None:
-                codes.append(code[ok])
-    if parts:
-        offer = np.concatenate([p[0] for p in parts])
-        need = np.concatenate([p[1] for p in parts])
-        dist = np.concatenate([p[2] for p in parts])
-        flags = np.concatenate([p[3] for p in parts])
-        rule_idx = np.concatenate([np.full(len(p[0]), p[4], np.int32) for p in parts])
-        del parts
-    else:
-        offer = need = rule_idx = np.empty(0, np.int32)
-        dist = np.empty(0)
-        flags = np.empty((0, 2), dtype=bool)
+            # roads and zones are measured in one call per block (their search is prepared
+            # for it); the great-circle and listed distances are streamed in offer chunks
+            chunked = None if distances is not None else chunk_pairs
+            for o, n, km, code in _block_pairs(measure, off_ent, need_ent, offer_idx,
+                                               need_idx, reach, offer_mat, chunked):
+                from_table = code == DistanceSource.TABLE.code
+                ok, unverified, missing = _quality_mask(dataset, rule, o, n,
+                                                        accept_unstated_quality)
+                blocked += [(pos, BLOCK_QUALITY_NOT_STATED, attr) for attr, pos in missing]
+                licensed = licensed_mask(dataset, offer_mat, n, licences_as_of)
+                if licensed is not None:
+                    blocked.append((np.unique(o[ok & ~licensed]), BLOCK_NO_LICENCE,
+                                    dataset.taxonomy.materials[offer_mat].hw_code))
+                    ok &= licensed
+                parts.append((o[ok].astype(np.int32), n[ok].astype(np.int32), km[ok],
+                              from_table[ok], unverified[ok], len(rules) - 1))
+                if distances is not None:
+                    codes.append(code[ok])
+    # one field at a time, each field's chunks released as soon as it is joined: the chunks
+    # and the joined arrays never coexist whole (a national instance: ~0.4 GiB less peak)
+    sizes = np.array([len(p[0]) for p in parts], np.int64)
+    rule_idx = np.repeat(np.array([p[5] for p in parts], np.int32), sizes)
+    fields: list[list[np.ndarray]] = [[p[0] for p in parts], [p[1] for p in parts],
+                                      [p[2] for p in parts], [p[3] for p in parts],
+                                      [p[4] for p in parts]]
+    del parts
+    empty = (np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0),
+             np.empty(0, bool), np.empty(0, bool))
+    joined: list[np.ndarray] = []
+    for k, chunks in enumerate(fields):
+        joined.append(np.concatenate(chunks) if chunks else empty[k])
+        chunks.clear()
+    offer, need, dist, from_table_all, unverified_all = joined
     ratio = np.array([r.ratio for r in rules], float)[rule_idx] if rules else np.empty(0)
     b_offer, b_kind, b_detail = _blocked_fields(blocked)
     return Candidates(offer=offer, need=need,
                       distance_km=dist, ratio=ratio, rule=rule_idx,
-                      from_table=flags[:, 0].copy(), quality_unverified=flags[:, 1].copy(),
+                      from_table=from_table_all, quality_unverified=unverified_all,
                       rules=tuple(rules), max_km=max_km, circuity=circuity,
                       distance_code=None if distances is None else
                       np.concatenate(codes or [np.empty(0, np.int8)]),
                       distances=measure,
                       blocked_offer=b_offer, blocked_kind=b_kind, blocked_detail=b_detail)
+
+
+def _block_pairs(measure: DistanceRule, off_ent: IntArray, need_ent: IntArray,
+                 offer_idx: IntArray, need_idx: IntArray, reach: float, material: str,
+                 chunk_pairs: int | None) -> Iterator[tuple[IntArray, IntArray,
+                                                            NDArray[np.float64],
+                                                            NDArray[np.int8]]]:
+    """The pairs of one block as `DistanceRule.within` gives them for the whole block
+    (offer row, need row, km, source code), in chunks of consecutive offers.
+
+    `within` returns the computed pairs by offer then need, then the listed pairs
+    (distances.csv) by listed key, offer, need. Chunks of consecutive offers keep the
+    computed pairs' order; the listed pairs, few, are held back and yielded last, sorted
+    the same way. A block that cannot exceed `chunk_pairs` pairs (offers x needs) is searched
+    in one call; otherwise the first chunk has chunk_pairs / needs offers (as if every need
+    were in reach, kept between CHUNK_MIN_OFFERS and CHUNK_FIRST_OFFERS), later ones are
+    sized from the pairs per offer seen so far, to about `chunk_pairs` pairs.
+    """
+    first = min(CHUNK_FIRST_OFFERS,
+                max(CHUNK_MIN_OFFERS, (chunk_pairs or 0) // max(len(need_idx), 1)))
+    if chunk_pairs is None or len(offer_idx) * len(need_idx) <= chunk_pairs \
+            or len(offer_idx) <= first:
+        i, j, km, code = measure.within(off_ent[offer_idx], need_ent[need_idx], reach,
+                                        material)
+        yield offer_idx[i], need_idx[j], km, code
+        return
+    table_code = DistanceSource.TABLE.code
+    listed: list[tuple[IntArray, IntArray, NDArray[np.float64]]] = []
+    start, size, seen_offers, seen_pairs = 0, first, 0, 0
+    while start < len(offer_idx):
+        rows = offer_idx[start:start + size]
+        i, j, km, code = measure.within(off_ent[rows], need_ent[need_idx], reach, material)
+        table = code == table_code
+        computed = ~table
+        yield rows[i[computed]], need_idx[j[computed]], km[computed], code[computed]
+        if table.any():
+            listed.append((rows[i[table]], need_idx[j[table]], km[table]))
+        seen_offers += len(rows)
+        seen_pairs += len(i)
+        start += len(rows)
+        per_offer = max(seen_pairs / seen_offers, 1.0)
+        size = max(CHUNK_MIN_OFFERS, int(chunk_pairs / per_offer))
+    if listed:
+        o, n, km = (np.concatenate(x) for x in zip(*listed, strict=True))
+        order = np.lexsort((n, o, need_ent[n], off_ent[o]))  # by listed key (from, to)
+        yield (o[order], n[order], km[order],
+               np.full(len(o), table_code, np.int8))
 
 
 def candidates_for(dataset: Dataset, options: MatchOptions,

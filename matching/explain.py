@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ from numpy.typing import NDArray
 
 from symbiosis.dataset import Dataset
 from symbiosis.geo.distance import DistanceRule, haversine_km
-from symbiosis.i18n import t
+from symbiosis.i18n import catalogue
 from symbiosis.matching.candidates import Candidates, reach_km, rule_limit_check
 from symbiosis.matching.reasons import UnmatchedReason
 from symbiosis.taxonomy import Rule
@@ -51,6 +52,25 @@ ALTERNATIVES = 3  # alternatives listed per exchange
 LISTED = 3  # needs named per reason
 FULL_SHARE = 1 - 1e-7
 _OPS = {"min": "≥", "max": "≤"}
+
+
+@cache
+def _template(key: str, lang: str) -> str | None:
+    """The catalogue text `symbiosis.i18n.t` would format for `key` in `lang` (None: an
+    unknown key, which `t` returns as it is). Looked up once per key and language: an
+    explanation of a province renders tens of thousands of sentences."""
+    texts = catalogue().get(key)
+    if texts is None:
+        return None
+    return texts.get(lang) or texts.get("en") or key
+
+
+def t(key: str, lang: str = "en", /, **params: Any) -> str:
+    """Exactly `symbiosis.i18n.t`, with the catalogue lookup cached (`_template`)."""
+    text = _template(key, lang)
+    if text is None:
+        return key
+    return text.format(**params) if params else text
 
 
 @dataclass(frozen=True)
@@ -137,42 +157,68 @@ def explain_exchanges(dataset: Dataset, cand: Candidates, flows: FloatArray,
     """
     if not len(arcs):
         return []
-    key = -cand.distance_km if score is None else score
-    order = np.lexsort((-key, cand.offer))  # by offer, best first
+    arcs = np.asarray(arcs, dtype=np.int64)
+    # only the offers of the reported arcs need their alternatives ranked
+    wanted = np.zeros(len(dataset.offers), dtype=bool)
+    wanted[cand.offer[arcs]] = True
+    pool = np.flatnonzero(wanted[cand.offer])
+    key = (-cand.distance_km if score is None else score)[pool]
+    order = pool[np.lexsort((-key, cand.offer[pool]))]  # by offer, best first
     starts = np.searchsorted(cand.offer[order], np.arange(len(dataset.offers) + 1))
     fill = _need_fill(dataset, cand, flows)
     needs = dataset.needs
     need_ids = needs.index.to_numpy(dtype=object)
     need_ent = needs["enterprise_id"].to_numpy(dtype=object)
-    offer_unit = [_unit(dataset, str(m)) for m in dataset.offers["material"]]
+    offer_mat = dataset.offers["material"].to_numpy(dtype=object)
+    units = {str(m): _unit(dataset, str(m)) for m in set(offer_mat.tolist())}
     live = np.flatnonzero(flows > 0)
     suppliers = _suppliers_of(dataset, cand, flows, live)
     sep, comma = t("explain.sep", lang), t("explain.comma", lang)
-    texts: list[str] = []
-    for a in arcs:
-        o = int(cand.offer[a])
-        block = order[starts[o]:starts[o + 1]]
-        block = block[block != a][:ALTERNATIVES]
-        parts: list[str] = []
-        for b in block:
-            n = int(cand.need[b])
-            bits = [t("explain.alt_km", lang, km=float(cand.distance_km[b]))]
-            if saving is not None:
-                bits.append(t("explain.alt_saving", lang, saving=float(saving[b]),
-                              unit=offer_unit[o]))
-            if flows[b] > 0:
-                state = t("explain.alt_also_used", lang)
-            elif fill[n] >= FULL_SHARE:
+    fixed = {k: t(k, lang) for k in ("explain.alt_also_used", "explain.alt_full",
+                                     "explain.alt_no_gain", "explain.alt_worse")}
+    full_by: dict[int, str] = {}
+    # an alternative's text depends on its own arc only: an offer with several exchanges
+    # lists the same alternatives, rendered once
+    alt_text: dict[int, str] = {}
+    distance_km = cand.distance_km
+    need_of = cand.need
+
+    def alternative(b: int, o: int) -> str:
+        n = int(need_of[b])
+        bits = [t("explain.alt_km", lang, km=float(distance_km[b]))]
+        if saving is not None:
+            bits.append(t("explain.alt_saving", lang, saving=float(saving[b]),
+                          unit=units[str(offer_mat[o])]))
+        if flows[b] > 0:
+            state = fixed["explain.alt_also_used"]
+        elif fill[n] >= FULL_SHARE:
+            if n not in full_by:
                 by = _names(suppliers.get(n, []), lang)
-                state = t("explain.alt_full_by", lang, by=by) if by \
-                    else t("explain.alt_full", lang)
-            elif score is not None and score[b] <= 0:
-                state = t("explain.alt_no_gain", lang)
-            else:
-                state = t("explain.alt_worse", lang)
-            parts.append(t("explain.alt", lang, need=need_ids[n], enterprise=need_ent[n],
-                           details=comma.join(bits), state=state))
-        texts.append(sep.join(parts) if parts else t("explain.only_need", lang))
+                full_by[n] = t("explain.alt_full_by", lang, by=by) if by \
+                    else fixed["explain.alt_full"]
+            state = full_by[n]
+        elif score is not None and score[b] <= 0:
+            state = fixed["explain.alt_no_gain"]
+        else:
+            state = fixed["explain.alt_worse"]
+        return t("explain.alt", lang, need=need_ids[n], enterprise=need_ent[n],
+                 details=comma.join(bits), state=state)
+
+    only = t("explain.only_need", lang)
+    # each arc's alternatives at once: the first ALTERNATIVES + 1 arcs of its offer's
+    # ranked block, the arc itself struck out, the first ALTERNATIVES left kept
+    o_arr = cand.offer[arcs].astype(np.int64)
+    first = starts[o_arr]
+    size = starts[o_arr + 1] - first
+    step = np.arange(ALTERNATIVES + 1)
+    heads = order[np.minimum(first[:, None] + step[None, :], max(len(order) - 1, 0))]
+    heads = np.where((step[None, :] < size[:, None]) & (heads != arcs[:, None]), heads, -1)
+    for b in np.unique(heads[heads >= 0]).tolist():
+        alt_text[b] = alternative(b, int(cand.offer[b]))
+    texts: list[str] = []
+    for row in heads.tolist():
+        parts = [alt_text[b] for b in row if b >= 0][:ALTERNATIVES]
+        texts.append(sep.join(parts) if parts else only)
     return texts
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ from symbiosis.matching.economics import arc_values
 from symbiosis.matching.flow import FlowSolution, SolverStatus, solve_generalized_max_weight_lp
 from symbiosis.matching.options import MatchOptions, Method, Objective
 from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
+
+if TYPE_CHECKING:
+    from symbiosis.matching.distributed import Engine
 
 __all__ = ["AXES", "Frontier", "pareto_frontier"]
 
@@ -62,9 +66,45 @@ def _rows(coef: np.ndarray, floor: float) -> tuple[np.ndarray, float, float]:
     return coef, floor - slack, math.inf
 
 
+@dataclass(frozen=True)
+class _Network:
+    """What every frontier LP reads: quantities, arcs, ratios, and the two objectives."""
+
+    q_o: np.ndarray
+    d_n: np.ndarray
+    arc_offer: np.ndarray
+    arc_need: np.ndarray
+    ratio: np.ndarray
+    time_limit_s: float | None
+    f: np.ndarray
+    g: np.ndarray
+
+
+def _lp(net: _Network, weights: np.ndarray,
+        rows: list[tuple[np.ndarray, float, float]] | None = None) -> FlowSolution:
+    sol = solve_generalized_max_weight_lp(net.q_o, net.d_n, net.arc_offer, net.arc_need,
+                                          weights, net.ratio, net.time_limit_s, rows)
+    if sol.status is not SolverStatus.OPTIMAL:
+        raise SolverError(f"frontier LP returned {sol.status}: {sol.detail}")
+    return sol
+
+
+def _lexicographic(net: _Network, first: np.ndarray, second: np.ndarray,
+                   rows: list[tuple[np.ndarray, float, float]]) -> FlowSolution:
+    best = _lp(net, first, rows)
+    return _lp(net, second, [*rows, _rows(first, float(best.flows @ first))])
+
+
+def _point_task(net: _Network, eps: float) -> FlowSolution:
+    """One frontier point (an engine task): max g at f >= eps, then max f at that g."""
+    return _lexicographic(net, net.g, net.f, [_rows(net.f, eps)])
+
+
 def pareto_frontier(dataset: Dataset, between: tuple[str, str] = ("utilization", "cost"),
-                    points: int = 10, options: MatchOptions | None = None) -> Frontier:
-    """Solve `points` epsilon-constraint LPs between the two objectives of `between`.
+                    points: int = 10, options: MatchOptions | None = None,
+                    engine: Engine | None = None) -> Frontier:
+    """Solve `points` epsilon-constraint LPs between the two objectives of `between`; with an
+    `engine` (`matching.distributed`) the points are its tasks, the arcs shipped once.
 
     Raises:
         SolverError: `between` not two different objectives, fewer than 2 points, no
@@ -89,27 +129,18 @@ def pareto_frontier(dataset: Dataset, between: tuple[str, str] = ("utilization",
     d_n = dataset.needs["quantity"].to_numpy(float)
     arc_offer, arc_need = cand.offer.astype(np.int64), cand.need.astype(np.int64)
 
-    def solve(weights: np.ndarray,
-              rows: list[tuple[np.ndarray, float, float]] | None = None) -> FlowSolution:
-        sol = solve_generalized_max_weight_lp(q_o, d_n, arc_offer, arc_need, weights,
-                                              cand.ratio, options.time_limit_s, rows)
-        if sol.status is not SolverStatus.OPTIMAL:
-            raise SolverError(f"frontier LP returned {sol.status}: {sol.detail}")
-        return sol
-
-    def lexicographic(first: np.ndarray, second: np.ndarray,
-                      rows: list[tuple[np.ndarray, float, float]]) -> FlowSolution:
-        best = solve(first, rows)
-        return solve(second, [*rows, _rows(first, float(best.flows @ first))])
+    net = _Network(q_o, d_n, arc_offer, arc_need, cand.ratio, options.time_limit_s, f, g)
 
     if len(cand) == 0:
         raise SolverError("no candidate exchanges: the frontier is empty")
-    f_max = float(lexicographic(f, g, []).flows @ f)
-    f_min = float(lexicographic(g, f, []).flows @ f)
+    f_max = float(_lexicographic(net, f, g, []).flows @ f)
+    f_min = float(_lexicographic(net, g, f, []).flows @ f)
     plans: list[MatchResult] = []
     records: list[dict[str, object]] = []
-    for k, eps in enumerate(np.linspace(f_min, f_max, points)):
-        sol = lexicographic(g, f, [_rows(f, float(eps))])
+    epsilons = [float(eps) for eps in np.linspace(f_min, f_max, points)]
+    solved = (engine.map(_point_task, epsilons, net) if engine is not None
+              else [_point_task(net, eps) for eps in epsilons])
+    for k, (eps, sol) in enumerate(zip(epsilons, solved, strict=True)):
         flows = np.where(sol.flows > 0, sol.flows, 0.0)
         facts = SolverFacts(status=SolverStatus.OPTIMAL, objective=float(flows @ g),
                             bound=float(flows @ g), seconds=sol.seconds,

@@ -39,6 +39,7 @@ from symbiosis.matching.model import MatchOptions, solve_candidates, usable_core
 if TYPE_CHECKING:
     import networkx as nx
 
+    from symbiosis.matching.distributed import Engine
     from symbiosis.matching.result import MatchResult
 
 __all__ = [
@@ -217,6 +218,13 @@ def _init_worker(dataset: Dataset, cand: Candidates, offer_mass: np.ndarray,
     _WORKER.update(dataset=dataset, cand=cand, offer_mass=offer_mass, options=options)
 
 
+def _keystone_task(shared: tuple[Dataset, Candidates, np.ndarray, MatchOptions],
+                   enterprise: str) -> float:
+    """One re-solve as an engine task (`matching.distributed`)."""
+    dataset, cand, offer_mass, options = shared
+    return _without(dataset, cand, offer_mass, enterprise, options)
+
+
 def _worker(enterprise: str) -> float:
     return _without(_WORKER["dataset"], _WORKER["cand"], _WORKER["offer_mass"], enterprise,
                     _WORKER["options"])
@@ -225,12 +233,15 @@ def _worker(enterprise: str) -> float:
 def keystones(dataset: Dataset, options: MatchOptions | None = None,
               cand: Candidates | None = None, enterprises: list[str] | None = None,
               jobs: int | None = None,
-              min_work: int = PARALLEL_MIN_WORK) -> pd.DataFrame:
+              min_work: int = PARALLEL_MIN_WORK,
+              engine: Engine | None = None) -> pd.DataFrame:
     """Each enterprise (default: every one with a candidate arc) leaves in turn; the rest is
     re-solved. Columns: tonnes matched after, tonnes lost, utilization after and its drop
     (percentage points), ranked by tonnes lost (ties by id). Worker processes (spawned) run
     the re-solves side by side when `jobs` > 1 and re-solves x arcs reaches `min_work`
-    (below that, starting workers costs more than it saves)."""
+    (below that, starting workers costs more than it saves). With an `engine`
+    (`matching.distributed`), the re-solves are its tasks instead, the dataset and arcs
+    shipped to each worker once."""
     options = options or MatchOptions()
     if cand is None:
         cand = candidates_for(dataset, options)
@@ -247,7 +258,9 @@ def keystones(dataset: Dataset, options: MatchOptions | None = None,
             set(dataset.needs["enterprise_id"].to_numpy()[cand.need])
         enterprises = sorted(str(e) for e in active)
     jobs = usable_cores() if jobs is None else max(1, jobs)
-    if jobs > 1 and len(enterprises) >= 2 and len(enterprises) * len(cand) >= min_work:
+    if engine is not None:
+        after = engine.map(_keystone_task, enterprises, (dataset, cand, offer_mass, options))
+    elif jobs > 1 and len(enterprises) >= 2 and len(enterprises) * len(cand) >= min_work:
         context = multiprocessing.get_context("spawn")
         # the solves read only the offer and need frames; the taxonomy (read-only mapping
         # proxies) does not pickle and is not needed there
@@ -286,7 +299,8 @@ def keystones(dataset: Dataset, options: MatchOptions | None = None,
 
 def analyze_network(dataset: Dataset, result: MatchResult, options: MatchOptions | None = None,
                     jobs: int | None = None, keystone_count: int | None = None,
-                    cand: Candidates | None = None) -> dict[str, Any]:
+                    cand: Candidates | None = None,
+                    engine: Engine | None = None) -> dict[str, Any]:
     """Everything `symbiosis analyze` reports, JSON-ready: the exchange network (size,
     enterprises, cycles, chains), the candidate network's size, and the keystones."""
     options = options or MatchOptions()
@@ -296,7 +310,8 @@ def analyze_network(dataset: Dataset, result: MatchResult, options: MatchOptions
     n_ent = len(dataset.enterprises)
     table = enterprise_table(graph, dataset)
     loops, cascades = cycles(graph), chains(graph)
-    keys = keystones(dataset, options, cand=cand, enterprises=sorted(graph.nodes), jobs=jobs)
+    keys = keystones(dataset, options, cand=cand, enterprises=sorted(graph.nodes), jobs=jobs,
+                     engine=engine)
     if keystone_count is not None:
         keys = keys.head(keystone_count)
     return {

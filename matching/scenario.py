@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from symbiosis.contract import suggest_material
 from symbiosis.dataset import PREFIXES, SPECS, Dataset
@@ -35,6 +35,9 @@ from symbiosis.store.records import (
 from symbiosis.taxonomy import Taxonomy, load_taxonomy
 from symbiosis.types import Row
 
+if TYPE_CHECKING:
+    from symbiosis.matching.distributed import Engine
+
 __all__ = [
     "AddEnterprise",
     "Change",
@@ -43,6 +46,7 @@ __all__ = [
     "SetQuantity",
     "apply_changes",
     "compare_scenario",
+    "sweep_scenarios",
 ]
 
 FILE = "changes"
@@ -546,3 +550,57 @@ def compare_scenario(rows: DatasetRows, changes: Sequence[Change],
         scenario_result=scen,
         scenario_dataset=scenario_ds,
     )
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def _scenario_task(shared: tuple[DatasetRows, MatchOptions], changes: Sequence[Change]
+                   ) -> tuple[list[str], MatchResult, Dataset]:
+    """One scenario of a sweep (an engine task): apply, validate, solve."""
+    rows, options = shared
+    applied = _apply(rows, changes)
+    if applied.problems:
+        raise InvalidDataError(applied.problems)
+    _check_not_empty(applied.rows)
+    try:
+        scenario_ds = dataset_from_rows(applied.rows, source="scenario")
+    except InvalidDataError as exc:
+        raise InvalidDataError([applied.locate(p) for p in exc.problems]) from None
+    return applied.sentences, solve_match(scenario_ds, options), scenario_ds
+
+
+def sweep_scenarios(rows: DatasetRows, scenarios: Sequence[Sequence[Change]],
+                    options: MatchOptions | None = None,
+                    engine: Engine | None = None) -> list[ScenarioComparison]:
+    """`compare_scenario` for each change list of `scenarios` against one baseline, solved
+    once; the scenarios are tasks of `engine` (`matching.distributed`; default: one after
+    another here), the stored rows shipped to each worker once. Comparisons in the order
+    given, each equal to what `compare_scenario` returns for it.
+
+    Raises:
+        InvalidDataError: the first scenario (in order) whose changes do not apply or whose
+            rows do not validate, as `compare_scenario` reports it.
+    """
+    options = options or MatchOptions()
+    base = solve_match(dataset_from_rows(rows, source="baseline"), options)
+    before = base.headline().model_dump()
+    base_run = RunRecord.from_result(base, "")
+    shared = (rows, options)
+    items = [list(changes) for changes in scenarios]
+    solved = (engine.map(_scenario_task, items, shared) if engine is not None
+              else [_scenario_task(shared, changes) for changes in items])
+    out: list[ScenarioComparison] = []
+    for sentences, scen, scenario_ds in solved:
+        after = scen.headline().model_dump()
+        out.append(ScenarioComparison(
+            baseline=before,
+            scenario=after,
+            delta=_delta(before, after),
+            changes=sentences,
+            exchanges_diff=diff_runs(base_run, RunRecord.from_result(scen, "")),
+            baseline_result=base,
+            scenario_result=scen,
+            scenario_dataset=scenario_ds,
+        ))
+    return out

@@ -102,6 +102,8 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("medium"),  # heat: steam or hot_water (symbiosis.grades)
         *_ESTIMATE_SPECS,
         *LOGISTICS_COLUMNS,  # issue 16: symbiosis.logistics_checks
+        # year-to-year coefficient of variation of quantity (`symbiosis robust`)
+        ColumnSpec("cv", "number", check="nonnegative"),
         *_MONTH_SPECS,
     ),
     "needs": (
@@ -119,6 +121,7 @@ SPECS: dict[str, tuple[ColumnSpec, ...]] = {
         ColumnSpec("return_share", "number", check="nonnegative"),
         *_ESTIMATE_SPECS,
         *LOGISTICS_COLUMNS,  # issue 16: symbiosis.logistics_checks
+        ColumnSpec("cv", "number", check="nonnegative"),  # as offers (`symbiosis robust`)
         *_MONTH_SPECS,
     ),
     "substitutions": (

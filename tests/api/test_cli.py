@@ -47,7 +47,8 @@ BAD_CASES = [
              "'quantity'?); expected columns: id, enterprise_id, material, quantity, unit, "
              "disposal_cost, treatment_cost, generated, used_existing, stock, medium, estimated, "
              "quantity_low, quantity_high, estimate_basis, estimate_source, "
-             "estimate_confidence, min_lot, max_partners, contract_cny_per_year, q.<attribute>",
+             "estimate_confidence, min_lot, max_partners, contract_cny_per_year, "
+             "cv, q.<attribute>",
              "offers.csv:1:quantity: required column is missing")),
     BadCase("bad_values",
             lambda d: d.set("offers", 3, "quantity", "abc").set("needs", 2, "quantity", "0")

@@ -138,10 +138,16 @@ def choose_scales(quantities: FloatArray, distances_km: FloatArray, num_nodes: i
     `max_cost_decimals` for km or other unit costs) the smallest exact scale is used: the
     integer problem is the true problem. Otherwise the scale is the largest power of ten the
     guards allow, and the scale is marked inexact (the caller reports an honest bound):
-    (a) OR-Tools multiplies costs by (num_nodes + 1) during cost scaling and refuses
-    (BAD_COST_RANGE) when (max_cost + 1) x (num_nodes + 1) would overflow; we keep a 2x
-    margin, and with `penalty` (a stockpile arc costing (nodes + 1) x max_cost + 1, see
-    `stock_penalty`) the margin covers that arc too. (b) Scaled quantity totals stay below
+    (a) OR-Tools' cost scaling (Goldberg's push-relabel) multiplies costs by
+    (nodes + 1), so epsilon starts at e0 = max_cost x (nodes + 1), and refuses
+    (BAD_COST_RANGE) when a node potential would pass INT64_MIN + e0. A refine step lowers a
+    potential by at most 3 x nodes x epsilon and epsilon falls by alpha = 5 per step
+    (Goldberg & Tarjan 1990, Math. Oper. Res. 15(3), lemma 5.8; Goldberg 1997, J.
+    Algorithms 22(1)), so |potential| <= 3.75 x nodes x e0: we keep
+    4 x nodes^2 x max_cost below INT64_MAX. Guarding only max_cost x (nodes + 1), as before,
+    let a 2,000-offer chain fail with BAD_COST_RANGE (`tests/matching/test_flow.py`). With
+    `penalty` (a stockpile arc costing (nodes + 1) x max_cost + 1, see `stock_penalty`) the
+    guard covers that arc too. (b) Scaled quantity totals stay below
     2**50 and scaled costs below 2**53 (or the caller's lower `cost_limit`: the sparse solve
     prices sums of many costs and needs them below 2**53 too), so every scaled value is
     exact in a float64.
@@ -159,8 +165,8 @@ def choose_scales(quantities: FloatArray, distances_km: FloatArray, num_nodes: i
     finite = np.asarray(distances_km, float)
     finite = np.abs(finite[np.isfinite(finite)])
     d_max = float(np.max(finite)) if len(finite) else 0.0
-    nodes = num_nodes + 3
-    limit = INT64_MAX / 2 / nodes
+    nodes = num_nodes + 3  # with OR-Tools' own source and sink, plus one
+    limit = INT64_MAX / 4 / nodes / nodes
     if penalty:
         limit /= nodes
     if d_max + 1 >= limit:

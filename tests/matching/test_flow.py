@@ -199,3 +199,34 @@ def test_public_mathopt_path_gives_the_core_path_result() -> None:
     values = [list(r.solutions[0].primal_solution.variable_values.values)
               for r in (public, core)]
     assert values[0] == pytest.approx(values[1], abs=1e-9)
+
+
+def test_long_chain_with_inexact_km_solves_within_the_potential_guard() -> None:
+    """A 2,000-offer alternating chain (offer i -> need i far, offer i+1 -> need i near) with
+    inexact km: the finest scale of the old guard (max_cost x nodes) made OR-Tools stop with
+    BAD_COST_RANGE when potentials ran down the chain; the potential guard solves it, and the
+    plan's km equal an independent LP's (scipy HiGHS) within the reported bound."""
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    n = 2000
+    rng = np.random.default_rng(0)
+    sup = np.full(n, 10.0)
+    sup[0] = 11.0
+    dem = np.full(n, 10.0)
+    tails = np.concatenate([np.arange(n), np.arange(1, n)])
+    heads = np.concatenate([np.arange(n), np.arange(0, n - 1)])
+    km = np.concatenate([rng.uniform(100, 300, n), rng.uniform(0.1, 1, n - 1)]) + 1 / 3
+    sol = solve_transport_mcf(sup, dem, tails, heads, km)
+    assert sol.status is SolverStatus.OPTIMAL, sol.detail
+    assert sol.scales is not None and not sol.scales.distance_exact
+    assert sol.flows.sum() == pytest.approx(dem.sum(), abs=1e-9)
+    m = len(km)
+    cols = np.arange(m)
+    a_sup = coo_matrix((np.ones(m), (tails, cols)), shape=(n, m))
+    a_dem = coo_matrix((np.ones(m), (heads, cols)), shape=(n, m))
+    lp = linprog(km, A_ub=a_sup, b_ub=sup, A_eq=a_dem, b_eq=dem, bounds=(0, None),
+                 method="highs")
+    assert lp.status == 0
+    assert sol.bound <= lp.fun + 1e-6 * lp.fun
+    assert sol.objective == pytest.approx(lp.fun, rel=1e-9)

@@ -64,6 +64,19 @@ class Basemap:
             ys += [p[1] for p in ring] + [None]
         return xs, ys
 
+    def plot_boundaries(self, ax: Any, colour: str, width: float) -> Any | None:
+        """Draw the rings on a matplotlib Axes under everything else; the legend handle
+        ("provincial boundary"), or None when there is nothing to draw."""
+        if not self.rings:
+            return None
+        from matplotlib.lines import Line2D  # lazy: matplotlib only where a plot is drawn
+
+        nan = float("nan")
+        xs, ys = self.lines()
+        ax.plot([nan if v is None else v for v in xs], [nan if v is None else v for v in ys],
+                color=colour, linewidth=width, zorder=0.5)
+        return Line2D([0], [0], color=colour, linewidth=width, label="provincial boundary")
+
 
 def _rings(geometry: dict[str, Any]) -> list[Ring]:
     polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" \

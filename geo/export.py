@@ -217,13 +217,9 @@ def map_figure(layers: dict[str, Any], segments: np.ndarray | None, title: str) 
     pts = layers["enterprises"]
     handles: list[Any] = []
     base = basemap_within((x0, y0, x1, y1), margin_deg=0.0)
-    if base.rings:
-        bx, by = base.lines()
-        ax.plot([np.nan if v is None else v for v in bx],
-                [np.nan if v is None else v for v in by], color="#8c8c8c", linewidth=0.9,
-                zorder=0.5)
-        handles.append(Line2D([0], [0], color="#8c8c8c", linewidth=0.9,
-                              label="provincial boundary"))
+    boundary = base.plot_boundaries(ax, "#8c8c8c", 0.9)
+    if boundary is not None:
+        handles.append(boundary)
     seats = [p for p in base.places if p.kind == "seat"]
     if seats:
         ax.scatter([p.lon for p in seats], [p.lat for p in seats], s=14, marker="s",

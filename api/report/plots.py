@@ -264,14 +264,9 @@ def network_figure(report: dict[str, Any], lon: dict[str, float], lat: dict[str,
     else:
         box = (108.8, 24.6, 114.3, 30.1)  # nothing to place: Hunan
     handles: list[Any] = []
-    base = basemap_within(box, margin_deg=0.0)
-    if base.rings:
-        bx, by = base.lines()
-        left.plot([math.nan if v is None else v for v in bx],
-                  [math.nan if v is None else v for v in by], color="#b0b0b0", linewidth=0.8,
-                  zorder=0.5)
-        handles.append(Line2D([0], [0], color="#b0b0b0", linewidth=0.8,
-                              label="provincial boundary"))
+    boundary = basemap_within(box, margin_deg=0.0).plot_boundaries(left, "#b0b0b0", 0.8)
+    if boundary is not None:
+        handles.append(boundary)
     for a, b in edges:
         if a in lon and b in lon:
             left.annotate("", xy=(lon[b], lat[b]), xytext=(lon[a], lat[a]),

@@ -73,7 +73,12 @@ from symbiosis.matching.flow import (
     to_scaled_int,
 )
 from symbiosis.matching.options import MatchOptions, Method
-from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
+from symbiosis.matching.result import (
+    MatchResult,
+    SolverFacts,
+    assemble_result,
+    exchange_columns,
+)
 from symbiosis.matching.summary import MonthKpis, MonthlySummary, StorageKpis
 from symbiosis.months import MONTHS, load_profiles, monthly_quantities
 
@@ -573,25 +578,7 @@ def _with_supplier_initials(dataset: Dataset, storage: pd.DataFrame) -> Dataset:
 def _monthly_exchanges(dataset: Dataset, cand: Candidates, x: np.ndarray) -> pd.DataFrame:
     """One row per exchange and month with a flow (exchanges_monthly.csv)."""
     a, t = np.nonzero(x > FLOW_EPS * np.maximum(1.0, x.sum(axis=1, keepdims=True)))
-    offers, needs, tax = dataset.offers, dataset.needs, dataset.taxonomy
-    o, n = cand.offer[a], cand.need[a]
-    q = x[a, t]
-    km = cand.distance_km[a].astype(float)
-    mat = offers["material"].to_numpy(dtype=object)[o]
-    frame = pd.DataFrame({
-        "month": t + 1,
-        "offer_enterprise_id": offers["enterprise_id"].to_numpy(dtype=object)[o],
-        "need_enterprise_id": needs["enterprise_id"].to_numpy(dtype=object)[n],
-        "offer_material": mat,
-        "need_material": needs["material"].to_numpy(dtype=object)[n],
-        "quantity": q,
-        "distance_km": km,
-        "offer_id": offers.index.to_numpy(dtype=object)[o],
-        "need_id": needs.index.to_numpy(dtype=object)[n],
-        "unit": np.array([tax.materials[m].unit for m in mat], dtype=object),
-        "need_quantity": q * cand.ratio[a],
-        "unit_km": q * km,
-    })
+    frame = pd.DataFrame({"month": t + 1, **exchange_columns(dataset, cand, a, x[a, t])})
     return frame.sort_values(["month", "offer_material", "offer_enterprise_id",
                               "need_enterprise_id", "offer_id", "need_id"],
                              kind="stable").reset_index(drop=True)

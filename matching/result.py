@@ -243,6 +243,31 @@ def _offer_status(dataset: Dataset, cand: Candidates, flows: np.ndarray,
     })
 
 
+def exchange_columns(dataset: Dataset, cand: Candidates, arcs: np.ndarray,
+                     q: np.ndarray) -> dict[str, Any]:
+    """The columns every exchange table shares (exchanges.csv, exchanges_monthly.csv) for
+    the candidate arcs `arcs` carrying `q` (offer units): ids, materials, quantity, km,
+    unit, the need's quantity (q x ratio) and unit-km."""
+    offers, needs = dataset.offers, dataset.needs
+    o, n = cand.offer[arcs], cand.need[arcs]
+    km = cand.distance_km[arcs].astype(float)
+    offer_mat = offers["material"].to_numpy(dtype=object)[o]
+    return {
+        "offer_enterprise_id": offers["enterprise_id"].to_numpy(dtype=object)[o],
+        "need_enterprise_id": needs["enterprise_id"].to_numpy(dtype=object)[n],
+        "offer_material": offer_mat,
+        "need_material": needs["material"].to_numpy(dtype=object)[n],
+        "quantity": q,
+        "distance_km": km,
+        "offer_id": offers.index.to_numpy(dtype=object)[o],
+        "need_id": needs.index.to_numpy(dtype=object)[n],
+        "unit": np.array([dataset.taxonomy.materials[m].unit for m in offer_mat],
+                         dtype=object),
+        "need_quantity": q * cand.ratio[arcs],
+        "unit_km": q * km,
+    }
+
+
 def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
                     facts: SolverFacts, options: MatchOptions,
                     timings: dict[str, float], values: ArcValues | None = None,
@@ -254,32 +279,19 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
     `values` adds money and carbon per exchange, `valuation` the core prices and marginal
     values, `score` (the objective's w_a) ranks the alternatives in the explanations.
     """
-    offers, needs, tax = dataset.offers, dataset.needs, dataset.taxonomy
+    offers, needs = dataset.offers, dataset.needs
     qty_scale = np.maximum(1.0, offers["quantity"].to_numpy(float)[cand.offer])
     live = np.flatnonzero(flows > FLOW_EPS * qty_scale)
     o, n = cand.offer[live], cand.need[live]
     q = flows[live]
-    km = cand.distance_km[live]
     rule_keys = np.array([r.key for r in cand.rules], dtype=object)
     rule_src = np.array([r.source for r in cand.rules], dtype=object)
     ridx = cand.rule[live]
-    offer_mat = offers["material"].to_numpy(dtype=object)[o]
-    units = np.array([tax.materials[m].unit for m in offer_mat], dtype=object)
     quality = np.where(cand.quality_unverified[live],
                        "rule quality limits not checked: offer does not state them", "")
     columns: dict[str, Any] = {
-        "offer_enterprise_id": offers["enterprise_id"].to_numpy(dtype=object)[o],
-        "need_enterprise_id": needs["enterprise_id"].to_numpy(dtype=object)[n],
-        "offer_material": offer_mat,
-        "need_material": needs["material"].to_numpy(dtype=object)[n],
-        "quantity": q,
-        "distance_km": km,
-        "offer_id": offers.index.to_numpy(dtype=object)[o],
-        "need_id": needs.index.to_numpy(dtype=object)[n],
-        "unit": units,
-        "need_quantity": q * cand.ratio[live],
+        **exchange_columns(dataset, cand, live, q),
         "ratio": cand.ratio[live],
-        "unit_km": q * km,
         "distance_source": cand.distance_labels(live),
         "rule": rule_keys[ridx] if len(ridx) else np.empty(0, dtype=object),
         "rule_source": rule_src[ridx] if len(ridx) else np.empty(0, dtype=object),

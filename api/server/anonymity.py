@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from symbiosis.matching.feedstock import FeedstockHit
 
 __all__ = ["COST_BANDS_CNY", "K_ANONYMITY", "Describer", "banded_radius_km", "cost_band",
-           "order_hits"]
+           "order_hits", "outside_label"]
 
 K_ANONYMITY = 3
 # upper bounds of the delivered-cost bands, CNY per unit (1-2-5 steps per decade)
@@ -99,6 +99,18 @@ class Describer:
         if division is not None and self._pairs[(park, division)] < K_ANONYMITY:
             division = None
         return {"park": park, "sector_division": division}
+
+
+def outside_label(number: int, division: str | None = None) -> str:
+    """The anonymised name of an enterprise a park run may not name (`park_view`): its
+    `number` within one response and, where given (only when `Describer` shows it, i.e.
+    K_ANONYMITY suppliers share it), its GB/T 4754-2017 division; in English and Chinese
+    (the body is read in both, like the demo's bilingual names), e.g.
+    "outside enterprise 2 (GB/T 4754 division 30) 园区外企业2（行业大类30）"."""
+    from symbiosis.i18n import LANGS, t
+
+    key = "web.outside_enterprise" if division is None else "web.outside_enterprise_division"
+    return " ".join(t(key, lang, n=number, division=division) for lang in LANGS)
 
 
 def public_hit(item: dict[str, Any], distance_km: float, cost: float,

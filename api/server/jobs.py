@@ -80,6 +80,10 @@ def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress
     options = options_from(parameters)
     progress("solve", 0.2)
     result = solve_match(dataset, options)
+    from symbiosis.api.server.run_extras import monthly_tables, with_estimate_columns
+
+    result = with_estimate_columns(result, dataset)  # before a park's view blanks ids
+    monthly = monthly_tables(result, dataset, park)
     if park is not None:
         from symbiosis.matching.park_scope import park_result
 
@@ -98,6 +102,8 @@ def solve_rows(rows: DatasetRows, parameters: dict[str, Any], progress: Progress
         "offers": frame_records(result.offers),
         "needs": frame_records(result.needs),
     }
+    if monthly is not None:  # a monthly plan: the page's monthly charts (run_extras)
+        body["monthly"] = monthly
     return {"record": record, "result": body, "kpis": result.headline().model_dump()}
 
 

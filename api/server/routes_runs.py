@@ -18,6 +18,7 @@ from symbiosis.api.server.region import Snapshot
 from symbiosis.api.server.schemas import (
     ErrorResponse,
     RecordId,
+    RunMonthly,
     RunOptions,
     RunResult,
     RunsPublic,
@@ -68,6 +69,23 @@ def _result(svc: Svc, job: Job) -> dict[str, Any]:
     result = svc.state.job_result(job.id)
     if result is None:
         raise ApiError(409, "conflict", f"run {job.id} has no stored result")
+    return result
+
+
+def _park_scoped(caller: Principal, job: Job) -> bool:
+    """Does `caller` read `job` through the park view (`park_view`): a park-scoped key
+    reading a park run. Admins read runs as stored."""
+    return caller.role is Role.park_manager and job.park is not None
+
+
+def _readable(svc: Svc, caller: Principal, job: Job) -> dict[str, Any]:
+    """The stored result as `caller` may read it (`park_view.park_view` for a park key)."""
+    result = _result(svc, job)
+    if _park_scoped(caller, job):
+        from symbiosis.api.server.park_view import park_view
+
+        assert job.park is not None
+        return park_view(result, job.park, svc.region.snapshot())
     return result
 
 
@@ -136,6 +154,8 @@ def cancel_run(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
 def get_result(run_id: RecordId, request: Request, svc: Svc, caller: Caller) -> Response:
     job = _visible_job(svc, caller, run_id)
     _status_allows_result(job)
+    if _park_scoped(caller, job):  # the park's view, built per request (park_view)
+        return JSONResponse(_readable(svc, caller, job))
     blob = svc.state.job_result_gzip(job.id)
     if blob is None:
         raise ApiError(409, "conflict", f"run {job.id} has no stored result")
@@ -147,11 +167,37 @@ def get_result(run_id: RecordId, request: Request, svc: Svc, caller: Caller) -> 
                     headers={"Vary": "Accept-Encoding"})
 
 
+@router.get("/runs/{run_id}/monthly", response_model=RunMonthly,
+            responses={404: {"model": ErrorResponse}},
+            summary="A monthly run's figures per month and its stores' levels (the page's "
+                    "monthly charts); 404 for an annual run")
+def get_monthly(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
+    from symbiosis.months import MONTHS
+
+    job = _visible_job(svc, caller, run_id)
+    result = _readable(svc, caller, job)
+    section = (result.get("summary") or {}).get("monthly")
+    if not section:
+        raise ApiError(404, "not_found", f"run {run_id} is an annual plan: its dataset gives "
+                                         "no months (m01..m12, profile) and no storage")
+    months = [{**m, "unmatched_t": m["offered_t"] - m["matched_t"],
+               "unmet_t": m["needed_t"] - m["met_t"]} for m in section["months"]]
+    tables = result.get("monthly") or {}
+    stores = [{"enterprise_id": str(r["enterprise_id"]), "material": str(r["material"]),
+               "side": str(r["side"]), "unit": str(r.get("unit") or ""),
+               "capacity": float(r["capacity"]),
+               "levels": [float(r[name]) for name in (f"m{t:02d}" for t in range(1, MONTHS + 1))],
+               "year_end": float(r["year_end"])} for r in tables.get("storage") or []]
+    return {"run_id": job.id, "park": job.park, "months": months, "stores": stores,
+            "year_end_stock_t": section["year_end_stock_t"], "lost_t": section["lost_t"],
+            "method": section["method"], "note": section["note"]}
+
+
 @router.get("/runs/{run_id}/exchanges.csv", summary="A run's exchanges as CSV",
             response_class=Response,
             responses={200: {"content": {"text/csv": {}}}})
 def get_exchanges_csv(run_id: RecordId, svc: Svc, caller: Caller) -> Response:
-    result = _result(svc, _visible_job(svc, caller, run_id))
+    result = _readable(svc, caller, _visible_job(svc, caller, run_id))
     rows = result["exchanges"]
     from symbiosis.matching.result import EXCHANGE_COLUMNS
     from symbiosis.tabular import csv_text
@@ -166,7 +212,7 @@ def get_exchanges_csv(run_id: RecordId, svc: Svc, caller: Caller) -> Response:
 def get_exchanges_geojson(run_id: RecordId, svc: Svc, caller: Caller) -> Response:
     from symbiosis.geo.export import material_colour
 
-    result = _result(svc, _visible_job(svc, caller, run_id))
+    result = _readable(svc, caller, _visible_job(svc, caller, run_id))
     where = {e["id"]: (e["lon"], e["lat"]) for e in result["enterprises"]}
     features = []
     for x in result["exchanges"]:
@@ -184,11 +230,20 @@ def get_exchanges_geojson(run_id: RecordId, svc: Svc, caller: Caller) -> Respons
             "changed between two runs")
 def diff(before: RecordId, after: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
     records: list[RunRecord] = []
+    jobs: list[Job] = []
     for run_id in (before, after):
         job = _visible_job(svc, caller, run_id)
+        jobs.append(job)
         if job.store_run_id is None:
             raise ApiError(409, "conflict", f"run {run_id} is {job.status}; only finished "
                                             "runs compare")
         records.append(svc.region.run(job.store_run_id))
     rows = diff_runs(records[0], records[1])
+    scoped = [j for j in jobs if _park_scoped(caller, j)]
+    if scoped:  # a park key: the same rule as the run body (park_view)
+        from symbiosis.api.server.park_view import park_view
+
+        assert scoped[0].park is not None
+        rows = park_view({"exchanges": rows}, scoped[0].park,
+                         svc.region.snapshot())["exchanges"]
     return {"data": rows, "count": len(rows)}

@@ -16,7 +16,7 @@ __all__ = [
     "Change", "EnterpriseCreate", "EnterprisePublic", "EnterpriseUpdate", "ErrorResponse",
     "KeyCreate", "KeyIssued", "KeyPublic", "ListingPage", "NeedCreate", "NeedPublic",
     "NeedUpdate", "OfferCreate", "OfferPublic", "OfferUpdate", "ParkCreate", "ParkPublic",
-    "ParkUpdate", "RecordId", "RunOptions", "RunResult", "RunStatus",
+    "ParkUpdate", "RecordId", "RunMonthly", "RunOptions", "RunResult", "RunStatus",
 ]
 
 # ids: letters (any script), digits and . _ : / - ; names: any text without control chars
@@ -375,6 +375,16 @@ class RunStatus(BaseModel):
     kpis: Headline | None
 
 
+class MonthlyTables(BaseModel):
+    """A monthly plan's tables (issue 15): exchanges_monthly.csv and storage.csv as rows
+    (`api.server.run_extras.monthly_tables`; a park run: the park's rows only)."""
+
+    exchanges: list[dict[str, Any]] = Field(description="One row per exchange and month "
+                                            "with a flow: `month`, then the exchange columns.")
+    storage: list[dict[str, Any]] = Field(description="One row per store: `capacity`, "
+                                          "`m01`..`m12` month-end levels, `year_end` ...")
+
+
 class RunResult(BaseModel):
     """A run's full result: its headline, summary.json (schema `symbiosis schema summary`)
     and the rows of its output files."""
@@ -387,6 +397,52 @@ class RunResult(BaseModel):
     exchanges: list[dict[str, Any]]
     offers: list[dict[str, Any]]
     needs: list[dict[str, Any]]
+    monthly: MonthlyTables | None = Field(None, description="A monthly plan's tables.")
+
+
+class MonthPoint(BaseModel):
+    """One month of a monthly plan, mass family, tonnes in the month (summary.json's
+    `monthly.months`, plus the month's unmatched figures)."""
+
+    month: int = Field(ge=1, le=12)
+    offered_t: float
+    needed_t: float
+    matched_t: float = Field(description="Offered tonnes delivered in the month.")
+    met_t: float = Field(description="Need tonnes met by the month's deliveries.")
+    unmatched_t: float = Field(description="offered_t - matched_t: offered in the month "
+                               "and not delivered in it (into a store, or never); "
+                               "negative when the month delivers from stores.")
+    unmet_t: float = Field(description="needed_t - met_t: need the month leaves open.")
+    stored_t: float = Field(description="Held in stores at the end of the month.")
+
+
+class StoreLevels(BaseModel):
+    """One store's month-end levels, in its material's unit."""
+
+    enterprise_id: str
+    material: str
+    side: str
+    unit: str
+    capacity: float
+    levels: list[float] = Field(min_length=12, max_length=12,
+                                description="Held at the end of January .. December.")
+    year_end: float
+
+
+class RunMonthly(BaseModel):
+    """What the page's monthly charts draw (`GET /api/runs/{id}/monthly`): per month the
+    matched tonnes against supply and demand and what stays unmatched, and each store's
+    level. Months are the region's plan (a park run: aggregates of the whole region, the
+    park's own stores; `park_view`)."""
+
+    run_id: int
+    park: str | None
+    months: list[MonthPoint]
+    stores: list[StoreLevels]
+    year_end_stock_t: float
+    lost_t: float
+    method: str
+    note: str
 
 
 class RunsPublic(Page):

@@ -38,7 +38,7 @@
     lang: "en", key: null, me: null, materials: new Map(), parks: [], park: null,
     run: null, result: null, enterprises: [], listings: [], changes: [], gaps: null,
     sectorNames: new Map(), compare: null, error: null, status: ["", ""],
-    basemap: null, demo: false, demoReason: "",
+    basemap: null, demo: false, demoReason: "", monthly: null,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -325,6 +325,8 @@
     renderRunInfo();
     renderMap();
     renderSankey();
+    renderExchangeTable();
+    renderMonthly();
     renderScenarioInputs();
     renderChanges();
     renderCompare();
@@ -423,6 +425,7 @@
     if (!resp.ok) return;
     state.result = await resp.json();
     state.run = null;
+    state.monthly = null;
     state.enterprises = state.result.enterprises || [];
     state.listings = [];
     state.demo = true;
@@ -442,6 +445,15 @@
       .sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
     state.run = runs.length ? runs[0] : null;
     state.result = state.run ? await api(`api/runs/${encodeURIComponent(state.run.id)}/result`) : null;
+    await loadMonthly();
+  }
+
+  /** A monthly run's figures (GET api/runs/{id}/monthly: per month, and each store's
+   * levels); null for an annual run, the demo, or no run. */
+  async function loadMonthly() {
+    const summary = state.result && state.result.summary;
+    state.monthly = state.run && summary && summary.monthly
+      ? await api(`api/runs/${encodeURIComponent(state.run.id)}/monthly`) : null;
   }
 
   async function runMatch() {
@@ -466,6 +478,7 @@
       }
       state.run = run;
       state.result = await api(`api/runs/${encodeURIComponent(run.id)}/result`);
+      await loadMonthly();
       state.demo = false;
       state.gaps = null;
       renderAll();
@@ -804,6 +817,98 @@
         ` ${materialName(slug)}: ${formatAmount(value)} ${perYear(materialUnit(slug))}`));
     }
     $("sankey").after(ul);
+  }
+
+  // ---------------------------------------------------------------- short exchange table
+  const EXCHANGE_ROWS = 15;  // the largest exchanges, by quantity
+
+  /** An "est." mark with the estimate's source as its tooltip (listings that `symbiosis
+   * estimate` made from capacities carry estimated = yes, source and confidence). */
+  function estimateMark(source, confidence) {
+    const tip = t("estimated_tip", { source: source || t("estimated_no_source"), confidence: confidence || "—" });
+    return el("abbr", { class: "estimated", title: tip, "aria-label": tip, tabindex: "0" }, t("estimated_mark"));
+  }
+
+  function renderExchangeTable() {
+    const box = $("exchange-table-box");
+    box.replaceChildren();
+    const all = exchanges();
+    const rows = [...all].sort((a, b) => (Number(b.quantity) || 0) - (Number(a.quantity) || 0))
+      .slice(0, EXCHANGE_ROWS);
+    $("exchanges-panel").hidden = rows.length === 0;
+    if (!rows.length) return;
+    const byId = enterpriseIndex();
+    const party = (id, name) => name || (byId.get(id) ? byId.get(id).name : id) || t("outside_party");
+    const table = el("table", { id: "exchange-table" },
+      el("caption", {}, t("exchanges_caption", { n: fmtNumber(rows.length), total: fmtNumber(all.length) })),
+      el("thead", {}, el("tr", {}, [t("report.col_supplier"), t("report.col_receiver"), t("material"),
+        t("report.col_quantity"), t("report.col_distance_km")].map((h, i) => el("th", { scope: "col", class: i >= 3 ? "num" : null }, h)))),
+      el("tbody", {}, rows.map((x) => {
+        const unit = x.unit || materialUnit(x.offer_material);
+        const supplier = el("td", {}, party(x.offer_enterprise_id, x.offer_enterprise_name));
+        if (x.offer_estimated === "yes") supplier.append(" ", estimateMark(x.offer_estimate_source, x.offer_estimate_confidence));
+        const receiver = el("td", {}, party(x.need_enterprise_id, x.need_enterprise_name));
+        if (x.need_estimated === "yes") receiver.append(" ", estimateMark(x.need_estimate_source, x.need_estimate_confidence));
+        return el("tr", { "data-offer": x.offer_id || "", "data-need": x.need_id || "" }, supplier, receiver,
+          el("td", {}, `${materialName(x.offer_material)} → ${materialName(x.need_material)}`),
+          el("td", { class: "num" }, `${fmtNumber(Number(x.quantity))} ${perYear(unit)}`),
+          el("td", { class: "num" }, fmtNumber(Number(x.distance_km), 1)));
+      })));
+    box.append(table);
+    if (rows.some((x) => x.offer_estimated === "yes" || x.need_estimated === "yes")) {
+      box.append(el("p", { class: "muted small", id: "estimated-key" }, t("estimated_key")));
+    }
+  }
+
+  // ---------------------------------------------------------------- monthly charts
+  const MONTHLY_PLOT_PX = 360;  // as .monthly-plot in style.css
+  /** A monthly run (issue 15): matched tonnes per month against supply and demand, what
+   * each month leaves unmatched, and each store's month-end level. Data points are the
+   * API's figures as they are (GET api/runs/{id}/monthly), never re-derived here. */
+  function renderMonthly() {
+    const m = state.monthly;
+    $("monthly-panel").hidden = !m;
+    const flows = $("monthly-flows");
+    const stores = $("monthly-stores");
+    if (!window.Plotly) return;
+    const clear = (div) => { window.Plotly.purge(div); div.replaceChildren(); };
+    if (!m) { clear(flows); clear(stores); return; }
+    const monthName = new Intl.DateTimeFormat(locale(), { month: "short" });
+    const names = m.months.map((p) => monthName.format(new Date(2025, p.month - 1, 1)));
+    const font = { size: 12, family: getComputedStyle(document.documentElement).fontFamily };
+    const series = (key, kind, colour, extra = {}) => ({
+      type: kind, name: t(`monthly_${key}`), x: names, y: m.months.map((p) => p[`${key}_t`]),
+      meta: { key }, marker: { color: colour }, line: { color: colour, width: 2 },
+      hovertemplate: `%{x}: %{y:,.0f} t<extra>${esc(t(`monthly_${key}`))}</extra>`, ...extra,
+    });
+    const flowTraces = [
+      series("matched", "bar", "#2f7d4f"),
+      series("unmatched", "bar", "#c0392b"),
+      series("offered", "scatter", "#1f4e79", { mode: "lines+markers" }),
+      series("needed", "scatter", "#b9770e", { mode: "lines+markers", line: { color: "#b9770e", width: 2, dash: "dash" } }),
+    ];
+    window.Plotly.react(flows, flowTraces, {
+      barmode: "group", height: MONTHLY_PLOT_PX, margin: { l: 70, r: 10, t: 40, b: 30 }, paper_bgcolor: "#fff", font,
+      yaxis: { title: { text: t("monthly_tonnes") } }, showlegend: true,
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
+    }, { displaylogo: false, responsive: true });
+    $("monthly-note").textContent = t(state.run && state.run.park ? "monthly_note_park" : "monthly_note",
+      { stock: fmtNumber(m.year_end_stock_t), lost: fmtNumber(m.lost_t) });
+    $("monthly-no-stores").hidden = m.stores.length > 0;
+    if (!m.stores.length) { clear(stores); return; }
+    const byId = enterpriseIndex();
+    const storeTraces = m.stores.map((s) => {
+      const who = byId.get(s.enterprise_id) ? byId.get(s.enterprise_id).name : s.enterprise_id;
+      const name = `${who} — ${materialName(s.material)} (${fmtNumber(s.capacity)} ${s.unit})`;
+      return { type: "scatter", mode: "lines+markers", name, x: names, y: s.levels,
+        meta: { store: s.enterprise_id, material: s.material, capacity: s.capacity },
+        hovertemplate: `%{x}: %{y:,.0f} ${esc(s.unit)}<extra>${esc(name)}</extra>` };
+    });
+    window.Plotly.react(stores, storeTraces, {
+      height: MONTHLY_PLOT_PX, margin: { l: 70, r: 10, t: 40, b: 30 }, paper_bgcolor: "#fff", font,
+      yaxis: { title: { text: t("monthly_level") }, rangemode: "tozero" }, showlegend: true,
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
+    }, { displaylogo: false, responsive: true });
   }
 
   // ---------------------------------------------------------------- scenario panel

@@ -24,9 +24,16 @@ route that reads a park run for a park-scoped key (`Role.park_manager`):
 - the monthly stores (`summary.monthly.storage`, the `monthly.storage` levels) and the
   monthly exchanges: the park's own only.
 
+- a run's status (`GET /api/runs`, `/api/runs/{id}`, the answer to POST and cancel): its
+  `error` and `phase` texts with the same labels (a failed run's error comes from the
+  region's rows), no counterparty named (`park_job`).
+
 Admins read runs as stored. The view is applied when a run is read, so runs stored before
 this rule are covered too; it takes the enterprises, offers and needs of the current
-snapshot to know which ids and names to hide.
+snapshot to know which ids and names to hide. Limits: an enterprise deleted from the store
+since the run is no longer known, so a text of an old run could still name it; an id that
+is also an ordinary token of a text (a bare number) is replaced there too (over-hiding,
+never a leak).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from typing import Any
 from symbiosis.api.server.anonymity import Describer, outside_label
 from symbiosis.api.server.region import Snapshot, blank
 
-__all__ = ["PartyView", "park_view"]
+__all__ = ["PartyView", "park_job", "park_view"]
 
 # an id-like token: ASCII letters, digits, `_`, with `-` and `.` inside; such an id is
 # replaced only as a whole token, looked up in a dict (no alternation of thousands of ids);
@@ -186,3 +193,16 @@ def park_view(body: dict[str, Any], park: str, snap: Snapshot) -> dict[str, Any]
                         if str(s.get("enterprise_id")) in inside]}
     scrubbed: dict[str, Any] = view.scrub(out)
     return scrubbed
+
+
+def park_job(job: dict[str, Any], park: str, snap: Snapshot) -> dict[str, Any]:
+    """A run's status (`job_public`) as the manager of `park` may read it: its texts (a
+    failed run's error names the region's rows, e.g. a validation problem of another park's
+    offer; the phase) with every enterprise outside the park replaced by a label. No
+    counterparties here: a status names no exchange."""
+    park = park.strip()
+    inside = {eid for eid, ent in snap.enterprises.items()
+              if str(blank(ent.get("park")) or "").strip() == park}
+    view = PartyView(snap, inside, set())
+    return {k: view.text(v) if isinstance(v, str) and k in ("error", "phase") else v
+            for k, v in job.items()}

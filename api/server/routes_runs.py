@@ -78,6 +78,17 @@ def _park_scoped(caller: Principal, job: Job) -> bool:
     return caller.role is Role.park_manager and job.park is not None
 
 
+def _public(svc: Svc, caller: Principal, job: Job) -> dict[str, Any]:
+    """A run's status as `caller` may read it (`park_view.park_job` for a park key)."""
+    out = job_public(job)
+    if _park_scoped(caller, job):
+        from symbiosis.api.server.park_view import park_job
+
+        assert job.park is not None
+        return park_job(out, job.park, svc.region.snapshot())
+    return out
+
+
 def _readable(svc: Svc, caller: Principal, job: Job) -> dict[str, Any]:
     """The stored result as `caller` may read it (`park_view.park_view` for a park key)."""
     result = _result(svc, job)
@@ -107,7 +118,7 @@ def start_run(body: RunOptions, svc: Svc, caller: Caller,
     now = svc.state.job(job.id)
     assert now is not None
     done = now.status in ("succeeded", "failed", "cancelled")
-    return JSONResponse(RunStatus(**job_public(now)).model_dump(mode="json"),
+    return JSONResponse(RunStatus(**_public(svc, caller, now)).model_dump(mode="json"),
                         status_code=200 if done else 202,
                         headers={"Location": f"/api/runs/{job.id}"})
 
@@ -126,12 +137,12 @@ def list_runs(svc: Svc, caller: Caller,
         park = caller.scope
     jobs, total = svc.state.jobs(park, any_park=park is None, status=status, limit=limit,
                                  offset=offset)
-    return {"data": [job_public(j) for j in jobs], "count": total}
+    return {"data": [_public(svc, caller, j) for j in jobs], "count": total}
 
 
 @router.get("/runs/{run_id}", response_model=RunStatus, summary="A run's status and KPIs")
 def get_run(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
-    return job_public(_visible_job(svc, caller, run_id))
+    return _public(svc, caller, _visible_job(svc, caller, run_id))
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunStatus,
@@ -145,7 +156,7 @@ def cancel_run(run_id: RecordId, svc: Svc, caller: Caller) -> dict[str, Any]:
                                         "there is nothing to cancel")
     now = svc.state.job(job.id)
     assert now is not None
-    return job_public(now)
+    return _public(svc, caller, now)
 
 
 @router.get("/runs/{run_id}/result", summary="A run's full result: KPIs, summary.json, "
@@ -205,6 +216,25 @@ def get_exchanges_csv(run_id: RecordId, svc: Svc, caller: Caller) -> Response:
     columns = list(rows[0]) if rows else list(EXCHANGE_COLUMNS)
     return Response(csv_text(columns, rows), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="run-{run_id}-exchanges.csv"'})
+
+
+@router.get("/runs/{run_id}/exchanges_monthly.csv", summary="A monthly run's exchanges "
+            "per month as CSV (exchanges_monthly.csv); 404 for an annual run",
+            response_class=Response,
+            responses={200: {"content": {"text/csv": {}}}, 404: {"model": ErrorResponse}})
+def get_exchanges_monthly_csv(run_id: RecordId, svc: Svc, caller: Caller) -> Response:
+    result = _readable(svc, caller, _visible_job(svc, caller, run_id))
+    tables = result.get("monthly")
+    if not tables:
+        raise ApiError(404, "not_found", f"run {run_id} is an annual plan: its dataset gives "
+                                         "no months (m01..m12, profile) and no storage")
+    from symbiosis.matching.result import EXCHANGE_COLUMNS
+    from symbiosis.tabular import csv_text
+
+    rows = tables["exchanges"]
+    columns = list(rows[0]) if rows else ["month", *EXCHANGE_COLUMNS]
+    return Response(csv_text(columns, rows), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="run-{run_id}-exchanges_monthly.csv"'})
 
 
 @router.get("/runs/{run_id}/exchanges.geojson", summary="A run's exchanges as GeoJSON lines",

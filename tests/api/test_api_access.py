@@ -149,6 +149,11 @@ ROUTES: dict[tuple[str, str], tuple[set[str], Callable[[World], Call]]] = {
         "GET", f"/api/runs/{w.run_id}/exchanges.csv", {})),
     ("GET", "/api/runs/{run_id}/exchanges.geojson"): ({"admin", "park_manager"}, lambda w: (
         "GET", f"/api/runs/{w.run_id}/exchanges.geojson", {})),
+    ("GET", "/api/runs/{run_id}/monthly"): ({"admin", "park_manager"}, lambda w: (
+        "GET", f"/api/runs/{w.run_id}/monthly", {})),
+    ("GET", "/api/runs/{run_id}/exchanges_monthly.csv"): ({"admin", "park_manager"},
+                                                          lambda w: (
+        "GET", f"/api/runs/{w.run_id}/exchanges_monthly.csv", {})),
     ("GET", "/api/runs/{before}/diff/{after}"): ({"admin", "park_manager"}, lambda w: (
         "GET", f"/api/runs/{w.run_id}/diff/{w.run_id}", {})),
     ("POST", "/api/runs/{run_id}/proposals"): ({"admin", "park_manager"}, lambda w: (
@@ -213,6 +218,8 @@ def _out_of_scope(w: World) -> list[tuple[str, Call]]:
         ("park_manager", ("GET", f"/api/runs/{w.other_run_id}/result", {})),
         ("park_manager", ("GET", f"/api/runs/{w.other_run_id}/exchanges.csv", {})),
         ("park_manager", ("GET", f"/api/runs/{w.other_run_id}/exchanges.geojson", {})),
+        ("park_manager", ("GET", f"/api/runs/{w.other_run_id}/monthly", {})),
+        ("park_manager", ("GET", f"/api/runs/{w.other_run_id}/exchanges_monthly.csv", {})),
         ("park_manager", ("GET", f"/api/runs/{w.run_id}/diff/{w.other_run_id}", {})),
         ("park_manager", ("POST", f"/api/runs/{w.other_run_id}/proposals", {})),
         ("park_manager", ("GET", f"/api/proposals/{w.proposal_id}", {})),

@@ -164,3 +164,26 @@ def test_the_park_view_keeps_only_the_park_row_of_the_parks_table_and_its_own_st
     assert view["summary"]["warnings"] == [f"{label} has no coordinates"]
     assert view["exchanges"][0]["need_enterprise_name"] == "Beta cement"
     assert body["summary"]["parks"]["parks"]["Q"] == {"offered_t": 9.0}  # not changed
+
+
+def test_a_failed_park_runs_error_names_no_enterprise_outside_the_park() -> None:
+    """A run's error comes from the whole region's rows (a park is planned with every
+    partner): for the park's key it reads with labels, its own enterprise by id."""
+    from symbiosis.api.server.park_view import park_job
+    from symbiosis.api.server.region import Snapshot
+    from symbiosis.store import DatasetRows
+
+    rows = DatasetRows(
+        enterprises=[{"id": "A1", "name": "Alpha works", "park": "P"},
+                     {"id": "C1", "name": "Gamma power", "park": "Q"}],
+        offers=[{"id": "OF-C", "enterprise_id": "C1"}], needs=[], distances=[],
+        substitutions=None, offer_columns=("id", "enterprise_id"),
+        need_columns=("id", "enterprise_id"))
+    job = {"id": 7, "park": "P", "status": "failed", "phase": "validate",
+           "error": "offers:2:quantity: OF-C of C1 (Gamma power) is negative; A1 is fine"}
+    shown = park_job(job, "P", Snapshot(None, rows))
+    label = outside_label(1)
+    assert shown["error"] == f"offers:2:quantity: {label} of {label} ({label}) is negative; " \
+                             "A1 is fine"
+    assert {k: v for k, v in shown.items() if k != "error"} == \
+        {k: v for k, v in job.items() if k != "error"}

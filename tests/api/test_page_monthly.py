@@ -96,6 +96,25 @@ def test_the_monthly_route_gives_the_hand_computed_plan(run: dict[str, Any],
     assert body["months"][0]["unmatched_t"] == pytest.approx(150.0)  # 100 t ash stored, 50 slag
 
 
+def test_the_monthly_exchanges_csv_sums_to_each_months_matched_tonnes(
+        api: LiveServer, run: dict[str, Any], live_api: LiveServer) -> None:
+    import csv
+    import io
+
+    with api.client() as c:
+        text = c.get(f"/api/runs/{run['id']}/exchanges_monthly.csv").text
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    per_month = [sum(float(r["quantity"]) for r in rows if int(r["month"]) == m)
+                 for m in range(1, 13)]
+    assert per_month == pytest.approx([m["matched_t"] for m in run["monthly"]["months"]])
+    ash = [sum(float(r["quantity"]) for r in rows if int(r["month"]) == m
+               and r["offer_id"] == "OF-PWR") for m in range(1, 13)]
+    assert ash == pytest.approx(KILN)
+    with live_api.client() as c:  # an annual run has none
+        annual = c.post("/api/runs", params={"wait": 60}, json={}).json()
+        assert c.get(f"/api/runs/{annual['id']}/exchanges_monthly.csv").status_code == 404
+
+
 def test_an_annual_run_has_no_monthly_figures(live_api: LiveServer) -> None:
     with live_api.client() as c:
         status = c.post("/api/runs", params={"wait": 60}, json={}).json()
@@ -112,7 +131,9 @@ def test_a_park_key_sees_its_own_stores_only(api: LiveServer) -> None:
         status = c.post("/api/runs", params={"wait": 60}, json={"park": "P2"}).json()
         monthly = c.get(f"/api/runs/{status['id']}/monthly").json()
         result = c.get(f"/api/runs/{status['id']}/result")
+        per_month = c.get(f"/api/runs/{status['id']}/exchanges_monthly.csv").text
     assert len(monthly["months"]) == 12 and monthly["stores"] == []
+    assert "OF-PWR" not in per_month and "OF-STL" in per_month  # P2's slag only
     assert result.json()["monthly"]["storage"] == []
     assert "PWR" not in result.text and "Riverside power plant" not in result.text
     assert "Hill cement kiln" in result.text  # the slag's taker: a counterparty

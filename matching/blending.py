@@ -36,6 +36,13 @@ fixed to within 1e-9 (relative) before the next:
 | share_i | `needs.return_share`                                    |
 | s_o     | stockpile drawn, 0 <= s_o <= `offers.stock`             |
 
+Value objectives (`cost`, `co2`, `weighted`) replace the stages by: 1. maximise
+sum w_a x_a with the network path's w_a (`matching.model.objective_weights` over
+`matching.economics.arc_values`: one formula for both paths), stockpiles drawn like
+surplus; 2. minimise the flow on arcs with w_a <= 0 (kept in the LP: a blend or a cascade
+may pay for them). Prices and marginal values are the first stage's duals of the offer and
+need rows (`solve_graded`, `matching.model._valuate`).
+
 Components (materials joined by rules) with no blending need and no return offer stay
 with min-cost flow (or the ratio LP); this module solves only the others.
 """
@@ -253,8 +260,8 @@ def prepare_grades(dataset: Dataset, cand: Candidates, options: MatchOptions,
     run is the plain one). Adds the cascade's return offers (rebuilding the arcs), rebuilds
     the arcs into blending needs, and judges heat at delivery (`matching.heat`)."""
     blend = blend_needs(dataset, options.blend)
-    heat = heat_applies(dataset, options.heat_at_delivery)
-    if not blend.any() and not heat:
+    heat = heat_applies(dataset, options.heat_at_delivery, options.heat_at_source)
+    if not blend.any() and not heat and not cascade_needs(dataset).any():
         return dataset, cand, None
     returns: dict[int, tuple[int, float]] = {}
     if cascade_needs(dataset).any():

@@ -48,11 +48,11 @@ import numpy as np
 
 from symbiosis.dataset import Dataset
 from symbiosis.errors import OptionsError, SolverError
+from symbiosis.i18n import t
 from symbiosis.matching.blending import (
     Grades,
     annotate,
     blend_needs,
-    heat_applies,
     prepare_grades,
     solve_graded,
 )
@@ -66,6 +66,7 @@ from symbiosis.matching.flow import (
     solve_transport_max_weight,
     solve_transport_mcf,
 )
+from symbiosis.matching.heat import heat_applies, heat_stated
 from symbiosis.matching.options import MatchOptions, Method, Objective, parse_weights
 from symbiosis.matching.prices import Valuation, valuate
 from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
@@ -467,8 +468,8 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     from symbiosis.months import is_monthly
 
     if wants_milp(dataset, options):  # lots, partners, contracts, trucks (issue 16)
-        if blend_needs(dataset, options.blend).any() or heat_applies(
-                dataset, options.heat_at_delivery):
+        if blend_needs(dataset, options.blend).any() or (
+                not options.heat_at_source and heat_stated(dataset, options.heat_at_delivery)):
             raise OptionsError(
                 "blend", "integer logistics (min_lot, max_partners, contracts, trucks) "
                 "cannot yet be combined with blending or heat by temperature: run them separately")
@@ -477,7 +478,12 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
                 "min_lot", "integer logistics (min_lot, max_partners, contracts, trucks) "
                 "cannot yet be combined with a monthly plan (m01..m12, profile, storage.csv): "
                 "run them separately")
-        return solve_match_milp(dataset, options, timings, distances)
+        result = solve_match_milp(dataset, options, timings, distances)
+        if heat_applies(dataset, options.heat_at_delivery, options.heat_at_source):
+            # heat at delivery is only the default here: the MILP keeps the source check
+            result = result.with_summary(warnings=[*result.summary.warnings,
+                                                   t("heat.milp_at_source")])
+        return result
     if is_monthly(dataset):  # months, profiles or storage: the time-expanded plan
         from symbiosis.matching.monthly import solve_monthly
 

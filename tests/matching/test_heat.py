@@ -14,9 +14,11 @@ from grades_support import grid, row
 from scipy.optimize import linprog
 
 from symbiosis.dataset import load_dataset
-from symbiosis.errors import InvalidDataError
+from symbiosis.errors import InvalidDataError, OptionsError
 from symbiosis.grades import heat_pipes
-from symbiosis.matching.heat import delivered_temperature
+from symbiosis.matching.blending import prepare_grades
+from symbiosis.matching.candidates import candidates_for
+from symbiosis.matching.heat import delivered_temperature, heat_applies
 from symbiosis.matching.model import MatchOptions, solve_match
 
 
@@ -56,14 +58,49 @@ def test_the_temperature_limit_is_checked_at_delivery(floor: float, served: bool
     assert ex["medium"] == "steam"
 
 
-def test_without_the_heat_model_the_source_temperature_is_checked() -> None:
-    """The plain run (no medium, no return, no --heat-at-delivery) keeps the old rule; the
-    option switches the delivery check on."""
+def test_heat_is_judged_at_delivery_by_default_and_at_the_source_on_request() -> None:
+    """A waste-heat offer with a temperature (no medium, no return, no flag) is judged at
+    delivery: 200 °C steam over 5 km arrives at 150 °C, below the need's 160 °C. With
+    --heat-at-source (the old rule) the source's 200 °C passes and the rule's flat ratio
+    0.9 applies: 100 GJ sent, 90 GJ received."""
     offers = [row("s", "S", "waste_heat", 100, **{"q.temperature_c": 200})]
     needs = [row("n", "U", "process_heat", 1000, **{"min.temperature_c": 160})]
     data = grid("SU", {("S", "U"): 5.0}, offers, needs)
-    assert len(solve_match(data).exchanges) == 1
+    assert solve_match(data).exchanges.empty
     assert solve_match(data, MatchOptions(heat_at_delivery=True)).exchanges.empty
+    old = solve_match(data, MatchOptions(heat_at_source=True)).exchanges
+    assert list(old["quantity"]) == pytest.approx([100.0])
+    assert list(old["need_quantity"]) == pytest.approx([90.0])
+    assert "delivered_temperature_c" not in old
+
+
+def test_heat_at_delivery_and_at_the_source_exclude_each_other() -> None:
+    with pytest.raises(OptionsError) as err:
+        MatchOptions(heat_at_delivery=True, heat_at_source=True)
+    assert err.value.problems[0][0] == "heat_at_source"
+
+
+def test_a_dataset_without_waste_heat_stays_on_min_cost_flow() -> None:
+    """The default's heat rule never sends a dataset without waste heat to the graded
+    path: prepare_grades returns the arcs untouched and no grades."""
+    offers = [row("a", "A", "fly_ash", 100, **{"q.loi_pct": 5.0, "q.fineness_45um_pct": 20})]
+    needs = [row("n", "B", "fly_ash", 80)]
+    data = grid("AB", {("A", "B"): 4.0}, offers, needs)
+    assert not heat_applies(data, False)
+    options = MatchOptions()
+    cand = candidates_for(data, options)
+    same, arcs, grades = prepare_grades(data, cand, options)
+    assert grades is None and arcs is cand and same is data
+    assert solve_match(data).solver.methods == ("min_cost_flow",)
+
+
+def test_a_waste_heat_offer_without_a_temperature_does_not_switch_the_rule_on() -> None:
+    offers = [row("s", "S", "waste_heat", 100)]
+    needs = [row("n", "U", "process_heat", 1000)]
+    data = grid("SU", {("S", "U"): 5.0}, offers, needs)
+    assert not heat_applies(data, False)
+    assert heat_applies(data, True)
+    assert not heat_applies(data, True, at_source=True)
 
 
 def test_a_three_user_heat_cascade_by_hand() -> None:

@@ -237,6 +237,18 @@ def _relaxed_arcs(dataset: Dataset, cand: Candidates, blend: NDArray[np.bool_],
         rules=tuple(rules), distance_code=code)
 
 
+def heat_served_needs(dataset: Dataset) -> NDArray[np.bool_]:
+    """Needs that an energy-family offer (waste heat) may serve under the dataset's rules:
+    the only arcs heat at delivery rebuilds (the others keep theirs, so a dataset with a
+    little heat does not build all its arcs twice)."""
+    tax = dataset.taxonomy
+    family = {slug: str(m.family) for slug, m in tax.materials.items()}
+    materials = dataset.needs["material"].astype(str)
+    served = {m: any(family.get(o) == "energy" for o in tax.offer_materials_for(m))
+              for m in materials.unique()}
+    return materials.map(served).to_numpy(dtype=bool)
+
+
 def _limits(dataset: Dataset, cand: Candidates, blend: NDArray[np.bool_]
             ) -> tuple[BlendLimit, ...]:
     out: list[BlendLimit] = []
@@ -273,7 +285,7 @@ def prepare_grades(dataset: Dataset, cand: Candidates, options: MatchOptions,
         share = dataset.needs["return_share"].to_numpy(float)
         returns = {n_before + k: (int(p), float(share[p])) for k, p in enumerate(need_pos)}
     if heat:  # temperature judged at delivery below, not at the source
-        cand = _relaxed_arcs(dataset, cand, np.ones(len(dataset.needs), bool), options,
+        cand = _relaxed_arcs(dataset, cand, heat_served_needs(dataset), options,
                              distances, heat=True, blending=False)
     if blend.any():
         cand = _relaxed_arcs(dataset, cand, blend, options, distances, heat)

@@ -33,7 +33,9 @@ Value objectives (`cost`, `co2`, `weighted`; see `matching.economics` for w_a):
 | weighted  | utilization x 1 + cost x saving_a + co2 x co2_net_a / 1000 (t CO2e) |
 
 With weights `cost=1,co2=P`, P reads as a carbon price in CNY per t CO2e. Pure-network parts
-go to min-cost flow with an optional-shipment sink, the rest to one GLOP LP per component.
+go to min-cost flow with an optional-shipment sink, the rest to one GLOP LP per component;
+components with blending or a heat cascade to the graded LP with the same w_a
+(`matching.blending.solve_graded`), whose first-stage duals give their prices.
 """
 
 from __future__ import annotations

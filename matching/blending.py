@@ -595,5 +595,7 @@ def annotate(result: MatchResult, dataset: Dataset, cand: Candidates,
                 if int(r) in texts:
                     expl[k] = texts[int(r)]
             offers["explanation"] = expl
-    return replace(result, exchanges=ex, offers=offers,
-                   blends=blend_frame(dataset, cand, flows, grades))
+    # blends.csv only where some need blends (heat at delivery alone has no blend)
+    blends = blend_frame(dataset, cand, flows, grades) if grades.blend_need.any() \
+        else result.blends
+    return replace(result, exchanges=ex, offers=offers, blends=blends)

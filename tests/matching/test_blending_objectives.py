@@ -202,3 +202,23 @@ def test_graded_lp_equals_the_network_path_where_no_grade_binds(
             "need_id").loc[data.needs.index, "marginal_value"].to_numpy())
         stage1 = result.summary.tonnes_matched if not options else result.solver.objective
         assert dual == pytest.approx(stage1, rel=1e-6, abs=1e-6)
+
+
+def test_a_heat_cascade_under_the_co2_objective_by_hand() -> None:
+    """The three-user cascade of tests/matching/test_heat.py under --objective co2. Process
+    heat replaces coal-boiler heat (105 kg CO2e/GJ, replaced_inputs.csv); pipes carry no
+    freight factor, so w_a = 0.105 ratio_a t per GJ sent: the objective is 0.105 t x the
+    GJ received. A receives 490, B 200 (from A's return), C 0.98 x 80 = 78.4 (from B's):
+    768.4 GJ, 80.682 t CO2e. S's 1,000 GJ are only worth sending where they arrive."""
+    offers = [row("s", "S", "waste_heat", 1000, medium="steam", **{"q.temperature_c": 200})]
+    needs = [row("a", "A", "process_heat", 490, return_temperature_c=130, return_share=0.5,
+                 **{"min.temperature_c": 180}),
+             row("b", "B", "process_heat", 200, return_temperature_c=80, return_share=0.4,
+                 **{"min.temperature_c": 120}),
+             row("c", "C", "process_heat", 100, **{"min.temperature_c": 70})]
+    links = {("S", "A"): 1.0, ("A", "B"): 2.0, ("B", "C"): 2.0}
+    result = solve_match(grid("SABC", links, offers, needs), MatchOptions(objective="co2"))
+    assert result.solver.methods == ("lp_blend",)
+    assert result.solver.objective == pytest.approx(0.105 * 768.4, rel=1e-9)
+    got = result.exchanges.groupby("need_id")["need_quantity"].sum().to_dict()
+    assert got == pytest.approx({"a": 490.0, "b": 200.0, "c": 78.4})

@@ -36,6 +36,13 @@ fixed to within 1e-9 (relative) before the next:
 | share_i | `needs.return_share`                                    |
 | s_o     | stockpile drawn, 0 <= s_o <= `offers.stock`             |
 
+Value objectives (`cost`, `co2`, `weighted`) replace the stages by: 1. maximise
+sum w_a x_a with the network path's w_a (`matching.model.objective_weights` over
+`matching.economics.arc_values`: one formula for both paths), stockpiles drawn like
+surplus; 2. minimise the flow on arcs with w_a <= 0 (kept in the LP: a blend or a cascade
+may pay for them). Prices and marginal values are the first stage's duals of the offer and
+need rows (`solve_graded`, `matching.model._valuate`).
+
 Components (materials joined by rules) with no blending need and no return offer stay
 with min-cost flow (or the ratio LP); this module solves only the others.
 """
@@ -230,6 +237,18 @@ def _relaxed_arcs(dataset: Dataset, cand: Candidates, blend: NDArray[np.bool_],
         rules=tuple(rules), distance_code=code)
 
 
+def heat_served_needs(dataset: Dataset) -> NDArray[np.bool_]:
+    """Needs that an energy-family offer (waste heat) may serve under the dataset's rules:
+    the only arcs heat at delivery rebuilds (the others keep theirs, so a dataset with a
+    little heat does not build all its arcs twice)."""
+    tax = dataset.taxonomy
+    family = {slug: str(m.family) for slug, m in tax.materials.items()}
+    materials = dataset.needs["material"].astype(str)
+    served = {m: any(family.get(o) == "energy" for o in tax.offer_materials_for(m))
+              for m in materials.unique()}
+    return materials.map(served).to_numpy(dtype=bool)
+
+
 def _limits(dataset: Dataset, cand: Candidates, blend: NDArray[np.bool_]
             ) -> tuple[BlendLimit, ...]:
     out: list[BlendLimit] = []
@@ -253,8 +272,8 @@ def prepare_grades(dataset: Dataset, cand: Candidates, options: MatchOptions,
     run is the plain one). Adds the cascade's return offers (rebuilding the arcs), rebuilds
     the arcs into blending needs, and judges heat at delivery (`matching.heat`)."""
     blend = blend_needs(dataset, options.blend)
-    heat = heat_applies(dataset, options.heat_at_delivery)
-    if not blend.any() and not heat:
+    heat = heat_applies(dataset, options.heat_at_delivery, options.heat_at_source)
+    if not blend.any() and not heat and not cascade_needs(dataset).any():
         return dataset, cand, None
     returns: dict[int, tuple[int, float]] = {}
     if cascade_needs(dataset).any():
@@ -266,7 +285,7 @@ def prepare_grades(dataset: Dataset, cand: Candidates, options: MatchOptions,
         share = dataset.needs["return_share"].to_numpy(float)
         returns = {n_before + k: (int(p), float(share[p])) for k, p in enumerate(need_pos)}
     if heat:  # temperature judged at delivery below, not at the source
-        cand = _relaxed_arcs(dataset, cand, np.ones(len(dataset.needs), bool), options,
+        cand = _relaxed_arcs(dataset, cand, heat_served_needs(dataset), options,
                              distances, heat=True, blending=False)
     if blend.any():
         cand = _relaxed_arcs(dataset, cand, blend, options, distances, heat)
@@ -344,8 +363,25 @@ def _loosen(proto: Any, fixed: list[tuple[int, float, bool]], tolerance: float) 
 
 
 def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
-                 grades: Grades, time_limit_s: float | None = None) -> FlowSolution:
+                 grades: Grades, time_limit_s: float | None = None,
+                 weights: NDArray[np.float64] | None = None) -> FlowSolution:
     """The graded LP (module docstring) over the arcs at `arcs`; flows in offer units.
+
+    `weights` (None: the default objective) are a value objective's w_a per offer unit on
+    every candidate arc (`matching.model.objective_weights`: the same coefficients as the
+    min-cost-flow path). Then the stages are
+
+        1. maximise sum w_a x_a                      (CNY, t CO2e or the weighted sum)
+        2. minimise sum x_a over arcs with w_a <= 0   (no flow that adds nothing; if any)
+
+    over the same rows, with stockpiles drawn like surplus (the value path offers
+    quantity + stock). Arcs with w_a <= 0 stay in the LP (unlike the network path, which
+    drops them without loss): a blend or a cascade may pay for one.
+
+    The solution's `duals` are stage 1's, per unit of right-hand side and >= 0: `offer`
+    and `need` (one entry per dataset offer and need, NaN outside these arcs: objective
+    units per offer unit and per need unit of capacity) and `share` (per arc of `arcs`:
+    min(u_o, w_a), the supplier's share at that dual point).
 
     Returns a FlowSolution with status ERROR (naming the stage) when GLOP does not prove a
     stage optimal; its `stages` are the values of the stages that ran.
@@ -409,20 +445,30 @@ def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
     rhs.append(np.zeros(next_row - n_o - n_n))
     proto = _proto(n_v, upper, np.concatenate(rows), np.concatenate(cols),
                    np.concatenate(coef), np.concatenate(rhs))
-    listed = np.concatenate([(~is_return[off_l]).astype(float), np.zeros(len(piles))])
-    cascaded = np.concatenate([is_return[off_l].astype(float), np.zeros(len(piles))])
-    drawn = np.concatenate([np.zeros(n_a), np.ones(len(piles))])
-    unit_km = np.concatenate([km, np.zeros(len(piles))])
-    stages: list[tuple[str, NDArray[np.float64], bool]] = [("delivered", listed, True)]
-    if len(piles):
-        stages.append(("stockpile drawn", drawn, False))
-    if is_return.any():
-        stages.append(("cascaded heat", cascaded, True))
-    stages.append(("unit-km", unit_km, False))
+    no_piles = np.zeros(len(piles))
+    stages: list[tuple[str, NDArray[np.float64], bool]]
+    if weights is None:
+        w1 = (~is_return[off_l]).astype(float)  # stage 1 values each listed unit at 1
+        stages = [("delivered", np.concatenate([w1, no_piles]), True)]
+        if len(piles):
+            stages.append(("stockpile drawn", np.concatenate([np.zeros(n_a),
+                                                              np.ones(len(piles))]), False))
+        if is_return.any():
+            stages.append(("cascaded heat", np.concatenate(
+                [is_return[off_l].astype(float), no_piles]), True))
+        stages.append(("unit-km", np.concatenate([km, no_piles]), False))
+    else:
+        w1 = np.asarray(weights, float)[arcs]
+        stages = [("value", np.concatenate([w1, no_piles]), True)]
+        if (w1 <= 0).any():
+            stages.append(("flow without value", np.concatenate(
+                [(w1 <= 0).astype(float), no_piles]), False))
     values: list[float] = []
     fixed: list[tuple[int, float, bool]] = []
     widest = LP_STAGE_TOLERANCE
     result = None
+    duals: dict[str, NDArray[np.float64]] = {}
+    first_bound = math.nan
     for k, (name, c, maximize) in enumerate(stages):
         _objective(proto, c, maximize)
         result = _lp_solve(proto, time_limit_s)
@@ -443,18 +489,44 @@ def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
                                        f"{result.termination.detail or result.termination}")
         value = float(result.termination.objective_bounds.primal_bound)
         values.append(value)
+        if k == 0:
+            first_bound = float(result.termination.objective_bounds.dual_bound)
+            duals = _stage_duals(result, len(offers), len(needs), off_u, need_u, off_l, w1)
         if k + 1 < len(stages):
             fixed.append((_fix(proto, c, value, maximize), value, maximize))
     assert result is not None
     x = _dense(result.solutions[0].primal_solution.variable_values, n_v)[:n_a]
+    note = "" if widest <= LP_STAGE_TOLERANCE else (
+        f"earlier stages held to within {widest:g} (relative) of their optimum")
+    if weights is not None:
+        flows = _drop_slack_flows(x, float(x.sum()))
+        objective = float(flows @ w1)
+        return FlowSolution(SolverStatus.OPTIMAL, flows, objective,
+                            max(first_bound, objective), time.perf_counter() - start,
+                            "lp_blend", stages=(objective,), detail=note, duals=duals)
     flows = _drop_slack_flows(x, values[0])
     objective = float(flows @ km)
     bound = min(float(result.termination.objective_bounds.dual_bound), objective)
-    note = "" if widest <= LP_STAGE_TOLERANCE else (
-        f"earlier stages held to within {widest:g} (relative) of their optimum")
     return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound,
                         time.perf_counter() - start, "lp_blend",
-                        stages=(*values[:-1], objective), detail=note)
+                        stages=(*values[:-1], objective), detail=note, duals=duals)
+
+
+def _stage_duals(result: Any, n_offers: int, n_needs: int, off_u: NDArray[np.int64],
+                 need_u: NDArray[np.int64], off_l: NDArray[np.int64],
+                 w: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+    """Offer and need row duals of a maximisation (>= 0 per unit of rhs) spread to every
+    dataset offer and need (NaN elsewhere), and each arc's supplier share min(u_o, w_a)."""
+    solution = result.solutions[0] if len(result.solutions) else None
+    if solution is None or not solution.HasField("dual_solution"):
+        return {}
+    y = np.abs(_dense(solution.dual_solution.dual_values, len(off_u) + len(need_u)))
+    offer = np.full(n_offers, np.nan)
+    need = np.full(n_needs, np.nan)
+    offer[off_u] = y[:len(off_u)]
+    need[need_u] = y[len(off_u):]
+    return {"offer": offer, "need": need,
+            "share": np.minimum(y[:len(off_u)][off_l], w)}
 
 
 # --------------------------------------------------------------------------------------
@@ -523,5 +595,7 @@ def annotate(result: MatchResult, dataset: Dataset, cand: Candidates,
                 if int(r) in texts:
                     expl[k] = texts[int(r)]
             offers["explanation"] = expl
-    return replace(result, exchanges=ex, offers=offers,
-                   blends=blend_frame(dataset, cand, flows, grades))
+    # blends.csv only where some need blends (heat at delivery alone has no blend)
+    blends = blend_frame(dataset, cand, flows, grades) if grades.blend_need.any() \
+        else result.blends
+    return replace(result, exchanges=ex, offers=offers, blends=blends)

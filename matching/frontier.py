@@ -32,6 +32,7 @@ import pandas as pd
 
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError
+from symbiosis.matching.blending import prepare_grades
 from symbiosis.matching.candidates import candidates_for
 from symbiosis.matching.economics import arc_values
 from symbiosis.matching.flow import FlowSolution, SolverStatus, solve_generalized_max_weight_lp
@@ -119,6 +120,11 @@ def pareto_frontier(dataset: Dataset, between: tuple[str, str] = ("utilization",
         raise SolverError(f"a frontier needs at least 2 points, got {points}")
     options = options or MatchOptions()
     cand = candidates_for(dataset, options)
+    # the same arcs as a match run: heat judged at delivery where it applies
+    dataset, cand, grades = prepare_grades(dataset, cand, options)
+    if grades is not None and grades.graded_arcs(cand).any():
+        raise SolverError("the frontier does not yet cover blending or heat cascades: run "
+                          "the objectives one by one (symbiosis match --objective ...)")
     values = arc_values(dataset, cand, options.economics)
     offer_mat = dataset.offers["material"].to_numpy(dtype=object)
     mass = np.array([str(dataset.taxonomy.materials[str(m)].family) == "mass"

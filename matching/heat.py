@@ -45,7 +45,8 @@ from symbiosis.i18n import t
 from symbiosis.matching.candidates import Candidates, reach_km
 
 __all__ = ["RETURN_PREFIX", "cascade_needs", "delivered_temperature", "heat_applies",
-           "offer_media", "too_cold", "with_heat_at_delivery", "with_return_offers"]
+           "heat_listed", "heat_stated", "offer_media", "too_cold", "with_heat_at_delivery",
+           "with_return_offers"]
 
 RETURN_PREFIX = "return:"
 TEMPERATURE = "temperature_c"
@@ -62,12 +63,35 @@ def cascade_needs(dataset: Dataset) -> NDArray[np.bool_]:
     return np.isfinite(share) & (share > 0) & np.isfinite(temp)
 
 
-def heat_applies(dataset: Dataset, requested: bool) -> bool:
-    """Whether the run models heat at delivery: asked for, or the dataset states a medium
-    or a cascade return."""
+def heat_listed(dataset: Dataset) -> bool:
+    """Whether the dataset lists waste heat by temperature: an offer of an energy-family
+    material (waste heat) that states `q.temperature_c`."""
+    offers = dataset.offers
+    column = f"q.{TEMPERATURE}"
+    if column not in offers or not len(offers):
+        return False
+    family = {slug: str(m.family) for slug, m in dataset.taxonomy.materials.items()}
+    energy = offers["material"].map(family).to_numpy(dtype=object) == "energy"
+    return bool((energy & np.isfinite(offers[column].to_numpy(float))).any())
+
+
+def heat_stated(dataset: Dataset, requested: bool) -> bool:
+    """Whether heat at delivery is asked for explicitly: the option, or the dataset states
+    a medium or a cascade return (the rule before delivery became the default)."""
     medium = dataset.offers.get("medium")
     stated = medium is not None and bool((medium.astype(str) != "").any())
     return requested or stated or bool(cascade_needs(dataset).any())
+
+
+def heat_applies(dataset: Dataset, requested: bool, at_source: bool = False) -> bool:
+    """Whether the run models heat at delivery: the default wherever the dataset lists
+    waste heat with a temperature (`heat_listed`), a medium or a cascade return, or when
+    asked for (`requested`); never with `at_source` (`--heat-at-source`: the old rule,
+    temperature checked where the heat leaves, the rule's flat ratio). Datasets without
+    waste heat never enter the graded path, so their runs stay min-cost flow."""
+    if at_source:
+        return False
+    return heat_stated(dataset, requested) or heat_listed(dataset)
 
 
 def offer_media(dataset: Dataset) -> NDArray[np.object_]:
@@ -198,7 +222,8 @@ def too_cold(dataset: Dataset, cand: Candidates, offer_rows: NDArray[np.integer]
             for n, d in zip(rows[j], km, strict=True):
                 floor = own[n] if np.isfinite(own[n]) else rule_floor
                 arrived = temp - heat_pipes()[media[o]].temperature_drop_c_per_km * d
-                if arrived < floor and (best is None or d < best[0]):
+                # a source already below the floor keeps the plain quality reason
+                if temp >= floor > arrived and (best is None or d < best[0]):
                     best = (float(d), int(n), float(arrived), float(floor))
         if best is not None:
             d, n, arrived, floor = best

@@ -33,7 +33,9 @@ Value objectives (`cost`, `co2`, `weighted`; see `matching.economics` for w_a):
 | weighted  | utilization x 1 + cost x saving_a + co2 x co2_net_a / 1000 (t CO2e) |
 
 With weights `cost=1,co2=P`, P reads as a carbon price in CNY per t CO2e. Pure-network parts
-go to min-cost flow with an optional-shipment sink, the rest to one GLOP LP per component.
+go to min-cost flow with an optional-shipment sink, the rest to one GLOP LP per component;
+components with blending or a heat cascade to the graded LP with the same w_a
+(`matching.blending.solve_graded`), whose first-stage duals give their prices.
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ from symbiosis.matching.blending import (
     Grades,
     annotate,
     blend_needs,
-    heat_applies,
     prepare_grades,
     solve_graded,
 )
@@ -67,6 +68,7 @@ from symbiosis.matching.flow import (
     solve_transport_max_weight,
     solve_transport_mcf,
 )
+from symbiosis.matching.heat import heat_applies, heat_stated
 from symbiosis.matching.options import MatchOptions, Method, Objective, parse_weights
 from symbiosis.matching.prices import Valuation, valuate
 from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
@@ -283,12 +285,20 @@ def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray | None,
 
 
 def _solve_value(dataset: Dataset, cand: Candidates, options: MatchOptions,
-                 weights: np.ndarray) -> tuple[np.ndarray, SolverFacts]:
+                 weights: np.ndarray, grades: Grades | None = None,
+                 graded_out: list[tuple[np.ndarray, FlowSolution]] | None = None
+                 ) -> tuple[np.ndarray, SolverFacts]:
     """max sum w_a x_a over arcs with w_a > 0: network parts by min-cost flow, needs seen at
-    two ratios by one LP per component."""
+    two ratios by one LP per component; components holding a blending need or a heat
+    cascade's return (`grades`) by the graded LP with the same w_a (`solve_graded`)."""
     flows = np.zeros(len(cand))
     t_solve = time.perf_counter()
-    live = np.flatnonzero(weights > 0)
+    graded_groups = _graded_groups(cand, grades)
+    graded = np.zeros(len(cand), bool)
+    for arcs in graded_groups:
+        graded[arcs] = True
+    live = np.flatnonzero((weights > 0) & ~graded) if graded_groups else \
+        np.flatnonzero(weights > 0)
     sub = cand.subset(live)
     arc_comp, lp_comp = _lp_components(sub, len(dataset.needs), options.method)
     solutions: list[FlowSolution] = []
@@ -311,33 +321,51 @@ def _solve_value(dataset: Dataset, cand: Candidates, options: MatchOptions,
                                                   options.time_limit_s)
             solutions.append(sol)
             flows[live[arcs]] = sol.flows
+    for arcs in graded_groups:
+        assert grades is not None
+        sol = solve_graded(dataset, cand, arcs, grades, options.time_limit_s, weights)
+        solutions.append(sol)
+        flows[arcs] = sol.flows
+        if graded_out is not None:
+            graded_out.append((arcs, sol))
     facts = _solver_facts(flows, weights, solutions, t_solve, "weight",
                           meaning=OBJECTIVE_MEANING[options.objective], sense="maximise")
     return flows, facts
 
 
+def _graded_groups(cand: Candidates, grades: Grades | None) -> list[np.ndarray]:
+    """Arc positions of each component (materials joined by rules) that needs the graded
+    LP: one holding a blending need or a heat cascade's return (`Grades.graded_arcs`)."""
+    if grades is None or not len(cand):
+        return []
+    mask = grades.graded_arcs(cand)
+    if not mask.any():
+        return []
+    comp = _rule_components(cand)[cand.rule]
+    return [np.flatnonzero(comp == c) for c in np.unique(comp[mask])]
+
+
 def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
-                     values: ArcValues | None = None,
-                     grades: Grades | None = None) -> tuple[np.ndarray, SolverFacts]:
+                     values: ArcValues | None = None, grades: Grades | None = None,
+                     graded_out: list[tuple[np.ndarray, FlowSolution]] | None = None
+                     ) -> tuple[np.ndarray, SolverFacts]:
     """Flow per candidate arc (offer units) and the combined solver facts. With `grades`
     (`matching.blending.prepare_grades`) the components holding a blending need or a heat
-    cascade's return go to the graded LP.
+    cascade's return go to the graded LP, for every objective (the value objectives with
+    the same w_a as the network path); each graded solve (its arc positions and solution,
+    whose `duals` give the prices) is appended to `graded_out` when given.
 
     Raises:
         SolverError: a money objective (cost, or weighted with a cost term) on a dataset that
-            gives no avoided cost: every saving would be a bare transport cost; or a value
-            objective with blending or a heat cascade (solved for utilization only).
+            gives no avoided cost: every saving would be a bare transport cost.
     """
     graded_comp = np.zeros(0, bool)
-    if grades is not None and options.objective != "utilization" \
-            and grades.graded_arcs(cand).any():
-        raise SolverError("blending and heat cascades are solved for the default "
-                          "objective (utilization) only")
     if options.objective != "utilization":
         values = values if values is not None else arc_values(dataset, cand,
                                                               options.economics)
         _require_costs(options, values)
-        return _solve_value(dataset, cand, options, objective_weights(options, values))
+        return _solve_value(dataset, cand, options, objective_weights(options, values),
+                            grades, graded_out)
     flows = np.zeros(len(cand))
     arc_comp, lp_comp = _lp_components(cand, len(dataset.needs), options.method)
     if grades is not None and len(cand):
@@ -363,6 +391,8 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
                 assert grades is not None
                 solved.append((arcs, solve_graded(dataset, cand, arcs, grades,
                                                   options.time_limit_s)))
+                if graded_out is not None:
+                    graded_out.append((arcs, solved[-1][1]))
             elif len(arcs):
                 stock = offer_stock(dataset)[np.unique(cand.offer[arcs])]
                 solved.append((arcs, solve_generalized_transport_lp(
@@ -440,8 +470,8 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     from symbiosis.months import is_monthly
 
     if wants_milp(dataset, options):  # lots, partners, contracts, trucks (issue 16)
-        if blend_needs(dataset, options.blend).any() or heat_applies(
-                dataset, options.heat_at_delivery):
+        if blend_needs(dataset, options.blend).any() or (
+                not options.heat_at_source and heat_stated(dataset, options.heat_at_delivery)):
             raise OptionsError(
                 "blend", "integer logistics (min_lot, max_partners, contracts, trucks) "
                 "cannot yet be combined with blending or heat by temperature: run them separately")
@@ -450,7 +480,12 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
                 "min_lot", "integer logistics (min_lot, max_partners, contracts, trucks) "
                 "cannot yet be combined with a monthly plan (m01..m12, profile, storage.csv): "
                 "run them separately")
-        return solve_match_milp(dataset, options, timings, distances)
+        result = solve_match_milp(dataset, options, timings, distances)
+        if heat_applies(dataset, options.heat_at_delivery, options.heat_at_source):
+            # heat at delivery is only the default here: the MILP keeps the source check
+            result = result.with_summary(warnings=[*result.summary.warnings,
+                                                   t("heat.milp_at_source")])
+        return result
     if is_monthly(dataset):  # months, profiles or storage: the time-expanded plan
         from symbiosis.matching.monthly import solve_monthly
 
@@ -464,16 +499,16 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     # of the arcs) are built for the report, so they never add to the solver's peak memory
     values = arc_values(dataset, cand, options.economics) \
         if options.objective != "utilization" else None
-    flows, facts = solve_candidates(dataset, cand, options, values, grades)
+    graded: list[tuple[np.ndarray, FlowSolution]] = []
+    flows, facts = solve_candidates(dataset, cand, options, values, grades, graded)
     t2 = time.perf_counter()
     timings["build"] = max(0.0, t2 - t1 - facts.seconds)
     timings["solve"] = facts.seconds
     score, valuation, warnings = None, None, []
-    if grades is not None and options.valuate and grades.graded_arcs(cand).any():
-        warnings.append(t("blending.no_prices"))
-    elif options.valuate:
+    if options.valuate:
         try:
-            score, valuation = _valuate(dataset, cand, flows, facts, options, values)
+            score, valuation = _valuate(dataset, cand, flows, facts, options, values,
+                                        graded)
         except SolverError as exc:  # the plan stands; only its prices are missing
             warnings.append(f"prices and marginal values not derived: {exc}")
         timings["prices"] = time.perf_counter() - t2
@@ -489,20 +524,56 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
 
 
 def _valuate(dataset: Dataset, cand: Candidates, flows: np.ndarray, facts: SolverFacts,
-             options: MatchOptions,
-             values: ArcValues | None) -> tuple[np.ndarray | None, Valuation]:
+             options: MatchOptions, values: ArcValues | None,
+             graded: list[tuple[np.ndarray, FlowSolution]] | None = None
+             ) -> tuple[np.ndarray | None, Valuation]:
     """The objective's arc weights as the solver saw them, and the plan's dual values.
 
     Min-cost flow rounded the weights to its integer scale; the duals are computed on the
-    same rounded weights so they are exact for the plan the solver returned.
+    same rounded weights so they are exact for the plan the solver returned. Arcs solved by
+    the graded LP (`graded`) take that LP's first-stage duals (`solve_graded`); the rest are
+    valued by `matching.prices.valuate` on their own (components share no offer or need).
+
+    Raises:
+        SolverError: a graded solve returned no duals, or `valuate` failed.
     """
     mcf = facts.scales.get("min_cost_flow", {})
     quantum = 1.0 / mcf["quantity"] if "quantity" in mcf else 0.0
     if options.objective == "utilization":
-        return None, valuate(dataset, cand, flows, np.ones(len(cand)), quantum)
-    assert values is not None  # value objectives solved with them
-    score = objective_weights(options, values)
-    seen = score
-    if "weight" in mcf:
-        seen = np.rint(score * mcf["weight"]) / mcf["weight"]
-    return score, valuate(dataset, cand, flows, seen, quantum)
+        score = None
+        seen = np.ones(len(cand))
+    else:
+        assert values is not None  # value objectives solved with them
+        score = objective_weights(options, values)
+        seen = score
+        if "weight" in mcf:
+            seen = np.rint(score * mcf["weight"]) / mcf["weight"]
+    if not graded:
+        return score, valuate(dataset, cand, flows, seen, quantum)
+    return score, _with_graded_duals(dataset, cand, flows, seen, quantum, graded)
+
+
+def _with_graded_duals(dataset: Dataset, cand: Candidates, flows: np.ndarray,
+                       seen: np.ndarray, quantum: float,
+                       graded: list[tuple[np.ndarray, FlowSolution]]) -> Valuation:
+    """`valuate` on the arcs outside the graded components, merged with the graded LP's
+    duals: one dual point, so the core's two ends coincide there (as for `lp_dual`)."""
+    inside = np.zeros(len(cand), bool)
+    for arcs, _ in graded:
+        inside[arcs] = True
+    rest = np.flatnonzero(~inside)
+    base = valuate(dataset, cand.subset(rest), flows[rest], seen[rest], quantum)
+    low = np.full(len(cand), np.nan)
+    high = np.full(len(cand), np.nan)
+    low[rest], high[rest] = base.supplier_low, base.supplier_high
+    offer_marginal = base.offer_marginal.copy()
+    need_marginal = base.need_marginal.copy()
+    for arcs, sol in graded:
+        if not sol.duals:
+            raise SolverError(f"the graded LP returned no dual values ({sol.detail})")
+        low[arcs] = high[arcs] = sol.duals["share"]
+        u, y = sol.duals["offer"], sol.duals["need"]
+        offer_marginal = np.where(np.isfinite(u), u, offer_marginal)
+        need_marginal = np.where(np.isfinite(y), y, need_marginal)
+    methods = [m for m in base.method.split("+") if m != "none"] + ["lp_blend_dual"]
+    return Valuation(low, high, offer_marginal, need_marginal, "+".join(methods))

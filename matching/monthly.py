@@ -530,8 +530,8 @@ def solve_monthly(dataset: Dataset, options: MatchOptions | None = None,
     from symbiosis.matching.blending import blend_needs
     from symbiosis.matching.heat import heat_applies
 
-    if blend_needs(dataset, options.blend).any() or heat_applies(dataset,
-                                                                 options.heat_at_delivery):
+    if blend_needs(dataset, options.blend).any() or heat_applies(
+            dataset, options.heat_at_delivery, options.heat_at_source):
         warnings.append("blending and heat judged at delivery are not planned by month yet: "
                         "the monthly plan takes each offer's quality on its own and heat as "
                         "checked at the source (never above a limit, possibly less matched)")

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_serializer,
     field_validator,
@@ -150,8 +151,13 @@ class MatchParameters(BaseModel):
     heat_at_delivery: bool = Field(
         False, description="Heat by temperature: check waste heat's temperature where it "
                            "arrives, after the pipe's temperature drop, and lose heat per km "
-                           "(coefficients in symbiosis/data/heat_pipes.csv); automatic when "
-                           "an offer states a medium or a need a return (heat cascade).")
+                           "(coefficients in symbiosis/data/heat_pipes.csv). The default "
+                           "wherever a waste-heat offer states a temperature, a medium or a "
+                           "need a return (heat cascade); this flag asks for it explicitly.")
+    heat_at_source: bool = Field(
+        False, description="The old heat rule: check waste heat's temperature where it "
+                           "leaves the source and take the rule's flat ratio (no loss per "
+                           "km), instead of the default check at delivery.")
     # issue 16: integer logistics (matching.milp); any of these selects the MILP under auto
     contract_cost: Annotated[float, Field(ge=0, le=1e9)] | None = Field(
         None, description="Fixed cost of one exchange contract in CNY/yr, where neither "
@@ -191,6 +197,14 @@ class MatchParameters(BaseModel):
             raise ValueError(f"weights apply to the weighted objective, not "
                              f"'{self.objective}'")
         return self
+
+    @field_validator("heat_at_source")
+    @classmethod
+    def _one_heat_rule(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("heat_at_delivery"):
+            raise ValueError("heat is judged either at delivery or at the source: give "
+                             "heat_at_delivery or heat_at_source, not both")
+        return value
 
 
 class MatchOptions(MatchParameters):

@@ -16,7 +16,7 @@ from grades_support import grid, row
 from scipy.optimize import linprog
 
 from symbiosis.dataset import load_dataset
-from symbiosis.errors import InvalidDataError, SolverError
+from symbiosis.errors import InvalidDataError
 from symbiosis.matching.model import MatchOptions, solve_match
 from symbiosis.matching.result import write_outputs
 
@@ -106,13 +106,6 @@ def test_blends_csv_is_written(tmp_path: Path) -> None:
         rows = list(csv.DictReader(f))
     assert {r["attribute"]: float(r["average"]) for r in rows} == pytest.approx(
         {"loi_pct": 7.0, "so3_pct": 2.0})
-
-
-def test_value_objectives_refuse_blending() -> None:
-    offers, needs = two_ashes(blend="yes")
-    with pytest.raises(SolverError, match="utilization"):
-        solve_match(grid("ABC", LINKS, offers, needs),
-                    MatchOptions(objective="co2"))
 
 
 def test_a_bad_blend_value_names_file_row_and_column(tmp_path: Path) -> None:

@@ -235,27 +235,35 @@ def test_the_demos_tailings_have_no_taker_in_reach(demo_gaps: DemoGaps) -> None:
 
 def test_the_demos_waste_heat_and_its_temperature_floor(
         demo_gaps: DemoGaps) -> None:
-    """Waste heat left: XT-STL1 200,000 GJ, LD-STL1 344,444.4, YY-REF1 311,111.1 and all
-    300,000 GJ of ZZ-SMT1's 95 degC heat, which the 120 degC floor of process heat keeps
-    out: 855,555.6 GJ x 0.9 = 770,000 GJ of process heat."""
-    _, _, gaps = demo_gaps
+    """Heat is judged at delivery (steam: 10 °C and 2 % per km, heat_pipes.csv). XT-STL1's
+    200 °C steam reaches XT-CHM1 (d1 = 3.67 km) at 163 °C and fills its 450,000 GJ with
+    450,000 / (1 - 0.02 d1) GJ sent; LD-STL1 fills LD-PAP1's 500,000 GJ with
+    500,000 / (1 - 0.02 d2) sent; YY-REF1's 160 °C steam arrives at YY-CHM1 (5.07 km) at
+    109 °C, below its 150 °C: all 1,200,000 GJ left for quality, as are ZZ-SMT1's 300,000 GJ
+    at 95 °C (below the 120 °C floor of process heat at the source already). A new taker
+    at a supplier's site (0 km) takes what is left at the rule's 0.9, except ZZ-SMT1's."""
+    _, result, gaps = demo_gaps
+    ex = result.exchanges.set_index("offer_id")
+    d1 = float(ex.loc["OF-XT-STL1-waste_heat", "distance_km"])
+    d2 = float(ex.loc["OF-LD-STL1-waste_heat", "distance_km"])
+    xt_left = 700_000 - 450_000 / (1 - 0.02 * d1)
+    ld_left = 900_000 - 500_000 / (1 - 0.02 * d2)
     heat = next(u for u in gaps.unmatched if u.material == "waste_heat")
-    assert heat.quantity == pytest.approx(200_000 + 900_000 - 5e6 / 9 + 300_000
-                                          + 1_200_000 - 8e6 / 9, rel=1e-9)
-    # ZZ-SMT1's heat has a taker in reach that rejects its temperature: quality, not reach
-    assert dict(heat.reasons) == {"takers_full": 3, "quality": 1}
+    assert heat.quantity == pytest.approx(xt_left + ld_left + 300_000 + 1_200_000, rel=1e-9)
+    # ZZ-SMT1's and YY-REF1's heat have a taker in reach that rejects their temperature
+    assert dict(heat.reasons) == {"takers_full": 2, "quality": 2}
     absorber = next(a for a in gaps.absorbers if a.offer_material == "waste_heat")
     assert absorber.need_material == "process_heat"
-    assert absorber.quantity == pytest.approx(770_000, rel=1e-9)
+    assert absorber.quantity == pytest.approx(0.9 * (xt_left + ld_left + 1_200_000),
+                                              rel=1e-9)
     assert absorber.quality_excluded == pytest.approx(270_000, rel=1e-12)
     assert "ZZ-SMT1" not in absorber.suppliers
     assert absorber.unit == "GJ" and absorber.reach_km == 10.0
     # three sites 100+ km apart, none within the 10 km a heat pipe is worth of another: the
-    # taker sits at the largest (LD-STL1, 344,444.4 GJ x 0.9) and serves it alone
-    assert absorber.quantity_within_reach == pytest.approx(0.9 * (900_000 - 5e6 / 9),
-                                                           rel=1e-9)
-    assert absorber.beyond_reach == ("XT-STL1", "YY-REF1")
-    site = demo_gaps[0].enterprises.loc["LD-STL1"]
+    # taker sits at the largest (YY-REF1, 1,200,000 GJ x 0.9) and serves it alone
+    assert absorber.quantity_within_reach == pytest.approx(0.9 * 1_200_000, rel=1e-9)
+    assert absorber.beyond_reach == ("LD-STL1", "XT-STL1")
+    site = demo_gaps[0].enterprises.loc["YY-REF1"]
     assert (absorber.lon, absorber.lat) == (float(site["lon"]), float(site["lat"]))
     assert absorber.mean_haul_km == 0.0
 

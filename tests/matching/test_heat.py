@@ -6,7 +6,9 @@ and 1 % per km."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,9 +16,11 @@ from grades_support import grid, row
 from scipy.optimize import linprog
 
 from symbiosis.dataset import load_dataset
-from symbiosis.errors import InvalidDataError
+from symbiosis.errors import InvalidDataError, OptionsError
 from symbiosis.grades import heat_pipes
-from symbiosis.matching.heat import delivered_temperature
+from symbiosis.matching.blending import prepare_grades
+from symbiosis.matching.candidates import candidates_for
+from symbiosis.matching.heat import delivered_temperature, heat_applies
 from symbiosis.matching.model import MatchOptions, solve_match
 
 
@@ -56,14 +60,49 @@ def test_the_temperature_limit_is_checked_at_delivery(floor: float, served: bool
     assert ex["medium"] == "steam"
 
 
-def test_without_the_heat_model_the_source_temperature_is_checked() -> None:
-    """The plain run (no medium, no return, no --heat-at-delivery) keeps the old rule; the
-    option switches the delivery check on."""
+def test_heat_is_judged_at_delivery_by_default_and_at_the_source_on_request() -> None:
+    """A waste-heat offer with a temperature (no medium, no return, no flag) is judged at
+    delivery: 200 °C steam over 5 km arrives at 150 °C, below the need's 160 °C. With
+    --heat-at-source (the old rule) the source's 200 °C passes and the rule's flat ratio
+    0.9 applies: 100 GJ sent, 90 GJ received."""
     offers = [row("s", "S", "waste_heat", 100, **{"q.temperature_c": 200})]
     needs = [row("n", "U", "process_heat", 1000, **{"min.temperature_c": 160})]
     data = grid("SU", {("S", "U"): 5.0}, offers, needs)
-    assert len(solve_match(data).exchanges) == 1
+    assert solve_match(data).exchanges.empty
     assert solve_match(data, MatchOptions(heat_at_delivery=True)).exchanges.empty
+    old = solve_match(data, MatchOptions(heat_at_source=True)).exchanges
+    assert list(old["quantity"]) == pytest.approx([100.0])
+    assert list(old["need_quantity"]) == pytest.approx([90.0])
+    assert "delivered_temperature_c" not in old
+
+
+def test_heat_at_delivery_and_at_the_source_exclude_each_other() -> None:
+    with pytest.raises(OptionsError) as err:
+        MatchOptions(heat_at_delivery=True, heat_at_source=True)
+    assert err.value.problems[0][0] == "heat_at_source"
+
+
+def test_a_dataset_without_waste_heat_stays_on_min_cost_flow() -> None:
+    """The default's heat rule never sends a dataset without waste heat to the graded
+    path: prepare_grades returns the arcs untouched and no grades."""
+    offers = [row("a", "A", "fly_ash", 100, **{"q.loi_pct": 5.0, "q.fineness_45um_pct": 20})]
+    needs = [row("n", "B", "fly_ash", 80)]
+    data = grid("AB", {("A", "B"): 4.0}, offers, needs)
+    assert not heat_applies(data, False)
+    options = MatchOptions()
+    cand = candidates_for(data, options)
+    same, arcs, grades = prepare_grades(data, cand, options)
+    assert grades is None and arcs is cand and same is data
+    assert solve_match(data).solver.methods == ("min_cost_flow",)
+
+
+def test_a_waste_heat_offer_without_a_temperature_does_not_switch_the_rule_on() -> None:
+    offers = [row("s", "S", "waste_heat", 100)]
+    needs = [row("n", "U", "process_heat", 1000)]
+    data = grid("SU", {("S", "U"): 5.0}, offers, needs)
+    assert not heat_applies(data, False)
+    assert heat_applies(data, True)
+    assert not heat_applies(data, True, at_source=True)
 
 
 def test_a_three_user_heat_cascade_by_hand() -> None:
@@ -258,3 +297,52 @@ def test_a_return_on_a_need_that_is_not_heat_is_an_error(tmp_path: Path) -> None
     assert [(Path(p.file).name, p.row, p.column) for p in errors] == [
         ("needs.csv", 2, "return_share")]
     assert "not heat" in errors[0].message
+
+
+def test_the_cli_judges_heat_at_delivery_unless_asked_for_the_source(
+        tmp_path: Path, run_cli: Any) -> None:
+    """`symbiosis match` on 200 °C steam 5 km from a 160 °C need: nothing by default (it
+    arrives at 150 °C), 100 GJ with --heat-at-source; both flags at once are a usage
+    error naming --heat-at-source."""
+    folder = tmp_path / "heat"
+    folder.mkdir()
+    (folder / "enterprises.csv").write_text(
+        "id,name,lon,lat\nS,S,112.9,20\nU,U,112.9,21\n", encoding="utf-8")
+    (folder / "distances.csv").write_text("from_id,to_id,distance_km\nS,U,5\n",
+                                          encoding="utf-8")
+    (folder / "offers.csv").write_text(
+        "id,enterprise_id,material,quantity,q.temperature_c\ns,S,waste_heat,100,200\n",
+        encoding="utf-8")
+    (folder / "needs.csv").write_text(
+        "id,enterprise_id,material,quantity,min.temperature_c\n"
+        "n,U,process_heat,1000,160\n", encoding="utf-8")
+
+    def exchanges(out: Path) -> list[dict[str, str]]:
+        with (out / "exchanges.csv").open(encoding="utf-8-sig") as f:
+            return list(csv.DictReader(f))
+
+    assert run_cli("match", folder, "--out", tmp_path / "d").returncode == 0
+    assert exchanges(tmp_path / "d") == []
+    proc = run_cli("match", folder, "--out", tmp_path / "s", "--heat-at-source")
+    assert proc.returncode == 0, proc.stderr
+    assert [float(r["quantity"]) for r in exchanges(tmp_path / "s")] == [100.0]
+    both = run_cli("match", folder, "--out", tmp_path / "b", "--heat-at-source",
+                   "--heat-at-delivery")
+    assert both.returncode == 2
+    assert "--heat-at-source" in both.stderr
+
+
+def test_integer_logistics_keep_the_source_check_and_say_so() -> None:
+    """The MILP (here --max-partners) does not model heat at delivery yet: where delivery
+    is only the default it checks heat at the source (200 °C passes 160 °C, 100 GJ go)
+    and warns; asking for delivery explicitly is refused."""
+    offers = [row("s", "S", "waste_heat", 100, **{"q.temperature_c": 200})]
+    needs = [row("n", "U", "process_heat", 1000, **{"min.temperature_c": 160})]
+    data = grid("SU", {("S", "U"): 5.0}, offers, needs)
+    result = solve_match(data, MatchOptions(max_partners=1))
+    assert list(result.exchanges["quantity"]) == pytest.approx([100.0])
+    assert any("heat checked at the source" in w for w in result.summary.warnings)
+    with pytest.raises(OptionsError):
+        solve_match(data, MatchOptions(max_partners=1, heat_at_delivery=True))
+    quiet = solve_match(data, MatchOptions(max_partners=1, heat_at_source=True))
+    assert not any("heat checked" in w for w in quiet.summary.warnings)

@@ -169,7 +169,9 @@ def test_uniform_ratio_is_solved_as_a_network() -> None:
                 "q.temperature_c": 200}],
               [{"id": "n", "enterprise_id": "B", "material": "process_heat", "quantity": 45}],
               [{"from_id": "A", "to_id": "B", "distance_km": 2}])
-    result = solve_match(ds)
+    # the rule's flat ratio: heat checked at the source (the default judges it at delivery,
+    # ratio 1 - loss x km, tests/matching/test_heat.py)
+    result = solve_match(ds, MatchOptions(heat_at_source=True))
     ex = result.exchanges.iloc[0]
     assert ex["quantity"] == pytest.approx(45 / ratio, rel=1e-9)
     assert ex["need_quantity"] == pytest.approx(45, rel=1e-9)

@@ -602,9 +602,9 @@ def solve_monthly(dataset: Dataset, options: MatchOptions | None = None,
                            "objective only")
     t0 = time.perf_counter()
     cand = candidates_for(dataset, options, distances)
+    dataset, cand, grades = prepare_grades(dataset, cand, options, distances)
     t1 = time.perf_counter()
     timings["candidates"] = t1 - t0
-    dataset, cand, grades = prepare_grades(dataset, cand, options, distances)
     storage = _stores(dataset)
     lp_part: LpPart | None = None
     if grades is None:

@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -221,11 +221,16 @@ def solve_staged_lp(net: MonthlyNetwork, capacity: NDArray[np.float64],
     every delivery arc is listed). Node rows: offer and stockpile nodes `out - gain x in <=
     supply` (with the cascade's coefficients), need nodes `out - gain x in = 0`.
 
+    The constraint matrix is block-diagonal: its blocks (the connected components of rows
+    and columns; months without a store between them fall apart) are solved separately, small
+    blocks batched up to `BATCH_COLUMNS` columns a solve. The lexicographic optimum of a sum
+    of independent blocks is each block's own, so this is the same optimum, found faster.
+
     Raises:
         SolverError: HiGHS did not prove a stage optimal.
     """
-    from scipy.optimize import linprog
-    from scipy.sparse import coo_matrix, csr_matrix, vstack
+    from scipy.sparse import coo_matrix, vstack
+    from scipy.sparse.csgraph import connected_components
 
     start = time.perf_counter()
     n_all = len(net.tails)
@@ -251,43 +256,131 @@ def solve_staged_lp(net: MonthlyNetwork, capacity: NDArray[np.float64],
         v_ent.append(rows.cascade_coef[keep])
     if rows is not None:
         supply[rows.return_nodes] = 0.0  # a return gives only what its user receives
-    incidence = coo_matrix((np.concatenate(v_ent), (np.concatenate(r_ent),
-                                                     np.concatenate(c_ent))),
-                           shape=(net.n_nodes, n_v)).tocsr()
     need_node = np.zeros(net.n_nodes, bool)
     need_node[net.tails[net.kind == 4]] = True
     src = np.flatnonzero(nodes & ~need_node)
     eq = np.flatnonzero(nodes & need_node)
-    blocks = [incidence[src]]
-    rhs = [supply[src]]
-    if rows is not None and rows.n_blend:
+    # rows renumbered: inequality node rows, blend rows, then equality node rows
+    row_of = np.full(net.n_nodes, -1, np.int64)
+    n_blend = rows.n_blend if rows is not None else 0
+    row_of[src] = np.arange(len(src))
+    row_of[eq] = len(src) + n_blend + np.arange(len(eq))
+    r_all = row_of[np.concatenate(r_ent)]
+    c_all = np.concatenate(c_ent)
+    v_all = np.concatenate(v_ent)
+    if n_blend:
+        assert rows is not None
         keep = arcs[rows.blend_cols]
-        blocks.append(csr_matrix((rows.blend_coef[keep], (rows.blend_rows[keep],
-                                                          col_of[rows.blend_cols[keep]])),
-                                 shape=(rows.n_blend, n_v)))
-        rhs.append(np.zeros(rows.n_blend))
-    a_eq = incidence[eq]
-    b_eq = np.zeros(len(eq))
-    bounds = np.column_stack([np.zeros(n_v), capacity[live]])
+        r_all = np.concatenate([r_all, len(src) + rows.blend_rows[keep]])
+        c_all = np.concatenate([c_all, col_of[rows.blend_cols[keep]]])
+        v_all = np.concatenate([v_all, rows.blend_coef[keep]])
+    ok = r_all >= 0
+    n_ub, n_rows = len(src) + n_blend, len(src) + n_blend + len(eq)
+    matrix = coo_matrix((v_all[ok], (r_all[ok], c_all[ok])), shape=(n_rows, n_v)).tocsr()
+    rhs = np.concatenate([supply[src], np.zeros(n_blend), np.zeros(len(eq))])
+    upper = capacity[live]
     deliver = kind == 0
     is_listed = deliver if listed is None else deliver & listed[live]
     returned = deliver & ~is_listed
     store = (kind == 1) | (kind == 2)
-    stages: list[tuple[str, NDArray[np.float64]]] = [
+    objectives: list[tuple[str, NDArray[np.float64]]] = [
         ("delivered", -is_listed.astype(float) + (1.0 - gain) * (kind == 2))]
     if (kind == 3).any():
-        stages.append(("stockpile drawn", (kind == 3).astype(float)))
+        objectives.append(("stockpile drawn", (kind == 3).astype(float)))
     if returned.any():
-        stages.append(("cascaded heat", -returned.astype(float)))
-    stages.append(("unit-km", net.km[live] * deliver))
-    stages.append(("unit-months held", store.astype(float)))
+        objectives.append(("cascaded heat", -returned.astype(float)))
+    objectives.append(("unit-km", net.km[live] * deliver))
+    objectives.append(("unit-months held", store.astype(float)))
+    # blocks: components of the bipartite row-column graph
+    nz_r, nz_c = matrix.nonzero()
+    pattern = coo_matrix((np.ones(len(nz_r)), (nz_r, n_rows + nz_c)),
+                         shape=(n_rows + n_v, n_rows + n_v))
+    _, label = connected_components(pattern, directed=False)
+    col_label = label[n_rows:]
+    row_label = label[:n_rows]
+    x = np.zeros(n_v)
+    grads = [np.zeros(n_v) for _ in objectives]
+    values = np.zeros(len(objectives))
+    for batch_cols, batch_rows in _batches(col_label, row_label):
+        sub = matrix[batch_rows][:, batch_cols]
+        is_ub = batch_rows < n_ub
+        a_ub, a_eq = sub[is_ub], sub[~is_ub]
+        b_ub, b_eq = rhs[batch_rows[is_ub]], rhs[batch_rows[~is_ub]]
+        xb, vb, gb = _solve_stages(a_ub, b_ub, a_eq, b_eq, upper[batch_cols],
+                                   [(n, c[batch_cols]) for n, c in objectives], vstack)
+        x[batch_cols] = xb
+        values += vb
+        for k, g in enumerate(gb):
+            grads[k][batch_cols] = g
+    flows = np.zeros(n_all)
+    flows[live] = np.where(x > FLOW_EPS, x, 0.0)
+    full_grads = []
+    for g in grads:
+        full = np.zeros(n_all)
+        full[live] = g
+        full_grads.append(full)
+    return LpStages(flows, tuple(float(v) for v in values), tuple(n for n, _ in objectives),
+                    tuple(full_grads), time.perf_counter() - start)
+
+
+BATCH_COLUMNS = 4000  # small blocks solved together up to this many columns
+
+
+def _batches(col_label: NDArray[np.int64], row_label: NDArray[np.int64]
+             ) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """Column and row positions of each batch of blocks (a block larger than
+    `BATCH_COLUMNS` on its own)."""
+    n_labels = int(max(col_label.max(initial=-1), row_label.max(initial=-1))) + 1
+    size = np.bincount(col_label, minlength=n_labels)
+    batch_of = np.full(n_labels, -1, np.int64)
+    batch, filled = 0, 0
+    for lab in np.argsort(-size, kind="stable"):
+        if size[lab] == 0:
+            continue  # rows without columns: nothing to solve
+        if filled and filled + size[lab] > BATCH_COLUMNS:
+            batch, filled = batch + 1, 0
+        batch_of[lab] = batch
+        filled += int(size[lab])
+    col_batch = batch_of[col_label]
+    row_batch = batch_of[row_label]
+    order_c = np.argsort(col_batch, kind="stable")
+    order_r = np.argsort(row_batch, kind="stable")
+    n_batches = int(batch_of.max(initial=-1)) + 1
+    bc = np.searchsorted(col_batch[order_c], np.arange(n_batches + 1))
+    br = np.searchsorted(row_batch[order_r], np.arange(n_batches + 1))
+    return [(order_c[bc[b]:bc[b + 1]], order_r[br[b]:br[b + 1]]) for b in range(n_batches)]
+
+
+def _solve_stages(a_ub: Any, b_ub: NDArray[np.float64], a_eq: Any, b_eq: NDArray[np.float64],
+                  upper: NDArray[np.float64], objectives: list[tuple[str, NDArray[np.float64]]],
+                  vstack: Any) -> tuple[NDArray[np.float64], list[float],
+                                        list[NDArray[np.float64]]]:
+    """One block's stages (`solve_staged_lp`): flows, stage values and the chained
+    derivatives of each stage's value with respect to each column's upper bound.
+
+    Raises:
+        SolverError: HiGHS did not prove a stage optimal.
+    """
+    from scipy.optimize import linprog
+    from scipy.sparse import csr_matrix
+
+    n = len(upper)
+    bounds = np.column_stack([np.zeros(n), upper])
+    blocks, rhs = [a_ub], [b_ub]
+    n_base = a_ub.shape[0]
     values: list[float] = []
     grads: list[NDArray[np.float64]] = []
-    n_fixed_base = sum(b.shape[0] for b in blocks)
-    x = np.zeros(n_v)
-    for k, (name, objective) in enumerate(stages):
+    x = np.zeros(n)
+    for k, (name, objective) in enumerate(objectives):
+        if not objective.any():  # nothing to optimise in this block: keep the plan
+            values.append(0.0)
+            grads.append(np.zeros(n))
+            blocks.append(csr_matrix((1, n)))
+            rhs.append(np.zeros(1))
+            continue
         res = linprog(objective, A_ub=vstack(blocks).tocsr(), b_ub=np.concatenate(rhs),
-                      A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+                      A_eq=a_eq if a_eq.shape[0] else None,
+                      b_eq=b_eq if a_eq.shape[0] else None, bounds=bounds, method="highs")
         if res.status != 0:
             raise SolverError(f"monthly graded LP, stage {k + 1} ({name}): {res.message}")
         x = res.x
@@ -296,22 +389,14 @@ def solve_staged_lp(net: MonthlyNetwork, capacity: NDArray[np.float64],
         # d z_k / d capacity: the bound's dual plus, through every earlier stage's fixing
         # row (right-hand side z_j + slack), its dual times d z_j / d capacity
         g = np.asarray(res.upper.marginals, float).copy()
-        fix_duals = np.asarray(res.ineqlin.marginals, float)[n_fixed_base:]
+        fix_duals = np.asarray(res.ineqlin.marginals, float)[n_base:]
         for j, y in enumerate(fix_duals):
             if y != 0.0:
                 g += y * grads[j]
         grads.append(g)
         blocks.append(csr_matrix(objective.reshape(1, -1)))
         rhs.append(np.array([z + LP_STAGE_TOLERANCE * max(1.0, abs(z))]))
-    flows = np.zeros(n_all)
-    flows[live] = np.where(x > FLOW_EPS, x, 0.0)
-    full_grads = []
-    for g in grads:
-        full = np.zeros(n_all)
-        full[live] = g
-        full_grads.append(full)
-    return LpStages(flows, tuple(values), tuple(n for n, _ in stages), tuple(full_grads),
-                    time.perf_counter() - start)
+    return x, values, grads
 
 
 def blends_by_month(dataset: Dataset, cand: Candidates, x: NDArray[np.float64],

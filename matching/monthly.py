@@ -42,14 +42,27 @@ t-km in a province's billions; 0 when no store can hold). Losses
 (l > 0) or a need served at two ratios make it a generalised flow: the same model as an LP
 (HiGHS through scipy), stage by stage.
 
-The marginal value of a store is measured, not estimated: the plan is solved again with the
-capacity raised by one quantum (one unit of the integer scale; one unit on the LP path) in
-every month, and the change in delivered units and unit-km per unit of capacity is
-reported (exact: the optimal value is piecewise linear in the capacity with breakpoints on
-the integer scale). Stores that never fill have marginal value 0 without a solve; at most
-`MAX_MARGINAL_SOLVES` full stores are re-solved, fullest first, and no more than
-`MARGINAL_ARC_BUDGET` arcs in all (a province's network gets none: one re-solve costs
-more than the plan); the rest are reported as not computed (null), with a note.
+The marginal value of a store's capacity (one more listed unit held in every month) is read
+from the duals, for every store, with the lexicographic objective taken stage by stage:
+
+- delivered units per unit of capacity (stage 1, the one a park manager reads as "where a
+  bigger silo pays"): on the min-cost-flow part, the minimum cut of the maximum flow (the
+  nodes the residual network reaches from the sources with supply left; each of the
+  store's month arcs across the cut adds one unit per unit of capacity: exact integer
+  arithmetic, one breadth-first search for all stores); on the LP part, the stage-1 duals
+  of the store arcs' bounds (HiGHS). The most deliverable is concave in the capacities, and
+  either value is a supergradient of it: the derivative where that is unique, else between
+  the right and the left derivative (the tests re-solve to check both, `marginal_by_resolve`);
+- unit-km per unit of capacity (the distance stage, at the delivered optimum): on the LP part
+  the bound's dual of the unit-km stage chained through the earlier stages' fixing rows
+  (d z_k / d c = y_k,c + sum_j y_k,fix_j d z_j / d c); on the min-cost-flow part measured by
+  re-solving with one quantum more capacity, for at most `MAX_MARGINAL_SOLVES` full stores,
+  fullest first, within `MARGINAL_ARC_BUDGET` network arcs (a province's network gets none);
+  the others are reported as not computed (null), with a note.
+
+Stores that never fill have marginal values 0. Blending, heat judged at delivery and the heat
+cascade month by month are `matching.monthly_grades`: their components go to the staged LP,
+the others stay in the min-cost flow.
 """
 
 from __future__ import annotations
@@ -89,7 +102,7 @@ if TYPE_CHECKING:
 __all__ = ["MARGINAL_ARC_BUDGET", "MAX_MARGINAL_SOLVES", "MonthlyNetwork", "MonthlyPlan",
            "build_network", "solve_monthly", "solve_network"]
 
-MAX_MARGINAL_SOLVES = 40  # re-solves for stores' marginal values, fullest first
+MAX_MARGINAL_SOLVES = 40  # re-solves for stores' unit-km marginal values (network part)
 # ... and at most this many network arcs re-solved in all: a park's 100,000-arc network
 # gets twenty; a province's 4 M arcs none (one re-solve there costs more than the plan)
 MARGINAL_ARC_BUDGET = 2_000_000

@@ -64,7 +64,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from symbiosis.errors import SolverError
-from symbiosis.matching.blending import BLEND_COLUMNS, Grades, blend_frame
+from symbiosis.matching.blending import BLEND_COLUMNS, Grades
 from symbiosis.matching.flow import LP_STAGE_TOLERANCE
 from symbiosis.months import MONTHS
 
@@ -301,13 +301,22 @@ def solve_staged_lp(net: MonthlyNetwork, capacity: NDArray[np.float64],
     x = np.zeros(n_v)
     grads = [np.zeros(n_v) for _ in objectives]
     values = np.zeros(len(objectives))
+    solved: dict[bytes, tuple[NDArray[np.float64], list[float],
+                              list[NDArray[np.float64]]]] = {}
     for batch_cols, batch_rows in _batches(col_label, row_label):
         sub = matrix[batch_rows][:, batch_cols]
         is_ub = batch_rows < n_ub
         a_ub, a_eq = sub[is_ub], sub[~is_ub]
         b_ub, b_eq = rhs[batch_rows[is_ub]], rhs[batch_rows[~is_ub]]
-        xb, vb, gb = _solve_stages(a_ub, b_ub, a_eq, b_eq, upper[batch_cols],
-                                   [(n, c[batch_cols]) for n, c in objectives], vstack)
+        stage_c = [(n, c[batch_cols]) for n, c in objectives]
+        # a block equal to one solved already (the same month again: flat listings, no
+        # store) has the same lexicographic optimum: solved once
+        key = _fingerprint(sub, is_ub, rhs[batch_rows], upper[batch_cols],
+                           [c for _, c in stage_c])
+        if key not in solved:
+            solved[key] = _solve_stages(a_ub, b_ub, a_eq, b_eq, upper[batch_cols], stage_c,
+                                        vstack)
+        xb, vb, gb = solved[key]
         x[batch_cols] = xb
         values += vb
         for k, g in enumerate(gb):
@@ -324,6 +333,22 @@ def solve_staged_lp(net: MonthlyNetwork, capacity: NDArray[np.float64],
 
 
 BATCH_COLUMNS = 4000  # small blocks solved together up to this many columns
+
+
+def _fingerprint(sub: Any, is_ub: NDArray[np.bool_], rhs: NDArray[np.float64],
+                 upper: NDArray[np.float64], objectives: list[NDArray[np.float64]]) -> bytes:
+    """Bytes that are equal exactly when two blocks are the same LP (matrix in canonical
+    CSR form, row kinds, right-hand sides, bounds, stage objectives)."""
+    import hashlib
+
+    csr = sub.tocsr()
+    csr.sum_duplicates()
+    csr.sort_indices()
+    digest = hashlib.blake2b(digest_size=32)
+    for part in (np.asarray(csr.shape, np.int64), csr.indptr.astype(np.int64),
+                 csr.indices.astype(np.int64), csr.data, is_ub, rhs, upper, *objectives):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.digest()
 
 
 def _batches(col_label: NDArray[np.int64], row_label: NDArray[np.int64]
@@ -372,7 +397,9 @@ def _solve_stages(a_ub: Any, b_ub: NDArray[np.float64], a_eq: Any, b_eq: NDArray
     grads: list[NDArray[np.float64]] = []
     x = np.zeros(n)
     for k, (name, objective) in enumerate(objectives):
-        if not objective.any():  # nothing to optimise in this block: keep the plan
+        if not objective.any() or (k and (objective >= 0).all() and objective @ x <= 0):
+            # nothing to optimise in this block, or the plan already has the least value
+            # a nonnegative objective can take (no stockpile drawn, nothing held): keep it
             values.append(0.0)
             grads.append(np.zeros(n))
             blocks.append(csr_matrix((1, n)))
@@ -401,18 +428,52 @@ def _solve_stages(a_ub: Any, b_ub: NDArray[np.float64], a_eq: Any, b_eq: NDArray
 
 def blends_by_month(dataset: Dataset, cand: Candidates, x: NDArray[np.float64],
                     grades: Grades) -> pd.DataFrame:
-    """blends_monthly.csv: `blending.blend_frame` of each month's flows (x: arcs x 12),
-    with a `month` column first; months where a need receives nothing are left out."""
-    frames = []
-    for t in range(MONTHS):
-        frame = blend_frame(dataset, cand, x[:, t], grades)
-        frame = frame[frame["quantity"] > 0]
-        if len(frame):
-            frames.append(frame.assign(month=t + 1))
-    if not frames:
-        return pd.DataFrame(columns=["month", *BLEND_COLUMNS])
-    out = pd.concat(frames, ignore_index=True)
-    return out[["month", *BLEND_COLUMNS]]
+    """blends_monthly.csv: per blending limit and month in which the need receives
+    something, `BLEND_COLUMNS` as in `blending.blend_frame` (the mass-weighted average of
+    the attribute over what the need receives that month, against the limit), with a
+    `month` column first. x: flows, arcs x 12, offer units."""
+    needs, offers = dataset.needs, dataset.offers
+    rule_key = np.array([r.key for r in cand.rules], dtype=object)[cand.rule] \
+        if len(cand) else np.empty(0, dtype=object)
+    live = x > 0
+    offer_ids = offers.index.to_numpy(dtype=object)
+    need_ids = needs.index.to_numpy(dtype=object)
+    need_ent = needs["enterprise_id"].to_numpy(dtype=object)
+    need_mat = needs["material"].to_numpy(dtype=object)
+    values: dict[str, NDArray[np.float64]] = {}
+    rows = []
+    for lim in grades.limits:
+        into = (cand.need == lim.need) & live.any(axis=1)
+        if lim.rule_key is not None:
+            into &= rule_key == lim.rule_key
+        idx = np.flatnonzero(into)
+        if not len(idx):
+            continue
+        flows = np.where(live[idx], x[idx], 0.0)
+        qty = flows.sum(axis=0)
+        col = f"q.{lim.attribute}"
+        if col not in values:
+            values[col] = offers[col].to_numpy(float) if col in offers \
+                else np.full(len(offers), np.nan)
+        v = values[col][cand.offer[idx]]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            avg = (v @ flows) / qty
+        for t in np.flatnonzero(qty > 0):
+            got = np.flatnonzero(flows[:, t] > 0)
+            rows.append({
+                "month": int(t) + 1,
+                "need_id": need_ids[lim.need],
+                "need_enterprise_id": need_ent[lim.need],
+                "need_material": need_mat[lim.need],
+                "attribute": lim.attribute, "bound": lim.bound, "limit": lim.value,
+                "average": float(avg[t]), "quantity": float(qty[t]),
+                "offers": ";".join(f"{offer_ids[cand.offer[idx[j]]]}={flows[j, t]:g}"
+                                   for j in got),
+                "scope": "need" if lim.rule_key is None else lim.rule_key,
+                "source": lim.source,
+            })
+    frame = pd.DataFrame(rows, columns=["month", *BLEND_COLUMNS])
+    return frame.sort_values(["month"], kind="stable").reset_index(drop=True)
 
 
 def merge_networks(lp_net: MonthlyNetwork, pure_net: MonthlyNetwork | None,

@@ -493,6 +493,7 @@ def solve_network(net: MonthlyNetwork, n_stores: int,
             float(flows[mine] @ seen) - err * got - held / mcf.scales.distance)
     used, per_km, measured = _dual_marginals(net, n_stores, mcf, lp, flows,
                                              max_marginal_solves, lp_part, notes)
+    used, per_km = used + 0.0, per_km + 0.0  # no "-0" in the reports
     scales = {} if mcf is None else {"quantity": mcf.scales.quantity,
                                      "distance": mcf.scales.distance,
                                      "distance_weight": mcf.weight}

@@ -288,3 +288,30 @@ def test_random_monthly_blends_keep_every_limit_every_month() -> None:
             if oid in made and oid != "ash0":  # ash0 (at A) may draw on its silo
                 assert q <= made[oid][month - 1] + 1e-6
 
+
+
+def test_a_water_blend_by_use_class_month_by_month() -> None:
+    """GB/T 19923 cooling_recirculating: COD <= 60, chloride <= 250 mg/L. a: COD 80,
+    chloride 100; b: COD 40, chloride 300; so a <= b and b <= 3a each month.
+    January: a = 100, b = 240 (340 m3). February: b makes only 50, so a = b = 50 (100 m3;
+    COD (4000 + 2000) / 100 = 60, at the limit; chloride 200). The annual balance would take
+    a = 200, b = 290 (490 m3). m3-km: 100 x 4 + 240 x 5 + 50 x 4 + 50 x 5 = 2050."""
+    offers = [row("a", "A", "reclaimed_water", "", **months(100, 100),
+                  **{"q.cod_mg_l": 80.0, "q.nh3n_mg_l": 5.0, "q.chloride_mg_l": 100.0}),
+              row("b", "B", "reclaimed_water", "", **months(240, 50),
+                  **{"q.cod_mg_l": 40.0, "q.nh3n_mg_l": 5.0, "q.chloride_mg_l": 300.0})]
+    needs = [row("n", "C", "process_water", "", **months(1000, 1000),
+                 water_class="cooling_recirculating", blend="yes")]
+    result = solve_match(grid("ABC", {("A", "C"): 4.0, ("B", "C"): 5.0}, offers, needs))
+    assert result.summary.families["water"].matched == pytest.approx(440.0)
+    assert result.solver.objective == pytest.approx(2050.0)
+    by_month = result.tables["exchanges_monthly"]
+    q = {(m, o): v for m, o, v in zip(by_month["month"], by_month["offer_id"],
+                                      by_month["quantity"], strict=True)}
+    assert q == pytest.approx({(1, "a"): 100, (1, "b"): 240, (2, "a"): 50, (2, "b"): 50})
+    blends = result.tables["blends_monthly"]
+    own = blends[blends["scope"] == "need"].set_index(["month", "attribute"])
+    assert own.loc[(2, "cod_mg_l"), "average"] == pytest.approx(60.0)
+    assert own.loc[(2, "chloride_mg_l"), "average"] == pytest.approx(200.0)
+    assert own.loc[(1, "chloride_mg_l"), "average"] == pytest.approx(82000 / 340)
+    assert "cooling_recirculating" in own.loc[(1, "chloride_mg_l"), "source"]

@@ -399,11 +399,12 @@ def _solve_stages(a_ub: Any, b_ub: NDArray[np.float64], a_eq: Any, b_eq: NDArray
     for k, (name, objective) in enumerate(objectives):
         if not objective.any() or (k and (objective >= 0).all() and objective @ x <= 0):
             # nothing to optimise in this block, or the plan already has the least value
-            # a nonnegative objective can take (no stockpile drawn, nothing held): keep it
+            # a nonnegative objective can take (no stockpile drawn, nothing held): keep it,
+            # and keep later stages from spending it (its fixing row at 0)
             values.append(0.0)
             grads.append(np.zeros(n))
-            blocks.append(csr_matrix((1, n)))
-            rhs.append(np.zeros(1))
+            blocks.append(csr_matrix(objective.reshape(1, -1)))
+            rhs.append(np.array([LP_STAGE_TOLERANCE]))
             continue
         res = linprog(objective, A_ub=vstack(blocks).tocsr(), b_ub=np.concatenate(rhs),
                       A_eq=a_eq if a_eq.shape[0] else None,

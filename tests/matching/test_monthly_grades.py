@@ -315,3 +315,20 @@ def test_a_water_blend_by_use_class_month_by_month() -> None:
     assert own.loc[(2, "chloride_mg_l"), "average"] == pytest.approx(200.0)
     assert own.loc[(1, "chloride_mg_l"), "average"] == pytest.approx(82000 / 340)
     assert "cooling_recirculating" in own.loc[(1, "chloride_mg_l"), "source"]
+
+
+def test_a_stockpile_not_needed_is_not_drawn_to_save_distance() -> None:
+    """The need takes 10 t a month; a (10 km) makes 10 t a month, b (1 km) 1 t a month and
+    has a 100 t stockpile. Everything fits without the stockpile, so stage 2 draws none of
+    it, and the distance stage may not spend it: b's 12 t at 1 km, a's 108 t at 10 km."""
+    ash = {"q.loi_pct": 3.0, "q.so3_pct": 1.0, **ASH}
+    offers = [row("a", "A", "fly_ash", "", **{f"m{t:02d}": 10 for t in range(1, 13)}, **ash),
+              row("b", "B", "fly_ash", "", **{f"m{t:02d}": 1 for t in range(1, 13)},
+                  stock=100, generated=12, used_existing=0, **ash)]
+    needs = [row("n", "C", "fly_ash", "", **{f"m{t:02d}": 10 for t in range(1, 13)},
+                 **{"max.loi_pct": 7, "max.so3_pct": 2.5}, blend="yes")]
+    result = solve_match(grid("ABC", {("A", "C"): 10.0, ("B", "C"): 1.0}, offers, needs))
+    assert result.solver.methods == ("lp_highs",)
+    assert result.summary.tonnes_matched == pytest.approx(120.0)
+    assert result.summary.monthly.stockpile_drawn == pytest.approx(0.0, abs=1e-6)
+    assert result.summary.tonne_km == pytest.approx(12 * 1 + 108 * 10)

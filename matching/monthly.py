@@ -42,14 +42,27 @@ t-km in a province's billions; 0 when no store can hold). Losses
 (l > 0) or a need served at two ratios make it a generalised flow: the same model as an LP
 (HiGHS through scipy), stage by stage.
 
-The marginal value of a store is measured, not estimated: the plan is solved again with the
-capacity raised by one quantum (one unit of the integer scale; one unit on the LP path) in
-every month, and the change in delivered units and unit-km per unit of capacity is
-reported (exact: the optimal value is piecewise linear in the capacity with breakpoints on
-the integer scale). Stores that never fill have marginal value 0 without a solve; at most
-`MAX_MARGINAL_SOLVES` full stores are re-solved, fullest first, and no more than
-`MARGINAL_ARC_BUDGET` arcs in all (a province's network gets none: one re-solve costs
-more than the plan); the rest are reported as not computed (null), with a note.
+The marginal value of a store's capacity (one more listed unit held in every month) is read
+from the duals, for every store, with the lexicographic objective taken stage by stage:
+
+- delivered units per unit of capacity (stage 1, the one a park manager reads as "where a
+  bigger silo pays"): on the min-cost-flow part, the minimum cut of the maximum flow (the
+  nodes the residual network reaches from the sources with supply left; each of the
+  store's month arcs across the cut adds one unit per unit of capacity: exact integer
+  arithmetic, one breadth-first search for all stores); on the LP part, the stage-1 duals
+  of the store arcs' bounds (HiGHS). The most deliverable is concave in the capacities, and
+  either value is a supergradient of it: the derivative where that is unique, else between
+  the right and the left derivative (the tests re-solve to check both, `marginal_by_resolve`);
+- unit-km per unit of capacity (the distance stage, at the delivered optimum): on the LP part
+  the bound's dual of the unit-km stage chained through the earlier stages' fixing rows
+  (d z_k / d c = y_k,c + sum_j y_k,fix_j d z_j / d c); on the min-cost-flow part measured by
+  re-solving with one quantum more capacity, for at most `MAX_MARGINAL_SOLVES` full stores,
+  fullest first, within `MARGINAL_ARC_BUDGET` network arcs (a province's network gets none);
+  the others are reported as not computed (null), with a note.
+
+Stores that never fill have marginal values 0. Blending, heat judged at delivery and the heat
+cascade month by month are `matching.monthly_grades`: their components go to the staged LP,
+the others stay in the min-cost flow.
 """
 
 from __future__ import annotations
@@ -64,9 +77,9 @@ import pandas as pd
 
 from symbiosis.dataset import Dataset
 from symbiosis.errors import OptionsError, SolverError
+from symbiosis.matching.blending import Grades, prepare_grades
 from symbiosis.matching.candidates import Candidates, candidates_for
 from symbiosis.matching.flow import (
-    LP_STAGE_TOLERANCE,
     SolverStatus,
     choose_scales,
     cost_rounding_error,
@@ -84,11 +97,12 @@ from symbiosis.months import MONTHS, load_profiles, monthly_quantities
 
 if TYPE_CHECKING:
     from symbiosis.geo.provider import GeoDistances
+    from symbiosis.matching.monthly_grades import GradedRows, LpStages
 
 __all__ = ["MARGINAL_ARC_BUDGET", "MAX_MARGINAL_SOLVES", "MonthlyNetwork", "MonthlyPlan",
            "build_network", "solve_monthly", "solve_network"]
 
-MAX_MARGINAL_SOLVES = 40  # re-solves for stores' marginal values, fullest first
+MAX_MARGINAL_SOLVES = 40  # re-solves for stores' unit-km marginal values (network part)
 # ... and at most this many network arcs re-solved in all: a park's 100,000-arc network
 # gets twenty; a province's 4 M arcs none (one re-solve there costs more than the plan)
 MARGINAL_ARC_BUDGET = 2_000_000
@@ -318,6 +332,8 @@ class _Mcf:
         self.cap = to_scaled_int(net.capacity, q)
         supply = to_scaled_int(net.supply, q)
         supply[-1] = -int(self.cap[net.kind == 4].sum())
+        self.supply = supply
+        self.unit_km = 0.0
         self.smcf = min_cost_flow.SimpleMinCostFlow()
         self.smcf.add_arcs_with_capacity_and_unit_cost(net.tails, net.heads, self.cap, cost)
         self.smcf.set_nodes_supplies(np.arange(net.n_nodes), supply)
@@ -329,7 +345,33 @@ class _Mcf:
         if status != self.smcf.OPTIMAL:
             return SolverStatus.ERROR, np.zeros(len(self.net.tails))
         flows = np.asarray(self.smcf.flows(np.arange(len(self.net.tails))), np.float64)
+        x = flows[self.deliver] / self.scales.quantity
+        self.unit_km = float(x @ self.net.km[self.deliver])
         return SolverStatus.OPTIMAL, flows / self.scales.quantity
+
+    def min_cut_arcs(self) -> np.ndarray:
+        """Mask of the arcs that cross the minimum cut of the solved maximum flow: from
+        the nodes the residual network reaches from the sources with supply left (a super
+        source) to the others. Exact: integer flows and capacities."""
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import breadth_first_order
+
+        net = self.net
+        n = net.n_nodes
+        flow = np.asarray(self.smcf.flows(np.arange(len(net.tails))), np.int64)
+        out = np.bincount(net.tails, weights=flow, minlength=n)
+        into = np.bincount(net.heads, weights=flow, minlength=n)
+        left = np.flatnonzero((self.supply - out + into)[:-1] > 0)
+        fwd = flow < self.cap
+        back = flow > 0
+        src = np.concatenate([net.tails[fwd], net.heads[back], np.full(len(left), n)])
+        dst = np.concatenate([net.heads[fwd], net.tails[back], left])
+        graph = coo_matrix((np.ones(len(src), np.int8), (src, dst)),
+                           shape=(n + 1, n + 1)).tocsr()
+        reached = np.zeros(n + 1, bool)
+        reached[breadth_first_order(graph, n, directed=True,
+                                    return_predecessors=False)] = True
+        return reached[net.tails] & ~reached[net.heads]
 
     def with_capacity(self, arcs: np.ndarray, extra: int) -> tuple[float, float]:
         """Delivered units and unit-km with `extra` integer units on `arcs`' capacity."""
@@ -349,75 +391,91 @@ class _Mcf:
 # ----------------------------------------------------------------------------- LP
 
 
-def _lp_solve(net: MonthlyNetwork, capacity: np.ndarray) -> tuple[SolverStatus, np.ndarray]:
-    """The generalised network, stage by stage, as LPs solved by HiGHS (scipy)."""
-    from scipy.optimize import linprog
-    from scipy.sparse import coo_matrix, vstack
+def _lp_solve(net: MonthlyNetwork, capacity: np.ndarray,
+              lp_part: LpPart | None = None) -> LpStages:
+    """The generalised network (or its LP part), stage by stage, as LPs solved by HiGHS
+    (scipy): `matching.monthly_grades.solve_staged_lp`.
 
-    n_arcs = len(net.tails)
-    cols = np.arange(n_arcs)
-    # node balance: out - gain * in
-    incidence = coo_matrix((np.concatenate([np.ones(n_arcs), -net.gain]),
-                            (np.concatenate([net.tails, net.heads]),
-                             np.concatenate([cols, cols]))),
-                           shape=(net.n_nodes, n_arcs)).tocsr()
-    need_nodes = np.unique(net.tails[net.kind == 4])
-    # every offer and stockpile node, with or without supply this month (the sink is last)
-    sources = np.setdiff1d(np.arange(net.n_nodes - 1), need_nodes)
-    a_ub = incidence[sources]
-    b_ub = net.supply[sources]
-    a_eq = incidence[need_nodes]
-    b_eq = np.zeros(len(need_nodes))
-    bounds = np.column_stack([np.zeros(n_arcs), capacity])
-    deliver = (net.kind == 0).astype(float)
-    # stage 1: offered units delivered, less what receivers' stores lose (need units): a
-    # delivery only to be lost in a store is no use
-    stages = [-deliver + (1.0 - net.gain) * (net.kind == 2)]  # each minimised, then fixed
-    if (net.kind == 3).any():
-        stages.append((net.kind == 3).astype(float))
-    stages.append(net.km * (net.kind == 0))
-    stages.append(((net.kind == 1) | (net.kind == 2)).astype(float))
-    rows_ub, rhs_ub = [a_ub], [b_ub]
-    x = np.zeros(n_arcs)
-    for objective in stages:
-        res = linprog(objective, A_ub=vstack(rows_ub).tocsr(), b_ub=np.concatenate(rhs_ub),
-                      A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-        if res.status != 0:
-            return SolverStatus.ERROR, np.zeros(n_arcs)
-        x = res.x
-        z = float(objective @ x)
-        # fix this stage: objective . x <= z + slack (objective is minimised)
-        rows_ub.append(coo_matrix(objective.reshape(1, -1)).tocsr())
-        rhs_ub.append(np.array([z + LP_STAGE_TOLERANCE * max(1.0, abs(z))]))
-    return SolverStatus.OPTIMAL, np.where(x > FLOW_EPS, x, 0.0)
+    Raises:
+        SolverError: HiGHS did not prove a stage optimal.
+    """
+    from symbiosis.matching.monthly_grades import solve_staged_lp
+
+    if lp_part is None:
+        return solve_staged_lp(net, capacity)
+    return solve_staged_lp(net, capacity, lp_part.arcs, lp_part.nodes, lp_part.rows,
+                           lp_part.listed)
+
+
+@dataclass(frozen=True)
+class LpPart:
+    """The part of a network the LP solves (the rest is pure min-cost flow): arc and node
+    masks, the graded rows (`matching.monthly_grades.graded_rows`) and which delivery arcs
+    carry listed offers (None: all)."""
+
+    arcs: np.ndarray
+    nodes: np.ndarray
+    rows: GradedRows | None = None
+    listed: np.ndarray | None = None
 
 
 # ----------------------------------------------------------------------------- solve
 
 
+def _masked(net: MonthlyNetwork, lp_part: LpPart) -> MonthlyNetwork:
+    """`net` without its LP part: zero capacity on the LP's arcs, no supply at its nodes."""
+    return replace(net, capacity=np.where(lp_part.arcs, 0.0, net.capacity),
+                   supply=np.where(lp_part.nodes, 0.0, net.supply), pure=True)
+
+
+def _solve_flows(net: MonthlyNetwork, capacity: np.ndarray, lp_part: LpPart | None,
+                 notes: list[str]) -> tuple[np.ndarray, list[str], _Mcf | None,
+                                            LpStages | None]:
+    """Flows of the whole network (min-cost flow where pure, LP elsewhere), the methods
+    used, and the solver objects whose duals give the marginal values.
+
+    Raises:
+        SolverError: a solver did not reach optimality.
+    """
+    methods: list[str] = []
+    flows = np.zeros(len(net.tails))
+    mcf: _Mcf | None = None
+    lp: LpStages | None = None
+    if lp_part is None and net.pure:
+        mcf = _Mcf(replace(net, capacity=capacity))
+        status, flows = mcf.solve()
+        if status is SolverStatus.OPTIMAL:
+            return flows, ["min_cost_flow"], mcf, None
+        # e.g. BAD_COST_RANGE: the LP is exact too
+        notes.append(f"min-cost flow returned {mcf.status_name}; solved as an LP")
+        mcf = None
+        net = replace(net, pure=False)
+    if lp_part is not None and not lp_part.arcs.all():
+        mcf = _Mcf(_masked(replace(net, capacity=capacity), lp_part))
+        status, flows = mcf.solve()
+        if status is not SolverStatus.OPTIMAL:
+            raise SolverError(f"monthly min-cost flow returned {mcf.status_name}")
+        methods.append("min_cost_flow")
+    if lp_part is None or lp_part.arcs.any():
+        lp = _lp_solve(net, capacity, lp_part)
+        flows = flows + lp.flows
+        methods.append("lp_highs")
+    return flows, methods, mcf, lp
+
+
 def solve_network(net: MonthlyNetwork, n_stores: int,
-                  max_marginal_solves: int = MAX_MARGINAL_SOLVES) -> MonthlyPlan:
-    """Solve the network (min-cost flow when pure, else LP) and measure each store's
-    marginal value (see the module docstring).
+                  max_marginal_solves: int = MAX_MARGINAL_SOLVES,
+                  lp_part: LpPart | None = None) -> MonthlyPlan:
+    """Solve the network (min-cost flow where pure, LP on `lp_part` or on all of it when
+    not pure) and read each store's marginal value from the duals (module docstring).
 
     Raises:
         SolverError: a solver did not reach optimality.
     """
     start = time.perf_counter()
     deliver = net.kind == 0
-    mcf = _Mcf(net) if net.pure else None
     notes: list[str] = []
-    if mcf is not None:
-        status, flows = mcf.solve()
-        method = "min_cost_flow"
-        if status is not SolverStatus.OPTIMAL:  # e.g. BAD_COST_RANGE: the LP is exact too
-            notes.append(f"min-cost flow returned {mcf.status_name}; solved as an LP")
-            mcf = None
-    if mcf is None:
-        status, flows = _lp_solve(net, net.capacity)
-        method = "lp_highs"
-    if status is not SolverStatus.OPTIMAL:
-        raise SolverError(f"monthly {method} returned {status}")
+    flows, methods, mcf, lp = _solve_flows(net, net.capacity, lp_part, notes)
     delivered = float(flows[deliver].sum())
     unit_km = float(flows[deliver] @ net.km[deliver])
     solved = time.perf_counter()
@@ -425,52 +483,108 @@ def solve_network(net: MonthlyNetwork, n_stores: int,
     if mcf is not None:
         # the plan is optimal for km rounded to the scale plus one quantum per unit-month
         # held: the true least unit-km is within e x F + (most that can be held) / scale
-        err = cost_rounding_error(net.km[deliver], mcf.scales.distance)
-        seen = np.rint(net.km[deliver] * mcf.scales.distance) / mcf.scales.distance
-        held = float(net.capacity[(net.kind == 1) | (net.kind == 2)].sum())
-        bound = min(unit_km, float(flows[deliver] @ seen) - err * delivered
-                    - held / mcf.scales.distance)
-    used = np.zeros(n_stores)
-    per_km = np.zeros(n_stores)
-    store_arcs = np.flatnonzero(net.store_of_arc >= 0)
-    full = store_arcs[flows[store_arcs] >= net.capacity[store_arcs] * (1 - FULL_TOL)
-                      - FULL_TOL]
-    fill = np.bincount(net.store_of_arc[full], minlength=n_stores)
-    binding = [int(k) for k in np.argsort(-fill, kind="stable") if fill[k] > 0]
-    limit = min(max_marginal_solves, MARGINAL_ARC_BUDGET // max(1, len(net.tails)))
-    if len(binding) > limit:
-        notes.append(f"marginal values measured for the {limit} fullest of "
-                     f"{len(binding)} full stores (each is a full re-solve); the others are "
-                     "not computed")
-        for k in binding[limit:]:
-            used[k] = per_km[k] = math.nan
-        binding = binding[:limit]
-    arcs_of = _arcs_by_store(net, n_stores) if binding else []
-    for k in binding:
-        arcs = arcs_of[k]
-        if mcf is not None:
-            step = 1.0 / mcf.scales.quantity
-            got, km = mcf.with_capacity(arcs, 1)
-        else:
-            step = 1.0
-            cap = net.capacity.copy()
-            cap[arcs] += step
-            st, x = _lp_solve(net, cap)
-            if st is not SolverStatus.OPTIMAL:
-                raise SolverError("monthly LP re-solve for a marginal value failed")
-            got, km = float(x[deliver].sum()), float(x[deliver] @ net.km[deliver])
-        # per listed unit of capacity: the arcs are in node units
-        per_unit = step / net.cap_units[k] if net.cap_units[k] > 0 else math.nan
-        used[k] = (got - delivered) / per_unit
-        per_km[k] = (km - unit_km) / per_unit
+        mine = np.flatnonzero(deliver & (mcf.net.capacity > 0))
+        err = cost_rounding_error(net.km[mine], mcf.scales.distance)
+        seen = np.rint(net.km[mine] * mcf.scales.distance) / mcf.scales.distance
+        got = float(flows[mine].sum())
+        held = float(mcf.net.capacity[(net.kind == 1) | (net.kind == 2)].sum())
+        bound = unit_km - float(flows[mine] @ net.km[mine]) + min(
+            float(flows[mine] @ net.km[mine]),
+            float(flows[mine] @ seen) - err * got - held / mcf.scales.distance)
+    used, per_km, measured = _dual_marginals(net, n_stores, mcf, lp, flows,
+                                             max_marginal_solves, lp_part, notes)
+    used, per_km = used + 0.0, per_km + 0.0  # no "-0" in the reports
     scales = {} if mcf is None else {"quantity": mcf.scales.quantity,
                                      "distance": mcf.scales.distance,
                                      "distance_weight": mcf.weight}
     exact = mcf is None or (mcf.scales.quantity_exact and bound == unit_km)
-    return MonthlyPlan(flows, status, delivered, unit_km, method, solved - start, used,
-                       per_km, scales, exact, "; ".join(notes), bound=bound,
-                       marginal_seconds=time.perf_counter() - solved,
-                       marginal_solves=len(binding))
+    return MonthlyPlan(flows, SolverStatus.OPTIMAL, delivered, unit_km, "+".join(methods),
+                       solved - start, used, per_km, scales, exact, "; ".join(notes),
+                       bound=bound, marginal_seconds=time.perf_counter() - solved,
+                       marginal_solves=measured)
+
+
+def _dual_marginals(net: MonthlyNetwork, n_stores: int, mcf: _Mcf | None,
+                    lp: LpStages | None, flows: np.ndarray, max_marginal_solves: int,
+                    lp_part: LpPart | None, notes: list[str]
+                    ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per store: delivered units and unit-km per extra listed unit of capacity.
+
+    Delivered (stage 1 of the lexicographic objective): from the duals, for every store.
+    On the LP part, the capacity bounds' duals of stage 1; on the min-cost-flow part, the
+    minimum cut of the maximum flow (the nodes the residual network reaches from the
+    sources with supply left): each of the store's month arcs that crosses it adds one
+    unit per unit of capacity. Either is a supergradient of the (concave) most deliverable:
+    exactly the derivative where that is unique, else between the right and the left
+    derivative.
+
+    Unit-km (the distance stage, at the delivered optimum): on the LP part from the duals,
+    chained through the earlier stages' fixing rows (`monthly_grades.LpStages`); on the
+    min-cost-flow part by re-solving with one quantum more capacity, for at most
+    `max_marginal_solves` full stores (fullest first) within `MARGINAL_ARC_BUDGET`; NaN for
+    the others, with a note. Stores that never fill have marginal values 0.
+    """
+    used = np.zeros(n_stores)
+    per_km = np.zeros(n_stores)
+    arcs_of = _arcs_by_store(net, n_stores)
+    lp_store = np.zeros(n_stores, bool)
+    if lp is not None:
+        km_stage = lp.names.index("unit-km")
+        for k in range(n_stores):
+            arcs = arcs_of[k]
+            if len(arcs) and (lp_part is None or bool(lp_part.arcs[arcs[0]])):
+                lp_store[k] = True
+                used[k] = -float(lp.capacity_grad[0][arcs].sum()) * net.cap_units[k]
+                per_km[k] = float(lp.capacity_grad[km_stage][arcs].sum()) * net.cap_units[k]
+    if mcf is None:
+        return used, per_km, 0
+    cut = mcf.min_cut_arcs()
+    store_arcs = np.flatnonzero(net.store_of_arc >= 0)
+    mine = store_arcs[~lp_store[net.store_of_arc[store_arcs]]]
+    crossing = np.bincount(net.store_of_arc[mine], weights=cut[mine].astype(float),
+                           minlength=n_stores)
+    used = np.where(lp_store, used, crossing * net.cap_units)
+    full = mine[flows[mine] >= mcf.net.capacity[mine] * (1 - FULL_TOL) - FULL_TOL]
+    fill = np.bincount(net.store_of_arc[full], minlength=n_stores)
+    binding = [int(k) for k in np.argsort(-fill, kind="stable") if fill[k] > 0]
+    limit = min(max_marginal_solves, MARGINAL_ARC_BUDGET // max(1, len(net.tails)))
+    if len(binding) > limit:
+        notes.append(f"unit-km marginal values measured for the {limit} fullest of "
+                     f"{len(binding)} full stores of the network (each is a full re-solve); "
+                     "the others are not computed")
+        for k in binding[limit:]:
+            per_km[k] = math.nan
+        binding = binding[:limit]
+    for k in binding:
+        _, km = mcf.with_capacity(arcs_of[k], 1)
+        step = 1.0 / mcf.scales.quantity
+        per_unit = step / net.cap_units[k] if net.cap_units[k] > 0 else math.nan
+        # the LP part's unit-km is unchanged by a store of the network part
+        per_km[k] = (km - mcf.unit_km) / per_unit
+    return used, per_km, len(binding)
+
+
+def marginal_by_resolve(net: MonthlyNetwork, n_stores: int, step: float,
+                        lp_part: LpPart | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per store, the change in delivered units per listed unit of its capacity, right
+    (+`step` node units on each of its month arcs) and left (-`step`), measured by solving
+    the plan again (two solves a store): the cross-check of the dual values in the tests.
+
+    Raises:
+        SolverError: a solver did not reach optimality.
+    """
+    deliver = net.kind == 0
+    arcs_of = _arcs_by_store(net, n_stores)
+    base, _, _, _ = _solve_flows(net, net.capacity, lp_part, [])
+    got = float(base[deliver].sum())
+    right, left = np.zeros(n_stores), np.zeros(n_stores)
+    for k in range(n_stores):
+        for sign, out in ((1.0, right), (-1.0, left)):
+            cap = net.capacity.copy()
+            cap[arcs_of[k]] = np.maximum(cap[arcs_of[k]] + sign * step, 0.0)
+            flows, _, _, _ = _solve_flows(net, cap, lp_part, [])
+            out[k] = (float(flows[deliver].sum()) - got) / (sign * step / net.cap_units[k])
+    return right, left
 
 
 def _is_pure(dataset: Dataset, cand: Candidates, options: MatchOptions) -> bool:
@@ -502,14 +616,20 @@ def solve_monthly(dataset: Dataset, options: MatchOptions | None = None,
                            "objective only")
     t0 = time.perf_counter()
     cand = candidates_for(dataset, options, distances)
+    dataset, cand, grades = prepare_grades(dataset, cand, options, distances)
     t1 = time.perf_counter()
     timings["candidates"] = t1 - t0
-    pure = _is_pure(dataset, cand, options)
-    net = build_network(dataset, cand, pure)
     storage = _stores(dataset)
+    lp_part: LpPart | None = None
+    if grades is None:
+        pure = _is_pure(dataset, cand, options)
+        net = build_network(dataset, cand, pure)
+    else:
+        net, lp_part = _graded_network(dataset, cand, grades, storage, options)
+        pure = lp_part is None
     t2 = time.perf_counter()
     timings["build"] = t2 - t1
-    plan = solve_network(net, len(storage), max_marginal_solves)
+    plan = solve_network(net, len(storage), max_marginal_solves, lp_part)
     timings["solve"] = plan.seconds
     timings["marginal_values"] = plan.marginal_seconds
     t3 = time.perf_counter()
@@ -517,24 +637,23 @@ def solve_monthly(dataset: Dataset, options: MatchOptions | None = None,
         np.zeros((0, MONTHS))
     annual = x.sum(axis=1)
     annual_data = _with_supplier_initials(dataset, storage)
-    note = "monthly plan (time-expanded network): " + (
-        "min-cost flow" if pure else "LP (HiGHS): losses or a need served at two ratios")
+    if grades is not None:
+        note = "monthly plan (time-expanded network): " + (
+            "min-cost flow" if pure else
+            "LP (HiGHS) for the components with blending, heat judged at delivery, a heat "
+            "cascade, losses or a need served at two ratios; min-cost flow for the others")
+    else:
+        note = "monthly plan (time-expanded network): " + (
+            "min-cost flow" if pure else "LP (HiGHS): losses or a need served at two ratios")
     if plan.note:
         note += "; " + plan.note
+    methods = tuple(plan.method.split("+"))
     facts = SolverFacts(
         status=plan.status, objective=plan.unit_km, bound=plan.bound,
-        seconds=plan.seconds, methods=(plan.method,), delivered=plan.delivered,
-        components=1, scales={plan.method: plan.scales} if plan.scales else {},
+        seconds=plan.seconds, methods=methods, delivered=plan.delivered,
+        components=1, scales={"min_cost_flow": plan.scales} if plan.scales else {},
         exact=plan.exact, note=note)
     warnings: list[str] = []
-    from symbiosis.matching.blending import blend_needs
-    from symbiosis.matching.heat import heat_applies
-
-    if blend_needs(dataset, options.blend).any() or heat_applies(
-            dataset, options.heat_at_delivery, options.heat_at_source):
-        warnings.append("blending and heat judged at delivery are not planned by month yet: "
-                        "the monthly plan takes each offer's quality on its own and heat as "
-                        "checked at the source (never above a limit, possibly less matched)")
     if options.valuate:
         warnings.append("prices and need marginal values are not derived for a monthly "
                         "plan; each store's marginal value is in storage.csv")
@@ -553,9 +672,50 @@ def solve_monthly(dataset: Dataset, options: MatchOptions | None = None,
     levels = _storage_levels(dataset, storage, net, plan)
     section = _monthly_summary(dataset, cand, x, net, levels, pure, plan)
     result = result.with_summary(monthly=section.model_dump())
-    result = replace(result, tables={"exchanges_monthly": monthly_ex, "storage": levels})
+    tables = {"exchanges_monthly": monthly_ex, "storage": levels}
+    if grades is not None:
+        from symbiosis.matching.blending import annotate
+        from symbiosis.matching.monthly_grades import blends_by_month
+
+        result = annotate(result, annual_data, cand, annual, grades)
+        if grades.limits:
+            tables["blends_monthly"] = blends_by_month(dataset, cand, x, grades)
+    result = replace(result, tables=tables)
     timings["report"] = time.perf_counter() - t3
     return result.with_timings(timings)
+
+
+def _graded_network(dataset: Dataset, cand: Candidates, grades: Grades,
+                    storage: pd.DataFrame, options: MatchOptions
+                    ) -> tuple[MonthlyNetwork, LpPart | None]:
+    """The time-expanded network of a graded run and the part the LP takes
+    (`matching.monthly_grades`): the components with a graded arc, a need at two ratios or
+    a lossy store; None when no component needs it (then the network is pure)."""
+    from symbiosis.matching.monthly_grades import graded_rows, merge_networks, split_components
+
+    split = split_components(dataset, cand, grades, storage, options.method is Method.lp)
+    if not split.lp_components:
+        return build_network(dataset, cand, True), None
+    lp_net = build_network(dataset, cand, False)
+    pure_net = build_network(dataset, cand, True) \
+        if split.lp_components < split.components else None
+    stock = np.nan_to_num(dataset.offers["stock"].to_numpy(float), nan=0.0) \
+        if "stock" in dataset.offers else np.zeros(len(dataset.offers))
+    nodes = split.lp_nodes(lp_net, np.flatnonzero(stock > 0))
+    arcs = nodes[lp_net.tails]
+    offer_pos = {oid: i for i, oid in enumerate(dataset.offers.index)}
+    need_pos = {nid: i for i, nid in enumerate(dataset.needs.index)}
+    lp_stores = np.array([bool(split.lp_offer[offer_pos[listing]]) if side == "supplier"
+                          else bool(split.lp_need[need_pos[listing]])
+                          for side, listing in zip(storage["side"], storage["listing_id"],
+                                                   strict=True)], dtype=bool)
+    net = merge_networks(lp_net, pure_net, arcs, nodes, lp_stores)
+    listed = np.ones(len(net.tails), bool)
+    if grades.returns:
+        ret = np.zeros(len(dataset.offers), bool)
+        ret[np.fromiter(grades.returns, np.int64)] = True
+        listed[:net.n_delivery] = ~np.repeat(ret[cand.offer], MONTHS)
+    return net, LpPart(arcs, nodes, graded_rows(dataset, cand, grades), listed)
 
 
 def _with_supplier_initials(dataset: Dataset, storage: pd.DataFrame) -> Dataset:
@@ -696,7 +856,7 @@ def _monthly_summary(dataset: Dataset, cand: Candidates, x: np.ndarray,
         lost_t=float(levels["lost"].to_numpy(float)[mass_store].sum()),
         holding_cost_cny=float(levels["holding_cost_cny"].sum()),
         stockpile_drawn=float(plan.flows[net.kind == 3].sum()),
-        method="min_cost_flow" if pure else "lp_highs",
+        method=plan.method,
         note=("matched counts units delivered; what stays in a store at year end is not "
               "matched; a receiver's initial stock is used first and never counts as matched"
               + (f"; {plan.note}" if plan.note else "")),

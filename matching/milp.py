@@ -87,9 +87,10 @@ from symbiosis.types import FloatArray, IntArray
 if TYPE_CHECKING:
     from symbiosis.geo.provider import GeoDistances
 
-__all__ = ["BATCH_ARCS", "DEFAULT_TIME_LIMIT_S", "MilpModel", "MilpOutcome", "build_model",
-           "continuous_plan", "plan_value", "round_and_repair", "solve_match_milp",
-           "solve_model", "spread_weights", "wants_milp"]
+__all__ = ["BATCH_ARCS", "BATCH_STATES", "DEFAULT_TIME_LIMIT_S", "BatchFacts", "MilpModel",
+           "MilpOutcome", "batch_report", "build_model", "continuous_plan", "outcome_status",
+           "plan_value", "round_and_repair", "run_mathopt", "solve_match_milp", "solve_model",
+           "spread_weights", "stop_note", "wants_milp"]
 
 DEFAULT_TIME_LIMIT_S = 60.0
 BATCH_ARCS = 4000  # small components are solved together up to this many arcs
@@ -564,27 +565,28 @@ def _parse_progress(lines: list[str]) -> tuple[tuple[float, float, float], ...]:
     return tuple(out)
 
 
-def _solve_batch(model: MilpModel, hint: FloatArray, time_limit_s: float, gap: float,
-                 solver: str) -> BatchResult:
-    """One MathOpt solve of `model` warm-started from the feasible `hint`."""
-    from ortools.math_opt import model_parameters_pb2, result_pb2
+def run_mathopt(proto: Any, solver: str, time_limit_s: float, gap: float,
+                hint: FloatArray | None = None) -> tuple[Any, list[str]]:
+    """Solve a MathOpt ModelProto with HiGHS or SCIP: (the SolveResultProto, HiGHS's log
+    lines). `hint` gives a value to every variable (a warm start); `time_limit_s` is the
+    solver's own limit (HiGHS checks it between presolve steps and at nodes).
+
+    Raises:
+        SolverError: an invalid model or parameter.
+    """
+    from ortools.math_opt import model_parameters_pb2
     from ortools.math_opt.core.python import solver as core_solver
     from ortools.math_opt.python import callback, init_arguments, parameters
 
-    start = time.perf_counter()
-    proto, with_y, with_t = _proto(model)
-    left = time_limit_s - (time.perf_counter() - start)  # the build counts against it
     params = parameters.SolveParameters(
-        time_limit=datetime.timedelta(seconds=max(left, 0.05)),
+        time_limit=datetime.timedelta(seconds=max(time_limit_s, 0.01)),
         relative_gap_tolerance=gap, absolute_gap_tolerance=1e-6,
         threads=None if solver == "highs" else 1)  # HiGHS takes threads only globally
     model_params = model_parameters_pb2.ModelSolveParametersProto()
-    h = model_params.solution_hints.add()
-    y_hint = (hint[with_y] > _EPS).astype(float)
-    t_hint = _trips_of(model, hint)[with_t]
-    values = np.concatenate([hint, y_hint, t_hint])
-    h.variable_values.ids.extend(range(len(values)))
-    h.variable_values.values.extend(values.tolist())
+    if hint is not None:
+        h = model_params.solution_hints.add()
+        h.variable_values.ids.extend(range(len(hint)))
+        h.variable_values.values.extend(np.asarray(hint, float).tolist())
     kind = (parameters.SolverType.HIGHS if solver == "highs"
             else parameters.SolverType.GSCIP)
     lines: list[str] = []
@@ -595,6 +597,21 @@ def _solve_batch(model: MilpModel, hint: FloatArray, time_limit_s: float, gap: f
             callback.CallbackRegistration().to_proto(), None, None)
     except Exception as exc:  # pybind11 StatusNotOk: an invalid model or parameter
         raise SolverError(f"MathOpt {solver}: {exc}") from None
+    return result, lines
+
+
+def _solve_batch(model: MilpModel, hint: FloatArray, time_limit_s: float, gap: float,
+                 solver: str) -> BatchResult:
+    """One MathOpt solve of `model` warm-started from the feasible `hint`."""
+    from ortools.math_opt import result_pb2
+
+    start = time.perf_counter()
+    proto, with_y, with_t = _proto(model)
+    left = time_limit_s - (time.perf_counter() - start)  # the build counts against it
+    y_hint = (hint[with_y] > _EPS).astype(float)
+    t_hint = _trips_of(model, hint)[with_t]
+    values = np.concatenate([hint, y_hint, t_hint])
+    result, lines = run_mathopt(proto, solver, max(left, 0.01), gap, values)
     seconds = time.perf_counter() - start
     reason = result.termination.reason
     hint_value = plan_value(model, hint)
@@ -653,8 +670,9 @@ def _components(model: MilpModel) -> IntArray:
     return np.asarray(labels[model.offer], np.int64)
 
 
-def _batches(labels: IntArray) -> list[IntArray]:
-    """Kept-arc positions grouped into batches of whole components (smallest first)."""
+def _batches(labels: IntArray, batch_arcs: int = BATCH_ARCS) -> list[IntArray]:
+    """Kept-arc positions grouped into batches of whole components up to `batch_arcs` arcs
+    (smallest first: the largest batch, last, gets whatever time is left)."""
     if not len(labels):
         return []
     _, comp = np.unique(labels, return_inverse=True)
@@ -663,12 +681,37 @@ def _batches(labels: IntArray) -> list[IntArray]:
     batch_of = np.zeros(len(sizes), np.int64)
     current, filled = 0, 0
     for c in order.tolist():
-        if filled and filled + sizes[c] > BATCH_ARCS:
+        if filled and filled + sizes[c] > batch_arcs:
             current, filled = current + 1, 0
         batch_of[c] = current
         filled += int(sizes[c])
     by_arc = batch_of[comp]
     return [np.flatnonzero(by_arc == b) for b in range(current + 1)]
+
+
+# how a batch ended: proved by the LP bound alone, by MathOpt (optimal or within the gap
+# target), stopped by the time limit with MathOpt's incumbent and bound, or never started
+# because the run's budget was spent (the round-and-repair plan and the LP bound)
+BATCH_STATES = ("lp_bound", "optimal", "gap_reached", "time_limit", "not_started")
+MIN_BATCH_SECONDS = 0.1  # a batch is not launched with less than this left of the budget
+
+
+@dataclass(frozen=True)
+class BatchFacts:
+    """One batch of whole components: its arcs and components, the plan's objective on it
+    (`incumbent`), a bound on its optimum and how it ended (one of BATCH_STATES)."""
+
+    arcs: int
+    components: int
+    incumbent: float
+    bound: float
+    state: str
+    seconds: float = 0.0
+
+    @property
+    def gap(self) -> float:
+        """Relative gap between incumbent and bound."""
+        return relative_gap(self.incumbent, self.bound)
 
 
 @dataclass(frozen=True)
@@ -689,26 +732,48 @@ class MilpOutcome:
     batches_solved: int = 0
     progress: tuple[tuple[float, float, float], ...] = ()
     notes: tuple[str, ...] = field(default=())
+    batch_facts: tuple[BatchFacts, ...] = ()
 
     @property
     def gap(self) -> float:
         """Relative gap between incumbent and bound."""
         return relative_gap(self.objective, self.bound)
 
+    @property
+    def batches_stopped(self) -> int:
+        """Batches stopped by the time limit or never started."""
+        return sum(b.state in ("time_limit", "not_started") for b in self.batch_facts)
+
+
+def outcome_status(facts: list[BatchFacts]) -> SolverStatus:
+    """OPTIMAL when every batch reached the gap target; TIME_LIMIT when the budget stopped
+    one (a plan, a bound and a gap all the same); else FEASIBLE."""
+    if all(f.state in ("lp_bound", "optimal", "gap_reached") for f in facts):
+        return SolverStatus.OPTIMAL
+    if any(f.state in ("time_limit", "not_started") for f in facts):
+        return SolverStatus.TIME_LIMIT
+    return SolverStatus.FEASIBLE
+
 
 def solve_model(model: MilpModel, time_limit_s: float, gap: float,
-                solver: str = "highs", start: FloatArray | None = None) -> MilpOutcome:
+                solver: str = "highs", start: FloatArray | None = None,
+                batch_arcs: int = BATCH_ARCS) -> MilpOutcome:
     """Continuous plan -> round and repair -> MathOpt per batch of components, warm-started.
 
+    `time_limit_s` is the budget of the whole call, heuristic included: each batch gets
+    its share (by arcs) of what is left when it starts, the last and largest all of it; once
+    less than MIN_BATCH_SECONDS is left no batch is launched, and those batches keep the
+    round-and-repair plan with their LP bound (state `not_started`, status TIME_LIMIT).
     `start` replaces the continuous plan as the heuristic's seed (a relaxation re-solve
     seeds with the plan it improves on).
     """
     t0 = time.perf_counter()
+    deadline = t0 + max(time_limit_s, 0.0)
     lp_x, lp_bound = continuous_plan(model)
     labels = _components(model) if len(model) else np.zeros(0, np.int64)
     x = round_and_repair(model, lp_x) if start is None else round_and_repair(model, start)
     if start is None:
-        x = _iterated_rounding(model, lp_x, x, labels, t0 + ROUNDING_SECONDS)
+        x = _iterated_rounding(model, lp_x, x, labels, min(t0 + ROUNDING_SECONDS, deadline))
     if start is not None and plan_value(model, start) > plan_value(model, x) \
             and _feasible(model, start):
         x = start.copy()
@@ -718,43 +783,49 @@ def solve_model(model: MilpModel, time_limit_s: float, gap: float,
     # (plus the integer-scale slack of the min-cost flow, charged to every batch)
     lp_value = spread_weights(model) * lp_x
     lp_slack = max(lp_bound - float(lp_value.sum()), 0.0)
-    batches = _batches(labels)
+    batches = _batches(labels, batch_arcs)
     sizes = np.array([len(b) for b in batches], float)
     remaining = sizes.sum()
-    bound = 0.0
-    at_target = 0
     solved = 0  # batches that went to MathOpt (the others were proved by the LP bound)
+    facts: list[BatchFacts] = []
     progress: tuple[tuple[float, float, float], ...] = ()
     biggest = int(np.argmax(sizes)) if len(sizes) else -1
     for i, idx in enumerate(batches):
-        elapsed = time.perf_counter() - t0
-        budget = max(time_limit_s - elapsed, 0.05) * sizes[i] / max(remaining, 1.0)
+        share = sizes[i] / max(remaining, 1.0)
         remaining -= sizes[i]
         sub = model.subset(idx)
+        n_comp = len(np.unique(labels[idx]))
         batch_lp = float(lp_value[idx].sum()) + lp_slack
         here = plan_value(sub, x[idx])
         if batch_lp - here <= gap * max(1.0, abs(here)):  # the LP bound proves it already
-            bound += max(batch_lp, here)
-            at_target += 1
+            facts.append(BatchFacts(len(idx), n_comp, here, max(batch_lp, here), "lp_bound"))
+            continue
+        left = deadline - time.perf_counter()
+        if left < MIN_BATCH_SECONDS:  # the budget is spent: the heuristic plan stays
+            facts.append(BatchFacts(len(idx), n_comp, here, max(batch_lp, here),
+                                    "not_started"))
             continue
         solved += 1
-        res = _solve_batch(sub, x[idx], budget, gap, solver)
+        res = _solve_batch(sub, x[idx], left * share, gap, solver)
         x[idx] = res.x
-        bound += res.bound
-        at_target += res.status == "optimal" or relative_gap(res.objective, res.bound) <= gap
+        bound = min(res.bound, max(batch_lp, res.objective))
+        state = ("optimal" if res.status == "optimal" else "gap_reached"
+                 if relative_gap(res.objective, bound) <= gap else "time_limit")
+        facts.append(BatchFacts(len(idx), n_comp, res.objective, max(bound, res.objective),
+                                state, res.seconds))
         if i == biggest:
             progress = res.progress
     objective = plan_value(model, x)
-    if not batches:
-        bound = 0.0
+    bound = float(sum(f.bound for f in facts))
     bound = min(bound, max(lp_bound, objective)) if math.isfinite(lp_bound) else bound
-    status = SolverStatus.OPTIMAL if at_target == len(batches) else SolverStatus.FEASIBLE
-    return MilpOutcome(x=x, objective=objective, bound=max(bound, objective), status=status,
-                       seconds=time.perf_counter() - t0, heuristic_objective=heuristic,
-                       heuristic_seconds=t_heur, continuous_bound=lp_bound,
-                       components=len(np.unique(labels)), batches=len(batches),
-                       batches_at_target=at_target, batches_solved=solved,
-                       progress=progress)
+    return MilpOutcome(x=x, objective=objective, bound=max(bound, objective),
+                       status=outcome_status(facts), seconds=time.perf_counter() - t0,
+                       heuristic_objective=heuristic, heuristic_seconds=t_heur,
+                       continuous_bound=lp_bound, components=len(np.unique(labels)),
+                       batches=len(batches),
+                       batches_at_target=sum(f.state in ("lp_bound", "optimal",
+                                                         "gap_reached") for f in facts),
+                       batches_solved=solved, progress=progress, batch_facts=tuple(facts))
 
 
 # ----------------------------------------------------------------------------- explanations
@@ -856,7 +927,8 @@ def _with_blocked(offers_frame: pd.DataFrame, blocked: dict[int, list[Blocked]],
 
 def _relaxations(dataset: Dataset, cand: Candidates, options: MatchOptions,
                  values: ArcValues, logistics: ArcLogistics, blocked: dict[int, list[Blocked]],
-                 flows: FloatArray, time_limit_s: float) -> list[dict[str, Any]]:
+                 flows: FloatArray, time_limit_s: float,
+                 deadline: float = math.inf) -> list[dict[str, Any]]:
     """What relaxing each binding limit is worth: the best RELAX_MAX by the value of the
     arc it blocks, each re-solved with only that limit relaxed (a min lot to 0, a partner
     limit by one) on the components it touches, seeded with the current plan."""
@@ -870,6 +942,8 @@ def _relaxations(dataset: Dataset, cand: Candidates, options: MatchOptions,
     lot_o = _listing_column(dataset.offers, "min_lot")
     lot_n = _listing_column(dataset.needs, "min_lot")
     for (kind, side, idx), _worth in chosen:
+        if deadline - time.perf_counter() < min(time_limit_s, MIN_BATCH_SECONDS):
+            break  # the run's budget is spent
         frame = dataset.offers if side == "offer" else dataset.needs
         listing = str(frame.index[idx])
         ends = cand.offer if side == "offer" else cand.need
@@ -899,7 +973,8 @@ def _relaxations(dataset: Dataset, cand: Candidates, options: MatchOptions,
         sub = model.subset(sel)
         seed = flows[sub.arcs]
         before = plan_value(sub, seed)
-        res = solve_model(sub, time_limit_s, options.mip_gap, options.mip_solver, start=seed)
+        res = solve_model(sub, min(time_limit_s, deadline - time.perf_counter()),
+                          options.mip_gap, options.mip_solver, start=seed)
         out.append({"limit": kind, "side": side, "listing": listing, "current": current,
                     "relaxed": relaxed, "objective_before": before,
                     "objective_after": res.objective, "gain": res.objective - before,
@@ -1009,9 +1084,7 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
         seconds=outcome.seconds, methods=(f"milp_{options.mip_solver}",),
         delivered=float(flows.sum()), components=outcome.components,
         meaning=MILP_MEANING.get(str(options.objective), ""), sense="maximise", exact=True,
-        note="" if outcome.status is SolverStatus.OPTIMAL else (
-            f"time limit {limit:g} s reached before the gap target {options.mip_gap:g}: the "
-            "plan is the best found; bound and gap say how far from the optimum it can be"))
+        note=stop_note(outcome, limit, options.mip_gap))
     score = w if options.objective != "utilization" else None
     result = assemble_result(dataset, cand, flows, facts, options, timings, values, None,
                              score, tuple(warnings))
@@ -1021,8 +1094,11 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
     blocked = _blocked(dataset, cand, code, w, fixed, logistics, flows, unmatched)
     result = replace(result, offers=_with_blocked(status, blocked, dataset))
     t4 = time.perf_counter()
+    # the relaxations share what is left of the run's budget (never more than 10 s each)
+    left = limit - (t4 - t2)
     relaxations = _relaxations(dataset, cand, options, values, logistics, blocked, flows,
-                               max(1.0, min(10.0, limit / 10.0))) if blocked else []
+                               min(10.0, limit / 10.0, left / RELAX_MAX),
+                               t4 + left) if blocked and left > MIN_BATCH_SECONDS else []
     timings["relaxations"] = time.perf_counter() - t4
     section = {
         "solver": options.mip_solver, "time_limit_s": limit, "gap_target": options.mip_gap,
@@ -1032,6 +1108,8 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
         "continuous_bound": outcome.continuous_bound, "components": outcome.components,
         "batches": outcome.batches, "batches_at_target": outcome.batches_at_target,
         "batches_solved": outcome.batches_solved,
+        "batches_stopped": outcome.batches_stopped,
+        "batch_report": batch_report(outcome),
         "arcs": len(model), "arcs_pruned": int(len(cand) - len(model)),
         "binaries": int(model.binary.sum()), "trip_integers": int(model.trips.sum()),
         "features": features, "progress": [list(p) for p in outcome.progress],
@@ -1043,6 +1121,26 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
     result = result.with_summary(solver=solver)
     timings["report"] = time.perf_counter() - t3 - timings["relaxations"]
     return result.with_timings(timings)
+
+
+def stop_note(outcome: MilpOutcome, limit: float, gap: float) -> str:
+    """solver.note of a MILP run: empty when proved within the gap target."""
+    if outcome.status is SolverStatus.OPTIMAL:
+        return ""
+    stopped = outcome.batches_stopped
+    return (f"time limit {limit:g} s reached before the gap target {gap:g}"
+            + (f" ({stopped} of {outcome.batches} batches stopped or never started: they keep "
+               "the round-and-repair plan and report their LP bound)" if stopped else "")
+            + ": the plan is the best found; bound and gap say how far from the optimum it "
+            "can be")
+
+
+def batch_report(outcome: MilpOutcome) -> list[dict[str, Any]]:
+    """solver.milp.batch_report: per batch of components, its incumbent, bound, gap and
+    how it ended (BATCH_STATES)."""
+    return [{"arcs": f.arcs, "components": f.components, "incumbent": f.incumbent,
+             "bound": f.bound, "gap": f.gap, "state": f.state,
+             "seconds": round(f.seconds, 4)} for f in outcome.batch_facts]
 
 
 MILP_MEANING = {

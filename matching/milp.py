@@ -566,10 +566,12 @@ def _parse_progress(lines: list[str]) -> tuple[tuple[float, float, float], ...]:
 
 
 def run_mathopt(proto: Any, solver: str, time_limit_s: float, gap: float,
-                hint: FloatArray | None = None) -> tuple[Any, list[str]]:
+                hint: FloatArray | None = None, absolute_gap: float = 1e-6
+                ) -> tuple[Any, list[str]]:
     """Solve a MathOpt ModelProto with HiGHS or SCIP: (the SolveResultProto, HiGHS's log
     lines). `hint` gives a value to every variable (a warm start); `time_limit_s` is the
-    solver's own limit (HiGHS checks it between presolve steps and at nodes).
+    solver's own limit (HiGHS checks it between presolve steps and at nodes); the solve
+    stops at the relative `gap` or the `absolute_gap` (objective units), whichever first.
 
     Raises:
         SolverError: an invalid model or parameter.
@@ -580,7 +582,7 @@ def run_mathopt(proto: Any, solver: str, time_limit_s: float, gap: float,
 
     params = parameters.SolveParameters(
         time_limit=datetime.timedelta(seconds=max(time_limit_s, 0.01)),
-        relative_gap_tolerance=gap, absolute_gap_tolerance=1e-6,
+        relative_gap_tolerance=gap, absolute_gap_tolerance=max(absolute_gap, 1e-6),
         threads=None if solver == "highs" else 1)  # HiGHS takes threads only globally
     model_params = model_parameters_pb2.ModelSolveParametersProto()
     if hint is not None:
@@ -601,7 +603,7 @@ def run_mathopt(proto: Any, solver: str, time_limit_s: float, gap: float,
 
 
 def _solve_batch(model: MilpModel, hint: FloatArray, time_limit_s: float, gap: float,
-                 solver: str) -> BatchResult:
+                 solver: str, absolute_gap: float = 1e-6) -> BatchResult:
     """One MathOpt solve of `model` warm-started from the feasible `hint`."""
     from ortools.math_opt import result_pb2
 
@@ -611,7 +613,7 @@ def _solve_batch(model: MilpModel, hint: FloatArray, time_limit_s: float, gap: f
     y_hint = (hint[with_y] > _EPS).astype(float)
     t_hint = _trips_of(model, hint)[with_t]
     values = np.concatenate([hint, y_hint, t_hint])
-    result, lines = run_mathopt(proto, solver, max(left, 0.01), gap, values)
+    result, lines = run_mathopt(proto, solver, max(left, 0.01), gap, values, absolute_gap)
     seconds = time.perf_counter() - start
     reason = result.termination.reason
     hint_value = plan_value(model, hint)
@@ -784,33 +786,46 @@ def solve_model(model: MilpModel, time_limit_s: float, gap: float,
     lp_value = spread_weights(model) * lp_x
     lp_slack = max(lp_bound - float(lp_value.sum()), 0.0)
     batches = _batches(labels, batch_arcs)
+    here_b = np.array([plan_value(model.subset(idx), x[idx]) for idx in batches])
+    lp_b = np.array([float(lp_value[idx].sum()) + lp_slack for idx in batches])
+    slack = np.maximum(lp_b - here_b, 0.0)
+    proved = slack <= gap * np.maximum(1.0, np.abs(here_b))
+    # the gap target is the run's: what the proved batches leave of gap x |plan| is shared
+    # by the others as an absolute tolerance (by arcs), so a small batch is not polished
+    # for minutes while the run is already within the target
+    allowed = gap * max(1.0, abs(float(here_b.sum())))
+    if float(slack.sum()) <= allowed:
+        proved[:] = True
+    spare = max(allowed - float(slack[proved].sum()), 0.0)
     sizes = np.array([len(b) for b in batches], float)
-    remaining = sizes.sum()
+    open_size = float(sizes[~proved].sum())
+    remaining = open_size
     solved = 0  # batches that went to MathOpt (the others were proved by the LP bound)
     facts: list[BatchFacts] = []
     progress: tuple[tuple[float, float, float], ...] = ()
-    biggest = int(np.argmax(sizes)) if len(sizes) else -1
+    biggest = int(np.argmax(np.where(proved, -1.0, sizes))) if len(sizes) else -1
     for i, idx in enumerate(batches):
+        n_comp = len(np.unique(labels[idx]))
+        here = float(here_b[i])
+        if proved[i]:  # the LP bound proves it already
+            facts.append(BatchFacts(len(idx), n_comp, here, max(float(lp_b[i]), here),
+                                    "lp_bound"))
+            continue
         share = sizes[i] / max(remaining, 1.0)
         remaining -= sizes[i]
-        sub = model.subset(idx)
-        n_comp = len(np.unique(labels[idx]))
-        batch_lp = float(lp_value[idx].sum()) + lp_slack
-        here = plan_value(sub, x[idx])
-        if batch_lp - here <= gap * max(1.0, abs(here)):  # the LP bound proves it already
-            facts.append(BatchFacts(len(idx), n_comp, here, max(batch_lp, here), "lp_bound"))
-            continue
         left = deadline - time.perf_counter()
         if left < MIN_BATCH_SECONDS:  # the budget is spent: the heuristic plan stays
-            facts.append(BatchFacts(len(idx), n_comp, here, max(batch_lp, here),
+            facts.append(BatchFacts(len(idx), n_comp, here, max(float(lp_b[i]), here),
                                     "not_started"))
             continue
         solved += 1
-        res = _solve_batch(sub, x[idx], left * share, gap, solver)
+        absolute = spare * sizes[i] / max(open_size, 1.0)
+        res = _solve_batch(model.subset(idx), x[idx], left * share, gap, solver, absolute)
         x[idx] = res.x
-        bound = min(res.bound, max(batch_lp, res.objective))
+        bound = min(res.bound, max(float(lp_b[i]), res.objective))
         state = ("optimal" if res.status == "optimal" else "gap_reached"
-                 if relative_gap(res.objective, bound) <= gap else "time_limit")
+                 if relative_gap(res.objective, bound) <= gap
+                 or bound - res.objective <= absolute else "time_limit")
         facts.append(BatchFacts(len(idx), n_comp, res.objective, max(bound, res.objective),
                                 state, res.seconds))
         if i == biggest:
@@ -844,9 +859,11 @@ class Blocked:
 
 def _blocked(dataset: Dataset, cand: Candidates, code: IntArray, w: FloatArray,
              fixed: FloatArray, logistics: ArcLogistics, flows: FloatArray,
-             unmatched: FloatArray) -> dict[int, list[Blocked]]:
+             unmatched: FloatArray, arc_room: FloatArray | None = None
+             ) -> dict[int, list[Blocked]]:
     """Per offer with quantity left: the integer limits that keep it from its arcs that
-    would pay per unit (w_a > 0)."""
+    would pay per unit (w_a > 0). `arc_room` (per candidate arc) caps what an arc could
+    carry at all (a monthly plan: the sum of its months' caps)."""
     offers, needs = dataset.offers, dataset.needs
     met = np.bincount(cand.need, weights=flows * cand.ratio, minlength=len(needs))
     free_n = np.maximum(logistics.demand - met, 0.0)
@@ -865,6 +882,8 @@ def _blocked(dataset: Dataset, cand: Candidates, code: IntArray, w: FloatArray,
                 continue
             n = int(cand.need[a])
             room = min(float(unmatched[o]), float(free_n[n] / cand.ratio[a]))
+            if arc_room is not None:
+                room = min(room, float(arc_room[a]))
             need_id = str(needs.index[n])
             if logistics.lot[a] > 0 and (room < logistics.lot[a] - 1e-9
                                          or code[a] == LOT_ABOVE_CAPACITY):
@@ -992,9 +1011,12 @@ def _listing_column(frame: pd.DataFrame, column: str) -> FloatArray:
 
 
 def _exchange_columns(result: MatchResult, dataset: Dataset, cand: Candidates,
-                      flows: FloatArray, logistics: ArcLogistics, money: bool) -> MatchResult:
+                      flows: FloatArray, logistics: ArcLogistics, money: bool,
+                      arc_trips: FloatArray | None = None) -> MatchResult:
     """Trips, contract and pipe cost per exchange; with money, transport and saving with
-    whole trips and contract costs (the continuous report charges per-t freight)."""
+    whole trips and contract costs (the continuous report charges per-t freight).
+    `arc_trips` (per candidate arc) replaces ceil(annual / K): a monthly plan's trips are
+    the sum of its months'."""
     ex = result.exchanges
     if not len(ex):
         return result
@@ -1008,6 +1030,8 @@ def _exchange_columns(result: MatchResult, dataset: Dataset, cand: Candidates,
     with np.errstate(invalid="ignore", divide="ignore"):
         trips = np.where(np.isfinite(truck), np.maximum(np.ceil(q / truck - 1e-9), 1.0),
                          np.nan)
+    if arc_trips is not None:
+        trips = np.where(np.isfinite(truck), arc_trips[arcs], np.nan)
     ex = ex.copy()
     ex["trips"] = trips
     ex["contract_cny"] = logistics.contract_cny[arcs]
@@ -1084,7 +1108,7 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
         seconds=outcome.seconds, methods=(f"milp_{options.mip_solver}",),
         delivered=float(flows.sum()), components=outcome.components,
         meaning=MILP_MEANING.get(str(options.objective), ""), sense="maximise", exact=True,
-        note=stop_note(outcome, limit, options.mip_gap))
+        note=stop_note(outcome.status, outcome.batch_facts, limit, options.mip_gap))
     score = w if options.objective != "utilization" else None
     result = assemble_result(dataset, cand, flows, facts, options, timings, values, None,
                              score, tuple(warnings))
@@ -1109,7 +1133,7 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
         "batches": outcome.batches, "batches_at_target": outcome.batches_at_target,
         "batches_solved": outcome.batches_solved,
         "batches_stopped": outcome.batches_stopped,
-        "batch_report": batch_report(outcome),
+        "batch_report": batch_report(outcome.batch_facts),
         "arcs": len(model), "arcs_pruned": int(len(cand) - len(model)),
         "binaries": int(model.binary.sum()), "trip_integers": int(model.trips.sum()),
         "features": features, "progress": [list(p) for p in outcome.progress],
@@ -1123,24 +1147,25 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
     return result.with_timings(timings)
 
 
-def stop_note(outcome: MilpOutcome, limit: float, gap: float) -> str:
+def stop_note(status: SolverStatus, facts: tuple[BatchFacts, ...], limit: float,
+              gap: float) -> str:
     """solver.note of a MILP run: empty when proved within the gap target."""
-    if outcome.status is SolverStatus.OPTIMAL:
+    if status is SolverStatus.OPTIMAL:
         return ""
-    stopped = outcome.batches_stopped
+    stopped = sum(f.state in ("time_limit", "not_started") for f in facts)
     return (f"time limit {limit:g} s reached before the gap target {gap:g}"
-            + (f" ({stopped} of {outcome.batches} batches stopped or never started: they keep "
+            + (f" ({stopped} of {len(facts)} batches stopped or never started: they keep "
                "the round-and-repair plan and report their LP bound)" if stopped else "")
             + ": the plan is the best found; bound and gap say how far from the optimum it "
             "can be")
 
 
-def batch_report(outcome: MilpOutcome) -> list[dict[str, Any]]:
+def batch_report(facts: tuple[BatchFacts, ...]) -> list[dict[str, Any]]:
     """solver.milp.batch_report: per batch of components, its incumbent, bound, gap and
     how it ended (BATCH_STATES)."""
     return [{"arcs": f.arcs, "components": f.components, "incumbent": f.incumbent,
              "bound": f.bound, "gap": f.gap, "state": f.state,
-             "seconds": round(f.seconds, 4)} for f in outcome.batch_facts]
+             "seconds": round(f.seconds, 4)} for f in facts]
 
 
 MILP_MEANING = {

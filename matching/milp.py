@@ -97,6 +97,7 @@ BATCH_ARCS = 4000  # small components are solved together up to this many arcs
 RELAX_MAX = 5  # binding limits re-solved relaxed, at most
 ROUNDING_PASSES = 3  # LP re-solves of the round-and-repair heuristic
 ROUNDING_SECONDS = 10.0  # no new pass starts after this long
+LOCAL_SEARCH_SHARE = 0.25  # of the time limit, at most, for the close-one local search
 UTILIZATION_KM_WEIGHT = 1e-3
 _EPS = 1e-9
 
@@ -322,11 +323,13 @@ def continuous_plan(model: MilpModel) -> tuple[FloatArray, float]:
 # ----------------------------------------------------------------------------- heuristic
 
 
-def round_and_repair(model: MilpModel, start: FloatArray) -> FloatArray:
+def round_and_repair(model: MilpModel, start: FloatArray,
+                     banned: np.ndarray | None = None) -> FloatArray:
     """A feasible plan from the continuous plan `start`: contracts first, then the
     continuous flows that clear their lot and pay their fixed and trip costs (a partial
-    last truck dropped when it loses money), then freed capacity filled greedily by value;
-    partner limits and capacities hold throughout. Deterministic."""
+    last truck dropped when it loses money), then freed capacity filled greedily by value
+    (never on `banned` arcs); partner limits and capacities hold throughout.
+    Deterministic."""
     m = len(model)
     x = np.zeros(m)
     res_o = model.supply.astype(float).copy()
@@ -389,6 +392,8 @@ def round_and_repair(model: MilpModel, start: FloatArray) -> FloatArray:
     for a in order.tolist():
         if spread[a] <= 0 and not model.forced[a]:
             break
+        if banned is not None and banned[a]:
+            continue
         o, n = offer[a], need[a]
         new = not counted[a]
         if new and ((lim_o[o] and cnt_o[o] >= lim_o[o]) or (lim_n[n] and cnt_n[n] >= lim_n[n])):
@@ -432,6 +437,48 @@ def _iterated_rounding(model: MilpModel, lp_x: FloatArray, x: FloatArray,
             take = better[comp]
             best[take] = plan[take]
             best_by = np.where(better, value_by, best_by)
+    return best
+
+
+def local_search(model: MilpModel, x: FloatArray, deadline: float) -> FloatArray:
+    """Close-one local search on the feasible plan x: for each open exchange, worst
+    contribution first, close it, re-solve the continuous plan without it and round and
+    repair (the freed capacity may open other exchanges); keep the first plan that is
+    better and start again, until no closing helps or `deadline` (a perf_counter value).
+
+    In the high-fixed-cost regime the rounding opens exchanges just above break-even whose
+    offer or need would be worth more to a larger exchange; closing one is the move that
+    MathOpt's own heuristics rarely make from the hint. Deterministic up to the deadline.
+    """
+    best = x.copy()
+    best_v = plan_value(model, best)
+    banned = np.zeros(len(model), bool)
+    tried = np.zeros(len(model), bool)
+    while time.perf_counter() < deadline:
+        contrib = arc_contributions(model, best)
+        live = np.flatnonzero((best > _EPS) & ~model.forced & ~tried)
+        if not len(live):
+            break
+        improved = False
+        for a in live[np.argsort(contrib[live], kind="stable")].tolist():
+            if time.perf_counter() >= deadline:
+                break
+            tried[a] = True
+            ban = banned.copy()
+            ban[a] = True
+            keep = np.flatnonzero(~ban)
+            seed = np.zeros(len(model))
+            seed[keep] = continuous_plan(model.subset(keep))[0]
+            plan = round_and_repair(model, seed, ban)
+            value = plan_value(model, plan)
+            if value > best_v + 1e-9 * max(1.0, abs(best_v)):
+                best, best_v, banned = plan, value, ban
+                tried[:] = False
+                tried[ban] = True
+                improved = True
+                break
+        if not improved:
+            break
     return best
 
 
@@ -757,6 +804,25 @@ def outcome_status(facts: list[BatchFacts]) -> SolverStatus:
     return SolverStatus.FEASIBLE
 
 
+def _polish(model: MilpModel, x: FloatArray, lp_x: FloatArray, labels: IntArray,
+            gap: float, deadline: float) -> FloatArray:
+    """`local_search` on the components whose plan the LP bound does not prove within the
+    gap, largest LP gap first, each on its own (they share no constraint)."""
+    if time.perf_counter() >= deadline:
+        return x
+    comp = np.unique(labels, return_inverse=True)[1]
+    here = np.bincount(comp, weights=arc_contributions(model, x))
+    lp = np.bincount(comp, weights=spread_weights(model) * lp_x, minlength=len(here))
+    open_ = np.flatnonzero(lp - here > gap * np.maximum(1.0, np.abs(here)))
+    x = x.copy()
+    for c in open_[np.argsort(-(lp - here)[open_], kind="stable")].tolist():
+        if time.perf_counter() >= deadline:
+            break
+        idx = np.flatnonzero(comp == c)
+        x[idx] = local_search(model.subset(idx), x[idx], deadline)
+    return x
+
+
 def solve_model(model: MilpModel, time_limit_s: float, gap: float,
                 solver: str = "highs", start: FloatArray | None = None,
                 batch_arcs: int = BATCH_ARCS) -> MilpOutcome:
@@ -779,6 +845,9 @@ def solve_model(model: MilpModel, time_limit_s: float, gap: float,
     if start is not None and plan_value(model, start) > plan_value(model, x) \
             and _feasible(model, start):
         x = start.copy()
+    if start is None and len(model):
+        x = _polish(model, x, lp_x, labels, gap,
+                    min(time.perf_counter() + LOCAL_SEARCH_SHARE * time_limit_s, deadline))
     t_heur = time.perf_counter() - t0
     heuristic = plan_value(model, x)
     # the LP decomposes by component: its value on a batch's arcs is the batch's LP optimum

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from symbiosis.dataset import Dataset
-from symbiosis.errors import InfeasibleError
+from symbiosis.errors import InfeasibleError, SolverError
 from symbiosis.i18n import t
 from symbiosis.matching.candidates import candidates_for
 from symbiosis.matching.economics import arc_values
@@ -107,6 +107,7 @@ __all__ = ["MonthlyMilp", "MonthlyOutcome", "build_monthly_model", "month_trips"
 HOLD_EPS = 1e-7  # per unit-month held, objectives without money
 PILE_EPS = 1e-6  # per unit drawn from a historical stockpile
 ROUNDING_PASSES = 3
+LP_MIN_SECONDS = 5.0
 _EPS = 1e-9
 _TRIP_TOL = 1e-7  # a load within this of whole trucks needs no extra trip
 
@@ -397,13 +398,25 @@ def _clean(b: _Batch, f: FloatArray) -> FloatArray:
 
 def _lp(b: _Batch, lb: FloatArray, ub: FloatArray, solver: str, seconds: float
         ) -> tuple[FloatArray | None, float]:
-    """The batch's LP with these variable bounds: (flows, optimum) or (None, inf)."""
+    """The batch's LP with these variable bounds: (flows, optimum), or (None, inf) when
+    infeasible. An LP gets at least LP_MIN_SECONDS (a batch's LP takes well under one).
+
+    Raises:
+        SolverError: HiGHS stopped without an optimum for another reason (time).
+    """
     from ortools.math_opt import result_pb2
 
     del solver  # LPs always go to HiGHS (SCIP is a MILP solver)
-    result, _ = run_mathopt(b.proto(lb, ub, integer=False), "highs", seconds, 0.0)
-    if result.termination.reason != result_pb2.TERMINATION_REASON_OPTIMAL:
+    result, _ = run_mathopt(b.proto(lb, ub, integer=False), "highs",
+                            max(seconds, LP_MIN_SECONDS), 0.0)
+    reason = result.termination.reason
+    if reason in (result_pb2.TERMINATION_REASON_INFEASIBLE,
+                  result_pb2.TERMINATION_REASON_INFEASIBLE_OR_UNBOUNDED):
         return None, math.inf
+    if reason != result_pb2.TERMINATION_REASON_OPTIMAL:
+        why = result.termination.detail or str(reason)
+        raise SolverError(f"monthly integer logistics: the LP of a batch of {len(b.k)} "
+                          f"exchanges stopped without an optimum ({why}); raise --time-limit")
     dense = _solution(result, len(b.lb))
     if dense is None:
         return None, math.inf
@@ -515,6 +528,7 @@ class MonthlyOutcome:
     status: SolverStatus
     seconds: float
     heuristic_objective: float
+    heuristic_seconds: float
     continuous_bound: float
     components: int
     batch_facts: tuple[BatchFacts, ...]
@@ -542,7 +556,7 @@ def solve_monthly_model(mm: MonthlyMilp, n_candidates: int, time_limit_s: float,
     sizes = np.array([len(b) for b in batches], float)
     remaining = float(sizes.sum())
     facts: list[BatchFacts] = []
-    heuristic = lp_total = 0.0
+    heuristic = lp_total = heuristic_s = 0.0
     solved = 0
     progress: tuple[tuple[float, float, float], ...] = ()
     biggest = int(np.argmax(sizes)) if len(sizes) else -1
@@ -557,6 +571,7 @@ def solve_monthly_model(mm: MonthlyMilp, n_candidates: int, time_limit_s: float,
             raise InfeasibleError("the existing contracts cannot all be kept by month "
                                   "(stores, months, lots and partner limits)")
         f = _heuristic(b, lp_f, solver, started + share * max(deadline - started, 0.0) / 2)
+        heuristic_s += time.perf_counter() - started
         here = b.value(f)
         heuristic += here
         lp_total += lp_bound
@@ -596,7 +611,8 @@ def solve_monthly_model(mm: MonthlyMilp, n_candidates: int, time_limit_s: float,
         flows=flows, x=x, objective=objective,
         bound=max(float(sum(f.bound for f in facts)), objective),
         status=outcome_status(facts), seconds=time.perf_counter() - t0,
-        heuristic_objective=heuristic, continuous_bound=lp_total,
+        heuristic_objective=heuristic, heuristic_seconds=heuristic_s,
+        continuous_bound=lp_total,
         components=len(np.unique(mm.labels)), batch_facts=tuple(facts),
         batches_solved=solved, progress=progress)
 
@@ -698,7 +714,8 @@ def solve_match_milp_monthly(dataset: Dataset, options: MatchOptions,
     milp = {
         "solver": options.mip_solver, "time_limit_s": limit, "gap_target": options.mip_gap,
         "incumbent": out.objective, "bound": out.bound, "gap": out.gap,
-        "heuristic_objective": out.heuristic_objective, "heuristic_seconds": 0.0,
+        "heuristic_objective": out.heuristic_objective,
+        "heuristic_seconds": round(out.heuristic_seconds, 4),
         "continuous_bound": out.continuous_bound, "components": out.components,
         "batches": len(out.batch_facts),
         "batches_at_target": sum(f.state in ("lp_bound", "optimal", "gap_reached")

@@ -115,3 +115,45 @@ def test_the_run_reports_the_stopped_batches_in_its_summary() -> None:
     done = solve_match(ds, OPTIONS)
     assert done.summary.solver.status == "optimal"
     assert done.summary.solver.objective >= solver.objective - 1e-6
+
+
+def test_local_search_closes_the_exchange_the_rounding_opened_too_many() -> None:
+    """O1 (100 t, saving 30 CNY/t before freight at 1 CNY/t-km), N1 (60 t) at 10 km and N2
+    (100 t) at 15 km, a contract costs 500. The LP spreads the contract: N1 20 - 500/60 =
+    11.7 per t beats N2 15 - 500/100 = 10, so the rounding keeps 60 t to N1 (700) and 40 t
+    to N2 (100): 800. Closing N1 sends all 100 t to N2: 1,500 - 500 = 1,000, the optimum."""
+    from symbiosis.matching.milp import continuous_plan, local_search, round_and_repair
+
+    ds = dataset_from_records({
+        "enterprises": [{"id": e, "name": e, "lon": 112.9, "lat": 27.8} for e in "ABC"],
+        "offers": [{"id": "O1", "enterprise_id": "A", "material": "fly_ash",
+                    "quantity": 100, "disposal_cost": 30}],
+        "needs": [{"id": "N1", "enterprise_id": "B", "material": "fly_ash", "quantity": 60},
+                  {"id": "N2", "enterprise_id": "C", "material": "fly_ash", "quantity": 100}],
+        "distances": [{"from_id": "A", "to_id": "B", "distance_km": 10},
+                      {"from_id": "A", "to_id": "C", "distance_km": 15}],
+        "transport": [{"material": "", "cny_per_unit_km": 1, "loading_cny_per_unit": 0}]})
+    options = MatchOptions(objective="cost", contract_cost=500)
+    cand = candidates_for(ds, options)
+    values = arc_values(ds, cand, options.economics)
+    model, _ = build_model(ds, cand, options, values, arc_logistics(ds, cand, options, values))
+    rounded = round_and_repair(model, continuous_plan(model)[0])
+    assert plan_value(model, rounded) == pytest.approx(800.0)
+    polished = local_search(model, rounded, math.inf)
+    assert plan_value(model, polished) == pytest.approx(1000.0)
+    assert _feasible(model, polished)
+    result = solve_match(ds, options)
+    assert result.summary.solver.milp is not None
+    assert result.summary.solver.milp.heuristic_objective == pytest.approx(1000.0)
+    assert result.summary.solver.objective == pytest.approx(1000.0)
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_local_search_keeps_plans_feasible_and_never_worse(seed: int) -> None:
+    from symbiosis.matching.milp import continuous_plan, local_search, round_and_repair
+
+    model = model_of(clusters(seed))
+    start = round_and_repair(model, continuous_plan(model)[0])
+    out = local_search(model, start, math.inf)
+    assert _feasible(model, out)
+    assert plan_value(model, out) >= plan_value(model, start) - 1e-9

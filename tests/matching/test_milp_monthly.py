@@ -305,3 +305,21 @@ def test_agrees_with_scipy_milp_on_random_monthly_instances(seed: int) -> None:
     lots = ds.offers["min_lot"].reindex(result.exchanges["offer_id"]).fillna(0).to_numpy() \
         if "min_lot" in ds.offers else np.zeros(len(result.exchanges))
     assert np.all(result.exchanges["quantity"].to_numpy() >= lots - 1e-6)
+
+
+def test_a_spent_budget_keeps_the_rounded_monthly_plan_with_its_bound() -> None:
+    """No time for MathOpt: the plan is the rounded continuous monthly plan, feasible, with
+    the LP relaxation as its bound, per batch, and the status says the time limit stopped
+    it; with time, the optimum (scipy's) is reached and is no worse."""
+    ds = _random_monthly(0)
+    options = MatchOptions(objective="cost", mip_gap=0.0, contract_cost=150)
+    stopped = solve_match(ds, options.model_copy(update={"time_limit_s": 1e-9}))
+    solver = stopped.summary.solver
+    assert solver.status == "time_limit"
+    assert solver.milp is not None
+    assert solver.milp.batches_solved == 0
+    assert [b.state for b in solver.milp.batch_report] == ["not_started"]
+    assert solver.objective == pytest.approx(solver.milp.heuristic_objective)
+    assert solver.objective <= _scipy_monthly(ds, options) + 1e-6 <= solver.bound + 2e-6
+    assert solver.bound == pytest.approx(solver.milp.continuous_bound)
+    assert "time limit" in solver.note

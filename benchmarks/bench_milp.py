@@ -86,8 +86,20 @@ def run_case(name: str, n: int, time_limit_s: float, gap: float, solver: str,
     print(f"   arcs kept {m.arcs:,}, pruned {m.arcs_pruned:,}; binaries {m.binaries:,}, "
           f"trip integers {m.trip_integers:,}; components {m.components:,} in "
           f"{m.batches} batches ({m.batches_at_target} at the gap target)")
-    print(f"   round-and-repair plan {m.heuristic_objective:,.0f} CNY/yr in "
-          f"{m.heuristic_seconds:.2f} s; continuous bound {m.continuous_bound:,.0f}")
+    before = sum(v for k, v in s.timings_s.items() if k in ("load", "candidates", "build"))
+    print(f"   first feasible plan {before + m.first_plan_seconds:.2f} s after the start "
+          f"(load, candidates, model, first rounding); round-and-repair and local search "
+          f"{m.heuristic_objective:,.0f} CNY/yr in {m.heuristic_seconds:.2f} s; continuous "
+          f"bound {m.continuous_bound:,.0f}")
+    states: dict[str, int] = {}
+    for b in m.batch_report:
+        states[b.state] = states.get(b.state, 0) + 1
+    print("   batches: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+          + "; worst batch gap " + (f"{100 * max(b.gap for b in m.batch_report):.3f} %"
+                                    if m.batch_report else "-"))
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"   process CPU {cpu.ru_utime + cpu.ru_stime:.1f} s (the machine is shared: wall "
+          "seconds under load are not CPU seconds)")
     print(f"   incumbent {m.incumbent:,.0f}  bound {m.bound:,.0f}  gap {100 * m.gap:.3f} %  "
           f"status {s.solver.status}  solve {s.solver.seconds:.1f} s  wall {wall:.1f} s  "
           f"peak RSS {peak:,.0f} MiB")

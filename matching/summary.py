@@ -422,6 +422,8 @@ class MilpSection(_Model):
     gap: float
     heuristic_objective: float = Field(description="The round-and-repair plan's objective.")
     heuristic_seconds: float
+    first_plan_seconds: float = Field(0.0, description="Seconds into the solve when the "
+                                      "first feasible plan (the first rounding) existed.")
     continuous_bound: float = Field(description="The LP relaxation's optimum (fixed and trip "
                                     "costs spread over full load).")
     components: int

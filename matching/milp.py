@@ -39,7 +39,13 @@ How it solves well:
    it loosens every constraint), so it never reaches the solver.
 2. Decomposition: connected components of the offer-need graph of the kept arcs (one unit
    family each: rules never mix families), packed into batches of whole components up to
-   BATCH_ARCS arcs; the time limit is shared largest batch last.
+   BATCH_ARCS arcs. One deadline for the whole call (heuristic, batches, relaxations): the
+   time goes only to batches the LP bound does not prove, each its share (by arcs) of what
+   is left when it starts, the largest last with all of it; the run's gap target is shared
+   (what the proved batches leave of gap x |plan| becomes an absolute tolerance of the
+   others); with less than MIN_BATCH_SECONDS left no batch is launched (HiGHS's presolve
+   and the model build are not interruptible, and a province has many batches): those keep
+   the heuristic plan and their LP bound, and the status is `time_limit`.
 3. Continuous plan: the LP with fixed and trip costs spread over full load (F/U, c/K per
    unit) is exactly the LP relaxation without the lot and partner rows, so its optimum is
    a valid bound; solved by min-cost flow (or GLOP when a need sees two ratios).
@@ -48,8 +54,12 @@ How it solves well:
    loses money, respect partner limits by value, then fill the freed capacity greedily by
    value; then re-solve the LP without the arcs it dropped and round again (a few passes
    within ROUNDING_SECONDS, the best per component kept); a feasible plan in seconds on a
-   province. It is the MathOpt solution hint, and a batch whose plan is already within the
-   gap target of its LP bound is proved without MathOpt.
+   province. Then a close-one local search (`local_search`: close an open exchange,
+   re-solve, round and repair; first improvement) on the components the LP does not prove,
+   within LOCAL_SEARCH_SHARE of the budget: in the high-fixed-cost regime the rounding opens
+   exchanges just above break-even that a larger exchange would use better. The result is
+   the MathOpt solution hint, and a batch whose plan is already within the gap target of
+   its LP bound is proved without MathOpt.
 5. MathOpt with HiGHS (or SCIP) per batch, time limit and relative gap target; incumbent,
    bound and gap are reported per run (summary.json `solver.milp`), with HiGHS's progress
    (seconds, incumbent, bound) of the largest batch.
@@ -1143,7 +1153,7 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
     """The annual plan with integer logistics: candidates -> model -> heuristic -> MILP ->
     `MatchResult` with trips, contract and pipe costs per exchange, the integer reasons for
     what is left, and the solver section's `milp` facts (incumbent, bound, gap, progress,
-    relaxations). Per-month trips are not modelled (annual run only).
+    relaxations). Monthly datasets go to `matching.milp_monthly` (trips per month).
 
     Raises:
         SolverError: a money objective on a dataset without costs.
@@ -1214,7 +1224,7 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
         "binaries": int(model.binary.sum()), "trip_integers": int(model.trips.sum()),
         "features": features, "progress": [list(p) for p in outcome.progress],
         "relaxations": relaxations,
-        "scope": "annual plan; per-month trips are not modelled",
+        "scope": "annual plan (a dataset with months gets whole trips per month)",
     }
     solver = result.summary.solver.model_dump()
     solver["milp"] = section

@@ -107,7 +107,7 @@ __all__ = ["MonthlyMilp", "MonthlyOutcome", "build_monthly_model", "month_trips"
 HOLD_EPS = 1e-7  # per unit-month held, objectives without money
 PILE_EPS = 1e-6  # per unit drawn from a historical stockpile
 ROUNDING_PASSES = 3
-LP_MIN_SECONDS = 5.0
+LP_MIN_SECONDS = 60.0  # an LP is not cut short before this: the bound needs its optimum
 _EPS = 1e-9
 _TRIP_TOL = 1e-7  # a load within this of whole trucks needs no extra trip
 
@@ -396,27 +396,31 @@ def _clean(b: _Batch, f: FloatArray) -> FloatArray:
     return out
 
 
-def _lp(b: _Batch, lb: FloatArray, ub: FloatArray, solver: str, seconds: float
-        ) -> tuple[FloatArray | None, float]:
+def _lp(b: _Batch, lb: FloatArray, ub: FloatArray, solver: str, seconds: float,
+        required: bool = False) -> tuple[FloatArray | None, float]:
     """The batch's LP with these variable bounds: (flows, optimum), or (None, inf) when
-    infeasible. An LP gets at least LP_MIN_SECONDS (a batch's LP takes well under one).
+    infeasible or (not `required`) stopped by its time limit. An LP gets at least
+    LP_MIN_SECONDS.
 
     Raises:
-        SolverError: HiGHS stopped without an optimum for another reason (time).
+        SolverError: a `required` LP (the relaxation: the bound) stopped without an optimum.
     """
     from ortools.math_opt import result_pb2
 
     del solver  # LPs always go to HiGHS (SCIP is a MILP solver)
     result, _ = run_mathopt(b.proto(lb, ub, integer=False), "highs",
-                            max(seconds, LP_MIN_SECONDS), 0.0)
+                            max(seconds, LP_MIN_SECONDS), 0.0, barrier=True)
     reason = result.termination.reason
     if reason in (result_pb2.TERMINATION_REASON_INFEASIBLE,
                   result_pb2.TERMINATION_REASON_INFEASIBLE_OR_UNBOUNDED):
         return None, math.inf
     if reason != result_pb2.TERMINATION_REASON_OPTIMAL:
+        if not required:
+            return None, math.inf
         why = result.termination.detail or str(reason)
-        raise SolverError(f"monthly integer logistics: the LP of a batch of {len(b.k)} "
-                          f"exchanges stopped without an optimum ({why}); raise --time-limit")
+        raise SolverError(f"monthly integer logistics: the LP relaxation of a batch of "
+                          f"{len(b.k)} exchanges stopped without an optimum ({why}); raise "
+                          "--time-limit")
     dense = _solution(result, len(b.lb))
     if dense is None:
         return None, math.inf
@@ -507,9 +511,12 @@ def _heuristic(b: _Batch, lp_f: FloatArray, solver: str, deadline: float
         if nxt is None:
             break
         seed = nxt
-    if best is None:  # only contracts open, each at its floor: solved as an LP
+    if best is None and not b.mm.model.forced[b.k].any():
+        best = np.zeros(b.nf)  # nothing open: feasible
+    if best is None:  # only the contracts open: solved as an LP
         lb, ub = _fixed_bounds(b, np.flatnonzero(b.mm.model.forced[b.k]))
-        f, _ = _lp(b, lb, ub, solver, 60.0)
+        f, _ = _lp(b, lb, ub, solver, max(deadline - time.perf_counter(), 0.0),
+                   required=True)
         if f is None:
             raise InfeasibleError("the existing contracts cannot all be kept by month "
                                   "(stores, months, lots and partner limits)")
@@ -566,7 +573,7 @@ def solve_monthly_model(mm: MonthlyMilp, n_candidates: int, time_limit_s: float,
         b = _build_batch(mm, k)
         started = time.perf_counter()
         lp_f, lp_bound = _lp(b, b.lb, b.ub, solver,
-                             max(deadline - started, MIN_BATCH_SECONDS))
+                             max(deadline - started, MIN_BATCH_SECONDS), required=True)
         if lp_f is None:
             raise InfeasibleError("the existing contracts cannot all be kept by month "
                                   "(stores, months, lots and partner limits)")

@@ -12,6 +12,7 @@ P_a, trip cost c_a, payload K_a, floor max(L_a, B_a)) and month t, over the netw
     subject to  sum_{e out of v} f_e - sum_{e into v} g_e f_e <= supply_v   offer, pile nodes
                 sum_{e out of v} f_e - sum_{e into v} g_e f_e  = 0         need nodes
                 f_{a,t} <= U_{a,t} y_a                         (month big-M, tight)
+                sum_t f_{a,t} <= min(U_a, sum_t U_{a,t}) y_a     (year big-M)
                 sum_t f_{a,t} >= max(L_a, B_a) y_a             (annual lot; break-even)
                 f_{a,t} <= K_a T_{a,t},  T_{a,t} <= ceil(U_{a,t} / K_a) y_a
                 sum_{a at o} y_a <= P_o,  sum_{a at n} y_a <= P_n  (partners per year)
@@ -345,6 +346,15 @@ def _build_batch(mm: MonthlyMilp, k: IntArray) -> _Batch:
         block(np.concatenate([r, r]), np.concatenate([fpos, np.repeat(y_id, T)]),
               np.concatenate([np.ones(ny * T), -upper_m[with_y].reshape(-1)]),
               np.full(ny * T, -np.inf), np.zeros(ny * T))
+    # sum_t f_{a,t} - U_a y_a <= 0, U_a = min(annual cap, sum of the month caps): without
+    # it the relaxation pays only max_t f_t / U_t of the fixed cost for an even flow
+    if ny:
+        year_cap = np.minimum(model.upper[k[with_y]], upper_m[with_y].sum(axis=1))
+        fpos = (with_y[:, None] * T + np.arange(T)).reshape(-1)
+        r = np.repeat(np.arange(ny), T)
+        block(np.concatenate([r, np.arange(ny)]), np.concatenate([fpos, y_id]),
+              np.concatenate([np.ones(ny * T), -year_cap]), np.full(ny, -np.inf),
+              np.zeros(ny))
     # sum_t f_{a,t} - floor_a y_a >= 0
     floor = model.floor[k[with_y]]
     has = np.flatnonzero(floor > 0)

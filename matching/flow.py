@@ -62,6 +62,7 @@ class SolverStatus(StrEnum):
 
     OPTIMAL = "optimal"
     FEASIBLE = "feasible"
+    TIME_LIMIT = "time_limit"  # stopped by its time limit: a feasible plan, bound and gap
     INFEASIBLE = "infeasible"
     UNBOUNDED = "unbounded"
     NOT_SOLVED = "not_solved"

@@ -39,7 +39,13 @@ How it solves well:
    it loosens every constraint), so it never reaches the solver.
 2. Decomposition: connected components of the offer-need graph of the kept arcs (one unit
    family each: rules never mix families), packed into batches of whole components up to
-   BATCH_ARCS arcs; the time limit is shared largest batch last.
+   BATCH_ARCS arcs. One deadline for the whole call (heuristic, batches, relaxations): the
+   time goes only to batches the LP bound does not prove, each its share (by arcs) of what
+   is left when it starts, the largest last with all of it; the run's gap target is shared
+   (what the proved batches leave of gap x |plan| becomes an absolute tolerance of the
+   others); with less than MIN_BATCH_SECONDS left no batch is launched (HiGHS's presolve
+   and the model build are not interruptible, and a province has many batches): those keep
+   the heuristic plan and their LP bound, and the status is `time_limit`.
 3. Continuous plan: the LP with fixed and trip costs spread over full load (F/U, c/K per
    unit) is exactly the LP relaxation without the lot and partner rows, so its optimum is
    a valid bound; solved by min-cost flow (or GLOP when a need sees two ratios).
@@ -48,8 +54,12 @@ How it solves well:
    loses money, respect partner limits by value, then fill the freed capacity greedily by
    value; then re-solve the LP without the arcs it dropped and round again (a few passes
    within ROUNDING_SECONDS, the best per component kept); a feasible plan in seconds on a
-   province. It is the MathOpt solution hint, and a batch whose plan is already within the
-   gap target of its LP bound is proved without MathOpt.
+   province. Then a close-one local search (`local_search`: close an open exchange,
+   re-solve, round and repair; first improvement) on the components the LP does not prove,
+   within LOCAL_SEARCH_SHARE of the budget: in the high-fixed-cost regime the rounding opens
+   exchanges just above break-even that a larger exchange would use better. The result is
+   the MathOpt solution hint, and a batch whose plan is already within the gap target of
+   its LP bound is proved without MathOpt.
 5. MathOpt with HiGHS (or SCIP) per batch, time limit and relative gap target; incumbent,
    bound and gap are reported per run (summary.json `solver.milp`), with HiGHS's progress
    (seconds, incumbent, bound) of the largest batch.
@@ -87,15 +97,17 @@ from symbiosis.types import FloatArray, IntArray
 if TYPE_CHECKING:
     from symbiosis.geo.provider import GeoDistances
 
-__all__ = ["BATCH_ARCS", "DEFAULT_TIME_LIMIT_S", "MilpModel", "MilpOutcome", "build_model",
-           "continuous_plan", "plan_value", "round_and_repair", "solve_match_milp",
-           "solve_model", "spread_weights", "wants_milp"]
+__all__ = ["BATCH_ARCS", "BATCH_STATES", "DEFAULT_TIME_LIMIT_S", "BatchFacts", "MilpModel",
+           "MilpOutcome", "batch_report", "build_model", "continuous_plan", "outcome_status",
+           "plan_value", "round_and_repair", "run_mathopt", "solve_match_milp", "solve_model",
+           "spread_weights", "stop_note", "wants_milp"]
 
 DEFAULT_TIME_LIMIT_S = 60.0
 BATCH_ARCS = 4000  # small components are solved together up to this many arcs
 RELAX_MAX = 5  # binding limits re-solved relaxed, at most
 ROUNDING_PASSES = 3  # LP re-solves of the round-and-repair heuristic
 ROUNDING_SECONDS = 10.0  # no new pass starts after this long
+LOCAL_SEARCH_SHARE = 0.25  # of the time limit, at most, for the close-one local search
 UTILIZATION_KM_WEIGHT = 1e-3
 _EPS = 1e-9
 
@@ -321,11 +333,13 @@ def continuous_plan(model: MilpModel) -> tuple[FloatArray, float]:
 # ----------------------------------------------------------------------------- heuristic
 
 
-def round_and_repair(model: MilpModel, start: FloatArray) -> FloatArray:
+def round_and_repair(model: MilpModel, start: FloatArray,
+                     banned: np.ndarray | None = None) -> FloatArray:
     """A feasible plan from the continuous plan `start`: contracts first, then the
     continuous flows that clear their lot and pay their fixed and trip costs (a partial
-    last truck dropped when it loses money), then freed capacity filled greedily by value;
-    partner limits and capacities hold throughout. Deterministic."""
+    last truck dropped when it loses money), then freed capacity filled greedily by value
+    (never on `banned` arcs); partner limits and capacities hold throughout.
+    Deterministic."""
     m = len(model)
     x = np.zeros(m)
     res_o = model.supply.astype(float).copy()
@@ -388,6 +402,8 @@ def round_and_repair(model: MilpModel, start: FloatArray) -> FloatArray:
     for a in order.tolist():
         if spread[a] <= 0 and not model.forced[a]:
             break
+        if banned is not None and banned[a]:
+            continue
         o, n = offer[a], need[a]
         new = not counted[a]
         if new and ((lim_o[o] and cnt_o[o] >= lim_o[o]) or (lim_n[n] and cnt_n[n] >= lim_n[n])):
@@ -431,6 +447,48 @@ def _iterated_rounding(model: MilpModel, lp_x: FloatArray, x: FloatArray,
             take = better[comp]
             best[take] = plan[take]
             best_by = np.where(better, value_by, best_by)
+    return best
+
+
+def local_search(model: MilpModel, x: FloatArray, deadline: float) -> FloatArray:
+    """Close-one local search on the feasible plan x: for each open exchange, worst
+    contribution first, close it, re-solve the continuous plan without it and round and
+    repair (the freed capacity may open other exchanges); keep the first plan that is
+    better and start again, until no closing helps or `deadline` (a perf_counter value).
+
+    In the high-fixed-cost regime the rounding opens exchanges just above break-even whose
+    offer or need would be worth more to a larger exchange; closing one is the move that
+    MathOpt's own heuristics rarely make from the hint. Deterministic up to the deadline.
+    """
+    best = x.copy()
+    best_v = plan_value(model, best)
+    banned = np.zeros(len(model), bool)
+    tried = np.zeros(len(model), bool)
+    while time.perf_counter() < deadline:
+        contrib = arc_contributions(model, best)
+        live = np.flatnonzero((best > _EPS) & ~model.forced & ~tried)
+        if not len(live):
+            break
+        improved = False
+        for a in live[np.argsort(contrib[live], kind="stable")].tolist():
+            if time.perf_counter() >= deadline:
+                break
+            tried[a] = True
+            ban = banned.copy()
+            ban[a] = True
+            keep = np.flatnonzero(~ban)
+            seed = np.zeros(len(model))
+            seed[keep] = continuous_plan(model.subset(keep))[0]
+            plan = round_and_repair(model, seed, ban)
+            value = plan_value(model, plan)
+            if value > best_v + 1e-9 * max(1.0, abs(best_v)):
+                best, best_v, banned = plan, value, ban
+                tried[:] = False
+                tried[ban] = True
+                improved = True
+                break
+        if not improved:
+            break
     return best
 
 
@@ -564,27 +622,33 @@ def _parse_progress(lines: list[str]) -> tuple[tuple[float, float, float], ...]:
     return tuple(out)
 
 
-def _solve_batch(model: MilpModel, hint: FloatArray, time_limit_s: float, gap: float,
-                 solver: str) -> BatchResult:
-    """One MathOpt solve of `model` warm-started from the feasible `hint`."""
-    from ortools.math_opt import model_parameters_pb2, result_pb2
+def run_mathopt(proto: Any, solver: str, time_limit_s: float, gap: float,
+                hint: FloatArray | None = None, absolute_gap: float = 1e-6,
+                barrier: bool = False) -> tuple[Any, list[str]]:
+    """Solve a MathOpt ModelProto with HiGHS or SCIP: (the SolveResultProto, HiGHS's log
+    lines). `hint` gives a value to every variable (a warm start); `time_limit_s` is the
+    solver's own limit (HiGHS checks it between presolve steps and at nodes); the solve
+    stops at the relative `gap` or the `absolute_gap` (objective units), whichever first.
+    `barrier` solves an LP by interior point and crossover (HiGHS IPX: 10.6 s CPU against
+    18.3 s for its dual simplex on a 300-enterprise park's monthly relaxation).
+
+    Raises:
+        SolverError: an invalid model or parameter.
+    """
+    from ortools.math_opt import model_parameters_pb2
     from ortools.math_opt.core.python import solver as core_solver
     from ortools.math_opt.python import callback, init_arguments, parameters
 
-    start = time.perf_counter()
-    proto, with_y, with_t = _proto(model)
-    left = time_limit_s - (time.perf_counter() - start)  # the build counts against it
     params = parameters.SolveParameters(
-        time_limit=datetime.timedelta(seconds=max(left, 0.05)),
-        relative_gap_tolerance=gap, absolute_gap_tolerance=1e-6,
-        threads=None if solver == "highs" else 1)  # HiGHS takes threads only globally
+        time_limit=datetime.timedelta(seconds=max(time_limit_s, 0.01)),
+        relative_gap_tolerance=gap, absolute_gap_tolerance=max(absolute_gap, 1e-6),
+        threads=None if solver == "highs" else 1,  # HiGHS takes threads only globally
+        lp_algorithm=parameters.LPAlgorithm.BARRIER if barrier else None)
     model_params = model_parameters_pb2.ModelSolveParametersProto()
-    h = model_params.solution_hints.add()
-    y_hint = (hint[with_y] > _EPS).astype(float)
-    t_hint = _trips_of(model, hint)[with_t]
-    values = np.concatenate([hint, y_hint, t_hint])
-    h.variable_values.ids.extend(range(len(values)))
-    h.variable_values.values.extend(values.tolist())
+    if hint is not None:
+        h = model_params.solution_hints.add()
+        h.variable_values.ids.extend(range(len(hint)))
+        h.variable_values.values.extend(np.asarray(hint, float).tolist())
     kind = (parameters.SolverType.HIGHS if solver == "highs"
             else parameters.SolverType.GSCIP)
     lines: list[str] = []
@@ -595,6 +659,21 @@ def _solve_batch(model: MilpModel, hint: FloatArray, time_limit_s: float, gap: f
             callback.CallbackRegistration().to_proto(), None, None)
     except Exception as exc:  # pybind11 StatusNotOk: an invalid model or parameter
         raise SolverError(f"MathOpt {solver}: {exc}") from None
+    return result, lines
+
+
+def _solve_batch(model: MilpModel, hint: FloatArray, time_limit_s: float, gap: float,
+                 solver: str, absolute_gap: float = 1e-6) -> BatchResult:
+    """One MathOpt solve of `model` warm-started from the feasible `hint`."""
+    from ortools.math_opt import result_pb2
+
+    start = time.perf_counter()
+    proto, with_y, with_t = _proto(model)
+    left = time_limit_s - (time.perf_counter() - start)  # the build counts against it
+    y_hint = (hint[with_y] > _EPS).astype(float)
+    t_hint = _trips_of(model, hint)[with_t]
+    values = np.concatenate([hint, y_hint, t_hint])
+    result, lines = run_mathopt(proto, solver, max(left, 0.01), gap, values, absolute_gap)
     seconds = time.perf_counter() - start
     reason = result.termination.reason
     hint_value = plan_value(model, hint)
@@ -653,8 +732,9 @@ def _components(model: MilpModel) -> IntArray:
     return np.asarray(labels[model.offer], np.int64)
 
 
-def _batches(labels: IntArray) -> list[IntArray]:
-    """Kept-arc positions grouped into batches of whole components (smallest first)."""
+def _batches(labels: IntArray, batch_arcs: int = BATCH_ARCS) -> list[IntArray]:
+    """Kept-arc positions grouped into batches of whole components up to `batch_arcs` arcs
+    (smallest first: the largest batch, last, gets whatever time is left)."""
     if not len(labels):
         return []
     _, comp = np.unique(labels, return_inverse=True)
@@ -663,12 +743,37 @@ def _batches(labels: IntArray) -> list[IntArray]:
     batch_of = np.zeros(len(sizes), np.int64)
     current, filled = 0, 0
     for c in order.tolist():
-        if filled and filled + sizes[c] > BATCH_ARCS:
+        if filled and filled + sizes[c] > batch_arcs:
             current, filled = current + 1, 0
         batch_of[c] = current
         filled += int(sizes[c])
     by_arc = batch_of[comp]
     return [np.flatnonzero(by_arc == b) for b in range(current + 1)]
+
+
+# how a batch ended: proved by the LP bound alone, by MathOpt (optimal or within the gap
+# target), stopped by the time limit with MathOpt's incumbent and bound, or never started
+# because the run's budget was spent (the round-and-repair plan and the LP bound)
+BATCH_STATES = ("lp_bound", "optimal", "gap_reached", "time_limit", "not_started")
+MIN_BATCH_SECONDS = 0.1  # a batch is not launched with less than this left of the budget
+
+
+@dataclass(frozen=True)
+class BatchFacts:
+    """One batch of whole components: its arcs and components, the plan's objective on it
+    (`incumbent`), a bound on its optimum and how it ended (one of BATCH_STATES)."""
+
+    arcs: int
+    components: int
+    incumbent: float
+    bound: float
+    state: str
+    seconds: float = 0.0
+
+    @property
+    def gap(self) -> float:
+        """Relative gap between incumbent and bound."""
+        return relative_gap(self.incumbent, self.bound)
 
 
 @dataclass(frozen=True)
@@ -689,72 +794,141 @@ class MilpOutcome:
     batches_solved: int = 0
     progress: tuple[tuple[float, float, float], ...] = ()
     notes: tuple[str, ...] = field(default=())
+    batch_facts: tuple[BatchFacts, ...] = ()
+    first_plan_seconds: float = 0.0
 
     @property
     def gap(self) -> float:
         """Relative gap between incumbent and bound."""
         return relative_gap(self.objective, self.bound)
 
+    @property
+    def batches_stopped(self) -> int:
+        """Batches stopped by the time limit or never started."""
+        return sum(b.state in ("time_limit", "not_started") for b in self.batch_facts)
+
+
+def outcome_status(facts: list[BatchFacts]) -> SolverStatus:
+    """OPTIMAL when every batch reached the gap target; TIME_LIMIT when the budget stopped
+    one (a plan, a bound and a gap all the same); else FEASIBLE."""
+    if all(f.state in ("lp_bound", "optimal", "gap_reached") for f in facts):
+        return SolverStatus.OPTIMAL
+    if any(f.state in ("time_limit", "not_started") for f in facts):
+        return SolverStatus.TIME_LIMIT
+    return SolverStatus.FEASIBLE
+
+
+def _polish(model: MilpModel, x: FloatArray, lp_x: FloatArray, labels: IntArray,
+            gap: float, deadline: float) -> FloatArray:
+    """`local_search` on the components whose plan the LP bound does not prove within the
+    gap, largest LP gap first, each on its own (they share no constraint); nothing when the
+    whole run is within its gap target already."""
+    if time.perf_counter() >= deadline:
+        return x
+    comp = np.unique(labels, return_inverse=True)[1]
+    here = np.bincount(comp, weights=arc_contributions(model, x))
+    lp = np.bincount(comp, weights=spread_weights(model) * lp_x, minlength=len(here))
+    open_ = np.flatnonzero(lp - here > gap * np.maximum(1.0, np.abs(here)))
+    if float((lp - here).sum()) <= gap * max(1.0, abs(float(here.sum()))):
+        return x  # the run is within its gap target already (see solve_model)
+    x = x.copy()
+    for c in open_[np.argsort(-(lp - here)[open_], kind="stable")].tolist():
+        if time.perf_counter() >= deadline:
+            break
+        idx = np.flatnonzero(comp == c)
+        x[idx] = local_search(model.subset(idx), x[idx], deadline)
+    return x
+
 
 def solve_model(model: MilpModel, time_limit_s: float, gap: float,
-                solver: str = "highs", start: FloatArray | None = None) -> MilpOutcome:
+                solver: str = "highs", start: FloatArray | None = None,
+                batch_arcs: int = BATCH_ARCS) -> MilpOutcome:
     """Continuous plan -> round and repair -> MathOpt per batch of components, warm-started.
 
+    `time_limit_s` is the budget of the whole call, heuristic included: each batch gets
+    its share (by arcs) of what is left when it starts, the last and largest all of it; once
+    less than MIN_BATCH_SECONDS is left no batch is launched, and those batches keep the
+    round-and-repair plan with their LP bound (state `not_started`, status TIME_LIMIT).
     `start` replaces the continuous plan as the heuristic's seed (a relaxation re-solve
     seeds with the plan it improves on).
     """
     t0 = time.perf_counter()
+    deadline = t0 + max(time_limit_s, 0.0)
     lp_x, lp_bound = continuous_plan(model)
     labels = _components(model) if len(model) else np.zeros(0, np.int64)
     x = round_and_repair(model, lp_x) if start is None else round_and_repair(model, start)
+    t_first = time.perf_counter() - t0  # a feasible plan exists from here on
     if start is None:
-        x = _iterated_rounding(model, lp_x, x, labels, t0 + ROUNDING_SECONDS)
+        x = _iterated_rounding(model, lp_x, x, labels, min(t0 + ROUNDING_SECONDS, deadline))
     if start is not None and plan_value(model, start) > plan_value(model, x) \
             and _feasible(model, start):
         x = start.copy()
+    if start is None and len(model):
+        x = _polish(model, x, lp_x, labels, gap,
+                    min(time.perf_counter() + LOCAL_SEARCH_SHARE * time_limit_s, deadline))
     t_heur = time.perf_counter() - t0
     heuristic = plan_value(model, x)
     # the LP decomposes by component: its value on a batch's arcs is the batch's LP optimum
     # (plus the integer-scale slack of the min-cost flow, charged to every batch)
     lp_value = spread_weights(model) * lp_x
     lp_slack = max(lp_bound - float(lp_value.sum()), 0.0)
-    batches = _batches(labels)
+    batches = _batches(labels, batch_arcs)
+    here_b = np.array([plan_value(model.subset(idx), x[idx]) for idx in batches])
+    lp_b = np.array([float(lp_value[idx].sum()) + lp_slack for idx in batches])
+    slack = np.maximum(lp_b - here_b, 0.0)
+    proved = slack <= gap * np.maximum(1.0, np.abs(here_b))
+    # the gap target is the run's: what the proved batches leave of gap x |plan| is shared
+    # by the others as an absolute tolerance (by arcs), so a small batch is not polished
+    # for minutes while the run is already within the target
+    allowed = gap * max(1.0, abs(float(here_b.sum())))
+    if float(slack.sum()) <= allowed:
+        proved[:] = True
+    spare = max(allowed - float(slack[proved].sum()), 0.0)
     sizes = np.array([len(b) for b in batches], float)
-    remaining = sizes.sum()
-    bound = 0.0
-    at_target = 0
+    open_size = float(sizes[~proved].sum())
+    remaining = open_size
     solved = 0  # batches that went to MathOpt (the others were proved by the LP bound)
+    facts: list[BatchFacts] = []
     progress: tuple[tuple[float, float, float], ...] = ()
-    biggest = int(np.argmax(sizes)) if len(sizes) else -1
+    biggest = int(np.argmax(np.where(proved, -1.0, sizes))) if len(sizes) else -1
     for i, idx in enumerate(batches):
-        elapsed = time.perf_counter() - t0
-        budget = max(time_limit_s - elapsed, 0.05) * sizes[i] / max(remaining, 1.0)
+        n_comp = len(np.unique(labels[idx]))
+        here = float(here_b[i])
+        if proved[i]:  # the LP bound proves it already
+            facts.append(BatchFacts(len(idx), n_comp, here, max(float(lp_b[i]), here),
+                                    "lp_bound"))
+            continue
+        share = sizes[i] / max(remaining, 1.0)
         remaining -= sizes[i]
-        sub = model.subset(idx)
-        batch_lp = float(lp_value[idx].sum()) + lp_slack
-        here = plan_value(sub, x[idx])
-        if batch_lp - here <= gap * max(1.0, abs(here)):  # the LP bound proves it already
-            bound += max(batch_lp, here)
-            at_target += 1
+        left = deadline - time.perf_counter()
+        if left < MIN_BATCH_SECONDS:  # the budget is spent: the heuristic plan stays
+            facts.append(BatchFacts(len(idx), n_comp, here, max(float(lp_b[i]), here),
+                                    "not_started"))
             continue
         solved += 1
-        res = _solve_batch(sub, x[idx], budget, gap, solver)
+        absolute = spare * sizes[i] / max(open_size, 1.0)
+        res = _solve_batch(model.subset(idx), x[idx], left * share, gap, solver, absolute)
         x[idx] = res.x
-        bound += res.bound
-        at_target += res.status == "optimal" or relative_gap(res.objective, res.bound) <= gap
+        bound = min(res.bound, max(float(lp_b[i]), res.objective))
+        state = ("optimal" if res.status == "optimal" else "gap_reached"
+                 if relative_gap(res.objective, bound) <= gap
+                 or bound - res.objective <= absolute else "time_limit")
+        facts.append(BatchFacts(len(idx), n_comp, res.objective, max(bound, res.objective),
+                                state, res.seconds))
         if i == biggest:
             progress = res.progress
     objective = plan_value(model, x)
-    if not batches:
-        bound = 0.0
+    bound = float(sum(f.bound for f in facts))
     bound = min(bound, max(lp_bound, objective)) if math.isfinite(lp_bound) else bound
-    status = SolverStatus.OPTIMAL if at_target == len(batches) else SolverStatus.FEASIBLE
-    return MilpOutcome(x=x, objective=objective, bound=max(bound, objective), status=status,
-                       seconds=time.perf_counter() - t0, heuristic_objective=heuristic,
-                       heuristic_seconds=t_heur, continuous_bound=lp_bound,
-                       components=len(np.unique(labels)), batches=len(batches),
-                       batches_at_target=at_target, batches_solved=solved,
-                       progress=progress)
+    return MilpOutcome(x=x, objective=objective, bound=max(bound, objective),
+                       status=outcome_status(facts), seconds=time.perf_counter() - t0,
+                       heuristic_objective=heuristic, heuristic_seconds=t_heur,
+                       first_plan_seconds=t_first,
+                       continuous_bound=lp_bound, components=len(np.unique(labels)),
+                       batches=len(batches),
+                       batches_at_target=sum(f.state in ("lp_bound", "optimal",
+                                                         "gap_reached") for f in facts),
+                       batches_solved=solved, progress=progress, batch_facts=tuple(facts))
 
 
 # ----------------------------------------------------------------------------- explanations
@@ -773,9 +947,11 @@ class Blocked:
 
 def _blocked(dataset: Dataset, cand: Candidates, code: IntArray, w: FloatArray,
              fixed: FloatArray, logistics: ArcLogistics, flows: FloatArray,
-             unmatched: FloatArray) -> dict[int, list[Blocked]]:
+             unmatched: FloatArray, arc_room: FloatArray | None = None
+             ) -> dict[int, list[Blocked]]:
     """Per offer with quantity left: the integer limits that keep it from its arcs that
-    would pay per unit (w_a > 0)."""
+    would pay per unit (w_a > 0). `arc_room` (per candidate arc) caps what an arc could
+    carry at all (a monthly plan: the sum of its months' caps)."""
     offers, needs = dataset.offers, dataset.needs
     met = np.bincount(cand.need, weights=flows * cand.ratio, minlength=len(needs))
     free_n = np.maximum(logistics.demand - met, 0.0)
@@ -794,6 +970,8 @@ def _blocked(dataset: Dataset, cand: Candidates, code: IntArray, w: FloatArray,
                 continue
             n = int(cand.need[a])
             room = min(float(unmatched[o]), float(free_n[n] / cand.ratio[a]))
+            if arc_room is not None:
+                room = min(room, float(arc_room[a]))
             need_id = str(needs.index[n])
             if logistics.lot[a] > 0 and (room < logistics.lot[a] - 1e-9
                                          or code[a] == LOT_ABOVE_CAPACITY):
@@ -856,7 +1034,8 @@ def _with_blocked(offers_frame: pd.DataFrame, blocked: dict[int, list[Blocked]],
 
 def _relaxations(dataset: Dataset, cand: Candidates, options: MatchOptions,
                  values: ArcValues, logistics: ArcLogistics, blocked: dict[int, list[Blocked]],
-                 flows: FloatArray, time_limit_s: float) -> list[dict[str, Any]]:
+                 flows: FloatArray, time_limit_s: float,
+                 deadline: float = math.inf) -> list[dict[str, Any]]:
     """What relaxing each binding limit is worth: the best RELAX_MAX by the value of the
     arc it blocks, each re-solved with only that limit relaxed (a min lot to 0, a partner
     limit by one) on the components it touches, seeded with the current plan."""
@@ -870,6 +1049,8 @@ def _relaxations(dataset: Dataset, cand: Candidates, options: MatchOptions,
     lot_o = _listing_column(dataset.offers, "min_lot")
     lot_n = _listing_column(dataset.needs, "min_lot")
     for (kind, side, idx), _worth in chosen:
+        if deadline - time.perf_counter() < min(time_limit_s, MIN_BATCH_SECONDS):
+            break  # the run's budget is spent
         frame = dataset.offers if side == "offer" else dataset.needs
         listing = str(frame.index[idx])
         ends = cand.offer if side == "offer" else cand.need
@@ -899,7 +1080,8 @@ def _relaxations(dataset: Dataset, cand: Candidates, options: MatchOptions,
         sub = model.subset(sel)
         seed = flows[sub.arcs]
         before = plan_value(sub, seed)
-        res = solve_model(sub, time_limit_s, options.mip_gap, options.mip_solver, start=seed)
+        res = solve_model(sub, min(time_limit_s, deadline - time.perf_counter()),
+                          options.mip_gap, options.mip_solver, start=seed)
         out.append({"limit": kind, "side": side, "listing": listing, "current": current,
                     "relaxed": relaxed, "objective_before": before,
                     "objective_after": res.objective, "gain": res.objective - before,
@@ -917,9 +1099,12 @@ def _listing_column(frame: pd.DataFrame, column: str) -> FloatArray:
 
 
 def _exchange_columns(result: MatchResult, dataset: Dataset, cand: Candidates,
-                      flows: FloatArray, logistics: ArcLogistics, money: bool) -> MatchResult:
+                      flows: FloatArray, logistics: ArcLogistics, money: bool,
+                      arc_trips: FloatArray | None = None) -> MatchResult:
     """Trips, contract and pipe cost per exchange; with money, transport and saving with
-    whole trips and contract costs (the continuous report charges per-t freight)."""
+    whole trips and contract costs (the continuous report charges per-t freight).
+    `arc_trips` (per candidate arc) replaces ceil(annual / K): a monthly plan's trips are
+    the sum of its months'."""
     ex = result.exchanges
     if not len(ex):
         return result
@@ -933,6 +1118,8 @@ def _exchange_columns(result: MatchResult, dataset: Dataset, cand: Candidates,
     with np.errstate(invalid="ignore", divide="ignore"):
         trips = np.where(np.isfinite(truck), np.maximum(np.ceil(q / truck - 1e-9), 1.0),
                          np.nan)
+    if arc_trips is not None:
+        trips = np.where(np.isfinite(truck), arc_trips[arcs], np.nan)
     ex = ex.copy()
     ex["trips"] = trips
     ex["contract_cny"] = logistics.contract_cny[arcs]
@@ -969,7 +1156,7 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
     """The annual plan with integer logistics: candidates -> model -> heuristic -> MILP ->
     `MatchResult` with trips, contract and pipe costs per exchange, the integer reasons for
     what is left, and the solver section's `milp` facts (incumbent, bound, gap, progress,
-    relaxations). Per-month trips are not modelled (annual run only).
+    relaxations). Monthly datasets go to `matching.milp_monthly` (trips per month).
 
     Raises:
         SolverError: a money objective on a dataset without costs.
@@ -1009,9 +1196,7 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
         seconds=outcome.seconds, methods=(f"milp_{options.mip_solver}",),
         delivered=float(flows.sum()), components=outcome.components,
         meaning=MILP_MEANING.get(str(options.objective), ""), sense="maximise", exact=True,
-        note="" if outcome.status is SolverStatus.OPTIMAL else (
-            f"time limit {limit:g} s reached before the gap target {options.mip_gap:g}: the "
-            "plan is the best found; bound and gap say how far from the optimum it can be"))
+        note=stop_note(outcome.status, outcome.batch_facts, limit, options.mip_gap))
     score = w if options.objective != "utilization" else None
     result = assemble_result(dataset, cand, flows, facts, options, timings, values, None,
                              score, tuple(warnings))
@@ -1021,28 +1206,55 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
     blocked = _blocked(dataset, cand, code, w, fixed, logistics, flows, unmatched)
     result = replace(result, offers=_with_blocked(status, blocked, dataset))
     t4 = time.perf_counter()
+    # the relaxations share what is left of the run's budget (never more than 10 s each)
+    left = limit - (t4 - t2)
     relaxations = _relaxations(dataset, cand, options, values, logistics, blocked, flows,
-                               max(1.0, min(10.0, limit / 10.0))) if blocked else []
+                               min(10.0, limit / 10.0, left / RELAX_MAX),
+                               t4 + left) if blocked and left > MIN_BATCH_SECONDS else []
     timings["relaxations"] = time.perf_counter() - t4
     section = {
         "solver": options.mip_solver, "time_limit_s": limit, "gap_target": options.mip_gap,
         "incumbent": outcome.objective, "bound": outcome.bound, "gap": outcome.gap,
         "heuristic_objective": outcome.heuristic_objective,
         "heuristic_seconds": round(outcome.heuristic_seconds, 4),
+        "first_plan_seconds": round(outcome.first_plan_seconds, 4),
         "continuous_bound": outcome.continuous_bound, "components": outcome.components,
         "batches": outcome.batches, "batches_at_target": outcome.batches_at_target,
         "batches_solved": outcome.batches_solved,
+        "batches_stopped": outcome.batches_stopped,
+        "batch_report": batch_report(outcome.batch_facts),
         "arcs": len(model), "arcs_pruned": int(len(cand) - len(model)),
         "binaries": int(model.binary.sum()), "trip_integers": int(model.trips.sum()),
         "features": features, "progress": [list(p) for p in outcome.progress],
         "relaxations": relaxations,
-        "scope": "annual plan; per-month trips are not modelled",
+        "scope": "annual plan (a dataset with months gets whole trips per month)",
     }
     solver = result.summary.solver.model_dump()
     solver["milp"] = section
     result = result.with_summary(solver=solver)
     timings["report"] = time.perf_counter() - t3 - timings["relaxations"]
     return result.with_timings(timings)
+
+
+def stop_note(status: SolverStatus, facts: tuple[BatchFacts, ...], limit: float,
+              gap: float) -> str:
+    """solver.note of a MILP run: empty when proved within the gap target."""
+    if status is SolverStatus.OPTIMAL:
+        return ""
+    stopped = sum(f.state in ("time_limit", "not_started") for f in facts)
+    return (f"time limit {limit:g} s reached before the gap target {gap:g}"
+            + (f" ({stopped} of {len(facts)} batches stopped or never started: they keep "
+               "the round-and-repair plan and report their LP bound)" if stopped else "")
+            + ": the plan is the best found; bound and gap say how far from the optimum it "
+            "can be")
+
+
+def batch_report(facts: tuple[BatchFacts, ...]) -> list[dict[str, Any]]:
+    """solver.milp.batch_report: per batch of components, its incumbent, bound, gap and
+    how it ended (BATCH_STATES)."""
+    return [{"arcs": f.arcs, "components": f.components, "incumbent": f.incumbent,
+             "bound": f.bound, "gap": f.gap, "state": f.state,
+             "seconds": round(f.seconds, 4)} for f in facts]
 
 
 MILP_MEANING = {

@@ -475,12 +475,12 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
             raise OptionsError(
                 "blend", "integer logistics (min_lot, max_partners, contracts, trucks) "
                 "cannot yet be combined with blending or heat by temperature: run them separately")
-        if is_monthly(dataset):
-            raise OptionsError(
-                "min_lot", "integer logistics (min_lot, max_partners, contracts, trucks) "
-                "cannot yet be combined with a monthly plan (m01..m12, profile, storage.csv): "
-                "run them separately")
-        result = solve_match_milp(dataset, options, timings, distances)
+        if is_monthly(dataset):  # whole trips per month, lots and contracts per year
+            from symbiosis.matching.milp_monthly import solve_match_milp_monthly
+
+            result = solve_match_milp_monthly(dataset, options, timings, distances)
+        else:
+            result = solve_match_milp(dataset, options, timings, distances)
         if heat_applies(dataset, options.heat_at_delivery, options.heat_at_source):
             # heat at delivery is only the default here: the MILP keeps the source check
             result = result.with_summary(warnings=[*result.summary.warnings,

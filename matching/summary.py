@@ -396,6 +396,21 @@ class MilpRelaxation(_Model):
     seconds: float
 
 
+class MilpBatch(_Model):
+    """One batch of whole components of the MILP and how its solve ended."""
+
+    arcs: int
+    components: int
+    incumbent: float
+    bound: float
+    gap: float
+    state: Literal["lp_bound", "optimal", "gap_reached", "time_limit", "not_started"] = \
+        Field(description="lp_bound: proved by the LP bound alone; optimal / gap_reached: "
+              "by MathOpt; time_limit: MathOpt stopped by its share of the budget; "
+              "not_started: the budget was spent, the round-and-repair plan and LP bound.")
+    seconds: float
+
+
 class MilpSection(_Model):
     """The integer-logistics solve (`matching.milp`): incumbent, bound and gap always."""
 
@@ -407,6 +422,8 @@ class MilpSection(_Model):
     gap: float
     heuristic_objective: float = Field(description="The round-and-repair plan's objective.")
     heuristic_seconds: float
+    first_plan_seconds: float = Field(0.0, description="Seconds into the solve when the "
+                                      "first feasible plan (the first rounding) existed.")
     continuous_bound: float = Field(description="The LP relaxation's optimum (fixed and trip "
                                     "costs spread over full load).")
     components: int
@@ -414,6 +431,10 @@ class MilpSection(_Model):
     batches_at_target: int
     batches_solved: int = Field(0, description="Batches sent to MathOpt; the others were "
                                 "proved within the gap by the LP bound alone.")
+    batches_stopped: int = Field(0, description="Batches stopped by the time limit or "
+                                 "never started (status time_limit).")
+    batch_report: list[MilpBatch] = Field(default_factory=list, description="Per batch: "
+                                          "incumbent, bound, gap and how it ended.")
     arcs: int
     arcs_pruned: int
     binaries: int

@@ -250,22 +250,9 @@ class SqliteRepository:
                 self._insert(db, table, ["seq", *columns],
                              [[i, *(r.get(c) for c in columns)]
                               for i, r in enumerate(rows.side(table))], progress)
-            meta = {"offer_columns": list(rows.offer_columns),
-                    "need_columns": list(rows.need_columns),
-                    "has_substitutions": rows.substitutions is not None,
-                    "hazardous": rows.hazardous, "licences": rows.licences}
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('dataset', ?)",
-                       (json.dumps(meta),))
-            cur = db.execute(
-                "INSERT INTO versions (hash, source, imported_at, enterprises, offers, needs) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (digest, source, now_iso(), len(rows.enterprises), len(rows.offers),
-                 len(rows.needs)))
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('current', ?)",
-                       (str(cur.lastrowid),))
-        version = self.current_version()
-        assert version is not None
-        return version
+            # the version is the one this transaction wrote: read after the commit, the
+            # store's current version may already be another writer's
+            return self._record_version(db, rows, source, now_iso(), digest)
 
     @staticmethod
     def _insert(db: sqlite3.Connection, table: str, columns: list[str],
@@ -423,17 +410,17 @@ class SqliteRepository:
                               tuple(i for ids in applied.retired.values() for i in ids))
 
     def _record_version(self, db: sqlite3.Connection, rows: DatasetRows, source: str,
-                        at: str) -> DatasetVersion:
+                        at: str, digest: str | None = None) -> DatasetVersion:
         """A new version of `rows` (already written) made current, inside `db`'s
-        transaction."""
+        transaction; `digest`: their content hash when the caller has it already."""
         meta = {"offer_columns": list(rows.offer_columns),
                 "need_columns": list(rows.need_columns),
                 "has_substitutions": rows.substitutions is not None,
                 "hazardous": rows.hazardous, "licences": rows.licences}
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('dataset', ?)",
                    (json.dumps(meta),))
-        values = (rows.content_hash(), source, at, len(rows.enterprises), len(rows.offers),
-                  len(rows.needs))
+        values = (digest or rows.content_hash(), source, at, len(rows.enterprises),
+                  len(rows.offers), len(rows.needs))
         cur = db.execute(
             "INSERT INTO versions (hash, source, imported_at, enterprises, offers, needs) "
             "VALUES (?, ?, ?, ?, ?, ?)", values)

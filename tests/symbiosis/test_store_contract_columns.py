@@ -383,3 +383,32 @@ def test_row_writes_keep_silos_and_contracts_with_their_rows(store_url: str,
         left = dataset_from_rows(rows)
         assert list(left.storage["enterprise_id"]) == ["CEM"]
         assert len(left.transport) == 3 and len(left.carbon) == 1
+
+
+# ------------------------------------------------------------------ the flaky concurrent test
+
+
+def test_sqlite_import_returns_the_version_it_wrote(tmp_path: Path) -> None:
+    """The cause of the rare `test_concurrent_writers[sqlite]` failure: an import answered
+    with the store's current version read after its commit, so a writer that committed in
+    between made it return (and `match --save` record its run against) the other writer's
+    version. Here a second writer commits exactly then, through SQLite's statement trace
+    hook on the first connection: the import must still return its own version."""
+    url = f"sqlite://{tmp_path / 'race.db'}"
+    mine = load_dataset(write_records(monthly_records(), tmp_path / "mine"))
+    theirs = load_dataset(write_records(grades_records(), tmp_path / "theirs"))
+    with open_store(url) as first, open_store(url) as second:
+        state = {"committed": False, "interleaved": None}
+
+        def between(statement: str) -> None:
+            if state["committed"] and state["interleaved"] is None:
+                state["interleaved"] = second.import_dataset(theirs).version
+            if statement.strip().upper() == "COMMIT":
+                state["committed"] = True
+
+        first._db.set_trace_callback(between)  # type: ignore[attr-defined]
+        version = first.import_dataset(mine)
+        first._db.set_trace_callback(None)  # type: ignore[attr-defined]
+        assert version.version == 1
+        assert version.hash == rows_from_dataset(mine).content_hash()
+        assert first.versions()[0].hash == version.hash

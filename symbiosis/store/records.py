@@ -296,8 +296,12 @@ def _tables(rows: DatasetRows) -> dict[str, tuple[list[str], list[Row]]]:
     licences = [r for r in rows.licences if str(r.get("enterprise_id")) in known]
     if licences:  # a receiver deleted by a single-row write takes its licences with it
         tables["licences"] = (list(LICENCE_FIELDS), licences)
+    # silos of enterprises and contracts of listings a row write or a park's upload took
+    # away go with them, as licences do
+    linked = _linked_side_rows(rows, known, {str(o["id"]) for o in rows.offers},
+                               {str(n["id"]) for n in rows.needs})
     for table in SIDE_TABLES:
-        body = rows.side(table)
+        body = linked.get(table, rows.side(table))
         if body:
             tables[table] = (list(side_columns(table)), body)
     return tables

@@ -161,17 +161,23 @@ SET c = r.props, c.seq = r.seq
     "transport": "UNWIND $rows AS r CREATE (t:Transport) SET t = r.props, t.seq = r.seq",
     "carbon": "UNWIND $rows AS r CREATE (c:CarbonFactor) SET c = r.props, c.seq = r.seq",
 }
+READ_CONTRACTS_OF = {
+    "offers": "MATCH (:Offer {id: $id})-[c:CONTRACT]->(:Need) RETURN properties(c) AS p",
+    "needs": "MATCH (:Offer)-[c:CONTRACT]->(:Need {id: $id}) RETURN properties(c) AS p",
+}
+RESTORE_CONTRACTS = """
+UNWIND $rows AS p
+MATCH (o:Offer {id: p.offer_id})
+MATCH (n:Need {id: p.need_id})
+CREATE (o)-[c:CONTRACT]->(n)
+SET c = p
+"""
 READ_SIDE = {
     "storage": "MATCH (x:Storage)",
     "contracts": "MATCH (:Offer)-[x:CONTRACT]->(:Need)",
     "transport": "MATCH (x:Transport)",
     "carbon": "MATCH (x:CarbonFactor)",
 }
-# row writes rewrite the tables that hang on listings and enterprises (few rows)
-CLEAR_LINKED = ("MATCH (s:Storage) DETACH DELETE s",
-                "MATCH (:Offer)-[c:CONTRACT]->(:Need) DELETE c")
-
-
 def _side_params(table: str, body: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """UNWIND rows of one side table: its non-empty cells and its order."""
     return [{"seq": i, "props": {c: r.get(c) for c in side_columns(table)
@@ -208,7 +214,7 @@ DELETE_ENTERPRISE = """
 MATCH (e:Enterprise {id: $id})
 SET e.listed = false
 WITH e
-OPTIONAL MATCH (e)-[:OFFERS|NEEDS]->(listing)
+OPTIONAL MATCH (e)-[:OFFERS|NEEDS|STORES]->(listing)
 DETACH DELETE listing
 WITH DISTINCT e
 OPTIONAL MATCH (e)-[r:ROAD|IN]-()
@@ -474,9 +480,13 @@ class GraphRepository:
             else:
                 label, rel = ("Offer", "OFFERS") if table == "offers" else ("Need", "NEEDS")
                 seq = None
+                contracts: list[dict[str, Any]] = []
                 if row is not None and write.action == "update":
                     seq = tx.run(f"MATCH (o:{label} {{id: $id}}) RETURN o.seq AS s",
                                  id=applied.id).single()["s"]
+                    # the node is written again: its contracts are drawn again as they were
+                    contracts = [r["p"] for r in tx.run(
+                        READ_CONTRACTS_OF[table], id=applied.id)]
                 tx.run(f"MATCH (o:{label} {{id: $id}}) DETACH DELETE o", id=applied.id).consume()
                 if row is not None:
                     if seq is None:
@@ -488,20 +498,12 @@ class GraphRepository:
                          "extra": json.dumps({c: row.get(c) for c in extras}),
                          "props": {c: row[c] for c in extras if row.get(c) is not None}}]
                            ).consume()
-            new = applied.rows
-            # a listing is written again as a new node (its CONTRACT edges go with the old
-            # one) and a deleted enterprise takes its silos: write both tables as they are now
-            if table != "enterprises" or new.storage != rows.storage \
-                    or new.contracts != rows.contracts:
-                for statement in CLEAR_LINKED:
-                    tx.run(statement).consume()
-                for side in ("storage", "contracts"):
-                    for batch in _batches(_side_params(side, new.side(side))):
-                        tx.run(WRITE_SIDE[side], rows=batch).consume()
+                    tx.run(RESTORE_CONTRACTS, rows=contracts).consume()
             gone = [{"key": f"{t}:{i}", "table": t, "id": i} for t, ids in
                     applied.retired.items() for i in ids]
             tx.run("UNWIND $rows AS r CREATE (x:Retired) SET x = r, x.retired_at = $at",
                    rows=gone, at=at).consume()
+            new = applied.rows
             number = int(tx.run(WRITE_VERSION, {
                 "import_id": token, "hash": new.content_hash(),
                 "source": source.replace("{id}", applied.id)

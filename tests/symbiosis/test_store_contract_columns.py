@@ -367,10 +367,13 @@ def test_row_writes_keep_silos_and_contracts_with_their_rows(store_url: str,
     dataset = load_dataset(write_records(full_records(), tmp_path / "full"))
     with open_store(store_url) as store:
         store.import_dataset(dataset)
-        done = store.write_row(RowWrite("offers", "update", "OF1", {"disposal_cost": 30.0}))
-        rows = store.dataset_rows()
-        assert rows.contracts == rows_from_dataset(dataset).contracts
-        assert done.version.hash == rows.content_hash()
+        for write in (RowWrite("offers", "update", "OF2", {"disposal_cost": 30.0}),
+                      RowWrite("needs", "update", "ND1", {"virgin_cost": 90.0}),
+                      RowWrite("offers", "update", "OF1", {"disposal_cost": 30.0})):
+            done = store.write_row(write)
+            rows = store.dataset_rows()
+            assert rows.contracts == rows_from_dataset(dataset).contracts  # kept, in order
+            assert done.version.hash == rows.content_hash()
         done = store.write_row(RowWrite("offers", "delete", "OF2"))
         rows = store.dataset_rows()
         assert [(c["offer_id"], c["need_id"]) for c in rows.contracts] == [("OF1", "ND1")]

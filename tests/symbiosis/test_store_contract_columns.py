@@ -415,3 +415,25 @@ def test_sqlite_import_returns_the_version_it_wrote(tmp_path: Path) -> None:
         assert version.version == 1
         assert version.hash == rows_from_dataset(mine).content_hash()
         assert first.versions()[0].hash == version.hash
+
+
+def test_cli_export_of_the_store_matches_like_the_folder(store_url: str, tmp_path: Path,
+                                                         run_cli: CliRunner) -> None:
+    """`db import`, `db export`, then `match` on the export: the same exchanges.csv and
+    exchanges_monthly.csv as `match` on the folder (months, a silo, estimates)."""
+    folder = write_records(monthly_records(), tmp_path / "monthly")
+    for args in (("db", "import", folder, "--store", store_url),
+                 ("db", "export", tmp_path / "export", "--store", store_url),
+                 ("match", folder, "--out", tmp_path / "a"),
+                 ("match", tmp_path / "export", "--out", tmp_path / "b")):
+        done = run_cli(*args)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "export" / "storage.csv").exists()
+    written = sorted(p.name for p in (tmp_path / "a").glob("*.csv"))
+    assert {"exchanges.csv", "exchanges_monthly.csv", "storage.csv"} <= set(written)
+    for name in written:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), \
+            name
+    a, b = (_plain(json.loads((tmp_path / d / "summary.json").read_text(encoding="utf-8")))
+            for d in "ab")
+    assert a == b

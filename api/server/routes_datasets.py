@@ -38,7 +38,9 @@ router = APIRouter(prefix="/api", tags=["datasets"])
 MAX_ZIP_RATIO = 200  # uncompressed / compressed: beyond this a zip is treated as a bomb
 MAX_UNPACKED_FACTOR = 20  # a zip may unpack to this many times the upload limit
 _ZIP_MAGIC = b"PK\x03\x04"
-_NOT_KEPT = ("transport", "carbon")
+# region-wide overrides: the store keeps them from an admin's upload; a park's upload
+# cannot set them for the whole region
+_REGION_ONLY = ("transport", "carbon")
 
 
 def _relabel(problems: list[Problem], folder: Path, upload: str) -> list[Problem]:
@@ -149,12 +151,19 @@ def _park_merge(current: DatasetRows, uploaded: DatasetRows, park: str, upload: 
     base = remove_enterprises(current, ours)
     offer_columns = tuple(dict.fromkeys((*base.offer_columns, *uploaded.offer_columns)))
     need_columns = tuple(dict.fromkeys((*base.need_columns, *uploaded.need_columns)))
+    # the park's silos and existing contracts are the upload's (both lie inside the park)
+    kept_offers = {str(o["id"]) for o in base.offers}
+    kept_needs = {str(n["id"]) for n in base.needs}
     return replace(
         base,
         enterprises=[*base.enterprises, *({**e, "park": park} for e in uploaded.enterprises)],
         offers=[*base.offers, *uploaded.offers], needs=[*base.needs, *uploaded.needs],
         distances=[*base.distances, *uploaded.distances],
-        offer_columns=offer_columns, need_columns=need_columns)
+        offer_columns=offer_columns, need_columns=need_columns,
+        storage=[*(s for s in base.storage if s["enterprise_id"] in others),
+                 *uploaded.storage],
+        contracts=[*(c for c in base.contracts if c["offer_id"] in kept_offers
+                     and c["need_id"] in kept_needs), *uploaded.contracts])
 
 
 def _base_check(if_match: str | None, base: DatasetVersion | None
@@ -209,12 +218,12 @@ def _import_upload(svc: Svc, caller: Caller, data: bytes, filename: str, limit: 
     with tempfile.TemporaryDirectory(prefix="symbiosis-upload-") as tmp:
         dataset, tables, found = _load_upload(data, filename, Path(tmp), limit)
     warnings = [p.as_dict() for p in found]
-    for table in _NOT_KEPT:
+    for table in _REGION_ONLY if not caller.is_admin else ():
         if table in tables:
             warnings.append(Problem(f"{upload}/{table}.csv", None, None,
-                                    f"{table} overrides are not kept by the store; runs "
-                                    "through the API use the built-in factors",
-                                    "warning").as_dict())
+                                    f"{table} overrides apply to the whole region and only "
+                                    "an admin's upload sets them; runs through the API use "
+                                    "the region's", "warning").as_dict())
     check_upload(rows_from_dataset(dataset), caller, svc.taxonomy, upload)
     source = f"api key {caller.key_id} ({caller.role}): upload {upload}"
     seen: list[int] = []

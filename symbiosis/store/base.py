@@ -46,8 +46,10 @@ def now_iso() -> str:
 
 @runtime_checkable
 class Repository(Protocol):
-    """A store of one region's dataset (parks, enterprises, offers, needs, versions) and
-    its match runs. Writes are all-or-nothing; reads see the last complete import."""
+    """A store of one region's dataset (parks, enterprises, offers and needs with every
+    column, and every optional table of the contract: substitutions, distances, transport,
+    carbon, hazardous, licences, contracts, storage), its versions and its match runs.
+    Writes are all-or-nothing; reads see the last complete import."""
 
     url: str
 

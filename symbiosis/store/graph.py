@@ -11,6 +11,12 @@ Graph model (what Neo4j Browser or Bloom shows; README "The graph" documents eve
     (:Material)-[:SERVES {ratio, seq}]->(:Material)               substitutions.csv
     (:Enterprise)-[:SUPPLIES {run, seq, material, need_material, quantity, distance_km,
                               offer_id, need_id}]->(:Enterprise)  one edge per exchange
+    (:Enterprise)-[:STORES]->(:Storage {seq, enterprise_id, material, capacity, initial,
+                                        cost_per_unit_month, loss_pct_per_month})
+    (:Storage)-[:OF]->(:Material)                                 storage.csv
+    (:Offer)-[:CONTRACT {seq, quantity}]->(:Need)                 contracts.csv
+    (:Transport {seq, material, cny_per_unit_km, ...})            transport.csv
+    (:CarbonFactor {seq, need_material, kg_co2e_per_unit, ...})   carbon.csv
     (:Run {id, created_at, version, dataset_hash, parameters, summary, exchanges})
     (:Run)-[:ON]->(:Version {version, hash, source, imported_at, enterprises, offers, needs})
     (:Meta {key: 'store', versions, runs, current, offer_columns, need_columns, ...})
@@ -29,7 +35,9 @@ Only Neo4j 5 (or its calendar-versioned successors) is accepted: other servers t
 Bolt (FalkorDB, Memgraph) lack real multi-statement rollback and are refused at open.
 Offers' and needs' optional columns are kept exactly as JSON in `extra`, and their non-empty
 values are also set as properties of their own (`unit`, `q.loi_pct`, `max.loi_pct` ...) so
-analysts can query them in Cypher.
+analysts can query them in Cypher. Storage, contracts, transport and carbon rows keep their
+non-empty cells as properties (Neo4j stores no nulls): an absent property reads back as a
+blank, so a store written before these tables existed reads back with none of them.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from symbiosis.store.records import (
     CORE_LISTING_FIELDS,
     EXCHANGE_FIELDS,
     ID_PREFIX,
+    SIDE_TABLES,
     DatasetRows,
     DatasetVersion,
     Park,
@@ -56,6 +65,7 @@ from symbiosis.store.records import (
     apply_row_write,
     next_row_id,
     rows_from_dataset,
+    side_columns,
 )
 
 if TYPE_CHECKING:
@@ -80,7 +90,10 @@ _SCHEMA_RACE = ("Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists",
 
 LOCK = "MATCH (m:Meta {key: 'store'}) SET m.lock = $token RETURN m"
 CLEAR = (
-    "MATCH (o:Offer) DETACH DELETE o",
+    "MATCH (s:Storage) DETACH DELETE s",
+    "MATCH (t:Transport) DETACH DELETE t",
+    "MATCH (c:CarbonFactor) DETACH DELETE c",
+    "MATCH (o:Offer) DETACH DELETE o",  # its CONTRACT relationships go with it
     "MATCH (n:Need) DETACH DELETE n",
     "MATCH (:Enterprise)-[r:ROAD]->(:Enterprise) DELETE r",
     "MATCH (:Material)-[r:SERVES]->(:Material) DELETE r",
@@ -129,6 +142,49 @@ MERGE (o:Material {slug: r.offer_material})
 MERGE (n:Material {slug: r.need_material})
 CREATE (o)-[:SERVES {ratio: r.ratio, seq: r.seq}]->(n)
 """
+# the optional tables (records.SIDE_TABLES); `r.props` holds the row's non-empty cells
+WRITE_SIDE = {
+    "storage": """
+UNWIND $rows AS r
+MATCH (e:Enterprise {id: r.props.enterprise_id})
+MERGE (mat:Material {slug: r.props.material})
+CREATE (e)-[:STORES]->(s:Storage)-[:OF]->(mat)
+SET s = r.props, s.seq = r.seq
+""",
+    "contracts": """
+UNWIND $rows AS r
+MATCH (o:Offer {id: r.props.offer_id})
+MATCH (n:Need {id: r.props.need_id})
+CREATE (o)-[c:CONTRACT]->(n)
+SET c = r.props, c.seq = r.seq
+""",
+    "transport": "UNWIND $rows AS r CREATE (t:Transport) SET t = r.props, t.seq = r.seq",
+    "carbon": "UNWIND $rows AS r CREATE (c:CarbonFactor) SET c = r.props, c.seq = r.seq",
+}
+READ_CONTRACTS_OF = {
+    "offers": "MATCH (:Offer {id: $id})-[c:CONTRACT]->(:Need) RETURN properties(c) AS p",
+    "needs": "MATCH (:Offer)-[c:CONTRACT]->(:Need {id: $id}) RETURN properties(c) AS p",
+}
+RESTORE_CONTRACTS = """
+UNWIND $rows AS p
+MATCH (o:Offer {id: p.offer_id})
+MATCH (n:Need {id: p.need_id})
+CREATE (o)-[c:CONTRACT]->(n)
+SET c = p
+"""
+READ_SIDE = {
+    "storage": "MATCH (x:Storage)",
+    "contracts": "MATCH (:Offer)-[x:CONTRACT]->(:Need)",
+    "transport": "MATCH (x:Transport)",
+    "carbon": "MATCH (x:CarbonFactor)",
+}
+def _side_params(table: str, body: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """UNWIND rows of one side table: its non-empty cells and its order."""
+    return [{"seq": i, "props": {c: r.get(c) for c in side_columns(table)
+                                 if r.get(c) is not None}}
+            for i, r in enumerate(body)]
+
+
 WRITE_VERSION = """
 MATCH (m:Meta {key: 'store'})
 WITH m, coalesce(m.versions, 0) + 1 AS v
@@ -158,7 +214,7 @@ DELETE_ENTERPRISE = """
 MATCH (e:Enterprise {id: $id})
 SET e.listed = false
 WITH e
-OPTIONAL MATCH (e)-[:OFFERS|NEEDS]->(listing)
+OPTIONAL MATCH (e)-[:OFFERS|NEEDS|STORES]->(listing)
 DETACH DELETE listing
 WITH DISTINCT e
 OPTIONAL MATCH (e)-[r:ROAD|IN]-()
@@ -349,6 +405,7 @@ class GraphRepository:
                        [{**d, "seq": i} for i, d in enumerate(rows.distances)]))
         tables.append(("substitutions", WRITE_SUBSTITUTIONS,
                        [{**s, "seq": i} for i, s in enumerate(rows.substitutions or [])]))
+        tables += [(t, WRITE_SIDE[t], _side_params(t, rows.side(t))) for t in SIDE_TABLES]
 
         def work(tx: Any) -> int:
             done = tx.run("MATCH (v:Version {import_id: $id}) RETURN v.version AS v",
@@ -423,9 +480,13 @@ class GraphRepository:
             else:
                 label, rel = ("Offer", "OFFERS") if table == "offers" else ("Need", "NEEDS")
                 seq = None
+                contracts: list[dict[str, Any]] = []
                 if row is not None and write.action == "update":
                     seq = tx.run(f"MATCH (o:{label} {{id: $id}}) RETURN o.seq AS s",
                                  id=applied.id).single()["s"]
+                    # the node is written again: its contracts are drawn again as they were
+                    contracts = [r["p"] for r in tx.run(
+                        READ_CONTRACTS_OF[table], id=applied.id)]
                 tx.run(f"MATCH (o:{label} {{id: $id}}) DETACH DELETE o", id=applied.id).consume()
                 if row is not None:
                     if seq is None:
@@ -437,6 +498,7 @@ class GraphRepository:
                          "extra": json.dumps({c: row.get(c) for c in extras}),
                          "props": {c: row[c] for c in extras if row.get(c) is not None}}]
                            ).consume()
+                    tx.run(RESTORE_CONTRACTS, rows=contracts).consume()
             gone = [{"key": f"{t}:{i}", "table": t, "id": i} for t, ids in
                     applied.retired.items() for i in ids]
             tx.run("UNWIND $rows AS r CREATE (x:Retired) SET x = r, x.retired_at = $at",
@@ -557,11 +619,17 @@ class GraphRepository:
         subs = fetch("MATCH (o:Material)-[s:SERVES]->(n:Material) RETURN n.slug AS "
                      "need_material, o.slug AS offer_material, s.ratio AS ratio "
                      "ORDER BY s.seq")
+        side: dict[str, list[dict[str, Any]]] = {}
+        for table in SIDE_TABLES:  # an absent property reads back as None (a blank)
+            columns = side_columns(table)
+            side[table] = fetch(f"{READ_SIDE[table]} RETURN "
+                                + ", ".join(f"x.{c} AS {c}" for c in columns)
+                                + " ORDER BY x.seq")
         return DatasetRows(ent, listings["offers"], listings["needs"], dist,
                            subs if meta["has_substitutions"] else None,
                            tuple(meta["offer_columns"]), tuple(meta["need_columns"]),
                            hazardous=json.loads(meta.get("hazardous_json") or "[]"),
-                           licences=json.loads(meta.get("licences_json") or "[]"))
+                           licences=json.loads(meta.get("licences_json") or "[]"), **side)
 
     def parks(self) -> list[Park]:
         """Parks with their listed enterprises."""

@@ -2,7 +2,14 @@
 match runs. Both backends read and write only these, so they are compared by one contract.
 
 A dataset's rows hold exactly what its validated frames hold (NaN as None), so a stored
-dataset exported and loaded again gives the same frames, and the same content hash.
+dataset exported and loaded again gives the same frames, and the same content hash: every
+column of offers and needs (months, profiles, grades, logistics, baselines, uncertainty,
+estimates, quality and requirement attributes) and every optional table of the contract
+(`symbiosis.dataset.SPECS`: substitutions, distances, transport, carbon, hazardous,
+licences, contracts, storage). Two things are stored as what the run used rather than as
+typed: coordinates in WGS 84 (an enterprise given in GCJ-02, BD-09 or an EPSG system reads
+back with `crs` wgs84, so it is never converted twice), and a need capped by a licence
+keeps its stated quantity (the cap is applied again on load).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXCHANGE_FIELDS",
+    "SIDE_TABLES",
     "AppliedWrite",
     "DatasetRows",
     "DatasetVersion",
@@ -40,6 +48,7 @@ __all__ = [
     "next_row_id",
     "park_rows",
     "rows_from_dataset",
+    "side_columns",
     "subset_rows",
     "write_dataset_folder",
 ]
@@ -47,6 +56,9 @@ __all__ = [
 Row = dict[str, Any]
 ENTERPRISE_FIELDS = ("id", "name", "sector", "lon", "lat", "park")
 CORE_LISTING_FIELDS = ("id", "enterprise_id", "material", "quantity")
+# optional tables kept as rows with the contract's columns (symbiosis.dataset.SPECS), in
+# this order; a dataset without them hashes as it did before they were stored
+SIDE_TABLES = ("transport", "carbon", "contracts", "storage")
 # the exchange columns a run keeps: the CLI contract's six, then the offer and need ids
 EXCHANGE_FIELDS = ("offer_enterprise_id", "need_enterprise_id", "offer_material",
                    "need_material", "quantity", "distance_km", "offer_id", "need_id")
@@ -72,10 +84,24 @@ class DatasetRows:
     # hw_code, capacity, valid_until): kept so store and API runs see them (issue 13)
     hazardous: list[Row] = field(default_factory=list)
     licences: list[Row] = field(default_factory=list)
+    # transport.csv (economics and trucks), carbon.csv, contracts.csv (existing contracts,
+    # issue 16) and storage.csv (silos and yards, issue 15): SPECS columns, None for empty
+    transport: list[Row] = field(default_factory=list)
+    carbon: list[Row] = field(default_factory=list)
+    contracts: list[Row] = field(default_factory=list)
+    storage: list[Row] = field(default_factory=list)
+
+    def side(self, table: str) -> list[Row]:
+        """The rows of one of SIDE_TABLES."""
+        if table not in SIDE_TABLES:
+            raise KeyError(table)
+        rows: list[Row] = getattr(self, table)
+        return rows
 
     def content_hash(self) -> str:
         """sha256 of the canonical JSON of every row: equal data, equal hash (a dataset
-        without hazardous declarations or licences hashes as it did before they existed)."""
+        without hazardous declarations, licences or SIDE_TABLES hashes as it did before
+        they were stored)."""
         body: dict[str, Any] = {
             "enterprises": self.enterprises, "offers": self.offers, "needs": self.needs,
             "distances": self.distances, "substitutions": self.substitutions,
@@ -85,6 +111,9 @@ class DatasetRows:
             body["hazardous"] = self.hazardous
         if self.licences:
             body["licences"] = self.licences
+        for table in SIDE_TABLES:
+            if self.side(table):
+                body[table] = self.side(table)
         text = json.dumps(body, sort_keys=True, ensure_ascii=False, allow_nan=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -178,21 +207,49 @@ def rows_from_dataset(dataset: Dataset) -> DatasetRows:
                 for (n, o), r in tax.rules.items()]
     enterprises = [{k: row.get(k) for k in ENTERPRISE_FIELDS}
                    for row in _frame_rows(dataset.enterprises, "enterprise_id")]
+    needs = dataset.needs
+    if UNCAPPED in needs.columns:  # a licence cap is applied again on load: keep the input
+        import numpy as np
+
+        stated = needs[UNCAPPED].to_numpy(float)
+        needs = needs.drop(columns=[UNCAPPED])
+        needs["quantity"] = np.where(np.isfinite(stated), stated,
+                                     needs["quantity"].to_numpy(float))
     return DatasetRows(
         enterprises=enterprises,
         offers=_frame_rows(dataset.offers, "offer_id"),
-        needs=_frame_rows(dataset.needs, "need_id"),
+        needs=_frame_rows(needs, "need_id"),
         distances=[
             {"from_id": str(a), "to_id": str(b), "distance_km": float(km)}
             for a, b, km in dataset.distances[["from_id", "to_id", "distance_km"]]
             .itertuples(index=False, name=None)],
         substitutions=subs,
         offer_columns=("id", *dataset.offers.columns),
-        need_columns=("id", *dataset.needs.columns),
+        need_columns=("id", *needs.columns),
         hazardous=_hazardous_rows(dataset),
         licences=[{c: plain_value(row.get(c)) for c in LICENCE_FIELDS}
                   for row in dataset.licences.to_dict("records")],
+        **{t: _side_rows(getattr(dataset, t), side_columns(t)) for t in SIDE_TABLES},
     )
+
+
+# the column `symbiosis.dataset` adds to needs capped by a licence (their stated quantity)
+UNCAPPED = "unlicensed_quantity"
+
+
+def side_columns(table: str) -> tuple[str, ...]:
+    """The contract's columns of one of SIDE_TABLES (symbiosis.dataset.SPECS), in order."""
+    from symbiosis.dataset import SPECS
+
+    return tuple(spec.name for spec in SPECS[table])
+
+
+def _side_rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[Row]:
+    """One row per frame row with exactly `columns` (derived columns such as storage's
+    `side` or contracts' `row` are left out: loading computes them again)."""
+    body = frame.reindex(columns=list(columns))
+    return [{c: plain_value(v) for c, v in zip(columns, values, strict=True)}
+            for values in body.itertuples(index=False, name=None)]
 
 
 LICENCE_FIELDS = ("enterprise_id", "hw_code", "capacity", "valid_until")
@@ -239,6 +296,14 @@ def _tables(rows: DatasetRows) -> dict[str, tuple[list[str], list[Row]]]:
     licences = [r for r in rows.licences if str(r.get("enterprise_id")) in known]
     if licences:  # a receiver deleted by a single-row write takes its licences with it
         tables["licences"] = (list(LICENCE_FIELDS), licences)
+    # silos of enterprises and contracts of listings a row write or a park's upload took
+    # away go with them, as licences do
+    linked = _linked_side_rows(rows, known, {str(o["id"]) for o in rows.offers},
+                               {str(n["id"]) for n in rows.needs})
+    for table in SIDE_TABLES:
+        body = linked.get(table, rows.side(table))
+        if body:
+            tables[table] = (list(side_columns(table)), body)
     return tables
 
 
@@ -273,14 +338,29 @@ def subset_rows(rows: DatasetRows, enterprise_ids: set[str] | frozenset[str]) ->
     """The rows of the given enterprises only: their listings and the distances between
     them; substitutions and column orders stay as they are."""
     keep = set(enterprise_ids)
+    offers = [o for o in rows.offers if o["enterprise_id"] in keep]
+    needs = [n for n in rows.needs if n["enterprise_id"] in keep]
+    linked = _linked_side_rows(rows, keep, {str(o["id"]) for o in offers},
+                               {str(n["id"]) for n in needs})
     return replace(
         rows,
         enterprises=[e for e in rows.enterprises if e["id"] in keep],
-        offers=[o for o in rows.offers if o["enterprise_id"] in keep],
-        needs=[n for n in rows.needs if n["enterprise_id"] in keep],
+        offers=offers,
+        needs=needs,
         distances=[d for d in rows.distances if d["from_id"] in keep and d["to_id"] in keep],
         licences=[r for r in rows.licences if r.get("enterprise_id") in keep],
+        storage=linked["storage"],
+        contracts=linked["contracts"],
     )
+
+
+def _linked_side_rows(rows: DatasetRows, enterprises: set[str], offers: set[str],
+                      needs: set[str]) -> dict[str, list[Row]]:
+    """Storage rows of the given enterprises and contracts between the given listings (a
+    deleted enterprise or listing takes its silos and contracts with it)."""
+    return {"storage": [r for r in rows.storage if str(r.get("enterprise_id")) in enterprises],
+            "contracts": [r for r in rows.contracts if str(r.get("offer_id")) in offers
+                          and str(r.get("need_id")) in needs]}
 
 
 def park_rows(rows: DatasetRows, park: str) -> DatasetRows:
@@ -473,4 +553,9 @@ def apply_row_write(rows: DatasetRows, write: RowWrite, retired: set[str],
         changes["offer_columns"] = new_columns
     else:
         changes["need_columns"] = new_columns
+    if write.action == "delete":  # silos and contracts of what is gone go with it
+        after = replace(rows, **changes)
+        changes.update(_linked_side_rows(
+            after, {str(e["id"]) for e in after.enterprises},
+            {str(o["id"]) for o in after.offers}, {str(n["id"]) for n in after.needs}))
     return AppliedWrite(replace(rows, **changes), row_id, row, retired_now)

@@ -21,6 +21,7 @@ from symbiosis.store.base import BATCH_ROWS, Progress, StoreConflictError, now_i
 from symbiosis.store.records import (
     CORE_LISTING_FIELDS,
     EXCHANGE_FIELDS,
+    SIDE_TABLES,
     DatasetRows,
     DatasetVersion,
     Park,
@@ -31,6 +32,7 @@ from symbiosis.store.records import (
     apply_row_write,
     next_row_id,
     rows_from_dataset,
+    side_columns,
 )
 
 if TYPE_CHECKING:
@@ -98,6 +100,31 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE enterprises ADD COLUMN uid TEXT;
     UPDATE enterprises SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL;
     CREATE UNIQUE INDEX enterprises_uid ON enterprises(uid);
+    """,
+    # 4: the optional tables of issues 15-16 and the economics overrides (records.SIDE_TABLES;
+    # their columns are symbiosis.dataset.SPECS's, checked by the store tests). Existing
+    # stores gain them empty. A silo goes with its enterprise, a contract with its listings.
+    """
+    CREATE TABLE transport (
+        seq INTEGER PRIMARY KEY, material TEXT, cny_per_unit_km REAL,
+        loading_cny_per_unit REAL, kg_co2e_per_unit_km REAL, cny_per_km_year REAL,
+        source TEXT, truck_capacity_t REAL, cny_per_trip_km REAL);
+    CREATE TABLE carbon (
+        seq INTEGER PRIMARY KEY, need_material TEXT NOT NULL,
+        kg_co2e_per_unit REAL NOT NULL, displaced TEXT, source TEXT);
+    CREATE TABLE contracts (
+        seq INTEGER PRIMARY KEY,
+        offer_id TEXT NOT NULL REFERENCES offers(id) ON DELETE CASCADE,
+        need_id TEXT NOT NULL REFERENCES needs(id) ON DELETE CASCADE,
+        quantity REAL CHECK (quantity > 0));
+    CREATE INDEX contracts_offer ON contracts(offer_id);
+    CREATE INDEX contracts_need ON contracts(need_id);
+    CREATE TABLE storage (
+        seq INTEGER PRIMARY KEY,
+        enterprise_id TEXT NOT NULL REFERENCES enterprises(id) ON DELETE CASCADE,
+        material TEXT NOT NULL, capacity REAL NOT NULL CHECK (capacity >= 0),
+        initial REAL, cost_per_unit_month REAL, loss_pct_per_month REAL);
+    CREATE INDEX storage_enterprise ON storage(enterprise_id);
     """,
 )
 BUSY_TIMEOUT_S = 60.0
@@ -195,8 +222,8 @@ class SqliteRepository:
             self._check_version(db, expected_version)
             uids = dict(db.execute("SELECT id, uid FROM enterprises").fetchall())
             # runs and versions are history and stay; the current data is replaced
-            for table in ("distances", "offers", "needs", "enterprises", "parks",
-                          "substitutions"):
+            for table in (*SIDE_TABLES, "distances", "offers", "needs", "enterprises",
+                          "parks", "substitutions"):
                 db.execute(f"DELETE FROM {table}")
             parks = sorted({str(e["park"]) for e in rows.enterprises if e["park"]})
             db.executemany("INSERT INTO parks (name) VALUES (?)", [(p,) for p in parks])
@@ -218,22 +245,14 @@ class SqliteRepository:
                 self._insert(db, "substitutions", ["need_material", "offer_material", "ratio"],
                              [[s["need_material"], s["offer_material"], s["ratio"]]
                               for s in rows.substitutions], progress)
-            meta = {"offer_columns": list(rows.offer_columns),
-                    "need_columns": list(rows.need_columns),
-                    "has_substitutions": rows.substitutions is not None,
-                    "hazardous": rows.hazardous, "licences": rows.licences}
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('dataset', ?)",
-                       (json.dumps(meta),))
-            cur = db.execute(
-                "INSERT INTO versions (hash, source, imported_at, enterprises, offers, needs) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (digest, source, now_iso(), len(rows.enterprises), len(rows.offers),
-                 len(rows.needs)))
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('current', ?)",
-                       (str(cur.lastrowid),))
-        version = self.current_version()
-        assert version is not None
-        return version
+            for table in SIDE_TABLES:
+                columns = list(side_columns(table))
+                self._insert(db, table, ["seq", *columns],
+                             [[i, *(r.get(c) for c in columns)]
+                              for i, r in enumerate(rows.side(table))], progress)
+            # the version is the one this transaction wrote: read after the commit, the
+            # store's current version may already be another writer's
+            return self._record_version(db, rows, source, now_iso(), digest)
 
     @staticmethod
     def _insert(db: sqlite3.Connection, table: str, columns: list[str],
@@ -318,11 +337,16 @@ class SqliteRepository:
         subs = [{"need_material": n, "offer_material": o, "ratio": r} for n, o, r in
                 db.execute("SELECT need_material, offer_material, ratio "
                            "FROM substitutions ORDER BY rowid")]
+        side: dict[str, list[dict[str, Any]]] = {}
+        for table in SIDE_TABLES:
+            columns = side_columns(table)
+            side[table] = [dict(zip(columns, r, strict=True)) for r in db.execute(
+                f"SELECT {', '.join(columns)} FROM {table} ORDER BY seq")]
         return DatasetRows(ent, listings["offers"], listings["needs"], dist,
                            subs if meta["has_substitutions"] else None,
                            tuple(meta["offer_columns"]), tuple(meta["need_columns"]),
                            hazardous=meta.get("hazardous", []),
-                           licences=meta.get("licences", []))
+                           licences=meta.get("licences", []), **side)
 
     def write_row(self, write: RowWrite, *, expected_version: int | None = None,
                   source: str = "") -> RowWriteResult:
@@ -386,17 +410,17 @@ class SqliteRepository:
                               tuple(i for ids in applied.retired.values() for i in ids))
 
     def _record_version(self, db: sqlite3.Connection, rows: DatasetRows, source: str,
-                        at: str) -> DatasetVersion:
+                        at: str, digest: str | None = None) -> DatasetVersion:
         """A new version of `rows` (already written) made current, inside `db`'s
-        transaction."""
+        transaction; `digest`: their content hash when the caller has it already."""
         meta = {"offer_columns": list(rows.offer_columns),
                 "need_columns": list(rows.need_columns),
                 "has_substitutions": rows.substitutions is not None,
                 "hazardous": rows.hazardous, "licences": rows.licences}
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('dataset', ?)",
                    (json.dumps(meta),))
-        values = (rows.content_hash(), source, at, len(rows.enterprises), len(rows.offers),
-                  len(rows.needs))
+        values = (digest or rows.content_hash(), source, at, len(rows.enterprises),
+                  len(rows.offers), len(rows.needs))
         cur = db.execute(
             "INSERT INTO versions (hash, source, imported_at, enterprises, offers, needs) "
             "VALUES (?, ?, ?, ?, ?, ?)", values)

@@ -67,7 +67,8 @@ EN: dict[str, list[list[str]]] = {
     ],
 }
 ZH_SHEETS = {"enterprises": "企业", "offers": "副产物供给", "needs": "原料需求",
-             "transport": "运输", "carbon": "碳排放", "contracts": "现有合同", "storage": "贮存设施"}
+             "transport": "运输", "carbon": "碳排放", "contracts": "现有合同",
+             "storage": "贮存设施"}
 ZH_COLUMNS: dict[str, dict[str, str]] = {
     "enterprises": {"id": "企业编号", "name": "企业名称", "sector": "行业代码", "lon": "经度",
                     "lat": "纬度", "park": "园区"},

@@ -1,0 +1,99 @@
+"""Scenarios, sweeps, frontier points and gaps with integer logistics (issue 16 follow-up):
+each re-solve goes through the MILP (`matching.milp`) when the data or options ask for it and
+reports its gap; gaps, which do not re-solve, say their figures rest on the plan given and
+on a continuous reading of what a newcomer could take.
+
+The instance is the hand-solved one of tests/matching/test_milp.py: fly ash saving
+30 CNY/t disposal - 10 km x 1 CNY/t.km = 20 CNY/t on every exchange, a contract costing
+500 CNY/yr. O1 (100 t) saves 2,000 - 500 = 1,500; O2 (20 t) would save 400 < 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from symbiosis import Dataset, dataset_from_records
+from symbiosis.matching import MatchOptions, solve_match
+from symbiosis.matching.result import MatchResult
+from symbiosis.matching.scenario import SetQuantity, compare_scenario, sweep_scenarios
+from symbiosis.store import rows_from_dataset
+
+Rows = list[dict[str, Any]]
+ROAD: Rows = [{"material": "", "cny_per_unit_km": 1, "loading_cny_per_unit": 0}]
+COST = MatchOptions(objective="cost", contract_cost=500, mip_gap=0.0)
+FREE = MatchOptions(objective="cost")
+
+
+def ash(oid: str, ent: str, qty: float, **extra: Any) -> dict[str, Any]:
+    return {"id": oid, "enterprise_id": ent, "material": "fly_ash", "quantity": qty, **extra}
+
+
+def km(a: str, b: str, d: float) -> dict[str, Any]:
+    return {"from_id": a, "to_id": b, "distance_km": d}
+
+
+def two_suppliers() -> Dataset:
+    return dataset_from_records({
+        "enterprises": [{"id": i, "name": i, "lon": 112.9, "lat": 27.8} for i in "ABD"],
+        "offers": [ash("O1", "A", 100, disposal_cost=30), ash("O2", "D", 20, disposal_cost=30)],
+        "needs": [ash("N1", "B", 200)],
+        "distances": [km("A", "B", 10), km("D", "B", 10)],
+        "transport": ROAD})
+
+
+def plan(result: MatchResult) -> dict[tuple[str, str], float]:
+    ex = result.exchanges
+    return {(o, n): float(q) for o, n, q in zip(ex["offer_id"], ex["need_id"], ex["quantity"],
+                                                strict=True)}
+
+
+def test_scenario_with_a_contract_cost_goes_through_the_milp() -> None:
+    """O2 raised to 50 t saves 1,000 > 500: the MILP takes it (1,500 -> 2,000 CNY, +500);
+    the continuous model, without the contract, goes 2,400 -> 3,000 (+600)."""
+    ds = two_suppliers()
+    rows = rows_from_dataset(ds)
+    change = [SetQuantity("offer", "O2", 50)]
+    milp = compare_scenario(rows, change, COST, carry=ds)
+    assert plan(milp.baseline_result) == {("O1", "N1"): 100.0}
+    assert plan(milp.scenario_result) == {("O1", "N1"): 100.0, ("O2", "N1"): 50.0}
+    assert milp.baseline["saving_cny"] == pytest.approx(1500.0)
+    assert milp.scenario["saving_cny"] == pytest.approx(2000.0)
+    assert milp.delta["saving_cny"] == pytest.approx(500.0)
+    for side in (milp.baseline_solver, milp.scenario_solver):
+        assert side["model"] == "milp"
+        assert side["features"] == ["contract_cost"]
+        assert side["gap"] == pytest.approx(0.0, abs=1e-9)
+        assert side["status"] == "optimal"
+    assert milp.as_dict()["solver"]["scenario"]["objective"] == pytest.approx(2000.0)
+    lp = compare_scenario(rows, change, FREE, carry=ds)
+    assert lp.scenario_solver["model"] == "continuous"
+    assert (lp.baseline["saving_cny"], lp.scenario["saving_cny"]) == pytest.approx(
+        (2400.0, 3000.0))
+
+
+def test_scenario_keeps_the_transport_table_rows_do_not_hold() -> None:
+    """Rows hold no transport.csv: without `carry` the built-in freight rate applies and the
+    saving differs; with it both sides price freight at 1 CNY/t.km as the dataset says."""
+    ds = two_suppliers()
+    rows = rows_from_dataset(ds)
+    direct = solve_match(ds, COST)
+    kept = compare_scenario(rows, [], COST, carry=ds)
+    assert kept.baseline["saving_cny"] == pytest.approx(direct.headline().saving_cny)
+    lost = compare_scenario(rows, [], COST)
+    assert lost.baseline["saving_cny"] != pytest.approx(direct.headline().saving_cny)
+
+
+def test_sweep_with_contracts_equals_one_scenario_at_a_time() -> None:
+    ds = two_suppliers()
+    rows = rows_from_dataset(ds)
+    grid = [[SetQuantity("offer", "O2", q)] for q in (20, 25, 30)]
+    swept = sweep_scenarios(rows, grid, COST, carry=ds)
+    # 20 t and 25 t save 400 and 500: not more than the contract (the break-even cut drops
+    # an exchange worth exactly nothing); 30 t saves 600 - 500 = 100 more
+    assert [s.scenario["saving_cny"] for s in swept] == pytest.approx([1500.0, 1500.0, 1600.0])
+    for one, changes in zip(swept, grid, strict=True):
+        alone = compare_scenario(rows, changes, COST, carry=ds)
+        assert one.scenario == alone.scenario
+        assert one.scenario_solver == alone.scenario_solver

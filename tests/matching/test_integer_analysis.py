@@ -35,12 +35,13 @@ def km(a: str, b: str, d: float) -> dict[str, Any]:
 
 
 def two_suppliers() -> Dataset:
-    return dataset_from_records({
+    records: dict[str, Rows] = {
         "enterprises": [{"id": i, "name": i, "lon": 112.9, "lat": 27.8} for i in "ABD"],
         "offers": [ash("O1", "A", 100, disposal_cost=30), ash("O2", "D", 20, disposal_cost=30)],
         "needs": [ash("N1", "B", 200)],
         "distances": [km("A", "B", 10), km("D", "B", 10)],
-        "transport": ROAD})
+        "transport": ROAD}
+    return dataset_from_records(records)
 
 
 def plan(result: MatchResult) -> dict[tuple[str, str], float]:

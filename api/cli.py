@@ -19,7 +19,15 @@ import typer
 from rich.cells import cell_len
 from rich.table import Table
 
-from symbiosis.api import cli_geo, cli_months, cli_robust, cli_serve, cli_store, cli_template
+from symbiosis.api import (
+    cli_geo,
+    cli_months,
+    cli_robust,
+    cli_serve,
+    cli_store,
+    cli_sweep,
+    cli_template,
+)
 from symbiosis.api.cli_common import (
     AsJson,
     DatasetArg,
@@ -590,6 +598,7 @@ cli_serve.register(app)  # serve, keys
 cli_template.register(app)  # template, estimate
 cli_months.register(app)  # profiles (issue 15)
 cli_robust.register(app)  # robust
+cli_sweep.register(app)  # sweep
 
 
 def main() -> None:

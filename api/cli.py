@@ -462,6 +462,8 @@ def frontier(
         t.add_row(str(row.point), pct(row.utilization_rate), fmt(row.tonnes_matched),
                   fmt(row.saving_cny), fmt(row.co2_net_t), fmt(row.tonne_km))
     out_console.print(t)
+    if result.note:  # integer logistics: every point a MILP (model, objective, bound, gap)
+        err_console.print(f"note: {result.note}", style="yellow", markup=False)
     out_console.print(f"Written to [bold]{out_dir}[/bold]: frontier.csv, frontier.png, "
                       f"frontier.html ({x} against {y}), points/NN/ plans")
 

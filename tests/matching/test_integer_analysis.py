@@ -98,3 +98,56 @@ def test_sweep_with_contracts_equals_one_scenario_at_a_time() -> None:
         alone = compare_scenario(rows, changes, COST, carry=ds)
         assert one.scenario == alone.scenario
         assert one.scenario_solver == alone.scenario_solver
+
+
+# ----------------------------------------------------------------------------- frontier
+
+
+def three_suppliers() -> Dataset:
+    """O1 100 t nets 1,500; O2 20 t nets 400 - 500 = -100; O3 10 t nets 200 - 500 = -300."""
+    records: dict[str, Rows] = {
+        "enterprises": [{"id": i, "name": i, "lon": 112.9, "lat": 27.8} for i in "ABDE"],
+        "offers": [ash("O1", "A", 100, disposal_cost=30), ash("O2", "D", 20, disposal_cost=30),
+                   ash("O3", "E", 10, disposal_cost=30)],
+        "needs": [ash("N1", "B", 200)],
+        "distances": [km("A", "B", 10), km("D", "B", 10), km("E", "B", 10)],
+        "transport": ROAD}
+    return dataset_from_records(records)
+
+
+def test_frontier_with_a_contract_cost_is_solved_as_a_milp() -> None:
+    """The supported corners by hand: (100 t, 1,500 CNY) with O1 alone, (120 t, 1,400) with
+    O2 too, (130 t, 1,100) with all three; (110 t, 1,200) with O3 instead of O2 is dominated.
+    Without the contract every exchange pays 20 CNY/t: one point, (130 t, 2,600 CNY)."""
+    from symbiosis.matching.frontier import pareto_frontier
+
+    ds = three_suppliers()
+    front = pareto_frontier(ds, ("utilization", "cost"), 10,
+                            MatchOptions(contract_cost=500, mip_gap=0.0))
+    t = front.table
+    assert front.model == "milp" and "contract_cost" in front.note
+    assert t["tonnes_matched"].tolist() == pytest.approx([100.0, 120.0, 130.0])
+    assert t["saving_cny"].tolist() == pytest.approx([1500.0, 1400.0, 1100.0])
+    assert t["exchanges"].tolist() == [1, 2, 3]
+    assert t["model"].tolist() == ["milp"] * 3
+    assert t["gap"].tolist() == pytest.approx([0.0] * 3, abs=1e-9)
+    assert t["epsilon"].tolist() == pytest.approx([100.0, 120.0, 130.0])
+    assert [plan(p) for p in front.plans][1] == {("O1", "N1"): 100.0, ("O2", "N1"): 20.0}
+    assert front.plans[0].exchanges["contract_cny"].tolist() == [500.0]
+    lp = pareto_frontier(ds, ("utilization", "cost"), 3)
+    assert lp.model == "lp"
+    assert lp.table["tonnes_matched"].tolist() == pytest.approx([130.0] * 3)
+    assert lp.table["saving_cny"].tolist() == pytest.approx([2600.0] * 3)
+
+
+def test_milp_frontier_points_on_a_local_cluster_equal_serial() -> None:
+    from symbiosis.matching.distributed import open_engine
+    from symbiosis.matching.frontier import pareto_frontier
+
+    ds = three_suppliers()
+    options = MatchOptions(contract_cost=500, mip_gap=0.0)
+    serial = pareto_frontier(ds, ("utilization", "cost"), 10, options)
+    with open_engine(workers=2) as engine:
+        dask = pareto_frontier(ds, ("utilization", "cost"), 10, options, engine)
+    cols = [c for c in serial.table.columns if c != "plan"]
+    assert dask.table[cols].equals(serial.table[cols])

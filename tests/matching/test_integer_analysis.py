@@ -151,3 +151,42 @@ def test_milp_frontier_points_on_a_local_cluster_equal_serial() -> None:
         dask = pareto_frontier(ds, ("utilization", "cost"), 10, options, engine)
     cols = [c for c in serial.table.columns if c != "plan"]
     assert dask.table[cols].equals(serial.table[cols])
+
+
+# ----------------------------------------------------------------------------- gaps
+
+
+def test_gaps_with_a_partner_limit_flag_the_relaxation_and_leave_out_a_full_offer() -> None:
+    """O1 (100 t, one partner at most) fills N1 (60 t, 10 km; O2 is 20 km away): 40 t of
+    O1 are left but O1 has its one partner, so a newcomer can take only O2's 20 t; the
+    absorber says so and the gaps say their absorbers are the continuous relaxation's."""
+    from symbiosis.matching.gaps import find_gaps
+
+    records: dict[str, Rows] = {
+        "enterprises": [{"id": i, "name": i, "lon": 112.9, "lat": 27.8} for i in "ABD"],
+        "offers": [ash("O1", "A", 100, max_partners=1), ash("O2", "D", 20)],
+        "needs": [ash("N1", "B", 60)],
+        "distances": [km("A", "B", 10), km("D", "B", 20)],
+        "transport": ROAD}
+    ds = dataset_from_records(records)
+    result = solve_match(ds)
+    assert plan(result) == {("O1", "N1"): 60.0}
+    gaps = find_gaps(ds, result)
+    assert gaps.integer is not None
+    assert gaps.integer["features"] == ["max_partners"]
+    assert gaps.integer["plan"] == "milp"
+    assert gaps.integer["absorbers_basis"] == "continuous_relaxation"
+    assert gaps.unmatched[0].quantity == pytest.approx(60.0)
+    taker = next(a for a in gaps.absorbers if a.need_material == "fly_ash")
+    assert taker.quantity == pytest.approx(20.0)
+    assert taker.integer_excluded == pytest.approx(40.0)
+    assert taker.suppliers == ("D",)
+    body = gaps.as_dict()
+    assert body["integer"]["absorbers_basis"] == "continuous_relaxation"
+    # without the partner limit nothing is left out, and nothing is flagged
+    free = dataset_from_records({**records, "offers": [ash("O1", "A", 100),
+                                                       ash("O2", "D", 20)]})
+    plain = find_gaps(free, solve_match(free))
+    assert plain.integer is None
+    assert next(a for a in plain.absorbers if a.need_material == "fly_ash").quantity == \
+        pytest.approx(60.0)

@@ -8,6 +8,8 @@ Science 25(1), 1979): with F and G the two axes of a plan x,
 
     A = argmax G + tau F,   B = argmax F + tau G       (the two ends; tau = TIE_BREAK in
                                                         units normalised by each axis' range)
+    (a plan stopped within its gap target can still be dominated by another one found: such
+    plans are dropped, so the table lists non-dominated plans only)
     for a segment (P, Q) with F_P < F_Q, G_P > G_Q:
         C = argmax (G_P - G_Q) F + (F_Q - F_P) G
         C is a new point, and (P, C), (C, Q) new segments, when it lies above PQ
@@ -71,7 +73,10 @@ __all__ = [
     "point_gap",
 ]
 
-TIE_BREAK = 1e-6  # weight of the other axis at the two ends, in range-normalised units
+# weight of the other axis at the two ends, in range-normalised units: any positive weights
+# give a Pareto-optimal plan, and a tie-break far below the gap target (1e-4) would be lost
+# in the solver's tolerance, leaving an end that another point dominates
+TIE_BREAK = 1e-3
 ABOVE_TOL = 1e-9  # relative: a point this close to a segment is on it
 
 
@@ -194,7 +199,16 @@ def dichotomic_points(dataset: Dataset, cand: Candidates, values: ArcValues,
                 found.append(c)
                 nxt += [(p, c), (c, q)]
         segments = _open(nxt)
-    return sorted(found, key=lambda p: (p.f, -p.g))
+    kept = [p for p in found if not any(_dominates(q, p) for q in found if q is not p)]
+    return sorted(kept, key=lambda p: (p.f, -p.g))
+
+
+def _dominates(a: MilpPoint, b: MilpPoint) -> bool:
+    """a at least as good as b on both axes and better on one (beyond rounding)."""
+    tol_f = 1e-9 * max(1.0, abs(a.f), abs(b.f))
+    tol_g = 1e-9 * max(1.0, abs(a.g), abs(b.g))
+    return a.f >= b.f - tol_f and a.g >= b.g - tol_g and (a.f > b.f + tol_f
+                                                           or a.g > b.g + tol_g)
 
 
 def _open(segments: list[tuple[MilpPoint, MilpPoint]]) -> list[tuple[MilpPoint, MilpPoint]]:

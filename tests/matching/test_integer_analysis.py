@@ -190,3 +190,38 @@ def test_gaps_with_a_partner_limit_flag_the_relaxation_and_leave_out_a_full_offe
     assert plain.integer is None
     assert next(a for a in plain.absorbers if a.need_material == "fly_ash").quantity == \
         pytest.approx(60.0)
+
+
+@pytest.mark.parametrize("seed", [1, 3, 4])
+def test_milp_frontier_points_never_dominate_each_other(seed: int) -> None:
+    """Random instances with contract costs and minimum lots: sorted by tonnes, the points'
+    saving strictly falls (no point is dominated by another), each point's plan keeps its
+    lots, and with a gap target of 0 every point is proven optimal for its weights."""
+    import numpy as np
+
+    from symbiosis.matching.frontier import pareto_frontier
+
+    rng = np.random.default_rng(seed)
+    ents = [f"E{i}" for i in range(8)]
+    offers = [ash(f"O{i}", ents[i], float(rng.integers(20, 200)),
+                  disposal_cost=float(rng.integers(10, 40)),
+                  **({"min_lot": 15.0} if rng.random() < 0.5 else {}))
+              for i in range(5)]
+    needs = [ash(f"N{j}", ents[5 + j], float(rng.integers(50, 250))) for j in range(3)]
+    dist = [km(ents[i], ents[5 + j], float(rng.integers(2, 30)))
+            for i in range(5) for j in range(3)]
+    records: dict[str, Rows] = {
+        "enterprises": [{"id": e, "name": e, "lon": 112.9, "lat": 27.8} for e in ents],
+        "offers": offers, "needs": needs, "distances": dist, "transport": ROAD}
+    ds = dataset_from_records(records)
+    front = pareto_frontier(ds, ("utilization", "cost"), 8,
+                            MatchOptions(contract_cost=300, mip_gap=0.0))
+    t = front.table
+    assert front.model == "milp" and len(t) >= 2  # a trade-off to check on each seed
+    assert (np.diff(t["tonnes_matched"].to_numpy(float)) > 0).all()
+    assert (np.diff(t["saving_cny"].to_numpy(float)) < 0).all()
+    assert t["gap"].max() == pytest.approx(0.0, abs=1e-7)
+    lots = {o["id"]: o.get("min_lot", 0.0) for o in offers}
+    for p in front.plans:
+        for (o, _n), q in plan(p).items():
+            assert q >= lots[o] - 1e-6

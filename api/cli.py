@@ -19,7 +19,15 @@ import typer
 from rich.cells import cell_len
 from rich.table import Table
 
-from symbiosis.api import cli_geo, cli_months, cli_robust, cli_serve, cli_store, cli_template
+from symbiosis.api import (
+    cli_geo,
+    cli_months,
+    cli_robust,
+    cli_serve,
+    cli_store,
+    cli_sweep,
+    cli_template,
+)
 from symbiosis.api.cli_common import (
     AsJson,
     DatasetArg,
@@ -454,6 +462,8 @@ def frontier(
         t.add_row(str(row.point), pct(row.utilization_rate), fmt(row.tonnes_matched),
                   fmt(row.saving_cny), fmt(row.co2_net_t), fmt(row.tonne_km))
     out_console.print(t)
+    if result.note:  # integer logistics: every point a MILP (model, objective, bound, gap)
+        err_console.print(f"note: {result.note}", style="yellow", markup=False)
     out_console.print(f"Written to [bold]{out_dir}[/bold]: frontier.csv, frontier.png, "
                       f"frontier.html ({x} against {y}), points/NN/ plans")
 
@@ -590,6 +600,7 @@ cli_serve.register(app)  # serve, keys
 cli_template.register(app)  # template, estimate
 cli_months.register(app)  # profiles (issue 15)
 cli_robust.register(app)  # robust
+cli_sweep.register(app)  # sweep
 
 
 def main() -> None:

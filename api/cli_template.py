@@ -32,12 +32,15 @@ if TYPE_CHECKING:
 
 __all__ = ["TEMPLATE_COLUMNS", "register", "template_headers", "write_template"]
 
+# issue 16: integer logistics, optional (blank = no lot, no partner limit, no contract cost)
+LOGISTICS_TEMPLATE = ("min_lot", "max_partners", "contract_cny_per_year")
 TEMPLATE_COLUMNS: dict[str, tuple[str, ...]] = {
     "enterprises": ("id", "name", "sector", "lon", "lat", "park", "crs"),
     "offers": ("id", "enterprise_id", "material", "quantity", "unit", "generated",
-               "used_existing", "stock", "disposal_cost", "treatment_cost"),
+               "used_existing", "stock", "disposal_cost", "treatment_cost",
+               *LOGISTICS_TEMPLATE),
     "needs": ("id", "enterprise_id", "material", "quantity", "unit", "virgin_cost",
-              "replaces"),
+              "replaces", *LOGISTICS_TEMPLATE),
     "capacities": ("enterprise_id", "boiler", "installed_mw", "operating_hours", "coal_t",
                    "coal_ash_pct", "coal_sulphur_pct", "desulphurisation_pct", "hot_metal_t",
                    "crude_steel_t", "alumina_t", "p2o5_t", "ore_t", "concentrate_t",
@@ -100,8 +103,10 @@ def _examples(lang: str, materials: dict[str, str]) -> dict[str, list[list[Any]]
             ["E02", t("template.example.name2", lang), "3011", 112.95, 27.86,
              t("template.example.park", lang), "wgs84"],
         ],
-        "offers": [["O1", "E01", materials["fly_ash"], 12, unit, "", "", "", "", ""]],
-        "needs": [["N1", "E02", materials["cement_admixture"], 8, unit, "", ""]],
+        "offers": [["O1", "E01", materials["fly_ash"], 12, unit, "", "", "", "", "",
+                    *[""] * len(LOGISTICS_TEMPLATE)]],
+        "needs": [["N1", "E02", materials["cement_admixture"], 8, unit, "", "",
+                   *[""] * len(LOGISTICS_TEMPLATE)]],
         "capacities": [["E01", "pc", 600, 5000, "", 20, 1, 97, "", "", "", "", "", "", "",
                         ""]],
     }

@@ -197,8 +197,10 @@ def open_engine(scheduler: str | None = None, workers: int | None = None) -> Ite
         finally:
             client.close()
         return
+    # ":0": any free port for the scheduler's HTTP routes; None means 8787, which a second
+    # cluster on the machine finds taken (a warning, an error under pytest's -W error)
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+                           dashboard_address=":0")
     try:
         client = Client(cluster, set_as_default=False)
         try:

@@ -18,6 +18,13 @@ both linear in the arc flows x (offer units):
 All arcs take part, money-losing ones included: reaching a higher utilization than the
 cost optimum is exactly what costs money. The LPs go to GLOP over the whole candidate set,
 which suits a park or a city (the 10-point target is a 100-enterprise park in seconds).
+
+With integer logistics (min lots, partner limits, contracts, contract costs, trucks: the
+runs `solve_match` sends to the MILP, `milp.wants_milp`) every point is a MILP instead
+(`matching.frontier_milp`: the supported points by the dichotomic weighted-sum method, as
+the MILP takes no epsilon row), its money net of contract, trip and pipe costs, and the
+table's `model` is `milp` with each point's `objective`, `bound` and `gap`. There
+`epsilon` is the value the point reaches on the swept axis, not a floor.
 """
 
 from __future__ import annotations
@@ -33,8 +40,8 @@ import pandas as pd
 from symbiosis.dataset import Dataset
 from symbiosis.errors import SolverError
 from symbiosis.matching.blending import prepare_grades
-from symbiosis.matching.candidates import candidates_for
-from symbiosis.matching.economics import arc_values
+from symbiosis.matching.candidates import Candidates, candidates_for
+from symbiosis.matching.economics import ArcValues, arc_values
 from symbiosis.matching.flow import FlowSolution, SolverStatus, solve_generalized_max_weight_lp
 from symbiosis.matching.options import MatchOptions, Method, Objective
 from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
@@ -47,7 +54,13 @@ __all__ = ["AXES", "Frontier", "pareto_frontier"]
 AXES = ("utilization", "cost", "co2")
 STAGE_TOLERANCE = 1e-7  # relative slack when a stage's optimum becomes a constraint
 FRONTIER_COLUMNS = ["point", "epsilon", "utilization_rate", "tonnes_matched", "saving_cny",
-                    "co2_net_t", "tonne_km", "exchanges", "plan"]
+                    "co2_net_t", "tonne_km", "exchanges", "plan",
+                    # how the point was solved: lp (GLOP) or milp (integer logistics), the
+                    # maximised objective of that solve, its bound and relative gap
+                    "model", "objective", "bound", "gap"]
+MILP_NOTE = ("integer logistics ({features}): every point is a MILP (contract, trip and "
+             "pipe costs charged whole); the points are the supported ones of the integer "
+             "frontier (weighted sums), which between two points may step")
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,8 @@ class Frontier:
     plans: tuple[MatchResult, ...]
     between: tuple[str, str]
     seconds: float
+    model: str = "lp"  # "milp" with integer logistics
+    note: str = ""  # said to the user with the table (the MILP's reading)
 
 
 def _rows(coef: np.ndarray, floor: float) -> tuple[np.ndarray, float, float]:
@@ -139,6 +154,11 @@ def pareto_frontier(dataset: Dataset, between: tuple[str, str] = ("utilization",
 
     if len(cand) == 0:
         raise SolverError("no candidate exchanges: the frontier is empty")
+    from symbiosis.matching.milp import wants_milp
+
+    if wants_milp(dataset, options):
+        return _milp_frontier(dataset, cand, values, options, (f_name, g_name), points, mass,
+                              engine, start)
     f_max = float(_lexicographic(net, f, g, []).flows @ f)
     f_min = float(_lexicographic(net, g, f, []).flows @ f)
     plans: list[MatchResult] = []
@@ -169,7 +189,67 @@ def pareto_frontier(dataset: Dataset, between: tuple[str, str] = ("utilization",
             "tonne_km": s.tonne_km,
             "exchanges": s.exchanges,
             "plan": f"points/{k + 1:02d}/exchanges.csv",
+            "model": "lp",
+            "objective": float(flows @ g),
+            "bound": float(flows @ g),
+            "gap": 0.0,
         })
         plans.append(result)
     table = pd.DataFrame.from_records(records, columns=FRONTIER_COLUMNS)
     return Frontier(table, tuple(plans), (f_name, g_name), time.perf_counter() - start)
+
+
+def _milp_frontier(dataset: Dataset, cand: Candidates, values: ArcValues,
+                   options: MatchOptions, between: tuple[str, str], points: int,
+                   mass: np.ndarray, engine: Engine | None, start: float) -> Frontier:
+    """The frontier with integer logistics (module docstring): up to `points` MILP plans.
+
+    Raises:
+        InvalidDataError, InfeasibleError: as `matching.milp` (a contract that is no
+            candidate, contracts that cannot all be kept).
+    """
+    from symbiosis.matching.frontier_milp import dichotomic_points, point_gap
+    from symbiosis.matching.logistics import arc_logistics, integer_features
+    from symbiosis.matching.milp import _exchange_columns  # the MILP's own report columns
+
+    logistics = arc_logistics(dataset, cand, options, values)
+    found = dichotomic_points(dataset, cand, values, logistics, options, between, points,
+                              mass, engine)
+    g_name = between[1]
+    money = "cost" in between
+    plans: list[MatchResult] = []
+    records: list[dict[str, object]] = []
+    for k, point in enumerate(found):
+        flows = point.flows
+        out = point.outcome
+        weights = ", ".join(f"{name} x {w:.6g}" for name, w in point.weights)
+        facts = SolverFacts(status=out.status, objective=out.objective, bound=out.bound,
+                            seconds=out.seconds, methods=(f"milp_{options.mip_solver}",),
+                            delivered=float(flows.sum()), components=out.components,
+                            meaning=f"weighted sum {weights} (integer logistics)",
+                            sense="maximise")
+        point_options = options.model_copy(update={"objective": Objective(g_name),
+                                                   "method": Method.milp, "weights": ()})
+        result = assemble_result(dataset, cand, flows, facts, point_options, {}, values)
+        result = _exchange_columns(result, dataset, cand, flows, logistics, money)
+        s = result.summary
+        assert s.economics is not None and s.carbon is not None  # built with `values`
+        records.append({
+            "point": k + 1,
+            "epsilon": point.f,
+            "utilization_rate": s.utilization_rate,
+            "tonnes_matched": s.tonnes_matched,
+            "saving_cny": s.economics.saving_cny,
+            "co2_net_t": s.carbon.net_t,
+            "tonne_km": s.tonne_km,
+            "exchanges": s.exchanges,
+            "plan": f"points/{k + 1:02d}/exchanges.csv",
+            "model": "milp",
+            "objective": out.objective,
+            "bound": out.bound,
+            "gap": point_gap(point),
+        })
+        plans.append(result)
+    table = pd.DataFrame.from_records(records, columns=FRONTIER_COLUMNS)
+    note = MILP_NOTE.format(features=", ".join(integer_features(dataset, options)))
+    return Frontier(table, tuple(plans), between, time.perf_counter() - start, "milp", note)

@@ -26,6 +26,15 @@ that absorber (`quality_excluded`); offers that do not state an attribute the ru
 are left out too (`quality_not_stated`, with the attributes), as a match run leaves them
 out, unless the run accepts unstated quality (then `quality_unverified`). Needs left
 short are out of scope: a park manager looks for takers of its by-products here.
+
+With integer logistics (min lots, partner limits, contracts, contract costs, trucks) the
+unmatched quantities are those of the run's plan (the MILP's when `solve_match` sent it
+there), but the absorbers are not re-solved: one MILP per candidate taker and location
+would be too costly. Their figures are therefore the continuous relaxation's, and
+`Gaps.integer` says so (`absorbers_basis: continuous_relaxation`) with the features. The
+listing-level limits are applied exactly all the same: an offer whose own `min_lot`
+exceeds what it has left, or that already trades with as many partners as its limit
+allows, cannot start an exchange with a newcomer, and is counted as `integer_excluded`.
 """
 
 from __future__ import annotations
@@ -151,6 +160,9 @@ class Absorber:
     quality_not_stated: float = 0.0
     attributes_not_stated: tuple[str, ...] = ()
     quality_unverified: float = 0.0
+    # unmatched of offers that cannot start a new exchange: own min_lot above what is left,
+    # or partner limit reached (integer logistics; module docstring), need units
+    integer_excluded: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -173,6 +185,7 @@ class Absorber:
             "quality_not_stated": {"quantity": self.quality_not_stated,
                                    "attributes": list(self.attributes_not_stated)},
             "quality_unverified": self.quality_unverified,
+            "integer_excluded": self.integer_excluded,
         }
 
 
@@ -184,12 +197,25 @@ class Gaps:
     unmatched: tuple[UnmatchedMaterial, ...]
     absorbers: tuple[Absorber, ...]
     circuity: float
+    # with integer logistics: {features, plan (milp/continuous), absorbers_basis
+    # (continuous_relaxation), note}; None without (module docstring)
+    integer: Mapping[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON form: circuity, unmatched, absorbers."""
+        """JSON form: circuity, unmatched, absorbers, integer."""
         return {"circuity": self.circuity,
                 "unmatched": [u.as_dict() for u in self.unmatched],
-                "absorbers": [a.as_dict() for a in self.absorbers]}
+                "absorbers": [a.as_dict() for a in self.absorbers],
+                "integer": dict(self.integer) if self.integer is not None else None}
+
+
+INTEGER_NOTE = ("the unmatched quantities are the {plan} plan's; the absorbers are not "
+                "re-solved with integer logistics (one MILP per candidate taker would be too "
+                "costly): their quantities and locations are the continuous relaxation's, "
+                "and a newcomer's contract cost, lot or partner limit, or re-arranging the "
+                "plan around it, may change them. Offers whose min_lot exceeds what they "
+                "have left, or that reached their partner limit, are left out "
+                "(integer_excluded).")
 
 
 # ----------------------------------------------------------------------------- the median
@@ -375,6 +401,28 @@ def _haul_from(measure: DistanceRule, pos: NDArray[np.int64], p_lon: float, p_la
     return km
 
 
+def _integer_blocked(dataset: Dataset, result: MatchResult, status: pd.DataFrame,
+                     options: MatchOptions) -> NDArray[np.bool_]:
+    """Per row of `status` (offers with quantity left): True when the offer cannot start
+    another exchange, its own min_lot above what it has left or its partner limit (its
+    own max_partners, else the run's) reached by the plan's exchanges."""
+    offers = dataset.offers.reindex(status["offer_id"].to_numpy())
+    left = status["unmatched"].to_numpy(float)
+    lot = (offers["min_lot"].to_numpy(float) if "min_lot" in offers
+           else np.full(len(offers), np.nan))
+    blocked = np.nan_to_num(lot, nan=0.0) > left * (1 + 1e-12)
+    limit = (offers["max_partners"].to_numpy(float) if "max_partners" in offers
+             else np.full(len(offers), np.nan))
+    if options.max_partners is not None:
+        limit = np.where(np.isnan(limit), float(options.max_partners), limit)
+    ex = result.exchanges
+    if len(ex) and "offer_id" in ex:
+        partners = ex.groupby("offer_id")["need_id"].nunique()
+        count = partners.reindex(status["offer_id"].to_numpy()).fillna(0).to_numpy(float)
+        blocked |= ~np.isnan(limit) & (count >= np.nan_to_num(limit, nan=np.inf))
+    return np.asarray(blocked, bool)
+
+
 def _absorber(dataset: Dataset, left: pd.DataFrame, material: str, need: str,
               measure: DistanceRule, max_km: float | None,
               accept_unstated: bool = False) -> Absorber | None:
@@ -395,6 +443,10 @@ def _absorber(dataset: Dataset, left: pd.DataFrame, material: str, need: str,
     not_stated = 0.0 if accept_unstated else float(unmatched[silent].sum()) * rule.ratio
     unverified = float(unmatched[silent].sum()) * rule.ratio if accept_unstated else 0.0
     attributes = tuple(sorted(a for a, gone in missing.items() if (gone & meets).any()))
+    blocked = left["integer_blocked"].to_numpy(bool) if "integer_blocked" in left \
+        else np.zeros(len(left), bool)
+    integer_excluded = float(unmatched[ok & blocked].sum()) * rule.ratio
+    ok = ok & ~blocked
     kept = left.loc[ok]
     if kept.empty:
         return None
@@ -425,6 +477,7 @@ def _absorber(dataset: Dataset, left: pd.DataFrame, material: str, need: str,
         quality_not_stated=not_stated,
         attributes_not_stated=attributes,
         quality_unverified=unverified,
+        integer_excluded=integer_excluded,
     )
 
 
@@ -433,18 +486,29 @@ def find_gaps(dataset: Dataset, result: MatchResult,
               distances: GeoDistances | None = None) -> Gaps:
     """The unmatched by-products of `result` (a run of `dataset`) and their absorbers.
 
-    `options` are the run's (`max_km`, `circuity`); `distances` brings the run's road
-    network. Read the
+    `options` are the run's (`max_km`, `circuity`, and the integer features: `Gaps.integer`
+    flags absorbers computed on the continuous relaxation); `distances` brings the run's
+    road network. Read the
     location as "where a taker would haul least within reach", not a siting study: land
     and zoning are not considered (see the module docstring for the maths).
 
     """
+    from symbiosis.matching.logistics import integer_features
+
     options = options if options is not None else MatchOptions()
     measure = DistanceRule.of(dataset, options.circuity, distances)
     tax = dataset.taxonomy
     status = result.offers
     left = status.loc[status["unmatched"] > 0,
                       ["offer_id", "enterprise_id", "material", "unmatched", "reason"]]
+    features = integer_features(dataset, options)
+    integer: dict[str, Any] | None = None
+    if features:
+        plan = "milp" if result.summary.solver.milp is not None else "continuous"
+        integer = {"features": features, "plan": plan,
+                   "absorbers_basis": "continuous_relaxation",
+                   "note": INTEGER_NOTE.format(plan=plan)}
+        left = left.assign(integer_blocked=_integer_blocked(dataset, result, left, options))
     unmatched: list[UnmatchedMaterial] = []
     absorbers: list[Absorber] = []
     for material, group in left.groupby("material", sort=True):
@@ -463,4 +527,4 @@ def find_gaps(dataset: Dataset, result: MatchResult,
                 absorbers.append(found)
     unmatched.sort(key=lambda u: -u.quantity)
     absorbers.sort(key=lambda a: -a.quantity)
-    return Gaps(tuple(unmatched), tuple(absorbers), options.circuity)
+    return Gaps(tuple(unmatched), tuple(absorbers), options.circuity, integer)

@@ -45,7 +45,9 @@ __all__ = [
     "ScenarioComparison",
     "SetQuantity",
     "apply_changes",
+    "carry_tables",
     "compare_scenario",
+    "solve_facts",
     "sweep_scenarios",
 ]
 
@@ -103,16 +105,64 @@ class ScenarioComparison:
     baseline_result: MatchResult
     scenario_result: MatchResult
     scenario_dataset: Dataset | None = None  # what the scenario solved (for gap analysis)
+    # how each side was solved (`solve_facts`): the MILP's gap with integer logistics
+    baseline_solver: dict[str, Any] = field(default_factory=dict)
+    scenario_solver: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON form (no frames): baseline, scenario, delta, changes, exchanges_diff."""
+        """JSON form (no frames): baseline, scenario, delta, changes, exchanges_diff, and
+        `solver` {baseline, scenario} (`solve_facts`)."""
         return {
             "baseline": json_safe(self.baseline),
             "scenario": json_safe(self.scenario),
             "delta": json_safe(self.delta),
             "changes": list(self.changes),
             "exchanges_diff": json_safe(self.exchanges_diff),
+            "solver": {"baseline": json_safe(self.baseline_solver),
+                       "scenario": json_safe(self.scenario_solver)},
         }
+
+
+def solve_facts(result: MatchResult) -> dict[str, Any]:
+    """How a plan was solved, for scenario and sweep outputs: `model` is `milp` when
+    integer logistics (lots, partner limits, contracts, trucks) went through the MILP
+    (`matching.milp`), else `continuous`; `status`, `objective`, `bound` and relative `gap`
+    of the solve (the MILP's incumbent and bound: a gap above 0 means the time limit
+    stopped it before the gap target), and the integer `features` the run had."""
+    solver = result.summary.solver
+    milp = solver.milp
+    return {
+        "model": "milp" if milp is not None else "continuous",
+        "status": solver.status,
+        "objective": solver.objective,
+        "bound": solver.bound,
+        "gap": milp.gap if milp is not None else solver.gap,
+        "features": list(milp.features) if milp is not None else [],
+    }
+
+
+CARRIED_TABLES = ("transport", "carbon", "contracts", "storage")
+
+
+def carry_tables(dataset: Dataset, source: Dataset | None) -> Dataset:
+    """`dataset` (rebuilt from stored rows, which hold enterprises, listings, distances,
+    substitutions, hazardous declarations and licences only) with the tables of `source`
+    that rows do not hold: transport.csv (trucks, trip costs), carbon.csv, contracts.csv
+    and storage.csv. Contracts and stores of listings or enterprises the scenario removed
+    are dropped with them. Without `source` the dataset is returned as it is."""
+    if source is None:
+        return dataset
+    contracts = source.contracts
+    if len(contracts):
+        keep = (contracts["offer_id"].astype(str).isin(dataset.offers.index.astype(str))
+                & contracts["need_id"].astype(str).isin(dataset.needs.index.astype(str)))
+        contracts = contracts.loc[keep].reset_index(drop=True)
+    storage = source.storage
+    if len(storage):
+        keep = storage["enterprise_id"].astype(str).isin(dataset.enterprises.index.astype(str))
+        storage = storage.loc[keep].reset_index(drop=True)
+    return replace(dataset, transport=source.transport, carbon=source.carbon,
+                   contracts=contracts, storage=storage)
 
 
 # ----------------------------------------------------------------------------- applying
@@ -515,9 +565,13 @@ def _check_not_empty(rows: DatasetRows) -> None:
 
 
 def compare_scenario(rows: DatasetRows, changes: Sequence[Change],
-                     options: MatchOptions | None = None) -> ScenarioComparison:
+                     options: MatchOptions | None = None,
+                     carry: Dataset | None = None) -> ScenarioComparison:
     """Solve the stored rows and the rows after `changes` with the same `options` and
-    compare them.
+    compare them. `solve_match` sends both to the MILP when the data or options ask for
+    integer logistics; `baseline_solver` / `scenario_solver` say so, with the gap.
+    `carry`: the dataset the rows came from, whose transport, carbon, contracts and
+    storage tables both sides keep (`carry_tables`; rows do not hold them).
 
     Both are validated as a file would be; a problem in a row a change added is reported
     against that change (file `changes`), others as the reader names them.
@@ -529,12 +583,13 @@ def compare_scenario(rows: DatasetRows, changes: Sequence[Change],
     applied = _apply(rows, changes)
     if applied.problems:
         raise InvalidDataError(applied.problems)
-    baseline_ds = dataset_from_rows(rows, source="baseline")
+    baseline_ds = carry_tables(dataset_from_rows(rows, source="baseline"), carry)
     _check_not_empty(applied.rows)
     try:
         scenario_ds = dataset_from_rows(applied.rows, source="scenario")
     except InvalidDataError as exc:
         raise InvalidDataError([applied.locate(p) for p in exc.problems]) from None
+    scenario_ds = carry_tables(scenario_ds, carry)
     options = options or MatchOptions()
     base = solve_match(baseline_ds, options)
     scen = solve_match(scenario_ds, options)
@@ -549,16 +604,18 @@ def compare_scenario(rows: DatasetRows, changes: Sequence[Change],
         baseline_result=base,
         scenario_result=scen,
         scenario_dataset=scenario_ds,
+        baseline_solver=solve_facts(base),
+        scenario_solver=solve_facts(scen),
     )
 
 
 # ----------------------------------------------------------------------------- sweeps
 
 
-def _scenario_task(shared: tuple[DatasetRows, MatchOptions], changes: Sequence[Change]
-                   ) -> tuple[list[str], MatchResult, Dataset]:
+def _scenario_task(shared: tuple[DatasetRows, MatchOptions, Dataset | None],
+                   changes: Sequence[Change]) -> tuple[list[str], MatchResult, Dataset]:
     """One scenario of a sweep (an engine task): apply, validate, solve."""
-    rows, options = shared
+    rows, options, carry = shared
     applied = _apply(rows, changes)
     if applied.problems:
         raise InvalidDataError(applied.problems)
@@ -567,26 +624,29 @@ def _scenario_task(shared: tuple[DatasetRows, MatchOptions], changes: Sequence[C
         scenario_ds = dataset_from_rows(applied.rows, source="scenario")
     except InvalidDataError as exc:
         raise InvalidDataError([applied.locate(p) for p in exc.problems]) from None
+    scenario_ds = carry_tables(scenario_ds, carry)
     return applied.sentences, solve_match(scenario_ds, options), scenario_ds
 
 
 def sweep_scenarios(rows: DatasetRows, scenarios: Sequence[Sequence[Change]],
                     options: MatchOptions | None = None,
-                    engine: Engine | None = None) -> list[ScenarioComparison]:
+                    engine: Engine | None = None,
+                    carry: Dataset | None = None) -> list[ScenarioComparison]:
     """`compare_scenario` for each change list of `scenarios` against one baseline, solved
     once; the scenarios are tasks of `engine` (`matching.distributed`; default: one after
     another here), the stored rows shipped to each worker once. Comparisons in the order
-    given, each equal to what `compare_scenario` returns for it.
+    given, each equal to what `compare_scenario` returns for it (`carry` as there).
 
     Raises:
         InvalidDataError: the first scenario (in order) whose changes do not apply or whose
             rows do not validate, as `compare_scenario` reports it.
     """
     options = options or MatchOptions()
-    base = solve_match(dataset_from_rows(rows, source="baseline"), options)
+    base = solve_match(carry_tables(dataset_from_rows(rows, source="baseline"), carry),
+                       options)
     before = base.headline().model_dump()
     base_run = RunRecord.from_result(base, "")
-    shared = (rows, options)
+    shared = (rows, options, carry)
     items = [list(changes) for changes in scenarios]
     solved = (engine.map(_scenario_task, items, shared) if engine is not None
               else [_scenario_task(shared, changes) for changes in items])
@@ -602,5 +662,7 @@ def sweep_scenarios(rows: DatasetRows, scenarios: Sequence[Sequence[Change]],
             baseline_result=base,
             scenario_result=scen,
             scenario_dataset=scenario_ds,
+            baseline_solver=solve_facts(base),
+            scenario_solver=solve_facts(scen),
         ))
     return out

@@ -304,11 +304,12 @@ def test_demo_gaps_invariants_and_json(demo_gaps: DemoGaps) -> None:
             assert at_median <= _haul(x, y, lons, lats, w) * (1 + 1e-12)
     body = gaps.as_dict()
     assert json.loads(json.dumps(body, allow_nan=False)) == body
-    assert list(body) == ["circuity", "unmatched", "absorbers"]
+    assert list(body) == ["circuity", "unmatched", "absorbers", "integer"]
+    assert body["integer"] is None  # no integer logistics in the demo
     assert list(body["absorbers"][0]) == [
         "offer_material", "need_material", "name_en", "name_zh", "unit", "ratio", "sectors",
         "quantity", "location", "mean_haul_km", "within_reach", "suppliers",
-        "quality_excluded", "quality_not_stated", "quality_unverified"]
+        "quality_excluded", "quality_not_stated", "quality_unverified", "integer_excluded"]
 
 
 def test_gaps_honour_the_unstated_quality_rule() -> None:

@@ -242,7 +242,9 @@ def test_set_quantity_and_options_flow_through(demo_rows: DatasetRows) -> None:
 
 def test_as_dict_is_json_without_frames(demo_rows: DatasetRows) -> None:
     body = compare_scenario(demo_rows, [RemoveEnterprise("ZX-PWR1")]).as_dict()
-    assert list(body) == ["baseline", "scenario", "delta", "changes", "exchanges_diff"]
+    assert list(body) == ["baseline", "scenario", "delta", "changes", "exchanges_diff",
+                          "solver"]
+    assert body["solver"]["scenario"]["model"] == "continuous"  # no integer feature
     text = json.dumps(body, allow_nan=False)
     assert json.loads(text) == body
     assert body["exchanges_diff"][0].keys() == {

@@ -145,10 +145,10 @@ CARRIED_TABLES = ("transport", "carbon", "contracts", "storage")
 
 
 def carry_tables(dataset: Dataset, source: Dataset | None) -> Dataset:
-    """`dataset` (rebuilt from stored rows, which hold enterprises, listings, distances,
-    substitutions, hazardous declarations and licences only) with the tables of `source`
-    that rows do not hold: transport.csv (trucks, trip costs), carbon.csv, contracts.csv
-    and storage.csv. Contracts and stores of listings or enterprises the scenario removed
+    """`dataset` (rebuilt from stored rows) with transport.csv (trucks, trip costs),
+    carbon.csv, contracts.csv and storage.csv taken from `source`. Rows from store schema 4
+    on hold these tables already; `source` still decides them for rows built before it, or
+    for a scenario that should price against another dataset's tables. Contracts and stores of listings or enterprises the scenario removed
     are dropped with them. Without `source` the dataset is returned as it is."""
     if source is None:
         return dataset

@@ -10,6 +10,7 @@ The instance is the hand-solved one of tests/matching/test_milp.py: fly ash savi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -74,16 +75,19 @@ def test_scenario_with_a_contract_cost_goes_through_the_milp() -> None:
         (2400.0, 3000.0))
 
 
-def test_scenario_keeps_the_transport_table_rows_do_not_hold() -> None:
-    """Rows hold no transport.csv: without `carry` the built-in freight rate applies and the
-    saving differs; with it both sides price freight at 1 CNY/t.km as the dataset says."""
+def test_scenario_keeps_the_transport_table() -> None:
+    """Stored rows now hold transport.csv (store schema 4), and `carry` keeps it as well: both
+    sides price freight at 1 CNY/t.km as the dataset says, not at the built-in rate."""
     ds = two_suppliers()
     rows = rows_from_dataset(ds)
     direct = solve_match(ds, COST)
     kept = compare_scenario(rows, [], COST, carry=ds)
     assert kept.baseline["saving_cny"] == pytest.approx(direct.headline().saving_cny)
-    lost = compare_scenario(rows, [], COST)
-    assert lost.baseline["saving_cny"] != pytest.approx(direct.headline().saving_cny)
+    from_rows = compare_scenario(rows, [], COST)
+    assert from_rows.baseline["saving_cny"] == pytest.approx(direct.headline().saving_cny)
+    # the built-in freight rate would give another saving: the test can fail
+    builtin = solve_match(replace(ds, transport=ds.transport.iloc[0:0]), COST)
+    assert builtin.headline().saving_cny != pytest.approx(direct.headline().saving_cny)
 
 
 def test_sweep_with_contracts_equals_one_scenario_at_a_time() -> None:

@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 
 import numpy as np
@@ -77,6 +77,7 @@ import numpy as np
 from symbiosis.errors import SolverError
 from symbiosis.matching.flow import (
     FlowSolution,
+    Scales,
     SolverStatus,
     choose_scales,
     solve_min_cost_flow,
@@ -287,9 +288,26 @@ def _rounded_bound(flows: FloatArray, km: FloatArray, scale: int, objective: flo
     return seen - err * float(flows.sum())
 
 
-def _chunks(n: int) -> Iterator[slice]:
-    for start in range(0, n, PRICE_CHUNK):
-        yield slice(start, min(n, start + PRICE_CHUNK))
+def _full_scales(quantities: FloatArray, km: FloatArray, n_nodes: int,
+                 cost_limit: float, chunk: int = PRICE_CHUNK) -> Scales:
+    """`flow.choose_scales` over all arcs, one PRICE_CHUNK slice at a time (its temporaries
+    are several arrays the size of its input: about 1 GiB at 31 M arcs).
+
+    Every slice is given the longest arc too, so each sees the same largest cost and room;
+    the scale of all arcs is then the finest slice's (an inexact slice takes the finest
+    the room allows, an exact one the decimals it needs, at most that), exact only when
+    every slice is.
+    """
+    top = np.array([float(np.max(km))])
+    parts = [choose_scales(quantities, np.concatenate([km[c], top]), n_nodes,
+                           cost_limit=cost_limit) for c in _chunks(len(km), chunk)]
+    return replace(parts[0], distance=max(p.distance for p in parts),
+                   distance_exact=all(p.distance_exact for p in parts))
+
+
+def _chunks(n: int, size: int = PRICE_CHUNK) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
 
 
 def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
@@ -323,8 +341,7 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
     # one scale for every round, chosen on ALL arcs (a round's arcs may have fewer decimals
     # or a shorter longest arc, which would pick a different, finer scale than the dense
     # solve's, and a big M past 2**53)
-    scales = choose_scales(np.concatenate([supply, demand]), arc_km, n_s + n_d,
-                           cost_limit=cost_limit)
+    scales = _full_scales(np.concatenate([supply, demand]), arc_km, n_s + n_d, cost_limit)
     while True:
         cert.rounds += 1
         if cert.rounds > MAX_ROUNDS:

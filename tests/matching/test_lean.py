@@ -109,7 +109,7 @@ def test_lean_report_on_the_demo_states_what_is_skipped(demo_path: Path) -> None
     full = solve_match(ds, MatchOptions())
     lean = solve_match(ds, MatchOptions(explain=False))
     assert_same_figures(lean, full)
-    note = "not computed at this size: run `symbiosis match` with --explain"
+    note = "not computed (lean report): run `symbiosis match` with --explain"
     assert set(lean.exchanges["alternatives"]) == {note}
     unmatched = lean.offers["unmatched"] > 0
     assert unmatched.any()
@@ -214,3 +214,21 @@ def test_sparse_bound_is_the_dense_bound(seed: int) -> None:
     assert dense.bound < dense.objective  # rounding makes the bound strict
     assert sparse.bound <= sparse.objective
     assert sparse.bound == pytest.approx(dense.bound, rel=1e-9)
+
+
+@pytest.mark.parametrize("decimals", [0, 1, 2, 3, None])
+@pytest.mark.parametrize("cost_limit", [1e6, 2.0**53 / 30])
+def test_sparse_scales_chosen_by_slices_equal_one_choice(decimals: int | None,
+                                                         cost_limit: float) -> None:
+    """The sparse solve's scale over all arcs, chosen 7 arcs at a time, is the scale
+    `choose_scales` picks for all arcs at once (exact or not)."""
+    from symbiosis.matching.flow import choose_scales
+    from symbiosis.matching.sparse import _full_scales
+
+    rng = np.random.default_rng(0 if decimals is None else decimals)
+    q = rng.integers(1, 100, 50).astype(float)
+    km = rng.uniform(0, 150, 40)
+    km = km if decimals is None else np.round(km, decimals)
+    km[5] = np.round(km[5])  # one slice may be exact at a coarser scale than the rest
+    assert _full_scales(q, km, 50, cost_limit, chunk=7) == \
+        choose_scales(q, km, 50, cost_limit=cost_limit)

@@ -115,7 +115,8 @@ class Certificate:
     `arcs_solved` arcs in the final set out of `arcs_total`, `big_m` the unserved-supply
     cost (integer, distance-scale units; for a general network the hub arcs' cost),
     `violations` reduced costs < 0 left at the end (0: the loop only stops there, and
-    raises after MAX_ROUNDS), `added_per_round` the arcs each round added (last: 0)."""
+    raises after MAX_ROUNDS), `added_per_round` the arcs each round added (last: 0),
+    `round_seconds` each round's solve, potentials and pricing."""
 
     rounds: int = 0
     arcs_priced: int = 0

@@ -353,7 +353,7 @@ ReportOpt = Annotated[str | None, typer.Option(
 
 
 @app.command()
-@with_match_options(execution=("jobs",))
+@with_match_options(execution=("jobs", "explain"))
 def match(
     dataset: DatasetArg,
     options: MatchOptions,

@@ -279,35 +279,43 @@ def _pipe_rates(dataset: Dataset, materials: list[str]) -> tuple[dict[str, float
     return out, origin
 
 
-def _processing_power(dataset: Dataset, cand: Candidates
+def _processing_power(dataset: Dataset, cand: Candidates, arcs: np.ndarray | None = None
                       ) -> tuple[FloatArray, list[dict[str, Any]]]:
     """kg CO2e per offer unit of the grinding or treatment power each arc's use needs
-    (processing_energy.csv kWh/unit x the national grid factor), and the rows used.
+    (processing_energy.csv kWh/unit x the national grid factor), and the rows used by some
+    arc. With `arcs`, the per-arc values are for the arcs at those positions only (the
+    rows used are still those of every arc).
 
     A pair without a row needs no processing step beyond what the receiving plant does
-    with its present input anyway, and is charged nothing."""
-    offers, needs = dataset.offers, dataset.needs
+    with its present input anyway, and is charged nothing. Looked up per rule (a rule is
+    one (need material, offer material) pair), then spread to the arcs by their rule
+    index: no per-arc material strings."""
     grid = dataset.taxonomy.factors.get(GRID_FACTOR)
-    out = np.zeros(len(cand))
+    size = len(cand) if arcs is None else len(arcs)
+    out = np.zeros(size)
     if grid is None or not len(cand):
         return out, []
     table = {(r["need_material"], r["offer_material"]): r
              for r in _data_rows("processing_energy.csv")}
-    offer_mat = offers["material"].to_numpy(dtype=object)[cand.offer]
-    need_mat = needs["material"].to_numpy(dtype=object)[cand.need]
+    with_arcs = np.bincount(cand.rule, minlength=len(cand.rules)) > 0
+    present = {(r.need_material, r.offer_material) for r, live in
+               zip(cand.rules, with_arcs, strict=True) if live}
+    per_rule = np.zeros(len(cand.rules))
     used: list[dict[str, Any]] = []
     for (need_m, offer_m), row in table.items():
-        sel = (need_mat == need_m) & (offer_mat == offer_m)
         kwh = float(row["kwh_per_unit"])
-        if not sel.any() or kwh == 0:
+        if (need_m, offer_m) not in present or kwh == 0:
             continue
-        out[sel] = kwh * grid.value
+        for i, r in enumerate(cand.rules):
+            if (r.need_material, r.offer_material) == (need_m, offer_m):
+                per_rule[i] = kwh * grid.value
         used.append({"need_material": need_m, "offer_material": offer_m,
                      "kwh_per_unit": kwh, "unit": row["unit"],
                      "kg_co2e_per_unit": kwh * grid.value, "source": row["source"],
                      "confidence": row["confidence"],
                      "grid_factor": {"value": grid.value, "unit": grid.unit,
                                      "source": grid.source, "confidence": grid.confidence}})
+    out[:] = per_rule[cand.rule if arcs is None else cand.rule[arcs]]
     return out, used
 
 
@@ -318,20 +326,27 @@ def disposal_tax() -> dict[str, tuple[float, str]]:
 
 
 def arc_values(dataset: Dataset, cand: Candidates,
-               settings: EconomicSettings | None = None) -> ArcValues:
-    """CNY and kg CO2e per offer unit for every candidate arc (vectorised over arcs)."""
+               settings: EconomicSettings | None = None,
+               arcs: np.ndarray | None = None) -> ArcValues:
+    """CNY and kg CO2e per offer unit for every candidate arc (vectorised over arcs).
+
+    With `arcs` (positions), the per-arc arrays cover those arcs only, in that order, while
+    `info` (the rates, factors and processing rows used) still describes every arc: the
+    lean report of a national run values its exchanges without six arrays of 10^7 arcs.
+    """
     settings = settings or EconomicSettings()
     offers, needs = dataset.offers, dataset.needs
-    o, n = cand.offer, cand.need
     offer_mat = offers["material"].to_numpy(dtype=object)
-    need_mat = needs["material"].to_numpy(dtype=object)
-    used_offer = sorted({str(m) for m in offer_mat[np.unique(o)]}) if len(o) else []
-    used_need = sorted({str(m) for m in need_mat[np.unique(n)]}) if len(n) else []
+    has_arc = np.bincount(cand.offer, minlength=len(offers)) > 0
+    used_offer = sorted({str(m) for m in offer_mat[has_arc]})
     rates, rate_origin = _material_rates(dataset, used_offer, settings)
     on_arc = np.zeros(len(needs), dtype=bool)
-    on_arc[n] = True
+    on_arc[cand.need] = True
     disp_of_need, carbon_used = _displacement_per_need(dataset, on_arc)
-    del used_need
+    processing, processing_used = _processing_power(dataset, cand, arcs)
+    if arcs is not None:
+        cand = cand.subset(arcs)
+    o, n = cand.offer, cand.need
 
     per_offer_mat = {m: i for i, m in enumerate(used_offer)}
     table = np.array([rates[m] for m in used_offer] or [(0.0, 0.0, 0.0)])
@@ -364,7 +379,6 @@ def arc_values(dataset: Dataset, cand: Candidates,
                 disposal[rows] = np.maximum(disposal[rows], schedule[m][0])
                 floor_used.append({"material": m, "field": "disposal_cost_floor",
                                    "value": schedule[m][0], "source": schedule[m][1]})
-    processing, processing_used = _processing_power(dataset, cand)
     given = bool(offers["disposal_cost"].notna().any() or needs["virgin_cost"].notna().any()
                  or floor_used)
     info = {

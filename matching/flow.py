@@ -267,9 +267,13 @@ def solve_transport_mcf(
     stock: FloatArray | None = None,
     *,
     cost_limit: float = MAX_SCALED_COST,
+    scales: Scales | None = None,
 ) -> FlowSolution:
     """Lexicographic transport: maximise the quantity shipped, then draw as little from
     stockpiles as that maximum allows, then minimise sum(q x km).
+
+    `scales` imposes the integer scales (the certified sparse solve keeps those of the full
+    arc set in every round); by default they are chosen for these arcs (`choose_scales`).
 
     A bipartite network (supply nodes, then demand nodes) solved exactly by OR-Tools'
     `solve_max_flow_with_min_cost`, which treats supplies and demands as upper bounds.
@@ -288,8 +292,9 @@ def solve_transport_mcf(
     stock = np.zeros(n_s) if stock is None else np.asarray(stock, float)
     piles = np.flatnonzero(stock > 0)
     n_p = len(piles)
-    scales = choose_scales(np.concatenate([supply, stock[piles], demand]), arc_km,
-                           n_s + n_d + n_p, penalty=n_p > 0, cost_limit=cost_limit)
+    if scales is None:
+        scales = choose_scales(np.concatenate([supply, stock[piles], demand]), arc_km,
+                               n_s + n_d + n_p, penalty=n_p > 0, cost_limit=cost_limit)
     sup = to_scaled_int(supply, scales.quantity)
     pile = to_scaled_int(stock[piles], scales.quantity)
     dem = to_scaled_int(demand, scales.quantity)

@@ -69,6 +69,7 @@ from symbiosis.matching.flow import (
     solve_transport_mcf,
 )
 from symbiosis.matching.heat import heat_applies, heat_stated
+from symbiosis.matching.lean import explains, lean_result, lean_warnings
 from symbiosis.matching.options import MatchOptions, Method, Objective, parse_weights
 from symbiosis.matching.prices import Valuation, valuate
 from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
@@ -87,6 +88,9 @@ OBJECTIVE_MEANING = {
     "co2": "net CO2e avoided, t/yr",
     "weighted": "weighted value: utilization x offer units + cost x CNY + co2 x t CO2e",
 }
+# from this many pure-network arcs `method auto` solves sparse (certified): the dense solve
+# of the 31 M-arc national instance alone peaked at 6 GiB (benchmarks/bench_national.py)
+SPARSE_AUTO_MIN_ARCS = 5_000_000
 # below this many network arcs one in-process solve beats splitting and spawning workers
 PARALLEL_MIN_ARCS = 2_000_000
 # split only when the busiest worker gets at most this share of the arcs; a national
@@ -426,12 +430,16 @@ def _solve_network_by_method(dataset: Dataset, cand: Candidates, arcs: np.ndarra
     `certificates`); `auto`, `dense` and `mcf` solve on every arc at once
     (`_solve_network`, split into worker processes on very large instances). Same optimum
     either way; a network with stockpiles (offers' `stock`) is solved densely whatever the
-    method, and carries no certificate. `auto` stays dense: on the 3,000-enterprise
-    benchmark province OR-Tools solves all 280,000 arcs in about the time of two sparse
-    rounds, and the certified loop needs three to five (benchmarks/bench_match.py prints
-    both).
+    method, and carries no certificate. `auto` is dense below SPARSE_AUTO_MIN_ARCS network
+    arcs: on the 3,000-enterprise benchmark province OR-Tools solves all 280,000 arcs in
+    about the time of two sparse rounds, and the certified loop needs three to five
+    (benchmarks/bench_match.py prints both). Above it `auto` is sparse: OR-Tools holds a
+    few million arcs instead of tens of millions (the national instance's dense solve
+    peaked at 6 GiB, benchmarks/bench_national.py).
     """
-    if options.method is not Method.sparse:
+    size = len(cand) if arcs is None else len(arcs)
+    if options.method is not Method.sparse and not (
+            options.method is Method.auto and size >= SPARSE_AUTO_MIN_ARCS):
         return _solve_network(dataset, cand, arcs, options.jobs)
     from symbiosis.matching.sparse import SparsePrecisionError, solve_transport_sparse
 
@@ -505,7 +513,9 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     timings["build"] = max(0.0, t2 - t1 - facts.seconds)
     timings["solve"] = facts.seconds
     score, valuation, warnings = None, None, []
-    if options.valuate:
+    full = explains(options, len(cand))  # matching.lean: explanations and duals, or lean
+    warnings += lean_warnings(options, len(cand))
+    if full and options.valuate:
         try:
             score, valuation = _valuate(dataset, cand, flows, facts, options, values,
                                         graded)
@@ -513,10 +523,14 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
             warnings.append(f"prices and marginal values not derived: {exc}")
         timings["prices"] = time.perf_counter() - t2
     t3 = time.perf_counter()
-    if values is None:  # built after the duals too, whose edge arrays are as large
-        values = arc_values(dataset, cand, options.economics)
-    result = assemble_result(dataset, cand, flows, facts, options, timings, values,
-                             valuation, score, tuple(warnings))
+    if not full:  # values, report and figures on the flowing arcs only (matching.lean)
+        result = lean_result(dataset, cand, flows, facts, options, timings, values,
+                             tuple(warnings))
+    else:
+        if values is None:  # built after the duals too, whose edge arrays are as large
+            values = arc_values(dataset, cand, options.economics)
+        result = assemble_result(dataset, cand, flows, facts, options, timings, values,
+                                 valuation, score, tuple(warnings))
     if grades is not None:
         result = annotate(result, dataset, cand, flows, grades)
     timings["report"] = time.perf_counter() - t3

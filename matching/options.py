@@ -47,9 +47,10 @@ class Objective(StrEnum):
 
 class Method(StrEnum):
     """Solver choice; `auto` uses min-cost flow wherever the model is a pure network, on
-    every candidate arc (`dense`); `sparse` solves the default objective's min-cost flow on
-    the nearest arcs and proves the plan optimal by pricing every other arc
-    (`matching.sparse`)."""
+    every candidate arc (`dense`) up to 5,000,000 network arcs and certified sparse above
+    (`matching.model.SPARSE_AUTO_MIN_ARCS`); `sparse` solves the default objective's
+    min-cost flow on the nearest arcs and proves the plan optimal by pricing every other
+    arc (`matching.sparse`)."""
 
     auto = "auto"
     mcf = "mcf"
@@ -136,7 +137,8 @@ class MatchParameters(BaseModel):
                                  "where a need is served at different ratios; mcf or lp to "
                                  "force one; sparse or dense to force the arc set of the "
                                  "min-cost flow (sparse: solved on the nearest arcs and "
-                                 "proved optimal by pricing every other arc).")
+                                 "proved optimal by pricing every other arc; auto is sparse "
+                                 "from 5,000,000 network arcs).")
     time_limit_s: Annotated[float, Field(gt=0, le=86400)] | None = Field(
         None, description="Time limit in seconds for each LP solve; with method milp, for "
                           "the whole MILP (default 60).")
@@ -219,6 +221,11 @@ class MatchOptions(MatchParameters):
                           "into independent parts (default: every usable core).")
     valuate: bool = Field(True, description="Derive dual values: core prices and marginal "
                                             "capacity values.")
+    explain: bool | None = Field(
+        None, description="Compute the explanations (alternatives per exchange, reasons per "
+                          "unmatched offer) and dual values; default: yes up to 2,000,000 "
+                          "candidate arcs, no above (the summary says what was skipped). "
+                          "Never changes the plan or its figures.")
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -218,17 +218,25 @@ def _estimates(dataset: Dataset, status: pd.DataFrame, ex: pd.DataFrame,
 
 def _offer_status(dataset: Dataset, cand: Candidates, flows: np.ndarray,
                   score: np.ndarray | None = None,
-                  saving: np.ndarray | None = None) -> pd.DataFrame:
+                  saving: np.ndarray | None = None,
+                  not_explained: str | None = None) -> pd.DataFrame:
     """Each offer's matched and unmatched quantity, its compatible needs within reach, the
     reasons for what is left (`UnmatchedReason` codes, ';'-joined) and the English
-    explanation (`matching.explain.analyse_unmatched`; `score` and `saving` as there)."""
+    explanation (`matching.explain.analyse_unmatched`; `score` and `saving` as there); with
+    `not_explained`, no reasons and that note as the explanation of every offer left
+    unmatched."""
     offers = dataset.offers
     matched = np.bincount(cand.offer, weights=flows, minlength=len(offers))
     arcs = np.bincount(cand.offer, minlength=len(offers))
     qty = offers["quantity"].to_numpy(float)
     unmatched = np.maximum(qty - matched, 0.0)
     unmatched[unmatched <= FLOW_EPS * np.maximum(1.0, qty)] = 0.0
-    why = reason_columns(analyse_unmatched(dataset, cand, flows, unmatched, score, saving))
+    if not_explained is None:
+        why = reason_columns(analyse_unmatched(dataset, cand, flows, unmatched, score,
+                                               saving))
+    else:
+        why = pd.DataFrame({"reason": np.full(len(offers), "", dtype=object),
+                            "explanation": np.where(unmatched > 0, not_explained, "")})
     return pd.DataFrame({
         "offer_id": offers.index,
         "enterprise_id": offers["enterprise_id"].to_numpy(),
@@ -273,11 +281,14 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
                     timings: dict[str, float], values: ArcValues | None = None,
                     valuation: Valuation | None = None,
                     score: np.ndarray | None = None,
-                    warnings: tuple[str, ...] = ()) -> MatchResult:
+                    warnings: tuple[str, ...] = (),
+                    not_explained: str | None = None) -> MatchResult:
     """Exchanges, per-offer and per-need status, enterprise gains and KPIs from the flows.
 
     `values` adds money and carbon per exchange, `valuation` the core prices and marginal
     values, `score` (the objective's w_a) ranks the alternatives in the explanations.
+    `not_explained` (a note) skips the explanations (`alternatives`, the offers' `reason`
+    and `explanation`) and writes the note in their place (`matching.lean`: large runs).
     """
     offers, needs = dataset.offers, dataset.needs
     qty_scale = np.maximum(1.0, offers["quantity"].to_numpy(float)[cand.offer])
@@ -309,13 +320,14 @@ def assemble_result(dataset: Dataset, cand: Candidates, flows: np.ndarray,
         price_method = _value_columns(columns, values, valuation, live, q, options)
         order += VALUE_COLUMNS
     saving = values.saving if values is not None else None
-    columns["alternatives"] = explain_exchanges(dataset, cand, flows, live, score, saving)
+    columns["alternatives"] = explain_exchanges(dataset, cand, flows, live, score, saving) \
+        if not_explained is None else np.full(len(live), not_explained, dtype=object)
     order.append("alternatives")
     exchanges = pd.DataFrame(columns, columns=order)
     exchanges = exchanges.sort_values(["offer_material", "offer_enterprise_id",
                                        "need_enterprise_id", "offer_id", "need_id"],
                                       kind="stable").reset_index(drop=True)
-    status = _offer_status(dataset, cand, flows, score, saving)
+    status = _offer_status(dataset, cand, flows, score, saving, not_explained)
     status = with_admission_reasons(status, cand)  # quality not stated, no licence
     if "stock" in offers and offers["stock"].notna().any():
         # matched counts this year's surplus first, then the stockpile (matching.flow)

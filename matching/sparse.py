@@ -49,9 +49,14 @@ Partial pricing: a round adds, of the arcs that price out, the ADD_PER_NODE most
 out of every offer and into every need (the rest are priced again against the next
 potentials); termination holds because each round adds at least one arc of a finite set.
 
-What is not streamed yet: the arcs are priced in PRICE_CHUNK slices of the candidate
-arrays that `matching.candidates` built in full, not generated chunk by chunk from the
-spatial index, so the peak memory of the candidate build is unchanged.
+Pricing reads the candidate arrays that `matching.candidates` built (streamed from the
+spatial index in offer chunks, then held compactly: int32 ends, 30 bytes an arc), in
+PRICE_CHUNK slices. Regenerating the pairs from the spatial index at every round instead
+would hold no arcs but cost a candidate pass per round (about 11 s on the 31 M-arc
+national instance, against 0.1-0.2 s to price them from the arrays, measured 2026-11-30);
+the arrays are 0.9 GiB of a national run, and the solver's share, which the sparse set
+cuts from 31 M arcs to about 2.4 M, was the peak. `model.solve_candidates` takes this route
+by default from `model.SPARSE_AUTO_MIN_ARCS` network arcs (`--method sparse` at any size).
 
 `certified_min_cost_flow` is the same loop for a general network (DIMACS semantics, used to
 check the method on published optima): artificial arcs to and from a hub node at cost
@@ -62,8 +67,9 @@ path: same argument).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 
 import numpy as np
@@ -71,7 +77,9 @@ import numpy as np
 from symbiosis.errors import SolverError
 from symbiosis.matching.flow import (
     FlowSolution,
+    Scales,
     SolverStatus,
+    choose_scales,
     solve_min_cost_flow,
     solve_transport_mcf,
     to_scaled_int,
@@ -107,7 +115,8 @@ class Certificate:
     `arcs_solved` arcs in the final set out of `arcs_total`, `big_m` the unserved-supply
     cost (integer, distance-scale units; for a general network the hub arcs' cost),
     `violations` reduced costs < 0 left at the end (0: the loop only stops there, and
-    raises after MAX_ROUNDS), `added_per_round` the arcs each round added (last: 0)."""
+    raises after MAX_ROUNDS), `added_per_round` the arcs each round added (last: 0),
+    `round_seconds` each round's solve, potentials and pricing."""
 
     rounds: int = 0
     arcs_priced: int = 0
@@ -118,6 +127,7 @@ class Certificate:
     big_m: int = 0
     violations: int = 0
     added_per_round: list[int] = field(default_factory=list)
+    round_seconds: list[float] = field(default_factory=list)
 
     def merge(self, other: Certificate) -> Certificate:
         """The facts of two independent parts taken together."""
@@ -129,7 +139,8 @@ class Certificate:
             arcs_total=self.arcs_total + other.arcs_total, k=self.k,
             big_m=max(self.big_m, other.big_m),
             violations=self.violations + other.violations,
-            added_per_round=self.added_per_round + other.added_per_round)
+            added_per_round=self.added_per_round + other.added_per_round,
+            round_seconds=self.round_seconds + other.round_seconds)
 
 
 EXACT_FLOAT_INT = 2**53  # every integer below this is exact in a float64
@@ -176,17 +187,62 @@ def node_potentials(n_nodes: int, tails: IntArray, heads: IntArray,
 
 
 def sparse_start(tails: IntArray, heads: IntArray, costs: FloatArray,
-                 k: int = DEFAULT_K) -> IntArray:
-    """Positions of the `k` cheapest arcs out of every tail and into every head (sorted)."""
+                 k: int = DEFAULT_K, prefilter_min: int | None = None) -> IntArray:
+    """Positions of the `k` cheapest arcs out of every tail and into every head (sorted;
+    ties go to the earlier position).
+
+    Large arc sets are first cut by a histogram pass (`_cheapest_bins`): per group, the arcs
+    in cost bins past the first bin that holds the group's k-th cheapest arc cannot be among
+    its k cheapest, so only the arcs up to that bin are sorted. Same positions as sorting
+    all arcs, without two argsorts of every arc (a national instance: 31 M arcs, ~19 s and
+    ~1.5 GiB of sort temporaries before; a few passes of bincount now). `prefilter_min`
+    (default PREFILTER_MIN_ARCS) is the arc count from which the histogram pass runs.
+    """
     keep = np.zeros(len(tails), bool)
-    by_cost = np.argsort(costs, kind="stable")
+    if k <= 0 or not len(tails):
+        return np.flatnonzero(keep)
+    costs = np.asarray(costs, float)
+    big = len(costs) >= (PREFILTER_MIN_ARCS if prefilter_min is None else prefilter_min) \
+        and bool(np.isfinite(costs).all())
     for group in (tails, heads):
-        order = by_cost[np.argsort(group[by_cost], kind="stable")]  # by group, then cost
-        g = group[order]
+        pool = _cheapest_bins(group, costs, k) if big else None
+        g_all = group if pool is None else group[pool]
+        c_all = costs if pool is None else costs[pool]
+        by_cost = np.argsort(c_all, kind="stable")
+        order = by_cost[np.argsort(g_all[by_cost], kind="stable")]  # by group, then cost
+        g = g_all[order]
         first = np.r_[True, g[1:] != g[:-1]]
         start = np.maximum.accumulate(np.where(first, np.arange(len(g)), 0))
-        keep[order[np.arange(len(g)) - start < k]] = True
+        chosen = order[np.arange(len(g)) - start < k]
+        keep[chosen if pool is None else pool[chosen]] = True
     return np.flatnonzero(keep)
+
+
+PREFILTER_MIN_ARCS = 1_000_000  # below this, sorting every arc is cheap enough
+PREFILTER_BINS = 64  # cost bins per group in the histogram pass (finer near 0: sqrt)
+
+
+def _cheapest_bins(group: IntArray, costs: FloatArray, k: int) -> IntArray:
+    """Positions (ascending) of the arcs whose cost bin is at most the bin holding their
+    group's k-th cheapest arc: a superset of every group's k cheapest, ties included (equal
+    costs share a bin). Bins are monotone in cost, sqrt-spaced between the least and the
+    largest cost; all passes are linear (bincount), in PRICE_CHUNK slices."""
+    lo, hi = float(costs.min()), float(costs.max())
+    span = hi - lo if hi > lo else 1.0
+    n_groups = int(group.max()) + 1
+    bins = np.empty(len(costs), np.int16)
+    counts = np.zeros(n_groups * PREFILTER_BINS, np.int64)
+    for chunk in _chunks(len(costs)):
+        b = np.sqrt((costs[chunk] - lo) / span) * (PREFILTER_BINS - 1)
+        bins[chunk] = np.minimum(b.astype(np.int16), PREFILTER_BINS - 1)
+        key = group[chunk].astype(np.int64) * PREFILTER_BINS + bins[chunk]
+        counts += np.bincount(key, minlength=len(counts))
+    cum = np.cumsum(counts.reshape(n_groups, PREFILTER_BINS), axis=1)
+    # first bin where the group has k arcs (its last bin when it has fewer)
+    last = np.minimum((cum < k).sum(axis=1), PREFILTER_BINS - 1).astype(np.int16)
+    found = [np.flatnonzero(bins[chunk] <= last[group[chunk]]) + chunk.start
+             for chunk in _chunks(len(costs))]
+    return np.concatenate(found)
 
 
 def _price(tails: IntArray, heads: IntArray, unit_cost: Callable[[slice], FloatArray],
@@ -220,9 +276,39 @@ def _scaled(values: FloatArray, scale: float, chunk: slice) -> FloatArray:
     return np.rint(values[chunk] * scale)
 
 
-def _chunks(n: int) -> Iterator[slice]:
-    for start in range(0, n, PRICE_CHUNK):
-        yield slice(start, min(n, start + PRICE_CHUNK))
+def _rounded_bound(flows: FloatArray, km: FloatArray, scale: int, objective: float) -> float:
+    """The honest lower bound of `flow._rounded_bound` (the optimum for the km the solver
+    rounded to `scale` is within max|km - km'| per unit of the true one), computed in
+    PRICE_CHUNK slices: no temporaries the size of all arcs."""
+    err = max((float(np.max(np.abs(km[c] - np.rint(km[c] * scale) / scale)))
+               for c in _chunks(len(km))), default=0.0)
+    if err == 0.0:
+        return objective
+    live = np.flatnonzero(flows)
+    seen = float(flows[live] @ (np.rint(km[live] * scale) / scale))
+    return seen - err * float(flows.sum())
+
+
+def _full_scales(quantities: FloatArray, km: FloatArray, n_nodes: int,
+                 cost_limit: float, chunk: int = PRICE_CHUNK) -> Scales:
+    """`flow.choose_scales` over all arcs, one PRICE_CHUNK slice at a time (its temporaries
+    are several arrays the size of its input: about 1 GiB at 31 M arcs).
+
+    Every slice is given the longest arc too, so each sees the same largest cost and room;
+    the scale of all arcs is then the finest slice's (an inexact slice takes the finest
+    the room allows, an exact one the decimals it needs, at most that), exact only when
+    every slice is.
+    """
+    top = np.array([float(np.max(km))])
+    parts = [choose_scales(quantities, np.concatenate([km[c], top]), n_nodes,
+                           cost_limit=cost_limit) for c in _chunks(len(km), chunk)]
+    return replace(parts[0], distance=max(p.distance for p in parts),
+                   distance_exact=all(p.distance_exact for p in parts))
+
+
+def _chunks(n: int, size: int = PRICE_CHUNK) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
 
 
 def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
@@ -236,13 +322,14 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
     Raises:
         SolverError: a sparse solve is not optimal, or the loop does not converge.
     """
+    started = time.perf_counter()  # the solve's seconds: every round, potentials, pricing
     n_s, n_d, n_a = len(supply), len(demand), len(arc_km)
     cert = Certificate(arcs_total=n_a, k=k)
     if n_a == 0:
         sol = solve_transport_mcf(supply, demand, arc_supply, arc_demand, arc_km)
         return sol, cert
-    arc_supply = np.asarray(arc_supply, np.int64)
-    arc_demand = np.asarray(arc_demand, np.int64)
+    # int32 ends stay int32 (a national instance: 2 x 125 MB, not 2 x 250 MB)
+    arc_supply, arc_demand = np.asarray(arc_supply), np.asarray(arc_demand)
     active = np.zeros(n_a, bool)
     active[sparse_start(arc_supply, arc_demand, arc_km, k)] = True
     sink = n_s + n_d
@@ -252,15 +339,18 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
     # every solve uses a distance scale whose unserved-supply cost (paths x largest cost)
     # stays an exact float64 integer, so the pricing below is exact
     cost_limit = EXACT_FLOAT_INT / (n_paths + 2)
-    seconds = 0.0
+    # one scale for every round, chosen on ALL arcs (a round's arcs may have fewer decimals
+    # or a shorter longest arc, which would pick a different, finer scale than the dense
+    # solve's, and a big M past 2**53)
+    scales = _full_scales(np.concatenate([supply, demand]), arc_km, n_s + n_d, cost_limit)
     while True:
         cert.rounds += 1
         if cert.rounds > MAX_ROUNDS:
             raise SolverError(f"sparse pricing did not converge in {MAX_ROUNDS} rounds")
+        round_start = time.perf_counter()
         arcs = np.flatnonzero(active)
         sol = solve_transport_mcf(supply, demand, arc_supply[arcs], arc_demand[arcs],
-                                  arc_km[arcs], cost_limit=cost_limit)
-        seconds += sol.seconds
+                                  arc_km[arcs], scales=scales)
         if sol.status is not SolverStatus.OPTIMAL:
             return sol, cert
         assert sol.scales is not None
@@ -302,6 +392,7 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
         # an arc whose capacity rounds to zero cannot carry flow: it never prices out
         bad = bad[np.minimum(sup[arc_supply[bad]], dem[arc_demand[bad]]) > 0]
         cert.added_per_round.append(len(bad))
+        cert.round_seconds.append(time.perf_counter() - round_start)
         if not len(bad):
             break
         cert.arcs_added += len(bad)
@@ -310,7 +401,9 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
     flows[arcs] = sol.flows
     cert.arcs_solved = len(arcs)
     objective = float(flows @ arc_km)
-    return FlowSolution(SolverStatus.OPTIMAL, flows, objective, objective, seconds,
+    bound = _rounded_bound(flows, arc_km, scale, objective)
+    seconds = time.perf_counter() - started
+    return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound, seconds,
                         sol.method, stages=(float(flows.sum()), objective),
                         scales=sol.scales), cert
 
@@ -396,7 +489,8 @@ class CertifiedFacts(SolverFacts):
         return summary.model_copy(update={"certificate": SparseCertificate(
             rounds=c.rounds, arcs_priced=c.arcs_priced, arcs_added=c.arcs_added,
             arcs_solved=c.arcs_solved, arcs_total=c.arcs_total, k=c.k, big_m=c.big_m,
-            violations=c.violations)})
+            violations=c.violations, added_per_round=list(c.added_per_round),
+            round_seconds=[round(x, 3) for x in c.round_seconds])})
 
 
 def with_certificate(facts: SolverFacts, certificates: list[Certificate]) -> SolverFacts:

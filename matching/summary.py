@@ -378,6 +378,11 @@ class SparseCertificate(_Model):
     big_m: int = Field(description="Cost of an unserved unit in the priced single-stage "
                                    "model (distance-scale integers).")
     violations: int = Field(description="Negative reduced costs left (0: certified).")
+    added_per_round: list[int] = Field(
+        default_factory=list, description="Arcs each round added (the last: 0).")
+    round_seconds: list[float] = Field(
+        default_factory=list, description="Seconds of each round: solve, potentials, "
+                                          "pricing.")
 
 
 class MilpRelaxation(_Model):

@@ -222,6 +222,7 @@ class _Keystones:
     unit_base: np.ndarray
     unit_flow: np.ndarray
     quantity_scale: int
+    carries: np.ndarray  # arcs with flow at the base optimum
     # per unit re-solved as a maximum flow: each arc's offer and need among the unit's
     # own, and their capacities (offer units), so a re-solve only masks arcs
     unit_local: tuple[tuple[np.ndarray, ...] | None, ...]
@@ -270,7 +271,7 @@ def _keystone_units(dataset: Dataset, cand: Candidates, flows: np.ndarray,
                       demand[needs], stock[offers]))
     return _Keystones(dataset, cand, offer_mass, options,
                       float(flows[arc_mass].sum()), unit_of_arc, unit_arcs, unit_base,
-                      flow_units, scale, tuple(local))
+                      flow_units, scale, flows > 0, tuple(local))
 
 
 def _unit_tonnes(ks: _Keystones, u: int, keep: np.ndarray) -> float:
@@ -293,12 +294,15 @@ def _unit_tonnes(ks: _Keystones, u: int, keep: np.ndarray) -> float:
 
 def _tonnes_without(ks: _Keystones, enterprise: str) -> float:
     """Mass tonnes matched at the optimum when `enterprise` leaves: its arcs dropped and
-    only the units they belonged to re-solved (the others keep their base tonnes)."""
+    only the units where they carried flow re-solved (the others keep their base
+    tonnes)."""
     dataset, cand = ks.dataset, ks.cand
     offer_gone = (dataset.offers["enterprise_id"] == enterprise).to_numpy()
     need_gone = (dataset.needs["enterprise_id"] == enterprise).to_numpy()
     gone = offer_gone[cand.offer] | need_gone[cand.need]
-    units = np.unique(ks.unit_of_arc[gone])
+    # a unit where none of the enterprise's arcs carries flow keeps its base optimum (that
+    # flow stays feasible without them and nothing can deliver more): no re-solve
+    units = np.unique(ks.unit_of_arc[gone & ks.carries])
     units = units[units >= 0]
     if not len(units):
         return ks.base
@@ -358,7 +362,8 @@ def keystones(dataset: Dataset, options: MatchOptions | None = None,
     A re-solve touches only the independent parts of the model the enterprise has arcs in
     (`_Keystones`): for the default objective the mass tonnes of a pure-network part are
     its maximum flow, found without the costs; a part the generalised LP solves is
-    re-solved whole. The tonnes equal a re-solve of the whole model (exactly for
+    re-solved whole; a part where none of the enterprise's arcs carries flow is not
+    re-solved (the base flow stays feasible and maximal without them). The tonnes equal a re-solve of the whole model (exactly for
     whole-unit quantities; otherwise up to the order of float sums), which `whole=True`
     runs instead (the tests compare the two). Worker processes (spawned) run the
     re-solves side by side when `jobs` > 1 and re-solves x arcs reaches `min_work`

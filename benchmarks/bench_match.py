@@ -54,6 +54,7 @@ class ChildRun:
     tree_peak_mb: float  # sampled peak of the summed RSS of the child and its descendants
     log: Path
     data: dict[str, Any] = field(default_factory=dict)
+    cpu_s: float = 0.0  # user + system CPU seconds of the child (wait4 rusage)
 
 
 def find_engine() -> str | None:
@@ -157,7 +158,8 @@ def run_child(cmd: list[str], log: Path, timeout_s: float | None = None) -> Chil
         sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4, tell Popen
     return ChildRun(
-        wall, proc.returncode, usage.ru_maxrss / 1024.0, max(peak[0], usage.ru_maxrss) / 1024.0, log
+        wall, proc.returncode, usage.ru_maxrss / 1024.0,
+        max(peak[0], usage.ru_maxrss) / 1024.0, log, cpu_s=usage.ru_utime + usage.ru_stime,
     )
 
 
@@ -292,7 +294,8 @@ def bench_size(
     flo = run_floor(dataset, tag, repeat, timeout_s)
     f = flo.data
     print(
-        f"  floor          wall {flo.wall_s:.3f} s, exit {flo.returncode}, peak RSS "
+        f"  floor          wall {flo.wall_s:.3f} s, CPU {flo.cpu_s:.3f} s, exit "
+        f"{flo.returncode}, peak RSS "
         f"{flo.maxrss_mb:,.0f} MiB"
     )
     if flo.returncode != 0 or not f:
@@ -315,7 +318,8 @@ def bench_size(
         eng = run_engine(engine, dataset, tag, repeat, timeout_s, method or None)
         s = eng.data
         print(
-            f"  engine {row['method']:<7} wall {eng.wall_s:.3f} s, exit {eng.returncode}, "
+            f"  engine {row['method']:<7} wall {eng.wall_s:.3f} s, CPU {eng.cpu_s:.3f} s, "
+            f"exit {eng.returncode}, "
             f"peak RSS {eng.maxrss_mb:,.0f} MiB (process tree {eng.tree_peak_mb:,.0f} MiB)"
         )
         if eng.returncode != 0 or "_error" in s:
@@ -357,7 +361,9 @@ def bench_size(
             }
         )
         print(
-            f"  engine/floor   {_fmt(row['ratio'], '.2f')}x wall; tonnes_matched agree "
+            f"  engine/floor   {_fmt(row['ratio'], '.2f')}x wall, "
+            f"{_fmt(eng.cpu_s / flo.cpu_s if flo.cpu_s else None, '.2f')}x CPU; "
+            f"tonnes_matched agree "
             f"{row['t_agree']}, tonne_km agree {row['tkm_agree']}"
         )
         rows.append(row)

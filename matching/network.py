@@ -363,13 +363,14 @@ def keystones(dataset: Dataset, options: MatchOptions | None = None,
     (`_Keystones`): for the default objective the mass tonnes of a pure-network part are
     its maximum flow, found without the costs; a part the generalised LP solves is
     re-solved whole; a part where none of the enterprise's arcs carries flow is not
-    re-solved (the base flow stays feasible and maximal without them). The tonnes equal a re-solve of the whole model (exactly for
-    whole-unit quantities; otherwise up to the order of float sums), which `whole=True`
-    runs instead (the tests compare the two). Worker processes (spawned) run the
-    re-solves side by side when `jobs` > 1 and re-solves x arcs reaches `min_work`
-    (below that, starting workers costs more than it saves). With an `engine`
-    (`matching.distributed`), the re-solves are its tasks instead, in batches of
-    enterprises, the dataset and arcs shipped to each worker once."""
+    re-solved (the base flow stays feasible and maximal without them). The tonnes equal
+    a re-solve of the whole model (exactly for whole-unit quantities; otherwise up to the
+    order of float sums), which `whole=True` runs instead (the tests compare the two).
+    Worker processes (spawned) run the re-solves side by side when `jobs` > 1 and
+    re-solves x arcs reaches `min_work` (below that, starting workers costs more than it
+    saves). With an `engine` (`matching.distributed`), the re-solves are its tasks
+    instead, in batches of enterprises, the dataset and arcs shipped to each worker
+    once."""
     options = options or MatchOptions()
     if cand is None:
         cand = candidates_for(dataset, options)

@@ -197,8 +197,11 @@ def open_engine(scheduler: str | None = None, workers: int | None = None) -> Ite
         finally:
             client.close()
         return
+    # ":0": the scheduler's HTTP server (health, metrics) on a free port; with None it
+    # still took 8787 and, when another cluster on the machine held it, warned (an error
+    # under the tests' -W error: "Cluster failed to start: Port 8787 is already in use")
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+                           dashboard_address=":0")
     try:
         client = Client(cluster, set_as_default=False)
         try:

@@ -197,10 +197,12 @@ def open_engine(scheduler: str | None = None, workers: int | None = None) -> Ite
         finally:
             client.close()
         return
-    # ":0": any free port for the scheduler's HTTP routes; None means 8787, which a second
-    # cluster on the machine finds taken (a warning, an error under pytest's -W error)
+    # the scheduler's HTTP server (health, metrics; the dashboard when bokeh is installed) on
+    # a free port of the loopback interface: with None it still took 8787 and, when another
+    # cluster on the machine held it, warned (an error under the tests' -W error); ":0"
+    # alone would listen on every interface
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=":0")
+                           dashboard_address="127.0.0.1:0")
     try:
         client = Client(cluster, set_as_default=False)
         try:

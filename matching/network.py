@@ -189,6 +189,7 @@ def enterprise_table(graph: nx.DiGraph, dataset: Dataset) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- keystones
 
 _WORKER: dict[str, Any] = {}
+KEYSTONE_TASKS_PER_WORKER = 8  # engine tasks per worker a ranking is split into (batches)
 
 
 def _mass_offers(dataset: Dataset) -> np.ndarray:
@@ -197,51 +198,179 @@ def _mass_offers(dataset: Dataset) -> np.ndarray:
                       dtype=bool)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Keystones:
+    """What every keystone re-solve reads (shipped to each worker once).
+
+    The candidate arcs are cut into independent units: each connected component of the
+    offer-need arc graph whose materials the min-cost flow solves, and each rule component
+    the generalised LP solves (needs seen at two ratios) as a whole, as `solve_candidates`
+    solves it. An enterprise's leaving changes only the units its arcs belong to, so only
+    those are re-solved. `unit_of_arc` is -1 for arcs of units without a mass offer (they
+    never change the mass tonnes); `unit_flow` marks the units whose re-solve is a maximum
+    flow (the default objective on a pure network whose offers are all mass: the tonnes
+    of a lexicographic optimum are its maximum flow, `flow.max_flow_value`).
+    """
+
+    dataset: Dataset
+    cand: Candidates
+    offer_mass: np.ndarray
+    options: MatchOptions
+    base: float
+    unit_of_arc: np.ndarray
+    unit_arcs: tuple[np.ndarray, ...]
+    unit_base: np.ndarray
+    unit_flow: np.ndarray
+    quantity_scale: int
+    carries: np.ndarray  # arcs with flow at the base optimum
+    # per unit re-solved as a maximum flow: each arc's offer and need among the unit's
+    # own, and their capacities (offer units), so a re-solve only masks arcs
+    unit_local: tuple[tuple[np.ndarray, ...] | None, ...]
+
+
+def _keystone_units(dataset: Dataset, cand: Candidates, flows: np.ndarray,
+                    offer_mass: np.ndarray, options: MatchOptions) -> _Keystones:
+    """Cut the arcs into units (see `_Keystones`) and note each unit's base mass tonnes."""
+    from symbiosis.matching.flow import quantity_scale
+    from symbiosis.matching.model import (
+        _arc_components,
+        _lp_components,
+        _network_inputs,
+    )
+
+    n_o, n_n = len(dataset.offers), len(dataset.needs)
+    arc_comp, lp_comp = _lp_components(cand, n_n, options.method)
+    labels = _arc_components(cand.offer, cand.need, n_o, n_n) if len(cand) \
+        else np.zeros(0, np.int64)
+    on_lp = lp_comp[arc_comp] if len(cand) else np.zeros(0, bool)
+    # one key per unit: the LP's rule component, else the arc component
+    key = np.where(on_lp, arc_comp, len(lp_comp) + labels)
+    _, unit = np.unique(key, return_inverse=True)
+    n_units = int(unit.max()) + 1 if len(unit) else 0
+    arc_mass = offer_mass[cand.offer]
+    has_mass = np.bincount(unit, weights=arc_mass, minlength=n_units) > 0
+    all_mass = np.bincount(unit, weights=~arc_mass, minlength=n_units) == 0
+    unit_lp = np.bincount(unit, weights=on_lp, minlength=n_units) > 0
+    unit_of_arc = np.where(has_mass[unit], unit, -1)
+    order = np.argsort(unit, kind="stable")
+    bounds = np.searchsorted(unit[order], np.arange(n_units + 1))
+    unit_arcs = tuple(order[bounds[u]:bounds[u + 1]] for u in range(n_units))
+    unit_base = np.bincount(unit, weights=np.where(arc_mass, flows, 0.0), minlength=n_units)
+    # capacities as the min-cost flow sees them (a network need's demand in offer units)
+    supply, demand, _, _, _, stock = _network_inputs(dataset, cand, None)
+    scale, _ = quantity_scale(np.concatenate([supply, stock[stock > 0], demand]))
+    flow_units = (options.objective == "utilization") & all_mass & ~unit_lp
+    local: list[tuple[np.ndarray, ...] | None] = []
+    for u, arcs in enumerate(unit_arcs):
+        if not flow_units[u] or unit_of_arc[arcs[0]] < 0:
+            local.append(None)
+            continue
+        offers, arc_o = np.unique(cand.offer[arcs], return_inverse=True)
+        needs, arc_n = np.unique(cand.need[arcs], return_inverse=True)
+        local.append((arc_o.astype(np.int64), arc_n.astype(np.int64), supply[offers],
+                      demand[needs], stock[offers]))
+    return _Keystones(dataset, cand, offer_mass, options,
+                      float(flows[arc_mass].sum()), unit_of_arc, unit_arcs, unit_base,
+                      flow_units, scale, flows > 0, tuple(local))
+
+
+def _unit_tonnes(ks: _Keystones, u: int, keep: np.ndarray) -> float:
+    """Mass tonnes matched in unit `u` re-solved on the arcs of it that `keep` marks."""
+    cand, dataset = ks.cand, ks.dataset
+    local = ks.unit_local[u]
+    if local is not None:
+        from symbiosis.matching.flow import max_flow_value
+
+        arc_o, arc_n, supply, demand, stock = local
+        return max_flow_value(supply, demand, arc_o[keep], arc_n[keep], stock,
+                              ks.quantity_scale)
+    arcs = ks.unit_arcs[u][keep]
+    if not len(arcs):
+        return 0.0
+    sub = cand.subset(arcs)
+    flows, _ = solve_candidates(dataset, sub, ks.options.model_copy(update={"jobs": 1}))
+    return float(flows[ks.offer_mass[sub.offer]].sum())
+
+
+def _tonnes_without(ks: _Keystones, enterprise: str) -> float:
+    """Mass tonnes matched at the optimum when `enterprise` leaves: its arcs dropped and
+    only the units where they carried flow re-solved (the others keep their base
+    tonnes)."""
+    dataset, cand = ks.dataset, ks.cand
+    offer_gone = (dataset.offers["enterprise_id"] == enterprise).to_numpy()
+    need_gone = (dataset.needs["enterprise_id"] == enterprise).to_numpy()
+    gone = offer_gone[cand.offer] | need_gone[cand.need]
+    # a unit where none of the enterprise's arcs carries flow keeps its base optimum (that
+    # flow stays feasible without them and nothing can deliver more): no re-solve
+    units = np.unique(ks.unit_of_arc[gone & ks.carries])
+    units = units[units >= 0]
+    if not len(units):
+        return ks.base
+    before = float(ks.unit_base[units].sum())
+    after = 0.0
+    for u in units:
+        after += _unit_tonnes(ks, int(u), ~gone[ks.unit_arcs[u]])
+    return ks.base - before + after
+
+
 def _without(dataset: Dataset, cand: Candidates, offer_mass: np.ndarray, enterprise: str,
              options: MatchOptions) -> float:
-    """Mass tonnes matched at the optimum when `enterprise` leaves (its arcs dropped)."""
+    """Mass tonnes matched at the optimum when `enterprise` leaves, the whole model
+    re-solved (its arcs dropped): what `_tonnes_without` computes unit by unit, kept for
+    the objectives other than the default and as the reference in the tests."""
     offer_gone = (dataset.offers["enterprise_id"] == enterprise).to_numpy()
     need_gone = (dataset.needs["enterprise_id"] == enterprise).to_numpy()
     keep = ~offer_gone[cand.offer] & ~need_gone[cand.need]
-    sub = dataclasses.replace(
-        cand, offer=cand.offer[keep], need=cand.need[keep],
-        distance_km=cand.distance_km[keep], ratio=cand.ratio[keep], rule=cand.rule[keep],
-        from_table=cand.from_table[keep], quality_unverified=cand.quality_unverified[keep])
+    sub = cand.subset(np.flatnonzero(keep))
     if len(sub) == 0:
         return 0.0
     flows, _ = solve_candidates(dataset, sub, options.model_copy(update={"jobs": 1}))
     return float(flows[offer_mass[sub.offer]].sum())
 
 
-def _init_worker(dataset: Dataset, cand: Candidates, offer_mass: np.ndarray,
-                 options: MatchOptions) -> None:
-    _WORKER.update(dataset=dataset, cand=cand, offer_mass=offer_mass, options=options)
+def _after(ks: _Keystones, enterprise: str) -> float:
+    """One keystone re-solve: unit by unit for the default objective, else the whole
+    model (a value objective prices every arc against every other, so it stays whole)."""
+    if ks.options.objective == "utilization":
+        return _tonnes_without(ks, enterprise)
+    return _without(ks.dataset, ks.cand, ks.offer_mass, enterprise, ks.options)
 
 
-def _keystone_task(shared: tuple[Dataset, Candidates, np.ndarray, MatchOptions],
-                   enterprise: str) -> float:
-    """One re-solve as an engine task (`matching.distributed`)."""
-    dataset, cand, offer_mass, options = shared
-    return _without(dataset, cand, offer_mass, enterprise, options)
+def _init_worker(ks: _Keystones) -> None:
+    _WORKER.update(ks=ks)
+
+
+def _keystone_task(shared: _Keystones, enterprises: list[str]) -> list[float]:
+    """A batch of re-solves as one engine task (`matching.distributed`): a unit re-solve
+    takes milliseconds, less than a Dask task's round trip."""
+    return [_after(shared, e) for e in enterprises]
 
 
 def _worker(enterprise: str) -> float:
-    return _without(_WORKER["dataset"], _WORKER["cand"], _WORKER["offer_mass"], enterprise,
-                    _WORKER["options"])
+    return _after(_WORKER["ks"], enterprise)
 
 
 def keystones(dataset: Dataset, options: MatchOptions | None = None,
               cand: Candidates | None = None, enterprises: list[str] | None = None,
               jobs: int | None = None,
               min_work: int = PARALLEL_MIN_WORK,
-              engine: Engine | None = None) -> pd.DataFrame:
+              engine: Engine | None = None, whole: bool = False) -> pd.DataFrame:
     """Each enterprise (default: every one with a candidate arc) leaves in turn; the rest is
     re-solved. Columns: tonnes matched after, tonnes lost, utilization after and its drop
-    (percentage points), ranked by tonnes lost (ties by id). Worker processes (spawned) run
-    the re-solves side by side when `jobs` > 1 and re-solves x arcs reaches `min_work`
-    (below that, starting workers costs more than it saves). With an `engine`
-    (`matching.distributed`), the re-solves are its tasks instead, the dataset and arcs
-    shipped to each worker once."""
+    (percentage points), ranked by tonnes lost (ties by id).
+
+    A re-solve touches only the independent parts of the model the enterprise has arcs in
+    (`_Keystones`): for the default objective the mass tonnes of a pure-network part are
+    its maximum flow, found without the costs; a part the generalised LP solves is
+    re-solved whole; a part where none of the enterprise's arcs carries flow is not
+    re-solved (the base flow stays feasible and maximal without them). The tonnes equal
+    a re-solve of the whole model (exactly for whole-unit quantities; otherwise up to the
+    order of float sums), which `whole=True` runs instead (the tests compare the two).
+    Worker processes (spawned) run the re-solves side by side when `jobs` > 1 and
+    re-solves x arcs reaches `min_work` (below that, starting workers costs more than it
+    saves). With an `engine` (`matching.distributed`), the re-solves are its tasks
+    instead, in batches of enterprises, the dataset and arcs shipped to each worker
+    once."""
     options = options or MatchOptions()
     if cand is None:
         cand = candidates_for(dataset, options)
@@ -258,20 +387,27 @@ def keystones(dataset: Dataset, options: MatchOptions | None = None,
             set(dataset.needs["enterprise_id"].to_numpy()[cand.need])
         enterprises = sorted(str(e) for e in active)
     jobs = usable_cores() if jobs is None else max(1, jobs)
-    if engine is not None:
-        after = engine.map(_keystone_task, enterprises, (dataset, cand, offer_mass, options))
+    # the solves read only the offer and need frames; the taxonomy (read-only mapping
+    # proxies) is not needed there
+    light = dataclasses.replace(dataset, taxonomy=None, warnings=())  # type: ignore
+    if whole:
+        after = [_without(dataset, cand, offer_mass, e, options) for e in enterprises]
+    elif engine is not None:
+        ks = _keystone_units(dataset, cand, flows, offer_mass, options)
+        tasks = KEYSTONE_TASKS_PER_WORKER * max(1, getattr(engine, "workers", 1))
+        size = max(1, math.ceil(len(enterprises) / tasks))
+        batches = [enterprises[i:i + size] for i in range(0, len(enterprises), size)]
+        after = [a for batch in engine.map(_keystone_task, batches, ks) for a in batch]
     elif jobs > 1 and len(enterprises) >= 2 and len(enterprises) * len(cand) >= min_work:
+        ks = _keystone_units(light, cand, flows, offer_mass, options)
         context = multiprocessing.get_context("spawn")
-        # the solves read only the offer and need frames; the taxonomy (read-only mapping
-        # proxies) does not pickle and is not needed there
-        light = dataclasses.replace(dataset, taxonomy=None, warnings=())  # type: ignore
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
-                                 initializer=_init_worker,
-                                 initargs=(light, cand, offer_mass, options)) as pool:
+                                 initializer=_init_worker, initargs=(ks,)) as pool:
             after = list(pool.map(_worker, enterprises,
                                   chunksize=max(1, len(enterprises) // (4 * jobs))))
     else:
-        after = [_without(dataset, cand, offer_mass, e, options) for e in enterprises]
+        ks = _keystone_units(dataset, cand, flows, offer_mass, options)
+        after = [_after(ks, e) for e in enterprises]
     rate = base / total_offered if total_offered else None
     rows = []
     for ent, matched in zip(enterprises, after, strict=True):

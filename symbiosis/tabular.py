@@ -46,9 +46,9 @@ def csv_cell(value: Any) -> str:
         if value.is_integer() and abs(value) < 2**53:
             return str(int(value))
         return repr(value)
-    text = str(value)
-    if text != text:  # pd.NA / NaT-like objects compare unequal to themselves
+    if type(value).__name__ in ("NAType", "NaTType"):  # pandas' missing markers
         return ""
+    text = str(value)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
@@ -101,7 +101,9 @@ def _column_cells(column: pd.Series) -> list[str]:
     """Every cell of one column as `csv_cell` writes it, by the column's dtype."""
     dtype = column.dtype
     kind = getattr(dtype, "kind", "O")
-    if not isinstance(dtype, np.dtype):  # pandas extension dtypes: the general path
+    if type(dtype).__name__ == "StringDtype":  # pandas text (pandas 3's default `str`)
+        return _object_cells(column.to_numpy(dtype=object).tolist())
+    if not isinstance(dtype, np.dtype):  # other pandas extension dtypes: the general path
         return [csv_cell(v) for v in column.tolist()]
     values = column.to_numpy()
     if kind == "b":

@@ -154,3 +154,17 @@ def test_cli_robust_with_workers(run_cli: object, demo_path: Path, tmp_path: Pat
     assert_frame_equal(a, b, check_exact=True)
     assert (tmp_path / "serial" / "robust_samples.csv").read_bytes() == \
         (tmp_path / "dask" / "robust_samples.csv").read_bytes()
+
+
+def test_batched_robust_samples_equal_unbatched(demo: Dataset, cluster: Engine) -> None:
+    """Samples solved 5 to a task (in this process and on the cluster) equal samples solved
+    one by one with the same seed: each sample draws from its own seed."""
+    settings = RobustOptions(samples=12, seed=3)
+    unbatched = robust_plan(demo, robust=settings)
+    for engine in (SerialEngine(), cluster):
+        batched = robust_plan(demo, robust=settings, engine=engine, samples_per_task=5)
+        assert_frame_equal(batched.exchanges, unbatched.exchanges, check_exact=True)
+        assert_frame_equal(batched.samples, unbatched.samples, check_exact=True)
+        assert batched.kpis == unbatched.kpis and batched.plan == unbatched.plan
+    with pytest.raises(SymbiosisError, match="samples_per_task"):
+        robust_plan(demo, robust=settings, engine=cluster, samples_per_task=0)

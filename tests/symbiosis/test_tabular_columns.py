@@ -30,7 +30,14 @@ def test_edge_values() -> None:
                   np.str_("-s")],
         "nullable": pd.array([1, None, 3, 4, 5, 6, 7, 8, 9, 10], dtype="Int64"),
         "cat": pd.Categorical(["a", "b"] * 5),
+        "str": pd.array(["=x", None, "粉煤灰", "-1", "a", "b", "", "@", "c", "d"], dtype="str"),
+        "string": pd.array(["+y", None, "z", "1", "a", "b", "", "@", "c", "d"],
+                           dtype="string"),
     })
+    assert type(frame["str"].dtype).__name__ == type(frame["string"].dtype).__name__ \
+        == "StringDtype"  # the text fast path is taken
+    assert frame_csv_text(frame[["string"]].iloc[:2]) == "\ufeffstring\r\n'+y\r\n\"\"\r\n"
+    assert frame_csv_text(pd.DataFrame({"t": [pd.NaT, pd.NA]}), bom=False) == 't\r\n""\r\n""\r\n'
     for bom in (True, False):
         assert frame_csv_text(frame, bom=bom) == slow(frame, bom=bom)
 

@@ -149,8 +149,8 @@ def carry_tables(dataset: Dataset, source: Dataset | None) -> Dataset:
     carbon.csv, contracts.csv and storage.csv taken from `source`. Rows from store schema 4
     on hold these tables already; `source` still decides them for rows built before it, or
     for a scenario that should price against another dataset's tables. Contracts and stores
-    of listings or enterprises the scenario removed are dropped with them. Without `source` the dataset is returned
-    as it is."""
+    of listings or enterprises the scenario removed are dropped with them. Without `source`
+    the dataset is returned as it is."""
     if source is None:
         return dataset
     contracts = source.contracts

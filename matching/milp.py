@@ -1150,6 +1150,27 @@ def _exchange_columns(result: MatchResult, dataset: Dataset, cand: Candidates,
     return result
 
 
+def integer_inputs(dataset: Dataset, options: MatchOptions,
+                   distances: GeoDistances | None, timings: dict[str, float]
+                   ) -> tuple[Candidates, ArcValues, float]:
+    """The candidate arcs (timed into `timings["candidates"]`), their money and carbon
+    values, and the objective's money weight: what an integer run, annual or monthly,
+    starts from.
+
+    Raises:
+        SolverError: a money objective on a dataset without costs.
+    """
+    from symbiosis.matching.model import _require_costs
+
+    t0 = time.perf_counter()
+    cand = candidates_for(dataset, options, distances)
+    timings["candidates"] = time.perf_counter() - t0
+    values = arc_values(dataset, cand, options.economics)
+    if options.objective != "utilization":
+        _require_costs(options, values)
+    return cand, values, _money_weight(options)
+
+
 def solve_match_milp(dataset: Dataset, options: MatchOptions,
                      timings: dict[str, float] | None = None,
                      distances: GeoDistances | None = None) -> MatchResult:
@@ -1163,17 +1184,9 @@ def solve_match_milp(dataset: Dataset, options: MatchOptions,
         InvalidDataError: an existing contract that is no candidate exchange.
         InfeasibleError: existing contracts that cannot all be kept.
     """
-    from symbiosis.matching.model import _require_costs
-
     timings = {} if timings is None else timings
-    t0 = time.perf_counter()
-    cand = candidates_for(dataset, options, distances)
+    cand, values, money = integer_inputs(dataset, options, distances, timings)
     t1 = time.perf_counter()
-    timings["candidates"] = t1 - t0
-    values = arc_values(dataset, cand, options.economics)
-    money = _money_weight(options)
-    if options.objective != "utilization":
-        _require_costs(options, values)
     logistics = arc_logistics(dataset, cand, options, values)
     model, code = build_model(dataset, cand, options, values, logistics)
     limit = options.time_limit_s or DEFAULT_TIME_LIMIT_S

@@ -59,8 +59,6 @@ import numpy as np
 from symbiosis.dataset import Dataset
 from symbiosis.errors import InfeasibleError, SolverError
 from symbiosis.i18n import t
-from symbiosis.matching.candidates import candidates_for
-from symbiosis.matching.economics import arc_values
 from symbiosis.matching.flow import SolverStatus, relative_gap
 from symbiosis.matching.logistics import arc_logistics, integer_features
 from symbiosis.matching.milp import (
@@ -75,11 +73,11 @@ from symbiosis.matching.milp import (
     _blocked,
     _components,
     _exchange_columns,
-    _money_weight,
     _parse_progress,
     _with_blocked,
     batch_report,
     build_model,
+    integer_inputs,
     outcome_status,
     run_mathopt,
     stop_note,
@@ -663,17 +661,9 @@ def solve_match_milp_monthly(dataset: Dataset, options: MatchOptions,
         InvalidDataError: an existing contract that is no candidate exchange.
         InfeasibleError: existing contracts that cannot all be kept.
     """
-    from symbiosis.matching.model import _require_costs
-
     timings = {} if timings is None else timings
-    t0 = time.perf_counter()
-    cand = candidates_for(dataset, options, distances)
+    cand, values, money = integer_inputs(dataset, options, distances, timings)
     t1 = time.perf_counter()
-    timings["candidates"] = t1 - t0
-    values = arc_values(dataset, cand, options.economics)
-    money = _money_weight(options)
-    if options.objective != "utilization":
-        _require_costs(options, values)
     storage = _stores(dataset)
     annual_data = _with_supplier_initials(dataset, storage)  # initial stock counts as stock
     logistics = arc_logistics(annual_data, cand, options, values)

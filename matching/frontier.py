@@ -177,26 +177,33 @@ def pareto_frontier(dataset: Dataset, between: tuple[str, str] = ("utilization",
         point_options = options.model_copy(update={"objective": Objective(g_name),
                                                    "method": Method.lp, "weights": ()})
         result = assemble_result(dataset, cand, flows, facts, point_options, {}, values)
-        s = result.summary
-        assert s.economics is not None and s.carbon is not None  # built with `values`
-        records.append({
-            "point": k + 1,
-            "epsilon": float(eps),
-            "utilization_rate": s.utilization_rate,
-            "tonnes_matched": s.tonnes_matched,
-            "saving_cny": s.economics.saving_cny,
-            "co2_net_t": s.carbon.net_t,
-            "tonne_km": s.tonne_km,
-            "exchanges": s.exchanges,
-            "plan": f"points/{k + 1:02d}/exchanges.csv",
-            "model": "lp",
-            "objective": float(flows @ g),
-            "bound": float(flows @ g),
-            "gap": 0.0,
-        })
+        value = float(flows @ g)
+        records.append(_record(k, float(eps), result, "lp", value, value, 0.0))
         plans.append(result)
     table = pd.DataFrame.from_records(records, columns=FRONTIER_COLUMNS)
     return Frontier(table, tuple(plans), (f_name, g_name), time.perf_counter() - start)
+
+
+def _record(k: int, epsilon: float, result: MatchResult, model: str, objective: float,
+            bound: float, gap: float) -> dict[str, object]:
+    """One frontier.csv row (`FRONTIER_COLUMNS`) for the point numbered k + 1."""
+    s = result.summary
+    assert s.economics is not None and s.carbon is not None  # built with `values`
+    return {
+        "point": k + 1,
+        "epsilon": epsilon,
+        "utilization_rate": s.utilization_rate,
+        "tonnes_matched": s.tonnes_matched,
+        "saving_cny": s.economics.saving_cny,
+        "co2_net_t": s.carbon.net_t,
+        "tonne_km": s.tonne_km,
+        "exchanges": s.exchanges,
+        "plan": f"points/{k + 1:02d}/exchanges.csv",
+        "model": model,
+        "objective": objective,
+        "bound": bound,
+        "gap": gap,
+    }
 
 
 def _milp_frontier(dataset: Dataset, cand: Candidates, values: ArcValues,
@@ -232,23 +239,8 @@ def _milp_frontier(dataset: Dataset, cand: Candidates, values: ArcValues,
                                                    "method": Method.milp, "weights": ()})
         result = assemble_result(dataset, cand, flows, facts, point_options, {}, values)
         result = _exchange_columns(result, dataset, cand, flows, logistics, money)
-        s = result.summary
-        assert s.economics is not None and s.carbon is not None  # built with `values`
-        records.append({
-            "point": k + 1,
-            "epsilon": point.f,
-            "utilization_rate": s.utilization_rate,
-            "tonnes_matched": s.tonnes_matched,
-            "saving_cny": s.economics.saving_cny,
-            "co2_net_t": s.carbon.net_t,
-            "tonne_km": s.tonne_km,
-            "exchanges": s.exchanges,
-            "plan": f"points/{k + 1:02d}/exchanges.csv",
-            "model": "milp",
-            "objective": out.objective,
-            "bound": out.bound,
-            "gap": point_gap(point),
-        })
+        records.append(_record(k, point.f, result, "milp", out.objective, out.bound,
+                               point_gap(point)))
         plans.append(result)
     table = pd.DataFrame.from_records(records, columns=FRONTIER_COLUMNS)
     note = MILP_NOTE.format(features=", ".join(integer_features(dataset, options)))

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -362,6 +363,31 @@ def _loosen(proto: Any, fixed: list[tuple[int, float, bool]], tolerance: float) 
             proto.linear_constraints.upper_bounds[row] = value + slack
 
 
+def limit_arcs(grades: Grades, offers: pd.DataFrame, offer: NDArray[np.int64],
+               need: NDArray[np.int64], rule_key: NDArray[np.object_]
+               ) -> Iterator[tuple[BlendLimit, NDArray[np.int64], NDArray[np.float64]]]:
+    """Each blending limit of `grades` with the positions of its arcs (into its need, under
+    its rule for a rule limit) among the arcs given by `offer`, `need` and `rule_key`
+    (same length), and each arc's coefficient in the limit's row: the offer's value above a
+    max limit (below a min limit), 0 where the offer states none. The mass-weighted average
+    meets the limit exactly when the coefficients times the flows sum to at most 0."""
+    q_cache: dict[str, NDArray[np.float64]] = {}
+    for lim in grades.limits:
+        into = need == lim.need
+        if lim.rule_key is not None:
+            into &= rule_key == lim.rule_key
+        sel = np.flatnonzero(into).astype(np.int64)
+        if not len(sel):
+            continue
+        if lim.attribute not in q_cache:
+            col = f"q.{lim.attribute}"
+            q_cache[lim.attribute] = offers[col].to_numpy(float) if col in offers \
+                else np.full(len(offers), np.nan)
+        v = q_cache[lim.attribute][offer[sel]]
+        c = (v - lim.value) if lim.bound == "max" else (lim.value - v)
+        yield lim, sel, np.nan_to_num(c, nan=0.0)
+
+
 def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
                  grades: Grades, time_limit_s: float | None = None,
                  weights: NDArray[np.float64] | None = None) -> FlowSolution:
@@ -420,26 +446,13 @@ def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
         cols.append(into)
         coef.append(-share * ratio[into])
     # blend rows
-    q_cache: dict[str, NDArray[np.float64]] = {}
     rule_key = np.array([r.key for r in cand.rules], dtype=object)[cand.rule[arcs]] \
         if n_a else np.empty(0, dtype=object)
     blend_rows: list[BlendLimit] = []
-    for lim in grades.limits:
-        into = need == lim.need
-        if lim.rule_key is not None:
-            into &= rule_key == lim.rule_key
-        sel = np.flatnonzero(into)
-        if not len(sel):
-            continue
-        if lim.attribute not in q_cache:
-            col = f"q.{lim.attribute}"
-            q_cache[lim.attribute] = offers[col].to_numpy(float) if col in offers \
-                else np.full(len(offers), np.nan)
-        v = q_cache[lim.attribute][offer[sel]]
-        c = (v - lim.value) if lim.bound == "max" else (lim.value - v)
+    for lim, sel, c in limit_arcs(grades, offers, offer, need, rule_key):
         rows.append(np.full(len(sel), next_row, np.int64))
         cols.append(sel)
-        coef.append(np.nan_to_num(c, nan=0.0))
+        coef.append(c)
         blend_rows.append(lim)
         next_row += 1
     rhs.append(np.zeros(next_row - n_o - n_n))

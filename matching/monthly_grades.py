@@ -64,7 +64,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from symbiosis.errors import SolverError
-from symbiosis.matching.blending import BLEND_COLUMNS, Grades
+from symbiosis.matching.blending import BLEND_COLUMNS, Grades, limit_arcs
 from symbiosis.matching.flow import LP_STAGE_TOLERANCE
 from symbiosis.months import MONTHS
 
@@ -156,21 +156,8 @@ def graded_rows(dataset: Dataset, cand: Candidates, grades: Grades) -> GradedRow
     rows: list[NDArray[np.int64]] = []
     cols: list[NDArray[np.int64]] = []
     coef: list[NDArray[np.float64]] = []
-    q_cache: dict[str, NDArray[np.float64]] = {}
     n_rows = 0
-    for lim in grades.limits:
-        into = cand.need == lim.need
-        if lim.rule_key is not None:
-            into &= rule_key == lim.rule_key
-        sel = np.flatnonzero(into).astype(np.int64)
-        if not len(sel):
-            continue
-        if lim.attribute not in q_cache:
-            col = f"q.{lim.attribute}"
-            q_cache[lim.attribute] = offers[col].to_numpy(float) if col in offers \
-                else np.full(len(offers), np.nan)
-        v = q_cache[lim.attribute][cand.offer[sel]]
-        c = np.nan_to_num((v - lim.value) if lim.bound == "max" else (lim.value - v), nan=0.0)
+    for _lim, sel, c in limit_arcs(grades, offers, cand.offer, cand.need, rule_key):
         # one row per month: row n_rows + t over arcs sel*12 + t
         rows.append(np.tile(n_rows + months, len(sel)))
         cols.append((sel[:, None] * T + months[None, :]).reshape(-1))

@@ -363,8 +363,8 @@ def _loosen(proto: Any, fixed: list[tuple[int, float, bool]], tolerance: float) 
             proto.linear_constraints.upper_bounds[row] = value + slack
 
 
-def limit_arcs(grades: Grades, offers: pd.DataFrame, offer: NDArray[np.int64],
-               need: NDArray[np.int64], rule_key: NDArray[np.object_]
+def limit_arcs(grades: Grades, offers: pd.DataFrame, offer: NDArray[np.integer],
+               need: NDArray[np.integer], rule_key: NDArray[np.object_]
                ) -> Iterator[tuple[BlendLimit, NDArray[np.int64], NDArray[np.float64]]]:
     """Each blending limit of `grades` with the positions of its arcs (into its need, under
     its rule for a rule limit) among the arcs given by `offer`, `need` and `rule_key`

@@ -581,16 +581,8 @@ def compare_scenario(rows: DatasetRows, changes: Sequence[Change],
         InvalidDataError: a change that does not apply, or rows that do not validate
             (problems in added rows are located at the change, file `changes`).
     """
-    applied = _apply(rows, changes)
-    if applied.problems:
-        raise InvalidDataError(applied.problems)
+    sentences, scenario_ds = _scenario_dataset(rows, changes, carry)
     baseline_ds = carry_tables(dataset_from_rows(rows, source="baseline"), carry)
-    _check_not_empty(applied.rows)
-    try:
-        scenario_ds = dataset_from_rows(applied.rows, source="scenario")
-    except InvalidDataError as exc:
-        raise InvalidDataError([applied.locate(p) for p in exc.problems]) from None
-    scenario_ds = carry_tables(scenario_ds, carry)
     options = options or MatchOptions()
     base = solve_match(baseline_ds, options)
     scen = solve_match(scenario_ds, options)
@@ -600,7 +592,7 @@ def compare_scenario(rows: DatasetRows, changes: Sequence[Change],
         baseline=before,
         scenario=after,
         delta=_delta(before, after),
-        changes=applied.sentences,
+        changes=sentences,
         exchanges_diff=diff,
         baseline_result=base,
         scenario_result=scen,
@@ -617,6 +609,19 @@ def _scenario_task(shared: tuple[DatasetRows, MatchOptions, Dataset | None],
                    changes: Sequence[Change]) -> tuple[list[str], MatchResult, Dataset]:
     """One scenario of a sweep (an engine task): apply, validate, solve."""
     rows, options, carry = shared
+    sentences, scenario_ds = _scenario_dataset(rows, changes, carry)
+    return sentences, solve_match(scenario_ds, options), scenario_ds
+
+
+def _scenario_dataset(rows: DatasetRows, changes: Sequence[Change],
+                      carry: Dataset | None) -> tuple[list[str], Dataset]:
+    """`changes` applied to `rows` and validated, as a dataset with `carry`'s tables
+    (`carry_tables`), with one sentence per change.
+
+    Raises:
+        InvalidDataError: a change that cannot apply, an empty scenario, or rows that break
+            the dataset contract (problems located at the change that caused them).
+    """
     applied = _apply(rows, changes)
     if applied.problems:
         raise InvalidDataError(applied.problems)
@@ -625,8 +630,7 @@ def _scenario_task(shared: tuple[DatasetRows, MatchOptions, Dataset | None],
         scenario_ds = dataset_from_rows(applied.rows, source="scenario")
     except InvalidDataError as exc:
         raise InvalidDataError([applied.locate(p) for p in exc.problems]) from None
-    scenario_ds = carry_tables(scenario_ds, carry)
-    return applied.sentences, solve_match(scenario_ds, options), scenario_ds
+    return applied.sentences, carry_tables(scenario_ds, carry)
 
 
 def sweep_scenarios(rows: DatasetRows, scenarios: Sequence[Sequence[Change]],

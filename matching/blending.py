@@ -191,6 +191,14 @@ def _relaxed_arcs(dataset: Dataset, cand: Candidates, blend: NDArray[np.bool_],
     need = where[extra.need]
     offers = dataset.offers
     keep = np.ones(len(extra), bool)
+
+    def states(attribute: str) -> NDArray[np.bool_]:
+        """Per arc of `extra`: whether its offer states `attribute` (a number)."""
+        col = f"q.{attribute}"
+        if col not in offers:
+            return np.zeros(len(extra), bool)
+        return np.isfinite(offers[col].to_numpy(float)[extra.offer])
+
     rules: list[Rule] = list(cand.rules)
     index = {r.key: i for i, r in enumerate(rules)}
     rule_map = np.zeros(len(extra.rules), np.int32)
@@ -203,18 +211,12 @@ def _relaxed_arcs(dataset: Dataset, cand: Candidates, blend: NDArray[np.bool_],
         attrs = [lim.attribute for lim in _rule_limits(original)] if blending else []
         on_rule = extra.rule == k
         for attr in attrs:
-            col = f"q.{attr}"
-            stated = offers[col].to_numpy(float)[extra.offer] if col in offers \
-                else np.full(len(extra), np.nan)
-            keep &= ~on_rule | np.isfinite(stated)
+            keep &= ~on_rule | states(attr)
     for j, n in enumerate(where if blending else ()):
         own = [a for a, _, _ in _need_own_limits(dataset, int(n))]
         into = extra.need == j
         for attr in own:
-            col = f"q.{attr}"
-            stated = offers[col].to_numpy(float)[extra.offer] if col in offers \
-                else np.full(len(extra), np.nan)
-            keep &= ~into | np.isfinite(stated)
+            keep &= ~into | states(attr)
     extra = extra.subset(np.flatnonzero(keep))
     need = need[keep]
     base = cand.subset(np.flatnonzero(~blend[cand.need]))

@@ -87,7 +87,7 @@ if TYPE_CHECKING:
     from symbiosis.matching.result import MatchResult
 
 __all__ = ["BLEND_COLUMNS", "BlendLimit", "Grades", "blend_frame", "blend_needs",
-           "prepare_grades", "solve_graded"]
+           "prepare_grades", "rebuilt_needs", "solve_graded"]
 
 STAGE_TOLERANCE_MAX = 1e-6  # widest relative slack a stage's optimum is kept within
 NOT_BLENDED = frozenset({TEMPERATURE})  # judged per arc at delivery, never averaged
@@ -222,12 +222,14 @@ def _relaxed_arcs(dataset: Dataset, cand: Candidates, blend: NDArray[np.bool_],
     # the kept arcs of `cand`, then the rebuilt ones, written into one new array per field
     # (a subset copy then a concatenation held three copies of every arc at once: 2.8 GiB
     # on the national instance)
-    base = np.flatnonzero(~blend[cand.need])
+    kept = ~blend[cand.need]
+    n_kept = int(kept.sum())
+    every = n_kept == len(cand)  # the first build left these needs out: nothing to drop
 
     def joined(old: NDArray[Any], new: NDArray[Any], dtype: Any = None) -> NDArray[Any]:
-        out = np.empty(len(base) + len(new), dtype or old.dtype)
-        np.take(old, base, out=out[:len(base)])
-        out[len(base):] = new
+        out = np.empty(n_kept + len(new), dtype or old.dtype)
+        out[:n_kept] = old if every else old[kept]
+        out[n_kept:] = new
         return out
 
     code = None
@@ -245,7 +247,7 @@ def _relaxed_arcs(dataset: Dataset, cand: Candidates, blend: NDArray[np.bool_],
         rule=joined(cand.rule, rule_map[extra.rule], np.int32),
         from_table=joined(cand.from_table, extra.from_table),
         quality_unverified=joined(cand.quality_unverified, extra.quality_unverified),
-        rules=tuple(rules), distance_code=code)
+        rules=tuple(rules), distance_code=code).with_blocked(extra.blocked_entries())
 
 
 def heat_served_needs(dataset: Dataset) -> NDArray[np.bool_]:
@@ -276,12 +278,27 @@ def _limits(dataset: Dataset, cand: Candidates, blend: NDArray[np.bool_]
     return tuple(out)
 
 
+def rebuilt_needs(dataset: Dataset, options: MatchOptions) -> NDArray[np.bool_] | None:
+    """The needs whose arcs `prepare_grades` builds again under its own rules (None: none),
+    so the first build can leave them out (`build_candidates(skip_needs=...)`) and the
+    national instance's heat arcs are not built twice: every need when a cascade adds
+    return offers (all arcs are rebuilt), else the heat-served needs when heat is judged at
+    delivery and the blending needs."""
+    if cascade_needs(dataset).any():
+        return np.ones(len(dataset.needs), bool)
+    skip = blend_needs(dataset, options.blend)
+    if heat_applies(dataset, options.heat_at_delivery, options.heat_at_source):
+        skip = skip | heat_served_needs(dataset)
+    return skip if skip.any() else None
+
+
 def prepare_grades(dataset: Dataset, cand: Candidates, options: MatchOptions,
                    distances: GeoDistances | None = None
                    ) -> tuple[Dataset, Candidates, Grades | None]:
     """The dataset and arcs of a graded run, and what grades it (None: nothing does, the
     run is the plain one). Adds the cascade's return offers (rebuilding the arcs), rebuilds
-    the arcs into blending needs, and judges heat at delivery (`matching.heat`)."""
+    the arcs into blending needs, and judges heat at delivery (`matching.heat`). `cand`
+    may hold the arcs into `rebuilt_needs` or not: the result is the same."""
     blend = blend_needs(dataset, options.blend)
     heat = heat_applies(dataset, options.heat_at_delivery, options.heat_at_source)
     if not blend.any() and not heat and not cascade_needs(dataset).any():

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from symbiosis.dataset import Dataset
 from symbiosis.geo.distance import DEFAULT_CIRCUITY, DistanceRule, DistanceSource
+from symbiosis.matching.parts import usable_cores
 from symbiosis.taxonomy import QualityLimit, Rule, Taxonomy
 
 if TYPE_CHECKING:
@@ -49,6 +50,9 @@ Int32Array = NDArray[np.int32]
 CHUNK_PAIRS = 1_000_000
 CHUNK_FIRST_OFFERS = 4096
 CHUNK_MIN_OFFERS = 64
+# from this many (offer, need) pairs in reach of a search (offers x needs of its blocks, an
+# upper bound), the blocks are searched by one thread per usable core
+PARALLEL_MIN_PAIRS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,20 @@ class Candidates:
     blocked_offer: Int32Array = field(default_factory=lambda: np.empty(0, np.int32))
     blocked_kind: tuple[str, ...] = ()
     blocked_detail: tuple[str, ...] = ()
+
+    def with_blocked(self, entries: list[tuple[IntArray, str, str]]) -> Candidates:
+        """These arcs with the blocked offers of `entries` (offer positions, kind, detail)
+        added to theirs, one entry per (offer, kind, detail)."""
+        if not entries:
+            return self
+        offer, kind, detail = _blocked_fields(self.blocked_entries() + entries)
+        return replace(self, blocked_offer=offer, blocked_kind=kind, blocked_detail=detail)
+
+    def blocked_entries(self) -> list[tuple[IntArray, str, str]]:
+        """The blocked offers as (offer positions, kind, detail) entries (`with_blocked`)."""
+        return [(np.array([p]), k, d) for p, k, d in zip(self.blocked_offer.tolist(),
+                                                         self.blocked_kind,
+                                                         self.blocked_detail, strict=True)]
 
     def distance_labels(self, arcs: NDArray[np.integer] | None = None) -> NDArray[np.object_]:
         """Where the distance of each arc at `arcs` (None = all) came from, as written in
@@ -251,6 +269,8 @@ def build_candidates(
     accept_unstated_quality: bool = False,
     licences_as_of: dt.date | None = None,
     chunk_pairs: int | None = CHUNK_PAIRS,
+    skip_needs: NDArray[np.bool_] | None = None,
+    workers: int | None = None,
 ) -> Candidates:
     """All candidate arcs of `dataset` (see the module docstring for the exact rule).
 
@@ -269,6 +289,13 @@ def build_candidates(
     (`quality_unverified`). A hazardous-waste offer reaches only needs of enterprises
     licensed for its code on `licences_as_of` (default today). Arcs dropped for either
     reason are listed in `blocked_*`.
+
+    `skip_needs` (a mask over the needs) leaves out the arcs into those needs (a graded run
+    rebuilds them under other rules: `matching.blending.prepare_grades`). `workers` threads
+    search the blocks side by side (default: the usable cores when the blocks may hold at
+    least PARALLEL_MIN_PAIRS pairs, else 1; great-circle and listed distances only, roads
+    and zones keep one thread): the radius queries and haversines are numpy and scipy work
+    that releases the GIL, and the arcs come out in the same order whatever the count.
 
     Raises:
         ValueError: circuity not a positive finite number, or max_km negative or NaN.
@@ -293,7 +320,12 @@ def build_candidates(
         per_offer = offers["material"].map(reach_of).to_numpy(float)
         limit = pd.Series(per_offer).groupby(off_ent).max()
         distances.prepare(limit.index.to_numpy(np.int64), limit.to_numpy(float))
+    blocks: list[tuple[str, IntArray, IntArray, Rule, float]] = []
     for need_mat, need_idx in need_by_mat.items():
+        if skip_needs is not None:
+            need_idx = need_idx[~skip_needs[need_idx]]
+            if not len(need_idx):
+                continue
         for offer_mat in dataset.taxonomy.offer_materials_for(need_mat):
             offer_idx = off_by_mat.get(offer_mat)
             rule = dataset.taxonomy.rule(need_mat, offer_mat)
@@ -301,24 +333,48 @@ def build_candidates(
                 continue
             reach = reach_km(dataset.taxonomy, offer_mat, max_km)
             rules.append(rule)
-            # roads and zones are measured in one call per block (their search is prepared
-            # for it); the great-circle and listed distances are streamed in offer chunks
-            chunked = None if distances is not None else chunk_pairs
-            for o, n, km, code in _block_pairs(measure, off_ent, need_ent, offer_idx,
-                                               need_idx, reach, offer_mat, chunked):
-                from_table = code == DistanceSource.TABLE.code
-                ok, unverified, missing = _quality_mask(dataset, rule, o, n,
-                                                        accept_unstated_quality)
-                blocked += [(pos, BLOCK_QUALITY_NOT_STATED, attr) for attr, pos in missing]
-                licensed = licensed_mask(dataset, offer_mat, n, licences_as_of)
-                if licensed is not None:
-                    blocked.append((np.unique(o[ok & ~licensed]), BLOCK_NO_LICENCE,
-                                    dataset.taxonomy.materials[offer_mat].hw_code))
-                    ok &= licensed
-                parts.append((o[ok].astype(np.int32), n[ok].astype(np.int32), km[ok],
-                              from_table[ok], unverified[ok], len(rules) - 1))
+            blocks.append((offer_mat, offer_idx, need_idx, rule, reach))
+    # roads and zones are measured in one call per block (their search is prepared for
+    # it); the great-circle and listed distances are streamed in offer chunks
+    chunked = None if distances is not None else chunk_pairs
+
+    def filtered(k: int) -> list[tuple[Int32Array, Int32Array, NDArray[np.float64],
+                                       NDArray[np.bool_], NDArray[np.bool_],
+                                       NDArray[np.int8]]]:
+        """The block's arcs that pass quality and licences, chunk by chunk (blocked
+        offers appended to `blocked` by the caller's thread, in block order)."""
+        offer_mat, offer_idx, need_idx, rule, reach = blocks[k]
+        out = []
+        for o, n, km, code in _block_pairs(measure, off_ent, need_ent, offer_idx, need_idx,
+                                           reach, offer_mat, chunked):
+            from_table = code == DistanceSource.TABLE.code
+            ok, unverified, missing = _quality_mask(dataset, rule, o, n,
+                                                    accept_unstated_quality)
+            block_notes[k] += [(pos, BLOCK_QUALITY_NOT_STATED, attr) for attr, pos in missing]
+            licensed = licensed_mask(dataset, offer_mat, n, licences_as_of)
+            if licensed is not None:
+                block_notes[k].append((np.unique(o[ok & ~licensed]), BLOCK_NO_LICENCE,
+                                       dataset.taxonomy.materials[offer_mat].hw_code))
+                ok &= licensed
+            out.append((o[ok].astype(np.int32), n[ok].astype(np.int32), km[ok],
+                        from_table[ok], unverified[ok], code[ok]))
+        return out
+
+    block_notes: list[list[tuple[IntArray, str, str]]] = [[] for _ in blocks]
+    if workers is None:
+        pairs = sum(len(b[1]) * len(b[2]) for b in blocks)
+        workers = usable_cores() if pairs >= PARALLEL_MIN_PAIRS else 1
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = 1 if distances is not None or len(blocks) < 2 else max(1, workers)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for k, found in enumerate(pool.map(filtered, range(len(blocks)))):  # block order
+            for o, n, km, from_table, unverified, code in found:
+                parts.append((o, n, km, from_table, unverified, k))
                 if distances is not None:
-                    codes.append(code[ok])
+                    codes.append(code)
+            blocked += block_notes[k]
+            block_notes[k] = []
     # one field at a time, each field's chunks released as soon as it is joined: the chunks
     # and the joined arrays never coexist whole (a national instance: ~0.4 GiB less peak)
     sizes = np.array([len(p[0]) for p in parts], np.int64)
@@ -394,11 +450,14 @@ def _block_pairs(measure: DistanceRule, off_ent: IntArray, need_ent: IntArray,
 
 
 def candidates_for(dataset: Dataset, options: MatchOptions,
-                   distances: GeoDistances | None = None) -> Candidates:
+                   distances: GeoDistances | None = None,
+                   skip_needs: NDArray[np.bool_] | None = None) -> Candidates:
     """The candidate arcs a run with `options` solves on (reach, circuity and the
-    unstated-quality switch from the options; `distances` brings roads and zones)."""
+    unstated-quality switch from the options; `distances` brings roads and zones), without
+    the arcs into `skip_needs`."""
     return build_candidates(dataset, options.max_km, options.circuity, distances,
-                            accept_unstated_quality=options.accept_unstated_quality)
+                            accept_unstated_quality=options.accept_unstated_quality,
+                            skip_needs=skip_needs)
 
 
 def _blocked_fields(blocked: list[tuple[IntArray, str, str]]

@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 from symbiosis.dataset import Dataset
 from symbiosis.grades import default_medium, heat_pipes
 from symbiosis.i18n import t
-from symbiosis.matching.candidates import Candidates, reach_km
+from symbiosis.matching.candidates import BLOCK_QUALITY_NOT_STATED, Candidates, reach_km
 
 __all__ = ["RETURN_PREFIX", "cascade_needs", "delivered_temperature", "heat_applies",
            "heat_listed", "heat_stated", "offer_media", "too_cold", "with_heat_at_delivery",
@@ -152,8 +152,10 @@ def with_heat_at_delivery(dataset: Dataset, cand: Candidates,
                                 if lim.attribute == TEMPERATURE and lim.bound == "min"),
                                default=-np.inf) for r in originals], float)
     floor = rule_floor[cand.rule[pos]] if len(rule_floor) else np.full(len(pos), -np.inf)
+    by_rule = np.isfinite(floor)  # a standard's floor (a need's own is explained apart)
     if f"min.{TEMPERATURE}" in needs:
         own = needs[f"min.{TEMPERATURE}"].to_numpy(float)[cand.need[pos]]
+        by_rule &= ~np.isfinite(own)
         floor = np.where(np.isfinite(own), own, floor)
     heat = np.isfinite(temp)
     blind = ~heat & np.isfinite(floor)
@@ -174,7 +176,12 @@ def with_heat_at_delivery(dataset: Dataset, cand: Candidates,
     keep = np.ones(len(cand), bool)
     keep[dropped] = False
     arcs = np.flatnonzero(keep)
-    return replace(cand.subset(arcs), ratio=ratio[arcs], quality_unverified=unverified[arcs])
+    # an offer that lost arcs to a standard's floor for want of a stated temperature is
+    # told so (admission.py), as `build_candidates` tells it for every other limit
+    unstated = np.unique(o[blind & by_rule & ~keep_pos])
+    return replace(cand.subset(arcs), ratio=ratio[arcs], quality_unverified=unverified[arcs]
+                   ).with_blocked([(unstated, BLOCK_QUALITY_NOT_STATED, TEMPERATURE)]
+                                  if len(unstated) else [])
 
 
 def with_return_offers(dataset: Dataset) -> Dataset:

@@ -267,3 +267,18 @@ def test_forbidden_zone(tmp_path: Path) -> None:
     reason, text = why(result, result.offers["offer_id"].iloc[0])
     assert reason == "forbidden_zone"
     assert text == f"every route to {ds.needs.index[0]} at Q1 crosses a restricted zone"
+
+
+def test_heat_without_a_temperature_against_a_standard_floor_is_quality_not_stated() -> None:
+    """Waste heat that states no temperature, against the rule's 120 degC floor (the need
+    states none of its own): the graded run builds the heat arcs once, after the plain
+    arcs, and still tells the offer's owner which attribute to state."""
+    ds = make({"H": 28.0, "G": 28.0005, "C": 28.001},
+              [offer("hot", "H", "waste_heat", 100, **{"q.temperature_c": 160}),
+               offer("blind", "G", "waste_heat", 100)],
+              [need("n", "C", "process_heat", 100)])
+    result = solve_match(ds)
+    reason, text = why(result, "blind")
+    assert reason == "quality_not_stated"
+    assert "temperature_c" in text
+    assert why(result, "hot")[0] != "quality_not_stated"

@@ -41,7 +41,6 @@ components with blending or a heat cascade to the graded LP with the same w_a
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -56,6 +55,7 @@ from symbiosis.matching.blending import (
     annotate,
     blend_needs,
     prepare_grades,
+    rebuilt_needs,
     solve_graded,
 )
 from symbiosis.matching.candidates import Candidates, candidates_for
@@ -71,6 +71,7 @@ from symbiosis.matching.flow import (
 from symbiosis.matching.heat import heat_applies, heat_stated
 from symbiosis.matching.lean import explains, lean_result, lean_warnings
 from symbiosis.matching.options import MatchOptions, Method, Objective, parse_weights
+from symbiosis.matching.parts import arc_components, balanced_bins, spawn_safe, usable_cores
 from symbiosis.matching.prices import Valuation, valuate
 from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
 from symbiosis.matching.sparse import Certificate, with_certificate
@@ -220,44 +221,6 @@ def offer_stock(dataset: Dataset) -> np.ndarray:
     return np.nan_to_num(dataset.offers["stock"].to_numpy(float), nan=0.0)
 
 
-def _arc_components(offer: np.ndarray, need: np.ndarray, n_offers: int,
-                    n_needs: int) -> np.ndarray:
-    """Connected component of each arc in the offer-need graph: far-apart regions and
-    unrelated materials are independent problems."""
-    from scipy.sparse import coo_matrix  # lazy: only large instances are split
-    from scipy.sparse.csgraph import connected_components
-
-    n = n_offers + n_needs
-    graph = coo_matrix((np.ones(len(offer), np.int8), (offer, n_offers + need)),
-                       shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    return labels[offer]
-
-
-def _balanced_bins(labels: np.ndarray, bins: int) -> list[np.ndarray]:
-    """Positions grouped into `bins` sets of whole components, largest first to the
-    least-loaded bin (arc count as the proxy for solve time)."""
-    counts = np.bincount(labels)
-    load = np.zeros(bins)
-    assign = np.zeros(len(counts), np.int64)
-    for comp in np.argsort(counts)[::-1]:
-        if counts[comp] == 0:
-            break
-        target = int(np.argmin(load))
-        assign[comp] = target
-        load[target] += counts[comp]
-    of_arc = assign[labels]
-    return [idx for b in range(bins) if len(idx := np.flatnonzero(of_arc == b))]
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray | None,
                    jobs: int | None) -> list[tuple[np.ndarray | None, FlowSolution]]:
     """Min-cost flow on pure-network arcs (None = every arc); large networks are split
@@ -267,13 +230,13 @@ def _solve_network(dataset: Dataset, cand: Candidates, arcs: np.ndarray | None,
 
     jobs = usable_cores() if jobs is None else max(1, jobs)
     size = len(cand) if arcs is None else len(arcs)
-    if jobs == 1 or size < PARALLEL_MIN_ARCS:
+    if jobs == 1 or size < PARALLEL_MIN_ARCS or not spawn_safe():
         return one_solve()
     offer = cand.offer if arcs is None else cand.offer[arcs]
     need = cand.need if arcs is None else cand.need[arcs]
-    labels = _arc_components(offer, need, len(dataset.offers), len(dataset.needs))
+    labels = arc_components(offer, need, len(dataset.offers), len(dataset.needs))
     del offer, need
-    bins = _balanced_bins(labels, jobs)
+    bins = balanced_bins(labels, jobs)
     if max(len(b) for b in bins) > PARALLEL_MAX_SHARE * size:
         return one_solve()
     groups = bins if arcs is None else [arcs[b] for b in bins]
@@ -499,7 +462,7 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
 
         return solve_monthly(dataset, options, timings, distances)
     t0 = time.perf_counter()
-    cand = candidates_for(dataset, options, distances)
+    cand = candidates_for(dataset, options, distances, rebuilt_needs(dataset, options))
     dataset, cand, grades = prepare_grades(dataset, cand, options, distances)
     t1 = time.perf_counter()
     timings["candidates"] = t1 - t0

@@ -34,7 +34,8 @@ import pandas as pd
 from symbiosis.dataset import Dataset
 from symbiosis.jsonio import frame_records
 from symbiosis.matching.candidates import Candidates, candidates_for
-from symbiosis.matching.model import MatchOptions, solve_candidates, usable_cores
+from symbiosis.matching.model import MatchOptions, solve_candidates
+from symbiosis.matching.parts import usable_cores
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -232,15 +233,12 @@ def _keystone_units(dataset: Dataset, cand: Candidates, flows: np.ndarray,
                     offer_mass: np.ndarray, options: MatchOptions) -> _Keystones:
     """Cut the arcs into units (see `_Keystones`) and note each unit's base mass tonnes."""
     from symbiosis.matching.flow import quantity_scale
-    from symbiosis.matching.model import (
-        _arc_components,
-        _lp_components,
-        _network_inputs,
-    )
+    from symbiosis.matching.model import _lp_components, _network_inputs
+    from symbiosis.matching.parts import arc_components
 
     n_o, n_n = len(dataset.offers), len(dataset.needs)
     arc_comp, lp_comp = _lp_components(cand, n_n, options.method)
-    labels = _arc_components(cand.offer, cand.need, n_o, n_n) if len(cand) \
+    labels = arc_components(cand.offer, cand.need, n_o, n_n) if len(cand) \
         else np.zeros(0, np.int64)
     on_lp = lp_comp[arc_comp] if len(cand) else np.zeros(0, bool)
     # one key per unit: the LP's rule component, else the arc component

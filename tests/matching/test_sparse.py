@@ -15,7 +15,9 @@ from test_flow import MCF_DIR, published_optima, read_dimacs
 from symbiosis import Dataset, dataset_from_records, load_dataset
 from symbiosis.errors import SolverError
 from symbiosis.matching import MatchOptions, solve_match
+from symbiosis.matching import sparse as sparse_module
 from symbiosis.matching.flow import SolverStatus, solve_min_cost_flow, solve_transport_mcf
+from symbiosis.matching.parts import arc_components, balanced_bins
 from symbiosis.matching.sparse import (
     Certificate,
     certified_min_cost_flow,
@@ -84,6 +86,58 @@ def test_sparse_equals_dense_on_random_transport(seed: int) -> None:
     assert np.all(np.bincount(offer, sparse.flows, n_s) <= supply + 1e-9)
     assert np.all(np.bincount(need, sparse.flows, n_d) <= demand + 1e-9)
     check_certificate(cert, start=len(sparse_start(offer, need, km, k)))
+
+
+def regions(seed: int, n_regions: int = 4) -> tuple[np.ndarray, ...]:
+    """A transport problem of `n_regions` far-apart regions (components), each with its
+    own offers and needs and random arcs among them."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    n_s = n_d = 0
+    for _ in range(n_regions):
+        s, d = (int(v) for v in rng.integers(3, 25, 2))
+        pairs = rng.choice(s * d, int(rng.integers(s, s * d + 1)), replace=False)
+        parts.append((n_s + pairs // d, n_d + pairs % d))
+        n_s, n_d = n_s + s, n_d + d
+    offer = np.concatenate([p[0] for p in parts])
+    need = np.concatenate([p[1] for p in parts])
+    supply = rng.integers(1, 60, n_s).astype(float)
+    demand = rng.integers(1, 60, n_d).astype(float)
+    km = np.round(rng.uniform(0, 150, len(offer)), 2)
+    return supply, demand, offer, need, km
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("helper", [False, True])
+def test_rounds_solved_in_groups_of_components_equal_dense(
+        seed: int, helper: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round solved as groups of whole components, each on its own renumbered offers and
+    needs, with the second group in a helper process (a real spawned process) or not,
+    gives the dense optimum, and the same plan either way."""
+    supply, demand, offer, need, km = regions(seed)
+    dense = solve_transport_mcf(supply, demand, offer, need, km)
+    monkeypatch.setattr(sparse_module, "PART_HELPER_MIN_ARCS", 0 if helper else 10**12)
+    plan, cert = solve_transport_sparse(supply, demand, offer, need, km, k=1)
+    monkeypatch.setattr(sparse_module, "PART_HELPER_MIN_ARCS", 10**12)
+    alone, _ = solve_transport_sparse(supply, demand, offer, need, km, k=1)
+    assert dense.scales is not None
+    assert plan.stages[0] == dense.stages[0]
+    scale = dense.scales.distance
+    assert scaled_cost(plan.flows, km, scale) == scaled_cost(dense.flows, km, scale)
+    assert np.array_equal(plan.flows, alone.flows)
+    check_certificate(cert, start=len(sparse_start(offer, need, km, 1)))
+
+
+def test_groups_hold_whole_components() -> None:
+    """Two groups of whole components: no offer or need is in both, and together they hold
+    every arc once."""
+    supply, demand, offer, need, _ = regions(3, n_regions=5)
+    labels = arc_components(offer, need, len(supply), len(demand))
+    groups = balanced_bins(labels, 2)
+    assert len(groups) == 2
+    assert sorted(np.concatenate(groups).tolist()) == list(range(len(offer)))
+    assert not set(offer[groups[0]].tolist()) & set(offer[groups[1]].tolist())
+    assert not set(need[groups[0]].tolist()) & set(need[groups[1]].tolist())
 
 
 @pytest.mark.parametrize(("instance", "optimum"), published_optima())

@@ -45,9 +45,14 @@ Bellman-Ford. An excluded arc o -> n (flow 0, capacity > 0) prices out when
 c_a + p_o - p_n < 0. When none does, p is a feasible dual of the full network with x
 complementary: x is optimal for the full model.
 
-Partial pricing: a round adds, of the arcs that price out, the ADD_PER_NODE most negative
-out of every offer and into every need (the rest are priced again against the next
-potentials); termination holds because each round adds at least one arc of a finite set.
+Every arc that prices out joins the set (ADD_PER_NODE None; an integer n makes the pricing
+partial: only the n most negative out of every offer and into every need join, the rest are
+priced again against the next potentials); termination holds because each round adds at
+least one arc of a finite set. On the national instance k = 30 with every violator added
+took 3 rounds and 57.6 s, k = 20 with 16 per node 4 rounds and 66 s, k = 40 3 rounds and
+65.6 s (2026-11-30, this function alone on the arcs of benchmarks/bench_national.py's
+instance, load about 1.5): OR-Tools' time per round follows the nodes more than the arcs,
+so fewer rounds win.
 
 Pricing reads the candidate arrays that `matching.candidates` built (streamed from the
 spatial index in offer chunks, then held compactly: int32 ends, 30 bytes an arc), in
@@ -105,9 +110,9 @@ __all__ = [
     "with_certificate",
 ]
 
-DEFAULT_K = 20  # nearest arcs kept per offer and per need in the first sparse set
+DEFAULT_K = 30  # nearest arcs kept per offer and per need in the first sparse set
 PRICE_CHUNK = 1_000_000  # arcs priced at a time: the pricing never holds more temporaries
-ADD_PER_NODE = 16  # most violated arcs entering per offer and per need in one round
+ADD_PER_NODE: int | None = None  # violators entering per offer and need a round (None: all)
 MAX_ROUNDS = 1000  # every round adds >= 1 arc and the set is finite; this only guards bugs
 
 
@@ -119,7 +124,8 @@ class Certificate:
     cost (integer, distance-scale units; for a general network the hub arcs' cost),
     `violations` reduced costs < 0 left at the end (0: the loop only stops there, and
     raises after MAX_ROUNDS), `added_per_round` the arcs each round added (last: 0),
-    `round_seconds` each round's solve, potentials and pricing."""
+    `round_seconds` each round's solve, potentials and pricing, `resolved_per_round` the
+    arcs each round solved (the components that gained arcs; the others keep their flows)."""
 
     rounds: int = 0
     arcs_priced: int = 0
@@ -131,6 +137,7 @@ class Certificate:
     violations: int = 0
     added_per_round: list[int] = field(default_factory=list)
     round_seconds: list[float] = field(default_factory=list)
+    resolved_per_round: list[int] = field(default_factory=list)
 
     def merge(self, other: Certificate) -> Certificate:
         """The facts of two independent parts taken together."""
@@ -143,7 +150,8 @@ class Certificate:
             big_m=max(self.big_m, other.big_m),
             violations=self.violations + other.violations,
             added_per_round=self.added_per_round + other.added_per_round,
-            round_seconds=self.round_seconds + other.round_seconds)
+            round_seconds=self.round_seconds + other.round_seconds,
+            resolved_per_round=self.resolved_per_round + other.resolved_per_round)
 
 
 EXACT_FLOAT_INT = 2**53  # every integer below this is exact in a float64
@@ -360,14 +368,24 @@ def _certify(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
     """The rounds of `solve_transport_sparse`: solve on `active`, price, add, repeat."""
     n_s, n_d, n_a = len(supply), len(demand), len(arc_km)
     sink = n_s + n_d
+    previous: FloatArray | None = None  # last round's flows (over its arcs, then this one's)
+    last_arcs: IntArray = np.empty(0, np.int64)  # last round's arcs
+    changed: NDArray[np.bool_] | None = None  # this round's arcs that joined last round
     while True:
         cert.rounds += 1
         if cert.rounds > MAX_ROUNDS:
             raise SolverError(f"sparse pricing did not converge in {MAX_ROUNDS} rounds")
         round_start = time.perf_counter()
         arcs = np.flatnonzero(active)
-        sol = _solve_parts(supply, demand, arc_supply[arcs], arc_demand[arcs],
-                           arc_km[arcs], scales, helper)
+        if previous is not None:  # carry the flows over to this round's positions
+            carried = np.zeros(len(arcs))
+            carried[np.searchsorted(arcs, last_arcs)] = previous
+            changed = np.ones(len(arcs), bool)
+            changed[np.searchsorted(arcs, last_arcs)] = False
+            previous = carried
+        sol, resolved = _solve_parts(supply, demand, arc_supply[arcs], arc_demand[arcs],
+                                     arc_km[arcs], scales, helper, previous, changed)
+        cert.resolved_per_round.append(resolved)
         if sol.status is not SolverStatus.OPTIMAL:
             return sol, cert
         assert sol.scales is not None
@@ -414,6 +432,7 @@ def _certify(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
             break
         cert.arcs_added += len(bad)
         active[bad] = True
+        last_arcs, previous = arcs, sol.flows
     flows = np.zeros(n_a)
     flows[arcs] = sol.flows
     cert.arcs_solved = len(arcs)
@@ -463,21 +482,37 @@ def _solve_group(inputs: tuple[FloatArray, FloatArray, IntArray, IntArray, Float
 
 def _solve_parts(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
                  arc_demand: IntArray, arc_km: FloatArray, scales: Scales,
-                 helper: Executor | None) -> FlowSolution:
+                 helper: Executor | None, previous: FloatArray | None = None,
+                 changed: NDArray[np.bool_] | None = None) -> tuple[FlowSolution, int]:
     """`flow.solve_transport_mcf` on these arcs, solved as PART_BINS groups of whole
     connected components, each group on its own offers and needs only (renumbered): on
     the national instance's first round (2.2 M arcs, one component of 1.7 M) that is 15.2 s
     in one process against 18.9 s for one solve over all 189,000 nodes, and 12.5 s with the
     smaller group in `helper`'s process (benchmarks/bench_national.py). The groups are the
-    same whatever the helper, so the plan is too. Flows over these arcs; status OPTIMAL
-    only when every group's is."""
+    same whatever the helper, so the plan is too. Flows over these arcs (status OPTIMAL
+    only when every group's is) and how many arcs were solved.
+
+    With `previous` (the last round's optimal flows, here over these arcs) and `changed`
+    (the arcs that joined since), only the components holding a changed arc are solved:
+    a component without one is the same problem as in the last round (its arcs, offers and
+    needs are exactly that round's component), so its optimal flows stand.
+    """
     start = time.perf_counter()
     n_a = len(arc_km)
     labels = arc_components(arc_supply, arc_demand, len(supply), len(demand))
-    groups = sorted(balanced_bins(labels, PART_BINS), key=len, reverse=True)
-    if len(groups) < 2:
+    flows = np.zeros(n_a)
+    solve = np.arange(n_a)
+    if previous is not None and changed is not None:
+        dirty = np.zeros(int(labels.max()) + 1 if n_a else 0, bool)
+        dirty[labels[changed]] = True
+        solve = np.flatnonzero(dirty[labels])
+        kept = ~dirty[labels]
+        flows[kept] = previous[kept]
+    groups = [solve[g] for g in sorted(balanced_bins(labels[solve], PART_BINS), key=len,
+                                       reverse=True)] if len(solve) else []
+    if len(groups) == 1 and len(solve) == n_a:
         return solve_transport_mcf(supply, demand, arc_supply, arc_demand, arc_km,
-                                   scales=scales)
+                                   scales=scales), n_a
 
     def inputs(g: IntArray) -> tuple[FloatArray, FloatArray, IntArray, IntArray,
                                      FloatArray]:
@@ -488,23 +523,21 @@ def _solve_parts(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
     later: list[Future[FlowSolution] | None] = [
         helper.submit(_solve_group, inputs(g), scales) if helper is not None else None
         for g in groups[1:]]
-    solutions = [_solve_group(inputs(groups[0]), scales)]
+    solutions = [_solve_group(inputs(groups[0]), scales)] if groups else []
     for g, future in zip(groups[1:], later, strict=True):
         try:
             solutions.append(future.result() if future is not None
                              else _solve_group(inputs(g), scales))
         except BrokenExecutor:  # the helper died (e.g. killed): solve the group here
             solutions.append(_solve_group(inputs(g), scales))
-    flows = np.zeros(n_a)
     for g, sol in zip(groups, solutions, strict=True):
         if sol.status is not SolverStatus.OPTIMAL:
-            return replace(sol, flows=np.zeros(n_a))
+            return replace(sol, flows=np.zeros(n_a)), len(solve)
         flows[g] = sol.flows
     objective = float(flows @ arc_km)
     return FlowSolution(SolverStatus.OPTIMAL, flows, objective, objective,
-                        time.perf_counter() - start, solutions[0].method,
-                        stages=(float(flows.sum()), objective), scales=scales)
-
+                        time.perf_counter() - start, "min_cost_flow",
+                        stages=(float(flows.sum()), objective), scales=scales), len(solve)
 
 
 def certified_min_cost_flow(tails: IntArray, heads: IntArray, capacities: IntArray,

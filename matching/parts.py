@@ -61,7 +61,12 @@ def spawn_safe() -> bool:
     `if __name__ == "__main__":` guard (and breaks the pool). Safe are an interactive or
     `-c` session (no main file), a module run with `-m` (`python -m symbiosis`, pytest),
     and a console script installed next to this Python (pip writes them with the guard,
-    like `symbiosis`); any other script solves in its own process."""
+    like `symbiosis`); any other script solves in its own process, and so does a daemonic
+    process (a Dask worker), which may not have children."""
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:  # e.g. a Dask worker: no children
+        return False
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     if main is None or path is None or getattr(main, "__spec__", None) is not None:

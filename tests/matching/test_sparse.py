@@ -267,3 +267,34 @@ def test_cli_method_sparse_writes_the_certificate(run_cli: Any, demo_path: Path,
     solver = json.loads((out / "summary.json").read_text(encoding="utf-8"))["solver"]
     assert solver["certificate"]["violations"] == 0
     assert solver["certificate"]["rounds"] >= 1
+
+
+def test_spawn_is_refused_where_it_would_break(tmp_path: Path) -> None:
+    """Worker processes are spawned only from a main module that is safe to import again:
+    pytest (run as a module or from its console script) is, a plain script without the
+    `__main__` guard is not, and a daemonic process may not have children at all."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from symbiosis.matching.parts import spawn_safe
+
+    assert spawn_safe()
+    code = textwrap.dedent("""
+        import multiprocessing, sys
+        from symbiosis.matching.parts import spawn_safe
+        print(spawn_safe())
+        def child(queue):
+            queue.put(spawn_safe())
+        if __name__ == "__main__":
+            ctx = multiprocessing.get_context("spawn")
+            queue = ctx.Queue()
+            p = ctx.Process(target=child, args=(queue,), daemon=True)
+            p.start(); print(queue.get()); p.join()
+    """)
+    script = tmp_path / "plain_script.py"
+    script.write_text(code, encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[0] == "False"  # a script beside no interpreter: maybe unguarded
+    assert out[-1] == "False"  # the daemonic child

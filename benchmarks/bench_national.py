@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  sparse: {cert['rounds']} rounds, solved on {cert['arcs_solved']:,} of "
               f"{cert['arcs_total']:,} arcs, {cert['arcs_added']:,} added "
               f"{cert.get('added_per_round')}, round seconds {cert.get('round_seconds')}, "
+              f"arcs re-solved per round {cert.get('resolved_per_round')}, "
               f"{cert['violations']} violations left")
     for note in summary.get("warnings", []):
         print(f"  note: {note}")

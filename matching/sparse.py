@@ -622,7 +622,8 @@ class CertifiedFacts(SolverFacts):
             rounds=c.rounds, arcs_priced=c.arcs_priced, arcs_added=c.arcs_added,
             arcs_solved=c.arcs_solved, arcs_total=c.arcs_total, k=c.k, big_m=c.big_m,
             violations=c.violations, added_per_round=list(c.added_per_round),
-            round_seconds=[round(x, 3) for x in c.round_seconds])})
+            round_seconds=[round(x, 3) for x in c.round_seconds],
+            resolved_per_round=list(c.resolved_per_round))})
 
 
 def with_certificate(facts: SolverFacts, certificates: list[Certificate]) -> SolverFacts:

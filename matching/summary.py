@@ -383,6 +383,9 @@ class SparseCertificate(_Model):
     round_seconds: list[float] = Field(
         default_factory=list, description="Seconds of each round: solve, potentials, "
                                           "pricing.")
+    resolved_per_round: list[int] = Field(
+        default_factory=list, description="Arcs each round solved: the components that "
+                                          "gained arcs (the others keep their flows).")
 
 
 class MilpRelaxation(_Model):

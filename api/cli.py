@@ -13,7 +13,7 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.cells import cell_len
@@ -603,6 +603,34 @@ cli_robust.register(app)  # robust
 cli_sweep.register(app)  # sweep
 
 
+def _exit(code: int) -> NoReturn:
+    """End the process with `code` once the command is done, skipping the interpreter's
+    teardown when that is safe.
+
+    Tearing down a process that has imported pandas, OR-Tools and pydantic (clearing ~900
+    modules and freeing every object one by one) took 0.14-0.17 s after a province match on
+    the benchmark machine, about a tenth of the run, and changes nothing the user sees.
+    So: flush stdout and stderr, run the atexit handlers (weakref finalizers such as
+    temporary folders, logging's flush, Dask's cluster shutdown are registered there), then
+    `os._exit`. With other threads still running (whose end the normal exit would wait for),
+    or when the streams cannot be flushed, the normal `sys.exit` is used.
+    """
+    import atexit
+    import os
+    import threading
+
+    if threading.active_count() == 1:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed or broken stream: exit the normal way
+            sys.exit(code)
+        atexit._run_exitfuncs()
+        if threading.active_count() == 1:  # an exit handler may have started one
+            os._exit(code)
+    sys.exit(code)
+
+
 def main() -> None:
     """Console-script entry point: map the engine's errors to exit codes in one place."""
     try:
@@ -611,24 +639,24 @@ def main() -> None:
         print_problems(exc.problems, err_console)
         errors = sum(p.severity == "error" for p in exc.problems)
         err_console.print(f"{errors} error(s): nothing was written", style="red")
-        sys.exit(1)
+        _exit(1)
     except SymbiosisError as exc:
         err_console.print(f"error: {exc}", style="red", markup=False)
-        sys.exit(1)
+        _exit(1)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        _exit(exc.exit_code)
     except typer.Abort:
         err_console.print("aborted", style="red")
-        sys.exit(130)
+        _exit(130)
     except Exception as exc:  # click usage errors carry their own exit code
         # duck-typed: click.ClickException, or typer's vendored copy (typer >= 0.20 no
         # longer installs click, so `import click` is not an option)
         show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
         if callable(show) and isinstance(exit_code, int):
             show()
-            sys.exit(exit_code)
+            _exit(exit_code)
         raise
-    sys.exit(code if isinstance(code, int) else 0)
+    _exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

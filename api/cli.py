@@ -631,8 +631,19 @@ def _exit(code: int) -> NoReturn:
     sys.exit(code)
 
 
+# young-generation threshold of the cyclic garbage collector for a command (CPython's
+# default is 700): a province match allocates lists and object arrays of hundreds of
+# thousands of cells, and the default made ~200 collections costing 90-130 ms of a
+# 1.5 s run; at 10,000 it is ~12 collections and 20-45 ms. Garbage without cycles is
+# freed at once whatever the threshold, so peak memory does not move.
+GC_YOUNG_THRESHOLD = 10_000
+
+
 def main() -> None:
     """Console-script entry point: map the engine's errors to exit codes in one place."""
+    import gc
+
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     try:
         code = app(standalone_mode=False)
     except InvalidDataError as exc:

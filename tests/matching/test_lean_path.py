@@ -46,3 +46,36 @@ def test_best_per_group_with_infinite_keys_takes_the_lexsort() -> None:
     group = np.array([0, 0, 0, 1, 1])
     key = np.array([-np.inf, np.nan, 2.0, np.inf, 1.0])
     assert np.array_equal(best_per_group(group, key, 3, 2), _reference(group, key, 3, 2))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_frontier_bellman_ford_equals_relaxing_every_edge(seed: int) -> None:
+    """Random graphs with negative edges but no negative cycle (potential-shifted positive
+    weights), unreachable nodes and parallel edges: bit-identical distances."""
+    from symbiosis.matching.prices import _shortest, _shortest_all_edges
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 80))
+    m = int(rng.integers(0, 400))
+    tails = rng.integers(0, n, m).astype(np.int32)
+    heads = rng.integers(0, n, m).astype(np.int32)
+    potential = rng.normal(0, 5, n)
+    weights = rng.random(m) * 3 + potential[tails] - potential[heads]  # reduced: >= 0
+    source = int(rng.integers(0, n))
+    fast = _shortest(n, source, tails, heads, weights)
+    plain = _shortest_all_edges(n, source, tails, heads, weights)
+    assert np.array_equal(fast, plain)
+
+
+def test_frontier_bellman_ford_by_hand_and_negative_cycle() -> None:
+    """0 -> 1 (4), 0 -> 2 (1), 2 -> 1 (-2), 1 -> 3 (1): distances 0, -1, 1, 0; node 4 is
+    unreachable. Adding 3 -> 2 (-1) closes a negative cycle 2 -> 1 -> 3 -> 2: SolverError."""
+    from symbiosis.errors import SolverError
+    from symbiosis.matching.prices import _shortest
+
+    tails = np.array([0, 0, 2, 1])
+    heads = np.array([1, 2, 1, 3])
+    weights = np.array([4.0, 1.0, -2.0, 1.0])
+    assert _shortest(5, 0, tails, heads, weights).tolist() == [0.0, -1.0, 1.0, 0.0, np.inf]
+    with pytest.raises(SolverError, match="negative cycle"):
+        _shortest(5, 0, np.append(tails, 3), np.append(heads, 2), np.append(weights, -1.0))

@@ -88,7 +88,12 @@ class Fact:
         return t(self.key, lang, **params)
 
 
+_PLAIN_PARAMS = (str, int, float)  # rendered as they are (the usual parameter)
+
+
 def _render_value(value: Any, lang: str) -> Any:
+    if type(value) in _PLAIN_PARAMS:
+        return value
     if isinstance(value, Fact):
         return value.render(lang)
     if isinstance(value, tuple) and value and all(isinstance(v, Fact) for v in value):
@@ -450,6 +455,22 @@ def analyse_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
     rejected_by = _rejected(dataset, cand, measure, todo, off_ent, need_ent)
     zone_cut = _excluded_by_zone(cand)
     takers: dict[str, NDArray[np.bool_]] = {}  # per offered material: needs that take it
+    # per offer, at once: its arcs that pay and lead to a full need (how many, the first
+    # LISTED in arc order), to an open need (how many), and that do not pay (how many)
+    pays = score[order] > 0 if score is not None else np.ones(len(order), bool)
+    full_arc = pays & (fill[cand.need[order]] >= FULL_SHARE)
+    n_full = np.bincount(cand.offer[order][full_arc], minlength=n_o)
+    n_open = np.bincount(cand.offer[order][pays & ~full_arc], minlength=n_o)
+    full_pos = np.flatnonzero(full_arc)  # positions in `order`, grouped by offer
+    full_offer = cand.offer[order[full_pos]]
+    rank = np.arange(len(full_pos)) - np.searchsorted(full_offer, full_offer)
+    listed = full_pos[rank < LISTED]
+    first_full: dict[int, list[int]] = {}
+    for o, n in zip(cand.offer[order[listed]].tolist(), cand.need[order[listed]].tolist(),
+                    strict=True):
+        first_full.setdefault(o, []).append(n)
+    # enterprises by position: an offer never ships to its own enterprise
+    own_ent = need_ent if (need_ent >= 0).all() and (off_ent >= 0).all() else None
     for o in todo.tolist():
         material = str(offer_mat[o])
         unit = _unit(dataset, material)
@@ -457,19 +478,15 @@ def analyse_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
         facts: list[Fact] = []
         block = order[starts[o]:starts[o + 1]]
         losing = block[score[block] <= 0] if score is not None else block[:0]
-        paying = block[score[block] > 0] if score is not None else block
-        full = paying[fill[cand.need[paying]] >= FULL_SHARE]
-        open_ = paying[fill[cand.need[paying]] < FULL_SHARE]
-        if len(full):
+        if n_full[o]:
             reasons.append(UnmatchedReason.TAKERS_FULL)
             named = tuple(Fact("explain.full_need", {
-                "need": str(need_ids[cand.need[b]]),
-                "by": tuple(suppliers.get(int(cand.need[b]), [])[:LISTED])})
-                for b in full[:LISTED])
-            more = Fact("explain.more", {"count": len(full) - LISTED}) \
-                if len(full) > LISTED else ""
+                "need": str(need_ids[n]), "by": tuple(suppliers.get(n, [])[:LISTED])})
+                for n in first_full[o])
+            more = Fact("explain.more", {"count": int(n_full[o]) - LISTED}) \
+                if n_full[o] > LISTED else ""
             facts.append(Fact("explain.takers_full", {
-                "full": len(full), "total": len(block), "needs": named, "more": more}))
+                "full": int(n_full[o]), "total": len(block), "needs": named, "more": more}))
         if len(losing) and score is not None:
             reasons.append(UnmatchedReason.NO_GAIN)
             best = int(losing[np.argmax(score[losing])])
@@ -481,7 +498,7 @@ def analyse_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
             else:
                 facts.append(Fact("explain.no_gain_value", {
                     "count": len(losing), "value": float(score[best]), "need": target}))
-        if len(open_):
+        if n_open[o]:
             reasons.append(UnmatchedReason.BELOW_RESOLUTION)
             facts.append(Fact("explain.below_resolution",
                               {"quantity": float(unmatched[o]), "unit": unit}))
@@ -499,7 +516,9 @@ def analyse_unmatched(dataset: Dataset, cand: Candidates, flows: FloatArray,
             if material not in takers:
                 takers[material] = np.isin(need_mat, [m for m in tax.materials
                                                       if tax.rule(m, material) is not None])
-            idx = np.flatnonzero(takers[material] & (need_ent_id != offer_ent_id[o]))
+            others = need_ent_id != offer_ent_id[o] if own_ent is None \
+                else own_ent != off_ent[o]
+            idx = np.flatnonzero(takers[material] & others)
             if not len(idx):
                 reasons.append(UnmatchedReason.NO_COMPATIBLE_NEED)
                 facts.append(Fact("explain.no_compatible_need", {"material": material}))

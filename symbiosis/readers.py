@@ -113,13 +113,25 @@ def decode(path: Path, problems: list[Problem]) -> str | None:
     return None
 
 
+# whitespace (other than a line break) next to a delimiter, a quote, a line break or the
+# ends of the text, or a line break next to a quote (a quoted cell may begin or end with
+# one): the only places where a cell can start or end with whitespace
+_EDGE_SPACE = re.compile('[,\t"\r\n][^\\S\r\n]|[^\\S\r\n][,\t"\r\n]|"[\r\n]|[\r\n]"'
+                         '|^[^\\S\r\n]|[^\\S\r\n]$')
+
+
 def csv_grid(text: str) -> list[list[str]]:
     """Every record of a CSV text as stripped cells; tab-separated when the first line has
-    tabs and no commas (Excel's "Unicode text")."""
+    tabs and no commas (Excel's "Unicode text"). A text with no whitespace where a cell
+    could begin or end (`_EDGE_SPACE`, one search) has nothing to strip, and its records
+    are taken as the csv module reads them."""
     first = text.lstrip("\ufeff").split("\n", 1)[0]
     delimiter = "\t" if "\t" in first and "," not in first else ","
-    return [[c.strip() for c in rec]
-            for rec in csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)]
+    body = text.lstrip("\ufeff")
+    records = csv.reader(io.StringIO(body), delimiter=delimiter)
+    if _EDGE_SPACE.search(body) is None:
+        return list(records)
+    return [[c.strip() for c in rec] for rec in records]
 
 
 # ----------------------------------------------------------------------------- workbooks
@@ -235,13 +247,19 @@ def grid_table(label: str, table: str, grid: Sequence[Sequence[str]], contract: 
                                 "read as titles", "warning"))
     body: list[list[str]] = []
     numbers: list[int] = []
-    for i in range(at + 1, len(grid)):
-        record = list(grid[i])
-        if len(record) > width and (flag_long or any(record[width:])):
-            problems.append(Problem(label, i + 1, None,
-                                    f"row has {len(record)} fields but the header has {width}"))
-        body.append((record + [""] * width)[:width])
-        numbers.append(i + 1)
+    records = grid[at + 1:]
+    if set(map(len, records)) <= {width} and all(type(r) is list for r in records):
+        # every record as wide as the header (the usual file): taken as they are
+        body = list(records)  # type: ignore[arg-type]
+        numbers = list(range(at + 2, len(grid) + 1))
+    else:
+        for i in range(at + 1, len(grid)):
+            record = list(grid[i])
+            if len(record) > width and (flag_long or any(record[width:])):
+                problems.append(Problem(label, i + 1, None, f"row has {len(record)} fields "
+                                        f"but the header has {width}"))
+            body.append((record + [""] * width)[:width])
+            numbers.append(i + 1)
     frame = pd.DataFrame(body, columns=list(range(width)), dtype=object).astype(str)
     frame[ROW] = np.array(numbers, dtype=np.int64)
     if width:
@@ -416,7 +434,7 @@ def _all_plain(values: pd.Series) -> bool:
     columns took ~20 ms that way). False whenever unsure (a cell with a line break or not
     text, a number the greedy match cuts short): the caller then checks cell by cell."""
     cells = values.tolist()
-    if not all(type(c) is str for c in cells):
+    if not set(map(type, cells)) <= {str}:
         return False
     text = "\n".join(cells)
     if text.count("\n") != max(len(cells) - 1, 0):  # a cell holds a line break itself

@@ -639,11 +639,37 @@ def _exit(code: int) -> NoReturn:
 GC_YOUNG_THRESHOLD = 10_000
 
 
+# glibc malloc for a command (mallopt(3)): blocks up to 32 MiB come from the heap, and up to
+# 64 MiB freed at its top stay mapped. By default glibc maps each block over its dynamic
+# threshold on its own and returns it on free, so the next array of that size faults its
+# pages in again; a province match allocates thousands of 1-5 MB arrays, and the defaults
+# cost it 50-110 ms (measured with the same values as MALLOC_* variables), for ~7 MiB more
+# peak RSS (3.5 %). Larger blocks (a national run's arc arrays) are still mapped alone.
+MALLOC_MMAP_THRESHOLD = 32 * 2**20  # glibc's largest allowed value on 64-bit
+MALLOC_TRIM_THRESHOLD = 64 * 2**20
+
+
+def _tune_malloc() -> None:
+    """Set the glibc malloc parameters above; nothing where the C library has no `mallopt`
+    (macOS) or ignores it (musl)."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD)
+    mallopt(m_trim_threshold, MALLOC_TRIM_THRESHOLD)
+
+
 def main() -> None:
     """Console-script entry point: map the engine's errors to exit codes in one place."""
     import gc
 
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    _tune_malloc()
     try:
         code = app(standalone_mode=False)
     except InvalidDataError as exc:

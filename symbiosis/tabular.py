@@ -115,7 +115,10 @@ def _quoted(cells: list[str]) -> list[str]:
     a line break in quotes, its quotes doubled; a column needing none is returned as it is."""
     if not _NEEDS_QUOTES.search("\x00".join(cells)):
         return cells
-    return ['"' + c.replace('"', '""') + '"' if _NEEDS_QUOTES.search(c) else c for c in cells]
+    # such columns (rule sources, notes) repeat a few texts: each distinct one quoted once
+    quoted = {c: '"' + c.replace('"', '""') + '"' if _NEEDS_QUOTES.search(c) else c
+              for c in set(cells)}
+    return [quoted[c] for c in cells]
 
 
 def _column_cells(column: pd.Series) -> list[str]:

@@ -113,25 +113,13 @@ def decode(path: Path, problems: list[Problem]) -> str | None:
     return None
 
 
-# whitespace (other than a line break) next to a delimiter, a quote, a line break or the
-# ends of the text, or a line break next to a quote (a quoted cell may begin or end with
-# one): the only places where a cell can start or end with whitespace
-_EDGE_SPACE = re.compile('[,\t"\r\n][^\\S\r\n]|[^\\S\r\n][,\t"\r\n]|"[\r\n]|[\r\n]"'
-                         '|^[^\\S\r\n]|[^\\S\r\n]$')
-
-
 def csv_grid(text: str) -> list[list[str]]:
     """Every record of a CSV text as stripped cells; tab-separated when the first line has
-    tabs and no commas (Excel's "Unicode text"). A text with no whitespace where a cell
-    could begin or end (`_EDGE_SPACE`, one search) has nothing to strip, and its records
-    are taken as the csv module reads them."""
+    tabs and no commas (Excel's "Unicode text")."""
     first = text.lstrip("\ufeff").split("\n", 1)[0]
     delimiter = "\t" if "\t" in first and "," not in first else ","
-    body = text.lstrip("\ufeff")
-    records = csv.reader(io.StringIO(body), delimiter=delimiter)
-    if _EDGE_SPACE.search(body) is None:
-        return list(records)
-    return [[c.strip() for c in rec] for rec in records]
+    return [[c.strip() for c in rec]
+            for rec in csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)]
 
 
 # ----------------------------------------------------------------------------- workbooks

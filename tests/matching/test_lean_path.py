@@ -79,3 +79,26 @@ def test_frontier_bellman_ford_by_hand_and_negative_cycle() -> None:
     assert _shortest(5, 0, tails, heads, weights).tolist() == [0.0, -1.0, 1.0, 0.0, np.inf]
     with pytest.raises(SolverError, match="negative cycle"):
         _shortest(5, 0, np.append(tails, 3), np.append(heads, 2), np.append(weights, -1.0))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_first_rows_equals_the_per_material_lookup(seed: int) -> None:
+    """transport.csv with repeated materials (the first row counts, even when its value is
+    NaN), a default row "" and NaNs: `_first_rows` gives what `_value` gives, and nothing
+    for a material the table does not list."""
+    import pandas as pd
+
+    from symbiosis.matching.economics import _first_rows, _value
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 12))
+    frame = pd.DataFrame({
+        "material": rng.choice(["", "fly_ash", "bf_slag", "waste_heat"], n),
+        "cny_per_unit_km": np.where(rng.random(n) < 0.3, np.nan, rng.random(n)),
+        "loading_cny_per_unit": np.where(rng.random(n) < 0.3, np.nan, rng.random(n) * 9),
+    })
+    columns = ["cny_per_unit_km", "loading_cny_per_unit"]
+    first = _first_rows(frame, columns)
+    for material in ("", "fly_ash", "bf_slag", "waste_heat", "red_mud"):
+        for column in columns:
+            assert first.get(material, {}).get(column) == _value(frame, material, column)

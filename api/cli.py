@@ -650,13 +650,15 @@ MALLOC_TRIM_THRESHOLD = 64 * 2**20
 
 
 def _tune_malloc() -> None:
-    """Set the glibc malloc parameters above; nothing where the C library has no `mallopt`
-    (macOS) or ignores it (musl)."""
+    """Set the glibc malloc parameters above on Linux; nothing elsewhere (Windows and macOS
+    have no `mallopt`; musl accepts and ignores it)."""
+    if not sys.platform.startswith("linux"):
+        return
     import ctypes
 
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>

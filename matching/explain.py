@@ -130,19 +130,44 @@ def _need_fill(dataset: Dataset, cand: Candidates, flows: FloatArray) -> FloatAr
     return met / dataset.needs["quantity"].to_numpy(float)
 
 
+class _Suppliers:
+    """The supplying enterprises of each need, largest flow first, each named once: what a
+    dict need row -> names would hold, made for a need only when asked for (`get`). The
+    explanations name the suppliers of the needs they call full, a few thousand of a
+    province's, and building every need's list took 70 ms at 30,000 enterprises."""
+
+    def __init__(self, dataset: Dataset, cand: Candidates, flows: FloatArray,
+                 live: NDArray[np.int64]) -> None:
+        ranked = live[np.argsort(-flows[live], kind="stable")]
+        # grouped by need, the ranking kept within each need
+        self._arcs = ranked[np.argsort(cand.need[ranked], kind="stable")]
+        self._starts = np.searchsorted(cand.need[self._arcs],
+                                       np.arange(len(dataset.needs) + 1))
+        self._ent = dataset.offers["enterprise_id"].to_numpy(dtype=object)[
+            cand.offer[self._arcs]]
+        self._memo: dict[int, list[str]] = {}
+
+    def get(self, need: int, default: list[str]) -> list[str]:
+        """The suppliers of need row `need`, or `default` when nothing flows into it."""
+        names = self._memo.get(need)
+        if names is not None:
+            return names
+        lo, hi = int(self._starts[need]), int(self._starts[need + 1])
+        if lo == hi:
+            return default
+        names = []
+        for ent in self._ent[lo:hi].tolist():
+            ent = str(ent)
+            if ent not in names:
+                names.append(ent)
+        self._memo[need] = names
+        return names
+
+
 def _suppliers_of(dataset: Dataset, cand: Candidates, flows: FloatArray,
-                  live: NDArray[np.int64]) -> dict[int, list[str]]:
-    """Supplying enterprises of each need, largest first."""
-    offer_ent = dataset.offers["enterprise_id"].to_numpy(dtype=object)
-    out: dict[int, list[str]] = {}
-    ranked = live[np.argsort(-flows[live], kind="stable")]
-    for n, ent in zip(cand.need[ranked].tolist(), offer_ent[cand.offer[ranked]].tolist(),
-                      strict=True):
-        names = out.setdefault(n, [])
-        ent = str(ent)
-        if ent not in names:
-            names.append(ent)
-    return out
+                  live: NDArray[np.int64]) -> _Suppliers:
+    """Supplying enterprises of each need, largest first (`_Suppliers`)."""
+    return _Suppliers(dataset, cand, flows, live)
 
 
 def _unit(dataset: Dataset, material: str) -> str:
@@ -199,7 +224,7 @@ def explain_exchanges(dataset: Dataset, cand: Candidates, flows: FloatArray,
 
 def _alternative_texts(dataset: Dataset, cand: Candidates, flows: FloatArray,
                        alts: IntArray, score: FloatArray | None, saving: FloatArray | None,
-                       fill: FloatArray, suppliers: Mapping[int, list[str]],
+                       fill: FloatArray, suppliers: _Suppliers,
                        units: Mapping[str, str], lang: str) -> list[str]:
     """The sentence of each alternative arc in `alts`: its need and enterprise, km (and
     saving), and its state: also used by the plan, a full need (by whom), no gain under the

@@ -33,7 +33,8 @@ def blocked_by_offer(cand: Candidates, n_offers: int) -> pd.DataFrame:
             quality[pos].append(detail)
         elif kind == BLOCK_NO_LICENCE:
             licence[pos] = detail
-    return pd.DataFrame({"quality_not_stated": [", ".join(sorted(set(q))) for q in quality],
+    return pd.DataFrame({"quality_not_stated": [", ".join(sorted(set(q))) if q else ""
+                                                for q in quality],
                          "no_licence": licence})
 
 

@@ -111,6 +111,22 @@ def _value(frame: pd.DataFrame, material: str, column: str) -> float | None:
     return None
 
 
+def _first_rows(frame: pd.DataFrame, columns: Iterable[str]
+                ) -> dict[str, dict[str, float | None]]:
+    """Per material, the first row's value of each column (None where it is NaN): what
+    `_value` returns, for every material of the table at once."""
+    out: dict[str, dict[str, float | None]] = {}
+    if not len(frame):
+        return out
+    columns = list(columns)
+    values = {c: frame[c].tolist() for c in columns}
+    for k, material in enumerate(frame["material"].tolist()):
+        if material not in out:
+            out[material] = {c: None if math.isnan(float(values[c][k])) else float(values[c][k])
+                             for c in columns}
+    return out
+
+
 def _material_rates(dataset: Dataset, materials: list[str],
                     settings: EconomicSettings) -> tuple[dict[str, tuple[float, float, float]],
                                                          list[dict[str, Any]]]:
@@ -124,12 +140,13 @@ def _material_rates(dataset: Dataset, materials: list[str],
     }
     rates: dict[str, tuple[float, float, float]] = {}
     origin: list[dict[str, Any]] = []
+    first = _first_rows(table, built_in)  # transport.csv by material ("" = default row)
     for m in materials:
         tonnes = tax.materials[m].unit == "t"
         values: list[float] = []
         for column, (flag, factor) in built_in.items():
-            own = _value(table, m, column)
-            default = _value(table, "", column) if tonnes else None
+            own = first.get(m, {}).get(column)
+            default = first.get("", {}).get(column) if tonnes else None
             if own is not None:
                 value, src = own, f"{dataset.source}: transport.csv ({m})"
             elif flag is not None and tonnes and column != "kg_co2e_per_unit_km":
@@ -188,14 +205,17 @@ def _displacement_per_need(dataset: Dataset, used: np.ndarray
             keys[i] = ("table", m)
         else:
             keys[i] = ("table", m)
-    tables: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+    tables: dict[tuple[str, tuple[str, str]], tuple[float, dict[str, Any]]] = {}
     out = np.zeros(len(needs))
     factors: list[dict[str, Any]] = []
+    listed: set[tuple[str, tuple[str, str]]] = set()  # pairs whose entry was looked for
     _, table_rows = _displacement(dataset, sorted({k[1] for k in keys if k[0] == "table"}))
     by_table = {row["need_material"]: row for row in table_rows}
-    for i, key in enumerate(keys):
-        m = str(material[i])
-        if (m, str(key)) not in tables:
+    for i, (m, key, on_arc) in enumerate(zip(material.tolist(), keys.tolist(), used.tolist(),
+                                             strict=True)):
+        m = str(m)
+        pair = (m, key)
+        if pair not in tables:
             if key[0] == "input":
                 row = inputs[key[1]]
                 entry = {"need_material": m, "displaced": f"{key[1]}: {row['name_en']}",
@@ -204,10 +224,13 @@ def _displacement_per_need(dataset: Dataset, used: np.ndarray
             else:
                 entry = dict(by_table[key[1]])
                 entry["need_material"] = m
-            tables[(m, str(key))] = (float(str(entry["value"])), entry)
-        value, entry = tables[(m, str(key))]
-        if used[i] and entry not in factors:
-            factors.append(entry)
+            tables[pair] = (float(str(entry["value"])), entry)
+        value, entry = tables[pair]
+        # a pair's entry is one object: once looked for in `factors`, the answer stays
+        if on_arc and pair not in listed:
+            listed.add(pair)
+            if entry not in factors:
+                factors.append(entry)
         out[i] = value
     return out, factors
 

@@ -72,7 +72,48 @@ class Valuation:
 
 def _shortest(n_nodes: int, source: int, tails: IntArray, heads: IntArray,
               weights: FloatArray) -> FloatArray:
-    """Bellman-Ford by whole-array relaxation rounds (weights may be negative)."""
+    """Bellman-Ford by whole-array relaxation rounds (weights may be negative).
+
+    Each round relaxes only the edges out of the nodes the previous round improved: an
+    edge whose tail did not change would offer the same distance it offered before, which
+    was then either taken or not better, and its head has only come down since. So every
+    round leaves the same distances as relaxing every edge (the same rounds, the same
+    floats), at a fraction of the work: a province's dual graph has 340,000 edges and
+    10 rounds, and after the first few only a few thousand edges leave improved nodes.
+
+    Raises:
+        SolverError: still improving after n_nodes + 1 rounds (a negative cycle).
+    """
+    dist = np.full(n_nodes, np.inf)
+    dist[source] = 0.0
+    tol = 1e-9 * max(1.0, float(np.max(np.abs(weights))) if len(weights) else 1.0)
+    # a stable sort of 16-bit keys is a radix sort: 1.5 ms instead of 17 for a province
+    key = tails.astype(np.uint16) if n_nodes <= 2**16 else tails
+    by_tail = np.argsort(key, kind="stable")
+    edge_tail, edge_head, edge_weight = tails[by_tail], heads[by_tail], weights[by_tail]
+    first = np.zeros(n_nodes + 1, np.int64)
+    np.cumsum(np.bincount(tails, minlength=n_nodes), out=first[1:])
+    frontier = np.array([source], np.int64)
+    for _ in range(n_nodes + 1):
+        start, count = first[frontier], first[frontier + 1] - first[frontier]
+        total = int(count.sum())
+        # the edges out of the frontier: each node's run of edge_* positions
+        edges = np.repeat(start - np.cumsum(count) + count, count) + np.arange(total)
+        reach = dist[edge_tail[edges]] + edge_weight[edges]
+        head = edge_head[edges]
+        better = reach < dist[head] - tol
+        if not better.any():
+            return dist
+        np.minimum.at(dist, head[better], reach[better])
+        frontier = np.unique(head[better]).astype(np.int64)
+    raise SolverError("prices: the plan is not optimal for these values (a negative cycle "
+                      "in the dual graph)")
+
+
+def _shortest_all_edges(n_nodes: int, source: int, tails: IntArray, heads: IntArray,
+                        weights: FloatArray) -> FloatArray:
+    """`_shortest` relaxing every edge in every round: the plain algorithm, kept as the
+    reference the tests hold `_shortest` to."""
     dist = np.full(n_nodes, np.inf)
     dist[source] = 0.0
     tol = 1e-9 * max(1.0, float(np.max(np.abs(weights))) if len(weights) else 1.0)

@@ -889,7 +889,7 @@ def _build(tables: Mapping[str, RawTable], source: str, problems: list[Problem],
 
     if ent is not None:
         _check_duplicates(ent, "id", labels["enterprises"], problems)
-        for value, row in zip(ent["name"], ent[ROW], strict=True):
+        for value, row in zip(ent["name"].tolist(), ent[ROW].tolist(), strict=True):
             if value == "":
                 problems.append(Problem(labels["enterprises"], int(row), "name",
                                         "name is empty", "warning"))

@@ -219,13 +219,19 @@ def warn_implausible(offers: Any, enterprises: Any, taxonomy: Taxonomy, renames:
     if not {"id", "sector"} <= set(eh) or not {"enterprise_id", "material", "quantity"} <= set(oh):
         return
     ef = enterprises.frame
-    sector = dict(zip(ef[eh.index("id")], ef[eh.index("sector")], strict=True))
+    sector = dict(zip(ef[eh.index("id")].tolist(), ef[eh.index("sector")].tolist(),
+                      strict=True))
     limits = _plausible()
     of = offers.frame
     user = renames.columns.get(offers.label, {})
-    for ent, mat, qty, row in zip(of[oh.index("enterprise_id")], of[oh.index("material")],
-                                  of[oh.index("quantity")], of[ROW], strict=True):
-        code = re.sub(r"^[A-Za-z]", "", str(sector.get(ent, "")))
+    codes: dict[Any, str] = {}  # per enterprise, its sector code without a letter prefix
+    for ent, mat, qty, row in zip(of[oh.index("enterprise_id")].tolist(),
+                                  of[oh.index("material")].tolist(),
+                                  of[oh.index("quantity")].tolist(), of[ROW].tolist(),
+                                  strict=True):
+        code = codes.get(ent)
+        if code is None:
+            code = codes[ent] = re.sub(r"^[A-Za-z]", "", str(sector.get(ent, "")))
         for prefix_len in (4, 3, 2):
             found = limits.get((code[:prefix_len], mat))
             if found is not None:

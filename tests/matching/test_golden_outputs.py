@@ -24,11 +24,14 @@ OBJECTIVES = ("utilization", "cost", "co2")
 VOLATILE = ("timings_s", "seconds")  # wall-clock figures, different on every run
 
 
-def _stable(value: Any) -> Any:
+def _stable(value: Any, top: bool = True) -> Any:
+    """The summary without its wall-clock figures, and without the folder the dataset was
+    read from (`dataset`: an absolute path, another one in every checkout)."""
     if isinstance(value, dict):
-        return {k: _stable(v) for k, v in value.items() if k not in VOLATILE}
+        return {k: _stable(v, False) for k, v in value.items()
+                if k not in VOLATILE and not (top and k == "dataset")}
     if isinstance(value, list):
-        return [_stable(v) for v in value]
+        return [_stable(v, False) for v in value]
     return value
 
 

@@ -349,23 +349,45 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
                                            notes)
     else:
         network = np.flatnonzero(~lp_comp[arc_comp])
-        if len(network):
-            solved += _solve_network_by_method(dataset, cand, network, options,
-                                               certificates, notes)
-        for c in np.flatnonzero(lp_comp):
-            arcs = np.flatnonzero(arc_comp == c)
-            if len(arcs) and c < len(graded_comp) and graded_comp[c]:
-                assert grades is not None
-                solved.append((arcs, solve_graded(dataset, cand, arcs, grades,
-                                                  options.time_limit_s)))
-                if graded_out is not None:
-                    graded_out.append((arcs, solved[-1][1]))
-            elif len(arcs):
-                stock = offer_stock(dataset)[np.unique(cand.offer[arcs])]
-                solved.append((arcs, solve_generalized_transport_lp(
-                    *cand.lp_inputs(dataset, arcs), cand.distance_km[arcs],
-                    cand.ratio[arcs], options.time_limit_s,
-                    stock if stock.any() else None)))
+
+        def lp_parts() -> list[tuple[np.ndarray, FlowSolution, bool]]:
+            """The LP components in order: (arcs, solution, graded)."""
+            out = []
+            for c in np.flatnonzero(lp_comp):
+                arcs = np.flatnonzero(arc_comp == c)
+                if len(arcs) and c < len(graded_comp) and graded_comp[c]:
+                    assert grades is not None
+                    out.append((arcs, solve_graded(dataset, cand, arcs, grades,
+                                                   options.time_limit_s), True))
+                elif len(arcs):
+                    stock = offer_stock(dataset)[np.unique(cand.offer[arcs])]
+                    out.append((arcs, solve_generalized_transport_lp(
+                        *cand.lp_inputs(dataset, arcs), cand.distance_km[arcs],
+                        cand.ratio[arcs], options.time_limit_s,
+                        stock if stock.any() else None), False))
+            return out
+
+        # the LP parts (OR-Tools MathOpt, which releases the GIL) solve on a thread beside
+        # the min-cost flow (which holds it): the national instance's heat LP (7 s) then
+        # costs no wall time; same solutions, in the same order, either way
+        side = None
+        if len(network) and usable_cores() > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=1)
+            side = pool.submit(lp_parts)
+        try:
+            if len(network):
+                solved += _solve_network_by_method(dataset, cand, network, options,
+                                                   certificates, notes)
+            lps = side.result() if side is not None else lp_parts()
+        finally:
+            if side is not None:
+                pool.shutdown()
+        for arcs, sol, graded in lps:
+            solved.append((arcs, sol))
+            if graded and graded_out is not None:
+                graded_out.append((arcs, sol))
     for where, sol in solved:
         if sol.status is not SolverStatus.OPTIMAL:
             continue  # _solver_facts raises, naming the solver

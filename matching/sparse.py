@@ -444,6 +444,7 @@ def _certify(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
                         scales=sol.scales), cert
 
 
+PART_MIN_ARCS = 200_000  # below this many arcs a round is one solve (no grouping)
 PART_HELPER_MIN_ARCS = 500_000  # from this many arcs in a round, a second process solves
 PART_BINS = 2  # a round's components are solved in this many groups (fixed: same plan
 # whatever the cores)
@@ -499,6 +500,9 @@ def _solve_parts(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
     """
     start = time.perf_counter()
     n_a = len(arc_km)
+    if n_a < PART_MIN_ARCS:  # one solve: no components to find (nor scipy to import)
+        return solve_transport_mcf(supply, demand, arc_supply, arc_demand, arc_km,
+                                   scales=scales), n_a
     labels = arc_components(arc_supply, arc_demand, len(supply), len(demand))
     flows = np.zeros(n_a)
     solve = np.arange(n_a)

@@ -365,3 +365,34 @@ def test_dantzig_transport_problem_through_a_distance_table() -> None:
     assert result.summary.tonne_km * 90 / 1000 == pytest.approx(153.675, rel=1e-12)
     assert flows(ds) == {("seattle", "chicago"): 300, ("seattle", "new-york"): 50,
                          ("san-diego", "new-york"): 275, ("san-diego", "topeka"): 275}
+
+
+def test_lp_parts_beside_the_network_give_the_same_plan(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A need served at two ratios (an LP part) beside a fly-ash network part: solving the
+    LP on a thread beside the min-cost flow (two cores) gives the plan of solving them one
+    after the other (one core), and both parts are solved."""
+    from symbiosis.matching import model
+
+    ds = make(ent("A", "S", "B", "F", "C"),
+              [{"id": "w", "enterprise_id": "A", "material": "waste_heat", "quantity": 100,
+                "q.temperature_c": 200},
+               {"id": "s", "enterprise_id": "S", "material": "steam", "quantity": 50},
+               {"id": "f", "enterprise_id": "F", "material": "fly_ash", "quantity": 80}],
+              [{"id": "n", "enterprise_id": "B", "material": "process_heat", "quantity": 90},
+               {"id": "c", "enterprise_id": "C", "material": "fly_ash", "quantity": 60}],
+              [{"from_id": "A", "to_id": "B", "distance_km": 5},
+               {"from_id": "S", "to_id": "B", "distance_km": 1},
+               {"from_id": "F", "to_id": "C", "distance_km": 7}],
+              [{"need_material": "process_heat", "offer_material": "waste_heat",
+                "ratio": 0.9},
+               {"need_material": "process_heat", "offer_material": "steam", "ratio": 1}])
+    monkeypatch.setattr(model, "usable_cores", lambda: 1)
+    alone = solve_match(ds)
+    monkeypatch.setattr(model, "usable_cores", lambda: 2)
+    beside = solve_match(ds)
+    assert set(beside.solver.methods) == {"min_cost_flow", "lp_glop"}
+    assert beside.exchanges.equals(alone.exchanges)
+    assert flows(ds)[("f", "c")] == 60.0
+    assert flows(ds)[("w", "n")] == pytest.approx(100, rel=1e-7)
+    assert beside.summary.solver.objective == alone.summary.solver.objective

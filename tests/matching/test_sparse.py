@@ -116,6 +116,7 @@ def test_rounds_solved_in_groups_of_components_equal_dense(
     gives the dense optimum, and the same plan either way."""
     supply, demand, offer, need, km = regions(seed)
     dense = solve_transport_mcf(supply, demand, offer, need, km)
+    monkeypatch.setattr(sparse_module, "PART_MIN_ARCS", 0)
     monkeypatch.setattr(sparse_module, "PART_HELPER_MIN_ARCS", 0 if helper else 10**12)
     plan, cert = solve_transport_sparse(supply, demand, offer, need, km, k=1)
     monkeypatch.setattr(sparse_module, "PART_HELPER_MIN_ARCS", 10**12)
@@ -128,10 +129,12 @@ def test_rounds_solved_in_groups_of_components_equal_dense(
     check_certificate(cert, start=len(sparse_start(offer, need, km, 1)))
 
 
-def test_later_rounds_solve_only_the_components_that_gained_arcs() -> None:
+def test_later_rounds_solve_only_the_components_that_gained_arcs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A round re-solves only the components holding an arc added by the last pricing; the
     others keep their flows, which are still optimal: the plan equals the dense optimum,
     and over these seeds some round solved fewer arcs than its set held."""
+    monkeypatch.setattr(sparse_module, "PART_MIN_ARCS", 0)
     fewer = 0
     for seed in range(12):
         supply, demand, offer, need, km = regions(seed, n_regions=6)

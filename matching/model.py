@@ -377,9 +377,9 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
             pool = ThreadPoolExecutor(max_workers=1)
             side = pool.submit(lp_parts)
         try:
-            if len(network):
+            if len(network):  # with the LP beside it, no helper process: two cores
                 solved += _solve_network_by_method(dataset, cand, network, options,
-                                                   certificates, notes)
+                                                   certificates, notes, side is None)
             lps = side.result() if side is not None else lp_parts()
         finally:
             if side is not None:
@@ -407,7 +407,8 @@ def solve_candidates(dataset: Dataset, cand: Candidates, options: MatchOptions,
 
 def _solve_network_by_method(dataset: Dataset, cand: Candidates, arcs: np.ndarray | None,
                              options: MatchOptions, certificates: list[Certificate],
-                             notes: list[str]) -> list[tuple[np.ndarray | None, FlowSolution]]:
+                             notes: list[str], helper: bool = True
+                             ) -> list[tuple[np.ndarray | None, FlowSolution]]:
     """Min-cost flow of the default objective on pure-network arcs (None = every arc).
 
     Method `sparse` solves on a sparse arc set certified by pricing every arc
@@ -420,7 +421,8 @@ def _solve_network_by_method(dataset: Dataset, cand: Candidates, arcs: np.ndarra
     about the time of two sparse rounds, and the certified loop needs three to five
     (benchmarks/bench_match.py prints both). Above it `auto` is sparse: OR-Tools holds a
     few million arcs instead of tens of millions (the national instance's dense solve
-    peaked at 6 GiB, benchmarks/bench_national.py).
+    peaked at 6 GiB, benchmarks/bench_national.py). `helper` False keeps the sparse rounds
+    in this process (an LP part is solving on the other core).
     """
     size = len(cand) if arcs is None else len(arcs)
     if options.method is not Method.sparse and not (
@@ -434,7 +436,8 @@ def _solve_network_by_method(dataset: Dataset, cand: Candidates, arcs: np.ndarra
                       "certificate)")
         return _solve_network(dataset, cand, arcs, options.jobs)
     try:
-        solution, certificate = solve_transport_sparse(supply, demand, offer, need, km)
+        solution, certificate = solve_transport_sparse(supply, demand, offer, need, km,
+                                                       helper=helper)
     except SparsePrecisionError as exc:
         notes.append(f"method sparse: solved densely instead ({exc})")
         return _solve_network(dataset, cand, arcs, options.jobs)

@@ -323,12 +323,13 @@ def _chunks(n: int, size: int = PRICE_CHUNK) -> Iterator[slice]:
 
 
 def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
-                           arc_demand: IntArray, arc_km: FloatArray, k: int = DEFAULT_K
-                           ) -> tuple[FlowSolution, Certificate]:
+                           arc_demand: IntArray, arc_km: FloatArray, k: int = DEFAULT_K,
+                           *, helper: bool = True) -> tuple[FlowSolution, Certificate]:
     """The lexicographic transport of `flow.solve_transport_mcf` (same arguments, same
     optimum: maximum quantity shipped, then minimum sum(q x km)), solved on a sparse arc set
     grown by pricing until no arc of the full set has a negative reduced cost (see the
-    module docstring). Returns the solution over all arcs and its certificate.
+    module docstring). Returns the solution over all arcs and its certificate. `helper`
+    False keeps every round in this process (the caller has the other core busy).
 
     Raises:
         SolverError: a sparse solve is not optimal, or the loop does not converge.
@@ -353,12 +354,12 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
     # or a shorter longest arc, which would pick a different, finer scale than the dense
     # solve's, and a big M past 2**53)
     scales = _full_scales(np.concatenate([supply, demand]), arc_km, n_s + n_d, cost_limit)
-    helper = _helper(int(active.sum()))
+    pool = _helper(int(active.sum())) if helper else None
     try:
         return _certify(supply, demand, arc_supply, arc_demand, arc_km, active, scales,
-                        n_paths, km_max, cert, started, helper)
+                        n_paths, km_max, cert, started, pool)
     finally:
-        _close(helper)
+        _close(pool)
 
 
 def _certify(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,

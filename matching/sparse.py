@@ -215,7 +215,9 @@ def sparse_start(tails: IntArray, heads: IntArray, costs: FloatArray,
     costs = np.asarray(costs, float)
     big = len(costs) >= (PREFILTER_MIN_ARCS if prefilter_min is None else prefilter_min) \
         and bool(np.isfinite(costs).all())
-    for group in (tails, heads):
+
+    def cheapest(group: IntArray) -> IntArray:
+        """Positions of the k cheapest arcs of every group value."""
         pool = _cheapest_bins(group, costs, k) if big else None
         g_all = group if pool is None else group[pool]
         c_all = costs if pool is None else costs[pool]
@@ -225,7 +227,17 @@ def sparse_start(tails: IntArray, heads: IntArray, costs: FloatArray,
         first = np.r_[True, g[1:] != g[:-1]]
         start = np.maximum.accumulate(np.where(first, np.arange(len(g)), 0))
         chosen = order[np.arange(len(g)) - start < k]
-        keep[chosen if pool is None else pool[chosen]] = True
+        return chosen if pool is None else pool[chosen]
+
+    if big and usable_cores() > 1:  # tails and heads side by side (numpy sorts drop the GIL)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as threads:
+            found = list(threads.map(cheapest, (tails, heads)))
+    else:
+        found = [cheapest(tails), cheapest(heads)]
+    for chosen in found:
+        keep[chosen] = True
     return np.flatnonzero(keep)
 
 

@@ -301,3 +301,21 @@ def test_spawn_is_refused_where_it_would_break(tmp_path: Path) -> None:
                          check=True).stdout.split()
     assert out[0] == "False"  # a script beside no interpreter: maybe unguarded
     assert out[-1] == "False"  # the daemonic child
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_first_set_is_the_same_with_tails_and_heads_side_by_side(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The k cheapest arcs of every offer and need, picked on two threads (the histogram
+    path of large sets), are the positions picked on one."""
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    tails, heads = rng.integers(0, 300, n), rng.integers(0, 500, n)
+    costs = np.round(rng.uniform(0, 100, n), 1)
+    monkeypatch.setattr(sparse_module, "usable_cores", lambda: 2)
+    two = sparse_start(tails, heads, costs, 7, prefilter_min=0)
+    monkeypatch.setattr(sparse_module, "usable_cores", lambda: 1)
+    one = sparse_start(tails, heads, costs, 7, prefilter_min=0)
+    plain = sparse_start(tails, heads, costs, 7, prefilter_min=10**9)  # no histogram
+    assert np.array_equal(two, one) and np.array_equal(one, plain)
+    assert 0 < len(one) < n

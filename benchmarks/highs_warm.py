@@ -20,12 +20,15 @@ must enter). Measured 2026-11-30 on the 3,000-enterprise province (332,199 arcs)
 0.48 s, HiGHS cold 3.87 s, crossover 0.09 s (optimal), re-run 0 iterations, 100 columns
 added and re-solved in 0.16 s (420 iterations). On the national instance's nearest-3 set
 (401,269 arcs, 188,658 rows): OR-Tools 8.4 s, HiGHS cold 8.7 s, crossover 0.46 s (optimal),
-100 columns re-solved in 0.98 s. On its nearest-10 and nearest-30 sets (1,192,020 and
-3,172,024 arcs) HiGHS 1.16's crossover ends the process with a segmentation fault. Not
-understood yet; a guess to test first: OR-Tools' flow is optimal but not basic (its free
-arcs, 0 < flow < capacity, can close cycles), so making it basic first (pushing flow round
-each zero-reduced-cost cycle of free arcs) or handing HiGHS a basis built from the flow's
-spanning forest (`setBasis`) may avoid the crossover's failing path.
+100 columns re-solved in 0.98 s. On its nearest-30 set (3,172,024 arcs, the first round of
+the certified solve): OR-Tools 28 s (loaded), crossover 1.75 s (status unknown; one
+iteration then makes it optimal, 1.3 s), 100 columns re-solved in 9.3 s (14,919
+iterations) - about half an OR-Tools round, so the warm route pays only for rounds that add
+few arcs, and whether it pays for the 31,690 arcs of the second round is untested.
+
+HiGHS 1.16's crossover ends the process with a segmentation fault when it is the first
+thing run on a freshly passed model (seen on the province and the national sets); a run
+capped at 0 simplex iterations first (SOLVE_FIRST) avoids it.
 
 Usage: python benchmarks/highs_warm.py DATASET_DIR [--add N]   (needs `pip install highspy`)
 """
@@ -41,6 +44,7 @@ import numpy as np
 __all__ = ["main", "probe"]
 
 BIG_M_KM = 1e4  # per unit: more than any candidate path's km on a province
+SOLVE_FIRST = True
 
 
 def _lp(highspy: Any, supply: np.ndarray, demand: np.ndarray, offer: np.ndarray,
@@ -134,6 +138,10 @@ def probe(supply: np.ndarray, demand: np.ndarray, offer: np.ndarray, need: np.nd
     z = np.minimum(p[n_s:sink] - p[sink], 0.0)
 
     h = _lp(highspy, supply, demand, offer, need, cost, cap)
+    if not cold and SOLVE_FIRST:  # see the module docstring: crossover needs a prior run
+        h.setOptionValue("simplex_iteration_limit", 0)
+        h.run()
+        h.setOptionValue("simplex_iteration_limit", 2**31 - 1)
     sol = highspy.HighsSolution()
     sol.col_value = ref.flows.tolist()
     sol.row_value = np.concatenate([shipped, received]).astype(float).tolist()

@@ -21,7 +21,7 @@ must enter). Measured 2026-11-30 on the 3,000-enterprise province (332,199 arcs)
 added and re-solved in 0.16 s (420 iterations). On the national instance's nearest-3 set
 (401,269 arcs, 188,658 rows): OR-Tools 8.4 s, HiGHS cold 8.7 s, crossover 0.46 s (optimal),
 100 columns re-solved in 0.98 s. On its nearest-30 set (3,172,024 arcs, the first round of
-the certified solve): OR-Tools 28 s (loaded), crossover 1.75 s (status unknown; one
+the certified solve): OR-Tools 28 s in that run, crossover 1.75 s (status unknown; one
 iteration then makes it optimal, 1.3 s), 100 columns re-solved in 9.3 s (14,919
 iterations) - about half an OR-Tools round, so the warm route pays only for rounds that add
 few arcs, and whether it pays for the 31,690 arcs of the second round is untested.
@@ -30,7 +30,8 @@ HiGHS 1.16's crossover ends the process with a segmentation fault when it is the
 thing run on a freshly passed model (seen on the province and the national sets); a run
 capped at 0 simplex iterations first (SOLVE_FIRST) avoids it.
 
-Usage: python benchmarks/highs_warm.py DATASET_DIR [--add N]   (needs `pip install highspy`)
+Usage: python benchmarks/highs_warm.py DATASET_DIR [--add N] [--no-cold]
+       (highspy: `pip install -e ".[bench]"`)
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def probe(supply: np.ndarray, demand: np.ndarray, offer: np.ndarray, need: np.nd
     z = np.minimum(p[n_s:sink] - p[sink], 0.0)
 
     h = _lp(highspy, supply, demand, offer, need, cost, cap)
-    if not cold and SOLVE_FIRST:  # see the module docstring: crossover needs a prior run
+    if SOLVE_FIRST:  # see the module docstring: crossover needs a prior run
         h.setOptionValue("simplex_iteration_limit", 0)
         h.run()
         h.setOptionValue("simplex_iteration_limit", 2**31 - 1)

@@ -4,8 +4,6 @@ stored, and planned enterprises given in GCJ-02 or BD-09. Real uvicorn servers o
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,17 +11,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from api_support import ADMIN_KEY, LiveServer, serving
+from browser_support import TIMEOUT_MS, artifacts, needs_chromium
 
 from symbiosis.crs import wgs84_to_bd09, wgs84_to_gcj02
 
-CHROMIUM = os.environ.get("SYMBIOSIS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-HAS_CHROMIUM = Path(CHROMIUM).is_file()
-needs_chromium = pytest.mark.skipif(
-    not HAS_CHROMIUM,
-    reason=f"no Chromium at {CHROMIUM} (install Debian's chromium or set SYMBIOSIS_CHROMIUM)")
-TIMEOUT_MS = 60_000  # generous: the machine is shared; these are not timing assertions
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-ROOT = Path(__file__).resolve().parents[2]
 
 # a planned cement grinding station between Xiangtan and Zhuzhou, WGS 84
 PLANNED_WGS84 = (112.95, 27.85)
@@ -33,24 +25,6 @@ PLANNED_WGS84 = (112.95, 27.85)
 def empty_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A live server whose store holds nothing (no dataset imported)."""
     yield from serving(tmp_path_factory.mktemp("empty-api"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-gpu"])
-        yield chromium
-        chromium.close()
-
-
-def _artifacts() -> Path:
-    folder = Path(os.environ.get("SYMBIOSIS_ARTIFACTS") or ROOT / "build" / "test-artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _scenario(client: Any, lon: float, lat: float, crs: str | None) -> dict[str, Any]:
@@ -169,7 +143,7 @@ def test_an_empty_store_shows_the_demo_labelled_as_demo_data(empty_api: LiveServ
             .reduce((n, t) => n + t.x.length, 0)""")
         assert markers == len(demo["enterprises"])
         assert page.locator("#kpi-tonne-km").inner_text() != "—"
-        page.screenshot(path=str(_artifacts() / "web-demo.png"), full_page=True)
+        page.screenshot(path=str(artifacts() / "web-demo.png"), full_page=True)
 
         page.get_by_role("button", name="中文").click()
         expect(banner).to_contain_text("演示数据")

@@ -7,22 +7,15 @@ real HTTP, headless Chromium."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from api_support import ADMIN_KEY, LiveServer, serving
+from browser_support import TIMEOUT_MS, artifacts, needs_chromium
 
-CHROMIUM = os.environ.get("SYMBIOSIS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-needs_chromium = pytest.mark.skipif(
-    not Path(CHROMIUM).is_file(),
-    reason=f"no Chromium at {CHROMIUM} (install Debian's chromium or set SYMBIOSIS_CHROMIUM)")
-TIMEOUT_MS = 60_000  # generous: the machine is shared; these are not timing assertions
 SOURCE = "Horii et al., Nippon Steel Technical Report No. 104 (2013)"
-ROOT = Path(__file__).resolve().parents[2]
 KILN = [0, 0, 200, 200, 100, 100, 100, 100, 100, 100, 100, 100]
 
 FILES = {
@@ -143,24 +136,6 @@ def test_a_park_key_sees_its_own_stores_only(api: LiveServer) -> None:
     assert [s["enterprise_id"] for s in stores] == ["PWR"]
 
 
-def _artifacts() -> Path:
-    folder = Path(os.environ.get("SYMBIOSIS_ARTIFACTS") or ROOT / "build" / "test-artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-gpu"])
-        yield chromium
-        chromium.close()
-
-
 @needs_chromium
 def test_the_page_draws_the_monthly_figures_and_marks_the_estimated_offer(
         api: LiveServer, run: dict[str, Any], browser: Any) -> None:
@@ -190,7 +165,7 @@ def test_the_page_draws_the_monthly_figures_and_marks_the_estimated_offer(
         [level] = run["result"]["monthly"]["storage"]
         assert stores == [{"store": "PWR", "y": [level[f"m{t:02d}"] for t in range(1, 13)]}]
         expect(page.locator("#monthly-note")).to_contain_text("Held at year end")
-        page.locator("#monthly-panel").screenshot(path=str(_artifacts() / "web-monthly.png"))
+        page.locator("#monthly-panel").screenshot(path=str(artifacts() / "web-monthly.png"))
 
         # the short exchange table: the estimated slag is marked, with its source
         table = page.locator("#exchange-table")
@@ -203,7 +178,7 @@ def test_the_page_draws_the_monthly_figures_and_marks_the_estimated_offer(
         ash = table.locator("tbody tr", has_text="Riverside power plant")
         expect(ash).to_have_count(1)
         expect(ash.locator("abbr.estimated")).to_have_count(0)
-        page.locator("#exchanges-panel").screenshot(path=str(_artifacts() / "web-exchanges.png"))
+        page.locator("#exchanges-panel").screenshot(path=str(artifacts() / "web-exchanges.png"))
         mark.hover()
         page.get_by_role("button", name="中文").click()
         expect(page.locator("#monthly-h")).to_have_text("全年逐月")

@@ -7,7 +7,6 @@ build/test-artifacts/ (or $SYMBIOSIS_ARTIFACTS)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from browser_support import TIMEOUT_MS, artifacts
 
 from symbiosis.api.cli import demo_dataset_path
 from symbiosis.api.report import chromium_path, fmt_amount, write_report
@@ -24,8 +24,6 @@ from symbiosis.dataset import load_dataset
 from symbiosis.matching.model import solve_match
 from symbiosis.matching.result import write_outputs
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT_MS = 60_000  # generous: the machine is shared; not a timing assertion
 A4_PRINT_WIDTH_PX = 688  # 210 mm - 2 x 12 mm of @page margin, at 96 px per inch (rounded down)
 
 
@@ -182,11 +180,6 @@ needs_chromium = pytest.mark.skipif(
     reason="no Chromium (install Debian's chromium or set SYMBIOSIS_CHROMIUM)")
 
 
-def _artifacts() -> Path:
-    folder = Path(os.environ.get("SYMBIOSIS_ARTIFACTS") or ROOT / "build" / "test-artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
@@ -215,7 +208,7 @@ def test_report_fits_the_screen_and_a4_print(run_dir: Path, browser: Any, lang: 
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.set_default_timeout(TIMEOUT_MS)
     page.goto((run_dir / "report.html").as_uri())
-    shots = _artifacts()
+    shots = artifacts()
     try:
         assert page.evaluate("document.documentElement.scrollWidth") <= 1366
         assert page.evaluate(OVERFLOWING) == []
@@ -245,7 +238,7 @@ def test_pdf_is_printed_on_a4(run_dir: Path) -> None:
     assert len(boxes) >= 2  # the summary page, then the rest
     assert not (run_dir / "report.html").exists()  # the PDF alone leaves no page behind
     assert not list(run_dir.glob(".*"))
-    shutil.copy(run_dir / "report.pdf", _artifacts() / "report-zh.pdf")
+    shutil.copy(run_dir / "report.pdf", artifacts() / "report-zh.pdf")
 
 
 # --------------------------------------------------------------------------- fonts

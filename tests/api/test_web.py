@@ -8,44 +8,18 @@ Skipped (with the reason) only when no Chromium binary is found; CI installs Deb
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from api_support import ADMIN_KEY, LiveServer
+from browser_support import TIMEOUT_MS, artifacts, needs_chromium
 
-CHROMIUM = os.environ.get("SYMBIOSIS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).is_file(),
-    reason=f"no Chromium at {CHROMIUM} (install Debian's chromium or set SYMBIOSIS_CHROMIUM)")
+pytestmark = needs_chromium
 
-TIMEOUT_MS = 60_000  # generous: the machine is shared; these are not timing assertions
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
-
-def _artifacts() -> Path:
-    folder = Path(os.environ.get("SYMBIOSIS_ARTIFACTS") or ROOT / "build" / "test-artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright, shared by the tests of this module."""
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-gpu"])
-        yield chromium
-        chromium.close()
 
 
 def _py_amount(value: float, lang: str = "en") -> str:
@@ -246,7 +220,7 @@ def test_web_page_in_chromium(live_api: LiveServer, browser: Any) -> None:
         # back to English for the screenshot (CI machines may lack CJK fonts)
         page.get_by_role("button", name="English").click()
         expect(page.locator("#run-button")).to_have_text("Run match")
-        shot = _artifacts() / "web.png"
+        shot = artifacts() / "web.png"
         page.screenshot(path=str(shot), full_page=True)
     finally:
         context.close()

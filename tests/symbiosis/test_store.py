@@ -37,18 +37,8 @@ if TYPE_CHECKING:
 
     from symbiosis.dataset import Dataset
 
-BACKENDS = ["sqlite", "neo4j"]
 ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture(params=BACKENDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'store' / 'symbiosis.db'}"
-    server: Neo4jServer = request.getfixturevalue("neo4j_server")
-    server.wipe()
-    return server.url()
 
 
 def _frames_equal(a: Dataset, b: Dataset) -> None:

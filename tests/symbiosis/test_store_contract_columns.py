@@ -42,15 +42,6 @@ FRAMES = ("enterprises", "offers", "needs", "distances", "transport", "carbon", 
           "contracts", "storage")
 
 
-@pytest.fixture(params=["sqlite", "neo4j"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'store' / 'symbiosis.db'}"
-    server: Neo4jServer = request.getfixturevalue("neo4j_server")
-    server.wipe()
-    return server.url()
-
 
 def assert_same_dataset(a: Dataset, b: Dataset) -> None:
     """Every frame equal (the enterprises' `crs` aside: a stored enterprise is in WGS 84),

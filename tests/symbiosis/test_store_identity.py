@@ -22,15 +22,6 @@ if TYPE_CHECKING:
 UID = re.compile(r"^[0-9a-f]{32}$")
 
 
-@pytest.fixture(params=["sqlite", "neo4j"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store of each kind."""
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'store' / 'symbiosis.db'}"
-    server: Neo4jServer = request.getfixturevalue("neo4j_server")
-    server.wipe()
-    return server.url()
-
 
 def test_import_compare_and_swap(store_url: str, tmp_path: Path,
                                  dataset_tables: DatasetTables) -> None:

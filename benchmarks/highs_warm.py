@@ -95,7 +95,7 @@ def probe(supply: np.ndarray, demand: np.ndarray, offer: np.ndarray, need: np.nd
     import highspy
 
     from symbiosis.matching.flow import solve_transport_mcf
-    from symbiosis.matching.sparse import node_potentials
+    from symbiosis.matching.sparse import node_potentials, residual_arcs
 
     offer, need = offer.astype(np.int64), need.astype(np.int64)
     n_s, n_d, n_a = len(supply), len(demand), len(km)
@@ -117,23 +117,10 @@ def probe(supply: np.ndarray, demand: np.ndarray, offer: np.ndarray, need: np.nd
     # potentials of the residual graph of OR-Tools' flow, at its own integer costs
     f = np.rint(ref.flows).astype(np.int64)
     sup, dem = np.rint(supply).astype(np.int64), np.rint(demand).astype(np.int64)
-    c = np.rint(km * scale)
-    shipped = np.bincount(offer, f, n_s)
-    received = np.bincount(need, f, n_d)
-    fwd, bwd = f < np.minimum(sup[offer], dem[need]), f > 0
-    offers, needs, sink = np.arange(n_s), np.arange(n_d), n_s + n_d
-    served, unserved = shipped > 0, sup - shipped > 0
-    open_need, taken = received < dem, received > 0
-    big = BIG_M_KM * scale
-    tails = np.concatenate([offer[fwd], n_s + need[bwd], offers[served],
-                            np.full(int(unserved.sum()), sink), n_s + needs[open_need],
-                            np.full(int(taken.sum()), sink)])
-    heads = np.concatenate([n_s + need[fwd], offer[bwd], np.full(int(served.sum()), sink),
-                            offers[unserved], np.full(int(open_need.sum()), sink),
-                            n_s + needs[taken]])
-    costs = np.concatenate([c[fwd], -c[bwd], np.full(int(served.sum()), big),
-                            np.full(int(unserved.sum()), -big),
-                            np.zeros(int(open_need.sum())), np.zeros(int(taken.sum()))])
+    shipped, received = np.bincount(offer, f, n_s), np.bincount(need, f, n_d)
+    sink = n_s + n_d
+    tails, heads, costs = residual_arcs(sup, dem, offer, need, f, np.rint(km * scale),
+                                        int(BIG_M_KM * scale))
     p = node_potentials(sink + 1, tails, heads, costs) / scale
     y = np.minimum(-BIG_M_KM - p[:n_s] + p[sink], 0.0)
     z = np.minimum(p[n_s:sink] - p[sink], 0.0)

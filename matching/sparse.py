@@ -105,6 +105,7 @@ __all__ = [
     "SparsePrecisionError",
     "certified_min_cost_flow",
     "node_potentials",
+    "residual_arcs",
     "solve_transport_sparse",
     "sparse_start",
     "with_certificate",
@@ -334,6 +335,38 @@ def _chunks(n: int, size: int = PRICE_CHUNK) -> Iterator[slice]:
         yield slice(start, min(n, start + size))
 
 
+def residual_arcs(sup: IntArray, dem: IntArray, offer: IntArray, need: IntArray,
+                  flows: IntArray, costs: FloatArray, big_m: int
+                  ) -> tuple[IntArray, IntArray, FloatArray]:
+    """The residual graph of an integer transport flow in the big-M network of the module
+    docstring: nodes are the offers (0..len(sup)-1), the needs after them and the sink
+    last; arcs offer -> need with `flows` and integer `costs` (float64), capacities
+    min(sup, dem). Returns tails, heads and costs of every residual arc (forward where
+    flow can rise, backward where it can fall, and the sink's arcs: unserved supply at
+    cost `big_m`, spare demand at 0), for `node_potentials`."""
+    n_s, n_d = len(sup), len(dem)
+    sink = n_s + n_d
+    shipped = np.bincount(offer, weights=flows, minlength=n_s).astype(np.int64)
+    received = np.bincount(need, weights=flows, minlength=n_d).astype(np.int64)
+    fwd, bwd = flows < np.minimum(sup[offer], dem[need]), flows > 0
+    offers, needs = np.arange(n_s), np.arange(n_d)
+    served = shipped > 0  # o -> t forward residual: unserved flow can fall
+    unserved = sup - shipped > 0  # t -> o: unserved flow can rise back
+    open_need = received < dem
+    taken = received > 0
+    tails = np.concatenate([offer[fwd], n_s + need[bwd], offers[served],
+                            np.full(int(unserved.sum()), sink), n_s + needs[open_need],
+                            np.full(int(taken.sum()), sink)])
+    heads = np.concatenate([n_s + need[fwd], offer[bwd], np.full(int(served.sum()), sink),
+                            offers[unserved], np.full(int(open_need.sum()), sink),
+                            n_s + needs[taken]])
+    residual_costs = np.concatenate([
+        costs[fwd], -costs[bwd], np.full(int(served.sum()), float(big_m)),
+        np.full(int(unserved.sum()), -float(big_m)), np.zeros(int(open_need.sum())),
+        np.zeros(int(taken.sum()))])
+    return tails, heads, residual_costs
+
+
 def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
                            arc_demand: IntArray, arc_km: FloatArray, k: int = DEFAULT_K,
                            *, helper: bool = True) -> tuple[FlowSolution, Certificate]:
@@ -413,26 +446,9 @@ def _certify(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
                 f"instance's distance scale ({scale} per km) the unserved-supply cost is "
                 f"{big_m:.3g}")
         cert.big_m = big_m
-        o, n = arc_supply[arcs], arc_demand[arcs]
         f = np.rint(sol.flows * sol.scales.quantity).astype(np.int64)
-        c = np.rint(arc_km[arcs] * scale)
-        shipped = np.bincount(o, weights=f, minlength=n_s).astype(np.int64)
-        received = np.bincount(n, weights=f, minlength=n_d).astype(np.int64)
-        fwd, bwd = f < np.minimum(sup[o], dem[n]), f > 0
-        offers, needs = np.arange(n_s), np.arange(n_d)
-        served = shipped > 0  # o -> t forward residual: unserved flow can fall
-        unserved = sup - shipped > 0  # t -> o: unserved flow can rise back
-        open_need = received < dem
-        taken = received > 0
-        tails = np.concatenate([o[fwd], n_s + n[bwd], offers[served], np.full(
-            int(unserved.sum()), sink), n_s + needs[open_need], np.full(int(taken.sum()),
-                                                                        sink)])
-        heads = np.concatenate([n_s + n[fwd], o[bwd], np.full(int(served.sum()), sink),
-                                offers[unserved], np.full(int(open_need.sum()), sink),
-                                n_s + needs[taken]])
-        costs = np.concatenate([c[fwd], -c[bwd], np.full(int(served.sum()), float(big_m)),
-                                np.full(int(unserved.sum()), -float(big_m)),
-                                np.zeros(int(open_need.sum())), np.zeros(int(taken.sum()))])
+        tails, heads, costs = residual_arcs(sup, dem, arc_supply[arcs], arc_demand[arcs],
+                                            f, np.rint(arc_km[arcs] * scale), big_m)
         p = node_potentials(sink + 1, tails, heads, costs)
 
         bad = _price(arc_supply, arc_demand, partial(_scaled, arc_km, scale), p[:n_s],

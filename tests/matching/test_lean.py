@@ -199,16 +199,14 @@ def test_cli_explain_flag(run_cli: Any, demo_path: Path, tmp_path: Path) -> None
 def test_sparse_bound_is_the_dense_bound(seed: int) -> None:
     """km with more decimals than the solver's scale: the sparse solve reports the same
     honest bound as the dense one (rounded optimum minus the rounding error per unit)."""
+    from test_sparse import random_transport
+
     from symbiosis.matching.flow import solve_transport_mcf
     from symbiosis.matching.sparse import solve_transport_sparse
 
     rng = np.random.default_rng(seed)
-    n_s, n_d = (int(v) for v in rng.integers(2, 30, 2))
-    pairs = rng.choice(n_s * n_d, int(rng.integers(1, n_s * n_d + 1)), replace=False)
-    offer, need = pairs // n_d, pairs % n_d
-    supply = rng.integers(1, 60, n_s).astype(float)
-    demand = rng.integers(1, 60, n_d).astype(float)
-    km = rng.uniform(0, 150, len(pairs)) + 1e-7  # never exact at any scale the solver takes
+    supply, demand, offer, need = random_transport(rng, 2, 30)
+    km = rng.uniform(0, 150, len(offer)) + 1e-7  # never exact at any scale the solver takes
     dense = solve_transport_mcf(supply, demand, offer, need, km)
     sparse, _ = solve_transport_sparse(supply, demand, offer, need, km, k=2)
     assert dense.bound < dense.objective  # rounding makes the bound strict

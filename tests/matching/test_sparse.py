@@ -61,18 +61,26 @@ def test_hand_instance_from_an_empty_set() -> None:
     assert cert.rounds >= 2 and cert.arcs_added >= 2
 
 
+def random_transport(rng: np.random.Generator, low: int, high: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Offers and needs (low to high - 1 of each), a random set of arcs among them, whole
+    supplies and demands of 1 to 59: supply, demand, each arc's offer and need."""
+    n_s, n_d = (int(v) for v in rng.integers(low, high, 2))
+    pairs = rng.choice(n_s * n_d, int(rng.integers(1, n_s * n_d + 1)), replace=False)
+    supply = rng.integers(1, 60, n_s).astype(float)
+    demand = rng.integers(1, 60, n_d).astype(float)
+    return supply, demand, pairs // n_d, pairs % n_d
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_sparse_equals_dense_on_random_transport(seed: int) -> None:
     """Both stages equal exactly: delivered, and sum(q x km) in the solver's integers."""
     rng = np.random.default_rng(seed)
-    n_s, n_d = (int(v) for v in rng.integers(1, 40, 2))
-    pairs = rng.choice(n_s * n_d, int(rng.integers(1, n_s * n_d + 1)), replace=False)
-    offer, need = pairs // n_d, pairs % n_d
-    supply = rng.integers(1, 60, n_s).astype(float)
-    demand = rng.integers(1, 60, n_d).astype(float)
+    supply, demand, offer, need = random_transport(rng, 1, 40)
+    n_s, n_d = len(supply), len(demand)
     if seed % 2:
         supply, demand = supply / 10, demand / 4  # fractional quantities: quantity scale
-    km = np.round(rng.uniform(0, 150, len(pairs)), int(rng.integers(0, 4)))
+    km = np.round(rng.uniform(0, 150, len(offer)), int(rng.integers(0, 4)))
     k = int(rng.integers(0, 4))
     dense = solve_transport_mcf(supply, demand, offer, need, km)
     sparse, cert = solve_transport_sparse(supply, demand, offer, need, km, k=k)

@@ -1,12 +1,13 @@
 """What the browser tests share: the Chromium binary they drive, the skip mark when there is
-none, Playwright's timeout and the folder screenshots go to. The `browser` fixture itself is
-in tests/api/conftest.py."""
+none, Playwright's timeout, the folder screenshots go to, and the `browser` fixture."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,3 +26,17 @@ def artifacts() -> Path:
     folder = Path(os.environ.get("SYMBIOSIS_ARTIFACTS") or ROOT / "build" / "test-artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium through Playwright, shared by the tests of one module
+    (registered for every test by tests/conftest.py's `pytest_plugins`)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        yield chromium
+        chromium.close()

@@ -17,6 +17,9 @@ from typing import Any
 import pytest
 from store_support import Neo4jServer, start_neo4j
 
+# shared fixtures: `browser` (Chromium through Playwright) and `store_url` (both store kinds)
+pytest_plugins = ["browser_support", "store_support"]
+
 # columns written to a workbook as text; every other cell that parses as a finite number is
 # written as a number, as a spreadsheet user would type it
 TEXT_COLUMNS = frozenset({"id", "name", "sector", "park", "enterprise_id", "material", "unit",

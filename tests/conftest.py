@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from store_support import Neo4jServer, start_neo4j
 
-# shared fixtures: `browser` (Chromium through Playwright) and `store_url` (both store kinds)
-pytest_plugins = ["browser_support", "store_support"]
+# the `browser` fixture (Chromium through Playwright), shared by the page tests
+pytest_plugins = ["browser_support"]
 
 # columns written to a workbook as text; every other cell that parses as a finite number is
 # written as a number, as a spreadsheet user would type it
@@ -208,3 +208,13 @@ def live_api(tmp_path_factory: pytest.TempPathFactory, demo_path: Path) -> Itera
     from api_support import serving
 
     yield from serving(tmp_path_factory.mktemp("api"), demo_path)
+
+
+@pytest.fixture(params=["sqlite", "neo4j"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store of each kind (the Neo4j one is the session's server, wiped)."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'store' / 'symbiosis.db'}"
+    server: Neo4jServer = request.getfixturevalue("neo4j_server")
+    server.wipe()
+    return server.url()

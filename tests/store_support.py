@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 __all__ = ["NEO4J_RUN", "Neo4jServer", "free_port", "start_neo4j"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,14 +108,3 @@ def start_neo4j(folder: Path, port: int = 0) -> Neo4jServer:
                 server.stop()
                 raise RuntimeError(f"Neo4j printed {line} but does not listen") from None
             time.sleep(0.1)
-
-
-@pytest.fixture(params=["sqlite", "neo4j"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty store of each kind (the Neo4j one is the session's server, wiped;
-    registered for every test by tests/conftest.py's `pytest_plugins`)."""
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path / 'store' / 'symbiosis.db'}"
-    server: Neo4jServer = request.getfixturevalue("neo4j_server")
-    server.wipe()
-    return server.url()

@@ -77,6 +77,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import BrokenExecutor, Executor, Future
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -95,6 +96,9 @@ from symbiosis.matching.parts import arc_components, balanced_bins, spawn_safe, 
 from symbiosis.matching.result import SolverFacts
 from symbiosis.matching.summary import SolverSummary, SparseCertificate
 from symbiosis.types import FloatArray, IntArray
+
+if TYPE_CHECKING:
+    from symbiosis.matching.netsimplex import NetworkSimplex
 
 __all__ = [
     "DEFAULT_K",
@@ -115,6 +119,10 @@ DEFAULT_K = 30  # nearest arcs kept per offer and per need in the first sparse s
 PRICE_CHUNK = 1_000_000  # arcs priced at a time: the pricing never holds more temporaries
 ADD_PER_NODE: int | None = None  # violators entering per offer and need a round (None: all)
 MAX_ROUNDS = 1000  # every round adds >= 1 arc and the set is finite; this only guards bugs
+SOLVERS = ("network_simplex", "min_cost_flow")  # the rounds' solver (solve_transport_sparse)
+# (nodes + 2) x big M must stay below this for the network simplex: its potentials are sums
+# of at most `nodes` tree-arc costs, and reduced costs add two of them (int64: 2**63)
+SIMPLEX_COST_ROOM = 2**60
 
 
 @dataclass
@@ -126,7 +134,11 @@ class Certificate:
     `violations` reduced costs < 0 left at the end (0: the loop only stops there, and
     raises after MAX_ROUNDS), `added_per_round` the arcs each round added (last: 0),
     `round_seconds` each round's solve, potentials and pricing, `resolved_per_round` the
-    arcs each round solved (the components that gained arcs; the others keep their flows)."""
+    arcs each round solved (the components that gained arcs; the others keep their flows;
+    with the network simplex, every arc of the set, from the last round's basis),
+    `solver` the rounds' solver ("network_simplex", warm-started, "min_cost_flow",
+    OR-Tools from scratch, or "both" for merged parts), `pivots_per_round` the simplex
+    pivots of each round (empty for min_cost_flow)."""
 
     rounds: int = 0
     arcs_priced: int = 0
@@ -139,6 +151,8 @@ class Certificate:
     added_per_round: list[int] = field(default_factory=list)
     round_seconds: list[float] = field(default_factory=list)
     resolved_per_round: list[int] = field(default_factory=list)
+    solver: str = "min_cost_flow"
+    pivots_per_round: list[int] = field(default_factory=list)
 
     def merge(self, other: Certificate) -> Certificate:
         """The facts of two independent parts taken together."""
@@ -152,7 +166,9 @@ class Certificate:
             violations=self.violations + other.violations,
             added_per_round=self.added_per_round + other.added_per_round,
             round_seconds=self.round_seconds + other.round_seconds,
-            resolved_per_round=self.resolved_per_round + other.resolved_per_round)
+            resolved_per_round=self.resolved_per_round + other.resolved_per_round,
+            solver=self.solver if self.solver == other.solver else "both",
+            pivots_per_round=self.pivots_per_round + other.pivots_per_round)
 
 
 EXACT_FLOAT_INT = 2**53  # every integer below this is exact in a float64
@@ -269,12 +285,13 @@ def _cheapest_bins(group: IntArray, costs: FloatArray, k: int) -> IntArray:
     return np.concatenate(found)
 
 
-def _price(tails: IntArray, heads: IntArray, unit_cost: Callable[[slice], FloatArray],
-           p_tail: FloatArray, p_head: FloatArray, active: np.ndarray,
+def _price(tails: IntArray, heads: IntArray, unit_cost: Callable[[slice], IntArray],
+           p_tail: np.ndarray, p_head: np.ndarray, active: np.ndarray,
            cert: Certificate, per_node: int | None = None) -> IntArray:
     """Positions of excluded arcs whose reduced cost unit_cost + p_tail - p_head is
-    negative (costs are integers: < -0.5), priced PRICE_CHUNK arcs at a time; with
-    `per_node`, only the `per_node` most negative out of every tail and into every head."""
+    negative (costs are integers: < -0.5; int64 throughout with int64 potentials), priced
+    PRICE_CHUNK arcs at a time; with `per_node`, only the `per_node` most negative out of
+    every tail and into every head."""
     found: list[IntArray] = []
     found_rc: list[FloatArray] = []
     for chunk in _chunks(len(tails)):
@@ -295,9 +312,11 @@ def _price(tails: IntArray, heads: IntArray, unit_cost: Callable[[slice], FloatA
     return bad[sparse_start(tails[bad], heads[bad], rc, per_node)]
 
 
-def _scaled(values: FloatArray, scale: float, chunk: slice) -> FloatArray:
-    """Integer costs of the arcs in `chunk` at `scale` (as the solver rounded them)."""
-    return np.rint(values[chunk] * scale)
+def _scaled(values: FloatArray, scale: float, chunk: slice | IntArray) -> IntArray:
+    """Integer costs of the arcs in `chunk` at `scale` (as the solver rounded them), int64:
+    exact against the network simplex's int64 potentials, and against float potentials
+    (integers below 2**53) alike."""
+    return np.rint(values[chunk] * scale).astype(np.int64)
 
 
 def _rounded_bound(flows: FloatArray, km: FloatArray, scale: int, objective: float) -> float:
@@ -369,12 +388,21 @@ def residual_arcs(sup: IntArray, dem: IntArray, offer: IntArray, need: IntArray,
 
 def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
                            arc_demand: IntArray, arc_km: FloatArray, k: int = DEFAULT_K,
-                           *, helper: bool = True) -> tuple[FlowSolution, Certificate]:
+                           *, helper: bool = True, solver: str = "network_simplex"
+                           ) -> tuple[FlowSolution, Certificate]:
     """The lexicographic transport of `flow.solve_transport_mcf` (same arguments, same
     optimum: maximum quantity shipped, then minimum sum(q x km)), solved on a sparse arc set
     grown by pricing until no arc of the full set has a negative reduced cost (see the
-    module docstring). Returns the solution over all arcs and its certificate. `helper`
-    False keeps every round in this process (the caller has the other core busy).
+    module docstring). Returns the solution over all arcs and its certificate.
+
+    `solver` "network_simplex" (default) solves the big-M network of the module docstring
+    with `matching.netsimplex`, warm-started from the last round's basis, and prices with
+    its potentials; "min_cost_flow" solves each round from scratch with OR-Tools (as
+    PART_BINS groups of components, the second in a helper process unless `helper` is
+    False) and prices with Bellman-Ford potentials of the residual graph. The network
+    simplex is taken only where its int64 potentials cannot overflow
+    ((nodes + 1) x big M < 2**60); otherwise OR-Tools solves. Same optimal value either
+    way; among several optimal plans the two may return different ones.
 
     Raises:
         SolverError: a sparse solve is not optimal, or the loop does not converge.
@@ -399,6 +427,12 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
     # or a shorter longest arc, which would pick a different, finer scale than the dense
     # solve's, and a big M past 2**53)
     scales = _full_scales(np.concatenate([supply, demand]), arc_km, n_s + n_d, cost_limit)
+    if solver not in SOLVERS:
+        raise ValueError(f"solver {solver!r}: expected one of {', '.join(SOLVERS)}")
+    big_m = n_paths * int(np.rint(km_max * scales.distance)) + 1
+    if solver == "network_simplex" and (n_s + n_d + 2) * big_m < SIMPLEX_COST_ROOM:
+        return _certify_simplex(supply, demand, arc_supply, arc_demand, arc_km, active,
+                                scales, big_m, cert, started)
     pool = _helper(int(active.sum())) if helper else None
     try:
         return _certify(supply, demand, arc_supply, arc_demand, arc_km, active, scales,
@@ -471,6 +505,114 @@ def _certify(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
     return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound, seconds,
                         sol.method, stages=(float(flows.sum()), objective),
                         scales=sol.scales), cert
+
+
+def _certify_simplex(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
+                     arc_demand: IntArray, arc_km: FloatArray, active: NDArray[np.bool_],
+                     scales: Scales, big_m: int, cert: Certificate,
+                     started: float) -> tuple[FlowSolution, Certificate]:
+    """The rounds of `solve_transport_sparse` on one warm-started network simplex basis.
+
+    The network is the module docstring's big-M network: offers, needs, and the sink as the
+    tree's root. The first basis is the sink star (every offer's supply on its unserved
+    arc, every need's arc to the sink empty), strongly feasible as the method requires.
+    Each round pivots to an optimum of the arcs in the set, prices every excluded arc with
+    the basis's potentials (int64, exact), and adds the ones that price out at flow 0: the
+    basis stays feasible, and the next round starts from it. On the 31 M-arc national
+    network the first round took 6.4 s, the next three 1.9, 0.8 and 0.03 s (28,318, 105 and
+    3 arcs added), where OR-Tools took 15-20 s a round (2026-11-30, /tmp probe, load 1).
+
+    The end is checked without trusting the solver: flows within their bounds, every node
+    balanced, and complementary slackness on every arc of the set (reduced cost >= 0 where
+    flow can rise, <= 0 where it can fall); with no excluded arc pricing out, these are
+    the optimality conditions of the full model's LP.
+
+    Raises:
+        SolverError: the basis fails that check, or the loop does not converge.
+    """
+    from symbiosis.matching.netsimplex import INF_CAP, NetworkSimplex, NetworkSimplexStatus
+
+    n_s, n_d, n_a = len(supply), len(demand), len(arc_km)
+    sink = n_s + n_d
+    scale = scales.distance
+    sup = to_scaled_int(supply, scales.quantity)
+    dem = to_scaled_int(demand, scales.quantity)
+    cert.big_m, cert.solver = big_m, "network_simplex"
+
+    def caps(idx: IntArray) -> IntArray:
+        return np.minimum(sup[arc_supply[idx]], dem[arc_demand[idx]])
+
+    arcs = np.flatnonzero(active)
+    offers, needs = np.arange(n_s, dtype=np.int64), np.arange(n_d, dtype=np.int64)
+    flow = np.zeros(sink + len(arcs), np.int64)
+    flow[:n_s] = sup
+    basis = NetworkSimplex.from_tree(
+        np.concatenate([offers, n_s + needs, arc_supply[arcs]]),
+        np.concatenate([np.full(sink, sink), n_s + np.asarray(arc_demand[arcs], np.int64)]),
+        np.concatenate([np.full(n_s, INF_CAP), dem, caps(arcs)]),
+        np.concatenate([np.full(n_s, big_m), np.zeros(n_d, np.int64),
+                        _scaled(arc_km, scale, arcs)]),
+        flow, np.append(np.arange(sink), -1), sink)
+    members = [arcs]
+    pivots = 0
+    while True:
+        cert.rounds += 1
+        if cert.rounds > MAX_ROUNDS:
+            raise SolverError(f"sparse pricing did not converge in {MAX_ROUNDS} rounds")
+        round_start = time.perf_counter()
+        status = basis.solve()
+        if status != NetworkSimplexStatus.OPTIMAL:  # no negative cycle can be uncapacitated
+            raise SolverError(f"network simplex ended with status {status}")
+        cert.pivots_per_round.append(basis.pivots - pivots)
+        pivots = basis.pivots
+        cert.resolved_per_round.append(len(basis.tail) - sink)
+        pi = basis.pi
+        bad = _price(arc_supply, arc_demand, partial(_scaled, arc_km, scale), pi[:n_s],
+                     pi[n_s:sink], active, cert, ADD_PER_NODE)
+        bad = bad[caps(bad) > 0]  # a zero capacity cannot carry flow: never priced out
+        cert.added_per_round.append(len(bad))
+        cert.round_seconds.append(time.perf_counter() - round_start)
+        if not len(bad):
+            break
+        cert.arcs_added += len(bad)
+        active[bad] = True
+        members.append(bad)
+        basis.add_arcs(arc_supply[bad], n_s + np.asarray(arc_demand[bad], np.int64),
+                       caps(bad), _scaled(arc_km, scale, bad))
+    cert.violations = _slackness_violations(basis, np.concatenate(
+        [sup, np.zeros(n_d, np.int64), [-int(sup.sum())]]))
+    if cert.violations:
+        raise SolverError(f"network simplex basis fails {cert.violations} optimality "
+                          "conditions")
+    arcs = np.concatenate(members)
+    flows = np.zeros(n_a)
+    flows[arcs] = basis.arc_flows()[sink:] / scales.quantity
+    cert.arcs_solved = len(arcs)
+    objective = float(flows @ arc_km)
+    bound = _rounded_bound(flows, arc_km, scale, objective)
+    return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound,
+                        time.perf_counter() - started, "network_simplex",
+                        stages=(float(flows.sum()), objective), scales=scales), cert
+
+
+def _slackness_violations(basis: NetworkSimplex, supply: IntArray) -> int:
+    """Arcs and nodes of `basis` that break an optimality condition of its network: a flow
+    outside [0, capacity], a node whose outflow - inflow is not its `supply`, a reduced cost
+    < 0 on an arc whose flow can rise or > 0 on one whose flow can fall. 0 proves the flow
+    optimal for the arcs of the basis (LP complementary slackness). Artificial arcs
+    (before `search_from`) must carry no flow: with none, they are as good as absent."""
+    first = basis.search_from
+    f = basis.flow
+    real = slice(first, None)
+    rc = basis.cost[real] + basis.pi[basis.tail[real]] - basis.pi[basis.head[real]]
+    cap = basis.cap[real]
+    bad = int(np.count_nonzero(f[:first])) + int(np.count_nonzero((f[real] < 0) |
+                                                                  (f[real] > cap)))
+    bad += int(np.count_nonzero((rc < 0) & (f[real] < cap)) +
+               np.count_nonzero((rc > 0) & (f[real] > 0)))
+    n = len(supply)  # float64 sums of integer flows: exact below 2**53
+    net = np.bincount(basis.tail, f, n) - np.bincount(basis.head, f, n)
+    return bad + int(np.count_nonzero(net != supply))
 
 
 PART_MIN_ARCS = 200_000  # below this many arcs a round is one solve (no grouping)
@@ -656,7 +798,9 @@ class CertifiedFacts(SolverFacts):
             arcs_solved=c.arcs_solved, arcs_total=c.arcs_total, k=c.k, big_m=c.big_m,
             violations=c.violations, added_per_round=list(c.added_per_round),
             round_seconds=[round(x, 3) for x in c.round_seconds],
-            resolved_per_round=list(c.resolved_per_round))})
+            resolved_per_round=list(c.resolved_per_round),
+            solver=c.solver,  # type: ignore[arg-type]
+            pivots_per_round=list(c.pivots_per_round))})
 
 
 def with_certificate(facts: SolverFacts, certificates: list[Certificate]) -> SolverFacts:

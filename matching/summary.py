@@ -387,8 +387,19 @@ class SparseCertificate(_Model):
         default_factory=list, description="Seconds of each round: solve, potentials, "
                                           "pricing.")
     resolved_per_round: list[int] = Field(
-        default_factory=list, description="Arcs each round solved: the components that "
-                                          "gained arcs (the others keep their flows).")
+        default_factory=list, description="Arcs each round solved: with min_cost_flow the "
+                                          "components that gained arcs (the others keep "
+                                          "their flows); with network_simplex every arc "
+                                          "of the set, from the last round's basis.")
+    solver: Literal["network_simplex", "min_cost_flow", "both"] = Field(
+        "min_cost_flow", description="The rounds' solver: the warm-started network "
+                                     "simplex (matching.netsimplex), OR-Tools' min-cost "
+                                     "flow from scratch, or both (networks whose costs "
+                                     "are too large for the simplex's int64 potentials "
+                                     "fall back to OR-Tools).")
+    pivots_per_round: list[int] = Field(
+        default_factory=list, description="Network simplex pivots of each round (empty "
+                                          "for min_cost_flow).")
 
 
 class MilpRelaxation(_Model):

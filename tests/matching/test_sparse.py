@@ -19,6 +19,7 @@ from symbiosis.matching import sparse as sparse_module
 from symbiosis.matching.flow import SolverStatus, solve_min_cost_flow, solve_transport_mcf
 from symbiosis.matching.parts import arc_components, balanced_bins
 from symbiosis.matching.sparse import (
+    SOLVERS,
     Certificate,
     certified_min_cost_flow,
     node_potentials,
@@ -43,7 +44,8 @@ def check_certificate(cert: Certificate, start: int) -> None:
     assert cert.arcs_priced >= (cert.arcs_total - cert.arcs_solved) * cert.rounds
 
 
-def test_hand_instance_from_an_empty_set() -> None:
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_hand_instance_from_an_empty_set(solver: str) -> None:
     """k = 0: the first sparse set is empty, so pricing alone must find the optimum.
 
     o0 (1 t) reaches n0 at 1 km and n1 at 2 km, o1 (1 t) only n0 at 3 km; each need takes
@@ -53,8 +55,11 @@ def test_hand_instance_from_an_empty_set() -> None:
     supply, demand = np.array([1.0, 1.0]), np.array([1.0, 1.0])
     offer, need = np.array([0, 0, 1]), np.array([0, 1, 0])
     km = np.array([1.0, 2.0, 3.0])
-    sol, cert = solve_transport_sparse(supply, demand, offer, need, km, k=0)
+    sol, cert = solve_transport_sparse(supply, demand, offer, need, km, k=0, solver=solver)
     assert sol.status is SolverStatus.OPTIMAL
+    assert cert.solver == solver and sol.method == ("network_simplex"
+                                                    if solver == "network_simplex"
+                                                    else "min_cost_flow")
     np.testing.assert_array_equal(sol.flows, [0.0, 1.0, 1.0])
     assert sol.stages == (2.0, 5.0)
     check_certificate(cert, start=0)
@@ -73,8 +78,10 @@ def random_transport(rng: np.random.Generator, low: int, high: int
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_sparse_equals_dense_on_random_transport(seed: int) -> None:
-    """Both stages equal exactly: delivered, and sum(q x km) in the solver's integers."""
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_sparse_equals_dense_on_random_transport(seed: int, solver: str) -> None:
+    """Both stages equal exactly: delivered, and sum(q x km) in the solver's integers,
+    whichever solver runs the rounds."""
     rng = np.random.default_rng(seed)
     supply, demand, offer, need = random_transport(rng, 1, 40)
     n_s, n_d = len(supply), len(demand)
@@ -83,8 +90,10 @@ def test_sparse_equals_dense_on_random_transport(seed: int) -> None:
     km = np.round(rng.uniform(0, 150, len(offer)), int(rng.integers(0, 4)))
     k = int(rng.integers(0, 4))
     dense = solve_transport_mcf(supply, demand, offer, need, km)
-    sparse, cert = solve_transport_sparse(supply, demand, offer, need, km, k=k)
+    sparse, cert = solve_transport_sparse(supply, demand, offer, need, km, k=k,
+                                          solver=solver)
     assert sparse.status is dense.status is SolverStatus.OPTIMAL
+    assert cert.solver == solver
     assert dense.scales is not None and sparse.scales is not None
     q = dense.scales.quantity
     assert round(sparse.flows.sum() * q) == round(dense.flows.sum() * q)
@@ -126,9 +135,11 @@ def test_rounds_solved_in_groups_of_components_equal_dense(
     dense = solve_transport_mcf(supply, demand, offer, need, km)
     monkeypatch.setattr(sparse_module, "PART_MIN_ARCS", 0)
     monkeypatch.setattr(sparse_module, "PART_HELPER_MIN_ARCS", 0 if helper else 10**12)
-    plan, cert = solve_transport_sparse(supply, demand, offer, need, km, k=1)
+    plan, cert = solve_transport_sparse(supply, demand, offer, need, km, k=1,
+                                        solver="min_cost_flow")
     monkeypatch.setattr(sparse_module, "PART_HELPER_MIN_ARCS", 10**12)
-    alone, _ = solve_transport_sparse(supply, demand, offer, need, km, k=1)
+    alone, _ = solve_transport_sparse(supply, demand, offer, need, km, k=1,
+                                      solver="min_cost_flow")
     assert dense.scales is not None
     assert plan.stages[0] == dense.stages[0]
     scale = dense.scales.distance
@@ -139,15 +150,16 @@ def test_rounds_solved_in_groups_of_components_equal_dense(
 
 def test_later_rounds_solve_only_the_components_that_gained_arcs(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """A round re-solves only the components holding an arc added by the last pricing; the
-    others keep their flows, which are still optimal: the plan equals the dense optimum,
-    and over these seeds some round solved fewer arcs than its set held."""
+    """With OR-Tools rounds, a round re-solves only the components holding an arc added by
+    the last pricing; the others keep their flows, which are still optimal: the plan equals
+    the dense optimum, and over these seeds some round solved fewer arcs than its set held."""
     monkeypatch.setattr(sparse_module, "PART_MIN_ARCS", 0)
     fewer = 0
     for seed in range(12):
         supply, demand, offer, need, km = regions(seed, n_regions=6)
         dense = solve_transport_mcf(supply, demand, offer, need, km)
-        plan, cert = solve_transport_sparse(supply, demand, offer, need, km, k=1)
+        plan, cert = solve_transport_sparse(supply, demand, offer, need, km, k=1,
+                                            solver="min_cost_flow")
         assert dense.scales is not None
         assert plan.stages[0] == dense.stages[0]
         scale = dense.scales.distance

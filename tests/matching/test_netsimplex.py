@@ -1,0 +1,193 @@
+"""The network simplex (matching.netsimplex): exact optima against OR-Tools and by hand,
+a warm start that keeps the basis, and a basis check that catches a broken one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_flow import MCF_DIR, published_optima, read_dimacs
+
+from symbiosis.matching.flow import SolverStatus, solve_min_cost_flow
+from symbiosis.matching.netsimplex import (
+    INF_CAP,
+    NetworkSimplex,
+    NetworkSimplexStatus,
+    arc_order,
+)
+from symbiosis.matching.sparse import _slackness_violations
+
+
+def random_network(rng: np.random.Generator, negative: bool
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """2-30 nodes, up to 120 arcs without loops, capacities 0-19, costs 0-29 (or -5-29),
+    supplies from a few random transfers: tails, heads, capacities, costs, supplies."""
+    n = int(rng.integers(2, 31))
+    m = int(rng.integers(1, 121))
+    tail, head = rng.integers(0, n, m), rng.integers(0, n, m)
+    keep = tail != head
+    tail, head = tail[keep], head[keep]
+    cap = rng.integers(0, 20, len(tail))
+    cost = rng.integers(-5 if negative else 0, 30, len(tail))
+    supply = np.zeros(n, np.int64)
+    for _ in range(int(rng.integers(1, 6))):
+        a, b = rng.integers(0, n, 2)
+        q = int(rng.integers(1, 15))
+        supply[a] += q
+        supply[b] -= q
+    return tail, head, cap, cost, supply
+
+
+def check_optimal(basis: NetworkSimplex, supply: np.ndarray) -> None:
+    """Feasible flow and complementary slackness, computed here, not by the solver."""
+    assert _slackness_violations(basis, np.append(supply, 0)) == 0
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_equals_or_tools_on_random_networks(seed: int) -> None:
+    """Same status and optimal cost as OR-Tools' min-cost flow (which solves by cost
+    scaling: a second, independent method); infeasible networks keep artificial flow."""
+    rng = np.random.default_rng(seed)
+    tail, head, cap, cost, supply = random_network(rng, negative=seed % 3 == 0)
+    basis = NetworkSimplex.with_artificial_root(tail, head, cap, cost, supply)
+    assert basis.solve() == NetworkSimplexStatus.OPTIMAL
+    status, flows, total = solve_min_cost_flow(tail, head, cap, cost, supply)
+    n = len(supply)
+    if status is SolverStatus.OPTIMAL:
+        assert basis.artificial_flow == 0
+        f = basis.arc_flows()[n:]
+        assert int(f @ cost) == total
+        check_optimal(basis, supply)
+    else:
+        assert status is SolverStatus.INFEASIBLE
+        assert basis.artificial_flow > 0
+
+
+def test_hand_instance() -> None:
+    """s (supply 4) to t (demand 4) over a (s->a 1/unit cap 3, a->t 1/unit cap 3) and the
+    direct arc s->t (5/unit, cap 10): 3 units by a (cost 2 each), 1 direct: 6 + 5 = 11."""
+    tail, head = np.array([0, 1, 0]), np.array([1, 2, 2])
+    cap, cost = np.array([3, 3, 10]), np.array([1, 1, 5])
+    supply = np.array([4, 0, -4])
+    basis = NetworkSimplex.with_artificial_root(tail, head, cap, cost, supply)
+    assert basis.solve() == NetworkSimplexStatus.OPTIMAL
+    np.testing.assert_array_equal(basis.arc_flows()[3:], [3, 3, 1])
+    # potentials price the direct arc at 0 (it carries flow below capacity) and the path
+    # arcs at <= 0 (saturated)
+    rc = basis.reduced_costs()[3:]
+    assert rc[2] == 0 and rc[0] + rc[1] == -3
+    check_optimal(basis, supply)
+
+
+@pytest.mark.parametrize(("instance", "optimum"), published_optima())
+def test_published_optima(instance: str, optimum: int) -> None:
+    """The NETGEN instances with published optimal costs in the test data."""
+    tails, heads, lower, cap, cost, supply = read_dimacs(MCF_DIR / instance)
+    if lower.any():
+        pytest.skip("lower bounds: the network simplex takes 0 lower bounds")
+    basis = NetworkSimplex.with_artificial_root(tails, heads, cap, cost, supply)
+    assert basis.solve() == NetworkSimplexStatus.OPTIMAL
+    assert basis.artificial_flow == 0
+    assert int(basis.arc_flows()[len(supply):] @ cost) == optimum
+    check_optimal(basis, supply)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_warm_start_after_adding_arcs_equals_a_cold_solve(seed: int) -> None:
+    """Solve on all but 30 arcs, add them, solve again from that basis: the optimum of all
+    arcs, in fewer pivots than a cold solve of all arcs takes (the sparse rounds' case)."""
+    rng = np.random.default_rng(100 + seed)
+    n = 60
+    m = 1500
+    tail, head = rng.integers(0, n, m), rng.integers(0, n, m)
+    keep = tail != head
+    tail, head = tail[keep], head[keep]
+    cap = rng.integers(1, 40, len(tail))
+    cost = rng.integers(0, 100, len(tail))
+    supply = np.zeros(n, np.int64)
+    supply[:10] = 30
+    supply[-10:] = -30
+    most = len(tail) - 30
+    warm = NetworkSimplex.with_artificial_root(tail[:most], head[:most], cap[:most],
+                                               cost[:most], supply)
+    assert warm.solve() == NetworkSimplexStatus.OPTIMAL
+    first = warm.pivots
+    warm.add_arcs(tail[most:], head[most:], cap[most:], cost[most:])
+    assert warm.solve() == NetworkSimplexStatus.OPTIMAL
+    cold = NetworkSimplex.with_artificial_root(tail, head, cap, cost, supply)
+    assert cold.solve() == NetworkSimplexStatus.OPTIMAL
+    assert warm.artificial_flow == cold.artificial_flow == 0
+    f_warm, f_cold = warm.arc_flows()[n:], cold.arc_flows()[n:]
+    assert int(f_warm @ cost) == int(f_cold @ cost)
+    check_optimal(warm, supply)
+    assert warm.pivots - first < cold.pivots / 4
+
+
+def test_degenerate_network_terminates() -> None:
+    """Every cost equal and every capacity equal to the supply: nearly every pivot is
+    degenerate. The strongly feasible tree keeps the method from cycling."""
+    n = 40
+    nodes = np.arange(n)
+    tail = np.repeat(nodes, n)
+    head = np.tile(nodes, n)
+    keep = tail != head
+    tail, head = tail[keep], head[keep]
+    supply = np.where(nodes < n // 2, 1, -1)
+    basis = NetworkSimplex.with_artificial_root(tail, head, np.ones(len(tail)),
+                                                np.zeros(len(tail)), supply)
+    assert basis.solve(max_pivots=10**6) == NetworkSimplexStatus.OPTIMAL
+    assert basis.artificial_flow == 0
+    check_optimal(basis, supply)
+
+
+def test_pivot_limit_then_resume() -> None:
+    """A capped solve stops with PIVOT_LIMIT and resumes from its basis to the optimum."""
+    rng = np.random.default_rng(7)
+    tail, head, cap, cost, supply = random_network(rng, negative=False)
+    while True:
+        basis = NetworkSimplex.with_artificial_root(tail, head, cap, cost, supply)
+        if basis.solve(max_pivots=1) == NetworkSimplexStatus.PIVOT_LIMIT:
+            break
+        tail, head, cap, cost, supply = random_network(rng, negative=False)
+    assert basis.pivots == 1
+    assert basis.solve() == NetworkSimplexStatus.OPTIMAL
+    status, _, total = solve_min_cost_flow(tail, head, cap, cost, supply)
+    if status is SolverStatus.OPTIMAL:
+        assert int(basis.arc_flows()[len(supply):] @ cost) == total
+
+
+def test_uncapacitated_negative_cycle_is_unbounded() -> None:
+    """A cycle of uncapacitated arcs with negative total cost: UNBOUNDED, not a loop."""
+    tail, head = np.array([0, 1, 2]), np.array([1, 2, 0])
+    basis = NetworkSimplex.with_artificial_root(tail, head, np.full(3, INF_CAP),
+                                                np.array([1, 1, -3]), np.zeros(3))
+    assert basis.solve() == NetworkSimplexStatus.UNBOUNDED
+
+
+def test_slackness_check_catches_a_broken_basis() -> None:
+    """The independent check fails when a flow is moved off the optimum."""
+    tail, head = np.array([0, 1, 0]), np.array([1, 2, 2])
+    supply = np.array([4, 0, -4])
+    basis = NetworkSimplex.with_artificial_root(tail, head, np.array([3, 3, 10]),
+                                                np.array([1, 1, 5]), supply)
+    basis.solve()
+    check_optimal(basis, supply)
+    basis.flow[basis.order == 5] += 1  # the direct arc: unbalances s and t
+    assert _slackness_violations(basis, np.append(supply, 0)) > 0
+    basis.flow[basis.order == 5] -= 1
+    basis.pi[1] -= 3  # a saturated arc (s -> a) now prices > 0: not complementary
+    assert _slackness_violations(basis, np.append(supply, 0)) > 0
+
+
+def test_arc_order_is_a_permutation() -> None:
+    for m, n in [(0, 5), (1, 1), (7, 3), (1000, 10), (1000, 2000)]:
+        order = arc_order(m, n)
+        assert sorted(order.tolist()) == list(range(m))
+
+
+def test_rejects_unbalanced_supplies_and_bad_trees() -> None:
+    with pytest.raises(ValueError, match="sum to 1"):
+        NetworkSimplex.with_artificial_root(np.array([0]), np.array([1]), np.array([1]),
+                                            np.array([1]), np.array([1, 0]))
+    with pytest.raises(ValueError, match="tree arc to the root"):
+        NetworkSimplex.from_tree(np.array([0]), np.array([1]), np.array([1]),
+                                 np.array([1]), np.array([0]), np.array([-1, -1, -1]), 2)

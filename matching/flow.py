@@ -42,6 +42,12 @@ __all__ = [
 
 INT64_MAX = 2**63 - 1
 # scaled quantity totals stay below 2**50 so every scaled value is exact in a float64 too
+# from this many arcs (and no stockpiles) `solve_transport_mcf` runs the network simplex
+# (matching.netsimplex): on the 3,000-enterprise benchmark province's 332,199 arcs 0.02 s
+# against about 0.5 s for OR-Tools (2026-11-30). Below it both take under 0.1 s, and the
+# small instances (the demo, the hand-checked tests) keep OR-Tools' choice among equally
+# optimal plans, as before.
+SIMPLEX_MIN_ARCS = 100_000
 MAX_SCALED_TOTAL = 2**50
 MAX_SCALED_COST = 2**53  # scaled unit costs stay exact in a float64
 MAX_DECIMALS_QUANTITY = 6  # data with at most this many decimals are scaled exactly
@@ -297,7 +303,9 @@ def solve_transport_mcf(
     arc set in every round); by default they are chosen for these arcs (`choose_scales`).
 
     A bipartite network (supply nodes, then demand nodes) solved exactly by OR-Tools'
-    `solve_max_flow_with_min_cost`, which treats supplies and demands as upper bounds.
+    `solve_max_flow_with_min_cost`, which treats supplies and demands as upper bounds; from
+    SIMPLEX_MIN_ARCS arcs without stockpiles, by the network simplex (`_transport_simplex`,
+    same optimum; the method is then "network_simplex").
     `supply` is this year's surplus per offer; `stock` (optional, same shape) the stockpile
     the offer may also draw on. A stockpile is a node of its own feeding its offer through an
     arc whose unit cost M exceeds the cost of any cycle of the network (M = (nodes + 1) x
@@ -306,8 +314,6 @@ def solve_transport_mcf(
     uses its own surplus first, and no stockpile is drawn while a surplus that could take
     its place is left. The penalty never enters the reported objective.
     """
-    from ortools.graph.python import min_cost_flow  # lazy: keep start-up lean
-
     start = time.perf_counter()
     n_s, n_d, n_a = len(supply), len(demand), len(arc_km)
     stock = np.zeros(n_s) if stock is None else np.asarray(stock, float)
@@ -319,6 +325,12 @@ def solve_transport_mcf(
     sup = to_scaled_int(supply, scales.quantity)
     pile = to_scaled_int(stock[piles], scales.quantity)
     dem = to_scaled_int(demand, scales.quantity)
+    if not n_p and n_a >= SIMPLEX_MIN_ARCS:
+        simplex = _transport_simplex(sup, dem, arc_supply, arc_demand, arc_km, scales, start)
+        if simplex is not None:
+            return simplex
+    from ortools.graph.python import min_cost_flow  # lazy: keep start-up lean
+
     smcf = min_cost_flow.SimpleMinCostFlow()
     if n_a:
         # OR-Tools copies the arcs; the int64 staging arrays are dropped before the solve
@@ -354,6 +366,46 @@ def solve_transport_mcf(
                         _rounded_bound(flows, arc_km, scales.distance, objective, "min"),
                         time.perf_counter() - start, "min_cost_flow",
                         stages=(shipped, objective), scales=scales)
+
+
+def _transport_simplex(sup: IntArray, dem: IntArray, arc_supply: IntArray,
+                       arc_demand: IntArray, arc_km: FloatArray, scales: Scales,
+                       start: float) -> FlowSolution | None:
+    """`solve_transport_mcf` by the network simplex (matching.netsimplex) on the big-M
+    network whose min-cost flows are the lexicographic optima (proof: matching.sparse's
+    module docstring). None when the compiled loop is missing, a cost is negative (the
+    proof needs costs >= 0) or big M would overflow its int64 potentials: OR-Tools then
+    solves. The flow is checked against the optimality conditions before it is returned.
+
+    Raises:
+        SolverError: the simplex ended unbounded or its basis fails the check (a bug).
+    """
+    from symbiosis.matching import netsimplex
+
+    if not netsimplex.available():
+        return None
+    cost = _scaled_costs(arc_km, scales.distance)
+    if cost.min() < 0:
+        return None
+    big_m = netsimplex.transport_big_m(arc_supply, arc_demand, cost)
+    n_s, n_d = len(sup), len(dem)
+    if not netsimplex.fits(n_s + n_d + 1, big_m):
+        return None
+    cap = np.minimum(sup[arc_supply], dem[arc_demand])
+    basis = netsimplex.transport_basis(sup, dem, arc_supply, arc_demand, cap, cost, big_m)
+    status = basis.solve()
+    violations = basis.optimality_violations(
+        np.concatenate([sup, np.zeros(n_d, np.int64), [-int(sup.sum())]]))
+    if status != netsimplex.NetworkSimplexStatus.OPTIMAL or violations:
+        raise SolverError(f"network simplex: status {status}, {violations} optimality "
+                          "conditions broken")
+    flows = basis.arc_flows()[n_s + n_d:].astype(np.float64)
+    flows /= scales.quantity
+    objective = float(flows @ arc_km)
+    return FlowSolution(SolverStatus.OPTIMAL, flows, objective,
+                        _rounded_bound(flows, arc_km, scales.distance, objective, "min"),
+                        time.perf_counter() - start, "network_simplex",
+                        stages=(float(flows.sum()), objective), scales=scales)
 
 
 def _rounded_bound(flows: FloatArray, costs: FloatArray, scale: int, objective: float,

@@ -89,9 +89,13 @@ OBJECTIVE_MEANING = {
     "co2": "net CO2e avoided, t/yr",
     "weighted": "weighted value: utilization x offer units + cost x CNY + co2 x t CO2e",
 }
-# from this many pure-network arcs `method auto` solves sparse (certified): the dense solve
-# of the 31 M-arc national instance alone peaked at 6 GiB (benchmarks/bench_national.py)
-SPARSE_AUTO_MIN_ARCS = 5_000_000
+# from this many pure-network arcs `method auto` solves sparse (certified, the rounds run
+# by the warm-started network simplex of matching.netsimplex). Importing numba and loading
+# the compiled kernel costs 0.3-0.4 s: on the 3,000-enterprise benchmark province (332,199
+# arcs) sparse and dense tie (1.49 s and 1.47 s wall, paired, and sparse holds 150 MiB
+# more); on the national instance (31 M arcs) sparse takes 30 s against 80 s for the bare
+# floor's dense OR-Tools solve (benchmarks/bench_match.py, bench_national.py, 2026-11-30).
+SPARSE_AUTO_MIN_ARCS = 500_000
 # below this many network arcs one in-process solve beats splitting and spawning workers
 PARALLEL_MIN_ARCS = 2_000_000
 # split only when the busiest worker gets at most this share of the arcs; a national
@@ -417,12 +421,10 @@ def _solve_network_by_method(dataset: Dataset, cand: Candidates, arcs: np.ndarra
     (`_solve_network`, split into worker processes on very large instances). Same optimum
     either way; a network with stockpiles (offers' `stock`) is solved densely whatever the
     method, and carries no certificate. `auto` is dense below SPARSE_AUTO_MIN_ARCS network
-    arcs: on the 3,000-enterprise benchmark province OR-Tools solves all 280,000 arcs in
-    about the time of two sparse rounds, and the certified loop needs three to five
-    (benchmarks/bench_match.py prints both). Above it `auto` is sparse: OR-Tools holds a
-    few million arcs instead of tens of millions (the national instance's dense solve
-    peaked at 6 GiB, benchmarks/bench_national.py). `helper` False keeps the sparse rounds
-    in this process (an LP part is solving on the other core).
+    arcs, where loading numba costs more than the network simplex saves; from there it is
+    sparse, with the rounds warm-started by the network simplex (its figures beside the
+    constant). `helper` False keeps OR-Tools rounds (the fallback when big M is too large
+    for the simplex) in this process (an LP part is solving on the other core).
     """
     size = len(cand) if arcs is None else len(arcs)
     if options.method is not Method.sparse and not (

@@ -6,8 +6,11 @@ round that adds 124 arcs to 3 M costs as much as the first. A network simplex ke
 spanning-tree basis: arcs that price out join as non-basic arcs at their lower bound, the
 tree stays primal feasible, and the next solve pivots from there. No package on PyPI offers
 one over sparse arcs with that warm start (POT's network simplex takes dense cost
-matrices), so it is written here, compiled with numba (imported only with this module,
-which callers import lazily; compiled once, then cached on disk).
+matrices), so it is written here. The pivot loop is C (matching/_netsimplex.c, built at
+install as an optional extension; `available`); this module holds the basis, builds it,
+grows it and checks its arrays before handing them to the loop. (A numba version of the
+same loop was measured first: 0.3-0.4 s of JIT start-up per process, as long as OR-Tools'
+whole solve of the 3,000-enterprise province, and 2-3x slower pivots than C.)
 
 The method (Ahuja, Magnanti and Orlin, *Network Flows*, 1993, ch. 11; Kelly and O'Neill,
 "The minimum cost flow problem and the network simplex solution method", 1991):
@@ -35,12 +38,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from symbiosis.types import IntArray
 
-__all__ = ["INF_CAP", "NetworkSimplex", "NetworkSimplexStatus", "arc_order"]
+__all__ = ["INF_CAP", "NetworkSimplex", "NetworkSimplexStatus", "arc_order", "available",
+           "fits", "transport_basis", "transport_big_m"]
 
 INF_CAP = 2**62  # an uncapacitated arc's capacity: above any flow the wrappers allow
 LOWER, TREE, UPPER = 1, 0, -1  # arc states; state x reduced cost < 0 means the arc violates
@@ -55,176 +58,15 @@ class NetworkSimplexStatus:
     PIVOT_LIMIT = PIVOT_LIMIT
 
 
-@numba.njit(cache=True, nogil=True)
-def _pivot_loop(tail, head, cap, cost, flow, state, pi, parent, pred, up, depth,
-                first_child, next_sib, prev_sib, search_from, next_arc, block,
-                max_pivots, stem):
-    """Pivot until optimal; returns (status, pivots, next_arc). Arcs search_from.. are
-    searched for entering arcs (the arcs before it are the basis's own artificial ones)."""
-    n_arcs = len(tail)
-    n_search = n_arcs - search_from
-    pivots = 0
-    e = next_arc
-    if e < search_from or e >= n_arcs:
-        e = search_from
-    while pivots < max_pivots:
-        # entering arc: block search
-        best = 0
-        entering = -1
-        left = block
-        for _ in range(n_search):
-            c = state[e] * (cost[e] + pi[tail[e]] - pi[head[e]])
-            if c < best:
-                best = c
-                entering = e
-            e += 1
-            if e == n_arcs:
-                e = search_from
-            left -= 1
-            if left == 0:
-                if entering >= 0:
-                    break
-                left = block
-        if entering < 0:
-            return OPTIMAL, pivots, e
-        pivots += 1
-        # apex of the cycle the entering arc closes
-        u = tail[entering]
-        v = head[entering]
-        while u != v:
-            if depth[u] > depth[v]:
-                u = parent[u]
-            elif depth[v] > depth[u]:
-                v = parent[v]
-            else:
-                u = parent[u]
-                v = parent[v]
-        apex = u
-        # the flow change runs apex -> first -> (entering) -> second -> apex
-        if state[entering] == LOWER:
-            first = tail[entering]
-            second = head[entering]
-        else:
-            first = head[entering]
-            second = tail[entering]
-        delta = cap[entering]
-        side = 0
-        out_node = -1
-        u = first  # flow moves down the tree, parent -> u: strict < keeps the last met
-        while u != apex:
-            a = pred[u]
-            d = flow[a] if up[u] else cap[a] - flow[a]
-            if d < delta:
-                delta = d
-                out_node = u
-                side = 1
-            u = parent[u]
-        u = second  # flow moves up, u -> parent: <= keeps the last met
-        while u != apex:
-            a = pred[u]
-            d = cap[a] - flow[a] if up[u] else flow[a]
-            if d <= delta:
-                delta = d
-                out_node = u
-                side = 2
-            u = parent[u]
-        if delta >= INF_CAP:
-            return UNBOUNDED, pivots, e
-        if delta > 0:
-            val = state[entering] * delta
-            flow[entering] += val
-            u = tail[entering]
-            while u != apex:
-                a = pred[u]
-                if up[u]:
-                    flow[a] -= val
-                else:
-                    flow[a] += val
-                u = parent[u]
-            u = head[entering]
-            while u != apex:
-                a = pred[u]
-                if up[u]:
-                    flow[a] += val
-                else:
-                    flow[a] -= val
-                u = parent[u]
-        if side == 0:  # the entering arc itself blocks: it moves to its other bound
-            state[entering] = -state[entering]
-            continue
-        leaving = pred[out_node]
-        state[leaving] = LOWER if flow[leaving] == 0 else UPPER
-        state[entering] = TREE
-        if side == 1:
-            u_in = first
-            v_in = second
-        else:
-            u_in = second
-            v_in = first
-        # the stem: u_in, its parent, ..., out_node (the root of the subtree cut off)
-        k = 0
-        u = u_in
-        while True:
-            stem[k] = u
-            if u == out_node:
-                break
-            u = parent[u]
-            k += 1
-        _unlink(out_node, parent, first_child, next_sib, prev_sib)
-        for i in range(k, 0, -1):
-            s = stem[i]
-            below = stem[i - 1]
-            _unlink(below, parent, first_child, next_sib, prev_sib)
-            parent[s] = below
-            pred[s] = pred[below]
-            up[s] = not up[below]
-            _link(s, below, first_child, next_sib, prev_sib)
-        parent[u_in] = v_in
-        pred[u_in] = entering
-        up[u_in] = tail[entering] == u_in
-        _link(u_in, v_in, first_child, next_sib, prev_sib)
-        # potentials and depths of the re-hung subtree move together
-        rc = cost[entering] + pi[tail[entering]] - pi[head[entering]]
-        sigma = -rc if u_in == tail[entering] else rc
-        depth[u_in] = depth[v_in] + 1
-        pi[u_in] += sigma
-        x = u_in
-        while True:
-            c = first_child[x]
-            if c >= 0:
-                x = c
-            else:
-                while x != u_in and next_sib[x] < 0:
-                    x = parent[x]
-                if x == u_in:
-                    break
-                x = next_sib[x]
-            depth[x] = depth[parent[x]] + 1
-            pi[x] += sigma
-    return PIVOT_LIMIT, pivots, e
-
-
-@numba.njit(cache=True, inline="always")
-def _unlink(x, parent, first_child, next_sib, prev_sib):
-    p = parent[x]
-    if prev_sib[x] < 0:
-        first_child[p] = next_sib[x]
-    else:
-        next_sib[prev_sib[x]] = next_sib[x]
-    if next_sib[x] >= 0:
-        prev_sib[next_sib[x]] = prev_sib[x]
-    next_sib[x] = -1
-    prev_sib[x] = -1
-
-
-@numba.njit(cache=True, inline="always")
-def _link(x, p, first_child, next_sib, prev_sib):
-    head = first_child[p]
-    next_sib[x] = head
-    prev_sib[x] = -1
-    if head >= 0:
-        prev_sib[head] = x
-    first_child[p] = x
+def available() -> bool:
+    """Whether the compiled pivot loop (matching/_netsimplex.c) was built at install. It is
+    an optional extension: without a C compiler the install succeeds without it, and the
+    certified sparse rounds run on OR-Tools instead (`matching.sparse`)."""
+    try:
+        from symbiosis.matching import _netsimplex  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @dataclass
@@ -367,17 +209,66 @@ class NetworkSimplex:
                                                            len(self.order) + len(tail))])
 
     def solve(self, max_pivots: int | None = None) -> int:
-        """Pivot to an optimum; returns a NetworkSimplexStatus code. Releases the GIL."""
+        """Pivot to an optimum (or `max_pivots` pivots); returns a NetworkSimplexStatus
+        code. The loop releases the GIL.
+
+        Raises:
+            ImportError: the compiled loop was not built (`available()` is False).
+            ValueError: an array has the wrong dtype or length, or an arc names a node
+                that does not exist (checked here: the C loop trusts its inputs).
+        """
+        from symbiosis.matching._netsimplex import pivot
+
+        self._check()
         n_search = len(self.tail) - self.search_from
         block = max(10, math.ceil(math.sqrt(max(n_search, 1))))
         stem = np.empty(len(self.pi), np.int64)
         limit = 2**62 if max_pivots is None else max_pivots
-        status, pivots, self.next_arc = _pivot_loop(
+        status, pivots, self.next_arc = pivot(
             self.tail, self.head, self.cap, self.cost, self.flow, self.state, self.pi,
             self.parent, self.pred, self.up, self.depth, self.first_child, self.next_sib,
-            self.prev_sib, self.search_from, self.next_arc, block, limit, stem)
+            self.prev_sib, stem, self.search_from, self.next_arc, block, limit)
         self.pivots += int(pivots)
         return int(status)
+
+    def _check(self) -> None:
+        """Dtypes, lengths and contiguity the C loop relies on; node indices in range."""
+        n, m = len(self.pi), len(self.tail)
+        for name in ("tail", "head", "cap", "cost", "flow"):
+            a = getattr(self, name)
+            if a.dtype != np.int64 or len(a) != m or not a.flags.c_contiguous:
+                raise ValueError(f"network simplex: {name} must be {m} contiguous int64")
+        for name in ("pi", "parent", "pred", "depth", "first_child", "next_sib",
+                     "prev_sib"):
+            a = getattr(self, name)
+            if a.dtype != np.int64 or len(a) != n or not a.flags.c_contiguous:
+                raise ValueError(f"network simplex: {name} must be {n} contiguous int64")
+        if self.state.dtype != np.int8 or len(self.state) != m or (
+                self.up.dtype != np.bool_ or len(self.up) != n):
+            raise ValueError("network simplex: state must be int8 per arc, up bool per node")
+        if m and (min(int(self.tail.min()), int(self.head.min())) < 0
+                  or max(int(self.tail.max()), int(self.head.max())) >= n):
+            raise ValueError("network simplex: an arc names a node that does not exist")
+
+    def optimality_violations(self, supply: IntArray) -> int:
+        """Arcs and nodes that break an optimality condition of this network, computed
+        from the arrays, not taken from the solver: a flow outside [0, capacity], a node
+        whose outflow - inflow is not its `supply` (one per node, root included), a
+        reduced cost < 0 on an arc whose flow can rise or > 0 on one whose flow can fall,
+        flow on an artificial arc. 0 proves the flow optimal for these arcs (LP
+        complementary slackness); artificial arcs without flow are as good as absent."""
+        first = self.search_from
+        f = self.flow
+        real = slice(first, None)
+        rc = self.cost[real] + self.pi[self.tail[real]] - self.pi[self.head[real]]
+        cap = self.cap[real]
+        bad = int(np.count_nonzero(f[:first])) + int(np.count_nonzero((f[real] < 0) |
+                                                                      (f[real] > cap)))
+        bad += int(np.count_nonzero((rc < 0) & (f[real] < cap)) +
+                   np.count_nonzero((rc > 0) & (f[real] > 0)))
+        n = len(supply)  # float64 sums of integer flows: exact below 2**53
+        net = np.bincount(self.tail, f, n) - np.bincount(self.head, f, n)
+        return bad + int(np.count_nonzero(net != np.asarray(supply)))
 
     def arc_flows(self) -> IntArray:
         """Flow of every arc, in the order the arcs were given (artificial arcs first)."""
@@ -401,3 +292,46 @@ def arc_order(n_arcs: int, n_nodes: int) -> IntArray:
     skip = max(n_arcs // max(n_nodes, 1), 3)
     return np.concatenate([np.arange(j, n_arcs, skip) for j in range(min(skip, n_arcs))]
                           ) if n_arcs else np.zeros(0, np.int64)
+
+
+
+def transport_big_m(offer: IntArray, need: IntArray, cost: IntArray) -> int:
+    """The unserved-supply cost M = K x c_max + 1 of the transport network (K the offers or
+    the needs that have an arc, whichever fewer; c_max the largest integer arc cost): more
+    than any alternating path, so every min-cost flow of the big-M network delivers the
+    maximum (proof in matching.sparse's module docstring)."""
+    if not len(cost):
+        return 1
+    paths = min(len(np.unique(offer)), len(np.unique(need)))
+    return paths * int(np.max(cost)) + 1
+
+
+def fits(n_nodes: int, big_m: int) -> bool:
+    """Whether int64 potentials hold this network: (nodes + 2) x M < 2**60 (a potential
+    sums at most `nodes` tree-arc costs; a reduced cost adds two potentials and a cost)."""
+    return (n_nodes + 2) * big_m < 2**60
+
+
+def transport_basis(supply: IntArray, demand: IntArray, offer: IntArray, need: IntArray,
+                    cap: IntArray, cost: IntArray, big_m: int) -> NetworkSimplex:
+    """The big-M transport network's first basis, the sink star, strongly feasible.
+
+    Nodes: offers 0..S-1, needs S..S+D-1, the sink S+D (the root). Arcs, in this order:
+    each offer's unserved arc o -> sink (cost `big_m`, uncapacitated: an offer's outflow is
+    its supply anyway), each need's arc n -> sink (cost 0, capacity its demand), then the
+    transport arcs offer[i] -> S + need[i] (`cap`, `cost`). The basis puts every offer's
+    supply on its unserved arc and leaves the needs' arcs empty: every tree arc can still
+    carry more towards the root, which is what strong feasibility asks.
+    """
+    n_s, n_d = len(supply), len(demand)
+    sink = n_s + n_d
+    flow = np.zeros(sink + len(offer), np.int64)
+    flow[:n_s] = supply
+    return NetworkSimplex.from_tree(
+        np.concatenate([np.arange(sink, dtype=np.int64), np.asarray(offer, np.int64)]),
+        np.concatenate([np.full(sink, sink, np.int64), n_s + np.asarray(need, np.int64)]),
+        np.concatenate([np.full(n_s, INF_CAP, np.int64), np.asarray(demand, np.int64),
+                        np.asarray(cap, np.int64)]),
+        np.concatenate([np.full(n_s, big_m, np.int64), np.zeros(n_d, np.int64),
+                        np.asarray(cost, np.int64)]),
+        flow, np.append(np.arange(sink, dtype=np.int64), -1), sink)

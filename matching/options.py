@@ -47,7 +47,7 @@ class Objective(StrEnum):
 
 class Method(StrEnum):
     """Solver choice; `auto` uses min-cost flow wherever the model is a pure network, on
-    every candidate arc (`dense`) up to 5,000,000 network arcs and certified sparse above
+    every candidate arc (`dense`) below 500,000 network arcs and certified sparse from there
     (`matching.model.SPARSE_AUTO_MIN_ARCS`); `sparse` solves the default objective's
     min-cost flow on the nearest arcs and proves the plan optimal by pricing every other
     arc (`matching.sparse`)."""
@@ -138,7 +138,7 @@ class MatchParameters(BaseModel):
                                  "force one; sparse or dense to force the arc set of the "
                                  "min-cost flow (sparse: solved on the nearest arcs and "
                                  "proved optimal by pricing every other arc; auto is sparse "
-                                 "from 5,000,000 network arcs).")
+                                 "from 500,000 network arcs).")
     time_limit_s: Annotated[float, Field(gt=0, le=86400)] | None = Field(
         None, description="Time limit in seconds for each LP solve; with method milp, for "
                           "the whole MILP (default 60).")

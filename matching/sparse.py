@@ -77,7 +77,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import BrokenExecutor, Executor, Future
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -96,9 +95,6 @@ from symbiosis.matching.parts import arc_components, balanced_bins, spawn_safe, 
 from symbiosis.matching.result import SolverFacts
 from symbiosis.matching.summary import SolverSummary, SparseCertificate
 from symbiosis.types import FloatArray, IntArray
-
-if TYPE_CHECKING:
-    from symbiosis.matching.netsimplex import NetworkSimplex
 
 __all__ = [
     "DEFAULT_K",
@@ -530,7 +526,7 @@ def _certify_simplex(supply: FloatArray, demand: FloatArray, arc_supply: IntArra
     Raises:
         SolverError: the basis fails that check, or the loop does not converge.
     """
-    from symbiosis.matching.netsimplex import INF_CAP, NetworkSimplex, NetworkSimplexStatus
+    from symbiosis.matching.netsimplex import NetworkSimplexStatus, transport_basis
 
     n_s, n_d, n_a = len(supply), len(demand), len(arc_km)
     sink = n_s + n_d
@@ -543,16 +539,8 @@ def _certify_simplex(supply: FloatArray, demand: FloatArray, arc_supply: IntArra
         return np.minimum(sup[arc_supply[idx]], dem[arc_demand[idx]])
 
     arcs = np.flatnonzero(active)
-    offers, needs = np.arange(n_s, dtype=np.int64), np.arange(n_d, dtype=np.int64)
-    flow = np.zeros(sink + len(arcs), np.int64)
-    flow[:n_s] = sup
-    basis = NetworkSimplex.from_tree(
-        np.concatenate([offers, n_s + needs, arc_supply[arcs]]),
-        np.concatenate([np.full(sink, sink), n_s + np.asarray(arc_demand[arcs], np.int64)]),
-        np.concatenate([np.full(n_s, INF_CAP), dem, caps(arcs)]),
-        np.concatenate([np.full(n_s, big_m), np.zeros(n_d, np.int64),
-                        _scaled(arc_km, scale, arcs)]),
-        flow, np.append(np.arange(sink), -1), sink)
+    basis = transport_basis(sup, dem, arc_supply[arcs], arc_demand[arcs], caps(arcs),
+                            _scaled(arc_km, scale, arcs), big_m)
     members = [arcs]
     pivots = 0
     while True:
@@ -579,7 +567,7 @@ def _certify_simplex(supply: FloatArray, demand: FloatArray, arc_supply: IntArra
         members.append(bad)
         basis.add_arcs(arc_supply[bad], n_s + np.asarray(arc_demand[bad], np.int64),
                        caps(bad), _scaled(arc_km, scale, bad))
-    cert.violations = _slackness_violations(basis, np.concatenate(
+    cert.violations = basis.optimality_violations(np.concatenate(
         [sup, np.zeros(n_d, np.int64), [-int(sup.sum())]]))
     if cert.violations:
         raise SolverError(f"network simplex basis fails {cert.violations} optimality "
@@ -593,26 +581,6 @@ def _certify_simplex(supply: FloatArray, demand: FloatArray, arc_supply: IntArra
     return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound,
                         time.perf_counter() - started, "network_simplex",
                         stages=(float(flows.sum()), objective), scales=scales), cert
-
-
-def _slackness_violations(basis: NetworkSimplex, supply: IntArray) -> int:
-    """Arcs and nodes of `basis` that break an optimality condition of its network: a flow
-    outside [0, capacity], a node whose outflow - inflow is not its `supply`, a reduced cost
-    < 0 on an arc whose flow can rise or > 0 on one whose flow can fall. 0 proves the flow
-    optimal for the arcs of the basis (LP complementary slackness). Artificial arcs
-    (before `search_from`) must carry no flow: with none, they are as good as absent."""
-    first = basis.search_from
-    f = basis.flow
-    real = slice(first, None)
-    rc = basis.cost[real] + basis.pi[basis.tail[real]] - basis.pi[basis.head[real]]
-    cap = basis.cap[real]
-    bad = int(np.count_nonzero(f[:first])) + int(np.count_nonzero((f[real] < 0) |
-                                                                  (f[real] > cap)))
-    bad += int(np.count_nonzero((rc < 0) & (f[real] < cap)) +
-               np.count_nonzero((rc > 0) & (f[real] > 0)))
-    n = len(supply)  # float64 sums of integer flows: exact below 2**53
-    net = np.bincount(basis.tail, f, n) - np.bincount(basis.head, f, n)
-    return bad + int(np.count_nonzero(net != supply))
 
 
 PART_MIN_ARCS = 200_000  # below this many arcs a round is one solve (no grouping)

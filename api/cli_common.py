@@ -65,15 +65,16 @@ def print_problems(problems: list[Problem], console: Console) -> None:
 
 
 def fmt(value: float | None, digits: int = 0) -> str:
-    """Thousands separators, `digits` decimals; '-' for a missing value."""
-    if value is None:
+    """Thousands separators, `digits` decimals; '-' for a missing value (None, or NaN: a
+    table column such as an exchange's saving is NaN where the dataset gives no costs)."""
+    if value is None or value != value:
         return "-"
     return f"{value:,.{digits}f}"
 
 
 def pct(value: float | None) -> str:
-    """A fraction as a percentage with one decimal; '-' for a missing value."""
-    return "-" if value is None else f"{100 * value:.1f} %"
+    """A fraction as a percentage with one decimal; '-' for a missing value (None, NaN)."""
+    return "-" if value is None or value != value else f"{100 * value:.1f} %"
 
 
 def _flag(name: str) -> str:

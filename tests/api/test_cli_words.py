@@ -4,8 +4,9 @@ for the figures they share (one message catalogue)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from symbiosis.api.cli_common import fmt, pct
 from symbiosis.i18n import t
 
 if TYPE_CHECKING:
@@ -26,3 +27,14 @@ def test_demo_summary_in_chinese_uses_the_report_labels(run_cli: CliRunner,
     for english in ("Match summary", "Transport work", "Largest exchanges", "t/yr",
                     "no target claimed"):
         assert english not in shown, english
+
+
+def test_missing_figures_show_a_dash_not_nan(run_cli: CliRunner, tmp_path: Path,
+                                             dataset_tables: Any) -> None:
+    """A dataset without costs has no saving per exchange: the table says '-', not 'nan'."""
+    folder = dataset_tables.write_csv(tmp_path / "data")
+    proc = run_cli("match", folder, "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert "Largest exchanges" in proc.stdout
+    assert "nan" not in proc.stdout.lower()
+    assert fmt(float("nan")) == pct(float("nan")) == fmt(None) == "-"

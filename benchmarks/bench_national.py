@@ -188,10 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  phases (s): {phases}")
     cert = (summary.get("solver") or {}).get("certificate")
     if isinstance(cert, dict):
-        print(f"  sparse: {cert['rounds']} rounds, solved on {cert['arcs_solved']:,} of "
+        print(f"  sparse ({cert.get('solver')}): {cert['rounds']} rounds, solved on "
+              f"{cert['arcs_solved']:,} of "
               f"{cert['arcs_total']:,} arcs, {cert['arcs_added']:,} added "
               f"{cert.get('added_per_round')}, round seconds {cert.get('round_seconds')}, "
               f"arcs re-solved per round {cert.get('resolved_per_round')}, "
+              f"pivots per round {cert.get('pivots_per_round')}, "
               f"{cert['violations']} violations left")
     for note in summary.get("warnings", []):
         print(f"  note: {note}")

@@ -82,6 +82,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from symbiosis.errors import SolverError
+from symbiosis.matching import netsimplex
 from symbiosis.matching.flow import (
     FlowSolution,
     Scales,
@@ -116,9 +117,6 @@ PRICE_CHUNK = 1_000_000  # arcs priced at a time: the pricing never holds more t
 ADD_PER_NODE: int | None = None  # violators entering per offer and need a round (None: all)
 MAX_ROUNDS = 1000  # every round adds >= 1 arc and the set is finite; this only guards bugs
 SOLVERS = ("network_simplex", "min_cost_flow")  # the rounds' solver (solve_transport_sparse)
-# (nodes + 2) x big M must stay below this for the network simplex: its potentials are sums
-# of at most `nodes` tree-arc costs, and reduced costs add two of them (int64: 2**63)
-SIMPLEX_COST_ROOM = 2**60
 
 
 @dataclass
@@ -396,8 +394,9 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
     its potentials; "min_cost_flow" solves each round from scratch with OR-Tools (as
     PART_BINS groups of components, the second in a helper process unless `helper` is
     False) and prices with Bellman-Ford potentials of the residual graph. The network
-    simplex is taken only where its int64 potentials cannot overflow
-    ((nodes + 1) x big M < 2**60); otherwise OR-Tools solves. Same optimal value either
+    simplex is taken where its compiled loop was built (`netsimplex.available`) and its
+    int64 potentials cannot overflow (`netsimplex.fits`); otherwise OR-Tools solves (the
+    certificate's `solver` says which). Same optimal value either
     way; among several optimal plans the two may return different ones.
 
     Raises:
@@ -426,7 +425,8 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
     if solver not in SOLVERS:
         raise ValueError(f"solver {solver!r}: expected one of {', '.join(SOLVERS)}")
     big_m = n_paths * int(np.rint(km_max * scales.distance)) + 1
-    if solver == "network_simplex" and (n_s + n_d + 2) * big_m < SIMPLEX_COST_ROOM:
+    if solver == "network_simplex" and netsimplex.available() and netsimplex.fits(
+            n_s + n_d + 1, big_m):
         return _certify_simplex(supply, demand, arc_supply, arc_demand, arc_km, active,
                                 scales, big_m, cert, started)
     pool = _helper(int(active.sum())) if helper else None
@@ -526,8 +526,6 @@ def _certify_simplex(supply: FloatArray, demand: FloatArray, arc_supply: IntArra
     Raises:
         SolverError: the basis fails that check, or the loop does not converge.
     """
-    from symbiosis.matching.netsimplex import NetworkSimplexStatus, transport_basis
-
     n_s, n_d, n_a = len(supply), len(demand), len(arc_km)
     sink = n_s + n_d
     scale = scales.distance
@@ -539,8 +537,8 @@ def _certify_simplex(supply: FloatArray, demand: FloatArray, arc_supply: IntArra
         return np.minimum(sup[arc_supply[idx]], dem[arc_demand[idx]])
 
     arcs = np.flatnonzero(active)
-    basis = transport_basis(sup, dem, arc_supply[arcs], arc_demand[arcs], caps(arcs),
-                            _scaled(arc_km, scale, arcs), big_m)
+    basis = netsimplex.transport_basis(sup, dem, arc_supply[arcs], arc_demand[arcs],
+                                       caps(arcs), _scaled(arc_km, scale, arcs), big_m)
     members = [arcs]
     pivots = 0
     while True:
@@ -549,7 +547,8 @@ def _certify_simplex(supply: FloatArray, demand: FloatArray, arc_supply: IntArra
             raise SolverError(f"sparse pricing did not converge in {MAX_ROUNDS} rounds")
         round_start = time.perf_counter()
         status = basis.solve()
-        if status != NetworkSimplexStatus.OPTIMAL:  # no negative cycle can be uncapacitated
+        # no negative cycle can be uncapacitated: only the unserved arcs are, at cost M > 0
+        if status != netsimplex.NetworkSimplexStatus.OPTIMAL:
             raise SolverError(f"network simplex ended with status {status}")
         cert.pivots_per_round.append(basis.pivots - pivots)
         pivots = basis.pivots

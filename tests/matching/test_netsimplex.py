@@ -1,19 +1,24 @@
 """The network simplex (matching.netsimplex): exact optima against OR-Tools and by hand,
-a warm start that keeps the basis, and a basis check that catches a broken one."""
+a warm start that keeps the basis, a basis check that catches a broken one, the dense
+transport route through it, and the OR-Tools fallback without the compiled loop."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from test_flow import MCF_DIR, published_optima, read_dimacs
+from test_sparse import random_transport, scaled_cost
 
-from symbiosis.matching.flow import SolverStatus, solve_min_cost_flow
+from symbiosis.matching import flow as flow_module
+from symbiosis.matching import netsimplex
+from symbiosis.matching.flow import SolverStatus, solve_min_cost_flow, solve_transport_mcf
 from symbiosis.matching.netsimplex import (
     INF_CAP,
     NetworkSimplex,
     NetworkSimplexStatus,
     arc_order,
 )
+from symbiosis.matching.sparse import solve_transport_sparse
 
 
 def random_network(rng: np.random.Generator, negative: bool
@@ -190,3 +195,53 @@ def test_rejects_unbalanced_supplies_and_bad_trees() -> None:
     with pytest.raises(ValueError, match="tree arc to the root"):
         NetworkSimplex.from_tree(np.array([0]), np.array([1]), np.array([1]),
                                  np.array([1]), np.array([0]), np.array([-1, -1, -1]), 2)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_dense_transport_by_simplex_equals_or_tools(seed: int,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`solve_transport_mcf` through the network simplex (from SIMPLEX_MIN_ARCS arcs; 0
+    here) and through OR-Tools: both lexicographic stages equal (delivered, then the sum
+    of quantity x km at the solver's integer scale), and the simplex says it solved."""
+    rng = np.random.default_rng(500 + seed)
+    supply, demand, offer, need = random_transport(rng, 1, 40)
+    if seed % 2:
+        supply, demand = supply / 10, demand / 4
+    km = np.round(rng.uniform(0, 150, len(offer)), int(rng.integers(0, 4)))
+    monkeypatch.setattr(flow_module, "SIMPLEX_MIN_ARCS", 10**12)
+    ref = solve_transport_mcf(supply, demand, offer, need, km)
+    monkeypatch.setattr(flow_module, "SIMPLEX_MIN_ARCS", 0)
+    got = solve_transport_mcf(supply, demand, offer, need, km)
+    assert ref.method == "min_cost_flow" and got.method == "network_simplex"
+    assert got.status is ref.status is SolverStatus.OPTIMAL
+    assert ref.scales is not None and got.scales == ref.scales
+    q, scale = ref.scales.quantity, ref.scales.distance
+    assert round(got.flows.sum() * q) == round(ref.flows.sum() * q)
+    assert scaled_cost(got.flows * q, km, scale) == scaled_cost(ref.flows * q, km, scale)
+    assert np.all(np.bincount(offer, got.flows, len(supply)) <= supply + 1e-9)
+    assert np.all(np.bincount(need, got.flows, len(demand)) <= demand + 1e-9)
+
+
+def test_without_the_compiled_loop_or_tools_solves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine where the C extension was not built (no compiler at install): dense
+    transports and sparse rounds both fall back to OR-Tools, with the same optimum."""
+    rng = np.random.default_rng(11)
+    supply, demand, offer, need = random_transport(rng, 10, 40)
+    km = np.round(rng.uniform(0, 150, len(offer)), 2)
+    monkeypatch.setattr(flow_module, "SIMPLEX_MIN_ARCS", 0)
+    with_c = solve_transport_mcf(supply, demand, offer, need, km)
+    sparse_c, cert_c = solve_transport_sparse(supply, demand, offer, need, km, k=1)
+    monkeypatch.setattr(netsimplex, "available", lambda: False)
+    without = solve_transport_mcf(supply, demand, offer, need, km)
+    sparse, cert = solve_transport_sparse(supply, demand, offer, need, km, k=1)
+    assert (with_c.method, cert_c.solver) == ("network_simplex", "network_simplex")
+    assert (without.method, cert.solver) == ("min_cost_flow", "min_cost_flow")
+    assert cert.pivots_per_round == [] and len(cert_c.pivots_per_round) == cert_c.rounds
+    for sol in (without, sparse_c, sparse):
+        assert sol.stages[0] == pytest.approx(with_c.stages[0], abs=1e-9)
+        assert sol.stages[1] == pytest.approx(with_c.stages[1], rel=1e-12)
+
+
+def test_the_extension_is_built() -> None:
+    """CI installs with a C compiler: a silently skipped build would hide the fallback."""
+    assert netsimplex.available()

@@ -125,7 +125,7 @@ static int pivot_loop(Basis *b, int64_t n_arcs, int64_t search_from, int64_t *ne
                 side = 2;
             }
         }
-        if (delta >= INF_CAP) {
+        if (delta >= INF_CAP / 2) { /* only uncapacitated arcs block: a negative cycle */
             *next_arc = e;
             *pivots_out = pivots;
             return UNBOUNDED;

@@ -13,7 +13,8 @@ same loop was measured first: 0.3-0.4 s of JIT start-up per process, as long as 
 whole solve of the 3,000-enterprise province, and 2-3x slower pivots than C.)
 
 The method (Ahuja, Magnanti and Orlin, *Network Flows*, 1993, ch. 11; Kelly and O'Neill,
-"The minimum cost flow problem and the network simplex solution method", 1991):
+"The minimum cost flow problem and the network simplex solution method", 1991; the
+references are given from memory, their chapters and years not re-checked here):
 
 * a basis is a spanning tree rooted at `root`, held as parent, the tree arc to the parent
   (`pred`, with its direction `up`: the arc leaves the node towards its parent), depth,
@@ -74,8 +75,11 @@ class NetworkSimplex:
     """A min-cost flow basis that can be solved, grown by arcs and solved again.
 
     Build it with `from_tree` (a strongly feasible spanning tree the caller knows, as the
-    transport network's sink tree) or `with_artificial_root` (any balanced network). Arcs
-    are indexed in the order they were given, after `search_from` basis-only arcs.
+    transport network's sink tree) or `with_artificial_root` (any balanced network). The
+    arrays hold the arcs in a mixed order (`arc_order`): position p holds the arc given
+    at index order[p]; `arc_flows` and `reduced_costs` answer in the given order. The
+    first `search_from` arcs are the basis's own (artificial) arcs, never entering again
+    once they leave. A capacity of INF_CAP / 2 or more counts as uncapacitated.
 
     Attributes (numpy arrays, int64 unless said): tail, head, cap, cost, flow, state (int8:
     1 at lower bound, 0 in the tree, -1 at upper bound) per arc; pi, parent, pred, up
@@ -288,7 +292,8 @@ def arc_order(n_arcs: int, n_nodes: int) -> IntArray:
     through the arcs by max(arcs / nodes, 3). Arcs given grouped by offer would otherwise
     fill a search block with the arcs of a few offers, none of which may price out; mixed,
     a block samples the whole network (LEMON's network simplex mixes arcs the same way, for
-    the same reason). On the 31 M-arc national network it cut the solve from 50 to 33 s."""
+    the same reason). On the 31 M-arc national network (dense, first numba version) it cut
+    the solve from 50 s to 18 s: the search had scanned 16.0 G reduced costs."""
     skip = max(n_arcs // max(n_nodes, 1), 3)
     return np.concatenate([np.arange(j, n_arcs, skip) for j in range(min(skip, n_arcs))]
                           ) if n_arcs else np.zeros(0, np.int64)

@@ -515,8 +515,9 @@ def _certify_simplex(supply: FloatArray, demand: FloatArray, arc_supply: IntArra
     Each round pivots to an optimum of the arcs in the set, prices every excluded arc with
     the basis's potentials (int64, exact), and adds the ones that price out at flow 0: the
     basis stays feasible, and the next round starts from it. On the 31 M-arc national
-    network the first round took 6.4 s, the next three 1.9, 0.8 and 0.03 s (28,318, 105 and
-    3 arcs added), where OR-Tools took 15-20 s a round (2026-11-30, /tmp probe, load 1).
+    network the first round took 4.0 s, the next three 1.3, 0.6 and 0.2 s (28,318, 105 and
+    3 arcs added; 531,502, 57,500, 589 and 1 pivots), where OR-Tools took 15-20 s a round
+    (benchmarks/bench_national.py, 2026-11-30).
 
     The end is checked without trusting the solver: flows within their bounds, every node
     balanced, and complementary slackness on every arc of the set (reduced cost >= 0 where

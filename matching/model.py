@@ -90,11 +90,12 @@ OBJECTIVE_MEANING = {
     "weighted": "weighted value: utilization x offer units + cost x CNY + co2 x t CO2e",
 }
 # from this many pure-network arcs `method auto` solves sparse (certified, the rounds run
-# by the warm-started network simplex of matching.netsimplex). Importing numba and loading
-# the compiled kernel costs 0.3-0.4 s: on the 3,000-enterprise benchmark province (332,199
-# arcs) sparse and dense tie (1.49 s and 1.47 s wall, paired, and sparse holds 150 MiB
-# more); on the national instance (31 M arcs) sparse takes 30 s against 80 s for the bare
-# floor's dense OR-Tools solve (benchmarks/bench_match.py, bench_national.py, 2026-11-30).
+# by the warm-started network simplex of matching.netsimplex). Below it one dense solve
+# (the network simplex too, from flow.SIMPLEX_MIN_ARCS arcs) is as fast: the 3,000-enterprise
+# benchmark province (332,199 arcs) takes 1.03 s dense and 1.02 s sparse, wall, paired.
+# Above it the sparse set keeps the solver's arrays small: the national instance (31 M
+# arcs) solves on 3 M, 26.4 s and 2,960 MiB end to end against 77.1 s for the bare floor
+# (benchmarks/bench_match.py, bench_national.py, 2026-11-30).
 SPARSE_AUTO_MIN_ARCS = 500_000
 # below this many network arcs one in-process solve beats splitting and spawning workers
 PARALLEL_MIN_ARCS = 2_000_000
@@ -421,10 +422,10 @@ def _solve_network_by_method(dataset: Dataset, cand: Candidates, arcs: np.ndarra
     (`_solve_network`, split into worker processes on very large instances). Same optimum
     either way; a network with stockpiles (offers' `stock`) is solved densely whatever the
     method, and carries no certificate. `auto` is dense below SPARSE_AUTO_MIN_ARCS network
-    arcs, where loading numba costs more than the network simplex saves; from there it is
-    sparse, with the rounds warm-started by the network simplex (its figures beside the
-    constant). `helper` False keeps OR-Tools rounds (the fallback when big M is too large
-    for the simplex) in this process (an LP part is solving on the other core).
+    arcs, sparse from there, with the rounds warm-started by the network simplex (figures
+    beside the constant). `helper` False keeps OR-Tools rounds (the fallback where the
+    simplex is not built or big M is too large for it) in this process (an LP part is
+    solving on the other core).
     """
     size = len(cand) if arcs is None else len(arcs)
     if options.method is not Method.sparse and not (
@@ -541,7 +542,9 @@ def _valuate(dataset: Dataset, cand: Candidates, flows: np.ndarray, facts: Solve
     Raises:
         SolverError: a graded solve returned no duals, or `valuate` failed.
     """
-    mcf = facts.scales.get("min_cost_flow", {})
+    # the integer min-cost flow's scales, whichever solver ran it (OR-Tools or the network
+    # simplex: the same scales, chosen before the solver is)
+    mcf = facts.scales.get("min_cost_flow", facts.scales.get("network_simplex", {}))
     quantum = 1.0 / mcf["quantity"] if "quantity" in mcf else 0.0
     if options.objective == "utilization":
         score = None

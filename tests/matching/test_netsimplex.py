@@ -4,6 +4,9 @@ transport route through it, and the OR-Tools fallback without the compiled loop.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 from test_flow import MCF_DIR, published_optima, read_dimacs
@@ -245,3 +248,28 @@ def test_without_the_compiled_loop_or_tools_solves(monkeypatch: pytest.MonkeyPat
 def test_the_extension_is_built() -> None:
     """CI installs with a C compiler: a silently skipped build would hide the fallback."""
     assert netsimplex.available()
+
+
+@pytest.mark.parametrize("simplex", [False, True])
+def test_prices_get_the_solver_quantum_whichever_solver_ran(
+        simplex: bool, demo_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dual prices floor capacities to the min-cost flow's quantity resolution; a plan
+    from the network simplex must hand over the same resolution as one from OR-Tools."""
+    from symbiosis import load_dataset
+    from symbiosis.matching import MatchOptions, model, solve_match
+
+    seen: list[float] = []
+    real = model.valuate
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(args[4] if len(args) > 4 else kwargs.get("quantum", 0.0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model, "valuate", spy)
+    monkeypatch.setattr(flow_module, "SIMPLEX_MIN_ARCS", 0 if simplex else 10**12)
+    result = solve_match(load_dataset(demo_path), MatchOptions())
+    assert result.summary.solver.methods == ["network_simplex" if simplex
+                                             else "min_cost_flow"]
+    scales = result.summary.solver.integer_scales
+    (quantity,) = {v["quantity"] for v in scales.values()}
+    assert seen == [1.0 / quantity]

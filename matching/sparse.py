@@ -306,6 +306,24 @@ def _price(tails: IntArray, heads: IntArray, unit_cost: Callable[[slice], IntArr
     return bad[sparse_start(tails[bad], heads[bad], rc, per_node)]
 
 
+def _priced_out(arc_supply: IntArray, arc_demand: IntArray, arc_km: FloatArray,
+                scale: int, p_offer: np.ndarray, p_need: np.ndarray, sup: IntArray,
+                dem: IntArray, active: NDArray[np.bool_], cert: Certificate,
+                round_start: float) -> IntArray:
+    """One round's pricing of the transport arcs: the excluded arcs whose reduced cost at
+    these potentials is negative (`_price`, ADD_PER_NODE), less those whose capacity
+    rounds to zero (they cannot carry flow, so they never price out). They join `active`;
+    `cert` records the round."""
+    bad = _price(arc_supply, arc_demand, partial(_scaled, arc_km, scale), p_offer, p_need,
+                 active, cert, ADD_PER_NODE)
+    bad = bad[np.minimum(sup[arc_supply[bad]], dem[arc_demand[bad]]) > 0]
+    cert.added_per_round.append(len(bad))
+    cert.round_seconds.append(time.perf_counter() - round_start)
+    cert.arcs_added += len(bad)
+    active[bad] = True
+    return bad
+
+
 def _scaled(values: FloatArray, scale: float, chunk: slice | IntArray) -> IntArray:
     """Integer costs of the arcs in `chunk` at `scale` (as the solver rounded them), int64:
     exact against the network simplex's int64 potentials, and against float potentials
@@ -481,16 +499,9 @@ def _certify(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
                                             f, np.rint(arc_km[arcs] * scale), big_m)
         p = node_potentials(sink + 1, tails, heads, costs)
 
-        bad = _price(arc_supply, arc_demand, partial(_scaled, arc_km, scale), p[:n_s],
-                     p[n_s:sink], active, cert, ADD_PER_NODE)
-        # an arc whose capacity rounds to zero cannot carry flow: it never prices out
-        bad = bad[np.minimum(sup[arc_supply[bad]], dem[arc_demand[bad]]) > 0]
-        cert.added_per_round.append(len(bad))
-        cert.round_seconds.append(time.perf_counter() - round_start)
-        if not len(bad):
+        if not len(_priced_out(arc_supply, arc_demand, arc_km, scale, p[:n_s], p[n_s:sink],
+                               sup, dem, active, cert, round_start)):
             break
-        cert.arcs_added += len(bad)
-        active[bad] = True
         last_arcs, previous = arcs, sol.flows
     flows = np.zeros(n_a)
     flows[arcs] = sol.flows
@@ -555,15 +566,10 @@ def _certify_simplex(supply: FloatArray, demand: FloatArray, arc_supply: IntArra
         pivots = basis.pivots
         cert.resolved_per_round.append(len(basis.tail) - sink)
         pi = basis.pi
-        bad = _price(arc_supply, arc_demand, partial(_scaled, arc_km, scale), pi[:n_s],
-                     pi[n_s:sink], active, cert, ADD_PER_NODE)
-        bad = bad[caps(bad) > 0]  # a zero capacity cannot carry flow: never priced out
-        cert.added_per_round.append(len(bad))
-        cert.round_seconds.append(time.perf_counter() - round_start)
+        bad = _priced_out(arc_supply, arc_demand, arc_km, scale, pi[:n_s], pi[n_s:sink],
+                          sup, dem, active, cert, round_start)
         if not len(bad):
             break
-        cert.arcs_added += len(bad)
-        active[bad] = True
         members.append(bad)
         basis.add_arcs(arc_supply[bad], n_s + np.asarray(arc_demand[bad], np.int64),
                        caps(bad), _scaled(arc_km, scale, bad))

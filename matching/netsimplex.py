@@ -48,6 +48,9 @@ __all__ = ["INF_CAP", "NetworkSimplex", "NetworkSimplexStatus", "arc_order", "av
 
 INF_CAP = 2**62  # an uncapacitated arc's capacity: above any flow the wrappers allow
 LOWER, TREE, UPPER = 1, 0, -1  # arc states; state x reduced cost < 0 means the arc violates
+# an arc of capacity 0 can carry nothing: it is held at state 0 as well, so the search never
+# prices it (as an entering arc it could only make degenerate pivots); it is not in the tree
+FIXED = 0
 OPTIMAL, UNBOUNDED, PIVOT_LIMIT = 0, 1, 2
 
 
@@ -82,8 +85,8 @@ class NetworkSimplex:
     once they leave. A capacity of INF_CAP / 2 or more counts as uncapacitated.
 
     Attributes (numpy arrays, int64 unless said): tail, head, cap, cost, flow, state (int8:
-    1 at lower bound, 0 in the tree, -1 at upper bound) per arc; pi, parent, pred, up
-    (bool), depth per node; `pivots` made in all.
+    1 at lower bound, 0 in the tree or of capacity 0, -1 at upper bound) per arc; pi,
+    parent, pred, up (bool), depth per node; `pivots` made in all.
     """
 
     tail: IntArray
@@ -140,7 +143,7 @@ class NetworkSimplex:
         parent[nodes] = root
         up = np.zeros(n, bool)
         up[nodes] = tail[arcs] == nodes
-        state = np.full(len(tail), LOWER, np.int8)
+        state = np.where(cap > 0, LOWER, FIXED).astype(np.int8)
         state[arcs] = TREE
         flow = np.asarray(flow, np.int64)[order]
         if (flow[state != TREE] != 0).any():
@@ -208,7 +211,8 @@ class NetworkSimplex:
         self.cap = np.concatenate([self.cap, np.asarray(cap, np.int64)])
         self.cost = np.concatenate([self.cost, np.asarray(cost, np.int64)])
         self.flow = np.concatenate([self.flow, np.zeros(len(tail), np.int64)])
-        self.state = np.concatenate([self.state, np.full(len(tail), LOWER, np.int8)])
+        self.state = np.concatenate([self.state, np.where(np.asarray(cap) > 0, LOWER,
+                                                          FIXED).astype(np.int8)])
         self.order = np.concatenate([self.order, np.arange(len(self.order),
                                                            len(self.order) + len(tail))])
 

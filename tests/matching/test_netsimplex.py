@@ -45,7 +45,8 @@ def random_network(rng: np.random.Generator, negative: bool
 
 
 def check_optimal(basis: NetworkSimplex, supply: np.ndarray) -> None:
-    """Feasible flow and complementary slackness, computed here, not by the solver."""
+    """Feasible flow and complementary slackness, recomputed from the arrays with numpy
+    (`optimality_violations`), not reported by the C loop."""
     assert basis.optimality_violations(np.append(supply, 0)) == 0
 
 

@@ -127,8 +127,9 @@ def with_match_options(*, exclude: tuple[str, ...] = (),
             info = MatchOptions.model_fields[name]
             kind = _cli_type(info.annotation)
             default = info.default
-            if kind is bool:
-                option = typer.Option(_flag(name), help=info.description)
+            if kind is bool:  # both spellings: a default of True or None can be turned off
+                option = typer.Option(f"{_flag(name)}/--no-{_flag(name)[2:]}",
+                                      help=info.description, show_default=False)
             else:
                 option = typer.Option(_flag(name), help=info.description,
                                       show_default=default not in (None, ()))

@@ -195,6 +195,19 @@ def test_cli_explain_flag(run_cli: Any, demo_path: Path, tmp_path: Path) -> None
         assert offers["explanation"].fillna("").str.len().gt(0).any()
 
 
+def test_cli_no_explain_turns_them_off(run_cli: Any, demo_path: Path,
+                                       tmp_path: Path) -> None:
+    """`--no-explain` makes even a small run lean (the flag could only switch them on), and
+    summary.json says what was left out and why."""
+    proc = run_cli("match", demo_path, "--out", tmp_path / "out", "--no-explain")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert sum("explain=false" in w for w in summary["warnings"]) == 2
+    offers = pd.read_csv(tmp_path / "out" / "offers.csv")
+    said = set(offers["explanation"].dropna())
+    assert len(said) == 1 and "--explain" in said.pop()  # the lean marker, no reasons
+
+
 @pytest.mark.parametrize("seed", range(10))
 def test_sparse_bound_is_the_dense_bound(seed: int) -> None:
     """km with more decimals than the solver's scale: the sparse solve reports the same

@@ -277,3 +277,33 @@ def test_prices_get_the_solver_quantum_whichever_solver_ran(
     scales = result.summary.solver.integer_scales
     (quantity,) = {v["quantity"] for v in scales.values()}
     assert seen == [1.0 / quantity]
+
+
+@pytest.mark.parametrize(("seed", "km_choices", "size"),
+                         [(0, 0, 1), (1, 0, 1), (2, 3, 1), (3, 1, 1), (4, 0, 5), (5, 3, 5)])
+def test_larger_transports_with_many_ties(seed: int, km_choices: int, size: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 x size offers, 400 x size needs, 20,000 x size^2 arcs; km drawn from a handful
+    of values (1 value: every plan of maximum delivery is optimal; 3: heavy ties) or
+    continuous (0). Deep trees and long runs of degenerate pivots, dense and in
+    warm-started sparse rounds: both stages equal OR-Tools' in exact integers."""
+    rng = np.random.default_rng(900 + seed)
+    n_s, n_d, m = 300 * size, 400 * size, 20_000 * size * size
+    pairs = rng.choice(n_s * n_d, m, replace=False)
+    offer, need = pairs // n_d, pairs % n_d
+    supply = rng.integers(1, 500, n_s).astype(float)
+    demand = rng.integers(1, 400, n_d).astype(float)
+    km = (rng.choice(np.array([5.0, 12.5, 40.0])[:km_choices], m) if km_choices
+          else np.round(rng.uniform(0, 300, m), 3))
+    monkeypatch.setattr(flow_module, "SIMPLEX_MIN_ARCS", 10**12)
+    ref = solve_transport_mcf(supply, demand, offer, need, km)
+    monkeypatch.setattr(flow_module, "SIMPLEX_MIN_ARCS", 0)
+    dense = solve_transport_mcf(supply, demand, offer, need, km)
+    sparse, cert = solve_transport_sparse(supply, demand, offer, need, km, k=2)
+    assert dense.method == sparse.method == cert.solver == "network_simplex"
+    assert ref.scales is not None
+    q, scale = ref.scales.quantity, ref.scales.distance
+    for got in (dense, sparse):
+        assert round(got.flows.sum() * q) == round(ref.flows.sum() * q)
+        assert scaled_cost(got.flows * q, km, scale) == scaled_cost(ref.flows * q, km, scale)
+    assert cert.rounds >= 2 and cert.violations == 0

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_flow import MCF_DIR, published_optima, read_dimacs
 from test_sparse import random_transport, scaled_cost
 
@@ -307,3 +309,38 @@ def test_larger_transports_with_many_ties(seed: int, km_choices: int, size: int,
         assert round(got.flows.sum() * q) == round(ref.flows.sum() * q)
         assert scaled_cost(got.flows * q, km, scale) == scaled_cost(ref.flows * q, km, scale)
     assert cert.rounds >= 2 and cert.violations == 0
+
+
+@st.composite
+def networks(draw: st.DrawFn) -> tuple[np.ndarray, ...]:
+    """Small networks, loops excluded, supplies balanced by construction."""
+    n = draw(st.integers(2, 8))
+    # a head is the tail shifted by 1..n-1: never a loop, no filtering
+    arcs = [(t, (t + 1 + d) % n, c, w) for t, d, c, w in draw(st.lists(
+        st.tuples(st.integers(0, n - 1), st.integers(0, n - 2), st.integers(0, 6),
+                  st.integers(-4, 9)), min_size=1, max_size=24))]
+    moves = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1),
+                                    st.integers(1, 5)), min_size=1, max_size=4))
+    supply = np.zeros(n, np.int64)
+    for a, b, q in moves:
+        supply[a] += q
+        supply[b] -= q
+    tail, head, cap, cost = (np.array(c, np.int64) for c in zip(*arcs, strict=True))
+    return tail, head, cap, cost, supply
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(networks())
+def test_property_optimal_cost_and_conditions(net: tuple[np.ndarray, ...]) -> None:
+    """On any small network: OR-Tools' status, the same optimal cost, and the optimality
+    conditions recomputed from the arrays (Hypothesis shrinks a failure to a minimal one)."""
+    tail, head, cap, cost, supply = net
+    basis = NetworkSimplex.with_artificial_root(tail, head, cap, cost, supply)
+    assert basis.solve() == NetworkSimplexStatus.OPTIMAL
+    status, _, total = solve_min_cost_flow(tail, head, cap, cost, supply)
+    if status is SolverStatus.OPTIMAL:
+        assert basis.artificial_flow == 0
+        assert int(basis.arc_flows()[len(supply):] @ cost) == total
+        check_optimal(basis, supply)
+    else:
+        assert basis.artificial_flow > 0

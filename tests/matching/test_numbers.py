@@ -17,6 +17,7 @@ from scipy.sparse import coo_matrix
 
 from symbiosis import dataset_from_records
 from symbiosis.matching import MatchOptions, solve_match
+from symbiosis.matching import flow as flow_module
 from symbiosis.matching.flow import choose_scales, solve_transport_mcf
 from symbiosis.matching.result import write_outputs
 
@@ -90,13 +91,22 @@ def _highs(records: dict[str, list[dict[str, Any]]],
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_engine_agrees_with_highs_on_both_stages_and_files(seed: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("simplex", [False, True])
+def test_engine_agrees_with_highs_on_both_stages_and_files(
+        seed: int, simplex: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both stages equal an independent HiGHS LP, and the written files add up to
+    summary.json, whichever min-cost flow solves (OR-Tools, or the network simplex that
+    takes networks from flow.SIMPLEX_MIN_ARCS arcs)."""
+    monkeypatch.setattr(flow_module, "SIMPLEX_MIN_ARCS", 0 if simplex else 10**12)
     records, km = _instance(seed)
     z1, z2 = _highs(records, km)
     # the random offers state no quality: accepted, so the engine solves the same arcs as
     # the reference LP (the unstated-quality default is tested in test_taxonomy)
     result = solve_match(dataset_from_records(records), MatchOptions(accept_unstated_quality=True))
     solver = result.summary.solver
+    # instances whose needs take ratios are an LP (no min-cost flow at all)
+    flows_by = {"min_cost_flow", "network_simplex"} & set(solver.methods)
+    assert flows_by <= {"network_simplex" if simplex else "min_cost_flow"}
     assert solver.delivered == pytest.approx(z1, rel=1e-7, abs=1e-6)
     assert solver.objective == pytest.approx(z2, rel=1e-6, abs=1e-5)
     # the bound is honest: never above the true optimum (beyond LP tolerances)

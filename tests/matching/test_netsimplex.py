@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_flow import MCF_DIR, published_optima, read_dimacs
-from test_sparse import random_transport, scaled_cost
+from test_sparse import assert_same_optimum, random_transport
 
 from symbiosis.matching import flow as flow_module
 from symbiosis.matching import netsimplex
@@ -224,9 +224,7 @@ def test_dense_transport_by_simplex_equals_or_tools(seed: int,
     assert ref.method == "min_cost_flow" and got.method == "network_simplex"
     assert got.status is ref.status is SolverStatus.OPTIMAL
     assert ref.scales is not None and got.scales == ref.scales
-    q, scale = ref.scales.quantity, ref.scales.distance
-    assert round(got.flows.sum() * q) == round(ref.flows.sum() * q)
-    assert scaled_cost(got.flows * q, km, scale) == scaled_cost(ref.flows * q, km, scale)
+    assert_same_optimum(got, ref, km)
     assert np.all(np.bincount(offer, got.flows, len(supply)) <= supply + 1e-9)
     assert np.all(np.bincount(need, got.flows, len(demand)) <= demand + 1e-9)
 
@@ -303,11 +301,8 @@ def test_larger_transports_with_many_ties(seed: int, km_choices: int, size: int,
     dense = solve_transport_mcf(supply, demand, offer, need, km)
     sparse, cert = solve_transport_sparse(supply, demand, offer, need, km, k=2)
     assert dense.method == sparse.method == cert.solver == "network_simplex"
-    assert ref.scales is not None
-    q, scale = ref.scales.quantity, ref.scales.distance
     for got in (dense, sparse):
-        assert round(got.flows.sum() * q) == round(ref.flows.sum() * q)
-        assert scaled_cost(got.flows * q, km, scale) == scaled_cost(ref.flows * q, km, scale)
+        assert_same_optimum(got, ref, km)
     assert cert.rounds >= 2 and cert.violations == 0
 
 

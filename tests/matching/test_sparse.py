@@ -16,7 +16,12 @@ from symbiosis import Dataset, dataset_from_records, load_dataset
 from symbiosis.errors import SolverError
 from symbiosis.matching import MatchOptions, solve_match
 from symbiosis.matching import sparse as sparse_module
-from symbiosis.matching.flow import SolverStatus, solve_min_cost_flow, solve_transport_mcf
+from symbiosis.matching.flow import (
+    FlowSolution,
+    SolverStatus,
+    solve_min_cost_flow,
+    solve_transport_mcf,
+)
 from symbiosis.matching.parts import arc_components, balanced_bins
 from symbiosis.matching.sparse import (
     SOLVERS,
@@ -31,6 +36,15 @@ from symbiosis.matching.sparse import (
 def scaled_cost(flows: np.ndarray, km: np.ndarray, scale: int) -> int:
     """sum(flow x km) with km as the solver saw them (integers at its distance scale)."""
     return int(np.rint(flows * 1.0) @ np.rint(km * scale)) if len(km) else 0
+
+
+def assert_same_optimum(got: FlowSolution, ref: FlowSolution, km: np.ndarray) -> None:
+    """Both lexicographic stages of `got` equal `ref`'s: delivered, and sum(q x km), in the
+    integers of `ref`'s solver (its quantity and distance scales)."""
+    assert ref.scales is not None
+    q, scale = ref.scales.quantity, ref.scales.distance
+    assert round(got.flows.sum() * q) == round(ref.flows.sum() * q)
+    assert scaled_cost(got.flows * q, km, scale) == scaled_cost(ref.flows * q, km, scale)
 
 
 def check_certificate(cert: Certificate, start: int) -> None:
@@ -94,11 +108,8 @@ def test_sparse_equals_dense_on_random_transport(seed: int, solver: str) -> None
                                           solver=solver)
     assert sparse.status is dense.status is SolverStatus.OPTIMAL
     assert cert.solver == solver
-    assert dense.scales is not None and sparse.scales is not None
-    q = dense.scales.quantity
-    assert round(sparse.flows.sum() * q) == round(dense.flows.sum() * q)
-    scale = dense.scales.distance
-    assert scaled_cost(sparse.flows * q, km, scale) == scaled_cost(dense.flows * q, km, scale)
+    assert sparse.scales is not None
+    assert_same_optimum(sparse, dense, km)
     # the plan is feasible for the full model
     assert np.all(np.bincount(offer, sparse.flows, n_s) <= supply + 1e-9)
     assert np.all(np.bincount(need, sparse.flows, n_d) <= demand + 1e-9)
@@ -140,10 +151,8 @@ def test_rounds_solved_in_groups_of_components_equal_dense(
     monkeypatch.setattr(sparse_module, "PART_HELPER_MIN_ARCS", 10**12)
     alone, _ = solve_transport_sparse(supply, demand, offer, need, km, k=1,
                                       solver="min_cost_flow")
-    assert dense.scales is not None
     assert plan.stages[0] == dense.stages[0]
-    scale = dense.scales.distance
-    assert scaled_cost(plan.flows, km, scale) == scaled_cost(dense.flows, km, scale)
+    assert_same_optimum(plan, dense, km)
     assert np.array_equal(plan.flows, alone.flows)
     check_certificate(cert, start=len(sparse_start(offer, need, km, 1)))
 
@@ -160,10 +169,8 @@ def test_later_rounds_solve_only_the_components_that_gained_arcs(
         dense = solve_transport_mcf(supply, demand, offer, need, km)
         plan, cert = solve_transport_sparse(supply, demand, offer, need, km, k=1,
                                             solver="min_cost_flow")
-        assert dense.scales is not None
         assert plan.stages[0] == dense.stages[0]
-        scale = dense.scales.distance
-        assert scaled_cost(plan.flows, km, scale) == scaled_cost(dense.flows, km, scale)
+        assert_same_optimum(plan, dense, km)
         assert len(cert.resolved_per_round) == cert.rounds
         sizes = np.cumsum([len(sparse_start(offer, need, km, 1)), *cert.added_per_round])
         assert cert.resolved_per_round[0] == sizes[0]

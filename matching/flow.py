@@ -394,8 +394,7 @@ def _transport_simplex(sup: IntArray, dem: IntArray, arc_supply: IntArray,
     cap = np.minimum(sup[arc_supply], dem[arc_demand])
     basis = netsimplex.transport_basis(sup, dem, arc_supply, arc_demand, cap, cost, big_m)
     status = basis.solve()
-    violations = basis.optimality_violations(
-        np.concatenate([sup, np.zeros(n_d, np.int64), [-int(sup.sum())]]))
+    violations = basis.optimality_violations()
     if status != netsimplex.NetworkSimplexStatus.OPTIMAL or violations:
         raise SolverError(f"network simplex: status {status}, {violations} optimality "
                           "conditions broken")

@@ -105,6 +105,7 @@ class NetworkSimplex:
     prev_sib: IntArray
     root: int
     order: IntArray
+    supply: IntArray  # each node's outflow - inflow, read off the first basis's flow
     search_from: int = 0
     next_arc: int = 0
     pivots: int = 0
@@ -160,8 +161,10 @@ class NetworkSimplex:
             first_child[root] = nodes[0]
             next_sib[nodes[:-1]] = nodes[1:]
             prev_sib[nodes[1:]] = nodes[:-1]
+        supply = (np.bincount(tail, flow, n) - np.bincount(head, flow, n)).astype(np.int64)
         return cls(tail, head, cap, cost, flow, state, pi, parent, tree_pred, up, depth,
-                   first_child, next_sib, prev_sib, root, order, search_from, search_from)
+                   first_child, next_sib, prev_sib, root, order, supply, search_from,
+                   search_from)
 
     @classmethod
     def with_artificial_root(cls, tail: IntArray, head: IntArray, cap: IntArray,
@@ -258,10 +261,11 @@ class NetworkSimplex:
                   or max(int(self.tail.max()), int(self.head.max())) >= n):
             raise ValueError("network simplex: an arc names a node that does not exist")
 
-    def optimality_violations(self, supply: IntArray) -> int:
+    def optimality_violations(self, supply: IntArray | None = None) -> int:
         """Arcs and nodes that break an optimality condition of this network, computed
         from the arrays, not taken from the solver: a flow outside [0, capacity], a node
-        whose outflow - inflow is not its `supply` (one per node, root included), a
+        whose outflow - inflow is not its `supply` (one per node, root included; default:
+        the supplies the basis was built with), a
         reduced cost < 0 on an arc whose flow can rise or > 0 on one whose flow can fall,
         flow on an artificial arc. 0 proves the flow optimal for these arcs (LP
         complementary slackness); artificial arcs without flow are as good as absent."""
@@ -274,9 +278,10 @@ class NetworkSimplex:
                                                                       (f[real] > cap)))
         bad += int(np.count_nonzero((rc < 0) & (f[real] < cap)) +
                    np.count_nonzero((rc > 0) & (f[real] > 0)))
-        n = len(supply)  # float64 sums of integer flows: exact below 2**53
+        expected = self.supply if supply is None else np.asarray(supply)
+        n = len(expected)  # float64 sums of integer flows: exact below 2**53
         net = np.bincount(self.tail, f, n) - np.bincount(self.head, f, n)
-        return bad + int(np.count_nonzero(net != np.asarray(supply)))
+        return bad + int(np.count_nonzero(net != expected))
 
     def arc_flows(self) -> IntArray:
         """Flow of every arc, in the order the arcs were given (artificial arcs first)."""

@@ -297,6 +297,10 @@ def run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
                lang: Lang = Lang.en, geo: GeoRequest | None = None, save: bool = False,
                store: str | None = None, park: str | None = None) -> None:
     t_start = time.perf_counter()
+    if park is not None:
+        from symbiosis.matching.lean import for_park
+
+        options = for_park(options)
     with err_console.status("Loading dataset ...", spinner="dots") as status:
         from symbiosis.dataset import load_dataset
 

@@ -223,8 +223,9 @@ class MatchOptions(MatchParameters):
                                             "capacity values.")
     explain: bool | None = Field(
         None, description="Compute the explanations (alternatives per exchange, reasons per "
-                          "unmatched offer) and dual values; default: yes up to 2,000,000 "
-                          "candidate arcs, no above (the summary says what was skipped). "
+                          "unmatched offer) and dual values; default: yes up to 100,000 "
+                          "candidate arcs, no above (the summary says what was skipped), yes "
+                          "for a run scoped to one park (--park). "
                           "Never changes the plan or its figures.")
 
     def __init__(self, **values: Any) -> None:

@@ -18,7 +18,7 @@ from symbiosis.matching import MatchOptions, solve_match
 from symbiosis.matching import model as model_module
 from symbiosis.matching.candidates import build_candidates
 from symbiosis.matching.economics import arc_values
-from symbiosis.matching.lean import EXPLAIN_MAX_ARCS, explains, lean_warnings
+from symbiosis.matching.lean import EXPLAIN_MAX_ARCS, explains, for_park, lean_warnings
 from symbiosis.matching.result import MatchResult
 from symbiosis.matching.sparse import sparse_start
 
@@ -130,6 +130,14 @@ def test_explain_defaults_by_size() -> None:
     big = lean_warnings(MatchOptions(), 31_275_774)
     assert len(big) == 2 and "31,275,774 candidate arcs" in big[0]
     assert len(lean_warnings(MatchOptions(valuate=False), 31_275_774)) == 1
+
+
+def test_a_park_scoped_run_explains_at_any_size() -> None:
+    """`--park`: explained whatever the size unless the run says no; the other options
+    are kept."""
+    assert explains(for_park(MatchOptions()), 10 * EXPLAIN_MAX_ARCS)
+    assert not explains(for_park(MatchOptions(explain=False)), 1)
+    assert for_park(MatchOptions(max_km=40.0)).max_km == 40.0
 
 
 @pytest.mark.parametrize("seed", range(4))

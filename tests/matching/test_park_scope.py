@@ -103,8 +103,8 @@ def test_unknown_park_is_a_clear_error() -> None:
         park_scope(ds, solve_match(ds, OPTIONS), "Nowhere")
 
 
-def test_cli_park_option(run_cli: CliRunner, tmp_path: Path) -> None:
-    """`symbiosis match --park` writes park_scope into summary.json and leads with it."""
+def region_folder(tmp_path: Path) -> Path:
+    """The region as a dataset folder of CSVs."""
     folder = tmp_path / "ds"
     folder.mkdir()
     for name, rows in (("enterprises", ENTERPRISES), ("offers", OFFERS), ("needs", NEEDS),
@@ -113,6 +113,12 @@ def test_cli_park_option(run_cli: CliRunner, tmp_path: Path) -> None:
         lines = [",".join(header)] + [",".join(str(r.get(h, "")) for h in header)
                                       for r in rows]
         (folder / f"{name}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_cli_park_option(run_cli: CliRunner, tmp_path: Path) -> None:
+    """`symbiosis match --park` writes park_scope into summary.json and leads with it."""
+    folder = region_folder(tmp_path)
     out = tmp_path / "out"
     done = run_cli("match", folder, "--out", out, "--park", "Xiangtan",
                    "--accept-unstated-quality")
@@ -160,3 +166,22 @@ def test_per_park_gaps_see_outside_takers() -> None:
     island_ds = dataset_from_rows(park_rows(rows_from_dataset(ds), "Xiangtan"), source="t")
     island = find_gaps(island_ds, solve_match(island_ds, OPTIONS), OPTIONS)
     assert [(u.material, u.quantity) for u in island.unmatched] == [("fly_ash", 503_700.0)]
+
+
+def test_a_park_run_is_explained_above_the_lean_size(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every run lean by size (limit 0 arcs), `match --park` still explains: no
+    "not computed" warning and reasons for the offers left over; the same run without
+    --park is lean."""
+    from symbiosis.api.cli import run_match
+    from symbiosis.matching import lean
+
+    monkeypatch.setattr(lean, "EXPLAIN_MAX_ARCS", 0)
+    folder = region_folder(tmp_path)
+    options = MatchOptions(accept_unstated_quality=True)
+    for park in ("Xiangtan", None):
+        out = tmp_path / f"out-{park}"
+        run_match(folder, out, options, quiet=True, as_json=False, top=5, park=park)
+        warnings = json.loads((out / "summary.json").read_text(encoding="utf-8"))["warnings"]
+        lean_notes = [w for w in warnings if "not computed at this size" in w]
+        assert (lean_notes == []) == (park is not None), warnings

@@ -15,8 +15,10 @@ import pytest
 from symbiosis.api.staging import staged_folder
 
 _CHILD = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
+# a child started from a background job inherits SIGINT ignored: take Python's default back
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from symbiosis.api.staging import staged_folder
 out = Path(sys.argv[1])
 with staged_folder(out) as tmp:

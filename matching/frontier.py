@@ -16,7 +16,7 @@ both linear in the arc flows x (offer units):
 | co2         | co2_net_a, kg CO2e                                           |
 
 All arcs take part, money-losing ones included: reaching a higher utilization than the
-cost optimum is exactly what costs money. The LPs go to GLOP over the whole candidate set,
+cost optimum is exactly what costs money. The LPs go to HiGHS over the whole candidate set,
 which suits a park or a city (the 10-point target is a 100-enterprise park in seconds).
 
 With integer logistics (min lots, partner limits, contracts, contract costs, trucks: the
@@ -55,7 +55,7 @@ AXES = ("utilization", "cost", "co2")
 STAGE_TOLERANCE = 1e-7  # relative slack when a stage's optimum becomes a constraint
 FRONTIER_COLUMNS = ["point", "epsilon", "utilization_rate", "tonnes_matched", "saving_cny",
                     "co2_net_t", "tonne_km", "exchanges", "plan",
-                    # how the point was solved: lp (GLOP) or milp (integer logistics), the
+                    # how the point was solved: lp (HiGHS) or milp (integer logistics), the
                     # maximised objective of that solve, its bound and relative gap
                     "model", "objective", "bound", "gap"]
 MILP_NOTE = ("integer logistics ({features}): every point is a MILP (contract, trip and "
@@ -170,7 +170,7 @@ def pareto_frontier(dataset: Dataset, between: tuple[str, str] = ("utilization",
         flows = np.where(sol.flows > 0, sol.flows, 0.0)
         facts = SolverFacts(status=SolverStatus.OPTIMAL, objective=float(flows @ g),
                             bound=float(flows @ g), seconds=sol.seconds,
-                            methods=("lp_glop",), delivered=float(flows.sum()),
+                            methods=("lp_highs",), delivered=float(flows.sum()),
                             components=1, meaning=f"{g_name} at {f_name} >= {eps:.6g}",
                             sense="maximise")
         # the run's options whole, with the point's objective (an LP, whatever `method`)

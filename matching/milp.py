@@ -48,7 +48,7 @@ How it solves well:
    the heuristic plan and their LP bound, and the status is `time_limit`.
 3. Continuous plan: the LP with fixed and trip costs spread over full load (F/U, c/K per
    unit) is exactly the LP relaxation without the lot and partner rows, so its optimum is
-   a valid bound; solved by min-cost flow (or GLOP when a need sees two ratios).
+   a valid bound; solved by min-cost flow (or the HiGHS LP when a need sees two ratios).
 4. Round and repair: from the continuous plan, keep flows that clear their lot and pay
    their fixed costs, round truck loads down to whole trucks where the last partial truck
    loses money, respect partner limits by value, then fill the freed capacity greedily by

@@ -18,7 +18,8 @@ the value objectives (cost, CO2, weighted) that maximise sum_a w_a x_a.
 Materials linked by rules form independent components (unit families never mix). A
 component in which every need sees a single ratio is a pure network (divide d_n by its
 ratio) and goes to OR-Tools min-cost flow; a component with a need served at two different
-ratios is a generalised flow and goes to the GLOP LP. A component holding a need that
+ratios is a generalised flow and goes to the HiGHS LP
+(`flow.solve_generalized_transport_lp`). A component holding a need that
 blends offers or a heat cascade's return goes to the graded LP (`matching.blending`).
 
 Value objectives (`cost`, `co2`, `weighted`; see `matching.economics` for w_a):
@@ -33,7 +34,7 @@ Value objectives (`cost`, `co2`, `weighted`; see `matching.economics` for w_a):
 | weighted  | utilization x 1 + cost x saving_a + co2 x co2_net_a / 1000 (t CO2e) |
 
 With weights `cost=1,co2=P`, P reads as a carbon price in CNY per t CO2e. Pure-network parts
-go to min-cost flow with an optional-shipment sink, the rest to one GLOP LP per component;
+go to min-cost flow with an optional-shipment sink, the rest to one HiGHS LP per component;
 components with blending or a heat cascade to the graded LP with the same w_a
 (`matching.blending.solve_graded`), whose first-stage duals give their prices.
 """

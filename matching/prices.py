@@ -26,7 +26,7 @@ the reversed graph give the smallest (receiver-optimal). The receiver-optimal y_
 smallest dual of need n's capacity, i.e. the objective gained by one more unit of capacity
 (a right derivative): the marginal value a park manager reads as "where expanding pays".
 Needs served at two ratios are generalised flow, not difference constraints; there we take
-GLOP's dual (one core point, reported as both ends).
+the LP's dual (HiGHS; one core point, reported as both ends).
 """
 
 from __future__ import annotations

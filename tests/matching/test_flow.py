@@ -4,6 +4,7 @@ guards, and agreement between min-cost flow and the LP."""
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import networkx as nx
@@ -175,19 +176,45 @@ def test_mcf_and_lp_agree_on_random_transport(seed: int) -> None:
     assert mcf.objective == pytest.approx(lp.objective, rel=1e-6)
 
 
-def test_public_mathopt_path_gives_the_core_path_result() -> None:
-    """The LP solved through MathOpt's public API (the fallback for untested OR-Tools
-    versions) gives the same optimum as the core entry point."""
-    from symbiosis.matching import flow
+def _glop_transport(supply: np.ndarray, demand: np.ndarray, arc_s: np.ndarray,
+                    arc_d: np.ndarray, ratio: np.ndarray, weights: np.ndarray) -> object:
+    """max sum w x over the generalised transport rows as a MathOpt ModelProto, built by
+    hand: the second solver the HiGHS LPs are held to, and the path blending still takes."""
+    from ortools.math_opt import model_pb2
 
-    supply = np.array([100.0, 50.0])
-    demand = np.array([80.0, 80.0])
-    arc_s, arc_d = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
-    ratio = np.array([1.0, 0.5, 1.0, 2.0])
-    weights = np.array([3.0, 1.0, 2.0, 4.0])
-    proto = flow._transport_proto(supply, demand, arc_s, arc_d, ratio, weights, True)
+    n_s, n_a = len(supply), len(arc_s)
+    proto = model_pb2.ModelProto()
+    proto.variables.ids.extend(range(n_a))
+    proto.variables.lower_bounds.extend([0.0] * n_a)
+    proto.variables.upper_bounds.extend([float("inf")] * n_a)
+    proto.variables.integers.extend([False] * n_a)
+    rows = n_s + len(demand)
+    proto.linear_constraints.ids.extend(range(rows))
+    proto.linear_constraints.lower_bounds.extend([-float("inf")] * rows)
+    proto.linear_constraints.upper_bounds.extend([*map(float, supply), *map(float, demand)])
+    entries = sorted([(int(arc_s[a]), a, 1.0) for a in range(n_a)]
+                     + [(n_s + int(arc_d[a]), a, float(ratio[a])) for a in range(n_a)])
+    matrix = proto.linear_constraint_matrix
+    for row, col, coefficient in entries:
+        matrix.row_ids.append(row)
+        matrix.column_ids.append(col)
+        matrix.coefficients.append(coefficient)
+    proto.objective.maximize = True
+    proto.objective.linear_coefficients.ids.extend(range(n_a))
+    proto.objective.linear_coefficients.values.extend(map(float, weights))
+    return proto
+
+
+def test_public_mathopt_path_gives_the_core_path_result() -> None:
+    """An LP solved through MathOpt's public API (the fallback for untested OR-Tools
+    versions) gives the same optimum as the core entry point (blending's path)."""
     from ortools.math_opt.python.parameters import SolveParameters
 
+    from symbiosis.matching import flow
+
+    proto = _glop_transport(np.array([100.0, 50.0]), np.array([80.0, 80.0]),
+                            np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]),
+                            np.array([1.0, 0.5, 1.0, 2.0]), np.array([3.0, 1.0, 2.0, 4.0]))
     params = SolveParameters()
     core = flow._core_solve(proto, params)
     public = flow._public_solve(proto, params)
@@ -199,6 +226,109 @@ def test_public_mathopt_path_gives_the_core_path_result() -> None:
     values = [list(r.solutions[0].primal_solution.variable_values.values)
               for r in (public, core)]
     assert values[0] == pytest.approx(values[1], abs=1e-9)
+
+
+def _random_generalised(seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    n_s, n_d = int(rng.integers(2, 12)), int(rng.integers(2, 12))
+    pairs = [(i, j) for i in range(n_s) for j in range(n_d) if rng.random() < 0.5]
+    if not pairs:
+        pairs = [(0, 0)]
+    arc_s = np.array([i for i, _ in pairs])
+    arc_d = np.array([j for _, j in pairs])
+    n_a = len(pairs)
+    return (rng.integers(1, 500, n_s).astype(float), rng.integers(1, 500, n_d).astype(float),
+            arc_s, arc_d, rng.choice([0.5, 0.8, 0.9, 1.0, 1.25], n_a),
+            rng.integers(1, 60, n_a).astype(float))
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_highs_max_weight_lp_equals_glop_and_its_duals_close_the_gap(seed: int) -> None:
+    """The HiGHS LP's optimum equals GLOP's (through MathOpt) on random generalised
+    transports; its duals are feasible (u_s + ratio_a v_d >= w_a) and their objective equals
+    the plan's (strong duality), so the prices built on them are the LP's."""
+    from symbiosis.matching import flow
+
+    sup, dem, arc_s, arc_d, ratio, w = _random_generalised(seed)
+    sol = flow.solve_generalized_max_weight_lp(sup, dem, arc_s, arc_d, w, ratio)
+    glop = flow._lp_solve(_glop_transport(sup, dem, arc_s, arc_d, ratio, w), None)
+    best = glop.termination.objective_bounds.primal_bound
+    assert sol.status is SolverStatus.OPTIMAL and sol.method == "lp_highs"
+    assert sol.objective == pytest.approx(best, rel=1e-7)
+    assert np.all(np.bincount(arc_s, weights=sol.flows, minlength=len(sup))
+                  <= sup * (1 + 1e-9))
+    assert np.all(np.bincount(arc_d, weights=sol.flows * ratio, minlength=len(dem))
+                  <= dem * (1 + 1e-9))
+    u, v = sol.duals["supply"], sol.duals["demand"]
+    assert np.all(u[arc_s] + ratio * v[arc_d] >= w - 1e-6)
+    assert sup @ u + dem @ v == pytest.approx(sol.objective, rel=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_highs_lexicographic_stages_equal_glop_stages(seed: int) -> None:
+    """Both stages of the generalised transport (most delivered, then least t-km at that
+    delivery) equal two GLOP solves of the same stages; with a stockpile, the stock drawn is
+    the least that reaches the same delivery."""
+    from symbiosis.matching import flow
+
+    sup, dem, arc_s, arc_d, ratio, km = _random_generalised(seed)
+    sol = flow.solve_generalized_transport_lp(sup, dem, arc_s, arc_d, km, ratio)
+    proto = _glop_transport(sup, dem, arc_s, arc_d, ratio, np.ones(len(km)))
+    z1 = flow._lp_solve(proto, None).termination.objective_bounds.primal_bound
+    row = len(proto.linear_constraints.ids)
+    proto.linear_constraints.ids.append(row)
+    proto.linear_constraints.lower_bounds.append(z1 * (1 - flow.LP_STAGE_TOLERANCE))
+    proto.linear_constraints.upper_bounds.append(float("inf"))
+    for a in range(len(km)):
+        proto.linear_constraint_matrix.row_ids.append(row)
+        proto.linear_constraint_matrix.column_ids.append(a)
+        proto.linear_constraint_matrix.coefficients.append(1.0)
+    proto.objective.maximize = False
+    del proto.objective.linear_coefficients.values[:]
+    proto.objective.linear_coefficients.values.extend(map(float, km))
+    z2 = flow._lp_solve(proto, None).termination.objective_bounds.primal_bound
+    assert sol.status is SolverStatus.OPTIMAL
+    assert sol.stages[0] == pytest.approx(z1, rel=1e-9)
+    assert sol.objective == pytest.approx(z2, rel=1e-6, abs=1e-6)
+    assert sol.bound <= sol.objective
+
+
+def test_highs_stockpile_stage_by_hand() -> None:
+    """Offer A: surplus 10 t, 30 km from the need; offer B: no surplus but 10 t of
+    stockpile, 5 km away; the need takes 15 t (ratio 1). Most delivered is 15 t; the least
+    stock that reaches it is 5 t, so A ships its 10 t although B is nearer, and t-km are
+    10 x 30 + 5 x 5 = 325."""
+    from symbiosis.matching import flow
+
+    sol = flow.solve_generalized_transport_lp(
+        np.array([10.0, 0.0]), np.array([15.0]), np.array([0, 1]), np.array([0, 0]),
+        np.array([30.0, 5.0]), np.array([1.0, 1.0]), stock=np.array([0.0, 10.0]))
+    assert sol.status is SolverStatus.OPTIMAL
+    # each stage keeps the last one's optimum to LP_STAGE_TOLERANCE (1e-9 relative)
+    assert sol.stages == pytest.approx((15.0, 5.0, 325.0), rel=1e-8)
+    assert sol.flows == pytest.approx([10.0, 5.0], rel=1e-8)
+
+
+def test_highs_lp_prints_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    """No banner or log on stdout or stderr: `symbiosis match --json` prints summary.json
+    alone."""
+    from symbiosis.matching import flow
+
+    sup, dem, arc_s, arc_d, ratio, km = _random_generalised(0)
+    flow.solve_generalized_transport_lp(sup, dem, arc_s, arc_d, km, ratio)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_highs_lp_reports_infeasible_rows() -> None:
+    """Extra rows no plan can meet give status INFEASIBLE, not a plan."""
+    from symbiosis.matching import flow
+
+    sup, dem, arc_s, arc_d, ratio, w = _random_generalised(1)
+    sol = flow.solve_generalized_max_weight_lp(
+        sup, dem, arc_s, arc_d, w, ratio,
+        extra_rows=[(np.ones(len(w)), sup.sum() + 1, math.inf)])
+    assert sol.status is SolverStatus.INFEASIBLE
 
 
 def test_long_chain_with_inexact_km_solves_within_the_potential_guard() -> None:

@@ -196,7 +196,7 @@ def test_mixed_ratios_go_to_the_lp_hand_solved() -> None:
                {"need_material": "process_heat", "offer_material": "steam", "ratio": 1}])
     assert ds.taxonomy.material("steam").unit == "GJ"  # inherited through the rule
     result = solve_match(ds)
-    assert result.solver.methods == ("lp_glop",)
+    assert result.solver.methods == ("lp_highs",)
     got = flows(ds)
     assert got[("w", "n")] == pytest.approx(100, rel=1e-7)
     assert got.get(("s", "n"), 0.0) == pytest.approx(0, abs=1e-5)
@@ -391,7 +391,7 @@ def test_lp_parts_beside_the_network_give_the_same_plan(
     alone = solve_match(ds)
     monkeypatch.setattr(model, "usable_cores", lambda: 2)
     beside = solve_match(ds)
-    assert set(beside.solver.methods) == {"min_cost_flow", "lp_glop"}
+    assert set(beside.solver.methods) == {"min_cost_flow", "lp_highs"}
     assert beside.exchanges.equals(alone.exchanges)
     assert flows(ds)[("f", "c")] == 60.0
     assert flows(ds)[("w", "n")] == pytest.approx(100, rel=1e-7)

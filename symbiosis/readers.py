@@ -118,7 +118,7 @@ def csv_grid(text: str) -> list[list[str]]:
     tabs and no commas (Excel's "Unicode text")."""
     first = text.lstrip("\ufeff").split("\n", 1)[0]
     delimiter = "\t" if "\t" in first and "," not in first else ","
-    return [[c.strip() for c in rec]
+    return [list(map(str.strip, rec))
             for rec in csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)]
 
 

@@ -20,7 +20,7 @@ cost optimum is exactly what costs money. The LPs go to HiGHS over the whole can
 which suits a park or a city (the 10-point target is a 100-enterprise park in seconds).
 
 With integer logistics (min lots, partner limits, contracts, contract costs, trucks: the
-runs `solve_match` sends to the MILP, `milp.wants_milp`) every point is a MILP instead
+runs `solve_match` sends to the MILP, `logistics.wants_milp`) every point is a MILP instead
 (`matching.frontier_milp`: the supported points by the dichotomic weighted-sum method, as
 the MILP takes no epsilon row), its money net of contract, trip and pipe costs, and the
 table's `model` is `milp` with each point's `objective`, `bound` and `gap`. There
@@ -154,7 +154,7 @@ def pareto_frontier(dataset: Dataset, between: tuple[str, str] = ("utilization",
 
     if len(cand) == 0:
         raise SolverError("no candidate exchanges: the frontier is empty")
-    from symbiosis.matching.milp import wants_milp
+    from symbiosis.matching.logistics import wants_milp
 
     if wants_milp(dataset, options):
         return _milp_frontier(dataset, cand, values, options, (f_name, g_name), points, mass,

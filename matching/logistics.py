@@ -41,11 +41,11 @@ from symbiosis.dataset import Dataset
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.matching.candidates import Candidates
 from symbiosis.matching.economics import ArcValues, EconomicSettings, material_rates
-from symbiosis.matching.options import MatchParameters
+from symbiosis.matching.options import MatchParameters, Method
 from symbiosis.types import FloatArray, IntArray
 
 __all__ = ["ArcLogistics", "arc_logistics", "capital_recovery_factor",
-           "integer_features", "truck_settings"]
+           "integer_features", "truck_settings", "wants_milp"]
 
 
 def capital_recovery_factor(rate: float, years: float) -> float:
@@ -132,6 +132,17 @@ class ArcLogistics:
     demand: FloatArray  # d_n per need
     forced: IntArray  # arcs of existing contracts
     forced_min: FloatArray  # their least quantity (offer units)
+
+
+def wants_milp(dataset: Dataset, options: MatchParameters) -> bool:
+    """True when the run goes to the MILP: `--method milp`, or `auto` with an integer
+    feature in the dataset or options (a stated minimum lot, partner limit, contract,
+    contract cost or truck). Auto, because a plan that ignores a lot the user stated is a
+    plan they cannot sign; pipes alone stay continuous (their cost exists by default)."""
+    if options.method is Method.milp:
+        return True
+    return options.method is Method.auto and bool(integer_features(dataset, options))
+
 
 
 def _partners(frame: pd.DataFrame, default: int | None) -> IntArray:

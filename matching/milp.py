@@ -88,8 +88,13 @@ from symbiosis.matching.flow import (
     solve_generalized_max_weight_lp,
     solve_transport_max_weight,
 )
-from symbiosis.matching.logistics import ArcLogistics, arc_logistics, integer_features
-from symbiosis.matching.options import MatchOptions, Method
+from symbiosis.matching.logistics import (
+    ArcLogistics,
+    arc_logistics,
+    integer_features,
+    wants_milp,
+)
+from symbiosis.matching.options import MatchOptions
 from symbiosis.matching.reasons import UnmatchedReason
 from symbiosis.matching.result import MatchResult, SolverFacts, assemble_result
 from symbiosis.types import FloatArray, IntArray
@@ -113,16 +118,6 @@ _EPS = 1e-9
 
 # pruning codes per candidate arc
 KEPT, LOT_ABOVE_CAPACITY, NO_GAIN, FIXED_COST = 0, 1, 2, 3
-
-
-def wants_milp(dataset: Dataset, options: MatchOptions) -> bool:
-    """True when the run goes to the MILP: `--method milp`, or `auto` with an integer
-    feature in the dataset or options (a stated minimum lot, partner limit, contract,
-    contract cost or truck). Auto, because a plan that ignores a lot the user stated is a
-    plan they cannot sign; pipes alone stay continuous (their cost exists by default)."""
-    if options.method is Method.milp:
-        return True
-    return options.method is Method.auto and bool(integer_features(dataset, options))
 
 
 @dataclass(frozen=True)

@@ -466,7 +466,7 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
     (geo.GeoDistances) brings road distances and zone rules."""
     options = options or MatchOptions()
     timings = {} if timings is None else timings
-    from symbiosis.matching.milp import solve_match_milp, wants_milp
+    from symbiosis.matching.logistics import wants_milp
     from symbiosis.months import is_monthly
 
     if wants_milp(dataset, options):  # lots, partners, contracts, trucks (issue 16)
@@ -480,6 +480,8 @@ def solve_match(dataset: Dataset, options: MatchOptions | None = None,
 
             result = solve_match_milp_monthly(dataset, options, timings, distances)
         else:
+            from symbiosis.matching.milp import solve_match_milp
+
             result = solve_match_milp(dataset, options, timings, distances)
         if heat_applies(dataset, options.heat_at_delivery, options.heat_at_source):
             # heat at delivery is only the default here: the MILP keeps the source check

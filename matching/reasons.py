@@ -8,11 +8,20 @@ reasons at once (part of it faces full takers, part of it has no taker that pays
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
-from symbiosis.i18n import t
+import pandas as pd
 
-__all__ = ["UnmatchedReason"]
+from symbiosis.i18n import catalogue, t
+
+__all__ = ["UnmatchedReason", "reason_text"]
+
+# the English sentences older output folders wrote instead of codes
+_LEGACY_REASONS = {
+    "no compatible need within reach": "report.legacy_reason.no_compatible_need_within_reach",
+    "compatible needs within reach are already full": "report.legacy_reason.needs_full",
+}
 
 
 class UnmatchedReason(StrEnum):
@@ -36,3 +45,18 @@ class UnmatchedReason(StrEnum):
     def text(self, lang: str = "en") -> str:
         """The short label in `lang` (from the catalogue)."""
         return t(f"reason.{self.value}", lang)
+
+
+def reason_text(reason: object, lang: str) -> str:
+    """An unmatched offer's reason in `lang`: a reason code, several codes joined by ";", or
+    an older output folder's English sentence; anything else (also pandas' NA, shown as
+    empty) as written."""
+    missing = reason is None or reason is pd.NA or (
+        isinstance(reason, float) and not math.isfinite(reason))
+    text = "" if missing else str(reason)
+    if text in _LEGACY_REASONS:
+        return t(_LEGACY_REASONS[text], lang)
+    codes = [c.strip() for c in text.split(";")]
+    if text and all(f"reason.{c}" in catalogue() for c in codes):
+        return "; ".join(t(f"reason.{c}", lang) for c in codes)
+    return text

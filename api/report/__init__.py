@@ -48,9 +48,8 @@ __all__ = [
     "write_report",
 ]
 
-# name -> submodule: each loads on first use (PEP 562), so that importing one part (the
-# CLI's `match` needs `model.reason_text` for its table) does not load Jinja2 and the
-# writers with it (~18 ms of a province run's start-up)
+# name -> submodule: each loads on first use (PEP 562), so that importing one part does not
+# load Jinja2 and the writers with it (~18 ms of a province run's start-up)
 _HOME = {"DEFAULT_FORMATS": "files", "REPORT_FORMATS": "files", "write_report": "files",
          "build_report_html": "html", "LANGS": "model", "fmt_value": "model",
          "read_outputs": "model", "fmt_amount": "numbers", "PdfUnavailableError": "pdf",

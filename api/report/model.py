@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from symbiosis.api.report.numbers import fmt_amount
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.i18n import catalogue, t
+from symbiosis.matching.reasons import reason_text
 from symbiosis.matching.summary import SCHEMA_VERSION, MatchSummary, RateSource
 from symbiosis.taxonomy import load_taxonomy
 
@@ -74,11 +75,6 @@ _LOW_CONFIDENCE = frozenset({"low", "unverified", "unknown", "guess"})
 # words in a source text that say the figure was not checked against a document
 _UNVERIFIED_WORDS = ("unverified", "assumption", "no source", "general knowledge")
 # reason texts older output folders carry, before the reason codes (matching.reasons)
-_LEGACY_REASONS = {
-    "no compatible need within reach": "report.legacy_reason.no_compatible_need_within_reach",
-    "compatible needs within reach are already full": "report.legacy_reason.needs_full",
-}
-
 Kind = Literal["text", "int", "qty", "km", "money", "co2", "price", "pct", "ratio", "gap",
                "seconds", "num", "factor"]
 # kinds written with significant figures (numbers.fmt_amount), not fixed decimals
@@ -618,18 +614,6 @@ def _exchanges_table(exchanges: pd.DataFrame, lang: str, name: Callable[[object]
     return _table("exchanges", "largest_exchanges" if top is not None else "exchanges_sheet",
                   "sheet_exchanges", frame.head(top) if top is not None else frame, spec, lang,
                   total=len(frame))
-
-
-def reason_text(reason: object, lang: str) -> str:
-    """An unmatched offer's reason in `lang`: a reason code (matching.reasons), several codes
-    joined by ";", or an older output folder's English sentence; anything else as written."""
-    text = "" if is_missing(reason) else str(reason)
-    if text in _LEGACY_REASONS:
-        return t(_LEGACY_REASONS[text], lang)
-    codes = [c.strip() for c in text.split(";")]
-    if text and all(_known(f"reason.{c}") for c in codes):
-        return "; ".join(t(f"reason.{c}", lang) for c in codes)
-    return text
 
 
 def _unmatched_table(offers: pd.DataFrame, summary: MatchSummary, lang: str,

@@ -170,7 +170,7 @@ def site(
                                      "findings": findings},
                                     ensure_ascii=False) + "\n")
     else:
-        console = Console(highlight=False)
+        console = Console(highlight=False, emoji=False)
         console.print(f"Site ({x[0]:.6f}, {y[0]:.6f}) WGS 84, sector {sector or '-'}")
         if not sector:
             console.print(t("fig.site_zone_only"), style="yellow")

@@ -121,9 +121,10 @@ def _integral(scaled: FloatArray) -> NDArray[np.bool_]:
 def _decimals_needed(values: FloatArray, max_decimals: int) -> tuple[int, bool]:
     """Smallest power of ten that makes every value integral, or (max_decimals, False)."""
     values = np.abs(values[np.isfinite(values)])
-    # computed distances (haversine x circuity) are never exact at max_decimals: one pass
-    # says so, instead of max_decimals + 1 passes over every arc
-    if not np.all(_integral(values * 10.0**max_decimals)):
+    # computed distances (haversine x circuity) are never exact at max_decimals: a look at
+    # the first values, then one pass, says so, instead of max_decimals + 1 passes
+    if not (np.all(_integral(values[:64] * 10.0**max_decimals))
+            and np.all(_integral(values * 10.0**max_decimals))):
         return max_decimals, False
     for k in range(max_decimals + 1):
         scaled = values * 10.0**k

@@ -304,9 +304,29 @@ def test_highs_stockpile_stage_by_hand() -> None:
         np.array([10.0, 0.0]), np.array([15.0]), np.array([0, 1]), np.array([0, 0]),
         np.array([30.0, 5.0]), np.array([1.0, 1.0]), stock=np.array([0.0, 10.0]))
     assert sol.status is SolverStatus.OPTIMAL
-    # each stage keeps the last one's optimum to LP_STAGE_TOLERANCE (1e-9 relative)
-    assert sol.stages == pytest.approx((15.0, 5.0, 325.0), rel=1e-8)
-    assert sol.flows == pytest.approx([10.0, 5.0], rel=1e-8)
+    # each stage is solved on the last one's optimal face: exact, not within a tolerance
+    assert sol.stages == pytest.approx((15.0, 5.0, 325.0), rel=1e-12)
+    assert sol.flows == pytest.approx([10.0, 5.0], rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_highs_later_stage_keeps_the_first_stage_optimum_exactly(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the optimal face the t-km stage delivers exactly z1 (the row fallback, used when
+    HiGHS gives no duals, may give up 1e-9 of it and drops flows under its slack), and
+    both ways reach the same t-km to that slack."""
+    from symbiosis.matching import flow
+
+    sup, dem, arc_s, arc_d, ratio, km = _random_generalised(seed)
+    face = flow.solve_generalized_transport_lp(sup, dem, arc_s, arc_d, km, ratio)
+    assert face.flows.sum() == pytest.approx(face.stages[0], rel=1e-12, abs=1e-9)
+    monkeypatch.setattr(flow._HighsLP, "keep_optimal_face", lambda self, scale: False)
+    row = flow.solve_generalized_transport_lp(sup, dem, arc_s, arc_d, km, ratio)
+    assert row.stages[0] == face.stages[0]
+    # the row lets 1e-9 go, and flows under ten times that slack are dropped as noise
+    assert row.flows.sum() >= face.stages[0] * (1 - 1e-7)
+    assert row.objective == pytest.approx(face.objective, rel=1e-6, abs=1e-6)
+    assert row.objective <= face.objective + 1e-6  # the slack can only help t-km
 
 
 def test_highs_lp_prints_nothing(capfd: pytest.CaptureFixture[str]) -> None:

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "demo_dataset_path", "main"]
 
+
 class _LazyGroup(TyperGroup):
     """The `symbiosis` command group, each subcommand built from its typer registration
     when it is first looked up (to run it, or to list it in `--help`), in registration

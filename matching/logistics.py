@@ -144,7 +144,6 @@ def wants_milp(dataset: Dataset, options: MatchParameters) -> bool:
     return options.method is Method.auto and bool(integer_features(dataset, options))
 
 
-
 def _partners(frame: pd.DataFrame, default: int | None) -> IntArray:
     own = _column(frame, "max_partners")
     fallback = 0 if default is None else int(default)

@@ -241,8 +241,10 @@ def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en
                           (w("report.col_unmatched"), "right"), (w("report.col_reason"), "left")):
             t.add_column(col, justify=just)  # type: ignore[arg-type]
         for row in unmatched.itertuples():
-            t.add_row(str(row.enterprise_id), str(row.material), fmt(row.unmatched),
-                      reason_text(row.reason, lang))
+            why = reason_text(row.reason, lang)
+            if not why and isinstance(row.explanation, str) and row.explanation:
+                why = w("lean.reason_not_computed")  # a lean run: no reasons, say so
+            t.add_row(str(row.enterprise_id), str(row.material), fmt(row.unmatched), why)
         out_console.print(t)
     if econ is not None and econ.prices.method:
         out_console.print(w("cli.prices", method=econ.prices.method, note=econ.prices.note),

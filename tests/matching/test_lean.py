@@ -214,6 +214,9 @@ def test_cli_no_explain_turns_them_off(run_cli: Any, demo_path: Path,
     offers = pd.read_csv(tmp_path / "out" / "offers.csv")
     said = set(offers["explanation"].dropna())
     assert len(said) == 1 and "--explain" in said.pop()  # the lean marker, no reasons
+    # the console's unmatched table says why its reason column is empty
+    assert (offers["unmatched"] > 0).any()
+    assert "not computed (--explain)" in proc.stdout
 
 
 @pytest.mark.parametrize("seed", range(10))

@@ -94,6 +94,7 @@ from symbiosis.matching.flow import (
 )
 from symbiosis.matching.parts import arc_components, balanced_bins, spawn_safe, usable_cores
 from symbiosis.matching.result import SolverFacts
+from symbiosis.matching.shortest import frontier_bellman_ford
 from symbiosis.matching.summary import SolverSummary, SparseCertificate
 from symbiosis.types import FloatArray, IntArray
 
@@ -177,35 +178,17 @@ def node_potentials(n_nodes: int, tails: IntArray, heads: IntArray,
     """Shortest-path distance to every node from a virtual root joined to all nodes at cost
     0 (so every distance is <= 0), over the arcs (tails, heads, costs) of a residual graph.
 
-    A frontier Bellman-Ford: each pass relaxes only the arcs out of nodes whose distance
-    fell in the previous pass, with numpy. Costs are integers held in float64 (exact below
-    2**53).
+    A frontier Bellman-Ford (`matching.shortest`); costs are integers held in float64
+    (exact below 2**53), so no tolerance.
 
     Raises:
         SolverError: a negative cycle (the flow whose residual graph this is was not optimal).
     """
     dist = np.zeros(n_nodes)
-    order = np.argsort(tails, kind="stable")
-    tails, heads, costs = tails[order], heads[order], costs[order]
-    starts = np.searchsorted(tails, np.arange(n_nodes + 1))
-    changed = np.unique(tails)
-    for _ in range(n_nodes + 1):
-        if not len(changed):
-            return dist
-        lo, hi = starts[changed], starts[changed + 1]
-        counts = hi - lo
-        if not counts.sum():
-            return dist
-        pos = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        cand = dist[tails[pos]] + costs[pos]
-        better = cand < dist[heads[pos]]
-        if not better.any():
-            return dist
-        h, c = heads[pos][better], cand[better]
-        np.minimum.at(dist, h, c)
-        changed = np.unique(h)
-    raise SolverError("negative cycle in the residual graph: the sparse solve was not "
-                      "optimal")
+    if not frontier_bellman_ford(dist, np.unique(tails), tails, heads, costs):
+        raise SolverError("negative cycle in the residual graph: the sparse solve was not "
+                          "optimal")
+    return dist
 
 
 def sparse_start(tails: IntArray, heads: IntArray, costs: FloatArray,

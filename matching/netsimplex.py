@@ -44,7 +44,7 @@ import numpy as np
 from symbiosis.types import IntArray
 
 __all__ = ["INF_CAP", "NetworkSimplex", "NetworkSimplexStatus", "arc_order", "available",
-           "fits", "transport_basis", "transport_big_m"]
+           "fits", "path_count", "transport_basis", "transport_big_m"]
 
 INF_CAP = 2**62  # an uncapacitated arc's capacity: above any flow the wrappers allow
 LOWER, TREE, UPPER = 1, 0, -1  # arc states; state x reduced cost < 0 means the arc violates
@@ -309,17 +309,24 @@ def arc_order(n_arcs: int, n_nodes: int) -> IntArray:
 
 
 
+def path_count(offer: IntArray, need: IntArray) -> int:
+    """K of the big M: the offers or the needs that have an arc, whichever fewer (an
+    alternating path visits each at most once). Counted with bincount: O(arcs), where
+    unique sorts them."""
+    if not len(offer):
+        return 0
+    return min(int(np.count_nonzero(np.bincount(offer))),
+               int(np.count_nonzero(np.bincount(need))))
+
+
 def transport_big_m(offer: IntArray, need: IntArray, cost: IntArray) -> int:
-    """The unserved-supply cost M = K x c_max + 1 of the transport network (K the offers or
-    the needs that have an arc, whichever fewer; c_max the largest integer arc cost): more
-    than any alternating path, so every min-cost flow of the big-M network delivers the
-    maximum (proof in matching.sparse's module docstring)."""
+    """The unserved-supply cost M = K x c_max + 1 of the transport network (K from
+    `path_count`; c_max the largest integer arc cost): more than any alternating path, so
+    every min-cost flow of the big-M network delivers the maximum (proof in
+    matching.sparse's module docstring)."""
     if not len(cost):
         return 1
-    # distinct offers and needs counted with bincount: O(arcs), where unique sorts them
-    paths = min(int(np.count_nonzero(np.bincount(offer))),
-                int(np.count_nonzero(np.bincount(need))))
-    return paths * int(np.max(cost)) + 1
+    return path_count(offer, need) * int(np.max(cost)) + 1
 
 
 def fits(n_nodes: int, big_m: int) -> bool:

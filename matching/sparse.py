@@ -413,8 +413,7 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
     arc_supply, arc_demand = np.asarray(arc_supply), np.asarray(arc_demand)
     active = np.zeros(n_a, bool)
     active[sparse_start(arc_supply, arc_demand, arc_km, k)] = True
-    n_paths = min(int(np.count_nonzero(np.bincount(arc_supply, minlength=n_s))),
-            int(np.count_nonzero(np.bincount(arc_demand, minlength=n_d))))
+    n_paths = netsimplex.path_count(arc_supply, arc_demand)
     km_max = float(arc_km.max())
     # every solve uses a distance scale whose unserved-supply cost (paths x largest cost)
     # stays an exact float64 integer, so the pricing below is exact
@@ -433,14 +432,14 @@ def solve_transport_sparse(supply: FloatArray, demand: FloatArray, arc_supply: I
     pool = _helper(int(active.sum())) if helper else None
     try:
         return _certify(supply, demand, arc_supply, arc_demand, arc_km, active, scales,
-                        n_paths, km_max, cert, started, pool)
+                        big_m, cert, started, pool)
     finally:
         _close(pool)
 
 
 def _certify(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
              arc_demand: IntArray, arc_km: FloatArray, active: NDArray[np.bool_],
-             scales: Scales, n_paths: int, km_max: float, cert: Certificate,
+             scales: Scales, big_m: int, cert: Certificate,
              started: float, helper: Executor | None) -> tuple[FlowSolution, Certificate]:
     """The rounds of `solve_transport_sparse`: solve on `active`, price, add, repeat."""
     n_s, n_d, n_a = len(supply), len(demand), len(arc_km)
@@ -467,10 +466,10 @@ def _certify(supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
             return sol, cert
         assert sol.scales is not None
         scale = sol.scales.distance
+        assert scale == scales.distance  # every round at the one scale big M was made for
         # residual capacities in the solver's own integers (capacities floored as it did)
         sup = to_scaled_int(supply, sol.scales.quantity)
         dem = to_scaled_int(demand, sol.scales.quantity)
-        big_m = n_paths * int(np.rint(km_max * scale)) + 1
         if big_m >= EXACT_FLOAT_INT:
             raise SparsePrecisionError(
                 f"sparse pricing is exact only for integer costs below 2**53; at this "

@@ -541,6 +541,7 @@ class _HighsLP:
         matrix.value_ = np.column_stack([np.ones(n_a), np.asarray(arc_ratio, float)]).ravel()
         lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
         self.highs = _Highs()
+        self._solution: Any = None  # the last run's solution, read from HiGHS once
         self.highs.setOptionValue("output_flag", False)
         if time_limit_s is not None:
             self.highs.setOptionValue("time_limit", float(time_limit_s))
@@ -588,6 +589,7 @@ class _HighsLP:
         own words). An optimal LP's objective is also its dual bound, within HiGHS'
         feasibility tolerances (1e-7)."""
         self.highs.run()
+        self._solution = None
         model_status = self.highs.getModelStatus()
         statuses = self._hs.HighsModelStatus
         status = {statuses.kOptimal: SolverStatus.OPTIMAL,
@@ -614,7 +616,7 @@ class _HighsLP:
 
         Returns False (nothing changed) when HiGHS has no valid dual solution.
         """
-        solution = self.highs.getSolution()
+        solution = self.solution()
         if not solution.dual_valid:
             return False
         tol = 1e-9 * max(1.0, scale)
@@ -632,14 +634,20 @@ class _HighsLP:
                 "changeRowsBounds")
         return True
 
+    def solution(self) -> Any:
+        """The last run's solution (HiGHS copies every vector out on each call)."""
+        if self._solution is None:
+            self._solution = self.highs.getSolution()
+        return self._solution
+
     def columns(self, n: int) -> FloatArray:
         """The first n columns' values."""
-        return np.asarray(self.highs.getSolution().col_value, float)[:n]
+        return np.asarray(self.solution().col_value, float)[:n]
 
     def duals(self, n_s: int, n_rows: int) -> dict[str, FloatArray]:
         """Offer and need row duals of a maximisation as non-negative values per unit of
         rhs (empty when HiGHS has no dual solution)."""
-        solution = self.highs.getSolution()
+        solution = self.solution()
         if not solution.dual_valid:
             return {}
         y = np.abs(np.asarray(solution.row_dual, float)[:n_rows])

@@ -17,7 +17,8 @@ the value objectives (cost, CO2, weighted) that maximise sum_a w_a x_a.
 
 Materials linked by rules form independent components (unit families never mix). A
 component in which every need sees a single ratio is a pure network (divide d_n by its
-ratio) and goes to OR-Tools min-cost flow; a component with a need served at two different
+ratio) and goes to min-cost flow (OR-Tools, or from flow.SIMPLEX_MIN_ARCS arcs our network
+simplex); a component with a need served at two different
 ratios is a generalised flow and goes to the HiGHS LP
 (`flow.solve_generalized_transport_lp`). A component holding a need that
 blends offers or a heat cascade's return goes to the graded LP (`matching.blending`).

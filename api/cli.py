@@ -8,9 +8,12 @@ nothing written), 2 usage error. Heavy modules are imported inside commands so t
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -43,6 +46,7 @@ from symbiosis.api.cli_common import (
     out_console,
     pct,
     print_problems,
+    spinner,
     with_match_options,
 )
 from symbiosis.api.cli_geo import GeoRequest
@@ -326,12 +330,46 @@ def run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
                as_json: bool, top: int, report: str | None = None,
                lang: Lang = Lang.en, geo: GeoRequest | None = None, save: bool = False,
                store: str | None = None, park: str | None = None) -> None:
+    """Load, solve, write and print one match, with the cyclic collector paused
+    (`collector_paused`)."""
+    with collector_paused():
+        _run_match(dataset_path, out, options, quiet, as_json, top, report, lang, geo,
+                   save, store, park)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause CPython's cyclic garbage collector for one solve, and restore its state.
+
+    A match allocates hundreds of thousands of container objects (the CSV grid's rows,
+    pandas' object columns, the result's records) that live until its outputs are written;
+    the collector walks them at each young collection and again at each middle one: about
+    20 ms of a 0.65 s province match (9 young and 1 middle collection, measured with
+    `gc.callbacks`). The run leaves almost no cyclic garbage: about 800 objects at the
+    province, with no change in RSS when collected at the end (measured), so nothing is
+    kept that the collector would have freed in time to matter. Garbage without cycles is
+    freed by reference counting at once, collector or not. Only single-solve commands
+    use it; loops over many solves (sweeps, samples, the server) keep the collector.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
+               as_json: bool, top: int, report: str | None, lang: Lang,
+               geo: GeoRequest | None, save: bool, store: str | None,
+               park: str | None) -> None:
     t_start = time.perf_counter()
     if park is not None:
         from symbiosis.matching.lean import for_park
 
         options = for_park(options)
-    with err_console.status("Loading dataset ...", spinner="dots") as status:
+    with spinner("Loading dataset ...") as status:
         from symbiosis.dataset import load_dataset
 
         timings: dict[str, float] = {}
@@ -476,7 +514,7 @@ def frontier(
                                  param_hint="--between")
     out_dir = out if out is not None else \
         Path("symbiosis-out") / f"{dataset.stem or 'dataset'}-frontier"
-    with err_console.status("Solving the frontier ...", spinner="dots"):
+    with spinner("Solving the frontier ..."):
         from symbiosis.dataset import load_dataset
         from symbiosis.matching.distributed import open_engine
         from symbiosis.matching.frontier import pareto_frontier
@@ -735,8 +773,6 @@ def command_group() -> _LazyGroup:
 
 def main() -> None:
     """Console-script entry point: map the engine's errors to exit codes in one place."""
-    import gc
-
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     _tune_malloc()
     try:

@@ -22,6 +22,7 @@ from symbiosis.api.cli_common import (
     fmt,
     out_console,
     pct,
+    spinner,
     with_match_options,
 )
 from symbiosis.api.cli_common import Lang as _Lang
@@ -109,7 +110,7 @@ def robust(
         raise typer.BadParameter(message, param_hint=f"'--{field}'") from None
     out_dir = out if out is not None else \
         Path("symbiosis-out") / f"{dataset.stem or 'dataset'}-robust"
-    with err_console.status(t("robust.solving", lang.value, n=samples), spinner="dots"):
+    with spinner(t("robust.solving", lang.value, n=samples)):
         data = load_dataset(dataset)
         with open_engine(scheduler, workers) as engine:
             result = robust_plan(data, options, settings, engine)

@@ -25,6 +25,7 @@ from symbiosis.api.cli_common import (
     out_console,
     pct,
     print_problems,
+    spinner,
     with_match_options,
 )
 from symbiosis.matching.options import MatchOptions
@@ -311,7 +312,7 @@ def analyze(
     from symbiosis.matching.network import analyze_network, exchange_graph
 
     out_dir = out if out is not None else Path("symbiosis-out") / f"{dataset.stem}-analysis"
-    with err_console.status("Solving and analysing ...", spinner="dots"):
+    with spinner("Solving and analysing ..."):
         data = load_dataset(dataset)
         result = solve_match(data, options)
         cand = candidates_for(data, options)

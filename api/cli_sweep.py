@@ -17,10 +17,10 @@ from symbiosis.api.cli_common import (
     DatasetArg,
     LangOpt,
     Quiet,
-    err_console,
     fmt,
     out_console,
     pct,
+    spinner,
     with_match_options,
 )
 from symbiosis.api.cli_common import Lang as _Lang
@@ -73,7 +73,7 @@ def sweep(
     out_dir = out if out is not None else \
         Path("symbiosis-out") / f"{dataset.stem or 'dataset'}-sweep"
     cases = read_cases(scenarios) if scenarios is not None else grid_cases(param or [])
-    with err_console.status(t("sweep.solving", lang.value, n=len(cases)), spinner="dots"):
+    with spinner(t("sweep.solving", lang.value, n=len(cases))):
         data = load_dataset(dataset)
         with open_engine(scheduler, workers) as engine:
             table = run_sweep(data, cases, options, engine)

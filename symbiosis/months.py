@@ -125,7 +125,8 @@ def check_months(frame: pd.DataFrame, label: str, kind: str,
                                     f"the row gives months and profile '{named[i]}': the "
                                     "months are used", "warning"))
     scaled = values.copy()
-    for i in range(len(frame)):
+    # a row without months and with a quantity needs nothing here: only the others are seen
+    for i in np.flatnonzero(given | ~np.isfinite(qty)).tolist():
         row: int = int(rows[i])
         if row in bad_rows:
             continue

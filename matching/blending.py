@@ -1,4 +1,4 @@
-"""Blending and heat cascades: the graded LP, solved through OR-Tools MathOpt (GLOP).
+"""Blending and heat cascades: the graded LP, solved by HiGHS (`flow._HighsLP`).
 
 Where a need takes a blend (`MatchOptions.blend`, or the need's `blend` = yes), every
 offer that states the limited attributes may serve it, even one over a limit alone; the
@@ -21,7 +21,9 @@ Heat cascade rows (`matching.heat.with_return_offers`): the return offer r of ne
     sum_{a out of r} x_a - share_i * sum_{a into i} ratio_a * x_a <= 0
 
 The rest is the generalised transport LP of `matching.model`. Lexicographic stages, each
-fixed to within 1e-9 (relative) before the next:
+solved on the optimal face of the stages before it (`flow._HighsLP.keep_optimal_face`: the
+bounds that complementary slackness says every optimum keeps are fixed; where HiGHS gives no
+dual solution, a row holds the stage's optimum to within 1e-9 relative instead):
 
     1. maximise sum x_a over arcs of listed offers          (offered units delivered)
     2. minimise sum s_o                                      (stockpile drawn; if any)
@@ -65,9 +67,8 @@ from symbiosis.matching.flow import (
     LP_STAGE_TOLERANCE,
     FlowSolution,
     SolverStatus,
-    _dense,
     _drop_slack_flows,
-    _lp_solve,
+    _HighsLP,
 )
 from symbiosis.matching.heat import (
     TEMPERATURE,
@@ -326,70 +327,6 @@ def prepare_grades(dataset: Dataset, cand: Candidates, options: MatchOptions,
 # the LP
 
 
-def _proto(n_vars: int, upper: NDArray[np.float64], rows: NDArray[np.int64],
-           cols: NDArray[np.int64], coef: NDArray[np.float64],
-           row_upper: NDArray[np.float64]) -> Any:
-    """A MathOpt ModelProto: 0 <= v <= upper, rows sum coef * v <= row_upper (duplicate
-    (row, column) entries summed, zeros dropped, sorted as MathOpt requires)."""
-    from ortools.math_opt import model_pb2
-
-    n_rows = len(row_upper)
-    key = rows * max(n_vars, 1) + cols
-    uniq, inverse = np.unique(key, return_inverse=True)
-    summed = np.bincount(inverse, weights=coef, minlength=len(uniq))
-    nz = summed != 0
-    uniq, summed = uniq[nz], summed[nz]
-    proto = model_pb2.ModelProto()
-    proto.variables.ids.extend(range(n_vars))
-    proto.variables.lower_bounds.extend([0.0] * n_vars)
-    proto.variables.upper_bounds.extend(np.asarray(upper, float).tolist())
-    proto.variables.integers.extend([False] * n_vars)
-    proto.linear_constraints.ids.extend(range(n_rows))
-    proto.linear_constraints.lower_bounds.extend([-math.inf] * n_rows)
-    proto.linear_constraints.upper_bounds.extend(np.asarray(row_upper, float).tolist())
-    m = proto.linear_constraint_matrix
-    m.row_ids.extend((uniq // max(n_vars, 1)).tolist())
-    m.column_ids.extend((uniq % max(n_vars, 1)).tolist())
-    m.coefficients.extend(summed.tolist())
-    return proto
-
-
-def _objective(proto: Any, c: NDArray[np.float64], maximize: bool) -> None:
-    nz = np.flatnonzero(c)
-    proto.objective.maximize = maximize
-    del proto.objective.linear_coefficients.ids[:]
-    del proto.objective.linear_coefficients.values[:]
-    proto.objective.linear_coefficients.ids.extend(nz.tolist())
-    proto.objective.linear_coefficients.values.extend(c[nz].tolist())
-
-
-def _fix(proto: Any, c: NDArray[np.float64], value: float, maximize: bool,
-         tolerance: float = LP_STAGE_TOLERANCE) -> int:
-    """Append the row keeping objective c within `tolerance` (relative, at least that much
-    absolute) of `value`; returns the row's position."""
-    nz = np.flatnonzero(c)
-    row = len(proto.linear_constraints.ids)
-    slack = tolerance * max(abs(value), 1.0)
-    proto.linear_constraints.ids.append(row)
-    proto.linear_constraints.lower_bounds.append(value - slack if maximize else -math.inf)
-    proto.linear_constraints.upper_bounds.append(math.inf if maximize else value + slack)
-    m = proto.linear_constraint_matrix
-    m.row_ids.extend([row] * len(nz))
-    m.column_ids.extend(nz.tolist())
-    m.coefficients.extend(c[nz].tolist())
-    return row
-
-
-def _loosen(proto: Any, fixed: list[tuple[int, float, bool]], tolerance: float) -> None:
-    """Widen every stage-fixing row to `tolerance` (relative) around its stage value."""
-    for row, value, maximize in fixed:
-        slack = tolerance * max(abs(value), 1.0)
-        if maximize:
-            proto.linear_constraints.lower_bounds[row] = value - slack
-        else:
-            proto.linear_constraints.upper_bounds[row] = value + slack
-
-
 def limit_arcs(grades: Grades, offers: pd.DataFrame, offer: NDArray[np.integer],
                need: NDArray[np.integer], rule_key: NDArray[np.object_]
                ) -> Iterator[tuple[BlendLimit, NDArray[np.int64], NDArray[np.float64]]]:
@@ -436,11 +373,9 @@ def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
     units per offer unit and per need unit of capacity) and `share` (per arc of `arcs`:
     min(u_o, w_a), the supplier's share at that dual point).
 
-    Returns a FlowSolution with status ERROR (naming the stage) when GLOP does not prove a
+    Returns a FlowSolution with status ERROR (naming the stage) when HiGHS does not prove a
     stage optimal; its `stages` are the values of the stages that ran.
     """
-    from ortools.math_opt import result_pb2
-
     start = time.perf_counter()
     arcs = np.asarray(arcs, np.int64)
     offer, need = cand.offer[arcs].astype(np.int64), cand.need[arcs].astype(np.int64)
@@ -457,7 +392,6 @@ def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
     supply = np.where(is_return, 0.0, supply)
     stock = np.where(is_return, 0.0, stock)
     piles = np.flatnonzero(stock > 0)
-    n_v = n_a + len(piles)
     upper = np.concatenate([np.full(n_a, np.inf), stock[piles]])
     ar = np.arange(n_a, dtype=np.int64)
     rows = [off_l, n_o + need_l, piles.astype(np.int64)]
@@ -483,8 +417,8 @@ def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
         blend_rows.append(lim)
         next_row += 1
     rhs.append(np.zeros(next_row - n_o - n_n))
-    proto = _proto(n_v, upper, np.concatenate(rows), np.concatenate(cols),
-                   np.concatenate(coef), np.concatenate(rhs))
+    lp = _HighsLP.from_entries(upper, np.concatenate(rows), np.concatenate(cols),
+                               np.concatenate(coef), np.concatenate(rhs), time_limit_s)
     no_piles = np.zeros(len(piles))
     stages: list[tuple[str, NDArray[np.float64], bool]]
     if weights is None:
@@ -504,69 +438,70 @@ def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
             stages.append(("flow without value", np.concatenate(
                 [(w1 <= 0).astype(float), no_piles]), False))
     values: list[float] = []
-    fixed: list[tuple[int, float, bool]] = []
+    held: list[tuple[int, float, bool]] = []  # stages held by a row (no duals to fix a face)
     widest = LP_STAGE_TOLERANCE
-    result = None
     duals: dict[str, NDArray[np.float64]] = {}
-    first_bound = math.nan
     for k, (name, c, maximize) in enumerate(stages):
-        _objective(proto, c, maximize)
-        result = _lp_solve(proto, time_limit_s)
+        lp.set_objective(0, c, maximize)
+        status, value, words = lp.solve()
         tolerance = LP_STAGE_TOLERANCE
-        while result.termination.reason == result_pb2.TERMINATION_REASON_INFEASIBLE \
-                and fixed and tolerance < STAGE_TOLERANCE_MAX:
-            # GLOP's feasibility tolerance (about 1e-6 absolute) can leave an earlier
-            # stage's reported optimum just out of reach: widen the fixing rows
+        while status is SolverStatus.INFEASIBLE and held and tolerance < STAGE_TOLERANCE_MAX:
+            # the solver's feasibility tolerance (about 1e-7 absolute) can leave a held
+            # stage's optimum just out of reach: widen the holding rows
             tolerance *= 10
-            _loosen(proto, fixed, tolerance)
-            result = _lp_solve(proto, time_limit_s)
+            for row, fixed, up in held:
+                slack = tolerance * max(abs(fixed), 1.0)
+                lp.set_row_bounds(row, fixed - slack, math.inf) if up else \
+                    lp.set_row_bounds(row, -math.inf, fixed + slack)
+            status, value, words = lp.solve()
         widest = max(widest, tolerance)
-        if result.termination.reason != result_pb2.TERMINATION_REASON_OPTIMAL:
+        if status is not SolverStatus.OPTIMAL:
             return FlowSolution(SolverStatus.ERROR, np.zeros(n_a), math.nan, math.nan,
                                 time.perf_counter() - start, "lp_blend",
-                                stages=tuple(values),
-                                detail=f"stage {k + 1} ({name}): "
-                                       f"{result.termination.detail or result.termination}")
-        value = float(result.termination.objective_bounds.primal_bound)
+                                stages=tuple(values), detail=f"stage {k + 1} ({name}): {words}")
         values.append(value)
         if k == 0:
-            first_bound = float(result.termination.objective_bounds.dual_bound)
-            duals = _stage_duals(result, len(offers), len(needs), off_u, need_u, off_l, w1)
-        if k + 1 < len(stages):
-            fixed.append((_fix(proto, c, value, maximize), value, maximize))
-    assert result is not None
-    x = _dense(result.solutions[0].primal_solution.variable_values, n_v)[:n_a]
-    note = "" if widest <= LP_STAGE_TOLERANCE else (
-        f"earlier stages held to within {widest:g} (relative) of their optimum")
+            duals = _stage_duals(lp, len(offers), len(needs), off_u, need_u, off_l, w1)
+        if k + 1 < len(stages) and not lp.keep_optimal_face(
+                float(np.abs(c).max(initial=1.0))):
+            slack = LP_STAGE_TOLERANCE * max(abs(value), 1.0)
+            held.append((lp.add_row(c, value - slack if maximize else -math.inf,
+                                    math.inf if maximize else value + slack),
+                         value, maximize))
+    x = lp.columns(n_a)
+    note = "" if not held else (
+        f"earlier stages held to within {widest:g} (relative) of their optimum (HiGHS gave "
+        "no dual solution to fix their optimal face with)")
     if weights is not None:
         flows = _drop_slack_flows(x, float(x.sum()))
         objective = float(flows @ w1)
+        # an optimal LP's objective is its dual bound too (HiGHS' tolerances, 1e-7)
         return FlowSolution(SolverStatus.OPTIMAL, flows, objective,
-                            max(first_bound, objective), time.perf_counter() - start,
+                            max(values[0], objective), time.perf_counter() - start,
                             "lp_blend", stages=(objective,), detail=note, duals=duals)
     flows = _drop_slack_flows(x, values[0])
     objective = float(flows @ km)
-    bound = min(float(result.termination.objective_bounds.dual_bound), objective)
+    bound = min(values[-1], objective)
     return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound,
                         time.perf_counter() - start, "lp_blend",
                         stages=(*values[:-1], objective), detail=note, duals=duals)
 
 
-def _stage_duals(result: Any, n_offers: int, n_needs: int, off_u: NDArray[np.int64],
+def _stage_duals(lp: _HighsLP, n_offers: int, n_needs: int, off_u: NDArray[np.int64],
                  need_u: NDArray[np.int64], off_l: NDArray[np.int64],
                  w: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
     """Offer and need row duals of a maximisation (>= 0 per unit of rhs) spread to every
-    dataset offer and need (NaN elsewhere), and each arc's supplier share min(u_o, w_a)."""
-    solution = result.solutions[0] if len(result.solutions) else None
-    if solution is None or not solution.HasField("dual_solution"):
+    dataset offer and need (NaN elsewhere), and each arc's supplier share min(u_o, w_a);
+    empty when HiGHS has no dual solution."""
+    rows = lp.duals(len(off_u), len(off_u) + len(need_u))
+    if not rows:
         return {}
-    y = np.abs(_dense(solution.dual_solution.dual_values, len(off_u) + len(need_u)))
     offer = np.full(n_offers, np.nan)
     need = np.full(n_needs, np.nan)
-    offer[off_u] = y[:len(off_u)]
-    need[need_u] = y[len(off_u):]
+    offer[off_u] = rows["supply"]
+    need[need_u] = rows["demand"]
     return {"offer": offer, "need": need,
-            "share": np.minimum(y[:len(off_u)][off_l], w)}
+            "share": np.minimum(rows["supply"][off_l], w)}
 
 
 # --------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The solver layer: OR-Tools min-cost flow and our network simplex for pure networks, a
-HiGHS LP for generalised flow (ratios other than 1), MathOpt's GLOP for the graded LPs
-(`matching.blending`), and a generic DIMACS-style min-cost flow.
+"""The solver layer: OR-Tools min-cost flow and our network simplex for pure networks, HiGHS
+LPs for generalised flow (ratios other than 1) and for the graded LPs (`matching.blending`,
+through `_HighsLP.from_entries`), and a generic DIMACS-style min-cost flow.
 
 Every solve returns a frozen `FlowSolution`; callers branch on its status. Quantities and
 distances go to the integer min-cost-flow solver through named power-of-ten scales chosen so
@@ -426,87 +426,14 @@ def _rounded_bound(flows: FloatArray, costs: FloatArray, scale: int, objective: 
     return seen - err * total if sense == "min" else seen + err * total
 
 
-# OR-Tools versions whose private MathOpt core entry point `_lp_solve` was checked against
-# (its argument list is not a public API); other versions take the public path
-CORE_SOLVE_TESTED = ((9, 12), (9, 13), (9, 14), (9, 15))
-
-
-def _ortools_version() -> tuple[int, int]:
-    import ortools
-
-    major, minor, *_ = (int(part) for part in ortools.__version__.split(".")[:2])
-    return major, minor
-
-
-def _lp_solve(model_proto: Any, time_limit_s: float | None) -> Any:
-    """Solve a MathOpt ModelProto with GLOP and return the raw SolveResultProto.
-
-    On the OR-Tools versions in CORE_SOLVE_TESTED it calls the core entry point that
-    `mathopt.solve` calls, skipping the per-variable Python objects that `mathopt.Model`
-    would create (seconds at 10^5-10^6 arcs). On any other version, or if that private call's
-    signature has changed, it takes the public path (`Model.from_model_proto` then
-    `mathopt.solve`): slower to build, same result.
-    """
-    from ortools.math_opt.python import parameters
-
-    params = parameters.SolveParameters()
-    if time_limit_s is not None:
-        import datetime
-
-        params.time_limit = datetime.timedelta(seconds=time_limit_s)
-    if _ortools_version() in CORE_SOLVE_TESTED:
-        try:
-            return _core_solve(model_proto, params)
-        except TypeError:  # the private signature moved: fall through to the public API
-            pass
-    return _public_solve(model_proto, params)
-
-
-def _core_solve(model_proto: Any, params: Any) -> Any:
-    from ortools.math_opt.core.python import solver as core_solver
-    from ortools.math_opt.python import (
-        callback,
-        init_arguments,
-        model_parameters,
-        parameters,
-    )
-
-    return core_solver.solve(
-        model_proto,
-        parameters.SolverType.GLOP.value,
-        init_arguments.StreamableSolverInitArguments().to_proto(),
-        params.to_proto(),
-        model_parameters.ModelSolveParameters().to_proto(),
-        None,
-        callback.CallbackRegistration().to_proto(),
-        None,
-        None,
-    )
-
-
-def _public_solve(model_proto: Any, params: Any) -> Any:
-    from ortools.math_opt.python import mathopt
-
-    model = mathopt.Model.from_model_proto(model_proto)
-    return mathopt.solve(model, mathopt.SolverType.GLOP, params=params).to_proto()
-
-
-def _dense(sparse: Any, n: int) -> FloatArray:
-    """A MathOpt SparseDoubleVectorProto as a dense array of its first n entries."""
-    out = np.zeros(n)
-    ids = np.fromiter(sparse.ids, dtype=np.int64)
-    keep = ids < n
-    if keep.any():
-        out[ids[keep]] = np.fromiter(sparse.values, dtype=np.float64)[keep]
-    return out
-
-
 class _HighsLP:
-    """The generalised transport LP held in one HiGHS instance (highspy), built from whole
-    arrays, re-solved stage by stage from the previous basis.
+    """An LP held in one HiGHS instance (highspy), built from whole arrays, re-solved stage
+    by stage on the optimal face of the stage before: the generalised transport LP (the
+    constructor), or any LP given by its matrix entries (`from_entries`: the graded LPs of
+    blending and heat cascades).
 
-    Columns 0..n_a-1 are the arcs x_a >= 0 (offer units); rows 0..n_s-1 the offer
-    capacities (sum of x_a out of s <= supply_s), rows n_s.. the need capacities (sum of
+    In the transport LP, columns 0..n_a-1 are the arcs x_a >= 0 (offer units); rows 0..n_s-1
+    the offer capacities (sum of x_a out of s <= supply_s), rows n_s.. the need capacities (sum of
     ratio_a x_a into d <= demand_d). The matrix goes in column-wise (each arc's two entries),
     so no per-variable Python object is made: at a province's 10^5 arcs building it takes
     milliseconds. highspy's bare `_Highs` is used because its `Highs` wrapper prints HiGHS'
@@ -518,27 +445,61 @@ class _HighsLP:
     def __init__(self, supply: FloatArray, demand: FloatArray, arc_supply: IntArray,
                  arc_demand: IntArray, arc_ratio: FloatArray, weights: FloatArray,
                  maximize: bool, time_limit_s: float | None) -> None:
+        n_s, n_a = len(supply), len(arc_supply)
+        self._load(np.full(n_a, math.inf), np.arange(0, 2 * n_a + 1, 2, dtype=np.int32),
+                   np.column_stack([np.asarray(arc_supply, np.int32),
+                                    np.asarray(arc_demand, np.int32) + n_s]).ravel(),
+                   np.column_stack([np.ones(n_a), np.asarray(arc_ratio, float)]).ravel(),
+                   np.concatenate([supply, demand]).astype(float),
+                   np.asarray(weights, float), maximize, time_limit_s)
+
+    @classmethod
+    def from_entries(cls, col_upper: FloatArray, rows: IntArray, cols: IntArray,
+                     coef: FloatArray, row_upper: FloatArray,
+                     time_limit_s: float | None) -> _HighsLP:
+        """Any LP 0 <= v <= col_upper, -inf <= A v <= row_upper, from A's entries (row,
+        column, coefficient; duplicates summed, zeros dropped), objective 0 until
+        `set_objective`. Shapes: col_upper (n_cols,), rows/cols/coef (n_entries,),
+        row_upper (n_rows,)."""
+        n_cols, n_rows = len(col_upper), len(row_upper)
+        key = np.asarray(cols, np.int64) * max(n_rows, 1) + np.asarray(rows, np.int64)
+        uniq, inverse = np.unique(key, return_inverse=True)  # column-major order
+        summed = np.bincount(inverse, weights=np.asarray(coef, float), minlength=len(uniq))
+        nz = summed != 0
+        uniq, summed = uniq[nz], summed[nz]
+        start = np.zeros(n_cols + 1, np.int64)
+        np.cumsum(np.bincount(uniq // max(n_rows, 1), minlength=n_cols), out=start[1:])
+        lp = cls.__new__(cls)
+        lp._load(np.asarray(col_upper, float), start.astype(np.int32),
+                 (uniq % max(n_rows, 1)).astype(np.int32), summed,
+                 np.asarray(row_upper, float), np.zeros(n_cols), False, time_limit_s)
+        return lp
+
+    def _load(self, col_upper: FloatArray, start: NDArray[np.int32],
+              index: NDArray[np.int32], value: FloatArray, row_upper: FloatArray,
+              weights: FloatArray, maximize: bool, time_limit_s: float | None) -> None:
+        """Pass the LP to a new HiGHS instance (column-wise matrix: column j's
+        entries at start[j]:start[j + 1])."""
         import highspy
         from highspy._core import _Highs  # the bare solver; see the class docstring
 
         self._hs = highspy
-        n_s, n_a = len(supply), len(arc_supply)
-        self.n_rows = n_s + len(demand)
-        self.n_cols = n_a
+        n_cols = len(col_upper)
+        self.n_rows = len(row_upper)
+        self.n_cols = n_cols
         lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = n_a, self.n_rows
-        lp.col_cost_ = np.asarray(weights, float)
-        lp.col_lower_ = np.zeros(n_a)
-        lp.col_upper_ = np.full(n_a, highspy.kHighsInf)
+        lp.num_col_, lp.num_row_ = n_cols, self.n_rows
+        lp.col_cost_ = weights
+        lp.col_lower_ = np.zeros(n_cols)
+        lp.col_upper_ = np.minimum(col_upper, highspy.kHighsInf)
         lp.row_lower_ = np.full(self.n_rows, -highspy.kHighsInf)
-        lp.row_upper_ = np.concatenate([supply, demand]).astype(float)
+        lp.row_upper_ = row_upper
         matrix = lp.a_matrix_
         matrix.format_ = highspy.MatrixFormat.kColwise
-        matrix.num_col_, matrix.num_row_ = n_a, self.n_rows
-        matrix.start_ = np.arange(0, 2 * n_a + 1, 2, dtype=np.int32)
-        matrix.index_ = np.column_stack([np.asarray(arc_supply, np.int32),
-                                         np.asarray(arc_demand, np.int32) + n_s]).ravel()
-        matrix.value_ = np.column_stack([np.ones(n_a), np.asarray(arc_ratio, float)]).ravel()
+        matrix.num_col_, matrix.num_row_ = n_cols, self.n_rows
+        matrix.start_ = start
+        matrix.index_ = index
+        matrix.value_ = value
         lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
         self.highs = _Highs()
         self._solution: Any = None  # the last run's solution, read from HiGHS once
@@ -564,15 +525,23 @@ class _HighsLP:
         return piles
 
     def add_row(self, coefficients: FloatArray, lower: float, upper: float,
-                first: int = 0) -> None:
+                first: int = 0) -> int:
         """The row lower <= sum_j coefficients_j v_(first + j) <= upper (dense over the
-        columns first .. first + len(coefficients) - 1; first = 0: the arcs)."""
+        columns first .. first + len(coefficients) - 1; first = 0: the arcs); returns its
+        position."""
         n = len(coefficients)
         inf = self._hs.kHighsInf
         self._check(self.highs.addRow(
             max(lower, -inf), min(upper, inf), n, np.arange(first, first + n, dtype=np.int32),
             np.asarray(coefficients, float)), "addRow")
         self.n_rows += 1
+        return self.n_rows - 1
+
+    def set_row_bounds(self, row: int, lower: float, upper: float) -> None:
+        """Change one row's bounds (the basis is kept)."""
+        inf = self._hs.kHighsInf
+        self._check(self.highs.changeRowBounds(row, max(lower, -inf), min(upper, inf)),
+                    "changeRowBounds")
 
     def set_objective(self, first: int, values: FloatArray, maximize: bool) -> None:
         """Objective sum_j values_j v_(first + j), every other column at cost 0."""
@@ -608,11 +577,17 @@ class _HighsLP:
         every column whose reduced cost is not zero and every row whose dual is not zero:
         those bounds are fixed at the solution's values (the solution stays feasible, and
         basic columns, whose reduced cost is 0, stay free). "Not zero" is above 1e-9 x
-        `scale` (the stage's largest objective coefficient). Fixing bounds keeps the basis,
-        so the next stage starts from it. On the national benchmark's heat LP (23,296 rows,
-        163,034 columns) the t-km stage then keeps 12,550 columns and takes 0.1 s, where
-        with an added row "delivery >= z1 (1 - 1e-9)" it took 9.8 s (GLOP: 6.8 s for both
-        stages; 2026-11-30).
+        `scale` (the stage's largest objective coefficient). On the national benchmark's
+        heat LP (23,296 rows, 163,034 columns) the t-km stage then keeps 12,550 columns and
+        takes 0.04 s, where with an added row "delivery >= z1 (1 - 1e-9)" it took 9.8 s
+        (GLOP: 6.8 s for both stages; 2026-11-30).
+
+        The solver's basis is then cleared, so the next stage starts with presolve, which
+        takes the fixed columns and rows out: the next LP is the face alone. Warm-started
+        from the stage's basis instead, the unit-km stage of bench_grades' largest graded
+        component (3,497 columns, 899 rows) took 2,230 dual simplex iterations and 82 ms,
+        against 538 and 25 ms; the national heat LP's took 0.04-0.05 s either way
+        (2026-11-30).
 
         Returns False (nothing changed) when HiGHS has no valid dual solution.
         """
@@ -632,6 +607,7 @@ class _HighsLP:
             self._check(self.highs.changeRowsBounds(  # type: ignore[attr-defined]
                 len(rows), rows.astype(np.int32), activity[rows], activity[rows]),
                 "changeRowsBounds")
+        self._check(self.highs.clearSolver(), "clearSolver")
         return True
 
     def solution(self) -> Any:
@@ -676,7 +652,7 @@ def solve_generalized_transport_lp(
 ) -> FlowSolution:
     """Lexicographic generalised transport as two (three with stockpiles) LPs solved by
     HiGHS' dual simplex, each stage on the optimal face of the one before
-    (`_HighsLP.keep_optimal_face`) and warm-started from its basis.
+    (`_HighsLP.keep_optimal_face`, which presolve then reduces to the face alone).
 
     Variables x_a >= 0 in offer units on each arc a = (s, d), and with `stock` a draw
     0 <= y_s <= stock_s from each offer's stockpile:

@@ -7,6 +7,7 @@ import csv
 import math
 from pathlib import Path
 
+import glop_reference
 import networkx as nx
 import numpy as np
 import pytest
@@ -205,29 +206,6 @@ def _glop_transport(supply: np.ndarray, demand: np.ndarray, arc_s: np.ndarray,
     return proto
 
 
-def test_public_mathopt_path_gives_the_core_path_result() -> None:
-    """An LP solved through MathOpt's public API (the fallback for untested OR-Tools
-    versions) gives the same optimum as the core entry point (blending's path)."""
-    from ortools.math_opt.python.parameters import SolveParameters
-
-    from symbiosis.matching import flow
-
-    proto = _glop_transport(np.array([100.0, 50.0]), np.array([80.0, 80.0]),
-                            np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]),
-                            np.array([1.0, 0.5, 1.0, 2.0]), np.array([3.0, 1.0, 2.0, 4.0]))
-    params = SolveParameters()
-    core = flow._core_solve(proto, params)
-    public = flow._public_solve(proto, params)
-    assert public.termination.reason == core.termination.reason
-    bounds = (public.termination.objective_bounds, core.termination.objective_bounds)
-    assert bounds[0].primal_bound == pytest.approx(400.0, rel=1e-9)
-    assert bounds[0].primal_bound == pytest.approx(bounds[1].primal_bound, rel=1e-9)
-    assert bounds[0].dual_bound == pytest.approx(bounds[1].dual_bound, rel=1e-9)
-    values = [list(r.solutions[0].primal_solution.variable_values.values)
-              for r in (public, core)]
-    assert values[0] == pytest.approx(values[1], abs=1e-9)
-
-
 def _random_generalised(seed: int) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
     n_s, n_d = int(rng.integers(2, 12)), int(rng.integers(2, 12))
@@ -251,7 +229,7 @@ def test_highs_max_weight_lp_equals_glop_and_its_duals_close_the_gap(seed: int) 
 
     sup, dem, arc_s, arc_d, ratio, w = _random_generalised(seed)
     sol = flow.solve_generalized_max_weight_lp(sup, dem, arc_s, arc_d, w, ratio)
-    glop = flow._lp_solve(_glop_transport(sup, dem, arc_s, arc_d, ratio, w), None)
+    glop = glop_reference.solve(_glop_transport(sup, dem, arc_s, arc_d, ratio, w))
     best = glop.termination.objective_bounds.primal_bound
     assert sol.status is SolverStatus.OPTIMAL and sol.method == "lp_highs"
     assert sol.objective == pytest.approx(best, rel=1e-7)
@@ -274,7 +252,7 @@ def test_highs_lexicographic_stages_equal_glop_stages(seed: int) -> None:
     sup, dem, arc_s, arc_d, ratio, km = _random_generalised(seed)
     sol = flow.solve_generalized_transport_lp(sup, dem, arc_s, arc_d, km, ratio)
     proto = _glop_transport(sup, dem, arc_s, arc_d, ratio, np.ones(len(km)))
-    z1 = flow._lp_solve(proto, None).termination.objective_bounds.primal_bound
+    z1 = glop_reference.solve(proto).termination.objective_bounds.primal_bound
     row = len(proto.linear_constraints.ids)
     proto.linear_constraints.ids.append(row)
     proto.linear_constraints.lower_bounds.append(z1 * (1 - flow.LP_STAGE_TOLERANCE))
@@ -286,7 +264,7 @@ def test_highs_lexicographic_stages_equal_glop_stages(seed: int) -> None:
     proto.objective.maximize = False
     del proto.objective.linear_coefficients.values[:]
     proto.objective.linear_coefficients.values.extend(map(float, km))
-    z2 = flow._lp_solve(proto, None).termination.objective_bounds.primal_bound
+    z2 = glop_reference.solve(proto).termination.objective_bounds.primal_bound
     assert sol.status is SolverStatus.OPTIMAL
     assert sol.stages[0] == pytest.approx(z1, rel=1e-9)
     assert sol.objective == pytest.approx(z2, rel=1e-6, abs=1e-6)

@@ -33,6 +33,7 @@ import pandas as pd
 
 from symbiosis.dataset import Dataset
 from symbiosis.jsonio import frame_records
+from symbiosis.matching.blending import Grades, prepare_grades, rebuilt_needs
 from symbiosis.matching.candidates import Candidates, candidates_for
 from symbiosis.matching.model import MatchOptions, solve_candidates
 from symbiosis.matching.parts import usable_cores
@@ -207,10 +208,12 @@ class _Keystones:
     offer-need arc graph whose materials the min-cost flow solves, and each rule component
     the generalised LP solves (needs seen at two ratios) as a whole, as `solve_candidates`
     solves it. An enterprise's leaving changes only the units its arcs belong to, so only
-    those are re-solved. `unit_of_arc` is -1 for arcs of units without a mass offer (they
-    never change the mass tonnes); `unit_flow` marks the units whose re-solve is a maximum
-    flow (the default objective on a pure network whose offers are all mass: the tonnes
-    of a lexicographic optimum are its maximum flow, `flow.max_flow_value`).
+    those are re-solved. A component holding a blending need or a heat cascade's return
+    (`grades`, `matching.blending.Grades`) is a unit of its own, re-solved by the graded LP
+    as `solve_candidates` solves it. `unit_of_arc` is -1 for arcs of units without a mass
+    offer (they never change the mass tonnes); `unit_flow` marks the units whose re-solve
+    is a maximum flow (the default objective on a pure network whose offers are all mass:
+    the tonnes of a lexicographic optimum are its maximum flow, `flow.max_flow_value`).
     """
 
     dataset: Dataset
@@ -227,10 +230,12 @@ class _Keystones:
     # per unit re-solved as a maximum flow: each arc's offer and need among the unit's
     # own, and their capacities (offer units), so a re-solve only masks arcs
     unit_local: tuple[tuple[np.ndarray, ...] | None, ...]
+    grades: Grades | None = None
 
 
 def _keystone_units(dataset: Dataset, cand: Candidates, flows: np.ndarray,
-                    offer_mass: np.ndarray, options: MatchOptions) -> _Keystones:
+                    offer_mass: np.ndarray, options: MatchOptions,
+                    grades: Grades | None = None) -> _Keystones:
     """Cut the arcs into units (see `_Keystones`) and note each unit's base mass tonnes."""
     from symbiosis.matching.flow import quantity_scale
     from symbiosis.matching.model import _lp_components, _network_inputs
@@ -238,6 +243,10 @@ def _keystone_units(dataset: Dataset, cand: Candidates, flows: np.ndarray,
 
     n_o, n_n = len(dataset.offers), len(dataset.needs)
     arc_comp, lp_comp = _lp_components(cand, n_n, options.method)
+    if grades is not None and len(cand):  # graded components: the LP's, as in the solve
+        graded = np.zeros(len(lp_comp), bool)
+        graded[np.unique(arc_comp[grades.graded_arcs(cand)])] = True
+        lp_comp = lp_comp | graded
     labels = arc_components(cand.offer, cand.need, n_o, n_n) if len(cand) \
         else np.zeros(0, np.int64)
     on_lp = lp_comp[arc_comp] if len(cand) else np.zeros(0, bool)
@@ -269,7 +278,7 @@ def _keystone_units(dataset: Dataset, cand: Candidates, flows: np.ndarray,
                       demand[needs], stock[offers]))
     return _Keystones(dataset, cand, offer_mass, options,
                       float(flows[arc_mass].sum()), unit_of_arc, unit_arcs, unit_base,
-                      flow_units, scale, flows > 0, tuple(local))
+                      flow_units, scale, flows > 0, tuple(local), grades)
 
 
 def _unit_tonnes(ks: _Keystones, u: int, keep: np.ndarray) -> float:
@@ -286,7 +295,8 @@ def _unit_tonnes(ks: _Keystones, u: int, keep: np.ndarray) -> float:
     if not len(arcs):
         return 0.0
     sub = cand.subset(arcs)
-    flows, _ = solve_candidates(dataset, sub, ks.options.model_copy(update={"jobs": 1}))
+    flows, _ = solve_candidates(dataset, sub, ks.options.model_copy(update={"jobs": 1}),
+                                grades=ks.grades)
     return float(flows[ks.offer_mass[sub.offer]].sum())
 
 
@@ -312,7 +322,7 @@ def _tonnes_without(ks: _Keystones, enterprise: str) -> float:
 
 
 def _without(dataset: Dataset, cand: Candidates, offer_mass: np.ndarray, enterprise: str,
-             options: MatchOptions) -> float:
+             options: MatchOptions, grades: Grades | None = None) -> float:
     """Mass tonnes matched at the optimum when `enterprise` leaves, the whole model
     re-solved (its arcs dropped): what `_tonnes_without` computes unit by unit, kept for
     the objectives other than the default and as the reference in the tests."""
@@ -322,7 +332,8 @@ def _without(dataset: Dataset, cand: Candidates, offer_mass: np.ndarray, enterpr
     sub = cand.subset(np.flatnonzero(keep))
     if len(sub) == 0:
         return 0.0
-    flows, _ = solve_candidates(dataset, sub, options.model_copy(update={"jobs": 1}))
+    flows, _ = solve_candidates(dataset, sub, options.model_copy(update={"jobs": 1}),
+                                grades=grades)
     return float(flows[offer_mass[sub.offer]].sum())
 
 
@@ -331,7 +342,7 @@ def _after(ks: _Keystones, enterprise: str) -> float:
     model (a value objective prices every arc against every other, so it stays whole)."""
     if ks.options.objective == "utilization":
         return _tonnes_without(ks, enterprise)
-    return _without(ks.dataset, ks.cand, ks.offer_mass, enterprise, ks.options)
+    return _without(ks.dataset, ks.cand, ks.offer_mass, enterprise, ks.options, ks.grades)
 
 
 def _init_worker(ks: _Keystones) -> None:
@@ -354,8 +365,10 @@ def keystones(dataset: Dataset, options: MatchOptions | None = None,
               min_work: int = PARALLEL_MIN_WORK,
               engine: Engine | None = None, whole: bool = False) -> pd.DataFrame:
     """Each enterprise (default: every one with a candidate arc) leaves in turn; the rest is
-    re-solved. Columns: tonnes matched after, tonnes lost, utilization after and its drop
-    (percentage points), ranked by tonnes lost (ties by id).
+    re-solved. The model is the one `match` solves: blends, heat judged at delivery and
+    heat cascades graded (`matching.blending.prepare_grades`; `cand`, when given, may come
+    from `candidates_for` alone). Columns: tonnes matched after, tonnes lost, utilization
+    after and its drop (percentage points), ranked by tonnes lost (ties by id).
 
     A re-solve touches only the independent parts of the model the enterprise has arcs in
     (`_Keystones`): for the default objective the mass tonnes of a pure-network part are
@@ -371,8 +384,10 @@ def keystones(dataset: Dataset, options: MatchOptions | None = None,
     once."""
     options = options or MatchOptions()
     if cand is None:
-        cand = candidates_for(dataset, options)
-    flows, _ = solve_candidates(dataset, cand, options)
+        cand = candidates_for(dataset, options, None, rebuilt_needs(dataset, options))
+    # the model `match` solves: blends, heat at delivery and cascades graded as there
+    dataset, cand, grades = prepare_grades(dataset, cand, options)
+    flows, _ = solve_candidates(dataset, cand, options, grades=grades)
     offer_mass = _mass_offers(dataset)
     base = float(flows[offer_mass[cand.offer]].sum())
     fam = {slug: str(m.family) for slug, m in dataset.taxonomy.materials.items()}
@@ -389,22 +404,23 @@ def keystones(dataset: Dataset, options: MatchOptions | None = None,
     # proxies) is not needed there
     light = dataclasses.replace(dataset, taxonomy=None, warnings=())  # type: ignore
     if whole:
-        after = [_without(dataset, cand, offer_mass, e, options) for e in enterprises]
+        after = [_without(dataset, cand, offer_mass, e, options, grades)
+                 for e in enterprises]
     elif engine is not None:
-        ks = _keystone_units(dataset, cand, flows, offer_mass, options)
+        ks = _keystone_units(dataset, cand, flows, offer_mass, options, grades)
         tasks = KEYSTONE_TASKS_PER_WORKER * max(1, getattr(engine, "workers", 1))
         size = max(1, math.ceil(len(enterprises) / tasks))
         batches = [enterprises[i:i + size] for i in range(0, len(enterprises), size)]
         after = [a for batch in engine.map(_keystone_task, batches, ks) for a in batch]
     elif jobs > 1 and len(enterprises) >= 2 and len(enterprises) * len(cand) >= min_work:
-        ks = _keystone_units(light, cand, flows, offer_mass, options)
+        ks = _keystone_units(light, cand, flows, offer_mass, options, grades)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context,
                                  initializer=_init_worker, initargs=(ks,)) as pool:
             after = list(pool.map(_worker, enterprises,
                                   chunksize=max(1, len(enterprises) // (4 * jobs))))
     else:
-        ks = _keystone_units(dataset, cand, flows, offer_mass, options)
+        ks = _keystone_units(dataset, cand, flows, offer_mass, options, grades)
         after = [_after(ks, e) for e in enterprises]
     rate = base / total_offered if total_offered else None
     rows = []

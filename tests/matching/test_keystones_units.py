@@ -93,3 +93,58 @@ def test_max_flow_value_by_hand() -> None:
                           np.array([0, 1, 1]), np.array([1.0, 0.0])) == 9.0
     assert max_flow_value(np.array([5.0]), np.array([4.0]), np.array([], np.int64),
                           np.array([], np.int64)) == 0.0
+
+
+def test_keystones_rank_the_model_match_solves_blends_included() -> None:
+    """A blend that neither fly ash meets alone (`test_blending.two_ashes`): match delivers
+    120 t; without A, B or C nothing can be delivered, so each loses the 120 t, re-solved
+    unit by unit and whole alike. (Ranked on the plain model, without the blend, the
+    table was empty: no offer meets the need's limits alone, so there was no arc.)"""
+    from grades_support import grid
+    from test_blending import LINKS, two_ashes
+
+    from symbiosis.matching.model import solve_match
+
+    offers, needs = two_ashes(blend="yes")
+    ds = grid("ABC", LINKS, offers, needs)
+    assert solve_match(ds).summary.tonnes_matched == pytest.approx(120.0)
+    for whole in (False, True):
+        table = keystones(ds, MatchOptions(), whole=whole).set_index("enterprise_id")
+        assert sorted(table.index) == ["A", "B", "C"]
+        assert table["tonnes_lost"].to_dict() == pytest.approx({"A": 120, "B": 120,
+                                                                "C": 120})
+        assert table["tonnes_matched_after"].to_dict() == pytest.approx({"A": 0, "B": 0,
+                                                                         "C": 0})
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_keystones_of_random_blends_start_from_the_match_and_agree_whole(seed: int) -> None:
+    """Random blends (`test_blending`'s generator): every row's tonnes after plus tonnes
+    lost is the match's tonnes (the same model), and the unit re-solves equal the whole
+    ones."""
+    from grades_support import grid, row
+    from test_blending import ASH
+
+    from symbiosis.matching.model import solve_match
+
+    rng = np.random.default_rng(seed)
+    n_o, n_n = int(rng.integers(3, 6)), int(rng.integers(2, 4))
+    names = "ABCDEFGHIJ"[:n_o + n_n]
+    v = np.round(rng.uniform(1.0, 12.0, (n_o, 2)), 2)
+    limits = np.round(rng.uniform(4.0, 8.0, (n_n, 2)), 2)
+    offers = [row(f"o{i}", names[i], "fly_ash", int(rng.integers(10, 200)),
+                  **{"q.loi_pct": v[i, 0], "q.so3_pct": v[i, 1]}, **ASH) for i in range(n_o)]
+    needs = [row(f"n{j}", names[n_o + j], "fly_ash", int(rng.integers(20, 300)),
+                 blend="yes", **{"max.loi_pct": limits[j, 0], "max.so3_pct": limits[j, 1]})
+             for j in range(n_n)]
+    links = {(names[i], names[n_o + j]): float(rng.uniform(1, 9))
+             for i in range(n_o) for j in range(n_n)}
+    ds = grid(names, links, offers, needs)
+    matched = solve_match(ds).summary.tonnes_matched
+    parts = keystones(ds, MatchOptions()).set_index("enterprise_id")
+    whole = keystones(ds, MatchOptions(), whole=True).set_index("enterprise_id")
+    assert len(parts) == n_o + n_n
+    base = parts["tonnes_matched_after"] + parts["tonnes_lost"]
+    np.testing.assert_allclose(base.to_numpy(), matched, rtol=1e-9)
+    np.testing.assert_allclose(parts.loc[whole.index, "tonnes_matched_after"],
+                               whole["tonnes_matched_after"], rtol=1e-9, atol=1e-6)

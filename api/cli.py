@@ -341,15 +341,16 @@ def run_match(dataset_path: Path, out: Path, options: MatchOptions, quiet: bool,
 def collector_paused() -> Iterator[None]:
     """Pause CPython's cyclic garbage collector for one solve, and restore its state.
 
-    A match allocates hundreds of thousands of container objects (the CSV grid's rows,
-    pandas' object columns, the result's records) that live until its outputs are written;
-    the collector walks them at each young collection and again at each middle one: about
-    20 ms of a 0.65 s province match (9 young and 1 middle collection, measured with
-    `gc.callbacks`). The run leaves almost no cyclic garbage: about 800 objects at the
-    province, with no change in RSS when collected at the end (measured), so nothing is
-    kept that the collector would have freed in time to matter. Garbage without cycles is
-    freed by reference counting at once, collector or not. Only single-solve commands
-    use it; loops over many solves (sweeps, samples, the server) keep the collector.
+    A match imports pandas and the engine (20,000 more tracked objects) and allocates tens
+    of thousands of container objects (the CSV grid's rows, the result's records) that live
+    until its outputs are written; the collector walks them at each young collection and
+    again at each middle one: about 20 ms of a 0.65 s province match (9 young and 1 middle
+    collection, measured with `gc.callbacks`). The run leaves almost no cyclic garbage:
+    about 800 objects at the province, with no change in RSS when collected at the end
+    (measured), so nothing is kept that the collector would have freed in time to matter.
+    Garbage without cycles is freed by reference counting at once, collector or not. Only
+    single-solve commands use it; loops over many solves (sweeps, samples, the server)
+    keep the collector.
     """
     enabled = gc.isenabled()
     gc.disable()

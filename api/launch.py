@@ -1,10 +1,10 @@
 """The `symbiosis` console script's entry point: `api.cli.main` with the start-up imports
 done while the cyclic garbage collector is paused.
 
-The imports (typer, rich, pydantic with the options and summary models; pandas once a
-command loads a dataset) create a few hundred thousand objects that live as long as the
-process. With the collector running, each young collection walks them again: 75 young and
-7 middle collections, about 9 ms of a province `match` (measured with `gc.callbacks`).
+The CLI's imports (typer, rich, pydantic with the options and summary models) create about
+60,000 objects the collector tracks, which live as long as the process. With the collector
+running, its collections walk them again and again: 75 young and 7 middle collections,
+about 9 ms of a province `match` (measured with `gc.callbacks`).
 Paused, then frozen (`gc.freeze`: the objects move to a generation the collector never
 walks), they cost nothing; the collector is back on before any command runs. The few
 cycles the imports leave as garbage (a few hundred objects) stay in memory.

@@ -451,7 +451,9 @@ def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
             tolerance *= 10
             for row, fixed, up in held:
                 slack = tolerance * max(abs(fixed), 1.0)
-                lp.set_row_bounds(row, fixed - slack, math.inf) if up else \
+                if up:
+                    lp.set_row_bounds(row, fixed - slack, math.inf)
+                else:
                     lp.set_row_bounds(row, -math.inf, fixed + slack)
             status, value, words = lp.solve()
         widest = max(widest, tolerance)

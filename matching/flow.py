@@ -432,14 +432,15 @@ class _HighsLP:
     constructor), or any LP given by its matrix entries (`from_entries`: the graded LPs of
     blending and heat cascades).
 
-    In the transport LP, columns 0..n_a-1 are the arcs x_a >= 0 (offer units); rows 0..n_s-1
-    the offer capacities (sum of x_a out of s <= supply_s), rows n_s.. the need capacities (sum of
-    ratio_a x_a into d <= demand_d). The matrix goes in column-wise (each arc's two entries),
-    so no per-variable Python object is made: at a province's 10^5 arcs building it takes
-    milliseconds. highspy's bare `_Highs` is used because its `Highs` wrapper prints HiGHS'
-    banner to stdout when made, which would corrupt `symbiosis match --json`. HiGHS instead
-    of MathOpt's GLOP (2026-11-30): the same LP optima, and 0.01 s to import against 0.06 s
-    for MathOpt, which a province run otherwise pays for its one heat component.
+    In the transport LP, columns 0..n_a-1 are the arcs x_a >= 0 (offer units), rows
+    0..n_s-1 the offer capacities (sum of x_a out of s <= supply_s), rows n_s.. the need
+    capacities (sum of ratio_a x_a into d <= demand_d). The matrix goes in column-wise (each
+    arc's two entries), so no per-variable Python object is made: at a province's 10^5 arcs
+    building it takes milliseconds. highspy's bare `_Highs` is used because its `Highs`
+    wrapper prints HiGHS' banner to stdout when made, which would corrupt `symbiosis match
+    --json`. HiGHS instead of MathOpt's GLOP (2026-11-30): the same LP optima, and 0.01 s
+    to import against 0.06 s for MathOpt, which a province run otherwise pays for its one
+    heat component.
     """
 
     def __init__(self, supply: FloatArray, demand: FloatArray, arc_supply: IntArray,

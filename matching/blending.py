@@ -69,6 +69,7 @@ from symbiosis.matching.flow import (
     SolverStatus,
     _drop_slack_flows,
     _HighsLP,
+    held_note,
 )
 from symbiosis.matching.heat import (
     TEMPERATURE,
@@ -471,9 +472,7 @@ def solve_graded(dataset: Dataset, cand: Candidates, arcs: NDArray[np.integer],
                                     math.inf if maximize else value + slack),
                          value, maximize))
     x = lp.columns(n_a)
-    note = "" if not held else (
-        f"earlier stages held to within {widest:g} (relative) of their optimum (HiGHS gave "
-        "no dual solution to fix their optimal face with)")
+    note = held_note(widest) if held else ""
     if weights is not None:
         flows = _drop_slack_flows(x, float(x.sum()))
         objective = float(flows @ w1)

@@ -684,7 +684,8 @@ def solve_generalized_transport_lp(
     if status is not SolverStatus.OPTIMAL:
         return failed("stage 1", words)
     duals = lp.duals(n_s, n_rows)
-    if not lp.keep_optimal_face(1.0):
+    held = not lp.keep_optimal_face(1.0)
+    if held:
         lp.add_row(np.ones(n_a), z1 * (1 - LP_STAGE_TOLERANCE), math.inf)
     stages = [z1]
     if len(piles):
@@ -694,6 +695,7 @@ def solve_generalized_transport_lp(
             return failed("stock stage", words)
         stages.append(z2)
         if not lp.keep_optimal_face(1.0):
+            held = True
             lp.add_row(np.ones(len(piles)), -math.inf,
                        max(z2, 0.0) * (1 + LP_STAGE_TOLERANCE), first=n_a)
     lp.set_objective(0, arc_km, maximize=False)
@@ -705,7 +707,15 @@ def solve_generalized_transport_lp(
     bound = min(value, objective)
     return FlowSolution(SolverStatus.OPTIMAL, flows, objective, bound,
                         time.perf_counter() - start, "lp_highs",
-                        stages=(*stages, objective), duals=duals)
+                        stages=(*stages, objective), duals=duals,
+                        detail=held_note(LP_STAGE_TOLERANCE) if held else "")
+
+
+def held_note(tolerance: float) -> str:
+    """The note of an optimal LP whose earlier stages were held by a row, not by their
+    optimal face (`FlowSolution.detail`; summary.json's solver note repeats it)."""
+    return (f"earlier stages held to within {tolerance:g} (relative) of their optimum "
+            "(HiGHS gave no dual solution to fix their optimal face with)")
 
 
 def solve_generalized_max_weight_lp(

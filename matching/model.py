@@ -179,15 +179,18 @@ def _solver_facts(flows: np.ndarray, costs: np.ndarray, solutions: list[FlowSolu
                       for what, exact in (("quantities", s.scales.quantity_exact),
                                           (cost_scale, s.scales.distance_exact))
                       if not exact})
+    notes = [] if not inexact else [
+        "min-cost flow saw " + " and ".join(inexact) + " rounded to its integer scale: the "
+        "plan is optimal for the rounded data; bound and gap say how far from the true "
+        "optimum it can be"]
+    # what an optimal solve says of itself (an LP's stages held by a row, not a face)
+    notes += sorted({f"{s.method}: {s.detail}" for s in solutions if s.detail})
     return SolverFacts(
         status=SolverStatus.OPTIMAL,
         objective=objective,
         bound=bound if math.isfinite(bound) else objective,
         exact=not inexact,
-        note="" if not inexact else (
-            "min-cost flow saw " + " and ".join(inexact) + " rounded to its integer scale: "
-            "the plan is optimal for the rounded data; bound and gap say how far from the "
-            "true optimum it can be"),
+        note="; ".join(notes),
         seconds=time.perf_counter() - t_solve,
         methods=tuple(sorted({s.method for s in solutions})),
         delivered=float(flows.sum()),

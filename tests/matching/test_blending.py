@@ -220,3 +220,19 @@ def test_the_cli_blends_with_the_flag_and_prints_the_blend(tmp_path: Path,
     assert plain.returncode == 0, plain.stderr
     with (tmp_path / "plain" / "exchanges.csv").open(encoding="utf-8-sig") as f:
         assert list(csv.DictReader(f)) == []
+
+
+def test_graded_lp_row_fallback_gives_the_same_blend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where HiGHS gives no dual solution (forced here), each stage is held by a row to
+    1e-9 instead of its optimal face: the hand blend of
+    `test_a_blend_meets_limits_neither_offer_meets_alone` comes out the same, and the
+    solver note says how the stages were held."""
+    from symbiosis.matching import flow
+
+    offers, needs = two_ashes(blend="yes")
+    monkeypatch.setattr(flow._HighsLP, "keep_optimal_face", lambda self, scale: False)
+    result = solve_match(grid("ABC", LINKS, offers, needs))
+    q = dict(zip(result.exchanges["offer_id"], result.exchanges["quantity"], strict=True))
+    assert q == pytest.approx({"a": 60.0, "b": 60.0}, rel=1e-8)
+    assert result.summary.tonne_km == pytest.approx(300.0, rel=1e-8)
+    assert "held to within 1e-09" in result.solver.note

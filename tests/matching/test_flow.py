@@ -300,6 +300,7 @@ def test_highs_later_stage_keeps_the_first_stage_optimum_exactly(
     assert face.flows.sum() == pytest.approx(face.stages[0], rel=1e-12, abs=1e-9)
     monkeypatch.setattr(flow._HighsLP, "keep_optimal_face", lambda self, scale: False)
     row = flow.solve_generalized_transport_lp(sup, dem, arc_s, arc_d, km, ratio)
+    assert face.detail == "" and "held to within 1e-09" in row.detail  # said, not hidden
     assert row.stages[0] == face.stages[0]
     # the row lets 1e-9 go, and flows under ten times that slack are dropped as noise
     assert row.flows.sum() >= face.stages[0] * (1 - 1e-7)

@@ -128,10 +128,11 @@ def robust(
                         share=pct(plan["samples_carrying_whole_plan"]),
                         p=pct(settings.reliability)))
     ex = Table(title=t("robust.exchanges", lang.value), title_justify="left")
-    for col in ("offer_enterprise_id", "need_enterprise_id", "offer_material", "used_share",
-                "p50", "firm_quantity"):
-        ex.add_column(col, justify="right" if col in ("used_share", "p50", "firm_quantity")
-                      else "left")
+    for col in ("supplier", "receiver", "material", "used", "p50", "firm"):
+        figure = col in ("used", "p50", "firm")  # figures on one line; ids fold, never cut
+        ex.add_column(t(f"robust.col_{col}", lang.value), no_wrap=figure,
+                      overflow="ellipsis" if figure else "fold",
+                      justify="right" if figure else "left")
     for row in result.exchanges.head(top).itertuples():
         ex.add_row(str(row.offer_enterprise_id), str(row.need_enterprise_id),
                    str(row.offer_material), pct(row.used_share), fmt(row.p50),

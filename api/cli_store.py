@@ -28,6 +28,7 @@ from symbiosis.api.cli_common import (
     spinner,
     with_match_options,
 )
+from symbiosis.i18n import t as words
 from symbiosis.matching.options import MatchOptions
 from symbiosis.matching.summary import stored_headline
 
@@ -221,7 +222,7 @@ def runs_show(run: RunArg, store: StoreOpt = None, top: Top = 15) -> None:
     head.add_row("Exchanges", f"{len(record.exchanges):,}")
     head.add_row("Solid by-product matched", f"{fmt(s.tonnes_matched)} of "
                  f"{fmt(s.tonnes_offered)} t/yr")
-    head.add_row("Utilization rate (mass)", pct(s.utilization_rate))
+    head.add_row(words("kpi.utilization_rate"), pct(s.utilization_rate))
     head.add_row("Transport", f"{fmt(s.tonne_km)} t·km")
     out_console.print(head)
     ex = sorted(record.exchanges, key=lambda x: -float(x["quantity"]))[:top]
@@ -342,14 +343,21 @@ def _print_analysis(report: dict[str, Any], top: int) -> None:
                  f"{cand['connectance']:.5f}")
     head.add_row("Separate clusters", f"{net['components']:,}", f"{cand['components']:,}")
     head.add_row("Closed loops / chains", f"{net['cycles']:,} / {net['chains']:,}", "")
-    head.add_row("Utilization rate (mass)", pct(net["utilization_rate"]), "")
+    head.add_row(words("kpi.utilization_rate"), pct(net["utilization_rate"]), "")
     out_console.print(head)
 
-    k = Table(title="Keystone enterprises (re-solved without each)", title_justify="left")
-    for col in ("#", "enterprise", "name", "t/yr lost", "utilization after", "drop"):
-        k.add_column(col, justify="left" if col in ("enterprise", "name") else "right")
+    k = Table(title="Keystone enterprises (re-solved without each)", title_justify="left",
+              caption="share after: solids matched ÷ listed by the others; a negative drop "
+                      "means the share rose, the enterprise's own listings having left the "
+                      "base along with the tonnes lost", caption_justify="left")
+    for col in ("#", "enterprise", "name", "t/yr lost", "share after", "drop"):
+        if col == "name":  # one line each, cut with an ellipsis
+            k.add_column(col, overflow="ellipsis", no_wrap=True, max_width=20)
+        else:  # ids and figures are never cut
+            k.add_column(col, justify="left" if col == "enterprise" else "right",
+                         no_wrap=True)
     for row in report["keystones"][:top]:
-        k.add_row(str(row["rank"]), row["enterprise_id"], row["name"][:28],
+        k.add_row(str(row["rank"]), row["enterprise_id"], row["name"],
                   fmt(row["tonnes_lost"]), pct(row["utilization_after"]),
                   "-" if row["utilization_drop_pp"] is None
                   else f"{row['utilization_drop_pp']:.1f} pp")

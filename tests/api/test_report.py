@@ -118,7 +118,11 @@ def test_html_report_shows_the_demo_kpis_in_both_languages(core_dir: Path) -> No
         assert f">{m['name_zh']}<" not in pages["en"]
     # the demo gives no generation or existing use: its rate is the share of the listed
     # surplus matched, said not to be the official indicator, and no target is claimed
-    assert "所列富余量匹配比例" in pages["zh"] and "Share of listed surplus matched" in pages["en"]
+    assert "所列富余量的匹配比例" in pages["zh"]
+    assert "Bulk solid waste: share of listed surplus matched" in pages["en"]
+    # the all-listings ratio has its own name, never the listed-surplus one
+    assert "Solids matched ÷ listed (every listing, slag powders included)" in pages["en"]
+    assert "Share of listed surplus matched (solids)" not in pages["en"]
     assert "NOT the official rate" in pages["en"] and "并非官方综合利用率" in pages["zh"]
     assert "meets the target" not in pages["en"] and "达到目标" not in pages["zh"]
     # offers.csv's reason codes (UnmatchedReason) are shown in the report's language
@@ -196,7 +200,7 @@ def test_xlsx_in_chinese_round_trips(core_dir: Path) -> None:
     path = out_dir / "report.xlsx"
     book = openpyxl.load_workbook(path)
     assert book.sheetnames[:4] == ["关键指标", "摘要", "未匹配原因", "物料"]
-    assert book["关键指标"]["A2"].value == "所列富余量匹配比例（固体）"
+    assert book["关键指标"]["A2"].value == "固体匹配量÷挂牌量（全部挂牌，含矿渣粉）"
     names = [r[0] for r in _sheet_rows(path, "物料")]
     assert names == [m["name_zh"] for m in summary["materials"].values()]
     assert _kpi_values(path)["tonnes_matched"].value == summary["tonnes_matched"]

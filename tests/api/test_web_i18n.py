@@ -60,7 +60,7 @@ def test_one_label_per_concept_across_report_and_page() -> None:
     assert words["kpi.tonne_km"]["zh"] == "运输周转量"
     assert words["kpi.saving_cny"]["zh"] == "净节约"
     # not the official indicator's name: the official rate is `fig.official_rate`
-    assert words["kpi.utilization_rate"]["zh"] == "所列富余量匹配比例（固体）"
+    assert words["kpi.utilization_rate"]["zh"] == "固体匹配量÷挂牌量（全部挂牌，含矿渣粉）"
     assert words["fig.official_rate"]["zh"].startswith("大宗工业固废综合利用率")
     web_texts = {texts["zh"] for key, texts in words.items() if key.startswith("web.")}
     assert not {"运输量", "节约成本"} & web_texts

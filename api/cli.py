@@ -101,6 +101,22 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from symbiosis import __version__
+
+        out_console.print(f"symbiosis {__version__}", markup=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    # the group's own options; its help is `app`'s
+    del version
+
+
 def _report(result: MatchResult, out_dir: Path | None, top: int, lang: str = "en") -> None:
     """Human-readable report: headline KPIs, per material, largest exchanges, unmatched; its
     words from the message catalogue in `lang` (the report's labels where they are shared)."""

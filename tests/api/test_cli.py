@@ -165,6 +165,20 @@ def test_help_exits_0(args: list[str], run_cli: CliRunner) -> None:
     assert "Usage: symbiosis" in proc.stdout
 
 
+def test_version_is_the_package_s(run_cli: CliRunner) -> None:
+    """`symbiosis --version` prints the installed package's version (pyproject.toml's) and
+    exits 0 without running anything."""
+    import tomllib
+
+    import symbiosis
+
+    proc = run_cli("--version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"symbiosis {symbiosis.__version__}"
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert symbiosis.__version__ == pyproject["project"]["version"]
+
+
 @pytest.mark.parametrize(("option", "value"), [("--circuity", "abc"), ("--objective", "nope"),
                                                ("--max-km", "-5"), ("--max-km", "0"),
                                                ("--circuity", "0.5")])

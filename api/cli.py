@@ -9,7 +9,9 @@ nothing written), 2 usage error. Heavy modules are imported inside commands so t
 from __future__ import annotations
 
 import gc
+import inspect
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -757,6 +759,14 @@ def _tune_malloc() -> None:
     mallopt(m_trim_threshold, MALLOC_TRIM_THRESHOLD)
 
 
+def reflowed(doc: str) -> str:
+    """A docstring's paragraphs each on one line: rich keeps every newline of a command's
+    help, which broke `--help` mid-sentence where the source wraps at 100 columns."""
+    paragraphs = (" ".join(line.strip() for line in block.splitlines())
+                  for block in re.split(r"\n\s*\n", doc.strip()))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
 def command_group() -> _LazyGroup:
     """The click group `main` runs: `app`'s own settings and help, with every registered
     command and sub-group left to build on first lookup (`_LazyGroup`)."""
@@ -777,6 +787,8 @@ def command_group() -> _LazyGroup:
     short, markup = app.pretty_exceptions_short, app.rich_markup_mode
     for info in commands:
         assert info.callback is not None
+        if info.help is None:  # the docstring, its paragraphs rewrapped by rich
+            info.help = reflowed(inspect.getdoc(info.callback) or "")
         name = info.name or get_command_name(info.callback.__name__)
         group.pending[name] = partial(get_command_from_info, info,
                                       pretty_exceptions_short=short, rich_markup_mode=markup)

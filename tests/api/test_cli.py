@@ -165,6 +165,18 @@ def test_help_exits_0(args: list[str], run_cli: CliRunner) -> None:
     assert "Usage: symbiosis" in proc.stdout
 
 
+def test_help_wraps_paragraphs_not_source_lines(run_cli: CliRunner) -> None:
+    """A command's help is its docstring's paragraphs rewrapped to the terminal (200
+    columns here): a sentence the source wraps is whole on one line, and the example stays
+    a paragraph of its own."""
+    proc = run_cli("match", "--help")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line.strip(" │") for line in proc.stdout.splitlines()]
+    assert ("Find the optimal exchanges for DATASET and write exchanges.csv, offers.csv, "
+            "needs.csv, enterprises.csv and summary.json.") in lines
+    assert any(line.startswith("Example: symbiosis match data/hunan") for line in lines)
+
+
 def test_version_is_the_package_s(run_cli: CliRunner) -> None:
     """`symbiosis --version` prints the installed package's version (pyproject.toml's) and
     exits 0 without running anything."""

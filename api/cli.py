@@ -794,6 +794,9 @@ def command_group() -> _LazyGroup:
                                       pretty_exceptions_short=short, rich_markup_mode=markup)
     for sub in groups:
         assert sub.typer_instance is not None
+        for info in sub.typer_instance.registered_commands:
+            if info.help is None and info.callback is not None:
+                info.help = reflowed(inspect.getdoc(info.callback) or "")
         group.pending[str(sub.name or sub.typer_instance.info.name)] = partial(
             get_group_from_info, sub, pretty_exceptions_short=short,
             rich_markup_mode=markup, suggest_commands=app.suggest_commands)

@@ -8,12 +8,10 @@ reasons at once (part of it faces full takers, part of it has no taker that pays
 
 from __future__ import annotations
 
-import math
 from enum import StrEnum
 
-import pandas as pd
-
 from symbiosis.i18n import catalogue, t
+from symbiosis.jsonio import is_missing
 
 __all__ = ["UnmatchedReason", "reason_text"]
 
@@ -51,9 +49,7 @@ def reason_text(reason: object, lang: str) -> str:
     """An unmatched offer's reason in `lang`: a reason code, several codes joined by ";", or
     an older output folder's English sentence; anything else (also pandas' NA, shown as
     empty) as written."""
-    missing = reason is None or reason is pd.NA or (
-        isinstance(reason, float) and not math.isfinite(reason))
-    text = "" if missing else str(reason)
+    text = "" if is_missing(reason) else str(reason)
     if text in _LEGACY_REASONS:
         return t(_LEGACY_REASONS[text], lang)
     codes = [c.strip() for c in text.split(";")]

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["atomic_write", "atomic_write_text", "frame_records", "json_safe", "plain_value"]
+__all__ = ["atomic_write", "atomic_write_text", "frame_records", "is_missing", "json_safe",
+           "plain_value"]
+
+
+def is_missing(value: object) -> bool:
+    """None, NaN, an infinite float or pandas' NA (known by its type's name, so that this
+    module needs no pandas)."""
+    return value is None or (isinstance(value, float) and not math.isfinite(value)) \
+        or type(value).__name__ == "NAType"
 
 
 def plain_value(value: Any) -> Any:

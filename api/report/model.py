@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from symbiosis.api.report.numbers import fmt_amount
 from symbiosis.errors import InvalidDataError, Problem
 from symbiosis.i18n import catalogue, t
+from symbiosis.jsonio import is_missing
 from symbiosis.matching.reasons import reason_text
 from symbiosis.matching.summary import SCHEMA_VERSION, MatchSummary, RateSource
 from symbiosis.taxonomy import load_taxonomy
@@ -99,12 +100,6 @@ def unit_label(unit: str, lang: str) -> str:
     """A unit as the reader's language writes it (t/yr -> 吨/年); unknown units as given."""
     key = f"unit.{unit}"
     return t(key, lang) if _known(key) else unit
-
-
-def is_missing(value: object) -> bool:
-    """None, NaN, an infinite float or pandas' NA."""
-    return value is None or (isinstance(value, float) and not math.isfinite(value)) \
-        or value is pd.NA
 
 
 def num(value: object) -> float | None:

@@ -785,22 +785,33 @@ def command_group() -> _LazyGroup:
         app.registered_commands, app.registered_groups = commands, groups
     assert isinstance(group, _LazyGroup)
     short, markup = app.pretty_exceptions_short, app.rich_markup_mode
+    def command(info: Any) -> Any:
+        return get_command_from_info(_with_help(info), pretty_exceptions_short=short,
+                                     rich_markup_mode=markup)
+
+    def sub_group(sub: Any) -> Any:
+        for info in sub.typer_instance.registered_commands:
+            _with_help(info)
+        return get_group_from_info(sub, pretty_exceptions_short=short,
+                                   rich_markup_mode=markup,
+                                   suggest_commands=app.suggest_commands)
+
     for info in commands:
         assert info.callback is not None
-        if info.help is None:  # the docstring, its paragraphs rewrapped by rich
-            info.help = reflowed(inspect.getdoc(info.callback) or "")
         name = info.name or get_command_name(info.callback.__name__)
-        group.pending[name] = partial(get_command_from_info, info,
-                                      pretty_exceptions_short=short, rich_markup_mode=markup)
+        group.pending[name] = partial(command, info)
     for sub in groups:
         assert sub.typer_instance is not None
-        for info in sub.typer_instance.registered_commands:
-            if info.help is None and info.callback is not None:
-                info.help = reflowed(inspect.getdoc(info.callback) or "")
-        group.pending[str(sub.name or sub.typer_instance.info.name)] = partial(
-            get_group_from_info, sub, pretty_exceptions_short=short,
-            rich_markup_mode=markup, suggest_commands=app.suggest_commands)
+        group.pending[str(sub.name or sub.typer_instance.info.name)] = partial(sub_group, sub)
     return group
+
+
+def _with_help(info: Any) -> Any:
+    """A typer command registration with its help set, unless given, to its docstring's
+    paragraphs rewrapped (`reflowed`); done when the command is built."""
+    if info.help is None and info.callback is not None:
+        info.help = reflowed(inspect.getdoc(info.callback) or "")
+    return info
 
 
 def main() -> None:
